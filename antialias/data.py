@@ -1,0 +1,330 @@
+"""Image-folder loading shared by evaluation and training.
+
+:func:`load_image_folder` reads a folder in the ImageNet layout (``root/<class>/<image>``, classes
+sorted by name, as torchvision's ``ImageFolder``), or a flat folder of images without labels. It
+fails early and clearly on the problems a long evaluation should not discover half-way: a missing
+or empty folder, an unreadable image, an image smaller than the crop.
+
+:func:`eval_transform` is the accuracy protocol of the paper (Resize 256, CenterCrop 224) and
+:func:`consistency_transform` the shift protocol (Resize 256, CenterCrop 256, from which the metrics
+take shifted 224 crops).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMG_EXTENSIONS",
+    "CorruptImageError",
+    "ImageFolderDataset",
+    "consistency_transform",
+    "eval_transform",
+    "load_image_folder",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Per-channel mean and standard deviation of ImageNet (RGB, pixel values in [0, 1]).
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: File name endings read as images (lower case), as torchvision's ImageFolder.
+IMG_EXTENSIONS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
+
+_ON_CORRUPT = ("fail", "skip")
+
+
+class CorruptImageError(ValueError):
+    """An image file that cannot be read; the message names its path."""
+
+
+def _to_size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    pair = tuple(int(s) for s in size)
+    if len(pair) != 2:
+        raise ValueError(f"min_size must be an int or a (height, width) pair, got {size!r}")
+    return pair  # type: ignore[return-value]
+
+
+class ImageFolderDataset(Dataset):
+    """Images of a folder with their class indices (torchvision ``ImageFolder`` semantics).
+
+    Build it with :func:`load_image_folder`, which checks the folder. Attributes follow
+    ``ImageFolder``: ``root``, ``classes`` (sorted class-folder names; empty for a flat folder),
+    ``class_to_idx``, ``samples`` (list of ``(path, class_index)``), ``targets``. Images of a flat
+    folder (no class sub-folders) get the label ``-1``: no label.
+
+    Args:
+        root: the folder.
+        samples: ``(path, class_index)`` pairs.
+        classes: class names, in index order.
+        transform: applied to the RGB ``PIL.Image``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        samples: list[tuple[str, int]],
+        classes: list[str],
+        transform: Callable[[Image.Image], Any] | None = None,
+    ) -> None:
+        self.root = str(root)
+        self.samples = samples
+        self.classes = classes
+        self.class_to_idx = {name: i for i, name in enumerate(classes)}
+        self.transform = transform
+
+    @property
+    def targets(self) -> list[int]:
+        return [target for _, target in self.samples]
+
+    @property
+    def imgs(self) -> list[tuple[str, int]]:
+        return self.samples
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the images have class labels (the folder has class sub-folders)."""
+        return bool(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, target = self.samples[index]
+        try:
+            with Image.open(path) as img:
+                image = img.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            # Raised in DataLoader workers too; the path is what the user needs to act on.
+            raise CorruptImageError(
+                f"cannot read image {path!r} ({exc}); remove it or pass on_corrupt='skip'"
+            ) from exc
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, target
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(root={self.root!r}, images={len(self)}, "
+            f"classes={len(self.classes)})"
+        )
+
+
+def _find_images(directory: Path, extensions: tuple[str, ...]) -> list[str]:
+    found = []
+    for dirpath, _, filenames in os.walk(directory, followlinks=True):
+        for name in filenames:
+            if name.lower().endswith(extensions):
+                found.append(os.path.join(dirpath, name))
+    return sorted(found)
+
+
+def _check_image(path: str, min_size: tuple[int, int] | None) -> str | None:
+    """Return why ``path`` is unusable, or None. Reads the header only (fast)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            img.verify()  # cheap integrity check (PNG chunk CRCs, ...) without decoding pixels
+    except Exception as exc:  # PIL raises many types for broken files; all mean "unreadable"
+        return f"cannot read image {path!r} ({type(exc).__name__}: {exc})"
+    if min_size is not None and (height < min_size[0] or width < min_size[1]):
+        return (
+            f"image {path!r} is {height}x{width} (HxW), smaller than the required "
+            f"{min_size[0]}x{min_size[1]}; resize the images first or choose a smaller crop"
+        )
+    return None
+
+
+def load_image_folder(
+    root: str | os.PathLike,
+    transform: Callable[[Image.Image], Any] | None = None,
+    *,
+    on_corrupt: Literal["fail", "skip"] = "fail",
+    extensions: Sequence[str] | None = None,
+    verify: bool | None = None,
+    min_size: int | Sequence[int] | None = None,
+) -> ImageFolderDataset:
+    """Load an image folder in the ImageNet layout (``root/<class>/**/<image>``).
+
+    Classes are the sub-folders of ``root``, sorted by name (index 0 for the first), exactly as
+    torchvision's ``ImageFolder``, so the ImageNet validation set in the usual layout gets the
+    usual class indices. A folder with images but no sub-folders is read as unlabelled images
+    (label ``-1``), which the label-free metrics (consistency, equivariance) accept.
+
+    Args:
+        root: the folder.
+        transform: applied to each RGB ``PIL.Image``, e.g. :func:`eval_transform`.
+        on_corrupt: ``"fail"``: an unreadable image raises :class:`CorruptImageError` naming its
+            path; ``"skip"``: it is dropped with a logged warning (this needs the up-front check,
+            so it implies ``verify=True``).
+        extensions: file name endings read as images (case-insensitive); default
+            :data:`IMG_EXTENSIONS`.
+        verify: open every image's header before returning, so that an unreadable (or too small)
+            image is reported now rather than in the middle of an evaluation. Default: only when
+            ``on_corrupt="skip"`` or ``min_size`` is given. The check reads headers, not pixels:
+            a file whose header is intact but whose pixel data is truncated is still reported, by
+            path, when it is loaded.
+        min_size: smallest accepted image size, ``int`` or ``(height, width)``, checked on the
+            files as stored (before ``transform``). Smaller images fail or are skipped as
+            ``on_corrupt`` says.
+
+    Returns:
+        An :class:`ImageFolderDataset` yielding ``(transform(image), class_index)``.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        NotADirectoryError: ``root`` is not a folder.
+        ValueError: no image in ``root``, or a bad argument.
+        CorruptImageError: an unreadable or too small image, with ``on_corrupt="fail"``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("cat", "dog"):
+        ...     (root / name).mkdir()
+        ...     Image.new("RGB", (8, 8)).save(root / name / "a.png")
+        >>> ds = load_image_folder(root)
+        >>> ds.classes, len(ds), ds[1][1]
+        (['cat', 'dog'], 2, 1)
+    """
+    if on_corrupt not in _ON_CORRUPT:
+        raise ValueError(f"on_corrupt must be one of {_ON_CORRUPT}, got {on_corrupt!r}")
+    exts = IMG_EXTENSIONS if extensions is None else tuple(e.lower() for e in extensions)
+    if not exts:
+        raise ValueError("extensions must name at least one file ending, got an empty list")
+    exts = tuple(e if e.startswith(".") else f".{e}" for e in exts)
+    size = _to_size_pair(min_size)
+    if verify is None:
+        verify = on_corrupt == "skip" or size is not None
+
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data folder {str(root)!r} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"data path {str(root)!r} is not a folder")
+
+    class_dirs = sorted(entry.name for entry in os.scandir(path) if entry.is_dir())
+    samples: list[tuple[str, int]] = []
+    classes: list[str] = []
+    if class_dirs:
+        classes = class_dirs
+        for index, name in enumerate(class_dirs):
+            samples.extend((file, index) for file in _find_images(path / name, exts))
+    if not samples:
+        # No class folder holds images: a flat folder of unlabelled images, or nothing at all.
+        flat = [
+            os.path.join(path, entry.name)
+            for entry in os.scandir(path)
+            if entry.is_file() and entry.name.lower().endswith(exts)
+        ]
+        if not flat:
+            raise ValueError(
+                f"no images ({', '.join(exts)}) found in data folder {str(root)!r} "
+                "or its class sub-folders"
+            )
+        classes = []
+        samples = [(file, -1) for file in sorted(flat)]
+        logger.info("%s has no class folders: %d unlabelled images", root, len(samples))
+
+    if verify:
+        kept = []
+        for file, target in samples:
+            problem = _check_image(file, size)
+            if problem is None:
+                kept.append((file, target))
+            elif on_corrupt == "fail":
+                raise CorruptImageError(problem)
+            else:
+                logger.warning("skipping %s", problem)
+        if not kept:
+            raise ValueError(f"no readable image left in data folder {str(root)!r}")
+        if len(kept) < len(samples):
+            logger.warning("skipped %d of %d images", len(samples) - len(kept), len(samples))
+        samples = kept
+    return ImageFolderDataset(path, samples, classes, transform)
+
+
+def _normalize(mean: Sequence[float], std: Sequence[float]) -> Callable:
+    from torchvision import transforms
+
+    return transforms.Normalize(mean=list(mean), std=list(std))
+
+
+def eval_transform(
+    resize: int | None = 256,
+    crop: int = 224,
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """The accuracy protocol: Resize(``resize``) (shorter side), CenterCrop(``crop``), ToTensor,
+    Normalize(``mean``, ``std``).
+
+    Args:
+        resize: shorter side after resizing; ``None`` or 0 keeps the stored size (for folders
+            already cropped, such as ImageNet-C).
+        crop: side of the square center crop.
+        mean: per-channel mean subtracted after ToTensor.
+        std: per-channel standard deviation divided by.
+
+    Shape:
+        - Output: :math:`(3, crop, crop)`, float32.
+    """
+    from torchvision import transforms
+
+    if crop < 1:
+        raise ValueError(f"crop must be a positive size, got {crop}")
+    steps: list[Callable] = []
+    if resize:
+        if resize < crop:
+            raise ValueError(
+                f"resize ({resize}) must be at least crop ({crop}): a smaller image would be "
+                "padded with zeros"
+            )
+        steps.append(transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR))
+    steps += [transforms.CenterCrop(crop), transforms.ToTensor(), _normalize(mean, std)]
+    return transforms.Compose(steps)
+
+
+def consistency_transform(
+    resize: int | None = 256,
+    crop: int = 256,
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """The shift protocol: Resize(256), CenterCrop(256), ToTensor, Normalize.
+
+    The shift metrics take their shifted ``crop_size`` views (224 in the paper) out of this
+    larger image: ``crop`` should be ``crop_size + max_offset``.
+
+    Shape:
+        - Output: :math:`(3, crop, crop)`, float32.
+    """
+    return eval_transform(resize, crop, mean=mean, std=std)

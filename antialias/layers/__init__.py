@@ -1,0 +1,55 @@
+"""Anti-aliased sampling layers and their functional twins."""
+
+from antialias.layers.blurpool import BlurConv1d as BlurConv1d
+from antialias.layers.blurpool import BlurConv2d as BlurConv2d
+from antialias.layers.blurpool import BlurConv3d as BlurConv3d
+from antialias.layers.blurpool import BlurPool1d as BlurPool1d
+from antialias.layers.blurpool import BlurPool2d as BlurPool2d
+from antialias.layers.blurpool import BlurPool3d as BlurPool3d
+from antialias.layers.blurpool import BlurUpsample1d as BlurUpsample1d
+from antialias.layers.blurpool import BlurUpsample2d as BlurUpsample2d
+from antialias.layers.blurpool import BlurUpsample3d as BlurUpsample3d
+from antialias.layers.blurpool import MaxBlurPool1d as MaxBlurPool1d
+from antialias.layers.blurpool import MaxBlurPool2d as MaxBlurPool2d
+from antialias.layers.blurpool import MaxBlurPool3d as MaxBlurPool3d
+from antialias.layers.factory import create_downsample as create_downsample
+from antialias.layers.factory import list_downsample_methods as list_downsample_methods
+from antialias.layers.factory import register_downsample as register_downsample
+from antialias.layers.functional import PAD_MODES as PAD_MODES
+from antialias.layers.functional import blur_pool1d as blur_pool1d
+from antialias.layers.functional import blur_pool2d as blur_pool2d
+from antialias.layers.functional import blur_pool3d as blur_pool3d
+from antialias.layers.functional import blur_upsample1d as blur_upsample1d
+from antialias.layers.functional import blur_upsample2d as blur_upsample2d
+from antialias.layers.functional import blur_upsample3d as blur_upsample3d
+from antialias.layers.functional import max_blur_pool1d as max_blur_pool1d
+from antialias.layers.functional import max_blur_pool2d as max_blur_pool2d
+from antialias.layers.functional import max_blur_pool3d as max_blur_pool3d
+
+__all__ = [
+    "PAD_MODES",
+    "BlurConv1d",
+    "BlurConv2d",
+    "BlurConv3d",
+    "BlurPool1d",
+    "BlurPool2d",
+    "BlurPool3d",
+    "BlurUpsample1d",
+    "BlurUpsample2d",
+    "BlurUpsample3d",
+    "MaxBlurPool1d",
+    "MaxBlurPool2d",
+    "MaxBlurPool3d",
+    "create_downsample",
+    "list_downsample_methods",
+    "register_downsample",
+    "blur_pool1d",
+    "blur_pool2d",
+    "blur_pool3d",
+    "blur_upsample1d",
+    "blur_upsample2d",
+    "blur_upsample3d",
+    "max_blur_pool1d",
+    "max_blur_pool2d",
+    "max_blur_pool3d",
+]

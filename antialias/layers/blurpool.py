@@ -1,0 +1,625 @@
+"""Anti-aliased sampling layers (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019).
+
+- :class:`BlurPool2d` (and 1d/3d): low-pass filter, then subsample. Replaces a strided subsampling.
+- :class:`MaxBlurPool2d`: max at stride 1, then blur-pool. Replaces ``MaxPool2d(stride > 1)``.
+- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1. Replaces a
+  strided convolution where the blur may go before it (exactly equivalent placement for a 1x1 conv; the
+  paper's placement after the activation of the previous conv otherwise). Its parameter names are the
+  ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
+- :class:`BlurUpsample2d`: zero insertion, then blur with gain ``scale_factor``: the anti-aliased
+  upsampling for decoders.
+
+The filter lives in a non-persistent buffer ``filt`` (its 1D taps), so anti-aliased models share their
+state-dict keys with the plain ones.
+"""
+
+from typing import Any, ClassVar, List, Optional
+
+import torch
+from torch import Tensor, nn
+
+from antialias.filters import FilterSpec, filter_name, get_taps
+from antialias.layers import functional as AF
+from antialias.layers.functional import IntOrTuple
+
+__all__ = [
+    "BlurConv1d",
+    "BlurConv2d",
+    "BlurConv3d",
+    "BlurPool1d",
+    "BlurPool2d",
+    "BlurPool3d",
+    "BlurUpsample1d",
+    "BlurUpsample2d",
+    "BlurUpsample3d",
+    "MaxBlurPool1d",
+    "MaxBlurPool2d",
+    "MaxBlurPool3d",
+]
+
+
+class _BlurBase(nn.Module):
+    """Shared construction of the filter for blur-pool and blur-upsample layers."""
+
+    _ndim: ClassVar[int] = 2
+    taps: List[float]
+    channels: Optional[int]
+    pad_mode: str
+
+    def __init__(
+        self,
+        channels: Optional[int],
+        filter_size: FilterSpec,
+        pad_mode: str,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        super().__init__()
+        self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
+        self.channels = AF.check_channels(channels)
+        self.filter_size = filter_size
+        self.taps = list(get_taps(filter_size))
+        self.pad_mode = AF.check_pad_mode(pad_mode)
+        filt = torch.tensor(self.taps, dtype=dtype or torch.get_default_dtype(), device=device)
+        self.register_buffer("filt", filt, persistent=False)
+
+    def _filter_repr(self) -> str:
+        return f"channels={self.channels}, filter_size={filter_name(self.filter_size)}"
+
+
+class _BlurPoolNd(_BlurBase):
+    stride: List[int]
+    pad_off: int
+
+    def __init__(
+        self,
+        channels: Optional[int] = None,
+        filter_size: FilterSpec = 4,
+        stride: IntOrTuple = 2,
+        pad_mode: str = "reflect",
+        pad_off: int = 0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(channels, filter_size, pad_mode, device, dtype)
+        self.stride = list(AF.check_tuple(stride, self._ndim, "stride"))
+        self.pad_off = AF.check_pad_off(pad_off)
+        self._name = type(self).__name__
+
+    def forward(self, input: Tensor) -> Tensor:
+        AF._check_input(input, self.dims, self.channels, self._name)
+        return AF._blur_pool(input, self.taps, self.stride, self.pad_mode, self.pad_off)
+
+    def extra_repr(self) -> str:
+        stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
+        s = f"{self._filter_repr()}, stride={stride}, pad_mode={self.pad_mode!r}"
+        return s + (f", pad_off={self.pad_off}" if self.pad_off else "")
+
+
+class BlurPool1d(_BlurPoolNd):
+    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``.
+
+    Args:
+        channels: number of input channels, checked at call; ``None`` accepts any.
+        filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
+            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
+        stride: subsampling factor.
+        pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
+        pad_off: extra padding on both sides, as the reference's ``pad_off``.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer (the forward uses the input's dtype).
+
+    Shape:
+        - Input: ``(N, C, L)``
+        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even ``filter_size``
+          (``ceil((L + 2 * pad_off) / stride)`` in general).
+
+    Example:
+        >>> BlurPool1d(filter_size=3)(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]))
+        tensor([[[0., 4.]]])
+    """
+
+    _ndim = 1
+
+
+class BlurPool2d(_BlurPoolNd):
+    """Blur-pool (Zhang, ICML 2019): low-pass filter with a separable kernel, then subsample by ``stride``.
+
+    Args:
+        channels: number of input channels, checked at call; ``None`` accepts any.
+        filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
+            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
+        stride: subsampling factor, an int or ``(s_h, s_w)``.
+        pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
+        pad_off: extra padding on every side, as the reference's ``pad_off``.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer (the forward uses the input's dtype).
+
+    Shape:
+        - Input: ``(N, C, H, W)``, contiguous or channels_last (kept).
+        - Output: ``(N, C, H_out, W_out)`` with ``H_out = ceil(H / stride)`` for odd and even
+          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general).
+
+    Convention:
+        ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under ``"reflect"``, an
+        axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is padded with
+        ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input by ``stride``
+        shifts the output by exactly one sample.
+
+    Example:
+        >>> pool = BlurPool2d(channels=3, filter_size=4)
+        >>> pool(torch.ones(2, 3, 7, 8)).shape
+        torch.Size([2, 3, 4, 4])
+        >>> pool
+        BlurPool2d(channels=3, filter_size=4, stride=2, pad_mode='reflect')
+    """
+
+    _ndim = 2
+
+
+class BlurPool3d(_BlurPoolNd):
+    """Blur-pool for volumes (video, 3D scans): low-pass filter, then subsample by ``stride``.
+
+    Args:
+        channels: number of input channels, checked at call; ``None`` accepts any.
+        filter_size: the low-pass filter: an int ``k`` (binomial), a family string or taps.
+        stride: subsampling factor, an int or ``(s_d, s_h, s_w)`` (e.g. ``(1, 2, 2)`` keeps time).
+        pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
+        pad_off: extra padding on every side.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, D, H, W)``
+        - Output: ``(N, C, ceil(D / s_d), ceil(H / s_h), ceil(W / s_w))``
+
+    Example:
+        >>> BlurPool3d(stride=(1, 2, 2))(torch.ones(1, 2, 4, 6, 6)).shape
+        torch.Size([1, 2, 4, 3, 3])
+    """
+
+    _ndim = 3
+
+
+class _MaxBlurPoolNd(_BlurPoolNd):
+    def __init__(
+        self,
+        kernel_size: IntOrTuple = 2,
+        channels: Optional[int] = None,
+        filter_size: FilterSpec = 4,
+        stride: IntOrTuple = 2,
+        padding: IntOrTuple = 0,
+        pad_mode: str = "reflect",
+        pad_off: int = 0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(channels, filter_size, stride, pad_mode, pad_off, device=device, dtype=dtype)
+        self.kernel_size = list(AF.check_tuple(kernel_size, self._ndim, "kernel_size"))
+        self.padding = list(AF.check_tuple(padding, self._ndim, "padding", minimum=0))
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}")
+
+    def forward(self, input: Tensor) -> Tensor:
+        AF._check_input(input, self.dims, self.channels, self._name)
+        pooled = AF._max_pool(input, self.kernel_size, self.padding)
+        return AF._blur_pool(pooled, self.taps, self.stride, self.pad_mode, self.pad_off)
+
+    def extra_repr(self) -> str:
+        kernel = self.kernel_size[0] if len(set(self.kernel_size)) == 1 else tuple(self.kernel_size)
+        padding = self.padding[0] if len(set(self.padding)) == 1 else tuple(self.padding)
+        return f"kernel_size={kernel}, padding={padding}, " + super().extra_repr()
+
+    @classmethod
+    def from_max_pool(
+        cls, pool: nn.Module, filter_size: FilterSpec = 4, pad_mode: str = "reflect", channels: Optional[int] = None
+    ) -> "_MaxBlurPoolNd":
+        """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
+
+        Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
+        """
+        if getattr(pool, "return_indices", False) or getattr(pool, "ceil_mode", False):
+            raise ValueError(f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported")
+        if any(d != 1 for d in AF.check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
+            raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
+        stride = pool.stride if pool.stride is not None else pool.kernel_size
+        return cls(
+            pool.kernel_size,  # type: ignore[arg-type]
+            channels=channels,
+            filter_size=filter_size,
+            stride=stride,  # type: ignore[arg-type]
+            padding=pool.padding,  # type: ignore[arg-type]
+            pad_mode=pad_mode,
+        )
+
+
+class MaxBlurPool1d(_MaxBlurPoolNd):
+    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`.
+
+    Args:
+        kernel_size: window of the max.
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps).
+        stride: subsampling factor of the blur-pool.
+        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
+        pad_mode: padding of the blur.
+        pad_off: extra padding of the blur.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
+
+    Example:
+        >>> MaxBlurPool1d()(torch.zeros(1, 4, 10)).shape
+        torch.Size([1, 4, 5])
+    """
+
+    _ndim = 1
+
+
+class MaxBlurPool2d(_MaxBlurPoolNd):
+    """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then :class:`BlurPool2d`.
+
+    The anti-aliased replacement of ``MaxPool2d(kernel_size, stride)``: the max is evaluated densely and
+    the subsampling is low-pass filtered.
+
+    Args:
+        kernel_size: window of the max.
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps).
+        stride: subsampling factor of the blur-pool.
+        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
+        pad_mode: padding of the blur.
+        pad_off: extra padding of the blur.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding - kernel_size + 1``.
+
+    Example:
+        >>> MaxBlurPool2d(kernel_size=2, filter_size=4)(torch.zeros(1, 8, 112, 112)).shape
+        torch.Size([1, 8, 56, 56])
+    """
+
+    _ndim = 2
+
+
+class MaxBlurPool3d(_MaxBlurPoolNd):
+    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`.
+
+    Args:
+        kernel_size: window of the max.
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps).
+        stride: subsampling factor of the blur-pool.
+        padding: implicit ``-inf`` padding of the max.
+        pad_mode: padding of the blur.
+        pad_off: extra padding of the blur.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
+
+    Example:
+        >>> MaxBlurPool3d()(torch.zeros(1, 2, 8, 8, 8)).shape
+        torch.Size([1, 2, 4, 4, 4])
+    """
+
+    _ndim = 3
+
+
+class _BlurConvMixin:
+    """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at stride 1.
+
+    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly the
+    keys of the plain convolution (``weight``, ``bias``).
+    """
+
+    _ndim: ClassVar[int]
+    _conv_cls: ClassVar[type[nn.Module]]
+
+    def _setup_blur(
+        self, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str, device: Any, dtype: Any
+    ) -> None:
+        self.blur = BLUR_POOL[self._ndim](
+            self.in_channels, filter_size, stride, pad_mode, device=device, dtype=dtype  # type: ignore[attr-defined]
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_conv(cls, conv: nn.Module, filter_size: FilterSpec = 4, pad_mode: str = "reflect") -> nn.Module:
+        """Build the blurred version of ``conv``, sharing its ``weight`` and ``bias`` Parameters.
+
+        The convolution's stride moves to the blur-pool; the new convolution runs at stride 1.
+        """
+        if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
+            raise TypeError(f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}")
+        new = cls(  # type: ignore[call-arg]
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            filter_size=filter_size,
+            pad_mode=pad_mode,
+            device="meta",
+        )
+        new.weight = conv.weight
+        new.bias = conv.bias
+        new.blur = BLUR_POOL[cls._ndim](
+            conv.in_channels, filter_size, conv.stride, pad_mode, device=conv.weight.device, dtype=conv.weight.dtype
+        )
+        new.train(conv.training)
+        return new
+
+
+def _blur_conv_init(
+    self: Any,
+    conv_cls: type[nn.Module],
+    in_channels: int,
+    out_channels: int,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple,
+    padding: Any,
+    dilation: IntOrTuple,
+    groups: int,
+    bias: bool,
+    padding_mode: str,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    device: Any,
+    dtype: Any,
+) -> None:
+    conv_cls.__init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=bias,
+        padding_mode=padding_mode,
+        device=device,
+        dtype=dtype,
+    )
+    blur_device = None if str(device) == "meta" else device
+    self._setup_blur(stride, filter_size, pad_mode, blur_device, dtype)
+
+
+class BlurConv1d(_BlurConvMixin, nn.Conv1d):
+    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+
+    Same arguments and parameter names as ``nn.Conv1d``, plus ``filter_size`` and ``pad_mode`` of the blur.
+
+    Shape:
+        - Input: ``(N, C_in, L)``; Output: ``(N, C_out, L_out)`` with ``L_out`` of the blurred input
+          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k - 1) // 2``, odd k).
+
+    Example:
+        >>> BlurConv1d(4, 8, 3, stride=2, padding=1)(torch.zeros(1, 4, 10)).shape
+        torch.Size([1, 8, 5])
+    """
+
+    _ndim = 1
+    _conv_cls = nn.Conv1d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 2,
+        padding: Any = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        _blur_conv_init(self, nn.Conv1d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                        bias, padding_mode, filter_size, pad_mode, device, dtype)
+
+
+class BlurConv2d(_BlurConvMixin, nn.Conv2d):
+    """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+
+    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the convolution
+    after a strided block's first activation; this layer is that placement with ``nn.Conv2d``'s parameter
+    names, so ``load_state_dict`` takes the plain model's weights.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
+            as ``nn.Conv2d``; ``stride`` is realized by the blur-pool.
+        filter_size: the low-pass filter (int ``k``, family string or taps).
+        pad_mode: padding of the blur.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(N, C_in, H, W)``
+        - Output: ``(N, C_out, H_out, W_out)``: the blurred input has ``ceil(H / stride)`` rows, then the
+          stride-1 convolution (same size as ``nn.Conv2d``'s output for 1x1 and for odd kernels with
+          ``padding = (k - 1) // 2``).
+
+    Example:
+        >>> conv = BlurConv2d(16, 32, kernel_size=1, stride=2, bias=False)
+        >>> conv(torch.zeros(1, 16, 56, 56)).shape
+        torch.Size([1, 32, 28, 28])
+        >>> sorted(conv.state_dict())
+        ['weight']
+    """
+
+    _ndim = 2
+    _conv_cls = nn.Conv2d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 2,
+        padding: Any = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        _blur_conv_init(self, nn.Conv2d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                        bias, padding_mode, filter_size, pad_mode, device, dtype)
+
+
+class BlurConv3d(_BlurConvMixin, nn.Conv3d):
+    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+
+    Shape:
+        - Input: ``(N, C_in, D, H, W)``; Output: the blurred input (each axis ``ceil(L / stride)``)
+          convolved at stride 1.
+
+    Example:
+        >>> BlurConv3d(2, 4, 1, stride=(1, 2, 2))(torch.zeros(1, 2, 4, 8, 8)).shape
+        torch.Size([1, 4, 4, 4, 4])
+    """
+
+    _ndim = 3
+    _conv_cls = nn.Conv3d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 2,
+        padding: Any = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        _blur_conv_init(self, nn.Conv3d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                        bias, padding_mode, filter_size, pad_mode, device, dtype)
+
+
+class _BlurUpsampleNd(_BlurBase):
+    def __init__(
+        self,
+        channels: Optional[int] = None,
+        filter_size: FilterSpec = 4,
+        scale_factor: IntOrTuple = 2,
+        pad_mode: str = "replicate",
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(channels, filter_size, pad_mode, device, dtype)
+        self.scale_factor = list(AF.check_tuple(scale_factor, self._ndim, "scale_factor"))
+        self._name = type(self).__name__
+
+    def forward(self, input: Tensor) -> Tensor:
+        AF._check_input(input, self.dims, self.channels, self._name)
+        return AF._blur_upsample(input, self.taps, self.scale_factor, self.pad_mode)
+
+    def extra_repr(self) -> str:
+        factor = self.scale_factor[0] if len(set(self.scale_factor)) == 1 else tuple(self.scale_factor)
+        return f"{self._filter_repr()}, scale_factor={factor}, pad_mode={self.pad_mode!r}"
+
+
+class BlurUpsample1d(_BlurUpsampleNd):
+    """Anti-aliased upsampling of 1D signals: insert ``scale_factor - 1`` zeros, blur with gain ``scale_factor``.
+
+    Args:
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the interpolation filter (int ``k``, family string or taps).
+        scale_factor: upsampling factor.
+        pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, L)``; Output: ``(N, C, L * scale_factor)``.
+
+    Example:
+        >>> BlurUpsample1d()(torch.tensor([[[0.0, 4.0]]]))
+        tensor([[[0., 1., 3., 4.]]])
+    """
+
+    _ndim = 1
+
+
+class BlurUpsample2d(_BlurUpsampleNd):
+    """Anti-aliased upsampling (for decoders; reference issues #8, #28): zero insertion, then blur.
+
+    The blur has gain ``scale_factor`` per axis, so a constant map stays constant for filters whose
+    polyphase parts each sum to ``1 / scale_factor`` (binomial ``k >= 2`` at factor 2, box of size
+    ``scale_factor``). ``filter_size=4`` at factor 2 is bilinear interpolation (``align_corners=False``).
+
+    Args:
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the interpolation filter (int ``k``, family string or taps).
+        scale_factor: upsampling factor, an int or ``(f_h, f_w)``.
+        pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, H, W)``; Output: ``(N, C, H * f_h, W * f_w)``.
+
+    Example:
+        >>> up = BlurUpsample2d(filter_size=4)
+        >>> up(torch.ones(1, 3, 5, 6)).shape
+        torch.Size([1, 3, 10, 12])
+    """
+
+    _ndim = 2
+
+
+class BlurUpsample3d(_BlurUpsampleNd):
+    """Anti-aliased upsampling of volumes: zero insertion, then blur with gain ``scale_factor`` per axis.
+
+    Args:
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the interpolation filter (int ``k``, family string or taps).
+        scale_factor: upsampling factor, an int or ``(f_d, f_h, f_w)``.
+        pad_mode: padding of the input at the borders; ``"replicate"`` by default.
+        device: device of the filter buffer.
+        dtype: dtype of the filter buffer.
+
+    Shape:
+        - Input: ``(N, C, D, H, W)``; Output: ``(N, C, D * f_d, H * f_h, W * f_w)``.
+
+    Example:
+        >>> BlurUpsample3d()(torch.ones(1, 1, 2, 3, 4)).shape
+        torch.Size([1, 1, 4, 6, 8])
+    """
+
+    _ndim = 3
+
+
+BLUR_POOL: dict[int, type[_BlurPoolNd]] = {1: BlurPool1d, 2: BlurPool2d, 3: BlurPool3d}
+MAX_BLUR_POOL: dict[int, type[_MaxBlurPoolNd]] = {1: MaxBlurPool1d, 2: MaxBlurPool2d, 3: MaxBlurPool3d}
+BLUR_CONV: dict[int, type[nn.Module]] = {1: BlurConv1d, 2: BlurConv2d, 3: BlurConv3d}
+BLUR_UPSAMPLE: dict[int, type[_BlurUpsampleNd]] = {1: BlurUpsample1d, 2: BlurUpsample2d, 3: BlurUpsample3d}

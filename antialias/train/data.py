@@ -1,0 +1,150 @@
+"""Training data: the standard ImageNet augmentation, made independent of how the run is split.
+
+Convention:
+    The random crop and flip of image ``i`` in epoch ``e`` are drawn from a generator seeded with
+    ``(seed, e, i)`` and nothing else, so an image is augmented the same way whatever the number of
+    processes, data-loader workers or restarts. A run on one process and the same run on N processes
+    (with the same global batch) therefore see identical batches, and a resumed run sees the batches
+    the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import transforms
+
+__all__ = [
+    "EpochSeededDataset",
+    "TransformedDataset",
+    "check_same_classes",
+    "train_transform",
+]
+
+
+def train_transform(
+    crop_size: int = 224,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> transforms.Compose:
+    """The reference's training augmentation: RandomResizedCrop, horizontal flip, ImageNet Normalize.
+
+    Args:
+        crop_size: side of the square crop fed to the network.
+        mean: per-channel mean; default ImageNet's (``antialias.data.IMAGENET_MEAN``).
+        std: per-channel standard deviation; default ImageNet's.
+
+    Shape:
+        - Input: a PIL image (any size).
+        - Output: :math:`(3, \\text{crop\\_size}, \\text{crop\\_size})` float tensor.
+
+    >>> train_transform(32).transforms[0].size
+    (32, 32)
+    """
+    if not isinstance(crop_size, int) or isinstance(crop_size, bool) or crop_size < 1:
+        raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
+    if mean is None or std is None:
+        from antialias.data import IMAGENET_MEAN, IMAGENET_STD
+
+        mean = IMAGENET_MEAN if mean is None else mean
+        std = IMAGENET_STD if std is None else std
+    return transforms.Compose(
+        [
+            transforms.RandomResizedCrop(crop_size),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(list(mean), list(std)),
+        ]
+    )
+
+
+def _sample_seed(seed: int, epoch: int, index: int) -> int:
+    # SeedSequence mixes the three numbers well; consecutive indices get unrelated streams.
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, dtype=np.uint64)[0])
+
+
+class EpochSeededDataset(Dataset):
+    """Apply a random ``transform`` whose randomness depends only on ``(seed, epoch, index)``.
+
+    Call :meth:`set_epoch` before each epoch, before the data loader creates its workers (they copy
+    the dataset when an iteration starts).
+
+    Args:
+        dataset: yields ``(image, label)`` with untransformed images.
+        transform: a callable that draws its randomness from torch's global generator, as
+            torchvision's transforms do.
+        seed: the run's seed.
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable[[Any], Any], seed: int = 0) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation of ``epoch`` (0-based)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, label = self.dataset[index]
+        # fork_rng restores the global generator afterwards, so the model's own randomness (dropout)
+        # is untouched by data loading with or without workers.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_sample_seed(self.seed, self.epoch, index))
+            image = self.transform(image)
+        return image, label
+
+
+class TransformedDataset(Dataset):
+    """Apply a deterministic ``transform`` to the images of ``dataset`` (e.g. for validation)."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[Any], Any]) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, label = self.dataset[index]
+        return self.transform(image), label
+
+
+def check_same_classes(train_classes: Sequence[str], val_classes: Sequence[str], *, train_dir: str,
+                       val_dir: str) -> None:
+    """Check that the training and validation folders have the same class sub-folders.
+
+    Labels are class indices in sorted folder order, so any difference would silently mislabel the
+    validation set.
+
+    Raises:
+        ValueError: naming the classes found in one folder but not in the other.
+    """
+    if list(train_classes) == list(val_classes):
+        return
+    only_train = sorted(set(train_classes) - set(val_classes))
+    only_val = sorted(set(val_classes) - set(train_classes))
+    parts = []
+    if only_train:
+        parts.append(f"in {train_dir!r} but not in {val_dir!r}: {_preview(only_train)}")
+    if only_val:
+        parts.append(f"in {val_dir!r} but not in {train_dir!r}: {_preview(only_val)}")
+    raise ValueError(
+        "training and validation folders must have the same class sub-folders; classes "
+        + "; ".join(parts)
+    )
+
+
+def _preview(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -1,0 +1,168 @@
+"""Process-group setup for runs launched by ``torchrun`` (or any launcher that sets its variables).
+
+The engine never launches processes itself: run ``torchrun --nproc_per_node N -m antialias train ...``
+(``python -m torch.distributed.run`` is the same program) and every process reads its rank from the
+environment. Without those variables the run is a single process and no process group is created.
+
+Convention:
+    NCCL on CUDA devices, Gloo on CPU. Process ``LOCAL_RANK`` uses ``cuda:LOCAL_RANK``. Rank 0 is the
+    only process that writes files and shows progress bars.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "DistributedContext",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "barrier",
+    "init_distributed",
+    "shutdown_distributed",
+]
+
+logger = logging.getLogger(__name__)
+
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands in the run.
+
+    Attributes:
+        rank: global rank, 0-based.
+        world_size: number of processes.
+        local_rank: rank on this machine (selects the GPU).
+        device: the device this process trains on.
+        backend: ``"nccl"``, ``"gloo"`` or ``None`` for a single process without a process group.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that logs and writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when a process group is in use."""
+        return self.backend is not None
+
+
+def _env_int(name: str) -> int:
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
+    """The device to train on: ``device`` if given (``"cuda"`` gets this process's GPU), else CUDA
+    when available, else CPU.
+
+    Raises:
+        ValueError: ``device`` is not a valid device string, or CUDA was asked for but is missing.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not valid ({exc}); expected 'cpu' or 'cuda'") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but CUDA is not available")
+        if resolved.index is None:
+            resolved = torch.device("cuda", local_rank % torch.cuda.device_count())
+    return resolved
+
+
+def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) -> DistributedContext:
+    """Join the process group described by torchrun's environment, or run as a single process.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``..., or ``None`` for CUDA when available.
+        timeout_s: how long collective operations wait for the other processes.
+
+    Returns:
+        This process's :class:`DistributedContext`.
+
+    Raises:
+        ValueError: the launcher's variables are incomplete or not integers, or ``device`` is bad.
+    """
+    present = [name for name in _ENV if name in os.environ]
+    world_size = _env_int("WORLD_SIZE") if "WORLD_SIZE" in os.environ else 1
+    if world_size <= 1:
+        local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else 0
+        return DistributedContext(device=resolve_device(device, local_rank))
+    missing = [name for name in _ENV if name not in present]
+    if missing:
+        raise ValueError(
+            f"WORLD_SIZE={world_size} but {missing} are not set; launch with torchrun, which sets "
+            f"{list(_ENV)} for every process"
+        )
+    rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK")
+    resolved = resolve_device(device, local_rank)
+    backend = "nccl" if resolved.type == "cuda" else "gloo"
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
+    if not dist.is_initialized():
+        kwargs: dict[str, Any] = {}
+        if resolved.type == "cuda":
+            # Binding the group to the device lets NCCL set up eagerly and silences a warning.
+            kwargs["device_id"] = resolved
+        dist.init_process_group(
+            backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs
+        )
+    logger.debug(f"rank {rank}/{world_size} (local {local_rank}) on {resolved} with {backend}")
+    return DistributedContext(
+        rank=rank, world_size=world_size, local_rank=local_rank, device=resolved, backend=backend
+    )
+
+
+def shutdown_distributed(ctx: DistributedContext) -> None:
+    """Leave the process group joined by :func:`init_distributed` (no-op for a single process)."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistributedContext) -> None:
+    """Wait until every process gets here (no-op for a single process)."""
+    if ctx.distributed:
+        if ctx.backend == "nccl":
+            dist.barrier(device_ids=[ctx.device.index])
+        else:
+            dist.barrier()
+
+
+def all_reduce_sum(ctx: DistributedContext, values: list[float]) -> list[float]:
+    """Sum ``values`` element-wise over all processes (float64, on the collective's device)."""
+    if not ctx.distributed:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def all_gather_objects(ctx: DistributedContext, obj: Any) -> list[Any]:
+    """Gather one picklable object from every process, in rank order, on every process."""
+    if not ctx.distributed:
+        return [obj]
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
