@@ -335,10 +335,18 @@ class _BlurConvMixin:
         return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
 
     @classmethod
-    def from_conv(cls, conv: nn.Module, filter_size: FilterSpec = 4, pad_mode: str = "reflect") -> nn.Module:
+    def from_conv(
+        cls,
+        conv: nn.Module,
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        downsample: Optional[nn.Module] = None,
+    ) -> nn.Module:
         """Build the blurred version of ``conv``, sharing its ``weight`` and ``bias`` Parameters.
 
         The convolution's stride moves to the blur-pool; the new convolution runs at stride 1.
+        ``downsample`` replaces the blur-pool by another layer that subsamples by the conv's stride
+        (e.g. from :func:`~antialias.layers.create_downsample`); it must hold no persistent state.
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
             raise TypeError(f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}")
@@ -358,9 +366,11 @@ class _BlurConvMixin:
         )
         new.weight = conv.weight
         new.bias = conv.bias
-        new.blur = BLUR_POOL[cls._ndim](
-            conv.in_channels, filter_size, conv.stride, pad_mode, device=conv.weight.device, dtype=conv.weight.dtype
-        )
+        if downsample is None:
+            downsample = BLUR_POOL[cls._ndim](
+                conv.in_channels, filter_size, conv.stride, pad_mode, device=conv.weight.device, dtype=conv.weight.dtype
+            )
+        new.blur = downsample
         new.train(conv.training)
         return new
 

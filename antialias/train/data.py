@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
-from torchvision import transforms
 
 __all__ = [
     "EpochSeededDataset",
@@ -30,7 +29,7 @@ def train_transform(
     *,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-) -> transforms.Compose:
+) -> Callable[[Any], torch.Tensor]:
     """The reference's training augmentation: RandomResizedCrop, horizontal flip, ImageNet Normalize.
 
     Args:
@@ -45,6 +44,8 @@ def train_transform(
     >>> train_transform(32).transforms[0].size
     (32, 32)
     """
+    from torchvision import transforms  # imported here: torchvision is slow to import
+
     if not isinstance(crop_size, int) or isinstance(crop_size, bool) or crop_size < 1:
         raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
     if mean is None or std is None:

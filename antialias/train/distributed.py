@@ -26,6 +26,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "init_distributed",
+    "resolve_device",
     "shutdown_distributed",
 ]
 

@@ -1,0 +1,67 @@
+"""Measure how shift-invariant a classifier is: the paper's protocols, the later ones, robustness.
+
+Shift metrics (:mod:`antialias.metrics.shift`): :func:`accuracy`, :func:`crop_consistency` (the
+paper's consistency), :func:`diagonal_shift` (Figure 1), :func:`circular_consistency`,
+:func:`fractional_consistency`, :func:`worst_case_accuracy`. Internal equivariance
+(:mod:`antialias.metrics.equivariance`): :func:`feature_equivariance`. Robustness
+(:mod:`antialias.metrics.robustness`): ImageNet-C (:func:`imagenet_c_errors`,
+:func:`imagenet_c_scores`, on-the-fly :func:`corruption_errors`) and ImageNet-P
+(:func:`imagenet_p_rates`, :func:`imagenet_p_scores`). Plots live in
+:mod:`antialias.metrics.plots` (needs matplotlib; imported on use).
+"""
+
+from antialias.metrics.equivariance import EquivarianceResult as EquivarianceResult
+from antialias.metrics.equivariance import feature_equivariance as feature_equivariance
+from antialias.metrics.robustness import ALEXNET_C_ERRORS as ALEXNET_C_ERRORS
+from antialias.metrics.robustness import IMAGENET_C_CORRUPTIONS as IMAGENET_C_CORRUPTIONS
+from antialias.metrics.robustness import IMAGENET_P_PERTURBATIONS as IMAGENET_P_PERTURBATIONS
+from antialias.metrics.robustness import ImageNetCResult as ImageNetCResult
+from antialias.metrics.robustness import ImageNetPResult as ImageNetPResult
+from antialias.metrics.robustness import corruption_errors as corruption_errors
+from antialias.metrics.robustness import flip_probability as flip_probability
+from antialias.metrics.robustness import imagenet_c_errors as imagenet_c_errors
+from antialias.metrics.robustness import imagenet_c_scores as imagenet_c_scores
+from antialias.metrics.robustness import imagenet_p_rates as imagenet_p_rates
+from antialias.metrics.robustness import imagenet_p_scores as imagenet_p_scores
+from antialias.metrics.robustness import top5_distance as top5_distance
+from antialias.metrics.shift import AccuracyResult as AccuracyResult
+from antialias.metrics.shift import ConsistencyResult as ConsistencyResult
+from antialias.metrics.shift import DiagonalResult as DiagonalResult
+from antialias.metrics.shift import WorstCaseResult as WorstCaseResult
+from antialias.metrics.shift import accuracy as accuracy
+from antialias.metrics.shift import circular_consistency as circular_consistency
+from antialias.metrics.shift import crop_consistency as crop_consistency
+from antialias.metrics.shift import diagonal_shift as diagonal_shift
+from antialias.metrics.shift import evaluate_accuracy as evaluate_accuracy
+from antialias.metrics.shift import fractional_consistency as fractional_consistency
+from antialias.metrics.shift import fractional_shift as fractional_shift
+from antialias.metrics.shift import worst_case_accuracy as worst_case_accuracy
+
+__all__ = [
+    "ALEXNET_C_ERRORS",
+    "IMAGENET_C_CORRUPTIONS",
+    "IMAGENET_P_PERTURBATIONS",
+    "AccuracyResult",
+    "ConsistencyResult",
+    "DiagonalResult",
+    "EquivarianceResult",
+    "ImageNetCResult",
+    "ImageNetPResult",
+    "WorstCaseResult",
+    "accuracy",
+    "circular_consistency",
+    "corruption_errors",
+    "crop_consistency",
+    "diagonal_shift",
+    "evaluate_accuracy",
+    "feature_equivariance",
+    "flip_probability",
+    "fractional_consistency",
+    "fractional_shift",
+    "imagenet_c_errors",
+    "imagenet_c_scores",
+    "imagenet_p_rates",
+    "imagenet_p_scores",
+    "top5_distance",
+    "worst_case_accuracy",
+]

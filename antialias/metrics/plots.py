@@ -1,0 +1,172 @@
+"""PNG plots of the shift-invariance metrics (matplotlib, optional: ``pip install antialias[plots]``).
+
+Figures are drawn on matplotlib's Agg canvas directly, without pyplot, so plotting neither needs a
+display nor changes the backend of the user's session.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from antialias.metrics.equivariance import EquivarianceResult
+from antialias.metrics.shift import DiagonalResult
+
+__all__ = ["plot_consistency", "plot_diagonal", "plot_equivariance"]
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("plots need matplotlib: pip install 'antialias[plots]'") from exc
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", bbox_inches="tight")
+    return out
+
+
+def plot_diagonal(
+    results: Mapping[str, DiagonalResult],
+    path: str | os.PathLike,
+    *,
+    images: Sequence[int] = (),
+    title: str | None = None,
+) -> Path:
+    """Probability of the correct class and accuracy vs diagonal shift (the paper's Figure 1).
+
+    Args:
+        results: ``{model label: DiagonalResult}``; one curve per model.
+        path: PNG file to write.
+        images: indices of images whose own probability curves are drawn too (dashed), as the
+            paper's single-image panels.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    if not results:
+        raise ValueError("plot_diagonal needs at least one result")
+    fig = _figure(11, 4)
+    ax_prob, ax_acc = fig.subplots(1, 2)
+    for label, result in results.items():
+        offsets = result.offsets.tolist()
+        line = ax_prob.plot(offsets, result.probability_per_offset.tolist(), label=f"{label} (mean)")
+        for i in images:
+            if 0 <= i < result.probabilities.shape[0]:
+                ax_prob.plot(
+                    offsets,
+                    result.probabilities[i].tolist(),
+                    linestyle="--",
+                    color=line[0].get_color(),
+                    alpha=0.6,
+                    label=f"{label} image {i}",
+                )
+        ax_acc.plot(offsets, result.accuracy_per_offset.tolist(), label=label)
+    ax_prob.set(xlabel="diagonal shift (pixels)", ylabel="P(correct class)", ylim=(0, 1))
+    ax_acc.set(xlabel="diagonal shift (pixels)", ylabel="top-1 accuracy", ylim=(0, 1))
+    for ax in (ax_prob, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title or "Classification along a diagonal shift")
+    return _save(fig, path)
+
+
+def plot_consistency(
+    consistency: Mapping[str, float],
+    path: str | os.PathLike,
+    *,
+    accuracy: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Consistency per model or filter: bars, or accuracy vs consistency (the paper's Figure 3).
+
+    Args:
+        consistency: ``{label: consistency}`` (fractions).
+        path: PNG file to write.
+        accuracy: ``{label: top-1}``; when given for every label, a scatter of accuracy against
+            consistency instead of bars.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    if not consistency:
+        raise ValueError("plot_consistency needs at least one value")
+    labels = list(consistency)
+    values = [100 * consistency[k] for k in labels]
+    fig = _figure(max(5, 1.2 * len(labels) + 2), 4)
+    ax = fig.subplots()
+    if accuracy is not None and all(k in accuracy for k in labels):
+        accs = [100 * accuracy[k] for k in labels]
+        ax.scatter(values, accs)
+        for x, y, k in zip(values, accs, labels, strict=True):
+            ax.annotate(k, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        ax.set(xlabel="consistency (%)", ylabel="top-1 accuracy (%)")
+    else:
+        bars = ax.bar(range(len(labels)), values)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.bar_label(bars, fmt="%.2f", fontsize="small")
+        low = min(values)
+        ax.set(ylabel="consistency (%)", ylim=(max(0.0, low - 5), 100))
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Shift consistency")
+    return _save(fig, path)
+
+
+def plot_equivariance(
+    result: EquivarianceResult,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Per-layer equivariance heatmaps: distance for each input shift (the paper's Figure 5).
+
+    Args:
+        result: from :func:`antialias.metrics.feature_equivariance`.
+        path: PNG file to write.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    layers = result.layers
+    if not layers:
+        raise ValueError("the result has no layer")
+    cols = min(4, len(layers))
+    rows = math.ceil(len(layers) / cols)
+    fig = _figure(3.2 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    vmax = max(float(result.distances[n].max()) for n in layers) or 1.0
+    ys, xs = result.shifts_y.tolist(), result.shifts_x.tolist()
+    image = None
+    for k, ax in enumerate(axes.flat):
+        if k >= len(layers):
+            ax.axis("off")
+            continue
+        name = layers[k]
+        image = ax.imshow(
+            result.distances[name].numpy(),
+            cmap="viridis",
+            vmin=0,
+            vmax=vmax,
+            origin="upper",
+            extent=(xs[0] - 0.5, xs[-1] + 0.5, ys[-1] + 0.5, ys[0] - 0.5),
+        )
+        ax.set_title(f"{name} (stride {result.strides[name]})", fontsize="small")
+        ax.set_xlabel("dx")
+        ax.set_ylabel("dy")
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=f"{result.distance} distance")
+    fig.suptitle(title or "Feature equivariance per layer")
+    return _save(fig, path)

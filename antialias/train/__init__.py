@@ -1,0 +1,34 @@
+"""Train and fine-tune anti-aliased models at ImageNet scale, on one process or under torchrun.
+
+>>> from antialias.train import TrainConfig, train                      # doctest: +SKIP
+>>> result = train(TrainConfig(data="imagenet", model="resnet50", output_dir="runs/r50",
+...                            init_weights="torchvision"))              # doctest: +SKIP
+
+The same call runs on N GPUs with ``torchrun --nproc_per_node N -m antialias train ...``.
+"""
+
+from antialias.train.checkpoint import load_checkpoint as load_checkpoint
+from antialias.train.checkpoint import save_checkpoint as save_checkpoint
+from antialias.train.data import train_transform as train_transform
+from antialias.train.engine import TrainConfig as TrainConfig
+from antialias.train.engine import TrainResult as TrainResult
+from antialias.train.engine import train as train
+from antialias.train.model import build_model as build_model
+from antialias.train.model import load_init_weights as load_init_weights
+from antialias.train.recipes import RECIPES as RECIPES
+from antialias.train.recipes import Recipe as Recipe
+from antialias.train.recipes import recipe_for as recipe_for
+
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "load_checkpoint",
+    "load_init_weights",
+    "recipe_for",
+    "save_checkpoint",
+    "train",
+    "train_transform",
+]

@@ -1,0 +1,200 @@
+"""Build the network to train, and start it from pretrained weights.
+
+A model comes from one of four sources (see :data:`SOURCES`):
+
+* ``"zoo"``: an anti-aliased model of ``antialias.models`` (``get_model(name, filter_size=...)``);
+* ``"convert"``: a torchvision architecture passed through ``antialias.convert`` (any torchvision
+  classifier, including those the zoo does not have);
+* ``"torchvision"``: the torchvision architecture unchanged (the baseline);
+* a factory ``"package.module:function"`` called as ``function(num_classes=...)`` (your own network).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from antialias.train.checkpoint import extract_state_dict
+
+__all__ = ["SOURCES", "build_model", "load_init_weights"]
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("zoo", "convert", "torchvision")
+"""Where a model name is looked up; a ``module:function`` name is a factory whatever the source."""
+
+
+def _close(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=3)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _torchvision_model(name: str, num_classes: int) -> nn.Module:
+    import torchvision
+
+    names = _torchvision_names()
+    if name not in names:
+        raise ValueError(
+            f"unknown torchvision classification model {name!r}{_close(name, names)} "
+            f"(torchvision.models.list_models() lists {len(names)})"
+        )
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+
+def _factory_model(spec: str, num_classes: int) -> nn.Module:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"model factory {spec!r} must look like 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} for model factory {spec!r}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"model factory {spec!r}: {module_name!r} has no callable {attr!r}")
+    model = factory(num_classes=num_classes)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model factory {spec!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _zoo_model(name: str, num_classes: int, filter_size: Any) -> nn.Module:
+    try:
+        from antialias.models import get_model, list_models
+    except ImportError as exc:  # the zoo is an optional part of a partial install
+        raise ValueError(f"the model zoo (antialias.models) is not available: {exc}") from exc
+    names = list(list_models())
+    if name not in names:
+        hint = _close(name, names)
+        if name in _torchvision_names():
+            hint += " (it is a torchvision model: pass --convert to anti-alias it, --baseline to train it as is)"
+        raise ValueError(f"unknown zoo model {name!r}{hint}; `antialias info` lists the zoo")
+    return get_model(name, filter_size=filter_size, weights=None, num_classes=num_classes)
+
+
+def build_model(
+    name: str,
+    *,
+    num_classes: int = 1000,
+    filter_size: Any = 4,
+    source: str = "zoo",
+) -> nn.Module:
+    """Build an untrained model.
+
+    Args:
+        name: a zoo name, a torchvision name, or ``"package.module:function"``.
+        num_classes: size of the classifier's output.
+        filter_size: blur filter of the anti-aliased models (``"zoo"`` and ``"convert"``); an int
+            1..7 or a family string such as ``"box-3"`` (see ``antialias.filters``).
+        source: ``"zoo"``, ``"convert"`` or ``"torchvision"`` (see the module's docstring).
+
+    Raises:
+        ValueError: unknown name or source (the message suggests close names).
+
+    >>> build_model("resnet18", num_classes=10, source="torchvision").fc.out_features
+    10
+    """
+    if source not in SOURCES:
+        raise ValueError(f"model source must be one of {SOURCES}, got {source!r}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if ":" in name:
+        return _factory_model(name, num_classes)
+    if source == "zoo":
+        return _zoo_model(name, num_classes, filter_size)
+    model = _torchvision_model(name, num_classes)
+    if source == "convert":
+        try:
+            from antialias import convert
+        except ImportError as exc:
+            raise ValueError(f"antialias.convert is not available: {exc}") from exc
+        model = convert(model, filter_size=filter_size)
+    return model
+
+
+def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Resolve ``spec`` (a file, or ``torchvision[:WEIGHTS]``) to a state dict and a description."""
+    if spec == "torchvision" or spec.startswith("torchvision:"):
+        import torchvision
+
+        if ":" in arch:
+            raise ValueError(f"init weights {spec!r} need a torchvision architecture, not {arch!r}")
+        try:
+            enum = torchvision.models.get_model_weights(arch)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"torchvision has no weights for {arch!r}: {exc}") from None
+        member = spec.partition(":")[2] or "DEFAULT"
+        try:
+            weights = enum[member]
+        except KeyError:
+            names = [m for m in enum.__members__ if m != "DEFAULT"]
+            raise ValueError(
+                f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
+            ) from None
+        # Downloads into torch.hub's cache when needed.
+        return dict(weights.get_state_dict(progress=False)), f"torchvision {enum.__name__}.{member}"
+    if not os.path.isfile(spec):
+        raise FileNotFoundError(
+            f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
+        )
+    try:
+        obj = torch.load(spec, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"init weights {spec!r} cannot be read: {exc}") from exc
+    return extract_state_dict(obj, source=f"init weights {spec!r}"), spec
+
+
+def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
+    """Load pretrained weights into ``model`` strictly: every name and shape must match.
+
+    The zoo keeps torchvision's parameter names, so torchvision's baseline weights load as they are:
+    that is how fine-tuning an anti-aliased model starts.
+
+    Args:
+        model: the freshly built model.
+        spec: a file holding a state dict (plain, ``{'state_dict': ...}`` or ``{'model': ...}``), or
+            ``"torchvision"`` / ``"torchvision:IMAGENET1K_V1"`` for torchvision's weights of ``arch``
+            (downloaded).
+        arch: the model's name (for torchvision weights and messages).
+
+    Returns:
+        A description of the weights loaded.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is unreadable, or names or shapes do not match (the message lists them).
+    """
+    state_dict, described = _read_weights(spec, arch)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", mismatched)):
+            if keys:
+                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+                parts.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")
+        raise ValueError(
+            f"init weights {described!r} do not match model {arch!r} ({'; '.join(parts)}); "
+            "names and shapes must match exactly (check the architecture and the number of classes)"
+        )
+    model.load_state_dict(state_dict, strict=True)
+    logger.info(f"loaded init weights {described} into {arch} (strict)")
+    return described

@@ -1,0 +1,39 @@
+import json
+import subprocess
+import sys
+
+import antialias
+from antialias.cli import main
+
+
+def test_version(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert capsys.readouterr().out.strip() == f"antialias {antialias.__version__}"
+
+
+def test_info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["antialias"] == antialias.__version__
+    assert "BlurPool2d" in info["layers"] and "MaxBlurPool3d" in info["layers"]
+    assert "blur" in info["downsample_methods"]
+    assert isinstance(info["models"], list)
+
+
+def test_info_table(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "BlurPool2d" in out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: antialias" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "antialias", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"antialias {antialias.__version__}"

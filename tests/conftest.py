@@ -1,0 +1,32 @@
+"""Shared fixtures: seeded generators, the device and float dtypes under test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+# Two cores on CI: keep intra-op threads bounded so the suite does not oversubscribe.
+torch.set_num_threads(int(os.environ.get("ANTIALIAS_TEST_THREADS", "2")))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("ANTIALIAS_TEST_NETWORK") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs the internet; set ANTIALIAS_TEST_NETWORK=1")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    """A CPU generator with a fixed seed: tests draw their inputs from it, never from global state."""
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device under test: ``ANTIALIAS_TEST_DEVICE`` (e.g. ``cuda``) or the CPU."""
+    return torch.device(os.environ.get("ANTIALIAS_TEST_DEVICE", "cpu"))

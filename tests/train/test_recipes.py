@@ -1,0 +1,94 @@
+"""The reference's recipes and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from antialias.train import RECIPES, TrainConfig, recipe_for
+from antialias.train.engine import LRSchedule, resolve_recipe
+from antialias.train.recipes import get_recipe
+
+
+@pytest.mark.parametrize(
+    ("model", "lr", "schedule", "epochs", "weight_decay"),
+    [
+        ("resnet50", 0.1, "step", 90, 1e-4),
+        ("resnext50_32x4d", 0.1, "step", 90, 1e-4),
+        ("densenet121", 0.1, "step", 90, 1e-4),
+        ("alexnet", 0.01, "step", 90, 1e-4),
+        ("vgg16", 0.01, "step", 90, 1e-4),
+        ("vgg16_bn", 0.05, "step", 90, 1e-4),
+        ("mobilenet_v2", 0.05, "cosine", 150, 4e-5),
+    ],
+)
+def test_family_recipes_match_the_reference(model, lr, schedule, epochs, weight_decay):
+    recipe = recipe_for(model)
+    assert (recipe.lr, recipe.schedule, recipe.epochs, recipe.weight_decay) == (
+        lr, schedule, epochs, weight_decay,
+    )
+    assert recipe.momentum == 0.9
+    assert recipe.batch_size == 256
+    if schedule == "step":
+        assert (recipe.step_size, recipe.gamma) == (30, 0.1)
+
+
+def test_finetune_recipe_is_lr_001_for_60_epochs():
+    for model in ("resnet50", "vgg16_bn", "mobilenet_v2"):
+        recipe = recipe_for(model, finetune=True)
+        assert (recipe.lr, recipe.epochs) == (0.01, 60)
+    assert recipe_for("mobilenet_v2", finetune=True).weight_decay == 4e-5
+    assert RECIPES["finetune"].lr == 0.01
+
+
+def test_config_overrides_the_recipe_and_init_weights_select_finetuning():
+    config = TrainConfig(data=None, model="resnet18", output_dir="x", init_weights="w.pt", lr=0.5)
+    recipe = resolve_recipe(config)
+    assert (recipe.lr, recipe.epochs) == (0.5, 60)
+    named = resolve_recipe(TrainConfig(data=None, model="resnet18", output_dir="x", recipe="vgg_bn"))
+    assert named.lr == 0.05
+
+
+def test_unknown_recipe_is_named_in_the_error():
+    with pytest.raises(ValueError, match="unknown recipe 'fast'"):
+        get_recipe("fast")
+
+
+def test_step_schedule_divides_at_epoch_boundaries():
+    schedule = LRSchedule("step", epochs=90, steps_per_epoch=10, step_size=30, gamma=0.1)
+    assert schedule(0) == 1.0
+    assert schedule(299) == 1.0  # last step of epoch 30
+    assert schedule(300) == pytest.approx(0.1)
+    assert schedule(600) == pytest.approx(0.01)
+
+
+def test_cosine_schedule_with_warmup():
+    schedule = LRSchedule(
+        "cosine", epochs=10, steps_per_epoch=4, warmup_epochs=2, warmup_start=0.0
+    )
+    assert schedule(0) == 0.0
+    assert schedule(4) == pytest.approx(0.5)  # half-way through the warm-up
+    assert schedule(8) == pytest.approx(1.0)  # warm-up done, cosine starts at its peak
+    assert schedule(24) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert schedule(40) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_lambda_lr_state_round_trips():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    make = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
+        opt, LRSchedule("cosine", epochs=3, steps_per_epoch=2)
+    )
+    scheduler = make(optimizer)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    other_opt = torch.optim.SGD([param], lr=1.0)
+    other = make(other_opt)
+    other.load_state_dict(scheduler.state_dict())
+    other_opt.load_state_dict(optimizer.state_dict())
+    optimizer.step(), scheduler.step()
+    other_opt.step(), other.step()
+    assert other_opt.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
