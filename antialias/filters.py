@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -29,7 +28,7 @@ __all__ = ["FAMILIES", "FilterSpec", "filter_name", "get_kernel", "get_taps"]
 
 FAMILIES = ("binomial", "box", "triangle", "gaussian")
 
-FilterSpec = Union[int, str, Sequence[float], Tensor]
+FilterSpec = int | str | Sequence[float] | Tensor
 """A filter: an ``int`` k (binomial of k taps), a string ``"<family>-<k>"`` (``"gaussian-<k>-<sigma>"``
 for a chosen sigma), or explicit non-negative taps (normalized to sum 1)."""
 

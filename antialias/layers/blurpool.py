@@ -199,7 +199,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         super().__init__(channels, filter_size, stride, pad_mode, pad_off, device=device, dtype=dtype)
         self.kernel_size = list(AF.check_tuple(kernel_size, self._ndim, "kernel_size"))
         self.padding = list(AF.check_tuple(padding, self._ndim, "padding", minimum=0))
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}")
 
     def forward(self, input: Tensor) -> Tensor:

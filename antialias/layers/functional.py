@@ -231,8 +231,9 @@ def _upsample_axis(x: Tensor, taps: List[float], dim: int, factor: int, pad_mode
     phases: List[Tensor] = []
     for r in range(factor):
         acc = torch.zeros_like(xt[..., 0:length])
-        for w, off in zip(weights[r], offsets[r]):
-            acc.add_(xt[..., off + left : off + left + length], alpha=w)
+        for t in range(len(offsets[r])):  # index loop: TorchScript has no zip(strict=)
+            off = offsets[r][t]
+            acc.add_(xt[..., off + left : off + left + length], alpha=weights[r][t])
         phases.append(acc)
     y = torch.stack(phases, dim=-1).flatten(-2)
     return y.movedim(-1, dim)
