@@ -57,9 +57,7 @@ def iterate(data: Iterable, progress: bool, desc: str) -> Iterator:
 def check_batch(batch: object, min_size: tuple[int, int] | None = None, what: str = "") -> Batch:
     """Validate one ``(images, labels)`` batch and return it."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise TypeError(
-            f"data must yield (images, labels) batches, got {type(batch).__name__}"
-        )
+        raise TypeError(f"data must yield (images, labels) batches, got {type(batch).__name__}")
     images, labels = batch[0], batch[1]
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -81,12 +79,17 @@ def check_batch(batch: object, min_size: tuple[int, int] | None = None, what: st
     return images, labels.long()
 
 
-def check_labels(logits: torch.Tensor, labels: torch.Tensor, what: str) -> None:
-    """Fail clearly when labels are missing (-1) or beyond the model's classes."""
+def check_logits(logits: torch.Tensor) -> None:
+    """Fail clearly when the model does not return ``(N, classes)`` logits."""
     if logits.dim() != 2:
         raise ValueError(
             f"the model must return (N, classes) logits, got shape {tuple(logits.shape)}"
         )
+
+
+def check_labels(logits: torch.Tensor, labels: torch.Tensor, what: str) -> None:
+    """Fail clearly when labels are missing (-1) or beyond the model's classes."""
+    check_logits(logits)
     if labels.numel() == 0:
         return
     if int(labels.min()) < 0:

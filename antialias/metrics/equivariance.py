@@ -131,6 +131,7 @@ def default_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
         model: the network.
         example: one input batch, e.g. ``(1, 3, 224, 224)``.
     """
+
     def spatial(names: list[str]) -> list[str]:
         recorder = _Recorder(model, names)
         try:
@@ -164,11 +165,37 @@ def _distance(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.where((a == b).all(1), torch.zeros_like(dist), dist)
 
 
-def _shift_features(features: torch.Tensor, dy: int, dx: int, stride: int) -> torch.Tensor:
-    """Shift ``(C, h, w)`` features by the input shift divided by the stride."""
-    if dy % stride == 0 and dx % stride == 0:
-        return torch.roll(features, (dy // stride, dx // stride), dims=(-2, -1))
-    return fractional_shift(features, (dy / stride, dx / stride))
+def _shifted_references(
+    features: torch.Tensor, views: list[int], grid: list[tuple[int, int]], stride: int
+) -> torch.Tensor:
+    """``shift(F(x), d / stride)`` for each view (image ``v // len(grid)``, shift ``grid[v % ..]``).
+
+    Shifts that are multiples of the stride use ``torch.roll`` (exact); the others go through one
+    batched :func:`fractional_shift` (one FFT for all of them, not one per view).
+    """
+    out = torch.empty(
+        (len(views), *features.shape[1:]), dtype=features.dtype, device=features.device
+    )
+    fractional: list[int] = []
+    for j, v in enumerate(views):
+        dy, dx = grid[v % len(grid)]
+        if dy % stride == 0 and dx % stride == 0:
+            out[j] = torch.roll(
+                features[v // len(grid)], (dy // stride, dx // stride), dims=(-2, -1)
+            )
+        else:
+            fractional.append(j)
+    if fractional:
+        images = [views[j] // len(grid) for j in fractional]
+        shifts = torch.tensor(
+            [
+                [grid[views[j] % len(grid)][0] / stride, grid[views[j] % len(grid)][1] / stride]
+                for j in fractional
+            ],
+            dtype=torch.float64,
+        )
+        out[fractional] = fractional_shift(features[images], shifts)
+    return out
 
 
 def feature_equivariance(
@@ -276,18 +303,15 @@ def feature_equivariance(
                 for start in range(0, total, step):
                     idx = list(range(start, min(start + step, total)))
                     views = torch.stack(
-                        [torch.roll(images[i // len(grid)], grid[i % len(grid)], dims=(-2, -1)) for i in idx]
+                        [
+                            torch.roll(images[i // len(grid)], grid[i % len(grid)], dims=(-2, -1))
+                            for i in idx
+                        ]
                     )
                     model(views)
                     for name in names:
                         feats = recorder.outputs[name]
-                        stride = layer_strides[name]
-                        refs = torch.stack(
-                            [
-                                _shift_features(reference[name][i // len(grid)], *grid[i % len(grid)], stride)
-                                for i in idx
-                            ]
-                        )
+                        refs = _shifted_references(reference[name], idx, grid, layer_strides[name])
                         dist = _distance(feats, refs, distance).cpu()  # type: ignore[arg-type]
                         for j, i in enumerate(idx):
                             sums[name][i % len(grid)] += dist[j]

@@ -1,4 +1,4 @@
-"""PNG plots of the shift-invariance metrics (matplotlib, optional: ``pip install antialias[plots]``).
+"""PNG plots of the shift-invariance metrics (matplotlib, optional: ``antialias[plots]``).
 
 Figures are drawn on matplotlib's Agg canvas directly, without pyplot, so plotting neither needs a
 display nor changes the backend of the user's session.
@@ -24,7 +24,7 @@ def _figure(width: float, height: float) -> Any:
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError("plots need matplotlib: pip install 'antialias[plots]'") from exc
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -61,7 +61,9 @@ def plot_diagonal(
     ax_prob, ax_acc = fig.subplots(1, 2)
     for label, result in results.items():
         offsets = result.offsets.tolist()
-        line = ax_prob.plot(offsets, result.probability_per_offset.tolist(), label=f"{label} (mean)")
+        line = ax_prob.plot(
+            offsets, result.probability_per_offset.tolist(), label=f"{label} (mean)"
+        )
         for i in images:
             if 0 <= i < result.probabilities.shape[0]:
                 ax_prob.plot(
@@ -167,6 +169,8 @@ def plot_equivariance(
         ax.set_xlabel("dx")
         ax.set_ylabel("dy")
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=f"{result.distance} distance")
+        fig.colorbar(
+            image, ax=axes.ravel().tolist(), shrink=0.8, label=f"{result.distance} distance"
+        )
     fig.suptitle(title or "Feature equivariance per layer")
     return _save(fig, path)

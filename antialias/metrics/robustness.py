@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import types
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from antialias.data import IMG_EXTENSIONS, eval_transform, load_image_folder
+from antialias.data import IMG_EXTENSIONS, ImageFolderDataset, eval_transform, load_image_folder
 from antialias.metrics._common import eval_mode, forward_views, iterate, resolve_device
 from antialias.metrics.shift import evaluate_accuracy
 
@@ -234,9 +235,7 @@ def imagenet_c_scores(
         if isinstance(ref, Mapping):
             missing = [s for s in sev if s not in ref]
             if missing:
-                raise ValueError(
-                    f"AlexNet errors for {corruption!r} lack severities {missing}"
-                )
+                raise ValueError(f"AlexNet errors for {corruption!r} lack severities {missing}")
             ref_mean = _mean(float(ref[s]) for s in sev)
         else:
             ref_mean = float(ref)
@@ -308,8 +307,10 @@ def imagenet_c_errors(
     base = Path(root)
     if not base.is_dir():
         raise FileNotFoundError(f"ImageNet-C folder {str(root)!r} does not exist")
-    names = list(corruptions) if corruptions is not None else sorted(
-        p.name for p in base.iterdir() if p.is_dir()
+    names = (
+        list(corruptions)
+        if corruptions is not None
+        else sorted(p.name for p in base.iterdir() if p.is_dir())
     )
     if not names:
         raise ValueError(f"no corruption folder in ImageNet-C folder {str(root)!r}")
@@ -325,7 +326,11 @@ def imagenet_c_errors(
             raise ValueError(f"no severity folder (1..5) in {str(folder)!r}")
         errors[name] = {}
         for severity in sevs:
-            dataset = load_image_folder(folder / str(severity), tf, on_corrupt=on_corrupt)  # type: ignore[arg-type]
+            dataset = load_image_folder(
+                folder / str(severity),
+                tf,
+                on_corrupt=on_corrupt,  # type: ignore[arg-type]
+            )
             if not dataset.labelled:
                 raise ValueError(f"{str(folder / str(severity))!r} has no class folders")
             if expected is None:
@@ -336,7 +341,10 @@ def imagenet_c_errors(
                     f"({len(dataset.classes)} vs {len(expected)} classes); labels would not match"
                 )
             result = evaluate_accuracy(
-                model, _loader(dataset, batch_size, num_workers), topk=(1,), device=device,
+                model,
+                _loader(dataset, batch_size, num_workers),
+                topk=(1,),
+                device=device,
                 progress=progress,
             )
             errors[name][int(severity)] = 1.0 - result.summary()["top1"]
@@ -420,11 +428,14 @@ def _load_imagecorruptions() -> Callable:
         sys.modules["pkg_resources"] = shim
         shimmed = True
     try:
-        package = importlib.import_module("imagecorruptions")
+        with warnings.catch_warnings():
+            # Its scipy/skimage imports are deprecated spellings: noise for our users.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            package = importlib.import_module("imagecorruptions")
     except ModuleNotFoundError as exc:
         raise ImportError(
             "on-the-fly corruptions need the imagecorruptions package: "
-            "pip install imagecorruptions"
+            "pip install 'antialias[robustness]'"
         ) from exc
     finally:
         if shimmed:
@@ -530,7 +541,12 @@ class CorruptedImageFolder(Dataset):
         self.before = before
         self.after = after
         self.seed = seed
-        names = list(IMAGENET_C_CORRUPTIONS) + ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
+        names = list(IMAGENET_C_CORRUPTIONS) + [
+            "speckle_noise",
+            "gaussian_blur",
+            "spatter",
+            "saturate",
+        ]
         self._code = names.index(corruption) if corruption in names else len(names)
 
     def __len__(self) -> int:
@@ -548,14 +564,13 @@ class CorruptedImageFolder(Dataset):
 
 def corruption_errors(
     model: nn.Module,
-    root: str | os.PathLike,
+    root: str | os.PathLike | ImageFolderDataset,
     *,
     corruptions: Sequence[str] = IMAGENET_C_CORRUPTIONS,
     severities: Sequence[int] = (1, 2, 3, 4, 5),
     resize: int | None = 256,
     crop: int = 224,
     seed: int = 0,
-    max_images: int | None = None,
     batch_size: int = 64,
     num_workers: int = 0,
     on_corrupt: str = "fail",
@@ -570,13 +585,13 @@ def corruption_errors(
 
     Args:
         model: classifier returning ``(N, classes)`` logits.
-        root: a labelled image folder (ImageNet layout).
+        root: a labelled image folder (ImageNet layout), or an
+            :class:`antialias.data.ImageFolderDataset` of one (its transform is not used).
         corruptions: corruption names.
         severities: severities 1..5 to score.
         resize: shorter side before the crop; None keeps the stored size.
         crop: center crop side (at least 32).
         seed: base seed of the corruptions' randomness.
-        max_images: score only the first ``max_images`` images (corruptions are slow).
         batch_size: images per forward pass.
         num_workers: DataLoader worker processes.
         on_corrupt: ``"fail"`` or ``"skip"`` for unreadable images.
@@ -595,11 +610,14 @@ def corruption_errors(
     unknown = [c for c in corruptions if c not in known]
     if unknown:
         raise ValueError(f"unknown corruption(s) {unknown}; expected some of {sorted(known)}")
-    dataset = load_image_folder(root, None, on_corrupt=on_corrupt)  # type: ignore[arg-type]
+    if isinstance(root, ImageFolderDataset):
+        dataset = ImageFolderDataset(root.root, list(root.samples), list(root.classes), None)
+    else:
+        dataset = load_image_folder(root, None, on_corrupt=on_corrupt)  # type: ignore[arg-type]
     if not dataset.labelled:
-        raise ValueError(f"corruption errors need labelled images; {str(root)!r} has no class folders")
-    if max_images is not None:
-        dataset.samples = dataset.samples[:max_images]
+        raise ValueError(
+            f"corruption errors need labelled images; {dataset.root!r} has no class folders"
+        )
     before_steps: list[Callable] = []
     if resize:
         before_steps.append(transforms.Resize(resize))
@@ -616,7 +634,10 @@ def corruption_errors(
                 dataset, corruption, int(severity), before=before, after=after, seed=seed
             )
             result = evaluate_accuracy(
-                model, _loader(corrupted, batch_size, num_workers), topk=(1,), device=device,
+                model,
+                _loader(corrupted, batch_size, num_workers),
+                topk=(1,),
+                device=device,
                 progress=progress,
             )
             errors[corruption][int(severity)] = 1.0 - result.summary()["top1"]
@@ -761,16 +782,16 @@ class SequenceFolder(Dataset):
 
     def _frames(self, path: str) -> list[Image.Image]:
         if os.path.isdir(path):
-            files = sorted(
-                f for f in os.listdir(path) if f.lower().endswith(IMG_EXTENSIONS)
-            )
+            files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMG_EXTENSIONS))
             frames = []
             for name in files:
                 try:
                     with Image.open(os.path.join(path, name)) as img:
                         frames.append(img.convert("RGB"))
                 except OSError as exc:
-                    raise ValueError(f"cannot read frame {os.path.join(path, name)!r} ({exc})") from exc
+                    raise ValueError(
+                        f"cannot read frame {os.path.join(path, name)!r} ({exc})"
+                    ) from exc
             return frames
         try:
             import cv2
@@ -883,7 +904,8 @@ def imagenet_p_scores(
         top5_rate=t5r,
         mfr=_mean(fr.values()) if fr else None,
         mt5d=_mean(t5r.values()) if t5r else None,
-        complete=set(IMAGENET_P_PERTURBATIONS) <= set(fr) and set(IMAGENET_P_PERTURBATIONS) <= set(t5r),
+        complete=set(IMAGENET_P_PERTURBATIONS) <= set(fr)
+        and set(IMAGENET_P_PERTURBATIONS) <= set(t5r),
     )
 
 

@@ -6,7 +6,7 @@ summary values are fractions in [0, 1] and which keeps per-image records. Random
 explicit ``torch.Generator`` (on the CPU); ``None`` uses torch's global generator.
 
 All shifted views of a batch are rendered together and classified in as few forward passes as
-``chunk_size`` (the most images per forward pass; ``None``: all views of a batch in one pass) allows.
+``chunk_size`` (the most images per forward pass; ``None``: all views of a batch at once) allows.
 
 Convention:
     Offsets and shifts are ``(dy, dx)`` = (rows, columns). A crop at offset ``(dy, dx)`` is
@@ -33,6 +33,7 @@ from antialias.metrics._common import (
     check_batch,
     check_generator,
     check_labels,
+    check_logits,
     draw_float,
     draw_int,
     eval_mode,
@@ -104,7 +105,8 @@ def fractional_shift(x: torch.Tensor, shift: Sequence[float] | torch.Tensor) -> 
 
     Example:
         >>> x = torch.arange(16.0).view(1, 1, 4, 4)
-        >>> torch.allclose(fractional_shift(x, (1, 2)), torch.roll(x, (1, 2), dims=(-2, -1)), atol=1e-5)
+        >>> rolled = torch.roll(x, (1, 2), dims=(-2, -1))
+        >>> torch.allclose(fractional_shift(x, (1, 2)), rolled, atol=1e-5)
         True
     """
     if not torch.is_floating_point(x):
@@ -155,7 +157,9 @@ class AccuracyResult:
     labels: torch.Tensor
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f"top{k}": _mean(self.correct[:, i]) for i, k in enumerate(self.topk)}
+        out: dict[str, Any] = {
+            f"top{k}": _mean(self.correct[:, i]) for i, k in enumerate(self.topk)
+        }
         out["images"] = int(self.labels.numel())
         return out
 
@@ -188,7 +192,9 @@ def evaluate_accuracy(
     with eval_mode(model):
         for batch in iterate(data, progress, "accuracy"):
             images, labels = check_batch(batch)
-            logits = forward_views(model, lambda a, b: images[a:b], images.shape[0], None, dev)
+            logits = forward_views(
+                model, lambda a, b, images=images: images[a:b], images.shape[0], None, dev
+            )
             check_labels(logits, labels, "accuracy")
             # k above the number of classes means "any class": always correct.
             kmax = min(max(ks), logits.shape[1])
@@ -301,14 +307,15 @@ def _consistency_loop(
     passes: int,
     min_size: tuple[int, int] | None,
     draw: Any,
-    render_view: Any,
+    render_views: Any,
     device: torch.device | str | None,
     progress: bool,
     chunk_size: int | None,
     params: dict[str, Any],
 ) -> ConsistencyResult:
-    """Shared loop: ``draw(batch_size)`` gives (B, passes, 2, 2) offsets, ``render_view(image,
-    offset)`` one view; all 2 * passes views of a batch go through the model together."""
+    """Shared loop: ``draw(batch_size)`` gives (B, passes, 2, 2) offsets; ``render_views(images,
+    image_indices, offsets)`` renders a chunk of views; all 2 * passes views of a batch go through
+    the model together (or ``chunk_size`` at a time)."""
     dev = resolve_device(model, device)
     agree_all, offsets_all, preds_all, labels_all = [], [], [], []
     with eval_mode(model):
@@ -321,13 +328,11 @@ def _consistency_loop(
             per_image = 2 * passes
 
             def render(start: int, stop: int, images=images, flat=flat, per_image=per_image):
-                return torch.stack(
-                    [render_view(images[i // per_image], flat[i]) for i in range(start, stop)]
-                )
+                index = [i // per_image for i in range(start, stop)]
+                return render_views(images, index, flat[start:stop])
 
             logits = forward_views(model, render, n * per_image, chunk_size, dev)
-            if logits.dim() != 2:
-                check_labels(logits, labels, "consistency")
+            check_logits(logits)  # labels are not needed: unlabelled images are fine
             preds = logits.argmax(1).cpu().view(n, passes, 2)
             agree_all.append(preds[..., 0] == preds[..., 1])
             offsets_all.append(offsets)
@@ -410,10 +415,14 @@ def crop_consistency(
             return draw_int(0, max_offset, (passes, 2, 2), generator).expand(n, -1, -1, -1).clone()
         return draw_int(0, max_offset, (n, passes, 2, 2), generator)
 
-    def render_view(image: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-        y0 = (image.shape[-2] - crop_size - span) // 2 + int(offset[0])
-        x0 = (image.shape[-1] - crop_size - span) // 2 + int(offset[1])
-        return image[..., y0 : y0 + crop_size, x0 : x0 + crop_size]
+    def render_views(images: torch.Tensor, index: list[int], offsets: torch.Tensor) -> torch.Tensor:
+        base_y = (images.shape[-2] - crop_size - span) // 2
+        base_x = (images.shape[-1] - crop_size - span) // 2
+        views = []
+        for i, (dy, dx) in zip(index, offsets.tolist(), strict=True):
+            y0, x0 = base_y + dy, base_x + dx
+            views.append(images[i, :, y0 : y0 + crop_size, x0 : x0 + crop_size])
+        return torch.stack(views)
 
     need = crop_size + span
     return _consistency_loop(
@@ -423,7 +432,7 @@ def crop_consistency(
         passes=passes,
         min_size=(need, need),
         draw=draw,
-        render_view=render_view,
+        render_views=render_views,
         device=device,
         progress=progress,
         chunk_size=chunk_size,
@@ -474,8 +483,13 @@ def circular_consistency(
     def draw(n: int) -> torch.Tensor:
         return draw_int(0, max_shift, (n, passes, 2, 2), generator)
 
-    def render_view(image: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        return torch.roll(image, (int(shift[0]), int(shift[1])), dims=(-2, -1))
+    def render_views(images: torch.Tensor, index: list[int], shifts: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [
+                torch.roll(images[i], (dy, dx), dims=(-2, -1))
+                for i, (dy, dx) in zip(index, shifts.tolist(), strict=True)
+            ]
+        )
 
     return _consistency_loop(
         model,
@@ -484,7 +498,7 @@ def circular_consistency(
         passes=passes,
         min_size=None,
         draw=draw,
-        render_view=render_view,
+        render_views=render_views,
         device=device,
         progress=progress,
         chunk_size=chunk_size,
@@ -531,8 +545,9 @@ def fractional_consistency(
     def draw(n: int) -> torch.Tensor:
         return draw_float(float(max_shift), (n, passes, 2, 2), generator)
 
-    def render_view(image: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        return fractional_shift(image, shift)
+    def render_views(images: torch.Tensor, index: list[int], shifts: torch.Tensor) -> torch.Tensor:
+        # One batched FFT for the whole chunk of views.
+        return fractional_shift(images[index], shifts)
 
     return _consistency_loop(
         model,
@@ -541,7 +556,7 @@ def fractional_consistency(
         passes=passes,
         min_size=None,
         draw=draw,
-        render_view=render_view,
+        render_views=render_views,
         device=device,
         progress=progress,
         chunk_size=chunk_size,
@@ -663,7 +678,9 @@ def diagonal_shift(
                 for i in range(start, stop):
                     o = i % count
                     views.append(
-                        images[i // count, :, y0 + o : y0 + o + crop_size, x0 + o : x0 + o + crop_size]
+                        images[
+                            i // count, :, y0 + o : y0 + o + crop_size, x0 + o : x0 + o + crop_size
+                        ]
                     )
                 return torch.stack(views)
 

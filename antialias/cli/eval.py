@@ -1,0 +1,999 @@
+"""``antialias eval``: measure accuracy, shift-invariance and robustness of one or more models.
+
+Examples::
+
+    antialias eval --model resnet50 --weights IMAGENET1K_V1 --data imagenet/val
+    antialias eval --model resnet50 --model antialias_resnet50 --data val \\
+        --metrics accuracy,consistency,diagonal --output results.json --plots plots/
+    antialias eval --model mypkg.nets:build --weights ckpt.pth --data val --metrics circular
+    antialias eval --model scripted.pt --data val --resize 40 --crop 32 --max-offset 8
+
+Several ``--model`` values are evaluated on the same images with the same random offsets (one
+seeded generator per model and metric), so their numbers compare pair-wise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from antialias.cli import CLIError
+
+__all__ = ["METRICS", "add_parser", "load_model", "run"]
+
+logger = logging.getLogger(__name__)
+
+#: Metric names accepted by ``--metrics``, and what each measures.
+METRICS: dict[str, str] = {
+    "accuracy": "top-1/top-5 on Resize+CenterCrop images",
+    "consistency": "agreement of two random crops (the paper's consistency)",
+    "diagonal": "accuracy and P(correct) along a diagonal shift (Figure 1)",
+    "circular": "agreement under two random circular shifts (torch.roll)",
+    "fractional": "agreement under two random sub-pixel (Fourier) shifts",
+    "worst-case": "accuracy under the worst integer shift of a range",
+    "equivariance": "per-layer distance between shifted features and features of shifted input",
+    "imagenet-c": "errors, mCE and relative mCE on an ImageNet-C folder (--imagenet-c)",
+    "imagenet-p": "flip probability / mFR and top-5 distance / mT5D (--imagenet-p)",
+    "corruptions": "ImageNet-C corruptions applied on the fly to --data (imagecorruptions)",
+}
+_NEEDS_DATA = {
+    "accuracy",
+    "consistency",
+    "diagonal",
+    "circular",
+    "fractional",
+    "worst-case",
+    "equivariance",
+    "corruptions",
+}
+_NEEDS_SHIFT_DATA = {"consistency", "diagonal"}
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from exc
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``antialias eval``."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure accuracy, shift-invariance and robustness of models on an image folder",
+        description=(
+            "Evaluate one or more classifiers on an image folder (ImageNet validation layout: "
+            "one sub-folder per class, sorted names = class indices). Metrics: "
+            + "; ".join(f"{k}: {v}" for k, v in METRICS.items())
+            + "."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="model to evaluate (repeat to compare side by side): a name of the anti-aliased zoo "
+        "or else of torchvision, 'module:function' (or 'file.py:function') returning an "
+        "nn.Module (torchvision.models:resnet50 is torchvision's baseline), or a saved "
+        "TorchScript (.pt) / torch.export (.pt2) file",
+    )
+    models.add_argument(
+        "--weights",
+        action="append",
+        default=None,
+        metavar="W",
+        help="weights of the models, in --model order (once per model; 'none' for none): a "
+        "checkpoint file (state dict, or a dict with 'state_dict'/'model') or a weights name "
+        "of the zoo/torchvision (e.g. DEFAULT)",
+    )
+    models.add_argument(
+        "--label",
+        dest="labels",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="column names of the models in the table and JSON, in --model order",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", metavar="DIR", help="image folder (class sub-folders)")
+    data.add_argument(
+        "--metrics",
+        type=_csv,
+        default="accuracy,consistency",
+        metavar="LIST",
+        help=f"comma-separated metrics: {', '.join(METRICS)}",
+    )
+    data.add_argument(
+        "--resize",
+        type=int,
+        default=256,
+        help="shorter side after resizing (0: keep the stored size, images must then be large "
+        "enough for the crop)",
+    )
+    data.add_argument(
+        "--crop", type=int, default=224, help="side of the (center) crop the model sees"
+    )
+    data.add_argument(
+        "--max-images", type=int, default=None, help="evaluate a seeded random subset"
+    )
+    data.add_argument(
+        "--on-corrupt",
+        choices=("fail", "skip"),
+        default="fail",
+        help="unreadable image: stop with its path, or skip it with a warning",
+    )
+    data.add_argument(
+        "--batch-size", type=int, default=32, help="images per batch and per forward pass"
+    )
+    data.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
+    shift = parser.add_argument_group("shift metrics")
+    shift.add_argument(
+        "--max-offset",
+        type=int,
+        default=32,
+        help="consistency: crop offsets in 0..N-1 per axis; diagonal: offsets 0..N; the shift "
+        "images are Resize(--resize) + CenterCrop(--crop + N)",
+    )
+    shift.add_argument(
+        "--passes", type=int, default=5, help="consistency passes (crop pairs per image)"
+    )
+    shift.add_argument(
+        "--shared-offsets",
+        action="store_true",
+        help="consistency: one offset pair per batch, as the reference, instead of per image",
+    )
+    shift.add_argument("--circular-shift", type=int, default=32, help="circular: shifts in 0..N-1")
+    shift.add_argument(
+        "--fractional-shift", type=float, default=1.0, help="fractional: shifts in [0, N) pixels"
+    )
+    shift.add_argument(
+        "--worst-case-shift",
+        type=int,
+        default=4,
+        help="worst-case: shifts -N..N (circular) or 0..N (crop)",
+    )
+    shift.add_argument("--worst-case-mode", choices=("circular", "crop"), default="circular")
+    shift.add_argument(
+        "--layers",
+        type=_csv,
+        default=None,
+        metavar="LIST",
+        help="equivariance: comma-separated module names (default: the model's top-level blocks)",
+    )
+    shift.add_argument(
+        "--equivariance-shift", type=int, default=8, help="equivariance: shift grid 0..N-1 per axis"
+    )
+    shift.add_argument(
+        "--equivariance-images",
+        type=int,
+        default=64,
+        help="equivariance: images used (cost grows as N x shifts^2)",
+    )
+    shift.add_argument(
+        "--seed", type=int, default=0, help="seed of the random offsets and corruptions"
+    )
+    robust = parser.add_argument_group("robustness")
+    robust.add_argument(
+        "--imagenet-c", metavar="DIR", help="ImageNet-C root (corruption/severity/class/image)"
+    )
+    robust.add_argument(
+        "--imagenet-p", metavar="DIR", help="ImageNet-P root (perturbation/class/sequence)"
+    )
+    robust.add_argument(
+        "--difficulty", type=int, default=1, choices=(1, 2, 3), help="ImageNet-P difficulty"
+    )
+    robust.add_argument(
+        "--corruptions",
+        type=_csv,
+        default=None,
+        metavar="LIST",
+        help="corruptions to score (default all 15)",
+    )
+    robust.add_argument(
+        "--severities",
+        type=_ints,
+        default=[1, 2, 3, 4, 5],
+        metavar="LIST",
+        help="severities to score",
+    )
+    robust.add_argument(
+        "--alexnet-p",
+        metavar="FILE",
+        help="JSON {perturbation: {flip_probability, top5_distance}} of AlexNet, to normalize "
+        "mFR/mT5D (default: a compared model given as --model alexnet)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", metavar="FILE", help="write all results as JSON")
+    out.add_argument("--records", action="store_true", help="include per-image records in the JSON")
+    out.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
+    out.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda:1', ..."
+    )
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _cwd_on_path() -> Iterator[None]:
+    """Let ``module:function`` find modules in the working directory, as ``python -m`` does."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(cwd)
+
+
+def _from_callable(spec: str, weights_name: str | None = None) -> nn.Module:
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise CLIError(f"model {spec!r}: expected 'module:function'")
+    with _cwd_on_path():
+        try:
+            if target.endswith(".py"):
+                path = Path(target)
+                if not path.is_file():
+                    raise CLIError(f"model {spec!r}: file {target!r} does not exist")
+                module_spec = importlib.util.spec_from_file_location(path.stem, path)
+                if module_spec is None or module_spec.loader is None:
+                    raise CLIError(f"model {spec!r}: cannot import {target!r}")
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(target)
+        except ImportError as exc:
+            raise CLIError(f"model {spec!r}: cannot import {target!r} ({exc})") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise CLIError(f"model {spec!r}: {target!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    kwargs = {"weights": weights_name} if weights_name is not None else {}
+    if isinstance(obj, nn.Module):
+        if kwargs:
+            raise CLIError(f"model {spec!r} is a module instance: weights must be a file")
+        model = obj
+    elif callable(obj):
+        try:
+            model = obj(**kwargs)
+        except TypeError as exc:
+            if not kwargs:
+                raise
+            raise CLIError(
+                f"model {spec!r} takes no weights={weights_name!r} ({exc}); give a weights file"
+            ) from exc
+    else:
+        model = None
+    if not isinstance(model, nn.Module):
+        raise CLIError(
+            f"model {spec!r}: {attr!r} must be an nn.Module or return one, got "
+            f"{type(model).__name__}"
+        )
+    return model
+
+
+def _from_file(path: str) -> nn.Module:
+    if path.endswith(".pt2"):
+        try:
+            return torch.export.load(path).module()
+        except Exception as exc:  # torch.export raises many types for foreign files
+            raise CLIError(f"model {path!r} is not a torch.export file ({exc})") from exc
+    try:
+        with warnings.catch_warnings():
+            # torch deprecates TorchScript; loading a user's saved model is still what was asked.
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+            return torch.jit.load(path, map_location="cpu")
+    except Exception as exc:  # TorchScript raises RuntimeError or its own types
+        raise CLIError(
+            f"model file {path!r} is not a TorchScript file (torch.jit.save); for a checkpoint, "
+            "name the architecture with --model and give the file with --weights"
+        ) from exc
+
+
+def _zoo() -> Any:
+    try:
+        zoo = importlib.import_module("antialias.models")
+    except ImportError:
+        return None
+    return zoo if callable(getattr(zoo, "get_model", None)) else None
+
+
+def _zoo_names(zoo: Any) -> list[str]:
+    list_models = getattr(zoo, "list_models", None)
+    if not callable(list_models):
+        return []
+    try:
+        return list(list_models())
+    except Exception:  # a zoo still being written must not break torchvision names
+        logger.debug("antialias.models.list_models() failed", exc_info=True)
+        return []
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _from_name(name: str, weights: str | None) -> nn.Module:
+    zoo = _zoo()
+    zoo_names = _zoo_names(zoo) if zoo is not None else []
+    if zoo is not None and name in zoo_names:
+        # The zoo reads files and catalog names itself (and maps the reference's checkpoints).
+        return zoo.get_model(name, **({"weights": weights} if weights else {}))
+    tv_names = _torchvision_names()
+    if name in tv_names:
+        import torchvision
+
+        return torchvision.models.get_model(name, **({"weights": weights} if weights else {}))
+    close = difflib.get_close_matches(name, zoo_names + tv_names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise CLIError(
+        f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' or an "
+        f"existing TorchScript file{hint}"
+    )
+
+
+def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def load_checkpoint(model: nn.Module, path: str) -> None:
+    """Load a checkpoint file into ``model`` (strict key match), with a clear error."""
+    try:
+        state: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle and zip errors come in many types
+        raise CLIError(f"cannot read weights file {path!r} ({exc})") from exc
+    if isinstance(state, dict):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict):
+        raise CLIError(f"weights file {path!r} holds no state dict (found {type(state).__name__})")
+    state = _strip_prefix(_strip_prefix(state, "module."), "_orig_mod.")
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CLIError(
+            f"weights {path!r} do not fit the model: {len(result.missing_keys)} missing keys "
+            f"{result.missing_keys[:3]}, {len(result.unexpected_keys)} unexpected keys "
+            f"{result.unexpected_keys[:3]}"
+        )
+
+
+def load_model(spec: str, weights: str | None = None) -> nn.Module:
+    """Build the model of a ``--model`` value and load ``weights`` into it.
+
+    Order of resolution: an existing file (TorchScript ``.pt``, torch.export ``.pt2``), then
+    ``module:function`` (called with ``weights=`` when ``weights`` is a name, not a file), then a
+    name of the antialias zoo (``antialias.models``, anti-aliased), then a torchvision model name.
+    The zoo shares torchvision's names: ``torchvision.models:resnet50`` builds torchvision's
+    baseline. ``weights`` is a checkpoint file or a weights name (e.g. ``DEFAULT``);
+    ``None``/``"none"`` loads nothing.
+    """
+    if weights is not None and weights.lower() == "none":
+        weights = None
+    weights_file = weights if weights is not None and os.path.isfile(weights) else None
+    if os.path.isfile(spec):
+        if weights is not None and weights_file is None:
+            raise CLIError(f"weights {weights!r} for the saved model {spec!r} must be a file")
+        model = _from_file(spec)
+    elif ":" in spec:
+        model = _from_callable(spec, weights if weights_file is None else None)
+    else:
+        zoo = _zoo()
+        if zoo is not None and spec in _zoo_names(zoo):
+            weights_file = None  # the zoo loads it (and maps the reference's key layout)
+        named = weights if weights_file is None else None
+        try:
+            model = _from_name(spec, named)
+        except CLIError:
+            raise
+        except (ValueError, KeyError, RuntimeError, OSError, TypeError) as exc:
+            raise CLIError(f"cannot build model {spec!r} with weights {weights!r}: {exc}") from exc
+    if weights_file is not None:
+        load_checkpoint(model, weights_file)
+    return model
+
+
+def _model_uses_file_weights(weights: str | None) -> bool:
+    return weights is not None and weights.lower() != "none"
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    label: str
+    spec: str
+    weights: str | None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise CLIError(
+            f"--device {name!r} is not a device name (cpu, cuda, cuda:1, mps, ...)"
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {name!r}: CUDA is not available on this machine")
+    return device
+
+
+def _check_args(args: argparse.Namespace) -> list[str]:
+    unknown = [m for m in args.metrics if m not in METRICS]
+    if unknown:
+        raise CLIError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    if not args.metrics:
+        raise CLIError("--metrics is empty; choose from " + ", ".join(METRICS))
+    metrics = list(dict.fromkeys(args.metrics))
+    for name, value, low in (
+        ("--crop", args.crop, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--passes", args.passes, 1),
+        ("--max-offset", args.max_offset, 1),
+        ("--circular-shift", args.circular_shift, 1),
+        ("--worst-case-shift", args.worst_case_shift, 0),
+        ("--equivariance-shift", args.equivariance_shift, 1),
+        ("--equivariance-images", args.equivariance_images, 1),
+        ("--resize", args.resize, 0),
+        ("--workers", args.workers, 0),
+    ):
+        if value < low:
+            raise CLIError(f"{name} must be >= {low}, got {value}")
+    if args.fractional_shift <= 0:
+        raise CLIError(f"--fractional-shift must be > 0, got {args.fractional_shift}")
+    if args.max_images is not None and args.max_images < 1:
+        raise CLIError(f"--max-images must be >= 1, got {args.max_images}")
+    if any(m in _NEEDS_DATA for m in metrics) and not args.data:
+        needing = ", ".join(m for m in metrics if m in _NEEDS_DATA)
+        raise CLIError(f"metrics {needing} need --data DIR (an image folder)")
+    if "imagenet-c" in metrics and not args.imagenet_c:
+        raise CLIError("metric imagenet-c needs --imagenet-c DIR")
+    if "imagenet-p" in metrics and not args.imagenet_p:
+        raise CLIError("metric imagenet-p needs --imagenet-p DIR")
+    if args.resize and args.resize < args.crop:
+        raise CLIError(f"--resize {args.resize} is smaller than --crop {args.crop}")
+    shift_size = args.crop + args.max_offset
+    if any(m in _NEEDS_SHIFT_DATA for m in metrics) and args.resize and args.resize < shift_size:
+        raise CLIError(
+            f"--resize {args.resize} is smaller than --crop + --max-offset = {shift_size}, the "
+            "size of the shifted-crop images"
+        )
+    if "worst-case" in metrics and args.worst_case_mode == "crop":
+        need = args.crop + args.worst_case_shift
+        if args.resize and args.resize < need:
+            raise CLIError(
+                f"--resize {args.resize} is smaller than --crop + --worst-case-shift = {need}"
+            )
+    if "corruptions" in metrics and args.crop < 32:
+        raise CLIError(
+            f"metric corruptions needs --crop >= 32 (imagecorruptions' minimum), got {args.crop}"
+        )
+    if any(s not in (1, 2, 3, 4, 5) for s in args.severities):
+        raise CLIError(f"--severities must be in 1..5, got {args.severities}")
+    if args.corruptions is not None:
+        from antialias.metrics.robustness import IMAGENET_C_CORRUPTIONS
+
+        extra = {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
+        bad = [c for c in args.corruptions if c not in IMAGENET_C_CORRUPTIONS and c not in extra]
+        if bad and "corruptions" in metrics:
+            raise CLIError(
+                f"unknown corruption(s) {', '.join(bad)}; "
+                f"choose from {', '.join(IMAGENET_C_CORRUPTIONS)}"
+            )
+    n = len(args.models)
+    if args.weights is not None and len(args.weights) != n:
+        raise CLIError(
+            f"give --weights once per --model ({n} models, {len(args.weights)} weights); use "
+            "'none' for a model without weights"
+        )
+    if args.labels is not None and len(args.labels) != n:
+        raise CLIError(f"give --label once per --model ({n} models, {len(args.labels)} labels)")
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise CLIError("--plots needs matplotlib: pip install 'antialias[plots]'") from exc
+    return metrics
+
+
+def _labels(args: argparse.Namespace) -> list[str]:
+    if args.labels is not None:
+        labels = list(args.labels)
+    else:
+        labels = []
+        for spec in args.models:
+            labels.append(Path(spec).name if os.path.isfile(spec) else spec)
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return unique
+
+
+class _Data:
+    """The evaluation images, read once and viewed through the transforms the metrics need."""
+
+    def __init__(self, args: argparse.Namespace, metrics: list[str], device: torch.device) -> None:
+        from antialias.data import ImageFolderDataset, load_image_folder
+
+        self.args = args
+        self.device = device
+        sizes = [args.crop]
+        if any(m in _NEEDS_SHIFT_DATA for m in metrics):
+            sizes.append(args.crop + args.max_offset)
+        if "worst-case" in metrics and args.worst_case_mode == "crop":
+            sizes.append(args.crop + args.worst_case_shift)
+        # Without resizing, every image must hold the largest crop: check now, naming the file.
+        min_size = None if args.resize else max(sizes)
+        base = load_image_folder(
+            args.data, None, on_corrupt=args.on_corrupt, verify=True, min_size=min_size
+        )
+        samples = base.samples
+        if args.max_images is not None and args.max_images < len(samples):
+            generator = torch.Generator().manual_seed(args.seed)
+            keep = sorted(
+                torch.randperm(len(samples), generator=generator)[: args.max_images].tolist()
+            )
+            samples = [samples[i] for i in keep]
+        self.base = ImageFolderDataset(base.root, samples, base.classes, None)
+        logger.info("%s: %d images, %d classes", args.data, len(self.base), len(self.base.classes))
+
+    @property
+    def classes(self) -> list[str]:
+        return self.base.classes
+
+    def loader(self, size: int, limit: int | None = None) -> torch.utils.data.DataLoader:
+        from antialias.data import ImageFolderDataset, eval_transform
+
+        samples = self.base.samples
+        if limit is not None and limit < len(samples):
+            # Spread over the classes (samples are sorted by class): every k-th image.
+            samples = samples[:: len(samples) // limit][:limit]
+        dataset = ImageFolderDataset(
+            self.base.root,
+            samples,
+            self.base.classes,
+            eval_transform(self.args.resize or None, size),
+        )
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.args.batch_size,
+            shuffle=False,
+            num_workers=self.args.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _evaluate(
+    entry: _Entry,
+    model: nn.Module,
+    metrics: list[str],
+    data: _Data | None,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
+    progress = not args.no_progress
+    chunk = args.batch_size
+    common: dict[str, Any] = {"device": device, "progress": progress}
+    for metric in metrics:
+        logger.info("%s: %s", entry.label, metric)
+        try:
+            _evaluate_one(entry, model, metric, data, args, common, chunk)
+        except RuntimeError as exc:
+            # A model that cannot run on these inputs (wrong size, channels, dtype): say which.
+            logger.debug("%s failed", metric, exc_info=True)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CLIError(f"model {entry.label!r} failed during {metric}: {first}") from exc
+
+
+def _evaluate_one(
+    entry: _Entry,
+    model: nn.Module,
+    metric: str,
+    data: _Data | None,
+    args: argparse.Namespace,
+    common: dict[str, Any],
+    chunk: int,
+) -> None:
+    from antialias import metrics as M
+    from antialias.data import eval_transform
+    from antialias.metrics import robustness
+
+    result: Any
+    if metric == "accuracy":
+        loader = data.loader(args.crop)  # type: ignore[union-attr]
+        result = M.evaluate_accuracy(model, loader, **common)
+    elif metric == "consistency":
+        result = M.crop_consistency(
+            model,
+            data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
+            crop_size=args.crop,
+            max_offset=args.max_offset,
+            passes=args.passes,
+            generator=_generator(args.seed),
+            shared_offsets=args.shared_offsets,
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "diagonal":
+        result = M.diagonal_shift(
+            model,
+            data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
+            crop_size=args.crop,
+            max_offset=args.max_offset,
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "circular":
+        result = M.circular_consistency(
+            model,
+            data.loader(args.crop),  # type: ignore[union-attr]
+            max_shift=args.circular_shift,
+            passes=args.passes,
+            generator=_generator(args.seed),
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "fractional":
+        result = M.fractional_consistency(
+            model,
+            data.loader(args.crop),  # type: ignore[union-attr]
+            max_shift=args.fractional_shift,
+            passes=args.passes,
+            generator=_generator(args.seed),
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "worst-case":
+        size = args.crop + (args.worst_case_shift if args.worst_case_mode == "crop" else 0)
+        result = M.worst_case_accuracy(
+            model,
+            data.loader(size),  # type: ignore[union-attr]
+            max_shift=args.worst_case_shift,
+            mode=args.worst_case_mode,
+            crop_size=args.crop,
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "equivariance":
+        result = M.feature_equivariance(
+            model,
+            data.loader(args.crop, limit=args.equivariance_images),  # type: ignore[union-attr]
+            args.layers,
+            max_shift=args.equivariance_shift,
+            chunk_size=chunk,
+            **common,
+        )
+    elif metric == "imagenet-c":
+        errors = robustness.imagenet_c_errors(
+            model,
+            args.imagenet_c,
+            corruptions=args.corruptions,
+            severities=args.severities,
+            transform=eval_transform(None, args.crop),
+            classes=data.classes if data is not None and data.classes else None,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            on_corrupt=args.on_corrupt,
+            **common,
+        )
+        result = robustness.imagenet_c_scores(errors, clean_error=_clean_error(entry))
+    elif metric == "corruptions":
+        errors = robustness.corruption_errors(
+            model,
+            data.base,  # type: ignore[union-attr]
+            corruptions=args.corruptions or robustness.IMAGENET_C_CORRUPTIONS,
+            severities=args.severities,
+            resize=args.resize or None,
+            crop=args.crop,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            **common,
+        )
+        result = robustness.imagenet_c_scores(errors, clean_error=_clean_error(entry))
+    elif metric == "imagenet-p":
+        rates = robustness.imagenet_p_rates(
+            model,
+            args.imagenet_p,
+            difficulty=args.difficulty,
+            transform=eval_transform(None, args.crop),
+            batch_size=max(1, args.batch_size // 8),
+            num_workers=args.workers,
+            chunk_size=chunk,
+            **common,
+        )
+        result = rates  # normalized once every model is done (AlexNet may be one of them)
+    else:  # pragma: no cover - _check_args rejects unknown names
+        raise CLIError(f"unknown metric {metric!r}")
+    entry.results[metric] = result
+    if metric != "imagenet-p":
+        entry.metrics[metric] = result.summary()
+        if args.records:
+            entry.records[metric] = result.records()
+
+
+def _clean_error(entry: _Entry) -> float | None:
+    acc = entry.metrics.get("accuracy")
+    return None if acc is None else 1.0 - acc["top1"]
+
+
+def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
+    from antialias.metrics.robustness import imagenet_p_scores
+
+    if not any("imagenet-p" in e.results for e in entries):
+        return
+    alexnet = None
+    if args.alexnet_p:
+        try:
+            alexnet = json.loads(Path(args.alexnet_p).read_text())
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot read --alexnet-p {args.alexnet_p!r} ({exc})") from exc
+        if not isinstance(alexnet, dict):
+            raise CLIError(f"--alexnet-p {args.alexnet_p!r} must hold a JSON object")
+    else:
+        for entry in entries:
+            if entry.spec == "alexnet" and "imagenet-p" in entry.results:
+                alexnet = entry.results["imagenet-p"]
+                logger.info("normalizing ImageNet-P rates by model %s", entry.label)
+    for entry in entries:
+        rates = entry.results.get("imagenet-p")
+        if rates is not None:
+            result = imagenet_p_scores(rates, alexnet=alexnet)
+            entry.results["imagenet-p"] = result
+            entry.metrics["imagenet-p"] = result.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * float(value):.2f}"
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):.4f}"
+
+
+_ROWS: list[tuple[str, str, str, Callable[[Any], str]]] = [
+    ("accuracy", "top1", "top-1 (%)", _pct),
+    ("accuracy", "top5", "top-5 (%)", _pct),
+    ("consistency", "consistency", "consistency (%)", _pct),
+    ("diagonal", "accuracy", "diagonal top-1 (%)", _pct),
+    ("diagonal", "probability", "diagonal P(correct) (%)", _pct),
+    ("diagonal", "stability", "diagonal stable images (%)", _pct),
+    ("circular", "consistency", "circular consistency (%)", _pct),
+    ("fractional", "consistency", "fractional consistency (%)", _pct),
+    ("worst-case", "worst_case_accuracy", "worst-case top-1 (%)", _pct),
+    ("worst-case", "unshifted_accuracy", "unshifted top-1 (%)", _pct),
+    ("imagenet-c", "mce", "ImageNet-C mCE (%)", _pct),
+    ("imagenet-c", "relative_mce", "ImageNet-C relative mCE (%)", _pct),
+    ("corruptions", "mce", "corruptions mCE (%)", _pct),
+    ("corruptions", "relative_mce", "corruptions relative mCE (%)", _pct),
+    ("imagenet-p", "mfr", "ImageNet-P mFR (%)", _pct),
+    ("imagenet-p", "mt5d", "ImageNet-P mT5D (%)", _pct),
+    ("imagenet-p", "mean_flip_probability", "ImageNet-P mean FP (%)", _pct),
+    ("imagenet-p", "mean_top5_distance", "ImageNet-P mean T5D", _num),
+]
+
+
+def _table(entries: list[_Entry], metrics: list[str]) -> str:
+    rows: list[list[str]] = []
+    for metric, key, title, fmt in _ROWS:
+        if metric in metrics:
+            rows.append([title] + [fmt(e.metrics.get(metric, {}).get(key)) for e in entries])
+    if "equivariance" in metrics:
+        layers = list(
+            dict.fromkeys(
+                name
+                for e in entries
+                for name in e.metrics.get("equivariance", {}).get("layers", {})
+            )
+        )
+        for name in layers:
+            cells = []
+            for e in entries:
+                info = e.metrics.get("equivariance", {}).get("layers", {}).get(name)
+                cells.append("-" if info is None else _num(info["mean"]))
+            rows.append([f"equivariance {name}"] + cells)
+    header = ["metric"] + [e.label for e in entries]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _json_safe(value.tolist())
+    return value
+
+
+def _write_json(
+    path: str, entries: list[_Entry], metrics: list[str], args: argparse.Namespace
+) -> None:
+    from antialias import __version__
+
+    config = {
+        k: v
+        for k, v in vars(args).items()
+        if not k.startswith("_") and k not in ("models", "weights", "labels", "verbose", "command")
+    }
+    payload = {
+        "antialias": __version__,
+        "metrics": metrics,
+        "config": config,
+        "models": {
+            e.label: {
+                "spec": e.spec,
+                "weights": e.weights,
+                "metrics": e.metrics,
+                **({"records": e.records} if args.records else {}),
+            }
+            for e in entries
+        },
+    }
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(_json_safe(payload), indent=2) + "\n")
+    except OSError as exc:
+        raise CLIError(f"cannot write --output {path!r} ({exc})") from exc
+    logger.info("wrote %s", out)
+
+
+def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Path]:
+    from antialias.metrics import plots
+
+    out = Path(directory)
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create --plots folder {directory!r} ({exc})") from exc
+    if "diagonal" in metrics:
+        written.append(
+            plots.plot_diagonal(
+                {e.label: e.results["diagonal"] for e in entries}, out / "diagonal.png"
+            )
+        )
+    titles = {
+        "consistency": "Crop consistency",
+        "circular": "Circular-shift consistency",
+        "fractional": "Sub-pixel shift consistency",
+    }
+    for metric, title in titles.items():
+        if metric in metrics:
+            values = {e.label: e.results[metric].consistency for e in entries}
+            accs = (
+                {e.label: e.metrics["accuracy"]["top1"] for e in entries}
+                if "accuracy" in metrics
+                else None
+            )
+            written.append(
+                plots.plot_consistency(values, out / f"{metric}.png", accuracy=accs, title=title)
+            )
+    if "equivariance" in metrics:
+        for e in entries:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in e.label)
+            written.append(
+                plots.plot_equivariance(
+                    e.results["equivariance"], out / f"equivariance_{safe}.png", title=e.label
+                )
+            )
+    for path in written:
+        logger.info("wrote %s", path)
+    return written
+
+
+def _unwrap_worker_error(exc: Exception) -> str:
+    """DataLoader workers put their traceback in the message: keep its last line."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else str(exc)
+    prefix = "CorruptImageError: "
+    return last.split(prefix, 1)[1] if prefix in last else last
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``antialias eval``; returns the exit code."""
+    from antialias.data import CorruptImageError
+
+    metrics = _check_args(args)
+    device = _device(args.device)
+    labels = _labels(args)
+    weights = args.weights or [None] * len(args.models)
+    try:
+        data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
+        if "equivariance" in metrics and any(os.path.isfile(spec) for spec in args.models):
+            raise CLIError(
+                "metric equivariance needs forward hooks: give an eager model, not a saved file"
+            )
+        entries = []
+        for label, spec, w in zip(labels, args.models, weights, strict=True):
+            logger.info("loading model %s", spec)
+            model = load_model(spec, w).to(device)
+            entry = _Entry(
+                label=label, spec=spec, weights=w if _model_uses_file_weights(w) else None
+            )
+            _evaluate(entry, model, metrics, data, args, device)
+            entries.append(entry)
+            del model
+        _finish_imagenet_p(entries, args)
+    except CorruptImageError as exc:
+        raise CLIError(_unwrap_worker_error(exc)) from exc
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    print(_table(entries, metrics))
+    if args.output:
+        _write_json(args.output, entries, metrics, args)
+    if args.plots:
+        _plot(args.plots, entries, metrics)
+    return 0
