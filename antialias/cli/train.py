@@ -41,6 +41,12 @@ def _filter_size(value: str) -> int | str:
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help, and the examples epilog kept as written."""
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # "(default: True)" on --no-progress would read as the flag's effect; flags need none.
+        if action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``antialias train``."""
@@ -50,8 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
         help="train or fine-tune a model (torchrun for several GPUs)",
-        description="Train or fine-tune a model on a folder in the ImageNet layout "
-        "(DATA/train/<class>/<image>, DATA/val/<class>/<image>), validating top-1/top-5 accuracy "
+        description="Train or fine-tune a model on a folder in the ImageNet layout\n"
+        "(DATA/train/<class>/<image>, DATA/val/<class>/<image>), validating top-1/top-5 accuracy\n"
         "and crop consistency after every epoch.",
         epilog=epilog,
         formatter_class=_Formatter,
@@ -59,23 +65,46 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("data", nargs="?", help="folder with train/ and val/ class folders")
     parser.add_argument("--train-dir", help="training folder (default DATA/train)")
     parser.add_argument("--val-dir", help="validation folder (default DATA/val)")
-    parser.add_argument("--output-dir", required=True,
-                        help="run folder: checkpoints, log.jsonl, config.json, weights.pt")
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        help="run folder: checkpoints, log.jsonl, config.json, weights.pt",
+    )
 
     group = parser.add_argument_group("model")
-    group.add_argument("--model", required=True,
-                       help="zoo model name, torchvision name (with --convert/--baseline) or "
-                       "package.module:function")
+    group.add_argument(
+        "--model",
+        required=True,
+        help="zoo model name, torchvision name (with --convert/--baseline) or "
+        "package.module:function",
+    )
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--convert", dest="source", action="store_const", const="convert",
-                        help="anti-alias the torchvision model with antialias.convert")
-    source.add_argument("--baseline", dest="source", action="store_const", const="torchvision",
-                        help="train the torchvision model unchanged")
+    source.add_argument(
+        "--convert",
+        dest="source",
+        action="store_const",
+        const="convert",
+        help="anti-alias the torchvision model with antialias.convert",
+    )
+    source.add_argument(
+        "--baseline",
+        dest="source",
+        action="store_const",
+        const="torchvision",
+        help="train the torchvision model unchanged",
+    )
     parser.set_defaults(source="zoo")
-    group.add_argument("--filter-size", type=_filter_size, default=4,
-                       help="blur filter: taps 1..7 or a family such as box-3")
-    group.add_argument("--init-weights", metavar="PATH|torchvision[:NAME]",
-                       help="start from these weights, loaded strictly (fine-tuning)")
+    group.add_argument(
+        "--filter-size",
+        type=_filter_size,
+        default=4,
+        help="blur filter: taps 1..7 or a family such as box-3",
+    )
+    group.add_argument(
+        "--init-weights",
+        metavar="PATH|torchvision[:NAME]",
+        help="start from these weights, loaded strictly (fine-tuning)",
+    )
     group.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm (multi-GPU)")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     group.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -83,8 +112,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group = parser.add_argument_group("optimisation (default: the model's recipe)")
     group.add_argument("--recipe", help="recipe name (see below); default from the model name")
     group.add_argument("--epochs", type=int)
-    group.add_argument("--batch-size", type=int,
-                       help="global batch of one step, split over processes and accumulation")
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        help="global batch of one step, split over processes and accumulation",
+    )
     group.add_argument("--lr", type=float, help="peak learning rate")
     group.add_argument("--momentum", type=float)
     group.add_argument("--weight-decay", type=float)
@@ -93,39 +125,69 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument("--step-size", type=int, help="epochs between lr divisions (step)")
     group.add_argument("--gamma", type=float, help="factor of each lr division (step)")
     group.add_argument("--warmup-epochs", type=float, help="linear warm-up length in epochs")
-    group.add_argument("--warmup-start", type=float, default=0.01,
-                       help="lr factor at the start of the warm-up")
+    group.add_argument(
+        "--warmup-start", type=float, default=0.01, help="lr factor at the start of the warm-up"
+    )
     group.add_argument("--label-smoothing", type=float)
     group.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
-    group.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
-                       help="automatic mixed precision (fp16 on GPU only)")
+    group.add_argument(
+        "--amp",
+        choices=("none", "bf16", "fp16"),
+        default="none",
+        help="automatic mixed precision (fp16 on GPU only)",
+    )
 
     group = parser.add_argument_group("data and validation")
     group.add_argument("--crop-size", type=int, default=224)
     group.add_argument("--val-resize", type=int, default=256)
     group.add_argument("--max-offset", type=int, default=32, help="consistency shift range")
-    group.add_argument("--consistency-passes", type=int, default=1,
-                       help="consistency passes per epoch (0: skip)")
+    group.add_argument(
+        "--consistency-passes", type=int, default=1, help="consistency passes per epoch (0: skip)"
+    )
     group.add_argument("--val-batch-size", type=int, help="default: the per-process train batch")
     group.add_argument("--workers", type=int, default=4, help="loader workers per process")
-    group.add_argument("--on-corrupt", choices=("fail", "skip"), default="fail",
-                       help="an unreadable image: stop with its name, or skip it with a warning")
-    group.add_argument("--no-verify", dest="verify_images", action="store_false",
-                       help="do not check every image's header before training")
+    group.add_argument(
+        "--on-corrupt",
+        choices=("fail", "skip"),
+        default="fail",
+        help="an unreadable image: stop with its name, or skip it with a warning",
+    )
+    group.add_argument(
+        "--no-verify",
+        dest="verify_images",
+        action="store_false",
+        help="do not check every image's header before training",
+    )
 
     group = parser.add_argument_group("run")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    group.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                       help="continue from CHECKPOINT (default OUTPUT_DIR's latest)")
-    group.add_argument("--stop-after", type=int, metavar="N",
-                       help="stop after N epochs of this invocation (resume later)")
-    group.add_argument("--save-every", type=int, default=0, metavar="N",
-                       help="keep a checkpoint every N epochs (0: latest and best only)")
-    group.add_argument("--deterministic", action="store_true",
-                       help="deterministic algorithms (slower on GPU)")
-    group.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress bars")
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="CHECKPOINT",
+        help="continue from CHECKPOINT (default OUTPUT_DIR's latest)",
+    )
+    group.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after N epochs of this invocation (resume later)",
+    )
+    group.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep a checkpoint every N epochs (0: latest and best only)",
+    )
+    group.add_argument(
+        "--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)"
+    )
+    group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     group.add_argument("--output", metavar="FILE.json", help="write the run's summary as JSON")
     return parser
 
@@ -135,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
     from antialias.train import TrainConfig, train
 
     if args.data is None and (args.train_dir is None or args.val_dir is None):
-        raise CLIError("give DATA (a folder with train/ and val/) or both --train-dir and --val-dir")
+        raise CLIError(
+            "give DATA (a folder with train/ and val/) or both --train-dir and --val-dir"
+        )
     if args.output and os.path.exists(args.output) and os.path.isdir(args.output):
         raise CLIError(f"--output {args.output!r} is a folder; expected a JSON file name")
     fields = TrainConfig.__dataclass_fields__
@@ -158,7 +222,9 @@ def _print_table(history: list[dict[str, Any]]) -> None:
     def pct(value: Any) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
-    header = f"{'epoch':>5} {'loss':>8} {'lr':>9} {'top1%':>7} {'top5%':>7} {'cons%':>7} {'img/s':>9}"
+    header = (
+        f"{'epoch':>5} {'loss':>8} {'lr':>9} {'top1%':>7} {'top5%':>7} {'cons%':>7} {'img/s':>9}"
+    )
     print(header)
     for row in history:
         speed = row.get("images_per_s")

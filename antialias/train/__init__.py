@@ -1,8 +1,11 @@
 """Train and fine-tune anti-aliased models at ImageNet scale, on one process or under torchrun.
 
->>> from antialias.train import TrainConfig, train                      # doctest: +SKIP
->>> result = train(TrainConfig(data="imagenet", model="resnet50", output_dir="runs/r50",
-...                            init_weights="torchvision"))              # doctest: +SKIP
+Fine-tune the zoo's anti-aliased ResNet-50 from torchvision's weights with the reference's recipe::
+
+    from antialias.train import TrainConfig, train
+
+    result = train(TrainConfig(data="/data/imagenet", model="resnet50", output_dir="runs/r50",
+                               init_weights="torchvision"))
 
 The same call runs on N GPUs with ``torchrun --nproc_per_node N -m antialias train ...``.
 """

@@ -243,8 +243,10 @@ def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str,
             if isinstance(inner, Mapping):
                 obj = inner
                 break
-    if not isinstance(obj, Mapping) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    if (
+        not isinstance(obj, Mapping)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     ):
         raise ValueError(
             f"{source} holds no state dict: expected a mapping of parameter names to tensors, "

@@ -101,7 +101,9 @@ class EpochSeededDataset(Dataset):
         # fork_rng restores the global generator afterwards, so the model's own randomness (dropout)
         # is untouched by data loading with or without workers.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_sample_seed(self.seed, self.epoch, index))
+            # Seed the CPU generator only: torch.manual_seed would also reseed (and, unlike the
+            # CPU one, not restore) the CUDA generators that GPU dropout draws from.
+            torch.default_generator.manual_seed(_sample_seed(self.seed, self.epoch, index))
             image = self.transform(image)
         return image, label
 
@@ -121,8 +123,9 @@ class TransformedDataset(Dataset):
         return self.transform(image), label
 
 
-def check_same_classes(train_classes: Sequence[str], val_classes: Sequence[str], *, train_dir: str,
-                       val_dir: str) -> None:
+def check_same_classes(
+    train_classes: Sequence[str], val_classes: Sequence[str], *, train_dir: str, val_dir: str
+) -> None:
     """Check that the training and validation folders have the same class sub-folders.
 
     Labels are class indices in sorted folder order, so any difference would silently mislabel the

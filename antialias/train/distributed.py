@@ -45,6 +45,8 @@ class DistributedContext:
         local_rank: rank on this machine (selects the GPU).
         device: the device this process trains on.
         backend: ``"nccl"``, ``"gloo"`` or ``None`` for a single process without a process group.
+        owns_group: the process group was created by :func:`init_distributed` (and is destroyed by
+            :func:`shutdown_distributed`); False when the caller had created it.
     """
 
     rank: int = 0
@@ -52,6 +54,7 @@ class DistributedContext:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     backend: str | None = None
+    owns_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -84,7 +87,9 @@ def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not valid ({exc}); expected 'cpu' or 'cuda'") from None
+        raise ValueError(
+            f"device {device!r} is not valid ({exc}); expected 'cpu' or 'cuda'"
+        ) from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but CUDA is not available")
@@ -122,7 +127,8 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
     backend = "nccl" if resolved.type == "cuda" else "gloo"
     if resolved.type == "cuda":
         torch.cuda.set_device(resolved)
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         kwargs: dict[str, Any] = {}
         if resolved.type == "cuda":
             # Binding the group to the device lets NCCL set up eagerly and silences a warning.
@@ -130,15 +136,22 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
         dist.init_process_group(
             backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs
         )
+    else:
+        backend = str(dist.get_backend())  # the caller's group, used as it is
     logger.debug(f"rank {rank}/{world_size} (local {local_rank}) on {resolved} with {backend}")
     return DistributedContext(
-        rank=rank, world_size=world_size, local_rank=local_rank, device=resolved, backend=backend
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        device=resolved,
+        backend=backend,
+        owns_group=owns_group,
     )
 
 
 def shutdown_distributed(ctx: DistributedContext) -> None:
     """Leave the process group joined by :func:`init_distributed` (no-op for a single process)."""
-    if ctx.distributed and dist.is_initialized():
+    if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -51,6 +51,7 @@ from antialias.train.distributed import (
     all_reduce_sum,
     barrier,
     init_distributed,
+    resolve_device,
     shutdown_distributed,
 )
 from antialias.train.model import SOURCES, build_model, load_init_weights
@@ -70,9 +71,27 @@ ON_CORRUPT = ("fail", "skip")
 
 # Fields whose change between a checkpoint and a resumed run alters the training trajectory.
 _TRAJECTORY_FIELDS = (
-    "model", "source", "filter_size", "batch_size", "accum_steps", "lr", "momentum",
-    "weight_decay", "nesterov", "schedule", "step_size", "gamma", "warmup_epochs", "warmup_start",
-    "label_smoothing", "epochs", "crop_size", "seed", "amp", "sync_bn", "channels_last",
+    "model",
+    "source",
+    "filter_size",
+    "batch_size",
+    "accum_steps",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "schedule",
+    "step_size",
+    "gamma",
+    "warmup_epochs",
+    "warmup_start",
+    "label_smoothing",
+    "epochs",
+    "crop_size",
+    "seed",
+    "amp",
+    "sync_bn",
+    "channels_last",
 )
 
 
@@ -218,8 +237,16 @@ def resolve_recipe(config: TrainConfig) -> Recipe:
     overrides = {
         name: getattr(config, name)
         for name in (
-            "epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "step_size",
-            "gamma", "warmup_epochs", "label_smoothing",
+            "epochs",
+            "batch_size",
+            "lr",
+            "momentum",
+            "weight_decay",
+            "schedule",
+            "step_size",
+            "gamma",
+            "warmup_epochs",
+            "label_smoothing",
         )
         if getattr(config, name) is not None
     }
@@ -354,7 +381,9 @@ def _load_data(config: TrainConfig) -> _Data:
 
     if config.train_dir is None or config.val_dir is None:
         if config.data is None:
-            raise ValueError("give data (a folder with train/ and val/) or both train_dir and val_dir")
+            raise ValueError(
+                "give data (a folder with train/ and val/) or both train_dir and val_dir"
+            )
     train_dir = config.train_dir or os.path.join(str(config.data), "train")
     val_dir = config.val_dir or os.path.join(str(config.data), "val")
     for what, folder in (("training", train_dir), ("validation", val_dir)):
@@ -441,7 +470,10 @@ def _check_output_dir(config: TrainConfig) -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
         return path
-    existing = ckpt.list_checkpoints(out) + [p for p in (out / LOG, out / ckpt.WEIGHTS) if p.exists()]
+    # An empty log is what a run that failed in its first epoch leaves: nothing to protect.
+    existing = ckpt.list_checkpoints(out) + [
+        p for p in (out / LOG, out / ckpt.WEIGHTS) if p.is_file() and p.stat().st_size > 0
+    ]
     if existing:
         raise ValueError(
             f"output_dir {str(out)!r} already holds a run ({existing[0].name}); pass resume to "
@@ -533,14 +565,21 @@ def _train_epoch(
             bar.update(recipe.batch_size)
             # loss.item() waits for the GPU: refresh the displayed loss only now and then.
             if not bar.disable and (bar.n // recipe.batch_size) % 10 in (0, 1):
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}")
+                bar.set_postfix(
+                    loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}"
+                )
     if ctx.device.type == "cuda":
         torch.cuda.synchronize(ctx.device)
     return sums, time.perf_counter() - start
 
 
 def _validate_epoch(
-    *, bare: nn.Module, data: _Data, config: TrainConfig, ctx: DistributedContext, epoch: int,
+    *,
+    bare: nn.Module,
+    data: _Data,
+    config: TrainConfig,
+    ctx: DistributedContext,
+    epoch: int,
     val_batch: int,
 ) -> dict[str, float | None]:
     from antialias.metrics import accuracy, crop_consistency
@@ -563,11 +602,18 @@ def _validate_epoch(
         totals[2] = float(len(shard))
         if config.consistency_passes > 0:
             loader = DataLoader(Subset(data.val_consistency, shard), **loader_options)
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 1_009 + ctx.rank)
+            generator = torch.Generator().manual_seed(
+                config.seed * 1_000_003 + epoch * 1_009 + ctx.rank
+            )
             with _autocast(config, ctx.device):
                 result = crop_consistency(
-                    bare, loader, crop_size=config.crop_size, max_offset=config.max_offset,
-                    passes=config.consistency_passes, generator=generator, device=ctx.device,
+                    bare,
+                    loader,
+                    crop_size=config.crop_size,
+                    max_offset=config.max_offset,
+                    passes=config.consistency_passes,
+                    generator=generator,
+                    device=ctx.device,
                     progress=progress,
                 )
             totals[3] = result.consistency * len(shard)
@@ -589,7 +635,7 @@ def train(config: TrainConfig) -> TrainResult:
     ``config.resume`` is set.
 
     Returns:
-        A :class:`TrainResult` (the same on every process).
+        A :class:`TrainResult`; its ``history`` is filled on rank 0 only.
 
     Raises:
         FileNotFoundError: a missing data folder or resume checkpoint.
@@ -598,8 +644,6 @@ def train(config: TrainConfig) -> TrainResult:
     """
     recipe = resolve_recipe(config)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    from antialias.train.distributed import resolve_device
-
     device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = _validate(config, recipe, world, device)
     resume_path = _check_output_dir(config)
@@ -613,7 +657,9 @@ def train(config: TrainConfig) -> TrainResult:
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
     model = build_model(
-        config.model, num_classes=len(data.classes), filter_size=config.filter_size,
+        config.model,
+        num_classes=len(data.classes),
+        filter_size=config.filter_size,
         source=config.source,
     )
     if config.init_weights is not None and resume_path is None:
@@ -650,14 +696,21 @@ def _run(
         model.to(memory_format=torch.channels_last)
     bare = model
     optimizer = torch.optim.SGD(
-        bare.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay, nesterov=config.nesterov,
+        bare.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=config.nesterov,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         LRSchedule(
-            recipe.schedule, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
-            step_size=recipe.step_size, gamma=recipe.gamma, warmup_epochs=recipe.warmup_epochs,
+            recipe.schedule,
+            epochs=recipe.epochs,
+            steps_per_epoch=steps_per_epoch,
+            step_size=recipe.step_size,
+            gamma=recipe.gamma,
+            warmup_epochs=recipe.warmup_epochs,
             warmup_start=config.warmup_start,
         ),
     )
@@ -676,7 +729,15 @@ def _run(
         _warn_config_changes(state.get("config", {}), config, recipe)
         bare.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        # Keep this run's schedule settings (a resumed run may extend ``epochs``): LambdaLR would
+        # otherwise overwrite them with the saved ones; None entries leave them alone.
+        scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None]})
+        # The rate of the next step under this run's schedule (LambdaLR's own formula, so an
+        # unchanged schedule gives exactly the saved rate).
+        for group, base, factor in zip(
+            optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(scheduler.last_epoch)
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, step, best_top1 = state["epoch"], state["step"], state.get("best_top1")
@@ -702,16 +763,22 @@ def _run(
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         history = [row for row in _read_log(log_path) if row.get("epoch", 0) <= start_epoch]
-        # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
-        tmp = out / f".{LOG}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in history)
-        os.replace(tmp, log_path)
-        saved = {**dataclasses.asdict(config), "recipe_resolved": dataclasses.asdict(recipe),
-                 "classes": data.classes, "world_size": ctx.world_size}
+        if log_path.exists():
+            # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
+            tmp = out / f".{LOG}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(row) + "\n" for row in history)
+            os.replace(tmp, log_path)
+        saved = {
+            **dataclasses.asdict(config),
+            "recipe_resolved": dataclasses.asdict(recipe),
+            "classes": data.classes,
+            "world_size": ctx.world_size,
+        }
         _write_json_atomic(saved, out / CONFIG)
+        kind = "factory" if ":" in config.model else config.source
         logger.info(
-            f"training {config.model} ({config.source}) on {len(data.train)} images, "
+            f"training {config.model} ({kind}) on {len(data.train)} images, "
             f"{len(data.classes)} classes; {ctx.world_size} process(es) on {ctx.device}; "
             f"global batch {recipe.batch_size} = {ctx.world_size} x {config.accum_steps} x "
             f"{micro_batch}; recipe {recipe.name}: lr {recipe.lr}, {recipe.schedule}, "
@@ -721,8 +788,12 @@ def _run(
         history = []
 
     sampler = DistributedSampler(
-        data.train, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
-        seed=config.seed, drop_last=True,
+        data.train,
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=True,
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     val_batch = config.val_batch_size or micro_batch * config.accum_steps
@@ -734,15 +805,28 @@ def _run(
         sampler.set_epoch(epoch)
         data.train.set_epoch(epoch)
         loader = DataLoader(
-            data.train, batch_size=micro_batch, sampler=sampler, drop_last=True,
-            num_workers=config.workers, pin_memory=ctx.device.type == "cuda",
+            data.train,
+            batch_size=micro_batch,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=config.workers,
+            pin_memory=ctx.device.type == "cuda",
             generator=_loader_generator(config.seed, epoch, ctx.rank),
         )
         lr = optimizer.param_groups[0]["lr"]
         sums, seconds = _train_epoch(
-            model=model, ddp=ddp, loader=loader, steps=steps_per_epoch, config=config,
-            recipe=recipe, ctx=ctx, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-            criterion=criterion, epoch=epoch,
+            model=model,
+            ddp=ddp,
+            loader=loader,
+            steps=steps_per_epoch,
+            config=config,
+            recipe=recipe,
+            ctx=ctx,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            criterion=criterion,
+            epoch=epoch,
         )
         step += steps_per_epoch
         loss_sum, correct, count = all_reduce_sum(
@@ -785,12 +869,18 @@ def _run(
                 "classes": data.classes,
                 "config": {**dataclasses.asdict(config), **dataclasses.asdict(recipe)},
             }
-            ckpt.save_checkpoint(state, out, epoch=epoch + 1, is_best=is_best,
-                                 save_every=config.save_every)
+            ckpt.save_checkpoint(
+                state, out, epoch=epoch + 1, is_best=is_best, save_every=config.save_every
+            )
             logger.info(
                 "epoch %d/%d: loss %.4f, lr %.4g, val top-1 %s, consistency %s, %.1f img/s",
-                epoch + 1, recipe.epochs, row["train_loss"], lr, _pct(top1),
-                _pct(metrics["consistency"]), row["images_per_s"] or 0.0,
+                epoch + 1,
+                recipe.epochs,
+                row["train_loss"],
+                lr,
+                _pct(top1),
+                _pct(metrics["consistency"]),
+                row["images_per_s"] or 0.0,
             )
         barrier(ctx)
 

@@ -32,7 +32,7 @@ SOURCES = ("zoo", "convert", "torchvision")
 
 def _close(name: str, names: list[str]) -> str:
     close = difflib.get_close_matches(name, names, n=3)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def _torchvision_names() -> list[str]:
@@ -60,7 +60,9 @@ def _factory_model(spec: str, num_classes: int) -> nn.Module:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r} for model factory {spec!r}: {exc}") from exc
+        raise ValueError(
+            f"cannot import {module_name!r} for model factory {spec!r}: {exc}"
+        ) from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ValueError(f"model factory {spec!r}: {module_name!r} has no callable {attr!r}")
@@ -80,7 +82,9 @@ def _zoo_model(name: str, num_classes: int, filter_size: Any) -> nn.Module:
         hint = _close(name, names)
         if name in _torchvision_names():
             hint += " (it is a torchvision model: pass --convert to anti-alias it, --baseline to train it as is)"
-        raise ValueError(f"unknown zoo model {name!r}{hint}; `antialias info` lists the zoo")
+        raise ValueError(
+            f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo"
+        )
     return get_model(name, filter_size=filter_size, weights=None, num_classes=num_classes)
 
 
@@ -117,7 +121,7 @@ def build_model(
     model = _torchvision_model(name, num_classes)
     if source == "convert":
         try:
-            from antialias import convert
+            from antialias.convert import convert
         except ImportError as exc:
             raise ValueError(f"antialias.convert is not available: {exc}") from exc
         model = convert(model, filter_size=filter_size)
@@ -187,7 +191,11 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
     ]
     if missing or unexpected or mismatched:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", mismatched)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape", mismatched),
+        ):
             if keys:
                 more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
                 parts.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")

@@ -71,7 +71,9 @@ _DEFAULT = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "default": _DEFAULT,
-    "alexnet": _DEFAULT.replace(name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"),
+    "alexnet": _DEFAULT.replace(
+        name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"
+    ),
     "vgg": _DEFAULT.replace(name="vgg", lr=0.01, description="VGG without BN: as default, lr 0.01"),
     "vgg_bn": _DEFAULT.replace(name="vgg_bn", lr=0.05, description="VGG-BN: as default, lr 0.05"),
     "mobilenet_v2": _DEFAULT.replace(
@@ -128,7 +130,9 @@ def recipe_for(model: str, *, finetune: bool = False) -> Recipe:
     ('cosine', 0.01)
     """
     lowered = model.lower()
-    family = next((r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(lowered, pat)), "default")
+    family = next(
+        (r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(lowered, pat)), "default"
+    )
     recipe = RECIPES[family]
     if not finetune:
         return recipe

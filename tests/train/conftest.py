@@ -25,7 +25,10 @@ TINY: dict[str, Any] = {
 
 
 def write_image_tree(
-    root: Path, classes: tuple[str, ...] = ("blue", "red"), per_class: int = 4, size: int = 40,
+    root: Path,
+    classes: tuple[str, ...] = ("blue", "red"),
+    per_class: int = 4,
+    size: int = 40,
     seed: int = 0,
 ) -> Path:
     """Write ``root/<class>/<i>.png``: noisy images whose dominant colour is the class."""

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,11 @@ from antialias.train import checkpoint as ck
 
 
 def _state(version: int, size: int = 10) -> dict:
-    return {"format": ck.CHECKPOINT_FORMAT, "epoch": version, "model": {"w": torch.full((size,), version)}}
+    return {
+        "format": ck.CHECKPOINT_FORMAT,
+        "epoch": version,
+        "model": {"w": torch.full((size,), version)},
+    }
 
 
 def test_atomic_save_round_trip_leaves_no_temp_file(tmp_path):
@@ -82,7 +85,9 @@ _KILLED_WRITER = textwrap.dedent(
 def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path, mode):
     signal_file = tmp_path / "stalled"
     out = tmp_path / "run"
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(out), mode, str(signal_file)])
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(out), mode, str(signal_file)]
+    )
     try:
         deadline = time.monotonic() + 120
         while not signal_file.exists():
@@ -115,7 +120,9 @@ def test_retention_latest_best_and_every_n(tmp_path):
         )
         assert written[0].name == ck.LATEST
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [ck.BEST, ck.LATEST, "checkpoint_epoch0002.pt", "checkpoint_epoch0004.pt"]
+    assert names == sorted(
+        [ck.BEST, ck.LATEST, "checkpoint_epoch0002.pt", "checkpoint_epoch0004.pt"]
+    )
     assert ck.load_checkpoint(tmp_path / ck.LATEST)["epoch"] == 4
     # "best" keeps epoch 3's content although "latest" was rewritten after it.
     assert ck.load_checkpoint(tmp_path / ck.BEST)["epoch"] == 3

@@ -27,7 +27,10 @@ from antialias.train.recipes import get_recipe
 def test_family_recipes_match_the_reference(model, lr, schedule, epochs, weight_decay):
     recipe = recipe_for(model)
     assert (recipe.lr, recipe.schedule, recipe.epochs, recipe.weight_decay) == (
-        lr, schedule, epochs, weight_decay,
+        lr,
+        schedule,
+        epochs,
+        weight_decay,
     )
     assert recipe.momentum == 0.9
     assert recipe.batch_size == 256
@@ -47,7 +50,9 @@ def test_config_overrides_the_recipe_and_init_weights_select_finetuning():
     config = TrainConfig(data=None, model="resnet18", output_dir="x", init_weights="w.pt", lr=0.5)
     recipe = resolve_recipe(config)
     assert (recipe.lr, recipe.epochs) == (0.5, 60)
-    named = resolve_recipe(TrainConfig(data=None, model="resnet18", output_dir="x", recipe="vgg_bn"))
+    named = resolve_recipe(
+        TrainConfig(data=None, model="resnet18", output_dir="x", recipe="vgg_bn")
+    )
     assert named.lr == 0.05
 
 
@@ -65,9 +70,7 @@ def test_step_schedule_divides_at_epoch_boundaries():
 
 
 def test_cosine_schedule_with_warmup():
-    schedule = LRSchedule(
-        "cosine", epochs=10, steps_per_epoch=4, warmup_epochs=2, warmup_start=0.0
-    )
+    schedule = LRSchedule("cosine", epochs=10, steps_per_epoch=4, warmup_epochs=2, warmup_start=0.0)
     assert schedule(0) == 0.0
     assert schedule(4) == pytest.approx(0.5)  # half-way through the warm-up
     assert schedule(8) == pytest.approx(1.0)  # warm-up done, cosine starts at its peak
