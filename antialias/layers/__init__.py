@@ -25,6 +25,28 @@ from antialias.layers.functional import blur_upsample3d as blur_upsample3d
 from antialias.layers.functional import max_blur_pool1d as max_blur_pool1d
 from antialias.layers.functional import max_blur_pool2d as max_blur_pool2d
 from antialias.layers.functional import max_blur_pool3d as max_blur_pool3d
+from antialias.layers.polyphase import ApsDown1d as ApsDown1d
+from antialias.layers.polyphase import ApsDown2d as ApsDown2d
+from antialias.layers.polyphase import ApsDown3d as ApsDown3d
+from antialias.layers.polyphase import LpsDown1d as LpsDown1d
+from antialias.layers.polyphase import LpsDown2d as LpsDown2d
+from antialias.layers.polyphase import LpsDown3d as LpsDown3d
+from antialias.layers.polyphase import LpsScorer as LpsScorer
+from antialias.layers.polyphase import PolyphaseUp1d as PolyphaseUp1d
+from antialias.layers.polyphase import PolyphaseUp2d as PolyphaseUp2d
+from antialias.layers.polyphase import PolyphaseUp3d as PolyphaseUp3d
+from antialias.layers.polyphase import aps_down1d as aps_down1d
+from antialias.layers.polyphase import aps_down2d as aps_down2d
+from antialias.layers.polyphase import aps_down3d as aps_down3d
+from antialias.layers.polyphase import link_residual_phases as link_residual_phases
+from antialias.layers.polyphase import lps_down1d as lps_down1d
+from antialias.layers.polyphase import lps_down2d as lps_down2d
+from antialias.layers.polyphase import lps_down3d as lps_down3d
+from antialias.layers.polyphase import lps_temperature as lps_temperature
+from antialias.layers.polyphase import polyphase_up1d as polyphase_up1d
+from antialias.layers.polyphase import polyphase_up2d as polyphase_up2d
+from antialias.layers.polyphase import polyphase_up3d as polyphase_up3d
+from antialias.layers.polyphase import set_lps_temperature as set_lps_temperature
 
 __all__ = [
     "PAD_MODES",
@@ -52,4 +74,26 @@ __all__ = [
     "max_blur_pool1d",
     "max_blur_pool2d",
     "max_blur_pool3d",
+    "ApsDown1d",
+    "ApsDown2d",
+    "ApsDown3d",
+    "LpsDown1d",
+    "LpsDown2d",
+    "LpsDown3d",
+    "LpsScorer",
+    "PolyphaseUp1d",
+    "PolyphaseUp2d",
+    "PolyphaseUp3d",
+    "aps_down1d",
+    "aps_down2d",
+    "aps_down3d",
+    "link_residual_phases",
+    "lps_down1d",
+    "lps_down2d",
+    "lps_down3d",
+    "lps_temperature",
+    "polyphase_up1d",
+    "polyphase_up2d",
+    "polyphase_up3d",
+    "set_lps_temperature",
 ]
