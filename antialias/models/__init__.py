@@ -1,0 +1,81 @@
+"""The anti-aliased model zoo: the reference's 23 architectures with torchvision's parameter names.
+
+Each builder (``resnet50``, ``vgg16_bn``, ``densenet121``, ``mobilenet_v2``, ``alexnet`` ...) builds
+torchvision's model and swaps its subsampling modules for anti-aliased ones (Zhang, ICML 2019), with
+the reference's placement. Because no parameter is renamed:
+
+- torchvision's baseline weights load strictly (``weights="TORCHVISION_IMAGENET1K_V1"``, or
+  ``model.load_state_dict(torchvision_model.state_dict())``): the starting point of fine-tuning;
+- the reference's official checkpoints (``weights="DEFAULT"``, ``"LPF2"`` ... or a file) load through
+  one documented key remapping, :func:`remap_reference_state_dict`.
+
+The reference's weights are CC BY-NC-SA 4.0: **non-commercial use only**. They download into
+torch.hub's cache with their SHA-256 prefix checked; set ``ANTIALIAS_WEIGHTS_MIRROR`` to a base URL to
+download them from a mirror, or put the file in the cache folder by hand (the error says where).
+
+Example:
+    >>> from antialias.models import get_model, list_models
+    >>> list_models("resnet5*")
+    ['resnet50']
+    >>> model = get_model("resnet18", filter_size=3, num_classes=10)
+    >>> model.maxpool
+    MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=3, stride=2, pad_mode='reflect')
+"""
+
+from antialias.models import _weights as _weights
+from antialias.models._load import CheckpointError as CheckpointError
+from antialias.models._load import WeightsDownloadError as WeightsDownloadError
+from antialias.models._load import load_weights as load_weights
+from antialias.models._load import remap_reference_state_dict as remap_reference_state_dict
+from antialias.models._registry import get_model as get_model
+from antialias.models._registry import list_models as list_models
+from antialias.models._registry import register_model as register_model
+from antialias.models._weights import *  # noqa: F403  (the 23 *_Weights enums, listed in its __all__)
+from antialias.models._weights import LICENSE as LICENSE
+from antialias.models._weights import Weights as Weights
+from antialias.models._weights import WeightsEnum as WeightsEnum
+from antialias.models._weights import get_model_weights as get_model_weights
+from antialias.models.alexnet import alexnet as alexnet
+from antialias.models.densenet import densenet121 as densenet121
+from antialias.models.densenet import densenet161 as densenet161
+from antialias.models.densenet import densenet169 as densenet169
+from antialias.models.densenet import densenet201 as densenet201
+from antialias.models.mobilenet import mobilenet_v2 as mobilenet_v2
+from antialias.models.resnet import resnet18 as resnet18
+from antialias.models.resnet import resnet34 as resnet34
+from antialias.models.resnet import resnet50 as resnet50
+from antialias.models.resnet import resnet101 as resnet101
+from antialias.models.resnet import resnet152 as resnet152
+from antialias.models.resnet import resnext50_32x4d as resnext50_32x4d
+from antialias.models.resnet import resnext101_32x8d as resnext101_32x8d
+from antialias.models.resnet import wide_resnet50_2 as wide_resnet50_2
+from antialias.models.resnet import wide_resnet101_2 as wide_resnet101_2
+from antialias.models.vgg import vgg11 as vgg11
+from antialias.models.vgg import vgg11_bn as vgg11_bn
+from antialias.models.vgg import vgg13 as vgg13
+from antialias.models.vgg import vgg13_bn as vgg13_bn
+from antialias.models.vgg import vgg16 as vgg16
+from antialias.models.vgg import vgg16_bn as vgg16_bn
+from antialias.models.vgg import vgg19 as vgg19
+from antialias.models.vgg import vgg19_bn as vgg19_bn
+
+__all__ = [
+    "LICENSE",
+    "CheckpointError",
+    "Weights",
+    "WeightsDownloadError",
+    "WeightsEnum",
+    "get_model",
+    "get_model_weights",
+    "list_models",
+    "load_weights",
+    "register_model",
+    "remap_reference_state_dict",
+    *_weights.WEIGHTS_ENUMS,
+    "alexnet",
+    "densenet121", "densenet161", "densenet169", "densenet201",
+    "mobilenet_v2",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+]

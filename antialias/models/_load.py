@@ -1,0 +1,449 @@
+"""The one loading path of the zoo: catalog weights, files, URLs and state dicts into a model.
+
+``weights=`` of every builder accepts
+
+- a catalog entry (``ResNet50_Weights.DEFAULT``) or its name (``"DEFAULT"``, ``"LPF4_FINETUNE"``,
+  ``"ResNet50_Weights.LPF2"``): downloaded into torch.hub's cache (``<hub dir>/checkpoints``) and
+  checked against the SHA-256 prefix in its file name;
+- a URL (``http://``, ``https://``, ``file://``): downloaded into the same cache; when the file name
+  follows torch.hub's ``<name>-<sha256 prefix>.pth`` convention the prefix is checked too;
+- a local file path;
+- a state dict (a mapping of names to tensors), or a dict holding one under ``'state_dict'``/``'model'``.
+
+Files are read with ``torch.load(weights_only=True)``: a file that would run code when unpickled is
+refused. Both of torch's serialization formats (zip and the legacy one) are read.
+
+Checkpoints may use torchvision's key names (ours) or the reference's layout (its official files,
+``{'state_dict': ...}`` with ``*.filt`` buffers and blur layers spliced into ``nn.Sequential``s):
+:func:`remap_reference_state_dict` translates the latter, then the state dict is loaded strictly, with
+an error that lists the missing, unexpected and mis-shaped keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import pickle
+import re
+import urllib.error
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import Tensor, nn
+
+from antialias.models._weights import _HASH_RE, MIRROR_ENV, WeightsEnum
+
+__all__ = [
+    "CheckpointError",
+    "WeightsArg",
+    "WeightsDownloadError",
+    "infer_filter_size",
+    "load_state_dict",
+    "load_weights",
+    "read_state_dict",
+    "remap_reference_state_dict",
+    "resolve_weights",
+]
+
+logger = logging.getLogger(__name__)
+
+WeightsArg = Union[WeightsEnum, str, "os.PathLike[str]", Mapping[str, Tensor], None]
+
+_URL_SCHEMES = ("http://", "https://", "file://")
+_LEGACY_DENSENET_RE = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+_BLUR_BUFFER = "filt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: refused, unreadable, wrong hash, or not fitting the model."""
+
+
+class WeightsDownloadError(ConnectionError, ValueError):
+    """Weights could not be downloaded (no network, HTTP error). Also a ``ValueError``, so command
+    lines report it as a one-line user error."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _describe(source: object) -> str:
+    return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def _torch_load(path: Path) -> Any:
+    # Zip-format files are memory-mapped: the tensors are read from the page cache as they are copied
+    # into the model, instead of into a second full copy in memory (0.5 GB for VGG). The legacy
+    # format (the 2019 official files) cannot be mapped.
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        reason = found.group(1).split(". Please")[0].strip() if found else text.strip().splitlines()[0]
+        if "Unsupported global" in text:  # an object whose unpickling calls a function: refused, not run
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it holds Python objects that could run code when unpickled, "
+                f"and torch.load(weights_only=True) rejected it ({reason}). Only load files you trust."
+            ) from None
+        raise CheckpointError(
+            f"cannot read {str(path)!r}: the file is truncated or corrupt, or not a PyTorch checkpoint ({reason})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read {str(path)!r}: the file is truncated or corrupt ({first})") from None
+
+
+def _extract(obj: Any, source: str) -> dict[str, Tensor]:
+    """The state dict in ``obj``: itself, or under ``'state_dict'`` / ``'model'``; DDP/compile prefixes removed."""
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        raise CheckpointError(
+            f"{source} holds no state dict: expected a mapping of names to tensors, or a dict with one "
+            "under 'state_dict' (the reference's format) or 'model'"
+        )
+    state = dict(obj)
+    for prefix in ("module.", "_orig_mod."):  # DataParallel / DDP and torch.compile wrappers
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
+    """Download ``url`` into torch.hub's cache once; check ``hash_prefix`` on the download and on the cached file."""
+    file_name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("downloading %s to %s", url, cached)
+        try:
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=hash_prefix, progress=progress)
+        except RuntimeError as exc:
+            if "invalid hash value" not in str(exc):
+                raise
+            raise CheckpointError(
+                f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
+                f"{hash_prefix!r} ({exc}); it was not kept"
+            ) from None
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            hint = f" (or set {MIRROR_ENV} to a mirror of the weights)" if MIRROR_ENV not in os.environ else ""
+            raise WeightsDownloadError(
+                f"cannot download {url}: {reason}. Without network access, download the file elsewhere and put it "
+                f"at {cached}{hint}"
+            ) from None
+    elif hash_prefix is not None:
+        digest = _sha256(cached)
+        if not digest.startswith(hash_prefix):
+            raise CheckpointError(
+                f"{cached} is not the expected file: its SHA-256 {digest[:16]}... does not start with {hash_prefix!r}. "
+                f"Delete it to download it again from {url}"
+            )
+    return cached
+
+
+def _url_hash_prefix(url: str) -> str | None:
+    match = _HASH_RE.search(url.split("?", 1)[0])
+    return match.group(1) if match else None
+
+
+def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: str | None = None) -> dict[str, Tensor]:
+    """Read a state dict from a catalog entry, a URL, a local file or a mapping (see the module docstring).
+
+    The result keeps the checkpoint's key names (the reference's layout is translated later, by
+    :func:`remap_reference_state_dict`). A catalog entry given by name needs its enum: pass the member.
+
+    Raises:
+        CheckpointError: refused (code on unpickling), truncated/corrupt file, hash mismatch, no state dict.
+        WeightsDownloadError: a download failed; the message names the URL and where to put the file.
+        FileNotFoundError: a path that does not exist.
+    """
+    if isinstance(source, WeightsEnum):
+        return read_state_dict(source.value.download_url, progress=progress, hash_prefix=source.value.sha256_prefix)
+    if isinstance(source, Mapping):
+        return _extract(source, "the state dict given as weights")
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if text.startswith(_URL_SCHEMES):
+            path = _download(text, hash_prefix=hash_prefix or _url_hash_prefix(text), progress=progress)
+        else:
+            path = Path(text).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"weights file {text!r} does not exist")
+        return _extract(_torch_load(path), f"{str(path)!r}")
+    raise TypeError(f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference's layout -> ours (torchvision's names)
+
+
+def remap_reference_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+    """Translate a state dict in the reference's layout (antialiased-cnns) to ``model``'s key names.
+
+    The reference splices its blur layers (``BlurPool``, whose only state is the buffer ``filt``) into
+    ``nn.Sequential``s; our models keep torchvision's module tree and put the blur where it adds no
+    name. The rules, applied by key name and module structure (never by the order of parameters):
+
+    1. Blur buffers: keys ending in ``.filt`` are dropped (ours are computed, non-persistent).
+    2. Splices: in an ``nn.Sequential`` ``P`` of the reference, a child ``P.i`` whose state is a
+       ``filt`` buffer is a spliced blur; every key ``P.j.*`` moves to ``P.(j - n).*`` with ``n`` the
+       number of blur children of ``P`` before ``j``. E.g. VGG ``features.4.weight`` ->
+       ``features.3.weight``, AlexNet ``features.5.*`` -> ``features.3.*``, MobileNetV2
+       ``features.2.conv.3.*`` -> ``features.2.conv.2.*``, ResNet ``layer2.0.downsample.1.*`` ->
+       ``layer2.0.downsample.0.*``; ``maxpool.1.filt`` is rule 1.
+    3. Wraps: the reference replaces a strided conv ``P`` by ``Sequential(blur, conv)``; after rule 2
+       its keys are ``P.0.*``; where ``model`` has ``P.*`` and not ``P.0.*`` the index is dropped:
+       ``layer2.0.conv3.1.weight`` -> ``layer2.0.conv3.weight`` (Bottleneck),
+       ``layer2.0.conv2.1.weight`` -> ``layer2.0.conv2.weight`` (BasicBlock).
+    4. Omitted Dropout: where ``model``'s ``P.i`` is an ``nn.Dropout`` and the key ``P.i.*`` does not
+       exist in ``model`` but ``P.(i + 1).*`` does, the key moves there. The reference's MobileNetV2
+       classifier is ``Sequential(Linear)``, torchvision's ``Sequential(Dropout, Linear)``:
+       ``classifier.0.*`` -> ``classifier.1.*``.
+    5. Legacy DenseNet names (also in torchvision's own checkpoints): ``denselayerN.norm.1.*`` ->
+       ``denselayerN.norm1.*`` (and ``relu``, ``conv``, ``2``).
+
+    A state dict that already has ``model``'s names comes back unchanged, so every checkpoint can go
+    through this function. Keys that fit no rule are kept as they are; the strict load that follows
+    reports them.
+
+    Args:
+        state_dict: the checkpoint's state dict (already unwrapped from ``{'state_dict': ...}``).
+        model: the model the weights are for (its state-dict keys and modules decide rules 3 and 4).
+
+    Returns:
+        A new state dict with ``model``'s key names.
+
+    Example:
+        >>> import torch
+        >>> from antialias.models import resnet18
+        >>> model = resnet18(num_classes=10)
+        >>> ref = {"layer2.0.conv2.0.filt": torch.ones(128, 1, 4, 4), "layer2.0.conv2.1.weight": torch.ones(128, 128, 3, 3),
+        ...        "layer2.0.downsample.0.filt": torch.ones(64, 1, 4, 4), "layer2.0.downsample.1.weight": torch.ones(128, 64, 1, 1)}
+        >>> sorted(remap_reference_state_dict(ref, model))
+        ['layer2.0.conv2.weight', 'layer2.0.downsample.0.weight']
+    """
+    target = model.state_dict()
+    blurs: dict[str, list[int]] = {}
+    for key in state_dict:
+        parent, _, leaf = key.rpartition(".")
+        if leaf == _BLUR_BUFFER:
+            seq, _, index = parent.rpartition(".")
+            if index.isdigit():
+                blurs.setdefault(seq, []).append(int(index))
+
+    prefixes = _prefixes(target)
+    remapped: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if key.rpartition(".")[2] == _BLUR_BUFFER:  # rule 1
+            continue
+        legacy = _LEGACY_DENSENET_RE.match(key)  # rule 5
+        if legacy:
+            key = legacy.group(1) + legacy.group(2)
+        parts = key.split(".")
+        spliced: list[int] = []  # positions of indices that lived in a Sequential with blurs
+        for pos, part in enumerate(parts):  # rule 2
+            seq = ".".join(key.split(".")[:pos])
+            if part.isdigit() and seq in blurs:
+                parts[pos] = str(int(part) - sum(1 for b in blurs[seq] if b < int(part)))
+                spliced.append(pos)
+        new = ".".join(parts)
+        if new not in target:
+            for pos in reversed(spliced):  # rule 3
+                if parts[pos] == "0":
+                    unwrapped = ".".join(parts[:pos] + parts[pos + 1 :])
+                    if unwrapped in target and ".".join(parts[: pos + 1]) + "." not in prefixes:
+                        new = unwrapped
+                        break
+        if new not in target:
+            new = _skip_dropout(new, model, target)  # rule 4
+        remapped[new] = value
+    return remapped
+
+
+def _prefixes(keys: Mapping[str, Any]) -> set[str]:
+    out = set()
+    for key in keys:
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            out.add(".".join(parts[:i]) + ".")
+    return out
+
+
+def _skip_dropout(key: str, model: nn.Module, target: Mapping[str, Any]) -> str:
+    parts = key.split(".")
+    for pos, part in enumerate(parts):
+        if not part.isdigit():
+            continue
+        try:
+            child = model.get_submodule(".".join(parts[: pos + 1]))
+        except AttributeError:
+            return key
+        moved = ".".join(parts[:pos] + [str(int(part) + 1)] + parts[pos + 1 :])
+        if isinstance(child, nn.Dropout) and moved in target:
+            return moved
+    return key
+
+
+# --------------------------------------------------------------------------------------------------
+# Filter checks
+
+
+def _reference_kernels(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The 2D blur kernel of every reference blur buffer, by key."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.rpartition(".")[2] == _BLUR_BUFFER and value.dim() == 4 and value.size(1) == 1:
+            out[key] = value[0, 0].double()
+    return out
+
+
+def _model_kernels(model: nn.Module) -> dict[str, Tensor]:
+    out = {}
+    for name, module in model.named_modules():
+        taps = getattr(module, "taps", None)
+        if isinstance(taps, list) and getattr(module, "dims", None) == 2:
+            t = torch.tensor(taps, dtype=torch.float64)
+            out[name] = torch.outer(t, t) / (t.sum() ** 2)
+    return out
+
+
+def infer_filter_size(state_dict: Mapping[str, Tensor]) -> int | None:
+    """The binomial filter size of a checkpoint in the reference's layout (from its ``*.filt`` buffers).
+
+    Returns ``None`` when the checkpoint has no blur buffers or they are not one binomial filter.
+    """
+    from antialias.filters import get_taps
+
+    kernels = list(_reference_kernels(state_dict).values())
+    if not kernels:
+        return None
+    size = kernels[0].size(-1)
+    if size > 7:
+        return None
+    taps = torch.tensor(get_taps(size), dtype=torch.float64)
+    expected = torch.outer(taps, taps)
+    if all(k.shape == expected.shape and torch.allclose(k, expected, atol=1e-6) for k in kernels):
+        return int(size)
+    return None
+
+
+def _check_filters(state_dict: Mapping[str, Tensor], model: nn.Module, source: str) -> None:
+    ckpt = _reference_kernels(state_dict)
+    ours = _model_kernels(model)
+    if not ckpt or not ours:
+        return
+    ours_unique = list({tuple(k.flatten().tolist()): k for k in ours.values()}.values())
+    for key, kernel in ckpt.items():
+        if not any(k.shape == kernel.shape and torch.allclose(k, kernel, atol=1e-6) for k in ours_unique):
+            got = infer_filter_size({key: kernel[None, None]})
+            desc = f"filter_size={got}" if got else f"a {kernel.size(0)}x{kernel.size(1)} filter"
+            mine = sorted({k.size(0) for k in ours_unique})
+            raise CheckpointError(
+                f"{source} was trained with {desc} (blur buffer {key!r} of shape {tuple(state_dict[key].shape)}), "
+                f"but the model's blur layers use {mine[0] if len(mine) == 1 else mine}-tap filters; "
+                f"build the model with filter_size={got if got else '...'}"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _fmt(keys: list[str], limit: int = 6) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, source: str = "the checkpoint", arch: str | None = None) -> nn.Module:
+    """Load ``state_dict`` (our or the reference's layout) into ``model`` strictly; return ``model``.
+
+    Raises:
+        CheckpointError: the checkpoint's filter differs from the model's, or keys / shapes differ
+            (the message lists the missing and unexpected keys and the mis-shaped ones).
+    """
+    _check_filters(state_dict, model, source)
+    state = remap_reference_state_dict(state_dict, model)
+    target = model.state_dict()
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(target[k].shape)}" for k in target if k in state and state[k].shape != target[k].shape]
+    if missing or unexpected or shapes:
+        what = f"the {arch} model" if arch else f"the {type(model).__name__} model"
+        head = f"{source} does not fit {what} (a different architecture, num_classes or layout?):"
+        lines = []
+        if missing:
+            lines.append(f"{len(missing)} missing keys: {_fmt(missing)}")
+        if unexpected:
+            lines.append(f"{len(unexpected)} unexpected keys: {_fmt(unexpected)}")
+        if shapes:
+            lines.append(f"{len(shapes)} shape mismatches: {_fmt(shapes)}")
+        raise CheckpointError(head + " " + "; ".join(lines))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def resolve_weights(weights: WeightsArg, arch: str | None) -> WeightsArg:
+    """Turn a catalog name into its enum member (checking that members belong to ``arch``); other forms pass.
+
+    Raises:
+        FileNotFoundError: a string that is neither a URL, an existing file, nor a weights name of ``arch``.
+        ValueError: a member of another architecture's enum.
+    """
+    from antialias.models._weights import get_model_weights
+
+    enum = None
+    if arch is not None:
+        try:
+            enum = get_model_weights(arch)
+        except ValueError:
+            enum = None
+    if isinstance(weights, WeightsEnum):
+        return enum.verify(weights) if enum is not None else weights
+    if isinstance(weights, str) and not weights.startswith(_URL_SCHEMES) and not os.path.exists(weights):
+        if enum is not None:
+            name = weights.rpartition(".")[2] if weights.startswith(enum.__name__ + ".") else weights
+            if name in enum.__members__:
+                return enum.__members__[name]
+            names = f"a weights name of {arch} ({', '.join(enum.__members__)})"
+        else:
+            names = "a weights name"
+        raise FileNotFoundError(f"weights {weights!r} is neither an existing file, a URL, nor {names}")
+    return weights
+
+
+def describe_weights(weights: WeightsArg) -> str:
+    """A short description of a ``weights=`` value for messages."""
+    if isinstance(weights, WeightsEnum):
+        return f"weights {weights!r}"
+    if isinstance(weights, Mapping):
+        return "the state dict given as weights"
+    return f"weights {_describe(weights)}"
+
+
+def load_weights(model: nn.Module, weights: WeightsArg, *, progress: bool = True, arch: str | None = None) -> nn.Module:
+    """Load ``weights`` (any form ``weights=`` accepts, see the module docstring) into ``model``; return it.
+
+    A catalog name (``"DEFAULT"``) needs ``arch`` (a registered name) to find its enum.
+    """
+    if weights is None:
+        return model
+    weights = resolve_weights(weights, arch)
+    return load_state_dict(model, read_state_dict(weights, progress=progress), source=describe_weights(weights), arch=arch)

@@ -1,0 +1,271 @@
+"""Loading weights: downloads through torch.hub's cache, hashes, refused pickles, broken files, mismatches."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import antialias.models as zoo
+from antialias.models import CheckpointError, WeightsDownloadError, remap_reference_state_dict
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _publish(model: nn.Module, folder: Path, stem: str, *, official: bool = True) -> tuple[Path, str]:
+    """Save ``model``'s weights as ``<stem>-<hash8>.pth`` in ``folder`` (torch.hub's naming)."""
+    tmp = folder / "tmp.pth"
+    torch.save({"state_dict": model.state_dict()} if official else model.state_dict(), tmp)
+    digest = _sha256(tmp)
+    path = folder / f"{stem}-{digest[:8]}.pth"
+    tmp.rename(path)
+    return path, digest
+
+
+@pytest.fixture(scope="module")
+def small_resnet() -> nn.Module:
+    """A resnet18 with 10 classes and k=5, with random (non-default) BN statistics."""
+    torch.manual_seed(0)
+    model = zoo.resnet18(num_classes=10, filter_size=5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- downloads -------------------------------------------------------------------------------------
+
+
+def test_download_from_url_into_the_hub_cache(small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]) -> None:
+    base, served = http_server
+    path, digest = _publish(small_resnet, served, "resnet18_lpf5")
+    url = f"{base}/{path.name}"
+    # Our (torchvision's) layout has no blur buffers, so it cannot tell the filter size: pass it.
+    model = zoo.resnet18(weights=url, num_classes=10, filter_size=5, progress=False)
+    assert _same_weights(model, small_resnet)
+    cached = hub_dir / "checkpoints" / path.name
+    assert cached.is_file() and _sha256(cached) == digest
+    # The cache is used from now on: the server may go away.
+    path.unlink()
+    again = zoo.get_model("resnet18", weights=url, num_classes=10, filter_size=5, progress=False)
+    assert _same_weights(again, small_resnet)
+
+
+def test_download_hash_mismatch_is_refused_and_not_cached(small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]) -> None:
+    base, served = http_server
+    path, digest = _publish(small_resnet, served, "resnet18_lpf5")
+    wrong = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
+    bad = served / f"resnet18_lpf5-{wrong}.pth"
+    path.rename(bad)
+    with pytest.raises(CheckpointError, match=f"SHA-256 does not start with '{wrong}'"):
+        zoo.resnet18(weights=f"{base}/{bad.name}", num_classes=10, filter_size=5, progress=False)
+    assert not (hub_dir / "checkpoints" / bad.name).exists()
+    assert not any((hub_dir / "checkpoints").iterdir())  # no partial download left behind
+
+
+def test_catalog_download_goes_through_the_mirror_and_checks_the_catalog_hash(
+    small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog entry's real hash prefix is checked: our test file is not the official one."""
+    base, served = http_server
+    entry = zoo.ResNet18_Weights.LPF5
+    torch.save({"state_dict": small_resnet.state_dict()}, served / entry.file_name)
+    monkeypatch.setenv("ANTIALIAS_WEIGHTS_MIRROR", base)
+    with pytest.raises(CheckpointError, match=re.escape(f"{base}/{entry.file_name}") + f".*does not start with '{entry.sha256_prefix}'"):
+        zoo.resnet18(weights="LPF5", progress=False)
+
+
+def test_offline_error_names_the_url_and_the_cache_path(hub_dir: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/resnet18_lpf4-0123abcd.pth"
+    with pytest.raises(WeightsDownloadError) as info:
+        zoo.resnet18(weights=url, progress=False)
+    message = str(info.value)
+    assert url in message
+    assert str(hub_dir / "checkpoints" / "resnet18_lpf4-0123abcd.pth") in message
+    assert "ANTIALIAS_WEIGHTS_MIRROR" in message
+    assert isinstance(info.value, ConnectionError) and isinstance(info.value, ValueError)
+
+
+def test_offline_catalog_entry_says_where_to_put_the_file(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTIALIAS_WEIGHTS_MIRROR", f"http://127.0.0.1:{_closed_port()}/weights")
+    entry = zoo.MobileNet_V2_Weights.DEFAULT
+    with pytest.raises(WeightsDownloadError, match="put it at " + re.escape(str(hub_dir / "checkpoints" / entry.file_name))):
+        zoo.mobilenet_v2(weights=entry, progress=False)
+
+
+def test_file_placed_by_hand_in_the_cache_loads_offline(small_resnet: nn.Module, hub_dir: Path, tmp_path: Path) -> None:
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    path, _ = _publish(small_resnet, hub_dir / "checkpoints", "resnet18_lpf5")
+    url = f"http://127.0.0.1:{_closed_port()}/{path.name}"  # nobody listens: only the cache can serve it
+    assert _same_weights(zoo.resnet18(weights=url, num_classes=10), small_resnet)
+    # A file in the cache that does not match its hash is refused, not silently used.
+    wrong = hub_dir / "checkpoints" / "resnet18_lpf5-00000000.pth"
+    path.rename(wrong)
+    with pytest.raises(CheckpointError, match="is not the expected file.*Delete it"):
+        zoo.resnet18(weights=f"http://127.0.0.1:{_closed_port()}/{wrong.name}", num_classes=10)
+
+
+# ---- unsafe and broken files -----------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this object would create the marker file (the classic pickle exploit)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, legacy: bool) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": _Payload(marker)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(CheckpointError, match="refusing to load.*could run code"):
+        zoo.resnet18(weights=path, num_classes=10)
+    assert not marker.exists()
+    # Sanity check of the test itself: a plain unpickler does run the payload.
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_raw_pickle_file_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError, match="refusing|truncated or corrupt"):
+        zoo.resnet18(weights=path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_truncated_file(small_resnet: nn.Module, tmp_path: Path, legacy: bool) -> None:
+    path = tmp_path / "cut.pth"
+    torch.save({"state_dict": small_resnet.state_dict()}, path, _use_new_zipfile_serialization=not legacy)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        zoo.resnet18(weights=path, num_classes=10)
+
+
+def test_corrupt_and_empty_files(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        zoo.resnet18(weights=garbage)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        zoo.resnet18(weights=empty)
+
+
+def test_file_without_a_state_dict(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.pth"
+    torch.save({"epoch": 3, "lr": 0.1}, path)
+    with pytest.raises(CheckpointError, match="holds no state dict"):
+        zoo.resnet18(weights=path)
+
+
+def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"neither an existing file, a URL, nor a weights name of resnet18 \(LPF4_FINETUNE"):
+        zoo.resnet18(weights=str(tmp_path / "nope.pth"))
+    with pytest.raises(TypeError, match="weights must be"):
+        zoo.resnet18(weights=12)
+
+
+# ---- checkpoints that do not fit ---------------------------------------------------------------------
+
+
+def test_wrong_architecture_lists_the_differing_keys(small_resnet: nn.Module, tmp_path: Path) -> None:
+    path = tmp_path / "r18.pth"
+    torch.save({"state_dict": small_resnet.state_dict()}, path)
+    with pytest.raises(CheckpointError) as info:
+        zoo.resnet34(weights=path, num_classes=10, filter_size=5)
+    message = str(info.value)
+    assert "does not fit the resnet34 model" in message
+    assert "missing keys: layer1.2.conv1.weight" in message
+    with pytest.raises(CheckpointError, match=r"missing keys: .*shape mismatches: layer1.0.conv1.weight: checkpoint \(64, 64, 3, 3\) vs model \(64, 64, 1, 1\)"):
+        zoo.resnet50(weights=path, num_classes=10, filter_size=5)
+
+
+def test_wrong_num_classes_lists_the_shapes(small_resnet: nn.Module, tmp_path: Path) -> None:
+    path = tmp_path / "r18.pth"
+    torch.save(small_resnet.state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"fc.weight: checkpoint \(10, 512\) vs model \(1000, 512\)"):
+        zoo.resnet18(weights=path, filter_size=5)
+
+
+def test_wrong_filter_size_for_a_reference_checkpoint(tmp_path: Path) -> None:
+    import antialiased_cnns
+
+    ref = antialiased_cnns.resnet18(filter_size=5, num_classes=10)
+    path = tmp_path / "ref_lpf5.pth"
+    torch.save({"state_dict": ref.state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"trained with filter_size=5 .*shape \(64, 1, 5, 5\).*use 3-tap filters"):
+        zoo.resnet18(weights=path, num_classes=10, filter_size=3)
+    assert zoo.resnet18(weights=path, num_classes=10).maxpool.taps == [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16]
+
+
+# ---- formats ---------------------------------------------------------------------------------------------
+
+
+def test_plain_state_dict_module_prefix_and_legacy_format(small_resnet: nn.Module, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pth"
+    torch.save(small_resnet.state_dict(), plain, _use_new_zipfile_serialization=False)
+    assert _same_weights(zoo.resnet18(weights=plain, num_classes=10, filter_size=5), small_resnet)
+    wrapped = tmp_path / "ddp.pth"  # as saved from DistributedDataParallel, inside a training checkpoint
+    torch.save({"epoch": 90, "model": {f"module.{k}": v for k, v in small_resnet.state_dict().items()}}, wrapped)
+    assert _same_weights(zoo.resnet18(weights=wrapped, num_classes=10, filter_size=5), small_resnet)
+    in_memory = zoo.resnet18(weights={"state_dict": small_resnet.state_dict()}, num_classes=10, filter_size=5)
+    assert _same_weights(in_memory, small_resnet)
+
+
+def test_remap_rules_by_name() -> None:
+    model = zoo.mobilenet_v2(num_classes=10)
+    ref = {
+        "features.2.conv.2.filt": torch.ones(96, 1, 4, 4),  # a spliced blur
+        "features.2.conv.3.weight": torch.ones(24, 96, 1, 1),  # -> conv.2
+        "features.2.conv.4.running_mean": torch.ones(24),  # -> conv.3
+        "features.2.conv.1.0.weight": torch.ones(96, 1, 3, 3),  # before the blur: unchanged
+        "features.1.conv.1.weight": torch.ones(16, 32, 1, 1),  # a block without blur: unchanged
+        "classifier.0.weight": torch.ones(10, 1280),  # the omitted Dropout -> classifier.1
+    }
+    assert sorted(remap_reference_state_dict(ref, model)) == [
+        "classifier.1.weight", "features.1.conv.1.weight", "features.2.conv.1.0.weight",
+        "features.2.conv.2.weight", "features.2.conv.3.running_mean"]
+    same = {k: v for k, v in model.state_dict().items()}
+    assert list(remap_reference_state_dict(same, model)) == list(same)  # our own layout is a fixed point
+
+
+def test_legacy_densenet_names(tmp_path: Path) -> None:
+    model = zoo.densenet121(num_classes=10)
+    legacy = {}
+    for key, value in model.state_dict().items():
+        legacy[key.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace("denselayer2.conv2.", "denselayer2.conv.2.")] = value
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    assert _same_weights(zoo.densenet121(weights=legacy, num_classes=10), model)
