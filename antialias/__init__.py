@@ -22,6 +22,11 @@ from antialias.layers import BlurUpsample3d as BlurUpsample3d
 from antialias.layers import MaxBlurPool1d as MaxBlurPool1d
 from antialias.layers import MaxBlurPool2d as MaxBlurPool2d
 from antialias.layers import MaxBlurPool3d as MaxBlurPool3d
+from antialias.convert import ConversionReport as ConversionReport
+from antialias.convert import convert as convert
+from antialias.convert import convert_with_report as convert_with_report
+from antialias.models import get_model as get_model
+from antialias.models import list_models as list_models
 
 __all__ = [
     "__version__",
@@ -41,4 +46,9 @@ __all__ = [
     "MaxBlurPool1d",
     "MaxBlurPool2d",
     "MaxBlurPool3d",
+    "ConversionReport",
+    "convert",
+    "convert_with_report",
+    "get_model",
+    "list_models",
 ]

@@ -1,0 +1,878 @@
+"""Anti-alias any CNN in one call, keeping its weights: :func:`convert`.
+
+The rules (Zhang, ICML 2019, and the reference code's placements):
+
+- ``MaxPoolNd(stride > 1)`` -> max at stride 1, then the downsampling layer (``MaxBlurPool2d`` for the
+  default ``method="blur"``).
+- ``AvgPoolNd(kernel == stride)`` -> the downsampling layer alone (``AvgPool2d(2)`` is the blur ``k = 2`` on
+  even maps, so a longer filter replaces it); ``AvgPoolNd(kernel > stride)`` -> the average at stride 1,
+  then the downsampling layer.
+- A strided convolution -> the same convolution at stride 1; the downsampling layer goes after the
+  normalization and activation that follow it (conv -> norm -> act -> blur), found on the model's
+  ``torch.fx`` graph. A strided 1x1 convolution (a ResNet shortcut) gets the blur before it
+  (``BlurConv2d``): the two commute, and blurring the thinner input is cheaper.
+- Left alone, and reported: the stem (the first downsampling layer in execution order, when it is a
+  convolution, as the reference does), transposed and dilated convolutions, vision-transformer patch
+  embeddings (kernel == stride >= 8), stride-1 layers, layers below ``min_channels`` or filtered by
+  ``include``/``exclude``, and strided ``F.max_pool2d``/``F.conv2d`` calls written in a ``forward``
+  (only modules are edited).
+
+Sizes: the converted layers give the original output sizes for the usual configurations (3x3 stride-2
+convolutions with padding 1, 1x1 stride-2, kernel-2 stride-2), with ``ceil(L / stride)`` samples. Two
+exceptions: ``ceil_mode=True`` max pools (the size can be one sample smaller; said in the report) and
+``AvgPool(kernel == stride)`` on odd sizes (``ceil`` instead of ``floor``).
+
+Where does the downsampling layer go after a strided convolution? The graph is only analysed; the modules
+are edited so that the model keeps its classes and its state-dict keys. Starting at the convolution's
+node, the converter follows single-user norms, activations, dropouts and identities to the last of them,
+then, in this order:
+
+1. that value comes out of an ``nn.Identity`` (timm's ``aa`` slot): the Identity becomes the layer;
+2. its only user is a stride-1 ``nn.ConvNd``: that convolution becomes ``BlurConv2d`` (blur, then conv),
+   the reference's layout for ResNet and MobileNetV2;
+3. it is the output of an ``nn.Sequential`` (torchvision's ``Conv2dNormActivation``): the layer is
+   appended to it (no index shifts);
+4. it comes out of a parameter-free module (an activation): that module becomes
+   ``Sequential(activation, layer)``;
+5. otherwise the innermost module whose ``forward`` produced the value is re-traced and replaced by a
+   ``torch.fx.GraphModule`` with the layer inserted as a new node (reported in
+   :attr:`ConversionReport.graph_modules`). Its parameter names are unchanged; its submodules become plain
+   containers. If the model is that module, the result is a GraphModule.
+
+Where the model (or part of it) cannot be traced (data-dependent control flow, e.g. a detection model as
+a whole), the converter traces its largest traceable submodules (the backbone); a strided convolution
+outside them gets the blur before it (``BlurConv2d``): exact for 1x1 convolutions, otherwise the blur
+comes before the activation instead of after it. The report says so for each.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import logging
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
+
+from antialias import _fx
+from antialias.filters import FilterSpec, get_taps
+from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
+from antialias.layers.factory import create_downsample, list_downsample_methods
+from antialias.layers.functional import check_pad_mode
+from antialias.layers.polyphase import link_residual_phases
+
+__all__ = ["PLACEMENTS", "ConversionReport", "ConvertedLayer", "ModuleEdit", "SkippedLayer", "convert", "convert_with_report"]
+
+logger = logging.getLogger(__name__)
+
+PLACEMENTS = ("paper", "reference", "before")
+_CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_CIRCULAR_PAD = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_PATCH_EMBED_MIN_STRIDE = 8
+_STRIDED_FUNCTIONS = {
+    F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
+    F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
+}  # function -> position of its stride argument
+
+
+# ----------------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclass(frozen=True)
+class ConvertedLayer:
+    """A downsampling layer that was anti-aliased.
+
+    Attributes:
+        name: its qualified name in the model.
+        old: its original form (one line).
+        new: the module now at ``name``.
+        placement: where the subsampling happens now, e.g. ``"replaced"``,
+            ``"after layer2.0.relu, in BlurConv2d layer2.0.conv2"``, ``"before (1x1 convolution)"``.
+    """
+
+    name: str
+    old: str
+    new: str
+    placement: str
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A convolution or pooling layer left as it was, and why."""
+
+    name: str
+    layer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModuleEdit:
+    """A module whose form changed (a converted layer, or the module that took its downsampling layer)."""
+
+    name: str
+    old: str
+    new: str
+
+
+@dataclass
+class ConversionReport:
+    """What :func:`convert_with_report` changed and what it left alone.
+
+    Attributes:
+        converted: the anti-aliased downsampling layers, in execution order.
+        skipped: the convolutions and pools left alone, with the reason (stride-1 layers included).
+        edits: every module whose form changed, with its old and new form.
+        graph_modules: modules replaced by a ``torch.fx.GraphModule`` (rule 5 of the module docstring).
+        untraced: ``(module name, error)`` of the modules that ``torch.fx`` could not trace.
+        padding_mode: convolutions whose ``padding_mode`` was set by ``conv_padding_mode``.
+    """
+
+    converted: list[ConvertedLayer] = field(default_factory=list)
+    skipped: list[SkippedLayer] = field(default_factory=list)
+    edits: list[ModuleEdit] = field(default_factory=list)
+    graph_modules: list[str] = field(default_factory=list)
+    untraced: list[tuple[str, str]] = field(default_factory=list)
+    padding_mode: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        stride1 = [s for s in self.skipped if s.reason == "stride 1"]
+        others = [s for s in self.skipped if s.reason != "stride 1"]
+        lines = [
+            f"anti-aliased {len(self.converted)} downsampling layers; left alone {len(others)} "
+            f"(and {len(stride1)} stride-1 layers)"
+        ]
+        width = max([len(x.name) for x in self.converted + others] + [4])
+        for c in self.converted:
+            lines.append(f"  {c.name:<{width}}  {c.old}  ->  {c.new}  [{c.placement}]")
+        if others:
+            lines.append("left alone:")
+            lines += [f"  {s.name:<{width}}  {s.reason}  ({s.layer})" for s in others]
+        if self.graph_modules:
+            lines.append("replaced by torch.fx.GraphModule: " + ", ".join(n or "<model>" for n in self.graph_modules))
+        if self.untraced:
+            lines.append("not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Public API
+
+
+def convert(
+    model: nn.Module,
+    filter_size: FilterSpec = 4,
+    *,
+    method: str = "blur",
+    pad_mode: str = "reflect",
+    min_channels: int = 0,
+    skip_stem: bool | None = None,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    conv_padding_mode: str | None = None,
+    placement: str = "paper",
+    inplace: bool = False,
+) -> nn.Module:
+    """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
+
+    Max pools, average pools and strided convolutions of any ``nn.Module`` (1D, 2D or 3D) are rewritten
+    as described in :mod:`antialias.convert`. The state dict keeps exactly its keys and values, so the
+    model's checkpoint loads strictly into the result (a learned ``method`` adds the parameters of its
+    layers). Use :func:`convert_with_report` to see what changed.
+
+    Args:
+        model: the network. Not modified unless ``inplace``.
+        filter_size: the low-pass filter: ``k`` (binomial of ``k`` taps; 4 is the paper's choice), a
+            family string such as ``"triangle-3"``, or taps.
+        method: the downsampling layer, a name registered in :mod:`antialias.layers.factory`
+            (``"blur"``; the polyphase module adds ``"aps"`` and ``"lps"``).
+        pad_mode: padding of the downsampling layers: ``"reflect"``, ``"replicate"``, ``"zeros"``,
+            ``"circular"``.
+        min_channels: leave layers whose maps have fewer channels alone (pools whose channel count
+            cannot be read from the graph are converted).
+        skip_stem: leave the first downsampling layer alone when it is a convolution (the reference's
+            ``pool_only``: anti-aliasing the full-resolution stem is costly). ``None``: the placement's
+            default, ``True`` except for a stride-4 stem under ``placement="reference"`` (AlexNet).
+        include: ``fnmatch`` patterns on module names; only matching layers are converted.
+        exclude: ``fnmatch`` patterns on module names; matching layers are left alone.
+        conv_padding_mode: set ``padding_mode`` of every convolution with padding. With
+            ``"circular"``, max pools wrap around too (circular padding, max at stride 1, then the
+            downsampling layer), so with ``pad_mode="circular"`` the network is exactly equivariant to
+            circular shifts by its total stride: shifting the input by the total stride shifts the
+            output by one sample.
+        placement: ``"paper"`` (conv -> norm -> act -> blur); ``"reference"``, the paper's placement with
+            the reference package's choices for its architectures: a ResNet's stem max pool (``conv1``,
+            ``bn1``, ``maxpool``, ``layer1`` children) uses kernel 2, and a stride-4 stem convolution
+            (AlexNet) keeps stride 2 and is followed by a stride-2 blur after its activation; or
+            ``"before"`` (every strided convolution blurs its input: cheaper, no tracing, not the paper's
+            order).
+        inplace: convert ``model`` itself instead of a copy (use the returned module).
+
+    Returns:
+        The anti-aliased model: the same classes, with the layers replaced, except where a
+        ``torch.fx.GraphModule`` was needed (see the module docstring). A model with nothing to convert
+        comes back unchanged, with a ``UserWarning``.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+        ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode`` or a bad
+            ``filter_size`` / ``min_channels``.
+
+    Example:
+        >>> import torch
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        ...                     nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        >>> aa = convert(net, skip_stem=False)
+        >>> aa[2]
+        MaxBlurPool2d(kernel_size=2, padding=0, channels=8, filter_size=4, stride=2, pad_mode='reflect')
+        >>> aa(torch.zeros(1, 3, 32, 32)).shape
+        torch.Size([1, 16, 8, 8])
+        >>> sorted(aa.state_dict()) == sorted(net.state_dict())
+        True
+    """
+    options = _Options.build(
+        filter_size, method, pad_mode, min_channels, skip_stem, include, exclude, conv_padding_mode, placement
+    )
+    return _convert(model, options, inplace)[0]
+
+
+def convert_with_report(
+    model: nn.Module,
+    filter_size: FilterSpec = 4,
+    *,
+    method: str = "blur",
+    pad_mode: str = "reflect",
+    min_channels: int = 0,
+    skip_stem: bool | None = None,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    conv_padding_mode: str | None = None,
+    placement: str = "paper",
+    inplace: bool = False,
+) -> tuple[nn.Module, ConversionReport]:
+    """:func:`convert`, and a :class:`ConversionReport` of what changed and what was left alone.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AvgPool2d(2))
+        >>> aa, report = convert_with_report(net)
+        >>> [(c.name, c.new) for c in report.converted]
+        [('2', "BlurPool2d(channels=8, filter_size=4, stride=2, pad_mode='reflect')")]
+        >>> [(s.name, s.reason) for s in report.skipped]
+        [('0', 'stem (skip_stem=True)')]
+    """
+    options = _Options.build(
+        filter_size, method, pad_mode, min_channels, skip_stem, include, exclude, conv_padding_mode, placement
+    )
+    return _convert(model, options, inplace)
+
+
+def _convert(model: nn.Module, options: _Options, inplace: bool) -> tuple[nn.Module, ConversionReport]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
+    if not inplace:
+        model = copy.deepcopy(model)
+    model, report = _Converter(model, options).run()
+    if not report.converted:
+        reasons = sorted({s.reason for s in report.skipped if s.reason != "stride 1"})
+        detail = f" (left alone: {'; '.join(reasons)})" if reasons else ""
+        warnings.warn(
+            f"convert: nothing to anti-alias in {type(model).__name__}{detail}; the model is returned unchanged",
+            UserWarning,
+            stacklevel=3,
+        )
+    return model, report
+
+
+# ----------------------------------------------------------------------------------------------------
+# Options
+
+
+def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(f"{name} must be a pattern string or a sequence of them, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Options:
+    filter_size: FilterSpec
+    method: str
+    pad_mode: str
+    min_channels: int
+    skip_stem: bool | None
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...] | None
+    conv_padding_mode: str | None
+    placement: str
+
+    @classmethod
+    def build(
+        cls, filter_size: FilterSpec, method: str, pad_mode: str, min_channels: int, skip_stem: bool | None,
+        include: Any, exclude: Any, conv_padding_mode: str | None, placement: str,
+    ) -> _Options:
+        get_taps(filter_size)  # raises on a bad filter
+        if method not in list_downsample_methods():
+            raise ValueError(f"method must be one of {list_downsample_methods()}, got {method!r}")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
+            raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
+        if skip_stem is not None and not isinstance(skip_stem, bool):
+            raise TypeError(f"skip_stem must be None, True or False, got {skip_stem!r}")
+        if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
+            raise ValueError(f"conv_padding_mode must be None or one of {_CONV_PADDING_MODES}, got {conv_padding_mode!r}")
+        return cls(
+            filter_size, method, check_pad_mode(pad_mode), min_channels, skip_stem,
+            _patterns(include, "include"), _patterns(exclude, "exclude"), conv_padding_mode, placement,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _describe(module: nn.Module, depth: int = 0) -> str:
+    """A one-line form of a module: ``Type(extra_repr, child=Type(...), ...)``."""
+    parts = [module.extra_repr()]
+    children = list(module.named_children())
+    if children and depth >= 1:
+        parts.append("...")
+    else:
+        parts += [f"{name}={_describe(child, depth + 1)}" for name, child in children]
+    return f"{type(module).__name__}({', '.join(p for p in parts if p)})"
+
+
+def _tuple(value: Any, ndim: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
+
+
+def _has_state(module: nn.Module) -> bool:
+    return bool(module.state_dict())
+
+
+def _is_plain_conv(module: nn.Module) -> bool:
+    return type(module) in _PLAIN_CONVS
+
+
+def _pool_ndim(module: nn.Module) -> int:
+    for klass in type(module).__mro__:
+        name = klass.__name__
+        if klass.__module__ == "torch.nn.modules.pooling" and name[-2:] in ("1d", "2d", "3d"):
+            return int(name[-2])
+    raise ValueError(f"cannot tell the dimension of {type(module).__name__}")
+
+
+def _same_forward(module: nn.Module, base: type[nn.Module]) -> bool:
+    return type(module).forward is base.forward
+
+
+def _pool_base(module: nn.Module) -> type[nn.Module]:
+    for klass in type(module).__mro__:
+        if klass.__module__ == "torch.nn.modules.pooling":
+            return klass
+    return type(module)
+
+
+def _layer_channels(module: nn.Module) -> int | None:
+    if isinstance(module, _ConvNd):
+        return module.out_channels
+    for attr in ("num_features", "num_channels"):
+        if isinstance(getattr(module, attr, None), int):
+            return getattr(module, attr)
+    if isinstance(module, nn.LayerNorm) and type(module) is not nn.LayerNorm and len(module.normalized_shape) == 1:
+        return module.normalized_shape[0]  # LayerNorm2d of torchvision/timm: normalizes channels
+    return None
+
+
+def _strided(module: nn.Module) -> bool:
+    if isinstance(module, _ConvNd):
+        return not module.transposed and any(s > 1 for s in module.stride)
+    if isinstance(module, (_MaxPoolNd, _AvgPoolNd, _LPPoolNd)):
+        ndim = _pool_ndim(module)
+        stride = module.stride if module.stride is not None else module.kernel_size
+        return any(s > 1 for s in _tuple(stride, ndim))
+    return False
+
+
+def _wanted(module: nn.Module) -> bool:
+    return isinstance(module, (_ConvNd, _MaxPoolNd, _AvgPoolNd))
+
+
+@dataclass
+class _Site:
+    """Where the downsampling layer of a strided convolution goes (rules 1-5 of the module docstring)."""
+
+    kind: str  # "identity" | "consumer" | "append" | "wrap" | "graph"
+    module: str  # the module to edit (for "graph": the node's value, described in ``where``)
+    where: str  # the module or node the layer follows, for the report
+    region: _fx.Region | None = None
+    node: fx.Node | None = None
+
+
+@dataclass
+class _ConvJob:
+    name: str
+    kind: str  # "after" | "before" | "split"
+    ndim: int
+    channels: int
+    stride: tuple[int, ...]
+    conv_stride: tuple[int, ...] = ()
+    reason: str = ""
+    site: _Site | None = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The converter
+
+
+class _Converter:
+    def __init__(self, model: nn.Module, options: _Options) -> None:
+        self.model = model
+        self.opt = options
+        self.report = ConversionReport()
+        self.modules = dict(model.named_modules())
+        self.index = {name: i for i, name in enumerate(self.modules)}
+        self.replacements: dict[str, nn.Module] = {}
+        self.old: dict[str, str] = {}
+        self.pool_channels: dict[str, int | None] = {}
+
+    # -- analysis -------------------------------------------------------------------------------------
+
+    def _analyse(self) -> None:
+        regions, failures = _fx.trace_regions(self.model, _wanted)
+        self.report.untraced = failures
+        self.regions = regions
+        self.node_of: dict[str, tuple[_fx.Region, fx.Node]] = {}
+        self.calls: dict[str, int] = {}
+        self.rank: dict[str, tuple[int, int]] = {}
+        for region in regions:
+            base = self.index.get(region.prefix, 0)
+            for name, count in _fx.call_counts(region.graph).items():
+                self.calls[region.absolute(name)] = count
+            for position, node in enumerate(region.graph.nodes):
+                if node.op == "call_module":
+                    name = region.absolute(str(node.target))
+                    if name not in self.node_of:
+                        self.node_of[name] = (region, node)
+                        self.rank[name] = (base, position)
+                elif node.op == "call_function" and node.target in _STRIDED_FUNCTIONS:
+                    self._report_functional(region, node)
+
+    def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:
+        position = _STRIDED_FUNCTIONS[node.target]
+        stride = node.args[position] if len(node.args) > position else node.kwargs.get("stride")
+        if stride is None and "pool" in node.target.__name__:
+            stride = node.args[1] if len(node.args) > 1 else node.kwargs.get("kernel_size")
+        values = _tuple(stride, 1) if stride is not None else (1,)
+        if all(isinstance(v, int) and v <= 1 for v in values):
+            return
+        outer = _fx.enclosing_module(node)
+        owner = region.absolute(outer[1] if outer else "")
+        self.report.skipped.append(SkippedLayer(
+            f"{owner or '<model>'}:{node.target.__name__}", f"{node.target.__name__}(stride={stride})",
+            "functional call in forward(); convert() edits modules only",
+        ))
+
+    def _order(self, name: str) -> tuple[int, int]:
+        return self.rank.get(name, (self.index[name], 0))
+
+    def _matches(self, name: str) -> str | None:
+        """The include/exclude reason to leave ``name`` alone, if any."""
+        if self.opt.include is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.opt.include):
+            return f"not matched by include={list(self.opt.include)}"
+        if self.opt.exclude is not None:
+            for pattern in self.opt.exclude:
+                if fnmatch.fnmatchcase(name, pattern):
+                    return f"excluded by pattern {pattern!r}"
+        return None
+
+    def _skip(self, name: str, module: nn.Module, reason: str) -> None:
+        self.report.skipped.append(SkippedLayer(name, _describe(module), reason))
+
+    def _resnet_max_pools(self) -> set[str]:
+        """Stem max pools of ResNet layouts, which the reference builds with kernel 2."""
+        found = set()
+        for name, module in self.modules.items():
+            children = dict(module.named_children())
+            pool = children.get("maxpool")
+            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(pool, nn.MaxPool2d):
+                if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
+                    found.add(f"{name}.maxpool" if name else "maxpool")
+        return found
+
+    def _channels_into(self, name: str) -> int | None:
+        """The channel count of a pool's input, read from the layers before it in the graph."""
+        if name not in self.node_of:
+            return None
+        region, node = self.node_of[name]
+        value = node.args[0] if node.args else None
+        for _ in range(16):
+            if not isinstance(value, fx.Node):
+                return None
+            if value.op == "call_module":
+                module = region.module.get_submodule(str(value.target))
+                channels = _layer_channels(module)
+                if channels is not None:
+                    return channels
+                if not (_fx.is_activation(module) or isinstance(module, nn.Identity)):
+                    return None
+            elif value.op not in ("call_function", "call_method"):
+                return None
+            value = value.args[0] if value.args else None
+        return None
+
+    # -- planning -------------------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[list[tuple[str, nn.Module]], list[_ConvJob]]:
+        candidates = [
+            (name, m) for name, m in self.modules.items() if isinstance(m, (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd))
+        ]
+        candidates.sort(key=lambda item: self._order(item[0]))
+        strided = [name for name, m in candidates if _strided(m)]
+        stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
+        resnet_pools = self._resnet_max_pools() if self.opt.placement == "reference" else set()
+        self.resnet_pools = resnet_pools
+        pools: list[tuple[str, nn.Module]] = []
+        convs: list[_ConvJob] = []
+        for name, module in candidates:
+            self.old[name] = _describe(module)
+            if isinstance(module, _ConvNd):
+                job = self._plan_conv(name, module, stem)
+                if job is not None:
+                    convs.append(job)
+            elif self._plan_pool(name, module):
+                pools.append((name, module))
+        # Sites are searched once all strided convolutions are known: none of them may take another's layer.
+        targets = {job.name for job in convs}
+        used: set[str] = set()
+        for job in convs:
+            if job.kind in ("after", "split"):
+                site = self._find_site(job, targets | used)
+                if isinstance(site, str):
+                    self._fallback(job, site)
+                else:
+                    job.site = site
+                    used.add(site.module)
+        return pools, [job for job in convs if job.kind != "skip"]
+
+    def _plan_pool(self, name: str, module: nn.Module) -> bool:
+        ndim = _pool_ndim(module)
+        stride = _tuple(module.stride if module.stride is not None else module.kernel_size, ndim)
+        if all(s == 1 for s in stride):
+            self._skip(name, module, "stride 1")
+            return False
+        if isinstance(module, _LPPoolNd):
+            self._skip(name, module, "power-average pooling is not supported")
+            return False
+        if not _same_forward(module, _pool_base(module)):
+            self._skip(name, module, f"{type(module).__name__} has its own forward()")
+            return False
+        if isinstance(module, _MaxPoolNd):
+            if any(d != 1 for d in _tuple(module.dilation, ndim)):
+                self._skip(name, module, "dilated max pooling")
+                return False
+            if module.return_indices:
+                self._skip(name, module, "returns indices (for max unpooling)")
+                return False
+        reason = self._matches(name)
+        channels = self.pool_channels[name] = self._channels_into(name)
+        if reason is None and channels is not None and channels < self.opt.min_channels:
+            reason = f"{channels} channels < min_channels={self.opt.min_channels}"
+        if reason is not None:
+            self._skip(name, module, reason)
+            return False
+        return True
+
+    def _plan_conv(self, name: str, conv: _ConvNd, stem: str | None) -> _ConvJob | None:
+        ndim = len(conv.kernel_size)
+        stride = tuple(conv.stride)
+        if conv.transposed:
+            self._skip(name, conv, "transposed convolution (upsamples)")
+            return None
+        if any(d > 1 for d in conv.dilation):
+            self._skip(name, conv, "dilated convolution")
+            return None
+        if all(s == 1 for s in stride):
+            self._skip(name, conv, "stride 1")
+            return None
+        if tuple(conv.kernel_size) == stride and max(stride) >= _PATCH_EMBED_MIN_STRIDE:
+            self._skip(name, conv, f"patch embedding (kernel_size == stride == {stride})")
+            return None
+        kind = "after"
+        if name == stem:
+            split = (
+                self.opt.placement == "reference" and self.opt.skip_stem is not True and all(s == 4 for s in stride)
+                and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
+            )
+            if split:
+                kind = "split"
+            elif self.opt.skip_stem is not False:
+                self._skip(name, conv, "stem (skip_stem=True)")
+                return None
+        reason = self._matches(name)
+        one_by_one = all(k == 1 for k in conv.kernel_size) and all(p == 0 for p in _tuple(conv.padding, ndim))
+        before = kind != "split" and _is_plain_conv(conv) and (self.opt.placement == "before" or one_by_one)
+        channels = conv.in_channels if before else conv.out_channels
+        if reason is None and channels < self.opt.min_channels:
+            reason = f"{channels} channels < min_channels={self.opt.min_channels}"
+        if reason is not None:
+            self._skip(name, conv, reason)
+            return None
+        if kind == "split":
+            return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
+        if before:
+            why = "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
+            return _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
+        return _ConvJob(name, "after", ndim, channels, stride, stride)
+
+    def _fallback(self, job: _ConvJob, why: str) -> None:
+        conv = self.modules[job.name]
+        if _is_plain_conv(conv):
+            job.kind, job.channels, job.reason = "before", conv.in_channels, f"fallback: {why}"
+        else:
+            self._skip(job.name, conv, f"{why}, and {type(conv).__name__} is not a plain convolution")
+            job.kind = "skip"
+
+    def _find_site(self, job: _ConvJob, taken: set[str]) -> _Site | str:
+        """Where the downsampling layer of ``job`` goes, or why it cannot go after the activation."""
+        if job.name not in self.node_of:
+            failed = [error for name, error in self.report.untraced if not name or job.name.startswith(name + ".")]
+            return f"not traceable ({failed[-1]})" if failed else "not reached by torch.fx tracing"
+        if self.calls.get(job.name, 1) != 1:
+            return f"called {self.calls[job.name]} times"
+        region, node = self.node_of[job.name]
+        last = _fx.follow_chain(node, region.module.get_submodule)
+        outputs = [(key, region.absolute(rel)) for key, rel in _fx.output_of(last)]
+        where = outputs[0][1] if outputs else str(last.name)
+
+        def once(name: str) -> bool:
+            return self.calls.get(name, 1) == 1 and name not in taken and name != job.name
+
+        for _, name in outputs:
+            if type(self.modules[name]) is nn.Identity and once(name):
+                return _Site("identity", name, name)
+        if len(users := _fx.data_users(last)) == 1:
+            (user,) = users
+            if user.op == "call_module" and _fx.is_chain_input(user, last) and len(user.args) == 1 and not user.kwargs:
+                name = region.absolute(str(user.target))
+                consumer = self.modules[name]
+                if (_PLAIN_CONVS.get(type(consumer)) == job.ndim and all(s == 1 for s in consumer.stride)
+                        and once(name)):
+                    return _Site("consumer", name, where)
+        for _, name in outputs:
+            module = self.modules[name]
+            if isinstance(module, nn.Sequential) and _same_forward(module, nn.Sequential) and once(name):
+                return _Site("append", name, where)
+        for _, name in outputs:
+            if not _has_state(self.modules[name]) and once(name):
+                return _Site("wrap", name, where)
+        return _Site("graph", "", where, region, last)
+
+    # -- building -------------------------------------------------------------------------------------
+
+    def _like(self, layer: nn.Module, near: nn.Module) -> nn.Module:
+        """Put a new layer on the device, dtype and train/eval mode of the module it joins."""
+        tensors = [t for t in list(near.parameters()) + list(near.buffers()) if t.is_floating_point()]
+        if not tensors:
+            tensors = [t for t in list(self.model.parameters()) + list(self.model.buffers()) if t.is_floating_point()]
+        if tensors:
+            layer = layer.to(device=tensors[0].device, dtype=tensors[0].dtype)
+        return layer.train(near.training)
+
+    def _downsample(self, ndim: int, channels: int | None, stride: tuple[int, ...], near: nn.Module) -> nn.Module:
+        stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
+        layer = create_downsample(
+            self.opt.method, ndim, channels, stride_arg, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode
+        )
+        return self._like(layer, near)
+
+    def _pool_replacement(self, name: str, pool: nn.Module) -> nn.Module:
+        ndim = _pool_ndim(pool)
+        kernel = _tuple(pool.kernel_size, ndim)
+        stride = _tuple(pool.stride if pool.stride is not None else pool.kernel_size, ndim)
+        padding = _tuple(pool.padding, ndim)
+        channels = self.pool_channels.get(name)
+        if isinstance(pool, _MaxPoolNd):
+            if name in self.resnet_pools:
+                kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
+            if self.opt.conv_padding_mode == "circular":
+                # Wrap around instead of -inf padding and a shrinking window: with circular convolutions
+                # and circular blur the whole network is then exactly equivariant to circular shifts.
+                pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+                dense_pool = _MAX_POOL[ndim](kernel, stride=1)
+                ds = self._downsample(ndim, channels, stride, pool)
+                return nn.Sequential(OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense_pool, downsample=ds))
+            if self.opt.method == "blur":
+                new = MAX_BLUR_POOL[ndim](
+                    list(kernel), channels, self.opt.filter_size, list(stride), list(padding), self.opt.pad_mode
+                )
+                return self._like(new, pool)
+            dense: nn.Module = _MAX_POOL[ndim](kernel, stride=1, padding=padding)
+        else:
+            if kernel == stride and all(p == 0 for p in padding):
+                return self._downsample(ndim, channels, stride, pool)
+            extra = {} if ndim == 1 else {"divisor_override": pool.divisor_override}
+            dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
+        ds = self._downsample(ndim, channels, stride, pool)
+        return nn.Sequential(OrderedDict(pool=dense, downsample=ds))
+
+    # -- applying -------------------------------------------------------------------------------------
+
+    def _replace(self, name: str, new: nn.Module) -> None:
+        self.replacements[name] = new
+        self.report.edits.append(ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new)))
+
+    def _apply_site(self, job: _ConvJob) -> str:
+        site = job.site
+        assert site is not None
+        target = self.modules[site.module] if site.module else None
+        if site.kind == "identity":
+            ds = self._downsample(job.ndim, job.channels, job.stride, target)
+            self._replace(site.module, ds)
+            return f"after {site.where}, as {site.module} (was Identity)"
+        if site.kind == "consumer":
+            ds = self._downsample(job.ndim, target.in_channels, job.stride, target)
+            new = BLUR_CONV[job.ndim].from_conv(target, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
+            self.old.setdefault(site.module, _describe(target))
+            self._replace(site.module, new)
+            return f"after {site.where}, in {type(new).__name__} {site.module}"
+        if site.kind == "append":
+            old = _describe(target)
+            target.append(self._downsample(job.ndim, job.channels, job.stride, target))
+            self.report.edits.append(ModuleEdit(site.module, old, _describe(target)))
+            return f"after {site.where}, appended to {site.module}"
+        if site.kind == "wrap":
+            ds = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+            self.old.setdefault(site.module, _describe(target))
+            self._replace(site.module, nn.Sequential(target, ds))
+            return f"after {site.where}, in Sequential {site.module}"
+        raise AssertionError(site.kind)
+
+    def run(self) -> tuple[nn.Module, ConversionReport]:
+        # Tracing runs the models' forward code on proxies; should it touch a buffer anyway, its value
+        # is put back at the end (the converted model keeps every state value).
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
+        self._analyse()
+        pools, convs = self._plan()
+        converted: dict[str, str] = {}  # name -> placement
+        for name, pool in pools:
+            self._replace(name, self._pool_replacement(name, pool))
+            converted[name] = "replaced"
+            if getattr(pool, "ceil_mode", False):
+                converted[name] += " (ceil_mode dropped: on some sizes the map is one sample smaller)"
+        graph_jobs = []
+        for job in convs:
+            conv = self.modules[job.name]
+            if job.kind == "before":
+                ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
+                self._replace(job.name, BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds))
+                converted[job.name] = f"before ({job.reason})"
+                continue
+            # "after": the whole stride moves to the downsampling layer; "split": it takes a factor 2 of it
+            conv.stride = tuple(s // d for s, d in zip(job.conv_stride, job.stride, strict=True))
+            self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(conv)))
+            if job.site is not None and job.site.kind == "graph":
+                graph_jobs.append(job)
+                continue
+            converted[job.name] = self._apply_site(job)
+        self.model = _swap(self.model, self.replacements)
+        self._apply_graph_jobs(graph_jobs, converted)
+        self._set_padding_mode()
+        with torch.no_grad():
+            for buffer, value in buffers:
+                if not torch.equal(buffer, value):
+                    buffer.copy_(value)
+        link_residual_phases(self.model)  # polyphase methods: each shortcut keeps its main path's phase
+        final = dict(self.model.named_modules())
+        for name in sorted(converted, key=self._order):
+            module = final.get(name)
+            new = _describe(module) if module is not None else "(inside a GraphModule)"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], new, converted[name]))
+        return self.model, self.report
+
+    def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
+        """Rule 5: insert the layers as graph nodes, one GraphModule per module that produced their inputs."""
+        groups: dict[tuple[str, str], list[_ConvJob]] = {}
+        for job in jobs:
+            assert job.site is not None and job.site.region is not None and job.site.node is not None
+            outer = _fx.enclosing_module(job.site.node)
+            groups.setdefault((job.site.region.prefix, outer[0] if outer else ""), []).append(job)
+        # Deepest modules first: re-tracing an outer module then goes through the inner GraphModules.
+        for (prefix, _), group in sorted(groups.items(), key=lambda item: -len(item[1][0].name.split("."))):
+            region = _fx.Region(prefix, self.model.get_submodule(prefix), group[0].site.region.graph)
+            insertions = []
+            for job in group:
+                layer = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+                insertions.append((job.site.node, layer, f"{job.site.where.split('.')[-1]}_downsample"))
+            result = _fx.insert_after(region, insertions)
+            if result is None:
+                for job in group:
+                    self._graph_fallback(job, converted)
+                continue
+            name, graph_module = result
+            old = self.model.get_submodule(name)
+            self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
+            self.model = _swap(self.model, {name: graph_module})
+            self.report.graph_modules.append(name)
+            for job in group:
+                converted[job.name] = f"after {job.site.where}, as a node of GraphModule {name or '<model>'}"
+
+    def _graph_fallback(self, job: _ConvJob, converted: dict[str, str]) -> None:
+        conv = self.modules[job.name]
+        conv.stride = job.conv_stride  # undo, then place the blur before the convolution
+        self.report.edits = [e for e in self.report.edits if e.name != job.name]
+        self._fallback(job, f"the module around {job.site.where} could not be re-traced to insert the layer")
+        if job.kind == "skip":
+            return
+        ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
+        new = BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
+        self.model = _swap(self.model, {job.name: new})
+        self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(new)))
+        converted[job.name] = f"before ({job.reason})"
+
+    def _set_padding_mode(self) -> None:
+        mode = self.opt.conv_padding_mode
+        if mode is None:
+            return
+        for name, module in self.model.named_modules():
+            if isinstance(module, _ConvNd) and not module.transposed:
+                padded = module.padding == "same" or (
+                    not isinstance(module.padding, str) and any(p > 0 for p in module.padding)
+                )
+                if padded and module.padding_mode != mode:
+                    module.padding_mode = mode
+                    self.report.padding_mode.append(name)
+
+
+def _swap(module: nn.Module, replacements: dict[str, nn.Module], prefix: str = "") -> nn.Module:
+    """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in."""
+    if prefix in replacements:
+        return replacements[prefix]
+    if not any(name.startswith(prefix) for name in replacements):
+        return module
+    for name, child in list(module.named_children()):
+        full = f"{prefix}.{name}" if prefix else name
+        if full in replacements or any(key.startswith(full + ".") for key in replacements):
+            new = _swap(child, replacements, full)
+            if new is not child:
+                setattr(module, name, new)
+    return module
+
