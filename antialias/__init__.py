@@ -8,6 +8,9 @@ __version__ = "0.1.0"
 
 from antialias import filters as filters
 from antialias import layers as layers
+from antialias.convert import ConversionReport as ConversionReport
+from antialias.convert import convert as convert
+from antialias.convert import convert_with_report as convert_with_report
 from antialias.filters import get_kernel as get_kernel
 from antialias.filters import get_taps as get_taps
 from antialias.layers import BlurConv1d as BlurConv1d
@@ -22,9 +25,6 @@ from antialias.layers import BlurUpsample3d as BlurUpsample3d
 from antialias.layers import MaxBlurPool1d as MaxBlurPool1d
 from antialias.layers import MaxBlurPool2d as MaxBlurPool2d
 from antialias.layers import MaxBlurPool3d as MaxBlurPool3d
-from antialias.convert import ConversionReport as ConversionReport
-from antialias.convert import convert as convert
-from antialias.convert import convert_with_report as convert_with_report
 from antialias.models import get_model as get_model
 from antialias.models import list_models as list_models
 

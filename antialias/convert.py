@@ -180,7 +180,7 @@ def convert(
     method: str = "blur",
     pad_mode: str = "reflect",
     min_channels: int = 0,
-    skip_stem: bool | None = None,
+    antialias_stem: bool | None = None,
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
@@ -204,9 +204,10 @@ def convert(
             ``"circular"``.
         min_channels: leave layers whose maps have fewer channels alone (pools whose channel count
             cannot be read from the graph are converted).
-        skip_stem: leave the first downsampling layer alone when it is a convolution (the reference's
-            ``pool_only``: anti-aliasing the full-resolution stem is costly). ``None``: the placement's
-            default, ``True`` except for a stride-4 stem under ``placement="reference"`` (AlexNet).
+        antialias_stem: also anti-alias the first downsampling layer when it is a convolution (the
+            reference's ``pool_only=False``; the same option as the zoo's). ``None``: the placement's
+            default, ``False`` (the full-resolution stem is costly to blur) except for a stride-4 stem
+            under ``placement="reference"`` (AlexNet).
         include: ``fnmatch`` patterns on module names; only matching layers are converted.
         exclude: ``fnmatch`` patterns on module names; matching layers are left alone.
         conv_padding_mode: set ``padding_mode`` of every convolution with padding. With
@@ -236,7 +237,7 @@ def convert(
         >>> import torch
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         ...                     nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-        >>> aa = convert(net, skip_stem=False)
+        >>> aa = convert(net, antialias_stem=True)
         >>> aa[2]
         MaxBlurPool2d(kernel_size=2, padding=0, channels=8, filter_size=4, stride=2, pad_mode='reflect')
         >>> aa(torch.zeros(1, 3, 32, 32)).shape
@@ -245,7 +246,7 @@ def convert(
         True
     """
     options = _Options.build(
-        filter_size, method, pad_mode, min_channels, skip_stem, include, exclude, conv_padding_mode, placement
+        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement
     )
     return _convert(model, options, inplace)[0]
 
@@ -257,7 +258,7 @@ def convert_with_report(
     method: str = "blur",
     pad_mode: str = "reflect",
     min_channels: int = 0,
-    skip_stem: bool | None = None,
+    antialias_stem: bool | None = None,
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
@@ -272,10 +273,10 @@ def convert_with_report(
         >>> [(c.name, c.new) for c in report.converted]
         [('2', "BlurPool2d(channels=8, filter_size=4, stride=2, pad_mode='reflect')")]
         >>> [(s.name, s.reason) for s in report.skipped]
-        [('0', 'stem (skip_stem=True)')]
+        [('0', 'stem (antialias_stem=False)')]
     """
     options = _Options.build(
-        filter_size, method, pad_mode, min_channels, skip_stem, include, exclude, conv_padding_mode, placement
+        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement
     )
     return _convert(model, options, inplace)
 
@@ -317,7 +318,7 @@ class _Options:
     method: str
     pad_mode: str
     min_channels: int
-    skip_stem: bool | None
+    antialias_stem: bool | None
     include: tuple[str, ...] | None
     exclude: tuple[str, ...] | None
     conv_padding_mode: str | None
@@ -325,7 +326,7 @@ class _Options:
 
     @classmethod
     def build(
-        cls, filter_size: FilterSpec, method: str, pad_mode: str, min_channels: int, skip_stem: bool | None,
+        cls, filter_size: FilterSpec, method: str, pad_mode: str, min_channels: int, antialias_stem: bool | None,
         include: Any, exclude: Any, conv_padding_mode: str | None, placement: str,
     ) -> _Options:
         get_taps(filter_size)  # raises on a bad filter
@@ -335,12 +336,12 @@ class _Options:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
         if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
             raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
-        if skip_stem is not None and not isinstance(skip_stem, bool):
-            raise TypeError(f"skip_stem must be None, True or False, got {skip_stem!r}")
+        if antialias_stem is not None and not isinstance(antialias_stem, bool):
+            raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
         if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
             raise ValueError(f"conv_padding_mode must be None or one of {_CONV_PADDING_MODES}, got {conv_padding_mode!r}")
         return cls(
-            filter_size, method, check_pad_mode(pad_mode), min_channels, skip_stem,
+            filter_size, method, check_pad_mode(pad_mode), min_channels, antialias_stem,
             _patterns(include, "include"), _patterns(exclude, "exclude"), conv_padding_mode, placement,
         )
 
@@ -619,13 +620,13 @@ class _Converter:
         kind = "after"
         if name == stem:
             split = (
-                self.opt.placement == "reference" and self.opt.skip_stem is not True and all(s == 4 for s in stride)
+                self.opt.placement == "reference" and self.opt.antialias_stem is not False and all(s == 4 for s in stride)
                 and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
             )
             if split:
                 kind = "split"
-            elif self.opt.skip_stem is not False:
-                self._skip(name, conv, "stem (skip_stem=True)")
+            elif self.opt.antialias_stem is not True:
+                self._skip(name, conv, "stem (antialias_stem=False)")
                 return None
         reason = self._matches(name)
         one_by_one = all(k == 1 for k in conv.kernel_size) and all(p == 0 for p in _tuple(conv.padding, ndim))

@@ -31,3 +31,14 @@ def generator() -> torch.Generator:
 def device() -> torch.device:
     """The device under test: ``ANTIALIAS_TEST_DEVICE`` (e.g. ``cuda``) or the CPU."""
     return torch.device(os.environ.get("ANTIALIAS_TEST_DEVICE", "cpu"))
+
+
+_INIT_FUNCTIONS = ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_", "constant_", "ones_",
+                   "zeros_", "xavier_uniform_", "xavier_normal_", "trunc_normal_")
+
+
+@pytest.fixture
+def no_random_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip ``nn.init`` while models build, for tests whose every value is overwritten by a strict load."""
+    for name in _INIT_FUNCTIONS:
+        monkeypatch.setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)

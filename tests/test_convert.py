@@ -83,7 +83,7 @@ def net1d() -> nn.Sequential:
 
 def test_paper_placement_in_a_residual_block(generator: torch.Generator) -> None:
     net = randomize_bn(net2d(), generator).eval()
-    aa, report = convert_with_report(net, skip_stem=False)
+    aa, report = convert_with_report(net, antialias_stem=True)
     assert isinstance(aa[3], MaxBlurPool2d) and aa[3].kernel_size == [2, 2]
     # conv -> bn -> relu -> blur: conv1 runs at stride 1, conv2 (the relu's only user) blurs its input
     assert aa[4].conv1.stride == (1, 1)
@@ -102,14 +102,14 @@ def test_paper_placement_in_a_residual_block(generator: torch.Generator) -> None
 def test_the_blur_goes_after_the_activation_not_before(generator: torch.Generator) -> None:
     """The converted block equals, by hand: conv at stride 1 -> bn -> relu -> blur -> conv2."""
     block = randomize_bn(Block2d(4, 8), generator).eval()
-    aa = convert(block, skip_stem=False).eval()
+    aa = convert(block, antialias_stem=True).eval()
     x = torch.randn(1, 4, 16, 16, generator=generator)
     dense = block.relu(block.bn1(nn.functional.conv2d(x, block.conv1.weight, None, 1, 1)))
     main = block.bn2(nn.functional.conv2d(blur_pool2d(dense, 4), block.conv2.weight, None, 1, 1))
     short = block.shortcut[1](nn.functional.conv2d(blur_pool2d(x, 4), block.shortcut[0].weight))
     torch.testing.assert_close(aa(x), torch.relu(main + short))
     # against the placement before the activation, which the paper rejects: a different function
-    wrong = convert(block, skip_stem=False, placement="before").eval()
+    wrong = convert(block, antialias_stem=True, placement="before").eval()
     assert not torch.allclose(wrong(x), aa(x), atol=1e-3)
 
 
@@ -151,13 +151,13 @@ def test_reference_placement_splits_a_stride_4_stem() -> None:
     assert isinstance(aa[1], nn.Sequential) and isinstance(aa[1][1], BlurPool2d) and aa[1][1].stride == [2, 2]
     x = torch.randn(1, 3, 96, 96)
     assert aa(x).shape == net(x).shape
-    kept = convert(net, placement="reference", skip_stem=True)
+    kept = convert(net, placement="reference", antialias_stem=False)
     assert kept[0].stride == (4, 4)
 
 
 def test_one_and_three_dimensional_networks(generator: torch.Generator) -> None:
     net = randomize_bn(net1d(), generator)
-    aa, report = convert_with_report(net, skip_stem=False)
+    aa, report = convert_with_report(net, antialias_stem=True)
     assert [c.name for c in report.converted] == ["2", "7", "8"]
     assert aa[2].stride == (1,) and isinstance(aa[5], BlurConv1d) and isinstance(aa[7], MaxBlurPool1d)
     assert isinstance(aa[8], BlurConv1d)
@@ -194,10 +194,10 @@ def test_circular_padding_makes_the_network_exactly_equivariant(make, shape, dim
         y_shifted = model(torch.roll(x, (shift,) * len(dims), dims))
         return ((torch.roll(y, (out_shift,) * len(dims), dims) - y_shifted).abs().max() / y.abs().max()).item()
 
-    aa = convert(net, skip_stem=False, conv_padding_mode="circular", pad_mode="circular").eval()
+    aa = convert(net, antialias_stem=True, conv_padding_mode="circular", pad_mode="circular").eval()
     assert shift_error(aa, stride, 1) < 1e-12
     # The guarantee needs circular blur padding too: reflect padding breaks it at the borders.
-    reflect = convert(net, skip_stem=False, conv_padding_mode="circular", pad_mode="reflect").eval()
+    reflect = convert(net, antialias_stem=True, conv_padding_mode="circular", pad_mode="reflect").eval()
     assert shift_error(reflect, stride, 1) > 1e-4
     # A one-sample shift changes the anti-aliased output far less than the baseline's (paper, Fig. 5).
     baseline = copy.deepcopy(net)
@@ -258,8 +258,8 @@ def test_include_and_exclude_patterns() -> None:
 def test_stem_is_skipped_by_default_and_converted_on_request() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2))
     aa, report = convert_with_report(net)
-    assert aa[0].stride == (2, 2) and {s.name: s.reason for s in report.skipped}["0"] == "stem (skip_stem=True)"
-    aa = convert(net, skip_stem=False)
+    assert aa[0].stride == (2, 2) and {s.name: s.reason for s in report.skipped}["0"] == "stem (antialias_stem=False)"
+    aa = convert(net, antialias_stem=True)
     assert aa[0].stride == (1, 1) and isinstance(aa[2], nn.Sequential) and isinstance(aa[2][1], BlurPool2d)
     assert aa(torch.randn(1, 3, 32, 32)).shape == net(torch.randn(1, 3, 32, 32)).shape
 
@@ -330,7 +330,7 @@ def test_untraceable_model_falls_back_to_blur_before_the_conv() -> None:
     assert isinstance(aa[1].conv, BlurConv2d) and isinstance(aa[1].pool, MaxBlurPool2d)
     placement = {c.name: c.placement for c in report.converted}
     assert placement["1.conv"].startswith("before (fallback: not traceable")
-    assert {s.name: s.reason for s in report.skipped}["0"] == "stem (skip_stem=True)"  # traced part: the stem
+    assert {s.name: s.reason for s in report.skipped}["0"] == "stem (antialias_stem=False)"  # traced part: the stem
     x = torch.randn(1, 3, 32, 32)
     assert aa(x).shape == model(x).shape
 
@@ -354,7 +354,7 @@ class TwoHeads(nn.Module):
 def test_complex_graph_gets_a_graph_module(generator: torch.Generator) -> None:
     model = nn.Sequential(TwoHeads(), nn.ReLU())
     randomize_bn(model, generator).eval()
-    aa, report = convert_with_report(model, skip_stem=False)
+    aa, report = convert_with_report(model, antialias_stem=True)
     assert report.graph_modules == ["0"] and isinstance(aa[0], fx.GraphModule)
     assert "GraphModule 0" in report.converted[0].placement
     assert state_equal(model, aa)
@@ -380,7 +380,7 @@ def test_registered_methods_plug_in_everywhere(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setitem(factory._FACTORIES, "test-subsample", make)
     net = net2d().eval()
-    aa, report = convert_with_report(net, method="test-subsample", skip_stem=False)
+    aa, report = convert_with_report(net, method="test-subsample", antialias_stem=True)
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3].downsample, Subsample)
     assert aa[3].pool.stride == 1
     assert isinstance(aa[4].conv2.blur, Subsample) and isinstance(aa[4].shortcut[0].blur, Subsample)
@@ -406,7 +406,7 @@ def test_conv_subclass_keeps_its_class_and_gets_the_blur_after_its_activation() 
             return super().forward(x) * 2
 
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), ScaledConv(4, 8, 1, stride=2), nn.BatchNorm2d(8), nn.ReLU())
-    aa = convert(net, skip_stem=False)
+    aa = convert(net, antialias_stem=True)
     assert type(aa[1]) is ScaledConv and aa[1].stride == (1, 1)  # not a BlurConv2d: that would drop its forward
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3][1], BlurPool2d)
     x = torch.randn(1, 3, 16, 16)

@@ -39,7 +39,7 @@ def _zoo(method: str, filter_size=1, seed=0) -> nn.Module:
 
 
 def _converted(method: str, placement="paper", filter_size=1) -> nn.Module:
-    return convert(_circular_resnet18(), filter_size, method=method, skip_stem=False, placement=placement, **CIRCULAR).eval()
+    return convert(_circular_resnet18(), filter_size, method=method, antialias_stem=True, placement=placement, **CIRCULAR).eval()
 
 
 def _hand_built(method: str, filter_size=1, link=True) -> nn.Module:

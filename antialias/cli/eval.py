@@ -15,17 +15,13 @@ seeded generator per model and metric), so their numbers compare pair-wise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
-import importlib
-import importlib.util
 import json
 import logging
 import math
 import os
-import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,45 +240,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _cwd_on_path() -> Iterator[None]:
-    """Let ``module:function`` find modules in the working directory, as ``python -m`` does."""
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    try:
-        yield
-    finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(cwd)
-
-
 def _from_callable(spec: str, weights_name: str | None = None) -> nn.Module:
-    target, _, attr = spec.rpartition(":")
-    if not target or not attr:
-        raise CLIError(f"model {spec!r}: expected 'module:function'")
-    with _cwd_on_path():
-        try:
-            if target.endswith(".py"):
-                path = Path(target)
-                if not path.is_file():
-                    raise CLIError(f"model {spec!r}: file {target!r} does not exist")
-                module_spec = importlib.util.spec_from_file_location(path.stem, path)
-                if module_spec is None or module_spec.loader is None:
-                    raise CLIError(f"model {spec!r}: cannot import {target!r}")
-                module = importlib.util.module_from_spec(module_spec)
-                module_spec.loader.exec_module(module)
-            else:
-                module = importlib.import_module(target)
-        except ImportError as exc:
-            raise CLIError(f"model {spec!r}: cannot import {target!r} ({exc})") from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise CLIError(f"model {spec!r}: {target!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    from antialias.train.model import import_object
+
+    obj = import_object(spec)
+    attr = spec.rpartition(":")[2]
     kwargs = {"weights": weights_name} if weights_name is not None else {}
     if isinstance(obj, nn.Module):
         if kwargs:
@@ -325,25 +287,6 @@ def _from_file(path: str) -> nn.Module:
         ) from exc
 
 
-def _zoo() -> Any:
-    try:
-        zoo = importlib.import_module("antialias.models")
-    except ImportError:
-        return None
-    return zoo if callable(getattr(zoo, "get_model", None)) else None
-
-
-def _zoo_names(zoo: Any) -> list[str]:
-    list_models = getattr(zoo, "list_models", None)
-    if not callable(list_models):
-        return []
-    try:
-        return list(list_models())
-    except Exception:  # a zoo still being written must not break torchvision names
-        logger.debug("antialias.models.list_models() failed", exc_info=True)
-        return []
-
-
 def _torchvision_names() -> list[str]:
     import torchvision
 
@@ -351,11 +294,12 @@ def _torchvision_names() -> list[str]:
 
 
 def _from_name(name: str, weights: str | None) -> nn.Module:
-    zoo = _zoo()
-    zoo_names = _zoo_names(zoo) if zoo is not None else []
-    if zoo is not None and name in zoo_names:
+    from antialias.models import get_model, list_models
+
+    zoo_names = list_models()
+    if name in zoo_names:
         # The zoo reads files and catalog names itself (and maps the reference's checkpoints).
-        return zoo.get_model(name, **({"weights": weights} if weights else {}))
+        return get_model(name, **({"weights": weights} if weights else {}))
     tv_names = _torchvision_names()
     if name in tv_names:
         import torchvision
@@ -369,33 +313,24 @@ def _from_name(name: str, weights: str | None) -> nn.Module:
     )
 
 
-def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
-    if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix) :]: v for k, v in state.items()}
-    return state
-
-
 def load_checkpoint(model: nn.Module, path: str) -> None:
-    """Load a checkpoint file into ``model`` (strict key match), with a clear error."""
-    try:
-        state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle and zip errors come in many types
-        raise CLIError(f"cannot read weights file {path!r} ({exc})") from exc
-    if isinstance(state, dict):
-        for key in ("state_dict", "model", "model_state_dict"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-                break
-    if not isinstance(state, dict):
-        raise CLIError(f"weights file {path!r} holds no state dict (found {type(state).__name__})")
-    state = _strip_prefix(_strip_prefix(state, "module."), "_orig_mod.")
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    """Load a checkpoint file into ``model`` (strict key and shape match), with a clear error.
+
+    The file is read as the zoo reads one (:func:`antialias.models._load.read_state_dict`): safely, in any
+    of the usual wrappings, with an error naming it when it is unreadable or holds no state dict.
+    """
+    from antialias.models._load import read_state_dict, state_dict_mismatch
+
+    state = read_state_dict(path)
+    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state)
+    if missing or unexpected or mismatched:
+        shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
         raise CLIError(
-            f"weights {path!r} do not fit the model: {len(result.missing_keys)} missing keys "
-            f"{result.missing_keys[:3]}, {len(result.unexpected_keys)} unexpected keys "
-            f"{result.unexpected_keys[:3]}"
+            f"weights {path!r} do not fit the model: {len(missing)} missing keys {missing[:3]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:3]}, {len(shapes)} shape mismatches "
+            f"{shapes[:3]}"
         )
+    model.load_state_dict(state)
 
 
 def load_model(spec: str, weights: str | None = None) -> nn.Module:
@@ -418,8 +353,9 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     elif ":" in spec:
         model = _from_callable(spec, weights if weights_file is None else None)
     else:
-        zoo = _zoo()
-        if zoo is not None and spec in _zoo_names(zoo):
+        from antialias.models import list_models
+
+        if spec in list_models():
             weights_file = None  # the zoo loads it (and maps the reference's key layout)
         named = weights if weights_file is None else None
         try:
@@ -519,14 +455,14 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     if any(s not in (1, 2, 3, 4, 5) for s in args.severities):
         raise CLIError(f"--severities must be in 1..5, got {args.severities}")
     if args.corruptions is not None:
-        from antialias.metrics.robustness import IMAGENET_C_CORRUPTIONS
+        from antialias.metrics.robustness import EXTRA_CORRUPTIONS, IMAGENET_C_CORRUPTIONS
 
-        extra = {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
-        bad = [c for c in args.corruptions if c not in IMAGENET_C_CORRUPTIONS and c not in extra]
+        known = IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS
+        bad = [c for c in args.corruptions if c not in known]
         if bad and "corruptions" in metrics:
             raise CLIError(
                 f"unknown corruption(s) {', '.join(bad)}; "
-                f"choose from {', '.join(IMAGENET_C_CORRUPTIONS)}"
+                f"choose from {', '.join(known)}"
             )
     n = len(args.models)
     if args.weights is not None and len(args.weights) != n:

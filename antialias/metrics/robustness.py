@@ -48,6 +48,7 @@ from antialias.metrics.shift import evaluate_accuracy
 __all__ = [
     "ALEXNET_CLEAN_ERROR",
     "ALEXNET_C_ERRORS",
+    "EXTRA_CORRUPTIONS",
     "IMAGENET_C_CORRUPTIONS",
     "IMAGENET_P_PERTURBATIONS",
     "CorruptedImageFolder",
@@ -84,6 +85,9 @@ IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
     "pixelate",
     "jpeg_compression",
 )
+
+#: The imagecorruptions package's four extra corruptions (its validation set): scored, never in mCE.
+EXTRA_CORRUPTIONS: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 
 #: AlexNet's top-1 error on ImageNet-C, mean over severities 1..5 (Hendrycks & Dietterich).
 ALEXNET_C_ERRORS: dict[str, float] = {
@@ -129,8 +133,18 @@ def _mean(values: Iterable[float]) -> float:
     return float(sum(values) / len(values)) if values else float("nan")
 
 
-def _loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+def _top1_error(
+    model: nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device | str | None,
+    progress: bool,
+) -> float:
+    """Top-1 error of ``model`` on a labelled ``dataset`` (one ImageNet-C corruption and severity)."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    result = evaluate_accuracy(model, loader, topk=(1,), device=device, progress=progress)
+    return 1.0 - result.summary()["top1"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,14 +354,9 @@ def imagenet_c_errors(
                     f"class folders of {dataset.root!r} differ from the other folders' "
                     f"({len(dataset.classes)} vs {len(expected)} classes); labels would not match"
                 )
-            result = evaluate_accuracy(
-                model,
-                _loader(dataset, batch_size, num_workers),
-                topk=(1,),
-                device=device,
-                progress=progress,
+            errors[name][int(severity)] = _top1_error(
+                model, dataset, batch_size, num_workers, device, progress
             )
-            errors[name][int(severity)] = 1.0 - result.summary()["top1"]
             logger.info("%s/%s: error %.4f", name, severity, errors[name][int(severity)])
     return errors
 
@@ -471,8 +480,7 @@ def corrupt_image(
 
     Args:
         image: RGB ``PIL.Image`` or ``(H, W, 3)`` uint8 array, at least 32x32.
-        corruption: one of :data:`IMAGENET_C_CORRUPTIONS` (or the package's extra four:
-            speckle_noise, gaussian_blur, spatter, saturate).
+        corruption: one of :data:`IMAGENET_C_CORRUPTIONS` or :data:`EXTRA_CORRUPTIONS`.
         severity: 1..5.
         seed: seeds numpy's global generator, which the package draws from, for this call only
             (the previous state is restored); None leaves it alone.
@@ -541,12 +549,7 @@ class CorruptedImageFolder(Dataset):
         self.before = before
         self.after = after
         self.seed = seed
-        names = list(IMAGENET_C_CORRUPTIONS) + [
-            "speckle_noise",
-            "gaussian_blur",
-            "spatter",
-            "saturate",
-        ]
+        names = IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS
         self._code = names.index(corruption) if corruption in names else len(names)
 
     def __len__(self) -> int:
@@ -606,7 +609,7 @@ def corruption_errors(
     from antialias.data import IMAGENET_MEAN, IMAGENET_STD
 
     _load_imagecorruptions()
-    known = set(IMAGENET_C_CORRUPTIONS) | {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
+    known = set(IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS)
     unknown = [c for c in corruptions if c not in known]
     if unknown:
         raise ValueError(f"unknown corruption(s) {unknown}; expected some of {sorted(known)}")
@@ -633,14 +636,9 @@ def corruption_errors(
             corrupted = CorruptedImageFolder(
                 dataset, corruption, int(severity), before=before, after=after, seed=seed
             )
-            result = evaluate_accuracy(
-                model,
-                _loader(corrupted, batch_size, num_workers),
-                topk=(1,),
-                device=device,
-                progress=progress,
+            errors[corruption][int(severity)] = _top1_error(
+                model, corrupted, batch_size, num_workers, device, progress
             )
-            errors[corruption][int(severity)] = 1.0 - result.summary()["top1"]
     return errors
 
 

@@ -8,7 +8,8 @@
 - a URL (``http://``, ``https://``, ``file://``): downloaded into the same cache; when the file name
   follows torch.hub's ``<name>-<sha256 prefix>.pth`` convention the prefix is checked too;
 - a local file path;
-- a state dict (a mapping of names to tensors), or a dict holding one under ``'state_dict'``/``'model'``.
+- a state dict (a mapping of names to tensors), or a dict holding one under ``'state_dict'``/``'model'``/
+  ``'model_state_dict'``.
 
 Files are read with ``torch.load(weights_only=True)``: a file that would run code when unpickled is
 refused. Both of torch's serialization formats (zip and the legacy one) are read.
@@ -42,12 +43,14 @@ __all__ = [
     "CheckpointError",
     "WeightsArg",
     "WeightsDownloadError",
+    "extract_state_dict",
     "infer_filter_size",
     "load_state_dict",
     "load_weights",
     "read_state_dict",
     "remap_reference_state_dict",
     "resolve_weights",
+    "state_dict_mismatch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,17 +102,26 @@ def _torch_load(path: Path) -> Any:
         raise CheckpointError(f"cannot read {str(path)!r}: the file is truncated or corrupt ({first})") from None
 
 
-def _extract(obj: Any, source: str) -> dict[str, Tensor]:
-    """The state dict in ``obj``: itself, or under ``'state_dict'`` / ``'model'``; DDP/compile prefixes removed."""
+def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, Tensor]:
+    """Return the model state dict held by ``obj``.
+
+    Accepts a plain state dict, ``{'state_dict': ...}`` (the reference's and the zoo's format), ``{'model': ...}``
+    (torchvision's references and ``antialias train``'s checkpoints) and ``{'model_state_dict': ...}``, and
+    removes the ``module.`` (DataParallel / DDP) and ``_orig_mod.`` (torch.compile) prefixes when every key
+    carries them.
+
+    Raises:
+        CheckpointError: no state dict of tensors could be found (the message names ``source``).
+    """
     if isinstance(obj, Mapping):
-        for key in ("state_dict", "model"):
+        for key in ("state_dict", "model", "model_state_dict"):
             if isinstance(obj.get(key), Mapping):
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
         raise CheckpointError(
             f"{source} holds no state dict: expected a mapping of names to tensors, or a dict with one "
-            "under 'state_dict' (the reference's format) or 'model'"
+            "under 'state_dict' (the reference's format), 'model' or 'model_state_dict'"
         )
     state = dict(obj)
     for prefix in ("module.", "_orig_mod."):  # DataParallel / DDP and torch.compile wrappers
@@ -178,7 +190,7 @@ def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: s
     if isinstance(source, WeightsEnum):
         return read_state_dict(source.value.download_url, progress=progress, hash_prefix=source.value.sha256_prefix)
     if isinstance(source, Mapping):
-        return _extract(source, "the state dict given as weights")
+        return extract_state_dict(source, source="the state dict given as weights")
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if text.startswith(_URL_SCHEMES):
@@ -187,7 +199,7 @@ def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: s
             path = Path(text).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"weights file {text!r} does not exist")
-        return _extract(_torch_load(path), f"{str(path)!r}")
+        return extract_state_dict(_torch_load(path), source=f"{str(path)!r}")
     raise TypeError(f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}")
 
 
@@ -372,6 +384,26 @@ def _fmt(keys: list[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def state_dict_mismatch(
+    target: Mapping[str, Tensor], state_dict: Mapping[str, Tensor]
+) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """What keeps ``state_dict`` from loading strictly into a model whose state dict is ``target``.
+
+    Returns:
+        The keys of ``target`` that ``state_dict`` lacks, the keys of ``state_dict`` that ``target`` lacks,
+        and ``(key, checkpoint shape, model shape)`` for every shared key whose shapes differ; all empty
+        when the load would succeed.
+    """
+    missing = [k for k in target if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in target]
+    shapes = [
+        (k, tuple(state_dict[k].shape), tuple(v.shape))
+        for k, v in target.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    return missing, unexpected, shapes
+
+
 def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, source: str = "the checkpoint", arch: str | None = None) -> nn.Module:
     """Load ``state_dict`` (our or the reference's layout) into ``model`` strictly; return ``model``.
 
@@ -381,11 +413,8 @@ def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, sourc
     """
     _check_filters(state_dict, model, source)
     state = remap_reference_state_dict(state_dict, model)
-    target = model.state_dict()
-    missing = [k for k in target if k not in state]
-    unexpected = [k for k in state if k not in target]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(target[k].shape)}" for k in target if k in state and state[k].shape != target[k].shape]
-    if missing or unexpected or shapes:
+    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state)
+    if missing or unexpected or mismatched:
         what = f"the {arch} model" if arch else f"the {type(model).__name__} model"
         head = f"{source} does not fit {what} (a different architecture, num_classes or layout?):"
         lines = []
@@ -393,7 +422,8 @@ def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, sourc
             lines.append(f"{len(missing)} missing keys: {_fmt(missing)}")
         if unexpected:
             lines.append(f"{len(unexpected)} unexpected keys: {_fmt(unexpected)}")
-        if shapes:
+        if mismatched:
+            shapes = [f"{k}: checkpoint {saved} vs model {wanted}" for k, saved, wanted in mismatched]
             lines.append(f"{len(shapes)} shape mismatches: {_fmt(shapes)}")
         raise CheckpointError(head + " " + "; ".join(lines))
     model.load_state_dict(state, strict=True)

@@ -28,6 +28,9 @@ from typing import Any
 
 import torch
 
+# One reader of every checkpoint layout (plain, {'state_dict'|'model': ...}, DDP/compile prefixes): the zoo's.
+from antialias.models._load import extract_state_dict as extract_state_dict
+
 __all__ = [
     "BEST",
     "LATEST",
@@ -218,42 +221,6 @@ def load_checkpoint(
             f"format={CHECKPOINT_FORMAT!r}); to start from weights only, pass it as init weights"
         )
     return state
-
-
-def _strip_prefix(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return dict(state_dict)
-
-
-def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, torch.Tensor]:
-    """Return the model state dict held by ``obj``.
-
-    Accepts a plain state dict, ``{'state_dict': ...}`` (the reference's and the zoo's format),
-    ``{'model': ...}`` (torchvision's references and this engine's checkpoints) and removes the
-    ``module.`` (DistributedDataParallel) and ``_orig_mod.`` (torch.compile) prefixes when every key
-    carries them.
-
-    Raises:
-        ValueError: no state dict of tensors could be found (the message names ``source``).
-    """
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                obj = inner
-                break
-    if (
-        not isinstance(obj, Mapping)
-        or not obj
-        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-    ):
-        raise ValueError(
-            f"{source} holds no state dict: expected a mapping of parameter names to tensors, "
-            "or a dict with one under 'state_dict' or 'model'"
-        )
-    state_dict = _strip_prefix(obj, "module.")
-    return _strip_prefix(state_dict, "_orig_mod.")
 
 
 def save_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:

@@ -6,23 +6,29 @@ A model comes from one of four sources (see :data:`SOURCES`):
 * ``"convert"``: a torchvision architecture passed through ``antialias.convert`` (any torchvision
   classifier, including those the zoo does not have);
 * ``"torchvision"``: the torchvision architecture unchanged (the baseline);
-* a factory ``"package.module:function"`` called as ``function(num_classes=...)`` (your own network).
+* a factory ``"package.module:function"`` (or ``"file.py:function"``, see :func:`import_object`) called
+  as ``function(num_classes=...)`` (your own network).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import importlib.util
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from antialias.train.checkpoint import extract_state_dict
+from antialias.models._load import read_state_dict, state_dict_mismatch
 
-__all__ = ["SOURCES", "build_model", "load_init_weights"]
+__all__ = ["SOURCES", "build_model", "import_object", "load_init_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +59,64 @@ def _torchvision_model(name: str, num_classes: int) -> nn.Module:
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
 
 
-def _factory_model(spec: str, num_classes: int) -> nn.Module:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"model factory {spec!r} must look like 'package.module:function'")
+@contextlib.contextmanager
+def _cwd_on_path() -> Iterator[None]:
+    """Let ``module:function`` find modules in the working directory, as ``python -m`` does."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(
-            f"cannot import {module_name!r} for model factory {spec!r}: {exc}"
-        ) from exc
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise ValueError(f"model factory {spec!r}: {module_name!r} has no callable {attr!r}")
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(cwd)
+
+
+def import_object(spec: str) -> Any:
+    """The object that ``"package.module:name"`` or ``"path/file.py:name"`` names (``name`` may be dotted).
+
+    Modules are looked up in the working directory first, as ``python -m`` does. This is how
+    ``antialias train --model`` and ``antialias eval --model`` find a user's model factory.
+
+    Raises:
+        ValueError: ``spec`` is malformed, its module cannot be imported or lacks the attribute (the
+            message names ``spec``).
+    """
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ValueError(f"model {spec!r}: expected 'module:function'")
+    with _cwd_on_path():
+        try:
+            if target.endswith(".py"):
+                path = Path(target)
+                if not path.is_file():
+                    raise ValueError(f"model {spec!r}: file {target!r} does not exist")
+                module_spec = importlib.util.spec_from_file_location(path.stem, path)
+                if module_spec is None or module_spec.loader is None:
+                    raise ValueError(f"model {spec!r}: cannot import {target!r}")
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ValueError(f"model {spec!r}: cannot import {target!r} ({exc})") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(
+                f"model {spec!r}: {target!r} has no attribute {attr!r} (no callable {attr!r} that "
+                "builds the model)"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _factory_model(spec: str, num_classes: int) -> nn.Module:
+    factory = import_object(spec)
+    if not callable(factory) or isinstance(factory, nn.Module):
+        raise ValueError(f"model factory {spec!r} is not a function, got {type(factory).__name__}")
     model = factory(num_classes=num_classes)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model factory {spec!r} returned {type(model).__name__}, not an nn.Module")
@@ -73,10 +124,8 @@ def _factory_model(spec: str, num_classes: int) -> nn.Module:
 
 
 def _zoo_model(name: str, num_classes: int, filter_size: Any) -> nn.Module:
-    try:
-        from antialias.models import get_model, list_models
-    except ImportError as exc:  # the zoo is an optional part of a partial install
-        raise ValueError(f"the model zoo (antialias.models) is not available: {exc}") from exc
+    from antialias.models import get_model, list_models
+
     names = list(list_models())
     if name not in names:
         hint = _close(name, names)
@@ -120,10 +169,8 @@ def build_model(
         return _zoo_model(name, num_classes, filter_size)
     model = _torchvision_model(name, num_classes)
     if source == "convert":
-        try:
-            from antialias.convert import convert
-        except ImportError as exc:
-            raise ValueError(f"antialias.convert is not available: {exc}") from exc
+        from antialias.convert import convert
+
         model = convert(model, filter_size=filter_size)
     return model
 
@@ -153,11 +200,7 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
         raise FileNotFoundError(
             f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
         )
-    try:
-        obj = torch.load(spec, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"init weights {spec!r} cannot be read: {exc}") from exc
-    return extract_state_dict(obj, source=f"init weights {spec!r}"), spec
+    return read_state_dict(spec), spec
 
 
 def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
@@ -181,20 +224,14 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
         ValueError: the file is unreadable, or names or shapes do not match (the message lists them).
     """
     state_dict, described = _read_weights(spec, arch)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [
-        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state_dict and state_dict[k].shape != v.shape
-    ]
+    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
     if missing or unexpected or mismatched:
+        shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
         parts = []
         for label, keys in (
             ("missing", missing),
             ("unexpected", unexpected),
-            ("shape", mismatched),
+            ("shape", shapes),
         ):
             if keys:
                 more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""

@@ -80,14 +80,6 @@ MODELS = textwrap.dedent(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     """3 classes x 2 images (one PNG, one JPEG), coloured by class with a little noise."""

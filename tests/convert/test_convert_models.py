@@ -181,7 +181,7 @@ def test_polyphase_method_makes_resnet18_exactly_shift_invariant() -> None:
     """With APS (Chaman & Dokmanic, 2021) in every subsampling place, stem included, and circular
     padding, a torchvision ResNet-18 is exactly invariant to circular shifts (REFERENCE.md section 4)."""
     model = torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES)
-    converted = convert(model, method="aps", skip_stem=False, conv_padding_mode="circular", pad_mode="circular")
+    converted = convert(model, method="aps", antialias_stem=True, conv_padding_mode="circular", pad_mode="circular")
     converted = converted.double().eval()
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():

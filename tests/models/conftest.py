@@ -12,21 +12,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run the zoo tests on one intra-op thread.
-
-    Their inputs are tiny (batch 1, 40x48), so a second thread only adds synchronisation; on shared
-    cores its spin-waiting made the DenseNet cases 5x slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """torch.hub's cache in ``tmp_path`` (checkpoints land in ``<hub_dir>/checkpoints``)."""

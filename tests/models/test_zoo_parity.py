@@ -46,17 +46,6 @@ def input_size(arch: str) -> tuple[int, int]:
     return 40, 48
 
 
-_INIT_FUNCTIONS = ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_", "constant_", "ones_",
-                   "zeros_", "xavier_uniform_", "xavier_normal_", "trunc_normal_")
-
-
-@pytest.fixture
-def no_random_init(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip nn.init while the reference builds: the values are overwritten by a strict load anyway."""
-    for name in _INIT_FUNCTIONS:
-        monkeypatch.setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-
-
 _VALUES: dict[str, dict[str, Tensor]] = {}  # the random values of the last architecture drawn
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TINY
+from _train_data import TINY
 
 from antialias.train import TrainConfig, load_checkpoint, train
 from antialias.train import checkpoint as ck

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from conftest import TINY, write_image_tree
+from _train_data import TINY, write_image_tree
 
 from antialias.data import eval_transform, load_image_folder
 from antialias.train import TrainConfig, build_model, load_checkpoint, load_init_weights, train
