@@ -1,0 +1,108 @@
+"""``antialias demo``: a reduced run through the command line, its outputs and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from antialias import demo  # noqa: E402
+from antialias.cli import main  # noqa: E402
+from antialias.demo import METRICS, DemoConfig, run_demo  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REDUCED = ["--epochs", "1", "--train-size", "64", "--test-size", "16", "--passes", "1", "--no-progress"]
+
+
+def test_demo_reduced_run_with_worker_processes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "demo"
+    rc = main(["demo", *REDUCED, "--seeds", "0,1", "--filters", "2,4", "--workers", "2", "--output", str(out)])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    for label in ("MaxPool (baseline)", "MaxBlurPool Rect-2", "MaxBlurPool Tri-4", "MaxPool + APS"):
+        assert label in stdout
+    assert "mean ± std over 2 seeds" in stdout and "consistency (circular) vs the baseline" in stdout
+    assert "with 2 worker(s) on cpu" in stdout
+    result = json.loads((out / "results.json").read_text())
+    assert result["config"]["seeds"] == [0, 1] and result["config"]["filters"] == [2, 4]
+    assert result["environment"]["workers"] == 2
+    assert [v["name"] for v in result["variants"]] == ["baseline", "blur-2", "blur-4", "aps"]
+    for name in ("consistency.png", "diagonal.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    assert (out / "table.md").read_text().startswith("| model |")
+
+    # Each model is trained on one thread from its own seed: where it runs must not matter.
+    config = DemoConfig(seeds=(1,), epochs=1, filters=(4,), train_size=64, test_size=16, passes=1,
+                        workers=1, progress=False)
+    monkeypatch.setattr(demo, "_cpu_count", lambda: 1)  # one thread, as each pool worker
+    alone = run_demo(config)
+    for v_pool, v_alone in zip([result["variants"][i] for i in (0, 2, 3)], alone["variants"], strict=True):
+        assert v_pool["name"] == v_alone["name"]
+        seed1 = next(s for s in v_pool["seeds"] if s["seed"] == 1)
+        for key, _ in METRICS:
+            assert seed1[key] == v_alone["seeds"][0][key]
+        assert v_pool["diagonal"]["example_probability"][1] == v_alone["diagonal"]["example_probability"][0]
+
+
+def test_demo_only_baseline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(demo, "_cpu_count", lambda: 1)
+    assert main(["demo", *REDUCED, "--seeds", "0", "--filters", "none", "--no-aps", "--workers", "1",
+                 "--output", str(tmp_path)]) == 0
+    stdout = capsys.readouterr().out
+    assert "MaxPool (baseline)" in stdout and "vs the baseline" not in stdout and "(percent, 1 seed)" in stdout
+    config = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert (config["widths"], config["batch_size"], config["epochs"]) == ([16, 32, 64], 32, 1)  # "auto" resolved
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "cifar10"], "needs --data"),
+        (["--data", "somewhere"], "apply to --dataset cifar10"),
+        (["--workers", "-1"], "--workers must be >= 0"),
+        (["--filters", "none", "--no-baseline", "--no-aps"], "no variant to train"),
+        (["--epochs", "0"], "epochs must be a positive integer"),
+        (["--seeds", "1,1"], "distinct"),
+    ],
+)
+def test_demo_user_errors(args, message, tmp_path, capsys):
+    assert main(["demo", *args, "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("antialias demo: error:") and message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_demo_cuda_unavailable(tmp_path, capsys):
+    assert main(["demo", "--device", "cuda", "--output", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_demo_cifar10_missing_folder(tmp_path, capsys):
+    rc = main(["demo", "--dataset", "cifar10", "--data", str(tmp_path / "none"), "--output", str(tmp_path / "o")])
+    assert rc == 2
+    assert "CIFAR-10 not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--filters", "0"], ["--filters", "sinc-3"], ["--seeds", "a"], ["--widths", "8,16"], ["--epochs", "many"]],
+)
+def test_demo_bad_values_are_refused_by_the_parser(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", *args])
+    assert exc.value.code == 2
+    assert "antialias demo: error: argument" in capsys.readouterr().err
+
+
+def test_demo_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--device", "--epochs", "--seeds", "--filters", "--output", "--dataset", "--data", "--workers"):
+        assert option in out
