@@ -5,8 +5,9 @@ Each subcommand lives in ``antialias/cli/<name>.py`` and exposes two functions::
     def add_parser(subparsers) -> argparse.ArgumentParser  # registers the subcommand
     def run(args: argparse.Namespace) -> int               # executes it, returns the exit code
 
-Bad user input raises :class:`CLIError` (or ``ValueError``/``FileNotFoundError``); :func:`main`
-turns it into a one-line message on stderr and exit code 2, without a traceback.
+Bad user input raises :class:`CLIError` (or ``ValueError``/``FileNotFoundError``; a missing optional
+extra raises ``ImportError``); :func:`main` turns it into a one-line message on stderr and exit code 2,
+without a traceback (``antialias -v`` logs the traceback too).
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError) as exc:
+    except (CLIError, ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError, ImportError) as exc:
+        # ImportError: an optional extra is missing (e.g. scikit-learn for the demo); the message says which.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        logging.getLogger(__name__).debug("traceback of the error below", exc_info=True)  # shown with -v
         print(f"antialias {args.command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -37,3 +37,21 @@ def test_no_command_prints_help(capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "antialias", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"antialias {antialias.__version__}"
+
+
+def test_missing_optional_extra_is_one_line(monkeypatch, capsys, tmp_path):
+    """A missing extra (scikit-learn for the demo) is reported in one line, exit code 2, no traceback."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("sklearn"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert main(["demo", "--seeds", "1", "--epochs", "1", "--output", str(tmp_path / "demo"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("antialias demo: error: the digits demo needs scikit-learn")
+    assert "Traceback" not in err
