@@ -180,11 +180,12 @@ def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
     k = len(taps)
     out_len = (x.size(dim) - k) // stride + 1
     span = (out_len - 1) * stride + 1
-    xt = x.movedim(dim, -1)
+    last = x.dim() - 1  # a non-negative axis: the legacy ONNX exporter mistranslates movedim(dim, -1)
+    xt = x.movedim(dim, last)
     acc = xt[..., 0:span:stride] * taps[0]
     for i in range(1, k):
         acc.add_(xt[..., i : i + span : stride], alpha=taps[i])
-    return acc.movedim(-1, dim)
+    return acc.movedim(last, dim)
 
 
 def _blur_pool_slices(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
@@ -261,11 +262,14 @@ def _upsample_matrix(
 
 @torch.jit.unused
 def _compiling() -> bool:
-    """True while torch.compile or torch.export traces (never reached from TorchScript)."""
+    """True while torch.compile, torch.export or the TorchScript tracer (legacy ONNX export) traces.
+
+    Never reached from TorchScript scripting.
+    """
     is_compiling = getattr(torch.compiler, "is_compiling", None)
     if is_compiling is None:  # torch < 2.3
         from torch._dynamo import is_compiling
-    return bool(is_compiling())
+    return bool(is_compiling()) or torch.jit.is_tracing()
 
 
 def _use_matrices(x: Tensor, max_len: int = _MATRIX_MAX_LEN) -> bool:
@@ -525,7 +529,8 @@ def _upsample_axis(x: Tensor, taps: List[float], dim: int, factor: int, pad_mode
             pads += [left, right]
         else:
             pads += [0, 0]
-    xt = _pad(x, pads, pad_mode).movedim(dim, -1)
+    last = x.dim() - 1  # non-negative, as in _blur_axis
+    xt = _pad(x, pads, pad_mode).movedim(dim, last)
     phases: List[Tensor] = []
     for r in range(factor):
         acc = torch.zeros_like(xt[..., 0:length])
@@ -534,7 +539,7 @@ def _upsample_axis(x: Tensor, taps: List[float], dim: int, factor: int, pad_mode
             acc.add_(xt[..., off + left : off + left + length], alpha=weights[r][t])
         phases.append(acc)
     y = torch.stack(phases, dim=-1).flatten(-2)
-    return y.movedim(-1, dim)
+    return y.movedim(last, dim)
 
 
 def _blur_upsample_slices(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:

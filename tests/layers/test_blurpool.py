@@ -415,3 +415,16 @@ def test_onnx_export_matches(tmp_path, generator, layer):
     session = ort.InferenceSession(str(path))
     (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     torch.testing.assert_close(torch.from_numpy(out), layer(x), atol=1e-6, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("layer", [BlurPool2d(3, filter_size=4), BlurUpsample2d(3, filter_size=3), BlurConv2d(3, 4, 3, padding=1)])
+def test_legacy_onnx_export_matches(tmp_path, generator, layer):
+    """The TorchScript-tracing exporter (``dynamo=False``), still used by TensorRT-style pipelines."""
+    ort = pytest.importorskip("onnxruntime")
+    x = torch.randn(2, 3, 16, 17, generator=generator)
+    path = tmp_path / "layer.onnx"
+    torch.onnx.export(layer, (x,), str(path), dynamo=False)
+    session = ort.InferenceSession(str(path))
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), layer(x), atol=1e-6, rtol=0)
