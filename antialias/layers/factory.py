@@ -7,16 +7,17 @@ after a dense operator". ``"blur"`` (blur-pool) is built in; other modules regis
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
 from antialias.filters import FilterSpec
-from antialias.layers.blurpool import BLUR_POOL
-from antialias.layers.functional import IntOrTuple
+from antialias.layers.blurpool import BLUR_POOL, MAX_BLUR_POOL
+from antialias.layers.functional import IntOrTuple, check_tuple
 
-__all__ = ["create_downsample", "list_downsample_methods", "register_downsample"]
+__all__ = ["create_downsample", "create_max_downsample", "list_downsample_methods", "register_downsample"]
 
 DownsampleFactory = Callable[..., nn.Module]
 _FACTORIES: dict[str, DownsampleFactory] = {}
@@ -59,6 +60,76 @@ def create_downsample(
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
     return _FACTORIES[method](ndim, channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+
+
+_MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_CIRCULAR_PAD: dict[int, type[nn.Module]] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+
+
+def create_max_downsample(
+    method: str,
+    ndim: int,
+    channels: int | None,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    *,
+    filter_size: FilterSpec = 4,
+    pad_mode: str = "reflect",
+    circular: bool = False,
+    **kwargs: Any,
+) -> nn.Module:
+    """The anti-aliased replacement of ``MaxPoolNd(kernel_size, stride, padding)``: max at stride 1, then ``method``.
+
+    The one place for the rule "evaluate the max densely, then subsample with the method". ``"blur"``
+    gives the fused :class:`~antialias.layers.MaxBlurPool2d` (and its 1D/3D twins); any other method
+    a parameter-free ``MaxPoolNd(kernel_size, stride=1)`` followed by :func:`create_downsample`'s
+    layer, as named children ``pool`` and ``downsample``.
+
+    Args:
+        method: a registered downsampling method (:func:`list_downsample_methods`).
+        ndim: 1, 2 or 3.
+        channels: channels of the map; ``None`` when the method accepts any.
+        kernel_size: window of the max.
+        stride: subsampling factor; ``None``: ``kernel_size`` (as ``nn.MaxPool2d``).
+        padding: implicit ``-inf`` padding of the max; ignored with ``circular``.
+        filter_size: the method's low-pass filter.
+        pad_mode: the method's padding.
+        circular: wrap the map around (``CircularPadNd``, ``(k - 1) // 2`` before and ``k // 2``
+            after) instead of padding with ``-inf``, so the max keeps the map's size and its
+            circular structure: with circular convolutions and circular ``pad_mode`` the network
+            stays equivariant to circular shifts. The wrap is the child ``pad``.
+        **kwargs: passed to the method's factory.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: ``(N, C, *out)`` with ``out = ceil(L' / stride)``, ``L' = L`` with ``circular``,
+          else ``L + 2 * padding - kernel_size + 1``.
+
+    Example:
+        >>> create_max_downsample("blur", 2, 64, 2)
+        MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=4, stride=2, pad_mode='reflect')
+    """
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
+    kernel = check_tuple(kernel_size, ndim, "kernel_size")
+    step = kernel if stride is None else check_tuple(stride, ndim, "stride")
+    step_arg: IntOrTuple = step[0] if len(set(step)) == 1 else step
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    if circular:
+        layers["pad"] = _CIRCULAR_PAD[ndim](tuple(p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)))
+        padding = 0
+    if method == "blur":  # the fused layer: one pass over the dense max
+        layers["pool"] = MAX_BLUR_POOL[ndim](
+            kernel_size=list(kernel), channels=channels, filter_size=filter_size, stride=step_arg,
+            padding=padding, pad_mode=pad_mode, **kwargs,
+        )
+        return layers["pool"] if len(layers) == 1 else nn.Sequential(layers)
+    layers["pool"] = _MAX_POOL[ndim](kernel, stride=1, padding=padding)
+    layers["downsample"] = create_downsample(
+        method, ndim, channels, step_arg, filter_size=filter_size, pad_mode=pad_mode, **kwargs
+    )
+    return nn.Sequential(layers)
 
 
 def _blur(ndim: int, channels: int | None, stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any) -> nn.Module:

@@ -1,0 +1,52 @@
+"""create_max_downsample: the one rule "max at stride 1, then the method's downsampling"."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from antialias.layers import MaxBlurPool2d, create_downsample
+from antialias.layers.factory import create_max_downsample
+
+
+def test_blur_is_the_fused_max_blur_pool():
+    layer = create_max_downsample("blur", 2, 8, 3, 2, 1, filter_size=3, pad_mode="zeros")
+    assert isinstance(layer, MaxBlurPool2d)
+    assert (layer.kernel_size, layer.padding, layer.stride) == ([3, 3], [1, 1], [2, 2])
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_other_methods_max_then_downsample(ndim, generator):
+    layer = create_max_downsample("aps", ndim, 4, 2)
+    assert list(dict(layer.named_children())) == ["pool", "downsample"]
+    x = torch.randn(2, 4, *([8] * ndim), generator=generator)
+    dense = getattr(nn, f"MaxPool{ndim}d")(2, stride=1)(x)
+    expected = create_downsample("aps", ndim, 4, 2)(dense)
+    assert torch.equal(layer(x), expected)
+
+
+@pytest.mark.parametrize("method", ["blur", "aps"])
+def test_circular_wrap_keeps_the_size_and_circular_equivariance(method, generator):
+    layer = create_max_downsample(method, 2, 4, 2, filter_size=3, pad_mode="circular", circular=True).eval()
+    assert list(dict(layer.named_children()))[0] == "pad"
+    x = torch.randn(2, 4, 16, 16, generator=generator)
+    out = layer(x)
+    assert out.shape == (2, 4, 8, 8)
+    # Shifting by the stride shifts the output by one sample: the map's circular structure is kept.
+    torch.testing.assert_close(layer(torch.roll(x, (2, -2), dims=(-2, -1))), torch.roll(out, (1, -1), dims=(-2, -1)))
+
+
+def test_circular_blur_equals_wrap_then_max_blur_pool(generator):
+    x = torch.randn(2, 4, 12, 12, generator=generator)
+    wrap = nn.Sequential(nn.CircularPad2d((1, 1, 1, 1)), MaxBlurPool2d(3, 4, filter_size=4, pad_mode="circular"))
+    layer = create_max_downsample("blur", 2, 4, 3, 2, filter_size=4, pad_mode="circular", circular=True)
+    assert torch.equal(layer(x), wrap(x))
+
+
+def test_stride_defaults_to_kernel_size_and_errors():
+    assert create_max_downsample("blur", 1, None, 3).stride == [3]
+    with pytest.raises(ValueError, match="ndim must be 1, 2 or 3"):
+        create_max_downsample("blur", 4, None, 2)
+    with pytest.raises(ValueError, match="unknown downsample method 'nope'"):
+        create_max_downsample("nope", 2, None, 2)
