@@ -1,0 +1,91 @@
+"""Per-axis index tables: what each output sample reads, with the padding, stride and taps folded in.
+
+Along one axis, blur-pool (pad + filter + subsample) and blur-upsample (zero-insert + filter) are linear maps
+in which output ``o`` is ``sum_r weight[o, r] * input[index[o, r]]``. The tables hold those ``(index, weight)``
+pairs, ``R`` per output (``R = k`` for blur-pool), ``index = -1`` marking an unused slot (zero padding, or a
+row shorter than ``R``). The adjoint (the backward) is the transposed map, tabulated per *input* sample.
+
+The kernels read the tables instead of padding: no padded copy is made, and an output reads exactly the
+inputs of its window (a NaN or Inf stays local). The rules are those of the CPU kernels
+(:func:`antialias.layers.functional._source_index`): reflect falls back to replicate on an axis not longer
+than its padding, circular wraps as often as needed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["AxisTable", "identity_table", "pool_table", "transpose", "upsample_table"]
+
+# (index int32 (L_out, R), weight float64 (L_out, R), input length)
+AxisTable = Tuple[Tensor, Tensor, int]
+
+
+def _source(pos: Tensor, length: int, pad_mode: str, left: int, right: int) -> Tensor:
+    # Imported here: functional.py imports this package lazily, and the rules must stay in one place.
+    from antialias.layers.functional import _source_index
+
+    index, valid = _source_index(pos, length, pad_mode, left, right)
+    return torch.where(valid, index, torch.full_like(index, -1))
+
+
+@functools.lru_cache(maxsize=1024)
+def pool_table(taps: Tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int) -> AxisTable:
+    """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per output."""
+    k = len(taps)
+    left = (k - 1) // 2 + pad_off
+    right = k // 2 + pad_off
+    out_len = (length + left + right - k) // stride + 1
+    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(k).unsqueeze(0) - left
+    index = _source(pos, length, pad_mode, left, right)
+    weight = torch.tensor(taps, dtype=torch.float64).expand(out_len, k).clone()
+    return index.to(torch.int32), weight, length
+
+
+@functools.lru_cache(maxsize=1024)
+def upsample_table(taps: Tuple[float, ...], length: int, factor: int, pad_mode: str) -> AxisTable:
+    """Zero-insert by ``factor`` + filter (gain ``factor``), the phases of ``functional._upsample_phases``."""
+    from antialias.layers.functional import _upsample_phases
+
+    weights, offsets, left, right = _upsample_phases(list(taps), factor)
+    width = max(1, max(len(o) for o in offsets))
+    j = torch.arange(length)
+    index = torch.full((length, factor, width), -1, dtype=torch.long)
+    weight = torch.zeros(length, factor, width, dtype=torch.float64)
+    for r in range(factor):
+        for t in range(len(offsets[r])):
+            index[:, r, t] = _source(j + offsets[r][t], length, pad_mode, left, right)
+            weight[:, r, t] = weights[r][t]
+    return index.reshape(length * factor, width).to(torch.int32), weight.reshape(length * factor, width), length
+
+
+def transpose(table: AxisTable) -> AxisTable:
+    """The adjoint's table: per input sample, the outputs that read it and with which weight."""
+    idx, w, length = table
+    idx = idx.long()
+    out_len = idx.size(0)
+    rows = torch.arange(out_len).unsqueeze(1).expand_as(idx)
+    used = idx >= 0
+    src, dst, wt = idx[used], rows[used], w[used]
+    order = torch.argsort(src * (out_len + 1) + dst, stable=True)  # by input sample, then by output
+    src, dst, wt = src[order], dst[order], wt[order]
+    counts = torch.bincount(src, minlength=length)
+    width = max(1, int(counts.max())) if counts.numel() else 1
+    first = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(src.numel()) - first[src]
+    t_index = torch.full((length, width), -1, dtype=torch.long)
+    t_weight = torch.zeros(length, width, dtype=torch.float64)
+    t_index[src, slot] = dst
+    t_weight[src, slot] = wt
+    return t_index.to(torch.int32), t_weight, out_len
+
+
+def identity_table() -> AxisTable:
+    """A length-1 axis mapped onto itself (how 1D and 2D inputs run on the 3D kernel)."""
+    return torch.zeros(1, 1, dtype=torch.int32), torch.ones(1, 1, dtype=torch.float64), 1
+
+
