@@ -5,14 +5,18 @@
 - a catalog entry (``ResNet50_Weights.DEFAULT``) or its name (``"DEFAULT"``, ``"LPF4_FINETUNE"``,
   ``"ResNet50_Weights.LPF2"``): downloaded into torch.hub's cache (``<hub dir>/checkpoints``) and
   checked against the SHA-256 prefix in its file name;
-- a URL (``http://``, ``https://``, ``file://``): downloaded into the same cache; when the file name
-  follows torch.hub's ``<name>-<sha256 prefix>.pth`` convention the prefix is checked too;
-- a local file path;
+- a URL (``http://``, ``https://``, ``file://``): when the file name follows torch.hub's
+  ``<name>-<sha256 prefix>.pth`` convention it is cached there too and the prefix is checked; any
+  other file is cached under the hash of its URL (see :func:`cache_path`). A download goes to a
+  temporary name and is renamed only after the hash check; a refused or partial file is deleted;
+- a local file path (a ``.safetensors`` file is read with safetensors);
 - a state dict (a mapping of names to tensors), or a dict holding one under ``'state_dict'``/``'model'``/
   ``'model_state_dict'``.
 
-Files are read with ``torch.load(weights_only=True)``: a file that would run code when unpickled is
-refused. Both of torch's serialization formats (zip and the legacy one) are read.
+Files are read by :func:`antialias._io.safe_torch_load`: zip CRCs (and a SHA-256 recorded beside the
+file) are checked, then ``torch.load(weights_only=True)``: a file that would run code when unpickled is
+refused, never run. Both of torch's serialization formats (zip and the legacy one) are read.
+torchvision's weights go through the same loader (:func:`torchvision_weights_through_loader`).
 
 Checkpoints may use torchvision's key names (ours) or the reference's layout (its official files,
 ``{'state_dict': ...}`` with ``*.filt`` buffers and blur layers spliced into ``nn.Sequential``s):
@@ -22,25 +26,28 @@ an error that lists the missing, unexpected and mis-shaped keys.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
 import os
-import pickle
 import re
 import urllib.error
-import zipfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 import torch
 from torch import Tensor, nn
 
+from antialias._io import CheckpointError, UnsafeFileError, fsync_dir, safe_torch_load, sha256_file
 from antialias.models._weights import _HASH_RE, MIRROR_ENV, WeightsEnum
 
 __all__ = [
     "CheckpointError",
+    "UnsafeFileError",
+    "cache_path",
     "WeightsArg",
     "WeightsDownloadError",
     "extract_state_dict",
@@ -48,9 +55,11 @@ __all__ = [
     "load_state_dict",
     "load_weights",
     "read_state_dict",
+    "read_torchvision_state_dict",
     "remap_reference_state_dict",
     "resolve_weights",
     "state_dict_mismatch",
+    "torchvision_weights_through_loader",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,10 +69,6 @@ WeightsArg = Union[WeightsEnum, str, "os.PathLike[str]", Mapping[str, Tensor], N
 _URL_SCHEMES = ("http://", "https://", "file://")
 _LEGACY_DENSENET_RE = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 _BLUR_BUFFER = "filt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: refused, unreadable, wrong hash, or not fitting the model."""
 
 
 class WeightsDownloadError(ConnectionError, ValueError):
@@ -79,27 +84,11 @@ def _describe(source: object) -> str:
     return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
 
-def _torch_load(path: Path) -> Any:
-    # Zip-format files are memory-mapped: the tensors are read from the page cache as they are copied
-    # into the model, instead of into a second full copy in memory (0.5 GB for VGG). The legacy
-    # format (the 2019 official files) cannot be mapped.
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
-        reason = found.group(1).split(". Please")[0].strip() if found else text.strip().splitlines()[0]
-        if "Unsupported global" in text:  # an object whose unpickling calls a function: refused, not run
-            raise CheckpointError(
-                f"refusing to load {str(path)!r}: it holds Python objects that could run code when unpickled, "
-                f"and torch.load(weights_only=True) rejected it ({reason}). Only load files you trust."
-            ) from None
-        raise CheckpointError(
-            f"cannot read {str(path)!r}: the file is truncated or corrupt, or not a PyTorch checkpoint ({reason})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read {str(path)!r}: the file is truncated or corrupt ({first})") from None
+def _torch_load(path: Path, *, expected_sha256: str | None = None) -> Any:
+    # The one safe reader (antialias._io): integrity (zip CRCs, recorded SHA-256) first, then
+    # torch.load(weights_only=True). Zip-format files are memory-mapped: the tensors are read from
+    # the page cache as they are copied into the model, instead of into a second full copy in memory.
+    return safe_torch_load(path, what="weights", expected_sha256=expected_sha256)
 
 
 def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, Tensor]:
@@ -130,44 +119,104 @@ def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str,
     return state
 
 
-def _sha256(path: Path) -> str:
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+
+
+def _url_file_name(url: str) -> str:
+    name = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    if not _FILE_NAME_RE.match(name) or name in (".", ".."):
+        raise ValueError(
+            f"weights URL {url!r} does not end in a file name (got {name!r}); expected e.g. "
+            "https://host/path/model-<sha256 prefix>.pth"
+        )
+    return name
+
+
+def cache_path(url: str) -> Path:
+    """Where the download of ``url`` is kept.
+
+    A file whose name carries its SHA-256 prefix (torch.hub's ``<name>-<hash>.pth`` convention, which
+    every catalog entry and torchvision's weights follow) is kept under that name in torch.hub's cache
+    (``<hub dir>/checkpoints``), shared with torch.hub and torchvision, and its hash is checked on
+    every use. Any other file is kept under a folder named by the hash of its URL
+    (``<hub dir>/antialias/by-url/<sha256(url)[:16]>/<name>``): two URLs never share a cached file.
+    """
+    name = _url_file_name(url)
+    hub = Path(torch.hub.get_dir())
+    if _url_hash_prefix(url) is not None:
+        return hub / "checkpoints" / name
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    return hub / "antialias" / "by-url" / key / name
+
+
+def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -> None:
+    """Download ``url`` to a temporary file beside ``target``; rename it only after the hash check."""
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.part")
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
+        with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310 (http, https, file only)
+            total = response.headers.get("Content-Length")
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name, leave=False)
+            try:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            finally:
+                if bar is not None:
+                    bar.close()
+            out.flush()
+            os.fsync(out.fileno())
+        if hash_prefix is not None and not digest.hexdigest().startswith(hash_prefix):
+            raise CheckpointError(
+                f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
+                f"{hash_prefix!r} (got {digest.hexdigest()[:16]}...); it was deleted, not cached"
+            )
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
-    """Download ``url`` into torch.hub's cache once; check ``hash_prefix`` on the download and on the cached file."""
-    file_name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        logger.info("downloading %s to %s", url, cached)
+    """The cached download of ``url`` (see :func:`cache_path`), fetched when missing; hash-checked either way.
+
+    A cached file that fails its hash check is deleted (a plain torch.hub call would otherwise use
+    it) and downloaded again.
+    """
+    if not url.startswith(_URL_SCHEMES):
+        raise ValueError(f"weights URL {url!r} must start with one of {', '.join(_URL_SCHEMES)}")
+    cached = cache_path(url)
+    if cached.is_file() and hash_prefix is not None:
+        digest = sha256_file(cached)
+        if not digest.startswith(hash_prefix):
+            logger.warning(
+                f"deleting {cached}: its SHA-256 {digest[:16]}... does not start with {hash_prefix!r}, so it is not "
+                f"the file of {url}"
+            )
+            cached.unlink(missing_ok=True)
+    if not cached.is_file():
+        logger.info(f"downloading {url} to {cached}")
         try:
-            torch.hub.download_url_to_file(url, str(cached), hash_prefix=hash_prefix, progress=progress)
-        except RuntimeError as exc:
-            if "invalid hash value" not in str(exc):
-                raise
-            raise CheckpointError(
-                f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
-                f"{hash_prefix!r} ({exc}); it was not kept"
-            ) from None
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            _fetch(url, cached, hash_prefix=hash_prefix, progress=progress)
+        except CheckpointError:
+            raise
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
             hint = f" (or set {MIRROR_ENV} to a mirror of the weights)" if MIRROR_ENV not in os.environ else ""
             raise WeightsDownloadError(
                 f"cannot download {url}: {reason}. Without network access, download the file elsewhere and put it "
                 f"at {cached}{hint}"
             ) from None
-    elif hash_prefix is not None:
-        digest = _sha256(cached)
-        if not digest.startswith(hash_prefix):
-            raise CheckpointError(
-                f"{cached} is not the expected file: its SHA-256 {digest[:16]}... does not start with {hash_prefix!r}. "
-                f"Delete it to download it again from {url}"
-            )
     return cached
 
 
@@ -197,10 +246,65 @@ def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: s
             path = _download(text, hash_prefix=hash_prefix or _url_hash_prefix(text), progress=progress)
         else:
             path = Path(text).expanduser()
+            if path.is_dir():
+                raise CheckpointError(f"weights {text!r} is a folder; expected a file of weights (a state dict)")
             if not path.is_file():
-                raise FileNotFoundError(f"weights file {text!r} does not exist")
+                raise FileNotFoundError(f"weights file {text!r} does not exist (expected a file of weights)")
+        if path.name.endswith(".safetensors"):
+            return extract_state_dict(_read_safetensors(path), source=f"{str(path)!r}")
         return extract_state_dict(_torch_load(path), source=f"{str(path)!r}")
     raise TypeError(f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}")
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    # safetensors (timm's and Hugging Face's format) holds tensors and a JSON header only: no code.
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise ImportError(f"reading {str(path)!r} needs the safetensors package: pip install safetensors") from exc
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error type for damaged files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot read weights {str(path)!r}: damaged or not a safetensors file ({first})") from None
+
+
+def read_torchvision_state_dict(url: str, *, progress: bool = True) -> dict[str, Tensor]:
+    """torchvision's weights at ``url``, through this module's loader.
+
+    The file name carries its SHA-256 prefix (torchvision's convention), which is checked; the
+    file is read with ``weights_only=True``; offline, the one-line error names the cache path.
+    """
+    hash_prefix = _url_hash_prefix(url)
+    path = _download(url, hash_prefix=hash_prefix, progress=progress)
+    obj = _torch_load(path)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"torchvision's weights {str(path)!r} hold no state dict")
+    return dict(obj)
+
+
+@contextlib.contextmanager
+def torchvision_weights_through_loader(progress: bool = True) -> Iterator[None]:
+    """Within the block, torchvision's builders fetch their weights through :func:`read_torchvision_state_dict`.
+
+    Every torchvision builder given ``weights=`` calls ``weights.get_state_dict()``, which calls
+    ``torch.hub.load_state_dict_from_url`` (without ``weights_only`` on older torch, and trusting any
+    file found in the hub cache). Routing it here gives torchvision's weights the same hash check,
+    safe reading and one-line offline error as the zoo's, with torchvision's own model-building
+    logic (class count, ``transform_input``...) untouched.
+    """
+    import torchvision.models._api as tv_api
+
+    original = tv_api.load_state_dict_from_url
+
+    def load(url: str, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        return read_torchvision_state_dict(url, progress=bool(kwargs.get("progress", progress)))
+
+    tv_api.load_state_dict_from_url = load
+    try:
+        yield
+    finally:
+        tv_api.load_state_dict_from_url = original
 
 
 # --------------------------------------------------------------------------------------------------

@@ -144,6 +144,11 @@ class Weights:
         """``url``, or the same file under ``$ANTIALIAS_WEIGHTS_MIRROR`` for the reference's weights."""
         mirror = os.environ.get(MIRROR_ENV)
         if mirror and self.url.startswith(REFERENCE_BASE_URL):
+            if not mirror.startswith(("http://", "https://", "file://")):
+                raise ValueError(
+                    f"environment variable {MIRROR_ENV}={mirror!r} is not a URL; expected a base URL such as "
+                    "https://host/weights/ or file:///path/to/weights/"
+                )
             return mirror.rstrip("/") + "/" + self.file_name
         return self.url
 
