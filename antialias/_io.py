@@ -215,7 +215,7 @@ def safe_torch_load(
     except pickle.UnpicklingError as exc:
         text = str(exc)
         reason = _unpickling_reason(text)
-        if "Unsupported global" in text or "Unsupported operand" in text or "GLOBAL" in text:
+        if "Unsupported global" in text or "not an allowed global" in text:
             raise UnsafeFileError(
                 f"refusing to load {what} {str(path)!r}: it holds Python objects whose unpickling would run code "
                 f"({reason}); nothing from it was run. Expected a file of tensors (a state dict); load only files "
@@ -396,6 +396,9 @@ def atomic_save(obj: Any, path: str | os.PathLike[str], *, record_hash: bool = F
 
         def flush(self) -> None:
             self.f.flush()
+
+        def fileno(self) -> int:
+            return self.f.fileno()
 
     target = Path(path)
     if record_hash:

@@ -12,6 +12,11 @@ Convention:
     (even with SIGKILL, which no handler can catch) therefore leaves either the previous complete file
     or the new complete file, never a truncated one. The leftover temporary file of a killed writer is
     removed by the next save into that folder.
+
+    Each checkpoint is an independent file (never a hard link of another: damage to one cannot
+    reach the others) with its SHA-256 recorded beside it (``<name>.sha256``). Loading verifies the
+    record and the zip CRCs first; :func:`find_resumable` falls back to the newest intact checkpoint
+    of a folder, naming the damaged ones.
 """
 
 from __future__ import annotations
@@ -20,25 +25,28 @@ import logging
 import os
 import random
 import re
-import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from antialias import _io
+from antialias._io import CheckpointError
+
 # One reader of every checkpoint layout (plain, {'state_dict'|'model': ...}, DDP/compile prefixes): the zoo's.
 from antialias.models._load import extract_state_dict as extract_state_dict
 
 __all__ = [
     "BEST",
+    "CheckpointError",
     "LATEST",
     "WEIGHTS",
     "atomic_save",
     "capture_rng_state",
     "epoch_checkpoint_name",
     "extract_state_dict",
+    "find_resumable",
     "list_checkpoints",
     "load_checkpoint",
     "restore_rng_state",
@@ -57,7 +65,6 @@ WEIGHTS = "weights.pt"
 
 CHECKPOINT_FORMAT = "antialias.train.checkpoint/1"
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{32}\.tmp$")
 _EPOCH_RE = re.compile(r"^checkpoint_epoch(\d+)\.pt$")
 
 
@@ -66,90 +73,37 @@ def epoch_checkpoint_name(epoch: int) -> str:
     return f"checkpoint_epoch{epoch:04d}.pt"
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the folder's entry is on disk. Windows cannot open a folder.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _remove_stale_temps(directory: Path) -> None:
-    """Delete temporary files left by writers that were killed (their process no longer exists)."""
-    if not directory.is_dir():
-        return
-    for entry in directory.iterdir():
-        match = _TEMP_RE.match(entry.name)
-        if match and not _pid_alive(int(match["pid"])):
-            logger.info(f"removing {entry}, left by a writer that was killed")
-            entry.unlink(missing_ok=True)
-
-
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+def atomic_save(obj: Any, path: str | os.PathLike[str], *, record_hash: bool = False) -> Path:
     """Save ``obj`` with :func:`torch.save` so that ``path`` is always either the old or the new file.
 
     Args:
         obj: anything :func:`torch.save` accepts.
         path: the target file; its folder must exist.
+        record_hash: also record the file's SHA-256 beside it (``<path>.sha256``).
 
     Returns:
         The target path.
     """
-    path = Path(path)
-    _remove_stale_temps(path.parent)
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return _io.atomic_save(obj, path, record_hash=record_hash)
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    """Make ``dst`` a complete copy of ``src`` atomically; a hard link when the file system allows."""
-    tmp = _temp_path(dst)
-    try:
-        try:
-            # A hard link costs no space or time, and replacing ``src`` later (os.replace gives it a
-            # new inode) leaves ``dst`` pointing at the old content, which is what we want.
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
+    """Make ``dst`` an independent, complete copy of ``src`` (and of its hash record), atomically.
+
+    A copy, not a hard link: a link shares the data, so truncating or corrupting one name in place
+    would damage every kept checkpoint at once.
+    """
+    digest = _io.read_hash_record(src)
+    (dst.with_name(dst.name + _io.HASH_SUFFIX)).unlink(missing_ok=True)
+
+    def copy(out: Any) -> None:
+        with open(src, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                out.write(chunk)
+
+    _io.atomic_write(dst, copy)
+    if digest is not None:
+        _io.write_hash_record(dst, digest)
 
 
 def save_checkpoint(
@@ -178,7 +132,7 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    latest = atomic_save(dict(state), directory / LATEST)
+    latest = atomic_save(dict(state), directory / LATEST, record_hash=True)
     written = [latest]
     if is_best:
         _atomic_copy(latest, directory / BEST)
@@ -202,25 +156,85 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
 def load_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (safely: ``weights_only=True``).
+    """Load a checkpoint written by :func:`save_checkpoint`, safely.
+
+    The file is verified first (its recorded SHA-256 and zip CRCs), then read with
+    ``weights_only=True`` (no code from the file runs).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a readable training checkpoint (the message names it).
+        CheckpointError: (a ``ValueError``) the file is damaged, refused, or not a training
+            checkpoint; the message names it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"checkpoint {str(path)!r} cannot be read: {exc}") from exc
+    state = _io.safe_torch_load(path, what="checkpoint", map_location=map_location, mmap=False)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
+        raise CheckpointError(
             f"{str(path)!r} is not an antialias training checkpoint (expected a dict with "
             f"format={CHECKPOINT_FORMAT!r}); to start from weights only, pass it as init weights"
         )
     return state
+
+
+def find_resumable(
+    directory: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any], list[tuple[Path, str]]]:
+    """The newest intact checkpoint of a run folder, with the damaged ones that were passed over.
+
+    ``checkpoint_latest.pt`` is the newest; when it is damaged (or missing), the per-epoch and best
+    checkpoints are tried, the highest epoch first.
+
+    Returns:
+        ``(path, state, damaged)``: the checkpoint chosen, its content, and ``(file, reason)`` of
+        every damaged checkpoint found newer than it.
+
+    Raises:
+        FileNotFoundError: the folder holds no checkpoint.
+        CheckpointError: every checkpoint is damaged (the message names each one and why).
+    """
+    directory = Path(directory)
+    damaged: list[tuple[Path, str]] = []
+
+    def attempt(path: Path) -> dict[str, Any] | None:
+        try:
+            return load_checkpoint(path, map_location)
+        except (CheckpointError, OSError) as exc:
+            damaged.append((path, str(exc)))
+            return None
+
+    latest = directory / LATEST
+    if latest.exists():
+        state = attempt(latest)
+        if state is not None:
+            return latest, state, damaged
+    epochs = sorted(
+        (int(m.group(1)), p)
+        for p in (directory.iterdir() if directory.is_dir() else [])
+        if (m := _EPOCH_RE.match(p.name))
+    )
+    chosen: tuple[Path, dict[str, Any]] | None = None
+    for _, path in reversed(epochs):
+        state = attempt(path)
+        if state is not None:
+            chosen = (path, state)
+            break
+    best = directory / BEST
+    if best.exists():
+        state = attempt(best)
+        if state is not None and (chosen is None or state.get("epoch", 0) > chosen[1].get("epoch", 0)):
+            chosen = (best, state)
+    if chosen is None:
+        if not damaged:
+            raise FileNotFoundError(f"run folder {str(directory)!r} holds no checkpoint to resume from")
+        listing = "; ".join(f"{p.name}: {reason}" for p, reason in damaged)
+        raise CheckpointError(f"no intact checkpoint to resume from in {str(directory)!r}: {listing}")
+    newer = [(p, r) for p, r in damaged if p.name == LATEST or _epoch_of(p) > chosen[1].get("epoch", 0)]
+    return chosen[0], chosen[1], newer
+
+
+def _epoch_of(path: Path) -> int:
+    match = _EPOCH_RE.match(path.name)
+    return int(match.group(1)) if match else 0
 
 
 def save_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
@@ -230,7 +244,7 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
     (``antialias.models.get_model(name, weights=path)``).
     """
     state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_save(extract_state_dict(state_dict, source="the model"), path)
+    return atomic_save(extract_state_dict(state_dict, source="the model"), path, record_hash=True)
 
 
 # --- RNG states ---------------------------------------------------------------------------------

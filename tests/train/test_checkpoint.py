@@ -108,7 +108,7 @@ def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path,
     assert torch.equal(state["model"]["w"], torch.full((10,), 1))
     # The next save removes the dead writer's temporary file.
     ck.save_checkpoint(_state(3), out, epoch=3)
-    assert sorted(p.name for p in out.iterdir()) == [ck.LATEST]
+    assert sorted(p.name for p in out.iterdir()) == [ck.LATEST, ck.LATEST + ".sha256"]
     assert ck.load_checkpoint(out / ck.LATEST)["epoch"] == 3
 
 
@@ -119,10 +119,12 @@ def test_retention_latest_best_and_every_n(tmp_path):
             _state(epoch), tmp_path, epoch=epoch, is_best=epoch in best_epochs, save_every=2
         )
         assert written[0].name == ck.LATEST
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".sha256"))
     assert names == sorted(
         [ck.BEST, ck.LATEST, "checkpoint_epoch0002.pt", "checkpoint_epoch0004.pt"]
     )
+    # Every kept checkpoint has its SHA-256 recorded beside it.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".sha256")) == [n + ".sha256" for n in names]
     assert ck.load_checkpoint(tmp_path / ck.LATEST)["epoch"] == 4
     # "best" keeps epoch 3's content although "latest" was rewritten after it.
     assert ck.load_checkpoint(tmp_path / ck.BEST)["epoch"] == 3
@@ -135,7 +137,7 @@ def test_load_checkpoint_errors_name_the_file(tmp_path):
         ck.load_checkpoint(tmp_path / "missing.pt")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="garbage.pt.*cannot be read"):
+    with pytest.raises(ValueError, match="cannot read checkpoint .*garbage.pt"):
         ck.load_checkpoint(garbage)
     weights = tmp_path / "weights.pt"
     torch.save({"w": torch.zeros(1)}, weights)
