@@ -1,4 +1,4 @@
-"""The demo experiment (antialias.demo): data, model family, a reduced run and its outputs."""
+"""The demo experiment (antialias.apps.demo): data, model family, a reduced run and its outputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,17 @@ import torch
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from antialias import demo  # noqa: E402
-from antialias.demo import DemoConfig, DemoNet, load_data, make_variants, run_demo, write_outputs  # noqa: E402
+from antialias.apps import demo  # noqa: E402
+from antialias.apps.demo import (  # noqa: E402
+    DemoConfig,
+    DemoNet,
+    experiment,  # noqa: E402
+    load_data,
+    make_variants,
+    run_demo,
+    write_outputs,
+)
+from antialias.apps.demo import config as demo_config  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,7 +38,7 @@ def reduced_result() -> dict:
     )
     with pytest.MonkeyPatch.context() as mp:
         # One thread: on a busy 2-core machine two threads per tiny model cost far more than they give.
-        mp.setattr(demo, "_cpu_count", lambda: 1)
+        mp.setattr(experiment, "_cpu_count", lambda: 1)
         return run_demo(config)
 
 
@@ -46,7 +55,7 @@ def test_make_variants_names_and_labels():
 
 def test_make_variants_includes_aps_when_registered(monkeypatch):
     assert make_variants((), baseline=False, aps=True)[0].method == "aps"  # the polyphase layers exist here
-    monkeypatch.setattr(demo, "list_downsample_methods", lambda: ["blur"])
+    monkeypatch.setattr(demo_config, "list_downsample_methods", lambda: ["blur"])
     assert [v.name for v in make_variants((4,))] == ["baseline", "blur-4"]
     with pytest.raises(ValueError, match="polyphase"):
         make_variants((4,), aps=True)

@@ -5,8 +5,9 @@ Examples::
     antialias demo                                  # digits bundled with scikit-learn, a few minutes on a CPU
     antialias demo --seeds 0,1,2,3,4 --filters 3,5 --output runs/demo
     antialias demo --dataset cifar10 --data ~/data --download --device cuda
+    antialias demo --methods max,blur-4,aps,lps     # one table comparing downsampling methods
 
-See :mod:`antialias.demo` for the experiment. The table goes to stdout; ``results.json``,
+See :mod:`antialias.apps.demo` for the experiment. The table goes to stdout; ``results.json``,
 ``table.md``, ``consistency.png`` and ``diagonal.png`` go to ``--output``.
 """
 
@@ -55,6 +56,18 @@ def _filters(value: str) -> list[Any]:
     return out
 
 
+def _methods(value: str) -> list[str]:
+    """``"max,blur-4,aps"`` -> the names, checked against the layer factory's registry."""
+    from antialias.apps.demo import parse_methods
+
+    names = _csv(value)
+    try:
+        parse_methods(names)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return names
+
+
 def _widths(value: str) -> list[int]:
     try:
         widths = [int(v) for v in _csv(value)]
@@ -90,7 +103,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "augmentation, then measure clean accuracy, accuracy under shifts, consistency under "
             "circular shifts and shifted crops, and the probability of the correct class along a "
             "diagonal shift. Prints a table (mean and std over seeds) and writes results.json, "
-            "table.md and PNG plots to --output."
+            "table.md and PNG plots to --output. With --methods, one such table compares any "
+            "downsampling methods of the layer factory instead."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -109,6 +123,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     models = parser.add_argument_group("models and training")
     models.add_argument("--filters", type=_filters, default="2,3,4,5", metavar="LIST",
                         help="max-blur-pool filter sizes, one model each (int k: binomial, or e.g. box-3; 'none')")
+    models.add_argument(
+        "--methods", type=_methods, default=None, metavar="LIST",
+        help="compare downsampling methods instead of --filters/--no-baseline/--no-aps: 'max' (the baseline), "
+        "any method of the layer factory (blur, aps, lps, ...), '<method>-<filter>' for a filter (blur-4, "
+        "blur-box-3); adds sub-pixel consistency and time per epoch to the table",
+    )
     models.add_argument("--no-baseline", action="store_true", help="skip the max-pool baseline")
     models.add_argument("--no-aps", action="store_true", help="skip the APS variant (included when the polyphase layers exist)")
     models.add_argument("--seeds", type=_seeds, default="0,1,2", metavar="LIST", help="comma-separated seeds, one model per variant and seed")
@@ -133,7 +153,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from antialias.demo import DemoConfig, format_table, run_demo, write_outputs
+    from antialias.apps.demo import DemoConfig, format_table, run_demo, write_outputs
 
     if args.dataset != "cifar10" and (args.data or args.download):
         raise CLIError(f"--data and --download apply to --dataset cifar10, not to {args.dataset!r}")
@@ -150,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         filters=tuple(args.filters),
         baseline=not args.no_baseline,
         aps=False if args.no_aps else None,
+        methods=tuple(args.methods) if args.methods is not None else None,
         widths=tuple(args.widths) if args.widths else None,  # type: ignore[arg-type]
         batch_size=args.batch_size,
         lr=args.lr,

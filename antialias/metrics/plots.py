@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from antialias.metrics.equivariance import EquivarianceResult
 from antialias.metrics.shift import DiagonalResult
 
-__all__ = ["plot_consistency", "plot_diagonal", "plot_equivariance"]
+__all__ = ["CurvePanel", "plot_bars", "plot_consistency", "plot_curves", "plot_diagonal", "plot_equivariance"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -173,4 +174,125 @@ def plot_equivariance(
             image, ax=axes.ravel().tolist(), shrink=0.8, label=f"{result.distance} distance"
         )
     fig.suptitle(title or "Feature equivariance per layer")
+    return _save(fig, path)
+
+
+def _mean_std(value: float | Sequence[float]) -> tuple[float, float]:
+    if isinstance(value, (int, float)):
+        return float(value), 0.0
+    mean, std = value
+    return float(mean), float(std)
+
+
+def plot_bars(
+    series: Mapping[str, Mapping[str, float | tuple[float, float]]],
+    path: str | os.PathLike,
+    *,
+    scale: float = 100.0,
+    ylabel: str = "%",
+    title: str | None = None,
+) -> Path:
+    """Grouped bars with error bars: one group per model, one bar per metric (e.g. means over seeds).
+
+    Args:
+        series: ``{metric title: {model label: value or (mean, std)}}``; every metric names the
+            same models, in the order of the groups.
+        path: PNG file to write.
+        scale: factor applied to values and spreads (100: fractions shown in percent).
+        ylabel: the y axis label.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    if not series or not any(series.values()):
+        raise ValueError("plot_bars needs at least one metric with one value")
+    labels = list(next(iter(series.values())))
+    for name, values in series.items():
+        if list(values) != labels:
+            raise ValueError(f"metric {name!r} names the models {list(values)}, expected {labels}")
+    fig = _figure(max(6.0, 1.3 * len(labels) + 3), 4.2)
+    ax = fig.subplots()
+    width = 0.8 / len(series)
+    low = math.inf
+    any_spread = False
+    for j, (name, values) in enumerate(series.items()):
+        pairs = [_mean_std(values[k]) for k in labels]
+        means = [scale * m for m, _ in pairs]
+        stds = [scale * s for _, s in pairs]
+        any_spread = any_spread or any(stds)
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        bars = ax.bar(xs, means, width, yerr=stds if any(stds) else None, capsize=2, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, rotation=90, padding=3)
+        low = min(low, min(m - s for m, s in zip(means, stds, strict=True)))
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    if scale == 100.0:  # percentages: room above 100 for the labels, a floor at a multiple of 5
+        ax.set_ylim(max(0.0, math.floor(low / 5) * 5 - 5), 109)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+@dataclass
+class CurvePanel:
+    """One panel of :func:`plot_curves`.
+
+    Attributes:
+        curves: ``{label: (x, y)}`` or ``{label: (x, y, spread)}``; a spread draws a band ``y +- spread``.
+        title: panel title.
+        xlabel: x axis label.
+        ylabel: y axis label.
+        ylim: y axis limits; ``None``: matplotlib's.
+        markers: mark each point.
+    """
+
+    curves: Mapping[str, tuple[Sequence[float], ...]]
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    ylim: tuple[float, float] | None = None
+    markers: bool = True
+
+
+def plot_curves(panels: Sequence[CurvePanel], path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Curves side by side, a label keeping its colour across panels (e.g. metric vs shift per model).
+
+    Args:
+        panels: the panels, left to right.
+        path: PNG file to write.
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    if not panels or not any(p.curves for p in panels):
+        raise ValueError("plot_curves needs at least one panel with one curve")
+    fig = _figure(5.75 * len(panels), 4.2)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colors: dict[str, Any] = {}
+    for ax, panel in zip(axes, panels, strict=True):
+        for label, curve in panel.curves.items():
+            if len(curve) not in (2, 3):
+                raise ValueError(f"curve {label!r} must be (x, y) or (x, y, spread), got {len(curve)} sequences")
+            xs, ys = list(curve[0]), list(curve[1])
+            style: dict[str, Any] = {"marker": "." if panel.markers else None, "label": label}
+            if label in colors:
+                style["color"] = colors[label]
+            line = ax.plot(xs, ys, **style)[0]
+            colors[label] = line.get_color()
+            if len(curve) == 3:
+                spread = list(curve[2])
+                lows = [a - b for a, b in zip(ys, spread, strict=True)]
+                highs = [a + b for a, b in zip(ys, spread, strict=True)]
+                ax.fill_between(xs, lows, highs, color=colors[label], alpha=0.15, linewidth=0)
+        ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
+        if panel.ylim is not None:
+            ax.set_ylim(*panel.ylim)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small", loc="lower left")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

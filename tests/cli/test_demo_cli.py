@@ -10,9 +10,13 @@ import torch
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from antialias import demo  # noqa: E402
+from antialias.apps.demo import (  # noqa: E402
+    METRICS,
+    DemoConfig,
+    experiment,  # noqa: E402
+    run_demo,
+)
 from antialias.cli import main  # noqa: E402
-from antialias.demo import METRICS, DemoConfig, run_demo  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REDUCED = ["--epochs", "1", "--train-size", "64", "--test-size", "16", "--passes", "1", "--no-progress"]
@@ -38,7 +42,7 @@ def test_demo_reduced_run_with_worker_processes(tmp_path, capsys, monkeypatch):
     # Each model is trained on one thread from its own seed: where it runs must not matter.
     config = DemoConfig(seeds=(1,), epochs=1, filters=(4,), train_size=64, test_size=16, passes=1,
                         workers=1, progress=False)
-    monkeypatch.setattr(demo, "_cpu_count", lambda: 1)  # one thread, as each pool worker
+    monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)  # one thread, as each pool worker
     alone = run_demo(config)
     for v_pool, v_alone in zip([result["variants"][i] for i in (0, 2, 3)], alone["variants"], strict=True):
         assert v_pool["name"] == v_alone["name"]
@@ -49,7 +53,7 @@ def test_demo_reduced_run_with_worker_processes(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_only_baseline(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(demo, "_cpu_count", lambda: 1)
+    monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)
     assert main(["demo", *REDUCED, "--seeds", "0", "--filters", "none", "--no-aps", "--workers", "1",
                  "--output", str(tmp_path)]) == 0
     stdout = capsys.readouterr().out
