@@ -203,11 +203,15 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
     return read_state_dict(spec), spec
 
 
-def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
-    """Load pretrained weights into ``model`` strictly: every name and shape must match.
+def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier: bool = False) -> str:
+    """Load pretrained weights into ``model``: every name and shape must match (with
+    ``new_classifier``, except a classifier trained for another number of classes).
 
     The zoo keeps torchvision's parameter names, so torchvision's baseline weights load as they are:
-    that is how fine-tuning an anti-aliased model starts.
+    that is how fine-tuning an anti-aliased model starts. With ``new_classifier`` and a different
+    class count (ImageNet's 1000 to a data set's 10), the classifier (the model's last
+    ``nn.Linear``, e.g. ``fc``) keeps its fresh initialisation and a message names it; every other
+    key still loads strictly. ``antialias train --init-weights`` does this.
 
     Args:
         model: the freshly built model.
@@ -215,6 +219,7 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
             ``"torchvision"`` / ``"torchvision:IMAGENET1K_V1"`` for torchvision's weights of ``arch``
             (downloaded).
         arch: the model's name (for torchvision weights and messages).
+        new_classifier: re-initialise a classifier whose class count differs (see above).
 
     Returns:
         A description of the weights loaded.
@@ -223,7 +228,12 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
         FileNotFoundError: the file is missing.
         ValueError: the file is unreadable, or names or shapes do not match (the message lists them).
     """
+    from antialias.models._head import replace_classifier_weights
+
     state_dict, described = _read_weights(spec, arch)
+    message = None
+    if new_classifier:
+        state_dict, message = replace_classifier_weights(state_dict, model, source=f"init weights {described!r}")
     missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
     if missing or unexpected or mismatched:
         shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
@@ -241,5 +251,7 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str) -> str:
             "names and shapes must match exactly (check the architecture and the number of classes)"
         )
     model.load_state_dict(state_dict, strict=True)
+    if message:
+        logger.warning(message)
     logger.info(f"loaded init weights {described} into {arch} (strict)")
     return described
