@@ -272,3 +272,73 @@ def test_format_table_text(reduced_result):
     assert len(lines) == 2 + 3 + 1
     aps = next(v for v in reduced_result["variants"] if v["name"] == "aps")
     assert f"{100 * aps['summary']['clean_accuracy']['mean']:.1f} ± " in lines[4]
+
+
+# ---------------------------------------------------------------------------------------------
+# Method comparison (methods=)
+
+
+def test_parse_methods_names_filters_and_labels():
+    variants = demo.parse_methods(["max", "blur", "blur-box-3", "aps", "lps-2"])
+    assert [(v.name, v.method, v.filter_size) for v in variants] == [
+        ("max", "max", None), ("blur", "blur", None), ("blur-box-3", "blur", "box-3"), ("aps", "aps", None),
+        ("lps-2", "lps", 2),
+    ]
+    assert [v.label for v in variants] == [
+        "MaxPool (baseline)", "MaxBlurPool Tri-4", "MaxBlurPool box-3", "MaxPool + APS", "MaxPool + LPS (2)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "names, error, match",
+    [
+        (["max", "nope"], ValueError, "unknown method 'nope'"),
+        (["blur-sinc-3"], ValueError, "bad filter in method 'blur-sinc-3'"),
+        (["aps", "aps"], ValueError, "methods must be distinct"),
+        ([], ValueError, "at least one method"),
+        ("max,aps", TypeError, "sequence of method names"),
+    ],
+)
+def test_parse_methods_errors(names, error, match):
+    with pytest.raises(error, match=match):
+        demo.parse_methods(names)
+    if error is ValueError and names:
+        with pytest.raises(ValueError, match=match):
+            DemoConfig(methods=tuple(names))
+
+
+@pytest.mark.parametrize("name", ["aps", "lps"])
+def test_every_registered_method_builds_a_circularly_invariant_demonet(name, generator):
+    # Polyphase sampling after a wrapped dense max keeps the whole net invariant to any circular shift.
+    torch.manual_seed(0)
+    net = DemoNet(demo.parse_methods([name])[0]).eval()
+    x = torch.randn(2, 1, 32, 32, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(net(torch.roll(x, (3, -5), dims=(-2, -1))), net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_comparison_run_adds_subpixel_consistency_and_epoch_time(tmp_path):
+    config = DemoConfig(
+        seeds=(0,), epochs=1, methods=("max", "blur-3", "lps"), train_size=64, test_size=16, passes=1,
+        workers=1, progress=False,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(experiment, "_cpu_count", lambda: 1)
+        result = run_demo(config)
+    assert result["config"]["methods"] == ["max", "blur-3", "lps"]
+    assert [v["name"] for v in result["variants"]] == ["max", "blur-3", "lps"]
+    for v in result["variants"]:
+        seed = v["seeds"][0]
+        assert 0.0 <= seed["fractional_consistency"] <= 1.0
+        assert seed["epoch_time_s"] == pytest.approx(seed["train_time_s"]) and seed["epoch_time_s"] > 0
+        for key, _ in demo.COMPARISON_METRICS:
+            assert v["summary"][key]["mean"] == seed[key]
+    lps = result["variants"][2]["seeds"][0]
+    assert lps["circular_consistency"] == 1.0 and lps["crop_consistency"] == 1.0  # exact, whatever the training
+    assert {c["variant"] for c in result["comparison"]} == {"blur-3", "lps"}  # against the "max" baseline
+    lines = demo.format_table(result).splitlines()
+    assert "consistency (sub-pixel)" in lines[0] and "s / epoch" in lines[0]
+    assert lines[-1] == "(percent (times in seconds), 1 seed)"
+    paths = write_outputs(result, tmp_path)
+    assert "| MaxPool + LPS |" in paths["table"].read_text()
+    assert paths["consistency"].read_bytes().startswith(PNG_MAGIC)

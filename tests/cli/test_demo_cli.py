@@ -95,7 +95,8 @@ def test_demo_cifar10_missing_folder(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--filters", "0"], ["--filters", "sinc-3"], ["--seeds", "a"], ["--widths", "8,16"], ["--epochs", "many"]],
+    [["--filters", "0"], ["--filters", "sinc-3"], ["--seeds", "a"], ["--widths", "8,16"], ["--epochs", "many"],
+     ["--methods", "max,nope"], ["--methods", "blur-0"]],
 )
 def test_demo_bad_values_are_refused_by_the_parser(args, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -108,5 +109,22 @@ def test_demo_help_lists_the_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     out = capsys.readouterr().out
-    for option in ("--device", "--epochs", "--seeds", "--filters", "--output", "--dataset", "--data", "--workers"):
+    for option in ("--device", "--epochs", "--seeds", "--filters", "--output", "--dataset", "--data", "--workers",
+                   "--methods"):
         assert option in out
+
+
+def test_demo_methods_comparison(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)
+    assert main(["demo", *REDUCED, "--seeds", "0", "--methods", "max,aps", "--workers", "1",
+                 "--output", str(tmp_path)]) == 0
+    stdout = capsys.readouterr().out
+    header = stdout.splitlines()[0]
+    for column in ("clean acc.", "consistency (circular)", "consistency (crop)", "same class on diagonal",
+                   "consistency (sub-pixel)", "s / epoch"):
+        assert column in header
+    assert "MaxPool + APS" in stdout and "aps: +" in stdout
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["config"]["methods"] == ["max", "aps"]
+    assert [v["name"] for v in result["variants"]] == ["max", "aps"]
+    assert result["variants"][1]["summary"]["circular_consistency"]["mean"] == 1.0
