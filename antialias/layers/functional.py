@@ -33,7 +33,8 @@ Performance:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from typing import Any, List, Optional, Tuple, Union
 
 import torch
@@ -43,7 +44,10 @@ from torch import Tensor
 from antialias.filters import FilterSpec, get_taps
 
 __all__ = [
+    "BACKENDS",
     "PAD_MODES",
+    "get_backend",
+    "set_backend",
     "blur_pool1d",
     "blur_pool2d",
     "blur_pool3d",
@@ -118,6 +122,57 @@ def _check_input(x: Tensor, ndim: int, channels: Optional[int], name: str) -> No
         raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
     if channels is not None and x.size(1) != channels:
         raise ValueError(f"{name} was built for {channels} channels, got an input with {x.size(1)} channels (shape {list(x.shape)})")
+
+
+def _empty_output(x: Tensor, sizes: List[int]) -> Tensor:
+    """The empty output ``(N, C, *sizes)`` of an empty input, still attached to it for autograd."""
+    return x.reshape(-1).reshape(list(x.shape[:2]) + sizes).clone()
+
+
+def _check_size(x: Tensor, minimum: List[int], name: str, reason: str) -> None:
+    """Raise ``ValueError`` naming the shape when spatial axis ``d`` of ``x`` is shorter than ``minimum[d]``."""
+    for d in range(len(minimum)):
+        if x.size(d + 2) < minimum[d]:
+            raise ValueError(
+                f"{name} needs spatial axis {d} of size >= {minimum[d]} ({reason}), "
+                f"got an input of shape {list(x.shape)}"
+            )
+
+
+def linear_taps(factor: int) -> List[float]:
+    """Taps of linear interpolation by ``factor`` (``align_corners=False``), for zero-insertion upsampling.
+
+    ``factor - |i - c|`` for ``2 * factor`` taps (even factors) or ``2 * factor - 1`` (odd), normalized:
+    ``[1, 3, 3, 1] / 8`` (the binomial filter of 4 taps) at factor 2, ``[1, 2, 3, 2, 1] / 9`` at 3. Every
+    polyphase part sums to ``1 / factor``.
+    """
+    length = 2 * factor - factor % 2
+    center = (length - 1) / 2
+    taps = [factor - abs(i - center) for i in range(length)]
+    total = sum(taps)
+    return [t / total for t in taps]
+
+
+def check_upsample_taps(filter_size: Optional[FilterSpec], factors: Sequence[int], name: str) -> List[List[float]]:
+    """The taps of each spatial axis for a zero-insertion upsampling by ``factors``.
+
+    ``None`` gives :func:`linear_taps` of each axis's factor (no filter on an axis of factor 1). An
+    explicit filter is used on every axis and must keep a constant map constant at each factor: each of
+    its ``factor`` polyphase parts must sum to ``1 / factor``; a filter that does not (e.g. 4 binomial
+    taps at factor 3, 3 taps at factor 4) is refused with ``ValueError``.
+    """
+    if filter_size is None:
+        return [linear_taps(f) if f > 1 else [1.0] for f in factors]
+    taps = list(get_taps(filter_size))
+    for f in sorted(set(factors)):
+        sums = [sum(taps[r::f]) for r in range(f)]
+        if any(abs(s - 1.0 / f) > 1e-9 for s in sums):
+            raise ValueError(
+                f"{name}: filter_size={filter_size!r} does not keep a constant map constant at scale factor {f}: "
+                f"its {f} polyphase parts sum to {[round(s, 4) for s in sums]}, each must be 1/{f}; use "
+                f"filter_size=None (linear interpolation, matched to every factor) or a filter such as 'box-{f}'"
+            )
+    return [taps for _ in factors]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -431,6 +486,41 @@ def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: List[Tensor]) -> Tensor:
     return y
 
 
+# Locality (STYLE 26): a product with a banded matrix multiplies every input of a row by the matrix's zeros,
+# and 0 * NaN = NaN, so one NaN or Inf would spread over the whole map. The products run when the data are
+# finite; otherwise the strided (slices) formulation, which only reads each output's window, redoes the call.
+# Which side is checked: the smaller of input and output (a sum, one pass; a sum that overflows only costs
+# the slower path). A finite input gives a local result; a non-finite input always leaves a non-finite output
+# (every output of its matrix row gets the NaN), so checking the output of a pooling is enough.
+# (forward, adjoint) of the local formulation of one linear map:
+_LocalPair = Tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
+
+
+def _finite(t: Tensor) -> bool:
+    acc = torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
+    return bool(torch.isfinite(t.sum(dtype=acc)))
+
+
+def _output_smaller(mats: List[Tensor]) -> bool:
+    out_n, in_n = 1, 1
+    for m in mats:
+        out_n *= m.size(0)
+        in_n *= m.size(1)
+    return out_n <= in_n
+
+
+def _local_pair(fn: Callable[[Tensor], Tensor], in_shape: List[int]) -> _LocalPair:
+    """``fn`` (a linear map in the local formulation) and its adjoint, by autograd through ``fn``."""
+
+    def adjoint(grad: Tensor) -> Tensor:
+        with torch.enable_grad():
+            z = torch.zeros(in_shape, dtype=grad.dtype, device=grad.device, requires_grad=True)
+            (out,) = torch.autograd.grad(fn(z), z, grad)
+        return out
+
+    return fn, adjoint
+
+
 class _SeparableLinear(torch.autograd.Function):
     """``y = x`` contracted with one matrix per spatial axis; the backward is the adjoint.
 
@@ -442,17 +532,27 @@ class _SeparableLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, mats: List[Tensor], adjoint: List[Tensor], conv: Optional[_ConvPlan] = None
+        ctx: Any, x: Tensor, mats: List[Tensor], adjoint: List[Tensor], conv: Optional[_ConvPlan] = None,
+        local: Optional[_LocalPair] = None,
     ) -> Tensor:
         ctx.mats = mats
         ctx.adjoint = adjoint
-        if conv is not None:
-            return _conv_blur_pool(x, conv, mats)
-        return _separable_matmul(x, mats)
+        ctx.local = local
+        if local is not None and not _output_smaller(mats) and not _finite(x):
+            return local[0](x)
+        y = _conv_blur_pool(x, conv, mats) if conv is not None else _separable_matmul(x, mats)
+        if local is not None and _output_smaller(mats) and not _finite(y):
+            return local[0](x)  # a NaN/Inf went through the products (0 * NaN): redo it locally
+        if y._base is not None and ctx.needs_input_grad[0]:
+            # A view returned by a custom Function may not be modified in place (an activation's
+            # ``mul_`` after the blur, as in timm's NFNets): hand out a tensor of its own, same strides.
+            y = y.clone(memory_format=torch.preserve_format)
+        return y
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None]:  # type: ignore[override]
-        return _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats), None, None, None
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:  # type: ignore[override]
+        local = None if ctx.local is None else (ctx.local[1], ctx.local[0])
+        return _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, local), None, None, None, None
 
 
 @torch.jit.unused
@@ -469,25 +569,25 @@ def _eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: 
         and _channels_last(x)
     ):
         conv = _conv_plan(key, x.size(1), x.size(2), x.size(3), (stride[0], stride[1]), pad_mode, pad_off, x.dtype, x.device)
-    return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats], conv)
+    local = _local_pair(lambda t: _blur_pool_slices(t, taps, stride, pad_mode, pad_off), list(x.shape))
+    return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats], conv, local)
 
 
 @torch.jit.unused
 def _eager_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
     key = tuple(taps)
     mats = [_upsample_mats(key, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
-    return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats])
+    local = _local_pair(lambda t: _blur_upsample_slices(t, taps, factor, pad_mode), list(x.shape))
+    return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats], None, local)
 
 
 def _blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
     """Blur every spatial axis with ``taps`` and subsample it by its stride (validated arguments)."""
+    if not torch.jit.is_scripting():
+        return _dispatch_blur_pool(x, taps, stride, pad_mode, pad_off)
     if len(taps) > 1 and _use_matrices(x):
-        if torch.jit.is_scripting():
-            mats = [
-                _pool_matrix(taps, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device) for d in range(x.dim() - 2)
-            ]
-            return _separable_matmul(x, mats)
-        return _eager_blur_pool(x, taps, stride, pad_mode, pad_off)
+        mats = [_pool_matrix(taps, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device) for d in range(x.dim() - 2)]
+        return _separable_matmul(x, mats)
     return _blur_pool_slices(x, taps, stride, pad_mode, pad_off)
 
 
@@ -551,12 +651,45 @@ def _blur_upsample_slices(x: Tensor, taps: List[float], factor: List[int], pad_m
 
 def _blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
     """Zero-insert by ``factor`` and blur every spatial axis (validated arguments)."""
+    if not torch.jit.is_scripting():
+        return _dispatch_blur_upsample(x, taps, factor, pad_mode)
     if _use_matrices(x):
-        if torch.jit.is_scripting():
-            mats = [_upsample_matrix(taps, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
-            return _separable_matmul(x, mats)
-        return _eager_blur_upsample(x, taps, factor, pad_mode)
+        mats = [_upsample_matrix(taps, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
+        return _separable_matmul(x, mats)
     return _blur_upsample_slices(x, taps, factor, pad_mode)
+
+
+def _blur_upsample_checked(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str) -> Tensor:
+    """:func:`_blur_upsample_axes` after the size checks (as :func:`_blur_pool_checked`)."""
+    _check_size(x, [1] * (x.dim() - 2), name, "an empty axis cannot be upsampled")
+    if x.numel() == 0:
+        sizes = [x.size(d + 2) * factor[d] for d in range(x.dim() - 2)]
+        return _empty_output(x, sizes)
+    return _blur_upsample_axes(x, taps, factor, pad_mode)
+
+
+def _blur_upsample_axes(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str) -> Tensor:
+    """:func:`_blur_upsample` with a filter per axis (from :func:`check_upsample_taps`).
+
+    Equal filters (the common case) take one call; otherwise each axis is upsampled on its own as a 1D
+    signal (an axis with factor 1 and the identity filter is left alone).
+    """
+    same = True
+    for d in range(1, len(taps)):
+        if taps[d] != taps[0]:
+            same = False
+    if same:
+        return _blur_upsample(x, taps[0], factor, pad_mode)
+    y = x
+    for d in range(len(taps)):
+        if factor[d] == 1 and len(taps[d]) == 1:
+            continue
+        z = y.movedim(d + 2, y.dim() - 1)
+        shape = list(z.shape)
+        z = _blur_upsample(z.reshape(shape[0], -1, shape[-1]), taps[d], [factor[d]], pad_mode)
+        shape[-1] = shape[-1] * factor[d]
+        y = z.reshape(shape).movedim(y.dim() - 1, d + 2)
+    return _like_format(y, x)
 
 
 def _max_pool(x: Tensor, kernel_size: List[int], padding: List[int]) -> Tensor:
@@ -600,8 +733,174 @@ def _max_pool(x: Tensor, kernel_size: List[int], padding: List[int]) -> Tensor:
     return F.max_pool3d(x, kernel_size, 1, padding)
 
 
+def _max_blur_pool(
+    x: Tensor, kernel: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
+    """Max over ``kernel`` windows at stride 1, then blur-pool (validated arguments): MaxBlurPool's one call."""
+    if not torch.jit.is_scripting():
+        return _dispatch_max_blur_pool(x, kernel, padding, taps, stride, pad_mode, pad_off)
+    return _blur_pool(_max_pool(x, kernel, padding), taps, stride, pad_mode, pad_off)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Backend dispatch: every layer and functional twin reaches its kernel through one of the three
+# ``_dispatch_*`` functions below (TorchScript scripting takes the scriptable branch of the callers).
+#
+# - "auto" (default): CUDA tensors -> the fused Triton kernels (``antialias.layers._triton``) when Triton
+#   imports; CPU tensors in eager mode -> the matrix kernels above (strided slices on long axes);
+# - "triton": the Triton kernels on any device (CPU tensors need ``TRITON_INTERPRET=1`` set before Triton is
+#   imported: Triton's interpreter, how CI tests the kernels without a GPU);
+# - "cpu": the eager CPU kernels as on CPU (matrix products, slices elsewhere), whatever the device;
+# - "slices": always the strided-slices formulation (the traceable one).
+# Under torch.compile / torch.export / tracing (ONNX) and torch.func transforms every backend gives the
+# traceable slices formulation, which inductor fuses into one loop (0.235 ms for 64x256x56x56 fp32 on an
+# H200, 2.2x the copy floor, issue 12). Registering the Triton kernels as ``torch.library`` custom ops
+# instead was not measured (this session had no GPU): benchmarks/gpu.py measures compiled layers, and the
+# choice must be revisited with its numbers.
+
+BACKENDS = ("auto", "triton", "cpu", "slices")
+
+
+def _check_backend(backend: str) -> str:
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+_BACKEND = [_check_backend(os.environ.get("ANTIALIAS_BACKEND", "auto") or "auto")]
+
+
+def get_backend() -> str:
+    """The kernel backend in use: ``ANTIALIAS_BACKEND`` or the last :class:`set_backend`; ``"auto"`` by default."""
+    return _BACKEND[0]
+
+
+class set_backend:
+    """Select the kernels the blur layers run, for debugging and benchmarks (process-wide, not thread-local).
+
+    Args:
+        backend: ``"auto"`` (CUDA: Triton; CPU: the matrix kernels), ``"triton"``, ``"cpu"`` or ``"slices"``.
+
+    Takes effect at once; as a context manager, the previous backend comes back on exit. Under
+    ``torch.compile``/``torch.export``/tracing every backend runs the traceable formulation.
+
+    Example:
+        >>> with set_backend("slices"):
+        ...     get_backend()
+        'slices'
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.previous = _BACKEND[0]
+        _BACKEND[0] = _check_backend(backend)
+
+    def __enter__(self) -> set_backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _BACKEND[0] = self.previous
+
+
+@torch.jit.unused
+def _triton_kernels() -> Any:
+    from antialias.layers import _triton
+
+    if not _triton.available():
+        raise RuntimeError("the 'triton' backend needs the triton package (pip install triton), which is not importable")
+    from antialias.layers._triton import function
+
+    return function
+
+
+_TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@torch.jit.unused
+def _choose(x: Tensor) -> str:
+    """``"triton"``, ``"matrix"`` or ``"slices"`` for this call (eager mode, compile and tracing)."""
+    if _compiling() or torch._C._are_functorch_transforms_active():
+        return "slices"
+    backend = _BACKEND[0]
+    if backend == "auto":
+        if x.device.type == "cuda" and x.dtype in _TRITON_DTYPES:
+            from antialias.layers import _triton
+
+            if _triton.available():
+                return "triton"
+        backend = "cpu"
+    if backend == "triton":
+        if x.device.type == "cpu":
+            from antialias.layers import _triton
+
+            if not _triton.interpreting():
+                raise RuntimeError(
+                    "the 'triton' backend got a CPU tensor: set TRITON_INTERPRET=1 before triton is imported to run "
+                    "the kernels in Triton's interpreter, or use backend 'auto'/'cpu'"
+                )
+        if x.dtype not in _TRITON_DTYPES:
+            raise TypeError(f"the 'triton' backend takes {_TRITON_DTYPES}, got {x.dtype}")
+        return "triton"
+    if backend == "cpu" and _use_matrices(x):
+        return "matrix"
+    return "slices"
+
+
+@torch.jit.unused
+def _dispatch_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+    kind = _choose(x)
+    if kind == "triton":
+        return _triton_kernels().blur_pool(x, taps, stride, pad_mode, pad_off)
+    if kind == "matrix" and len(taps) > 1:
+        return _eager_blur_pool(x, taps, stride, pad_mode, pad_off)
+    return _blur_pool_slices(x, taps, stride, pad_mode, pad_off)
+
+
+@torch.jit.unused
+def _dispatch_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
+    kind = _choose(x)
+    if kind == "triton":
+        return _triton_kernels().blur_upsample(x, taps, factor, pad_mode)
+    if kind == "matrix":
+        return _eager_blur_upsample(x, taps, factor, pad_mode)
+    return _blur_upsample_slices(x, taps, factor, pad_mode)
+
+
+@torch.jit.unused
+def _dispatch_max_blur_pool(
+    x: Tensor, kernel: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
+    # The fused kernel keeps float32 maxima: float64 maxes first, then blurs with the Triton blur-pool.
+    if x.dtype != torch.float64 and _choose(x) == "triton":
+        return _triton_kernels().max_blur_pool(x, kernel, padding, taps, stride, pad_mode, pad_off)
+    return _dispatch_blur_pool(_max_pool(x, kernel, padding), taps, stride, pad_mode, pad_off)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Public functions
+
+
+def _blur_pool_checked(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int, name: str) -> Tensor:
+    """:func:`_blur_pool` after the size checks: an empty axis is refused, an empty batch or channel axis
+    gives an empty output of the right shape."""
+    _check_size(x, [1] * (x.dim() - 2), name, "padding cannot extend an empty axis")
+    if x.numel() == 0:
+        sizes = [(x.size(d + 2) + 2 * pad_off - 1) // stride[d] + 1 for d in range(x.dim() - 2)]
+        return _empty_output(x, sizes)
+    return _blur_pool(x, taps, stride, pad_mode, pad_off)
+
+
+def _max_blur_pool_checked(
+    x: Tensor, kernel_size: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str,
+    pad_off: int, name: str,
+) -> Tensor:
+    """Max at stride 1, then :func:`_blur_pool_checked`; an axis shorter than the max's window is refused."""
+    minimum = [max(kernel_size[d] - 2 * padding[d], 1) for d in range(x.dim() - 2)]
+    _check_size(x, minimum, name, "kernel_size - 2 * padding, the window of the max")
+    if x.numel() == 0:  # the max pool refuses an empty channel axis
+        sizes = [x.size(d + 2) + 2 * padding[d] - kernel_size[d] + 1 for d in range(x.dim() - 2)]
+        pooled = _empty_output(x, sizes)
+        return _blur_pool_checked(pooled, taps, stride, pad_mode, pad_off, name)
+    return _max_blur_pool(x, kernel_size, padding, taps, stride, pad_mode, pad_off)
 
 
 def _blur_pool_nd(
@@ -612,7 +911,7 @@ def _blur_pool_nd(
     mode = check_pad_mode(pad_mode)
     check_pad_off(pad_off)
     _check_input(x, ndim, None, name)
-    return _blur_pool(x, taps, strides, mode, pad_off)
+    return _blur_pool_checked(x, taps, strides, mode, pad_off, name)
 
 
 def blur_pool1d(
@@ -678,7 +977,7 @@ def _max_blur_pool_nd(
     mode = check_pad_mode(pad_mode)
     check_pad_off(pad_off)
     _check_input(x, ndim, None, name)
-    return _blur_pool(_max_pool(x, kernel, pads), taps, strides, mode, pad_off)
+    return _max_blur_pool_checked(x, kernel, pads, taps, strides, mode, pad_off, name)
 
 
 def max_blur_pool1d(
@@ -746,17 +1045,17 @@ def max_blur_pool3d(
 
 
 def _blur_upsample_nd(
-    x: Tensor, ndim: int, filter_size: FilterSpec, scale_factor: IntOrTuple, pad_mode: str, name: str
+    x: Tensor, ndim: int, filter_size: Optional[FilterSpec], scale_factor: IntOrTuple, pad_mode: str, name: str
 ) -> Tensor:
-    taps = list(get_taps(filter_size))
     factors = list(check_tuple(scale_factor, ndim, "scale_factor"))
+    taps = check_upsample_taps(filter_size, factors, name)
     mode = check_pad_mode(pad_mode)
     _check_input(x, ndim, None, name)
-    return _blur_upsample(x, taps, factors, mode)
+    return _blur_upsample_checked(x, taps, factors, mode, name)
 
 
 def blur_upsample1d(
-    input: Tensor, filter_size: FilterSpec = 4, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
 ) -> Tensor:
     """Anti-aliased upsampling (1D): insert zeros, then blur with gain ``scale_factor``.
 
@@ -773,7 +1072,7 @@ def blur_upsample1d(
 
 
 def blur_upsample2d(
-    input: Tensor, filter_size: FilterSpec = 4, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
 ) -> Tensor:
     """Anti-aliased upsampling (2D): insert zeros, then blur with gain ``scale_factor`` per axis.
 
@@ -791,7 +1090,7 @@ def blur_upsample2d(
 
 
 def blur_upsample3d(
-    input: Tensor, filter_size: FilterSpec = 4, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
 ) -> Tensor:
     """Anti-aliased upsampling (3D); see :class:`~antialias.layers.BlurUpsample3d`.
 
