@@ -1,5 +1,15 @@
 """Anti-aliased sampling layers and their functional twins."""
 
+from antialias.layers.adaptive import AdaptiveBlurPool1d as AdaptiveBlurPool1d
+from antialias.layers.adaptive import AdaptiveBlurPool2d as AdaptiveBlurPool2d
+from antialias.layers.adaptive import AdaptiveBlurPool3d as AdaptiveBlurPool3d
+from antialias.layers.adaptive import adaptive_blur_pool1d as adaptive_blur_pool1d
+from antialias.layers.adaptive import adaptive_blur_pool2d as adaptive_blur_pool2d
+from antialias.layers.adaptive import adaptive_blur_pool3d as adaptive_blur_pool3d
+from antialias.layers.adaptive import load_host_weights as load_host_weights
+from antialias.layers.alias_free import AliasFreeActivation as AliasFreeActivation
+from antialias.layers.alias_free import alias_free_activation as alias_free_activation
+from antialias.layers.alias_free import replace_activations as replace_activations
 from antialias.layers.blurpool import BlurConv1d as BlurConv1d
 from antialias.layers.blurpool import BlurConv2d as BlurConv2d
 from antialias.layers.blurpool import BlurConv3d as BlurConv3d
@@ -15,6 +25,12 @@ from antialias.layers.blurpool import MaxBlurPool3d as MaxBlurPool3d
 from antialias.layers.factory import create_downsample as create_downsample
 from antialias.layers.factory import list_downsample_methods as list_downsample_methods
 from antialias.layers.factory import register_downsample as register_downsample
+from antialias.layers.fourier import FourierPool1d as FourierPool1d
+from antialias.layers.fourier import FourierPool2d as FourierPool2d
+from antialias.layers.fourier import FourierPool3d as FourierPool3d
+from antialias.layers.fourier import fourier_pool1d as fourier_pool1d
+from antialias.layers.fourier import fourier_pool2d as fourier_pool2d
+from antialias.layers.fourier import fourier_pool3d as fourier_pool3d
 from antialias.layers.functional import PAD_MODES as PAD_MODES
 from antialias.layers.functional import blur_pool1d as blur_pool1d
 from antialias.layers.functional import blur_pool2d as blur_pool2d
@@ -47,6 +63,12 @@ from antialias.layers.polyphase import polyphase_up1d as polyphase_up1d
 from antialias.layers.polyphase import polyphase_up2d as polyphase_up2d
 from antialias.layers.polyphase import polyphase_up3d as polyphase_up3d
 from antialias.layers.polyphase import set_lps_temperature as set_lps_temperature
+from antialias.layers.wavelet import WaveletPool1d as WaveletPool1d
+from antialias.layers.wavelet import WaveletPool2d as WaveletPool2d
+from antialias.layers.wavelet import WaveletPool3d as WaveletPool3d
+from antialias.layers.wavelet import wavelet_pool1d as wavelet_pool1d
+from antialias.layers.wavelet import wavelet_pool2d as wavelet_pool2d
+from antialias.layers.wavelet import wavelet_pool3d as wavelet_pool3d
 
 __all__ = [
     "PAD_MODES",
@@ -96,4 +118,26 @@ __all__ = [
     "polyphase_up2d",
     "polyphase_up3d",
     "set_lps_temperature",
+    "AdaptiveBlurPool1d",
+    "AdaptiveBlurPool2d",
+    "AdaptiveBlurPool3d",
+    "adaptive_blur_pool1d",
+    "adaptive_blur_pool2d",
+    "adaptive_blur_pool3d",
+    "load_host_weights",
+    "AliasFreeActivation",
+    "alias_free_activation",
+    "replace_activations",
+    "FourierPool1d",
+    "FourierPool2d",
+    "FourierPool3d",
+    "fourier_pool1d",
+    "fourier_pool2d",
+    "fourier_pool3d",
+    "WaveletPool1d",
+    "WaveletPool2d",
+    "WaveletPool3d",
+    "wavelet_pool1d",
+    "wavelet_pool2d",
+    "wavelet_pool3d",
 ]
