@@ -3,27 +3,28 @@
 Shift metrics (:mod:`antialias.metrics.shift`): :func:`accuracy`, :func:`crop_consistency` (the
 paper's consistency), :func:`diagonal_shift` (Figure 1), :func:`circular_consistency`,
 :func:`fractional_consistency`, :func:`worst_case_accuracy`. Internal equivariance
-(:mod:`antialias.metrics.equivariance`): :func:`feature_equivariance`. Robustness
-(:mod:`antialias.metrics.robustness`): ImageNet-C (:func:`imagenet_c_errors`,
-:func:`imagenet_c_scores`, on-the-fly :func:`corruption_errors`) and ImageNet-P
-(:func:`imagenet_p_rates`, :func:`imagenet_p_scores`). Plots live in
+(:mod:`antialias.metrics.equivariance`): :func:`feature_equivariance`. Robustness: ImageNet-C
+(:mod:`antialias.metrics.imagenet_c`: :func:`imagenet_c_errors`, :func:`imagenet_c_scores`,
+on-the-fly :func:`corruption_errors`) and ImageNet-P (:mod:`antialias.metrics.imagenet_p`:
+:func:`imagenet_p_rates`, :func:`imagenet_p_scores`); their data sets live in
+:mod:`antialias.datasets`. Plots live in
 :mod:`antialias.metrics.plots` (needs matplotlib; imported on use).
 """
 
 from antialias.metrics.equivariance import EquivarianceResult as EquivarianceResult
 from antialias.metrics.equivariance import feature_equivariance as feature_equivariance
-from antialias.metrics.robustness import ALEXNET_C_ERRORS as ALEXNET_C_ERRORS
-from antialias.metrics.robustness import IMAGENET_C_CORRUPTIONS as IMAGENET_C_CORRUPTIONS
-from antialias.metrics.robustness import IMAGENET_P_PERTURBATIONS as IMAGENET_P_PERTURBATIONS
-from antialias.metrics.robustness import ImageNetCResult as ImageNetCResult
-from antialias.metrics.robustness import ImageNetPResult as ImageNetPResult
-from antialias.metrics.robustness import corruption_errors as corruption_errors
-from antialias.metrics.robustness import flip_probability as flip_probability
-from antialias.metrics.robustness import imagenet_c_errors as imagenet_c_errors
-from antialias.metrics.robustness import imagenet_c_scores as imagenet_c_scores
-from antialias.metrics.robustness import imagenet_p_rates as imagenet_p_rates
-from antialias.metrics.robustness import imagenet_p_scores as imagenet_p_scores
-from antialias.metrics.robustness import top5_distance as top5_distance
+from antialias.metrics.imagenet_c import ALEXNET_C_ERRORS as ALEXNET_C_ERRORS
+from antialias.metrics.imagenet_c import IMAGENET_C_CORRUPTIONS as IMAGENET_C_CORRUPTIONS
+from antialias.metrics.imagenet_c import ImageNetCResult as ImageNetCResult
+from antialias.metrics.imagenet_c import corruption_errors as corruption_errors
+from antialias.metrics.imagenet_c import imagenet_c_errors as imagenet_c_errors
+from antialias.metrics.imagenet_c import imagenet_c_scores as imagenet_c_scores
+from antialias.metrics.imagenet_p import IMAGENET_P_PERTURBATIONS as IMAGENET_P_PERTURBATIONS
+from antialias.metrics.imagenet_p import ImageNetPResult as ImageNetPResult
+from antialias.metrics.imagenet_p import flip_probability as flip_probability
+from antialias.metrics.imagenet_p import imagenet_p_rates as imagenet_p_rates
+from antialias.metrics.imagenet_p import imagenet_p_scores as imagenet_p_scores
+from antialias.metrics.imagenet_p import top5_distance as top5_distance
 from antialias.metrics.shift import AccuracyResult as AccuracyResult
 from antialias.metrics.shift import ConsistencyResult as ConsistencyResult
 from antialias.metrics.shift import DiagonalResult as DiagonalResult

@@ -16,6 +16,12 @@ logger = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def mean_or_nan(values: Iterable[float]) -> float:
+    """The mean of ``values``; NaN when there are none."""
+    values = list(values)
+    return float(sum(values) / len(values)) if values else float("nan")
+
+
 def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     """``device`` if given, else the device of the model's first parameter or buffer, else CPU."""
     if device is not None:
