@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from antialias import _io
 from antialias.train import checkpoint as ckpt
 from antialias.train.data import (
     EpochSeededDataset,
@@ -57,7 +58,7 @@ from antialias.train.distributed import (
 from antialias.train.model import SOURCES, build_model, load_init_weights
 from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
-__all__ = ["LOG", "TrainConfig", "TrainResult", "resolve_recipe", "train"]
+__all__ = ["LOG", "NonFiniteLossError", "TrainConfig", "TrainResult", "resolve_recipe", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ CONFIG = "config.json"
 AMP_MODES = ("none", "bf16", "fp16")
 SCHEDULES = ("step", "cosine", "constant")
 ON_CORRUPT = ("fail", "skip")
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """Training stopped because the loss became NaN or infinite (the last good checkpoint is kept)."""
+
 
 # Fields whose change between a checkpoint and a resumed run alters the training trajectory.
 _TRAJECTORY_FIELDS = (
@@ -139,7 +144,10 @@ class TrainConfig:
         workers: data-loader worker processes per training process.
         seed: seed of initialisation, shuffling, augmentation and metrics.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
-        resume: a checkpoint to continue from, or ``"latest"`` for ``output_dir``'s latest.
+        resume: a checkpoint to continue from, or ``"latest"`` for ``output_dir``'s newest intact one
+            (a damaged latest checkpoint is reported and passed over).
+        overwrite: allow replacing the run that ``output_dir`` holds (another run, a finished
+            one, or epochs after the checkpoint resumed from); without it such a folder is refused.
         stop_after: stop this invocation after that many epochs (the schedule still spans
             ``epochs``); resume later to continue.
         save_every: keep a checkpoint every that many epochs besides latest and best (0: none).
@@ -184,6 +192,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     resume: str | None = None
+    overwrite: bool = False
     stop_after: int | None = None
     save_every: int = 0
     on_corrupt: str = "fail"
@@ -437,49 +446,112 @@ def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractC
 
 
 def _write_json_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _io.atomic_write_text(path, json.dumps(_io.json_safe(obj), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    # Strict JSON: a non-finite number is written as null, never as the bare NaN that JSON lacks.
+    return json.dumps(_io.json_safe(row), allow_nan=False) + "\n"
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if number == len(lines):  # a crash while appending: the last line is incomplete
+                logger.warning(f"{path}: ignoring its incomplete last line")
+                continue
+            raise ValueError(f"{str(path)!r} line {number} is not valid JSON; the run's log is damaged") from None
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def _append_log(path: Path, row: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(_json_line(row))
         f.flush()
         os.fsync(f.fileno())
 
 
-def _check_output_dir(config: TrainConfig) -> Path | None:
-    """Return the checkpoint to resume from, or None; refuse to write over another run."""
-    out = Path(config.output_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"output_dir {str(out)!r} exists and is not a folder")
-    if config.resume is not None:
-        path = out / ckpt.LATEST if config.resume == "latest" else Path(config.resume)
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
-        return path
-    # An empty log is what a run that failed in its first epoch leaves: nothing to protect.
-    existing = ckpt.list_checkpoints(out) + [
+def _run_files(out: Path) -> list[Path]:
+    """The files of a run in ``out`` (an empty log is what a run that failed in its first epoch leaves)."""
+    return ckpt.list_checkpoints(out) + [
         p for p in (out / LOG, out / ckpt.WEIGHTS) if p.is_file() and p.stat().st_size > 0
     ]
-    if existing:
-        raise ValueError(
-            f"output_dir {str(out)!r} already holds a run ({existing[0].name}); pass resume to "
-            "continue it, or choose another output_dir (nothing was written)"
-        )
-    return None
+
+
+def _logged_epoch(out: Path) -> int:
+    epochs = [row.get("epoch", 0) for row in _read_log(out / LOG)]
+    return max([e for e in epochs if isinstance(e, int)], default=0)
+
+
+def _check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
+    """The checkpoint to resume from (or None), and the files ``overwrite`` replaces.
+
+    Refuses a folder holding another run or a finished one unless ``resume`` continues that
+    folder's own run or ``overwrite`` is set, and resuming from a checkpoint older than the run's
+    last epoch without ``overwrite``.
+    """
+    out = Path(config.output_dir)
+    existing = _run_files(out)
+    everything = existing + [p for p in (out / CONFIG, out / LOG) if p.exists() and p not in existing]
+    if config.resume is None:
+        if existing and not config.overwrite:
+            raise ValueError(
+                f"output_dir {str(out)!r} already holds a run ({existing[0].name}); pass resume to continue "
+                "it, overwrite to replace it, or choose another output_dir (nothing was written)"
+            )
+        return None, everything if config.overwrite else []
+    if config.resume == "latest":
+        try:
+            path, state, damaged = ckpt.find_resumable(out)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"checkpoint to resume {str(out / ckpt.LATEST)!r} does not exist: output_dir {str(out)!r} holds "
+                "no checkpoint; give the checkpoint to resume from, or leave resume out to start a new run"
+            ) from None
+        for bad, reason in damaged:
+            logger.warning(
+                f"checkpoint {bad} is damaged and is passed over ({reason}); resuming from {path.name}, "
+                f"the newest intact checkpoint (epoch {state.get('epoch')})"
+            )
+        return path, []
+    path = Path(config.resume)
+    if path.is_dir():
+        raise ValueError(f"resume {config.resume!r} is a folder; expected a checkpoint file (or 'latest')")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
+    own = out.is_dir() and path.parent.resolve() == out.resolve()
+    if not own:
+        if existing and not config.overwrite:
+            raise ValueError(
+                f"output_dir {str(out)!r} already holds another run ({existing[0].name}); continuing "
+                f"{str(path)!r} there would overwrite it: choose an empty output_dir, or pass overwrite to "
+                "replace that run (nothing was written)"
+            )
+        return path, everything if config.overwrite else []
+    epoch = int(ckpt.load_checkpoint(path).get("epoch", 0))
+    reached = _logged_epoch(out)
+    if epoch < reached:
+        if not config.overwrite:
+            raise ValueError(
+                f"{str(path)!r} holds epoch {epoch}, but the run in {str(out)!r} has reached epoch {reached}: "
+                f"resuming from it would discard epochs {epoch + 1}-{reached}; pass overwrite to do that, or give "
+                "another output_dir to continue in a new folder (nothing was written)"
+            )
+        # The discarded epochs' checkpoints must not survive as "newer" ones.
+        later = [p for p in ckpt.list_checkpoints(out) if p.resolve() != path.resolve()]
+        return path, [
+            p for p in later if p.name in (ckpt.LATEST, ckpt.BEST) or ckpt._epoch_of(p) > epoch
+        ]
+    return path, []
 
 
 def _warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Recipe) -> None:
@@ -539,7 +611,8 @@ def _train_epoch(
     non_blocking = ctx.device.type == "cuda"
     start = time.perf_counter()
     with bar:
-        for _ in range(steps):
+        for index in range(steps):
+            step_losses = []
             for micro in range(config.accum_steps):
                 images, labels = next(batches)
                 images = images.to(ctx.device, non_blocking=non_blocking).contiguous(
@@ -554,10 +627,12 @@ def _train_epoch(
                         output = model(images)
                         loss = criterion(output, labels)
                     scaler.scale(loss / config.accum_steps).backward()
+                step_losses.append(loss.detach().float())
                 with torch.no_grad():
                     sums.loss += loss.detach().double() * labels.shape[0]
                     sums.correct += (output.argmax(dim=1) == labels).sum().double()
                     sums.count += labels.shape[0]
+            _check_finite_loss(torch.stack(step_losses), ctx, epoch, index, optimizer)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -571,6 +646,27 @@ def _train_epoch(
     if ctx.device.type == "cuda":
         torch.cuda.synchronize(ctx.device)
     return sums, time.perf_counter() - start
+
+
+def _check_finite_loss(
+    losses: torch.Tensor,
+    ctx: DistributedContext,
+    epoch: int,
+    index: int,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Stop at the first NaN/inf loss, before the optimiser applies its gradients (every process stops)."""
+    bad = float((~torch.isfinite(losses)).any())
+    if ctx.distributed:
+        (bad,) = all_reduce_sum(ctx, [bad])
+    if bad:
+        value = next((float(v) for v in losses.tolist() if not math.isfinite(v)), float("nan"))
+        raise NonFiniteLossError(
+            f"training stopped: the loss is {value} (not finite) at epoch {epoch + 1}, step {index + 1} of the "
+            f"epoch, with lr {optimizer.param_groups[0]['lr']:.4g}; the weights diverged (a learning rate too "
+            "high for this batch size?). Nothing of this epoch was saved; the checkpoints of earlier epochs are "
+            "kept: lower lr and start again, or resume from the last checkpoint"
+        )
 
 
 def _validate_epoch(
@@ -646,7 +742,36 @@ def train(config: TrainConfig) -> TrainResult:
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = _validate(config, recipe, world, device)
-    resume_path = _check_output_dir(config)
+    out = _io.check_output_path(
+        config.output_dir,
+        kind="dir",
+        what="output_dir",
+        inputs=[
+            ("data folder", config.data),
+            ("training folder", config.train_dir),
+            ("validation folder", config.val_dir),
+        ],
+    )
+    # One run per folder: rank 0 holds the folder's lock for the whole run (the other processes of
+    # a torchrun job are part of the same run).
+    created = not out.exists()
+    lock = _io.RunLock(out) if int(os.environ.get("RANK", "0") or 0) == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _train_locked(config, recipe, micro_batch)
+    finally:
+        if lock is not None:
+            lock.release()
+            if created and [p.name for p in out.iterdir()] == [_io.RunLock.FILE]:
+                # Stopped before writing anything: leave no empty folder behind.
+                with contextlib.suppress(OSError):
+                    lock.path.unlink()
+                    out.rmdir()
+
+
+def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> TrainResult:
+    resume_path, discard = _check_output_dir(config)
     data = _load_data(config)
     steps_per_epoch = len(data.train) // recipe.batch_size
     if steps_per_epoch == 0:
@@ -664,6 +789,13 @@ def train(config: TrainConfig) -> TrainResult:
     )
     if config.init_weights is not None and resume_path is None:
         load_init_weights(model, config.init_weights, arch=config.model)
+
+    if discard and int(os.environ.get("RANK", "0") or 0) == 0:
+        # Every check has passed: only now is the replaced run removed (``overwrite``).
+        for path in discard:
+            logger.warning(f"overwrite: removing {path}")
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + _io.HASH_SUFFIX).unlink(missing_ok=True)
 
     ctx = init_distributed(config.device)
     try:
@@ -765,10 +897,7 @@ def _run(
         history = [row for row in _read_log(log_path) if row.get("epoch", 0) <= start_epoch]
         if log_path.exists():
             # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
-            tmp = out / f".{LOG}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(row) + "\n" for row in history)
-            os.replace(tmp, log_path)
+            _io.atomic_write_text(log_path, "".join(_json_line(row) for row in history))
         saved = {
             **dataclasses.asdict(config),
             "recipe_resolved": dataclasses.asdict(recipe),
