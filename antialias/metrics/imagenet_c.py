@@ -297,7 +297,7 @@ def corruption_errors(
     model: nn.Module,
     root: str | os.PathLike | ImageFolderDataset,
     *,
-    corruptions: Sequence[str] = IMAGENET_C_CORRUPTIONS,
+    corruptions: Sequence[str] | None = None,
     severities: Sequence[int] = (1, 2, 3, 4, 5),
     resize: int | None = 256,
     crop: int = 224,
@@ -318,9 +318,9 @@ def corruption_errors(
         model: classifier returning ``(N, classes)`` logits.
         root: a labelled image folder (ImageNet layout), or an
             :class:`antialias.data.ImageFolderDataset` of one (its transform is not used).
-        corruptions: corruption names.
+        corruptions: corruption names; None: the 15 of :data:`IMAGENET_C_CORRUPTIONS`.
         severities: severities 1..5 to score.
-        resize: shorter side before the crop; None keeps the stored size.
+        resize: shorter side before the crop; None (or 0) keeps the stored size.
         crop: center crop side (at least 32).
         seed: base seed of the corruptions' randomness.
         batch_size: images per forward pass.
@@ -340,6 +340,7 @@ def corruption_errors(
         raise ImportError(
             "on-the-fly corruptions need the imagecorruptions-imaug package: pip install 'antialias[robustness]'"
         )
+    corruptions = IMAGENET_C_CORRUPTIONS if corruptions is None else tuple(corruptions)
     known = set(IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS)
     unknown = [c for c in corruptions if c not in known]
     if unknown:
