@@ -27,8 +27,8 @@ examples:
   # anti-alias any torchvision model, or train the unchanged baseline
   antialias train /data/imagenet --model efficientnet_b0 --convert --output-dir runs/effb0
   antialias train /data/imagenet --model resnet50 --baseline --output-dir runs/r50_baseline
-  # continue a stopped run exactly
-  antialias train /data/imagenet --model resnet50 --output-dir runs/r50 --resume
+  # continue a stopped run exactly (its options come back from runs/r50/config.json)
+  antialias train --output-dir runs/r50 --resume
 
 recipes (the reference's; explicit options override them):
 """
@@ -43,9 +43,17 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         # "(default: True)" on --no-progress would read as the flag's effect; flags need none.
-        if action.nargs == 0:
+        # "(default: None)" after "(default: cuda when available)" says nothing: leave it out.
+        if action.nargs == 0 or action.default is None:
             return action.help
         return super()._get_help_string(action)
+
+
+def _changeable() -> tuple[str, ...]:
+    from antialias.train.engine import RESUME_CHANGEABLE
+
+    flags = {"data": "DATA", "verify_images": "--no-verify", "progress": "--no-progress"}
+    return tuple(flags.get(name, "--" + name.replace("_", "-")) for name in RESUME_CHANGEABLE)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -74,9 +82,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
-        required=True,
         help="zoo model name, torchvision name (with --convert/--baseline) or "
-        "package.module:function",
+        "package.module:function (required unless --resume)",
     )
     source = group.add_mutually_exclusive_group()
     source.add_argument(
@@ -103,7 +110,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument(
         "--init-weights",
         metavar="PATH|torchvision[:NAME]",
-        help="start from these weights, loaded strictly (fine-tuning)",
+        help="start from these weights, loaded strictly (fine-tuning); a classifier trained for "
+        "another number of classes is re-initialised, with a message naming it",
+    )
+    group.add_argument(
+        "--num-classes",
+        type=int,
+        help="outputs of the classifier (default: the data's class count)",
     )
     group.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm (multi-GPU)")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory format")
@@ -117,7 +130,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         help="global batch of one step, split over processes and accumulation",
     )
-    group.add_argument("--lr", type=float, help="peak learning rate")
+    group.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: the recipe's, scaled linearly when --batch-size "
+        "differs from its 256: lr x batch / 256)",
+    )
+    group.add_argument(
+        "--no-lr-scaling",
+        dest="scale_lr",
+        action="store_false",
+        help="keep the recipe's lr whatever the global batch",
+    )
     group.add_argument("--momentum", type=float)
     group.add_argument("--weight-decay", type=float)
     group.add_argument("--nesterov", action="store_true")
@@ -145,7 +169,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--consistency-passes", type=int, default=1, help="consistency passes per epoch (0: skip)"
     )
     group.add_argument("--val-batch-size", type=int, help="default: the per-process train batch")
-    group.add_argument("--workers", type=int, default=4, help="loader workers per process")
+    group.add_argument(
+        "--workers",
+        type=int,
+        help="loader workers per process (default: this machine's CPUs / its processes, at most 8)",
+    )
     group.add_argument(
         "--on-corrupt",
         choices=("fail", "skip"),
@@ -167,7 +195,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         nargs="?",
         const="latest",
         metavar="CHECKPOINT",
-        help="continue from CHECKPOINT (default OUTPUT_DIR's latest)",
+        help="continue the run in OUTPUT_DIR exactly, from CHECKPOINT (default its latest): its "
+        "options come back from its config.json, so --output-dir and --resume suffice; of the "
+        "others only these may be given with a new value: "
+        + ", ".join(_changeable()),
     )
     group.add_argument(
         "--stop-after",
@@ -196,10 +227,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``antialias train``; returns the exit code."""
     from antialias.train import TrainConfig, train
 
-    if args.data is None and (args.train_dir is None or args.val_dir is None):
-        raise CLIError(
-            "give DATA (a folder with train/ and val/) or both --train-dir and --val-dir"
-        )
+    if args.resume is None:
+        if args.model is None:
+            raise CLIError("give --model (or --resume to continue the run in --output-dir)")
+        if args.data is None and (args.train_dir is None or args.val_dir is None):
+            raise CLIError(
+                "give DATA (a folder with train/ and val/) or both --train-dir and --val-dir"
+            )
     if args.output and os.path.exists(args.output) and os.path.isdir(args.output):
         raise CLIError(f"--output {args.output!r} is a folder; expected a JSON file name")
     fields = TrainConfig.__dataclass_fields__

@@ -237,14 +237,21 @@ def _epoch_of(path: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
-def save_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Save ``model``'s weights atomically as a plain state dict (CPU tensors, torchvision names).
+def save_weights(
+    model: torch.nn.Module, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None
+) -> Path:
+    """Save ``model``'s weights atomically (CPU tensors, torchvision names).
 
-    The file loads with ``model.load_state_dict(torch.load(path))`` and with the zoo's builders
-    (``antialias.models.get_model(name, weights=path)``).
+    Without ``meta`` the file is a plain state dict; with it, ``{"state_dict": ..., "antialias":
+    meta}`` (the model's description: architecture, class count, filter). Either loads with the
+    zoo (``antialias.models.get_model(name, weights=path)``, which reads ``meta``) and into any
+    model with ``model.load_state_dict(torch.load(path, weights_only=True)["state_dict"])``.
     """
-    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_save(extract_state_dict(state_dict, source="the model"), path, record_hash=True)
+    state_dict = extract_state_dict(
+        {k: v.detach().cpu() for k, v in model.state_dict().items()}, source="the model"
+    )
+    obj: Any = state_dict if meta is None else {"state_dict": state_dict, "antialias": dict(meta)}
+    return atomic_save(obj, path, record_hash=True)
 
 
 # --- RNG states ---------------------------------------------------------------------------------

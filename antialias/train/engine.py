@@ -39,6 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from antialias import _io
+from antialias.models._head import MODEL_META_KEY
 from antialias.train import checkpoint as ckpt
 from antialias.train.data import (
     EpochSeededDataset,
@@ -115,7 +116,9 @@ class TrainConfig:
             through ``antialias.convert``) or ``"torchvision"`` (the unchanged baseline).
         filter_size: blur filter of anti-aliased models (int 1..7 or a family string).
         init_weights: start from these weights, loaded strictly: a state-dict file or
-            ``"torchvision[:NAME]"``. Selects the fine-tuning recipe when ``recipe`` is None.
+            ``"torchvision[:NAME]"``. Selects the fine-tuning recipe when ``recipe`` is None. A
+            classifier trained for another number of classes is re-initialised (a message names it).
+        num_classes: outputs of the classifier; default the data's class count.
         recipe: recipe name (see :data:`antialias.train.RECIPES`); default: the model's family.
         epochs: total epochs of the schedule.
         batch_size: global batch of one optimiser step (see the module's Convention).
@@ -129,6 +132,9 @@ class TrainConfig:
         warmup_epochs: linear warm-up length in epochs (fractional allowed), per step.
         warmup_start: factor of the rate at the start of the warm-up.
         label_smoothing: label smoothing of the cross-entropy.
+        scale_lr: when ``batch_size`` differs from the recipe's global batch (256) and ``lr`` is
+            None, scale the recipe's rate linearly, ``lr * batch_size / 256`` (Goyal et al., 2017),
+            with a warning; False keeps the recipe's rate.
         accum_steps: gradient accumulation steps per optimiser step.
         amp: automatic mixed precision: ``"none"``, ``"bf16"`` (CPU or GPU) or ``"fp16"`` (GPU,
             with a gradient scaler).
@@ -141,7 +147,8 @@ class TrainConfig:
             ``crop_size + max_offset`` pixels.
         consistency_passes: passes of the consistency metric per epoch (0 skips it).
         val_batch_size: validation batch per process; default the per-process training batch.
-        workers: data-loader worker processes per training process.
+        workers: data-loader worker processes per training process; default the CPUs this process
+            may use divided by the processes of this machine (at most 8).
         seed: seed of initialisation, shuffling, augmentation and metrics.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
         resume: a checkpoint to continue from, or ``"latest"`` for ``output_dir``'s newest intact one
@@ -165,6 +172,7 @@ class TrainConfig:
     source: str = "zoo"
     filter_size: Any = 4
     init_weights: str | None = None
+    num_classes: int | None = None
     recipe: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -178,6 +186,7 @@ class TrainConfig:
     warmup_epochs: float | None = None
     warmup_start: float = 0.01
     label_smoothing: float | None = None
+    scale_lr: bool = True
     accum_steps: int = 1
     amp: str = "none"
     channels_last: bool = False
@@ -188,7 +197,7 @@ class TrainConfig:
     max_offset: int = 32
     consistency_passes: int = 1
     val_batch_size: int | None = None
-    workers: int = 4
+    workers: int | None = None
     seed: int = 0
     device: str | None = None
     resume: str | None = None
@@ -233,16 +242,19 @@ class TrainResult:
 # --- configuration ------------------------------------------------------------------------------
 
 
+def _base_recipe(config: TrainConfig) -> Recipe:
+    if config.recipe is not None:
+        return get_recipe(config.recipe)
+    return recipe_for(config.model.rpartition(":")[2], finetune=config.init_weights is not None)
+
+
 def resolve_recipe(config: TrainConfig) -> Recipe:
     """The recipe of ``config``: the named or family recipe, with ``config``'s explicit overrides.
 
     >>> resolve_recipe(TrainConfig(data=None, model="mobilenet_v2", output_dir="x", lr=0.1)).schedule
     'cosine'
     """
-    if config.recipe is not None:
-        base = get_recipe(config.recipe)
-    else:
-        base = recipe_for(config.model.rpartition(":")[2], finetune=config.init_weights is not None)
+    base = _base_recipe(config)
     overrides = {
         name: getattr(config, name)
         for name in (
@@ -259,7 +271,102 @@ def resolve_recipe(config: TrainConfig) -> Recipe:
         )
         if getattr(config, name) is not None
     }
+    if (
+        config.scale_lr
+        and config.lr is None
+        and config.batch_size is not None
+        and config.batch_size != base.batch_size
+    ):
+        overrides["lr"] = base.lr * config.batch_size / base.batch_size
     return base.replace(**overrides)
+
+
+def default_workers() -> int:
+    """Data-loader workers per process: this machine's usable CPUs over its processes, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(0, min(8, cpus // max(local, 1)))
+
+
+# Options a resumed run may change; every other option is restored from the run's config.json and
+# may only be given again with the same value.
+RESUME_CHANGEABLE = (
+    "epochs",
+    "stop_after",
+    "save_every",
+    "workers",
+    "device",
+    "progress",
+    "val_batch_size",
+    "consistency_passes",
+    "verify_images",
+    "deterministic",
+    "compile",
+    "data",
+    "train_dir",
+    "val_dir",
+)
+# Options of one invocation: never restored.
+_RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
+
+
+def _saved_config(config: TrainConfig) -> dict[str, Any] | None:
+    path = Path(config.output_dir) / CONFIG
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged") from None
+        return saved if isinstance(saved, dict) else None
+    return None
+
+
+def resume_config(config: TrainConfig) -> TrainConfig:
+    """The configuration of the run that ``config.resume`` continues: its ``config.json``, with the
+    options of :data:`RESUME_CHANGEABLE` that ``config`` sets.
+
+    An option left at its default is restored from the run; an option given with the run's value is
+    accepted; any other change raises, so that a resumed run continues the run in the folder exactly.
+
+    Raises:
+        ValueError: ``config`` changes an option that is not in :data:`RESUME_CHANGEABLE`.
+    """
+    if config.resume is None:
+        return config
+    saved = _saved_config(config)
+    if saved is None:
+        if not config.model:
+            raise FileNotFoundError(
+                f"{str(Path(config.output_dir) / CONFIG)!r} does not exist: resume needs the run's "
+                "folder, or the model and data given again"
+            )
+        return config
+    restored: dict[str, Any] = {}
+    changed = []
+    for f in dataclasses.fields(TrainConfig):
+        name, given = f.name, getattr(config, f.name)
+        default = None if f.default is dataclasses.MISSING else f.default
+        if name in _RUN_FIELDS or name not in saved:
+            restored[name] = given
+            continue
+        before = saved[name]
+        if name in RESUME_CHANGEABLE and given is not None and given != default:
+            restored[name] = given
+        elif given is None or given == default or given == before:
+            restored[name] = before
+        else:
+            changed.append(f"{name}={given!r} (the run has {before!r})")
+    if changed:
+        allowed = ", ".join(RESUME_CHANGEABLE)
+        raise ValueError(
+            f"resume continues the run in {config.output_dir!r} with the options of its {CONFIG}; "
+            f"these would change it: {'; '.join(changed)}. Only {allowed} may change when resuming; "
+            "leave the others out, or start a new run in another output_dir"
+        )
+    return TrainConfig(**restored)
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
@@ -291,7 +398,10 @@ def _validate(config: TrainConfig, recipe: Recipe, ctx_world: int, device: torch
     _check_positive_int("val_resize", config.val_resize)
     _check_positive_int("max_offset", config.max_offset)
     _check_positive_int("consistency_passes", config.consistency_passes, 0)
-    _check_positive_int("workers", config.workers, 0)
+    if config.workers is not None:
+        _check_positive_int("workers", config.workers, 0)
+    if config.num_classes is not None:
+        _check_positive_int("num_classes", config.num_classes)
     _check_positive_int("save_every", config.save_every, 0)
     if recipe.schedule == "step":
         _check_positive_int("step_size", recipe.step_size)
@@ -738,7 +848,17 @@ def train(config: TrainConfig) -> TrainResult:
         ValueError: a bad option, an empty folder, classes that differ between train and val,
             a corrupt image (``on_corrupt="fail"``), an unknown model, weights that do not match.
     """
+    config = resume_config(config)
+    if config.workers is None:
+        config = dataclasses.replace(config, workers=default_workers())
     recipe = resolve_recipe(config)
+    if config.scale_lr and config.lr is None and recipe.batch_size != _base_recipe(config).batch_size:
+        base = _base_recipe(config)
+        logger.warning(
+            f"global batch {recipe.batch_size} differs from recipe {base.name!r}'s {base.batch_size}: "
+            f"lr scaled linearly, {base.lr:g} x {recipe.batch_size}/{base.batch_size} = {recipe.lr:g} "
+            "(give lr, or scale_lr=False / --no-lr-scaling, to keep the recipe's rate)"
+        )
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = _validate(config, recipe, world, device)
@@ -781,15 +901,19 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
         )
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
+    num_classes = config.num_classes or len(data.classes)
+    if num_classes < len(data.classes):
+        raise ValueError(
+            f"num_classes {num_classes} is smaller than the {len(data.classes)} classes of the data"
+        )
     model = build_model(
         config.model,
-        num_classes=len(data.classes),
+        num_classes=num_classes,
         filter_size=config.filter_size,
         source=config.source,
     )
     if config.init_weights is not None and resume_path is None:
-        load_init_weights(model, config.init_weights, arch=config.model)
-
+        load_init_weights(model, config.init_weights, arch=config.model, new_classifier=True)
     if discard and int(os.environ.get("RANK", "0") or 0) == 0:
         # Every check has passed: only now is the replaced run removed (``overwrite``).
         for path in discard:
@@ -883,6 +1007,11 @@ def _run(
             )
             _seed_everything(config.seed + ctx.rank + 7919 * start_epoch)
         logger.info(f"resumed from {resume_path} after epoch {start_epoch} (step {step})")
+        if start_epoch >= recipe.epochs:
+            logger.warning(
+                f"the run in {str(out)!r} has finished its {recipe.epochs} epochs: nothing to train "
+                "(give a larger epochs to extend it)"
+            )
 
     ddp = None
     if ctx.distributed:
@@ -997,6 +1126,7 @@ def _run(
                 "metrics": row,
                 "classes": data.classes,
                 "config": {**dataclasses.asdict(config), **dataclasses.asdict(recipe)},
+                MODEL_META_KEY: _model_meta(config, data),
             }
             ckpt.save_checkpoint(
                 state, out, epoch=epoch + 1, is_best=is_best, save_every=config.save_every
@@ -1018,7 +1148,7 @@ def _run(
     if completed >= recipe.epochs:
         weights = str(out / ckpt.WEIGHTS)
         if ctx.is_main:
-            ckpt.save_weights(bare, weights)
+            ckpt.save_weights(bare, weights, meta=_model_meta(config, data))
         barrier(ctx)
     if ctx.is_main and not history:
         history = _read_log(log_path)
@@ -1032,6 +1162,21 @@ def _run(
         checkpoint=str(out / ckpt.LATEST),
         recipe=dataclasses.asdict(recipe),
     )
+
+
+def _model_meta(config: TrainConfig, data: _Data) -> dict[str, Any]:
+    """What a file of the run says about its model: ``get_model(arch, weights=file)`` reads it."""
+    return {
+        "format": "antialias.model/1",
+        "arch": config.model,
+        "source": config.source,
+        "num_classes": config.num_classes or len(data.classes),
+        "filter_size": config.filter_size,
+        "options": {"channels_last": config.channels_last, "sync_bn": config.sync_bn},
+        "classes": list(data.classes),
+        "crop_size": config.crop_size,
+        "val_resize": config.val_resize,
+    }
 
 
 def _pct(value: float | None) -> str:

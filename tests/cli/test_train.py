@@ -77,7 +77,7 @@ def test_help_lists_the_options_and_recipes(capsys):
         assert text in out, text
 
 
-def test_a_run_prints_a_table_and_writes_json(data, tmp_path, capsys):
+def test_a_run_prints_a_table_and_writes_json(data, tmp_path, capsys, caplog):
     out, summary = tmp_path / "run", tmp_path / "summary.json"
     argv = [
         "train",
@@ -96,8 +96,10 @@ def test_a_run_prints_a_table_and_writes_json(data, tmp_path, capsys):
     assert [line.split()[0] for line in table[1:3]] == ["1", "2"]
     result = json.loads(summary.read_text())
     assert result["epochs_completed"] == 2 and result["weights"] == str(out / "weights.pt")
-    # --resume on a finished run trains no more and leaves the history as it was.
-    assert main([*argv[:-2], "--resume"]) == 0
+    # --resume on a finished run trains no more and leaves the history as it was, and says so.
+    with caplog.at_level("WARNING"):
+        assert main([*argv[:-2], "--resume"]) == 0
+    assert "has finished its 2 epochs: nothing to train" in caplog.text
     assert len((out / "log.jsonl").read_text().splitlines()) == 2
 
 
@@ -183,3 +185,71 @@ def test_existing_run_is_not_written_over(data, tmp_path, capsys):
     capsys.readouterr()
     _fails(argv, capsys, "already holds a run")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# --- the fine-tune workflow: another class count, resume alone, lr scaling ----------------------
+
+
+def test_resume_alone_restores_the_run_and_refuses_changes(data, tmp_path, capsys):
+    import torch
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    run = ["train", str(data), *TINY_ARGS, "--epochs", "2", "--crop-size", "24"]
+    assert main([*run, "--output-dir", str(straight)]) == 0
+    assert main([*run, "--output-dir", str(split), "--stop-after", "1"]) == 0
+    # An option that changes the run is an error naming it; nothing is trained.
+    _fails(["train", "--output-dir", str(split), "--resume", "--lr", "0.5"], capsys, "lr=0.5 (the run has 0.1)")
+    assert len((split / "log.jsonl").read_text().splitlines()) == 1
+    # --resume alone: model, data, crop 24, batch, lr and epochs come back from config.json.
+    assert main(["train", "--output-dir", str(split), "--resume", "--workers", "0"]) == 0
+    a = torch.load(straight / "weights.pt", weights_only=True)["state_dict"]
+    b = torch.load(split / "weights.pt", weights_only=True)["state_dict"]
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_weights_of_another_class_count_reinitialise_the_classifier(data, tmp_path, caplog):
+    import torch
+    from _tiny_models import tiny_net
+
+    torch.manual_seed(1)
+    source = tiny_net(10)
+    init = tmp_path / "ten_classes.pth"
+    torch.save(source.state_dict(), init)
+    out = tmp_path / "run"
+    argv = ["train", str(data), *TINY_ARGS, "--epochs", "1", "--init-weights", str(init),
+            "--output-dir", str(out)]
+    with caplog.at_level("WARNING"):
+        assert main(argv) == 0
+    assert "re-initialised the classifier '6' (10 -> 2 classes)" in caplog.text
+    saved = torch.load(out / "weights.pt", weights_only=True)
+    assert saved["antialias"]["num_classes"] == 2 and saved["antialias"]["arch"] == "_tiny_models:tiny_net"
+    assert saved["state_dict"]["6.weight"].shape == (2, 16)
+    # --num-classes smaller than the data's classes is refused before anything is written.
+    out2 = tmp_path / "run2"
+    assert main([*argv[:-1], str(out2), "--num-classes", "1"]) == 2
+    assert not out2.exists()
+
+
+def test_lr_is_scaled_to_the_global_batch_with_a_warning(data, tmp_path, caplog):
+    args = list(TINY_ARGS)
+    i = args.index("--lr")
+    del args[i : i + 2]
+    out = tmp_path / "run"
+    with caplog.at_level("WARNING"):
+        assert main(["train", str(data), *args, "--epochs", "1", "--output-dir", str(out)]) == 0
+    assert "lr scaled linearly, 0.1 x 4/256 = 0.0015625" in caplog.text
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe_resolved"]["lr"] == pytest.approx(0.0015625)
+    caplog.clear()
+    out2 = tmp_path / "run2"
+    assert main(["train", str(data), *args, "--epochs", "1", "--no-lr-scaling", "--output-dir", str(out2)]) == 0
+    assert "scaled" not in caplog.text
+    assert json.loads((out2 / "config.json").read_text())["recipe_resolved"]["lr"] == 0.1
+
+
+def test_workers_default_to_the_machine():
+    import os
+
+    from antialias.train.engine import default_workers
+
+    assert 0 <= default_workers() <= min(8, os.cpu_count() or 1)

@@ -25,7 +25,8 @@ def _config(data: Path, out: Path, **overrides) -> TrainConfig:
 
 
 def _weights(path: str | Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)
+    # weights.pt holds the state dict and the model's description ({"state_dict", "antialias"}).
+    return torch.load(path, weights_only=True)["state_dict"]
 
 
 def _stable(rows: list[dict]) -> list[dict]:
@@ -181,6 +182,7 @@ def test_finetuning_a_zoo_model_lowers_the_loss(image_data, tmp_path):
             epochs=2,
             consistency_passes=0,
             lr=None,
+            scale_lr=False,  # the recipe's rate as it is (batch 4, not 256)
         )
     )
     assert (result.recipe["name"], result.recipe["lr"]) == ("finetune", 0.01)
