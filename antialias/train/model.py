@@ -60,25 +60,46 @@ def _torchvision_model(name: str, num_classes: int) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _cwd_on_path() -> Iterator[None]:
-    """Let ``module:function`` find modules in the working directory, as ``python -m`` does."""
-    cwd = os.getcwd()
-    added = cwd not in sys.path
+def _installed_modules_only() -> Iterator[None]:
+    """Hide the working directory from imports: a ``torchvision.py`` lying there must not replace torchvision.
+
+    ``python -m`` and an interactive interpreter put the working directory (``""`` or its path)
+    first on ``sys.path``; a name is imported here only from installed modules (and
+    ``PYTHONPATH``). A file in the working directory is used only when named by its path.
+    """
+    cwd = os.path.realpath(os.getcwd())
+    hidden = [(i, p) for i, p in enumerate(sys.path) if p in ("", ".") or os.path.realpath(p) == cwd]
+    for i, _ in reversed(hidden):
+        del sys.path[i]
+    try:
+        yield
+    finally:
+        for i, p in hidden:
+            sys.path.insert(i, p)
+
+
+@contextlib.contextmanager
+def _also_on_path(folder: str) -> Iterator[None]:
+    # Appended, not prepended: the file's siblings can be imported, never in place of an installed module.
+    added = folder not in sys.path
     if added:
-        sys.path.insert(0, cwd)
+        sys.path.append(folder)
     try:
         yield
     finally:
         if added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(cwd)
+                sys.path.remove(folder)
 
 
 def import_object(spec: str) -> Any:
     """The object that ``"package.module:name"`` or ``"path/file.py:name"`` names (``name`` may be dotted).
 
-    Modules are looked up in the working directory first, as ``python -m`` does. This is how
-    ``antialias train --model`` and ``antialias eval --model`` find a user's model factory.
+    A module name is imported only from installed modules (and ``PYTHONPATH``), never from the
+    working directory by accident; a file is imported only when its path is given
+    (``./mynet.py:build``; its folder is appended to ``sys.path`` while it is imported, so it can
+    import its siblings). This is how ``antialias train --model`` and ``antialias eval --model``
+    find a user's model factory.
 
     Raises:
         ValueError: ``spec`` is malformed, its module cannot be imported or lacks the attribute (the
@@ -86,22 +107,30 @@ def import_object(spec: str) -> Any:
     """
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise ValueError(f"model {spec!r}: expected 'module:function'")
-    with _cwd_on_path():
-        try:
-            if target.endswith(".py"):
-                path = Path(target)
-                if not path.is_file():
-                    raise ValueError(f"model {spec!r}: file {target!r} does not exist")
-                module_spec = importlib.util.spec_from_file_location(path.stem, path)
-                if module_spec is None or module_spec.loader is None:
-                    raise ValueError(f"model {spec!r}: cannot import {target!r}")
-                module = importlib.util.module_from_spec(module_spec)
+        raise ValueError(f"model {spec!r}: expected 'module:function' or 'path/to/file.py:function'")
+    try:
+        if target.endswith(".py"):
+            path = Path(target).expanduser()
+            if not path.is_file():
+                raise ValueError(f"model {spec!r}: file {target!r} does not exist")
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if module_spec is None or module_spec.loader is None:
+                raise ValueError(f"model {spec!r}: cannot import {target!r}")
+            module = importlib.util.module_from_spec(module_spec)
+            with _also_on_path(str(path.resolve().parent)):
                 module_spec.loader.exec_module(module)
-            else:
+        else:
+            with _installed_modules_only():
                 module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ValueError(f"model {spec!r}: cannot import {target!r} ({exc})") from exc
+    except ImportError as exc:
+        local = Path(*target.split(".")).with_suffix(".py")
+        hint = (
+            f"; {str(local)!r} in the working directory is not imported by name (it could shadow an installed "
+            f"module): give its path, './{local.as_posix()}:{attr}'"
+            if local.is_file()
+            else ""
+        )
+        raise ValueError(f"model {spec!r}: cannot import {target!r} ({exc}){hint}") from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -194,8 +223,10 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
             raise ValueError(
                 f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
             ) from None
-        # Downloads into torch.hub's cache when needed.
-        return dict(weights.get_state_dict(progress=False)), f"torchvision {enum.__name__}.{member}"
+        # Through the zoo's loader: hash-checked, weights_only, a one-line error offline.
+        from antialias.models._load import read_torchvision_state_dict
+
+        return read_torchvision_state_dict(weights.url, progress=False), f"torchvision {enum.__name__}.{member}"
     if not os.path.isfile(spec):
         raise FileNotFoundError(
             f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
