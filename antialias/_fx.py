@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _Av
 
 __all__ = [
     "ConvertTracer",
+    "Observation",
     "Region",
     "call_counts",
     "data_users",
@@ -32,6 +34,7 @@ __all__ = [
     "is_activation",
     "is_chain_input",
     "is_norm",
+    "observe",
     "output_of",
     "trace",
     "trace_regions",
@@ -298,6 +301,7 @@ def insert_after(
         targets.append(matches[index])
     gm = fx.GraphModule(module, graph, class_name=type(module).__name__)
     _copy_missing_state(module, gm)
+    _copy_plain_attributes(module, gm)
     expected = set(module.state_dict())
     taken = {n for n, _ in module.named_modules()}
     for target, (_, layer, layer_name) in zip(targets, insertions, strict=True):
@@ -314,6 +318,15 @@ def insert_after(
     if set(gm.state_dict()) != expected:
         return None
     return region.absolute(outer_name), gm
+
+
+def _copy_plain_attributes(module: nn.Module, gm: fx.GraphModule) -> None:
+    """Give ``gm`` the plain attributes of ``module`` that its parent may read (timm's
+    ``PatchEmbed.grid_size``), and its train/eval mode."""
+    for key, value in vars(module).items():
+        if not key.startswith("_") and key not in vars(gm) and not hasattr(type(gm), key):
+            setattr(gm, key, value)
+    gm.training = module.training  # not recursive: its children keep their own modes
 
 
 def _copy_missing_state(module: nn.Module, gm: fx.GraphModule) -> None:
@@ -337,3 +350,133 @@ def _copy_missing_state(module: nn.Module, gm: fx.GraphModule) -> None:
             owner.register_parameter(attr, value)
         else:
             owner.register_buffer(attr, value)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Run-time observation: one forward pass on an example input
+
+
+_STRIDED_POOL_CALLS = {
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+}
+_STRIDED_CONV_CALLS = {"conv1d", "conv2d", "conv3d"}
+HOOK_DICTS = (
+    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks",
+)
+
+
+
+@dataclass
+class Observation:
+    """What one forward pass on an example input showed.
+
+    Attributes:
+        order: qualified module name -> index of its first call (execution order).
+        channels: watched module -> the channel counts (``size(1)``) of its first input.
+        calls: ``(owner module, call)`` of strided ``F.*`` pooling/convolution calls and of slicing with
+            a step (``x[:, ::2]``) made in a ``forward`` (not inside a convolution or pooling module).
+        error: why the forward failed (``None``: it ran to the end).
+    """
+
+    order: dict[str, int]
+    channels: dict[str, set[int]]
+    calls: list[tuple[str, str]]
+    error: str | None = None
+
+
+def _stride_of(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if name in _STRIDED_CONV_CALLS:
+        return args[3] if len(args) > 3 else kwargs.get("stride", 1)
+    # lp_pool's signature puts the norm type first
+    offset = 1 if name.startswith("lp_pool") else 0
+    stride = args[2 + offset] if len(args) > 2 + offset else kwargs.get("stride")
+    if stride is None or (isinstance(stride, (tuple, list)) and not stride):
+        stride = args[1 + offset] if len(args) > 1 + offset else kwargs.get("kernel_size")
+    return stride
+
+
+def _strided_value(stride: Any) -> bool:
+    values = stride if isinstance(stride, (tuple, list)) else (stride,)
+    return any(isinstance(v, int) and v > 1 for v in values)
+
+
+def _step_slices(index: Any) -> list[int]:
+    items = index if isinstance(index, tuple) else (index,)
+    return [i for i, item in enumerate(items) if isinstance(item, slice) and isinstance(item.step, int) and item.step > 1]
+
+
+def observe(
+    model: nn.Module, inputs: tuple[Any, ...], watch: set[str], leaves: tuple[type[nn.Module], ...]
+) -> Observation:
+    """Run ``model(*inputs)`` once, without gradients and in evaluation mode, and record what it did.
+
+    Strided calls made by a module of a ``leaves`` type (a convolution calling ``F.conv2d``) are its own
+    work, not a hidden subsampling, and are not recorded. Train/eval modes are restored afterwards.
+    """
+    names = {id(m): n for n, m in model.named_modules()}
+    modes = [(m, m.training) for m in model.modules()]
+    stack: list[nn.Module] = []
+    seen = Observation({}, {}, [])
+    found: set[tuple[str, str]] = set()
+
+    def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+        name = names.get(id(module))
+        stack.append(module)
+        if name is None:
+            return
+        seen.order.setdefault(name, len(seen.order))
+        if name in watch and args and isinstance(args[0], torch.Tensor) and args[0].dim() >= 2:
+            seen.channels.setdefault(name, set()).add(int(args[0].size(1)))
+
+    def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if stack and stack[-1] is module:
+            stack.pop()
+
+    def record(call: str) -> None:
+        owner = stack[-1] if stack else model
+        if isinstance(owner, leaves):
+            return
+        key = (names.get(id(owner), "?"), call)
+        if key not in found:
+            found.add(key)
+            seen.calls.append(key)
+
+    class _Mode(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name in _STRIDED_POOL_CALLS or name in _STRIDED_CONV_CALLS:
+                stride = _stride_of(name, args, kwargs)
+                if _strided_value(stride):
+                    record(f"F.{name}(stride={stride})")
+            elif name == "__getitem__" and len(args) == 2 and isinstance(args[0], torch.Tensor) and args[0].dim() >= 3:
+                if steps := _step_slices(args[1]):
+                    record(f"slicing with a step (index {args[1]!r}, dims {steps})")
+            return func(*args, **kwargs)
+
+    from torch.nn.modules import module as module_mod
+
+    handles = [module_mod.register_module_forward_pre_hook(pre_hook), module_mod.register_module_forward_hook(post_hook)]
+    # The model's own hooks must not see this forward: they are set aside until it ends.
+    hooks = [(m, attr, getattr(m, attr)) for m in model.modules() for attr in HOOK_DICTS if getattr(m, attr, None)]
+    for module, attr, _ in hooks:
+        setattr(module, attr, OrderedDict())
+    model.eval()
+    try:
+        with torch.no_grad(), _Mode():
+            model(*inputs)
+    except Exception as exc:  # any error in a user's forward: the observation is partial
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        seen.error = f"{type(exc).__name__}: {message}"[:300]
+        logger.debug("example forward failed: %s", exc)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, attr, value in hooks:
+            setattr(module, attr, value)
+        for module, mode in modes:
+            module.training = mode
+    return seen

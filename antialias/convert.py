@@ -58,12 +58,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import fx, nn
+from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
 
 from antialias import _fx
 from antialias.filters import FilterSpec, get_taps
+from antialias.layers.alias_free import replace_activations
 from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
 from antialias.layers.factory import create_downsample, list_downsample_methods
 from antialias.layers.functional import check_pad_mode
@@ -78,7 +79,10 @@ _CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _CIRCULAR_PAD = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_REPLICATE_PAD = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
+_LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
+_EXAMPLE_SIZE = 64
 _STRIDED_FUNCTIONS = {
     F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
     F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
@@ -136,6 +140,10 @@ class ConversionReport:
         graph_modules: modules replaced by a ``torch.fx.GraphModule`` (rule 5 of the module docstring).
         untraced: ``(module name, error)`` of the modules that ``torch.fx`` could not trace.
         padding_mode: convolutions whose ``padding_mode`` was set by ``conv_padding_mode``.
+        hooks_moved: replaced modules whose forward/backward hooks now live on their replacement.
+        example_forward: the run-time check (execution order, channel counts, strided ``F.*`` calls and
+            slicing): ``"ran on (1, 3, 64, 64)"``, or why it could not run.
+        invariance: with ``circular=True``, the self-test's result (``""`` otherwise).
     """
 
     converted: list[ConvertedLayer] = field(default_factory=list)
@@ -144,6 +152,9 @@ class ConversionReport:
     graph_modules: list[str] = field(default_factory=list)
     untraced: list[tuple[str, str]] = field(default_factory=list)
     padding_mode: list[str] = field(default_factory=list)
+    hooks_moved: list[str] = field(default_factory=list)
+    example_forward: str = ""
+    invariance: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -166,6 +177,12 @@ class ConversionReport:
             lines.append("replaced by torch.fx.GraphModule: " + ", ".join(n or "<model>" for n in self.graph_modules))
         if self.untraced:
             lines.append("not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced))
+        if self.hooks_moved:
+            lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
+        if self.example_forward:
+            lines.append(f"example forward: {self.example_forward}")
+        if self.invariance:
+            lines.append(f"circular-shift invariance: {self.invariance}")
         return "\n".join(lines)
 
 
@@ -178,13 +195,16 @@ def convert(
     filter_size: FilterSpec = 4,
     *,
     method: str = "blur",
-    pad_mode: str = "reflect",
+    pad_mode: str | None = None,
     min_channels: int = 0,
     antialias_stem: bool | None = None,
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
     placement: str = "paper",
+    circular: bool = False,
+    example_inputs: Tensor | tuple[Any, ...] | None = None,
+    activations: str | None = None,
     inplace: bool = False,
 ) -> nn.Module:
     """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
@@ -200,8 +220,8 @@ def convert(
             family string such as ``"triangle-3"``, or taps.
         method: the downsampling layer, a name registered in :mod:`antialias.layers.factory`
             (``"blur"``; the polyphase module adds ``"aps"`` and ``"lps"``).
-        pad_mode: padding of the downsampling layers: ``"reflect"``, ``"replicate"``, ``"zeros"``,
-            ``"circular"``.
+        pad_mode: padding of the downsampling layers: ``"reflect"`` (``None``: the default),
+            ``"replicate"``, ``"zeros"``, ``"circular"``.
         min_channels: leave layers whose maps have fewer channels alone (pools whose channel count
             cannot be read from the graph are converted).
         antialias_stem: also anti-alias the first downsampling layer when it is a convolution (the
@@ -221,6 +241,19 @@ def convert(
             (AlexNet) keeps stride 2 and is followed by a stride-2 blur after its activation; or
             ``"before"`` (every strided convolution blurs its input: cheaper, no tracing, not the paper's
             order).
+        circular: the exact circular-shift guarantee of polyphase sampling (APS, LPS in evaluation
+            mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
+            ``conv_padding_mode="circular"``, then checks on a random input (the example input's shape)
+            that a circular shift leaves the output unchanged. Needs ``method="aps"`` or ``"lps"``; the
+            sides of the input must be multiples of the network's total stride.
+        example_inputs: the positional arguments of one forward call (a tensor or a tuple), run once
+            without gradients to read the execution order, the channel counts that reach each layer,
+            and the strided ``F.*`` calls and step-slicing of ``forward`` methods. ``None``: a random
+            ``(1, C, 64, 64)`` tensor (``C`` from the first convolution; timm's ``pretrained_cfg``
+            input size when the model has one); if that forward fails, the report says so.
+        activations: ``"alias_free"`` wraps every activation module in
+            :class:`~antialias.layers.AliasFreeActivation` (Michaeli et al., CVPR 2023; with
+            ``conv_padding_mode="circular"`` for sub-pixel shifts); ``None`` leaves them.
         inplace: convert ``model`` itself instead of a copy (use the returned module).
 
     Returns:
@@ -230,8 +263,10 @@ def convert(
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
-        ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode`` or a bad
-            ``filter_size`` / ``min_channels``.
+        ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
+            ``filter_size`` / ``min_channels``, or options that contradict ``circular=True``.
+        RuntimeError: with ``circular=True``, the converted model is not invariant to circular shifts
+            (the message names the layers left alone that break it).
 
     Example:
         >>> import torch
@@ -245,10 +280,11 @@ def convert(
         >>> sorted(aa.state_dict()) == sorted(net.state_dict())
         True
     """
+    _check_activations(activations)
     options = _Options.build(
-        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement
+        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement, circular
     )
-    return _convert(model, options, inplace)[0]
+    return _with_activations(_convert(model, options, example_inputs, inplace), activations)[0]
 
 
 def convert_with_report(
@@ -256,13 +292,16 @@ def convert_with_report(
     filter_size: FilterSpec = 4,
     *,
     method: str = "blur",
-    pad_mode: str = "reflect",
+    pad_mode: str | None = None,
     min_channels: int = 0,
     antialias_stem: bool | None = None,
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
     placement: str = "paper",
+    circular: bool = False,
+    example_inputs: Tensor | tuple[Any, ...] | None = None,
+    activations: str | None = None,
     inplace: bool = False,
 ) -> tuple[nn.Module, ConversionReport]:
     """:func:`convert`, and a :class:`ConversionReport` of what changed and what was left alone.
@@ -275,18 +314,36 @@ def convert_with_report(
         >>> [(s.name, s.reason) for s in report.skipped]
         [('0', 'stem (antialias_stem=False)')]
     """
+    _check_activations(activations)
     options = _Options.build(
-        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement
+        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement, circular
     )
-    return _convert(model, options, inplace)
+    return _with_activations(_convert(model, options, example_inputs, inplace), activations)
 
 
-def _convert(model: nn.Module, options: _Options, inplace: bool) -> tuple[nn.Module, ConversionReport]:
+def _check_activations(activations: str | None) -> None:
+    if activations not in (None, "alias_free"):
+        raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
+
+
+def _with_activations(result: tuple[nn.Module, ConversionReport], activations: str | None) -> tuple[nn.Module, ConversionReport]:
+    """``activations="alias_free"``: wrap the converted model's activation modules (parameter-free, no key changes)."""
+    if activations == "alias_free":
+        replace_activations(result[0])
+    return result
+
+
+def _convert(
+    model: nn.Module, options: _Options, example_inputs: Tensor | tuple[Any, ...] | None, inplace: bool
+) -> tuple[nn.Module, ConversionReport]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
+    inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
-    model, report = _Converter(model, options).run()
+    model, report = _Converter(model, options, inputs).run()
+    if options.circular:
+        _check_invariance(model, inputs, report)
     if not report.converted:
         reasons = sorted({s.reason for s in report.skipped if s.reason != "stride 1"})
         detail = f" (left alone: {'; '.join(reasons)})" if reasons else ""
@@ -296,6 +353,68 @@ def _convert(model: nn.Module, options: _Options, inplace: bool) -> tuple[nn.Mod
             stacklevel=3,
         )
     return model, report
+
+
+def _example_inputs(model: nn.Module, given: Tensor | tuple[Any, ...] | None) -> tuple[Any, ...] | str:
+    """The example forward's arguments, or why there are none."""
+    if given is not None:
+        return given if isinstance(given, tuple) else (given,)
+    first = next((m for m in model.modules() if isinstance(m, _ConvNd) and not m.transposed), None)
+    if first is None:
+        return "no example input (pass example_inputs)"
+    ndim = len(first.kernel_size)
+    size = (_EXAMPLE_SIZE,) * ndim
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
+    if isinstance(cfg, dict) and isinstance(cfg.get("input_size"), (tuple, list)) and len(cfg["input_size"]) == ndim + 1:
+        size = tuple(int(v) for v in cfg["input_size"][1:])
+    weight = first.weight
+    dtype = weight.dtype if weight.is_floating_point() else torch.float32
+    x = torch.randn(1, first.in_channels, *size, generator=torch.Generator().manual_seed(0))  # global RNG untouched
+    return (x.to(device=weight.device, dtype=dtype),)
+
+
+_SHIFT_TOLERANCE = 1e-4  # relative to the output's scale: float rounding (APS ties), far below a real change
+
+
+def _check_invariance(model: nn.Module, inputs: tuple[Any, ...] | str, report: ConversionReport) -> None:
+    """``circular=True``: the output must not change when the input is circularly shifted by one sample."""
+    if isinstance(inputs, str) or not inputs or not isinstance(inputs[0], Tensor):
+        report.invariance = f"not checked: {inputs if isinstance(inputs, str) else 'no tensor input'}"
+        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
+        return
+    x = torch.randn(inputs[0].shape, generator=torch.Generator().manual_seed(1)).to(inputs[0])
+    dims = tuple(range(2, x.dim()))
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = [model(torch.roll(x, shifts, dims), *inputs[1:]) for shifts in ((0,) * len(dims), (1,) * len(dims))]
+    except Exception as exc:  # the model's own error on this input
+        report.invariance = f"not checked: the forward failed ({type(exc).__name__}: {str(exc)[:200]})"
+        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
+        return
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    if not all(isinstance(y, Tensor) for y in outputs):
+        report.invariance = "not checked: the output is not a tensor"
+        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
+        return
+    scale = max(1.0, outputs[0].abs().max().item())
+    diff = (outputs[1] - outputs[0]).abs().max().item()
+    shape = tuple(x.shape)
+    if diff <= _SHIFT_TOLERANCE * scale:
+        report.invariance = f"checked: a 1-sample circular shift of a random {shape} input changes the output by {diff:.2g}"
+        return
+    suspects = [f"{s.name} ({s.reason})" for s in report.skipped if s.reason != "stride 1"]
+    suspects += [f"{n or '<model>'} (not traceable)" for n, _ in report.untraced]
+    report.invariance = f"FAILED: a 1-sample circular shift of a random {shape} input changes the output by {diff:.3g}"
+    raise RuntimeError(
+        f"convert(circular=True): the converted {type(model).__name__} is not invariant to circular shifts: "
+        f"{report.invariance[8:]} (scale {scale:.3g}). Layers that are not shift-equivariant after the "
+        f"conversion: {', '.join(suspects) or 'none left alone; look for position-dependent operations (positional embeddings, fixed-size reshapes, zero padding in forward())'}. "
+        "The input's sides must also be multiples of the network's total stride."
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -323,11 +442,12 @@ class _Options:
     exclude: tuple[str, ...] | None
     conv_padding_mode: str | None
     placement: str
+    circular: bool = False
 
     @classmethod
     def build(
-        cls, filter_size: FilterSpec, method: str, pad_mode: str, min_channels: int, antialias_stem: bool | None,
-        include: Any, exclude: Any, conv_padding_mode: str | None, placement: str,
+        cls, filter_size: FilterSpec, method: str, pad_mode: str | None, min_channels: int, antialias_stem: bool | None,
+        include: Any, exclude: Any, conv_padding_mode: str | None, placement: str, circular: bool = False,
     ) -> _Options:
         get_taps(filter_size)  # raises on a bad filter
         if method not in list_downsample_methods():
@@ -340,9 +460,22 @@ class _Options:
             raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
         if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
             raise ValueError(f"conv_padding_mode must be None or one of {_CONV_PADDING_MODES}, got {conv_padding_mode!r}")
+        if not isinstance(circular, bool):
+            raise TypeError(f"circular must be True or False, got {circular!r}")
+        if circular:
+            # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
+            if method == "blur":
+                raise ValueError("circular=True promises invariance to every circular shift, which needs a method that "
+                                 "picks its sampling phase from the content ('aps', 'lps'), got method='blur'")
+            for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
+                if value not in (None, "circular"):
+                    raise ValueError(f"circular=True sets {option}='circular', got {option}={value!r}")
+            if antialias_stem is False:
+                raise ValueError("circular=True anti-aliases the stem too, got antialias_stem=False")
+            pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
         return cls(
-            filter_size, method, check_pad_mode(pad_mode), min_channels, antialias_stem,
-            _patterns(include, "include"), _patterns(exclude, "exclude"), conv_padding_mode, placement,
+            filter_size, method, check_pad_mode("reflect" if pad_mode is None else pad_mode), min_channels, antialias_stem,
+            _patterns(include, "include"), _patterns(exclude, "exclude"), conv_padding_mode, placement, circular,
         )
 
 
@@ -392,17 +525,6 @@ def _pool_base(module: nn.Module) -> type[nn.Module]:
     return type(module)
 
 
-def _layer_channels(module: nn.Module) -> int | None:
-    if isinstance(module, _ConvNd):
-        return module.out_channels
-    for attr in ("num_features", "num_channels"):
-        if isinstance(getattr(module, attr, None), int):
-            return getattr(module, attr)
-    if isinstance(module, nn.LayerNorm) and type(module) is not nn.LayerNorm and len(module.normalized_shape) == 1:
-        return module.normalized_shape[0]  # LayerNorm2d of torchvision/timm: normalizes channels
-    return None
-
-
 def _strided(module: nn.Module) -> bool:
     if isinstance(module, _ConvNd):
         return not module.transposed and any(s > 1 for s in module.stride)
@@ -445,9 +567,10 @@ class _ConvJob:
 
 
 class _Converter:
-    def __init__(self, model: nn.Module, options: _Options) -> None:
+    def __init__(self, model: nn.Module, options: _Options, inputs: tuple[Any, ...] | str) -> None:
         self.model = model
         self.opt = options
+        self.inputs = inputs
         self.report = ConversionReport()
         self.modules = dict(model.named_modules())
         self.index = {name: i for i, name in enumerate(self.modules)}
@@ -458,6 +581,15 @@ class _Converter:
     # -- analysis -------------------------------------------------------------------------------------
 
     def _analyse(self) -> None:
+        self.seen = _fx.Observation({}, {}, [], error=self.inputs if isinstance(self.inputs, str) else None)
+        if not isinstance(self.inputs, str):
+            watch = {name for name, m in self.modules.items() if _wanted(m)}
+            self.seen = _fx.observe(self.model, self.inputs, watch, _LEAVES)
+            shapes = ", ".join(str(tuple(x.shape)) for x in self.inputs if isinstance(x, Tensor))
+            self.report.example_forward = f"ran on {shapes}" if self.seen.error is None else f"failed on {shapes}"
+        if self.seen.error is not None:
+            self.report.example_forward += f" ({self.seen.error}): strided calls in forward() may be missed"
+            self.report.example_forward = self.report.example_forward.lstrip()
         regions, failures = _fx.trace_regions(self.model, _wanted)
         self.report.untraced = failures
         self.regions = regions
@@ -476,6 +608,13 @@ class _Converter:
                         self.rank[name] = (base, position)
                 elif node.op == "call_function" and node.target in _STRIDED_FUNCTIONS:
                     self._report_functional(region, node)
+        reported = {s.name.split(":")[0] for s in self.report.skipped}
+        for owner, call in self.seen.calls:
+            if (owner or "<model>") not in reported:
+                self.report.skipped.append(SkippedLayer(
+                    f"{owner or '<model>'}:{call.split('(')[0]}", call,
+                    "subsampling in forward() (found by the example forward); convert() edits modules only",
+                ))
 
     def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:
         position = _STRIDED_FUNCTIONS[node.target]
@@ -494,6 +633,11 @@ class _Converter:
 
     def _order(self, name: str) -> tuple[int, int]:
         return self.rank.get(name, (self.index[name], 0))
+
+    def _channels(self, name: str) -> int | None:
+        """The channel count that reached ``name`` in the example forward (``None``: unknown or several)."""
+        counts = self.seen.channels.get(name, set())
+        return next(iter(counts)) if len(counts) == 1 else None
 
     def _matches(self, name: str) -> str | None:
         """The include/exclude reason to leave ``name`` alone, if any."""
@@ -518,27 +662,6 @@ class _Converter:
                 if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
                     found.add(f"{name}.maxpool" if name else "maxpool")
         return found
-
-    def _channels_into(self, name: str) -> int | None:
-        """The channel count of a pool's input, read from the layers before it in the graph."""
-        if name not in self.node_of:
-            return None
-        region, node = self.node_of[name]
-        value = node.args[0] if node.args else None
-        for _ in range(16):
-            if not isinstance(value, fx.Node):
-                return None
-            if value.op == "call_module":
-                module = region.module.get_submodule(str(value.target))
-                channels = _layer_channels(module)
-                if channels is not None:
-                    return channels
-                if not (_fx.is_activation(module) or isinstance(module, nn.Identity)):
-                    return None
-            elif value.op not in ("call_function", "call_method"):
-                return None
-            value = value.args[0] if value.args else None
-        return None
 
     # -- planning -------------------------------------------------------------------------------------
 
@@ -593,8 +716,18 @@ class _Converter:
             if module.return_indices:
                 self._skip(name, module, "returns indices (for max unpooling)")
                 return False
+        if getattr(module, "ceil_mode", False) and not self.opt.circular:
+            kernel, padding = _tuple(module.kernel_size, ndim), _tuple(module.padding, ndim)
+            if isinstance(module, _MaxPoolNd) and any(k < p + s for k, p, s in zip(kernel, padding, stride, strict=True)):
+                # torch drops a last window that starts in the padding; padding the end cannot reproduce that
+                self._skip(name, module, "ceil_mode with kernel_size < padding + stride (its size rule is not reproduced)")
+                return False
+            if isinstance(module, _AvgPoolNd) and (kernel != stride or any(padding) or _divisor(module) is not None):
+                self._skip(name, module, "ceil_mode average pooling with overlapping windows, padding or "
+                           "divisor_override (its partial windows are not reproduced)")
+                return False
         reason = self._matches(name)
-        channels = self.pool_channels[name] = self._channels_into(name)
+        channels = self._channels(name)
         if reason is None and channels is not None and channels < self.opt.min_channels:
             reason = f"{channels} channels < min_channels={self.opt.min_channels}"
         if reason is not None:
@@ -641,16 +774,38 @@ class _Converter:
             return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
         if before:
             why = "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
-            return _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
+            job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
+            return job if self._before_form(job, conv) else None
         return _ConvJob(name, "after", ndim, channels, stride, stride)
 
     def _fallback(self, job: _ConvJob, why: str) -> None:
         conv = self.modules[job.name]
         if _is_plain_conv(conv):
             job.kind, job.channels, job.reason = "before", conv.in_channels, f"fallback: {why}"
+            if not self._before_form(job, conv):
+                job.kind = "skip"
         else:
             self._skip(job.name, conv, f"{why}, and {type(conv).__name__} is not a plain convolution")
             job.kind = "skip"
+
+    def _before_form(self, job: _ConvJob, conv: _ConvNd) -> bool:
+        """Choose how the layer goes before ``conv`` so that the output size is kept; ``False``: it cannot.
+
+        Blur then the convolution at stride 1 gives ``ceil(L / s) + 2p - k + 1`` samples, the original
+        ``floor((L + 2p - k) / s) + 1``: equal for every ``L`` when ``2p == k - 1`` (1x1, 3x3 with padding
+        1). Otherwise (a ``kernel == stride`` patch convolution) the blur runs at stride 1 and the
+        convolution keeps its stride: the same size, the low-pass still before the subsampling.
+        """
+        padding = conv.padding if not isinstance(conv.padding, str) else (0,) * job.ndim
+        if all(2 * p == k - 1 for p, k in zip(padding, conv.kernel_size, strict=True)):
+            return True
+        if self.opt.method != "blur":
+            self._skip(job.name, conv, f"{job.reason or 'placement=before'}; {self.opt.method!r} before a "
+                       f"kernel_size={tuple(conv.kernel_size)} convolution would change its output size")
+            return False
+        job.kind, job.stride = "before-dense", (1,) * job.ndim
+        job.reason += "; blur at stride 1, the convolution keeps its stride (same output size)"
+        return True
 
     def _find_site(self, job: _ConvJob, taken: set[str]) -> _Site | str:
         """Where the downsampling layer of ``job`` goes, or why it cannot go after the activation."""
@@ -699,45 +854,88 @@ class _Converter:
         return layer.train(near.training)
 
     def _downsample(self, ndim: int, channels: int | None, stride: tuple[int, ...], near: nn.Module) -> nn.Module:
+        """The ``method`` layer; its channel count comes from the tensors it gets.
+
+        Methods without per-channel state (blur, APS) are built with ``channels=None`` and accept what
+        arrives; a method that needs the count (LPS: its scorer) gets ``channels``, which comes from the
+        layer's weights (a convolution's ``in_channels``/``out_channels``) or from the example forward.
+        """
         stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
-        layer = create_downsample(
-            self.opt.method, ndim, channels, stride_arg, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode
-        )
+        options = {"stride": stride_arg, "filter_size": self.opt.filter_size, "pad_mode": self.opt.pad_mode}
+        try:
+            layer = create_downsample(self.opt.method, ndim, channels=None, **options)
+        except ValueError:
+            if channels is None:
+                raise ValueError(
+                    f"method {self.opt.method!r} needs the channel count of every layer it replaces; the example "
+                    f"forward did not reach one of them ({self.report.example_forward}): pass example_inputs"
+                ) from None
+            layer = create_downsample(self.opt.method, ndim, channels=channels, **options)
         return self._like(layer, near)
 
-    def _pool_replacement(self, name: str, pool: nn.Module) -> nn.Module:
+    def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
+        """``conv`` that subsamples its input first (``BlurConv``), sharing its Parameters."""
+        ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
+        new = BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
+        if job.kind == "before-dense":
+            new.stride = tuple(job.conv_stride)  # the blur ran at stride 1
+        return new
+
+    def _pool_replacement(self, name: str, pool: nn.Module) -> tuple[nn.Module, str]:
+        """The replacement of a strided pool and how its output size is kept."""
         ndim = _pool_ndim(pool)
         kernel = _tuple(pool.kernel_size, ndim)
         stride = _tuple(pool.stride if pool.stride is not None else pool.kernel_size, ndim)
         padding = _tuple(pool.padding, ndim)
-        channels = self.pool_channels.get(name)
-        if isinstance(pool, _MaxPoolNd):
-            if name in self.resnet_pools:
-                kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
-            if self.opt.conv_padding_mode == "circular":
-                # Wrap around instead of -inf padding and a shrinking window: with circular convolutions
-                # and circular blur the whole network is then exactly equivariant to circular shifts.
-                pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
-                dense_pool = _MAX_POOL[ndim](kernel, stride=1)
-                ds = self._downsample(ndim, channels, stride, pool)
-                return nn.Sequential(OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense_pool, downsample=ds))
-            if self.opt.method == "blur":
-                new = MAX_BLUR_POOL[ndim](
-                    list(kernel), channels, self.opt.filter_size, list(stride), list(padding), self.opt.pad_mode
-                )
-                return self._like(new, pool)
-            dense: nn.Module = _MAX_POOL[ndim](kernel, stride=1, padding=padding)
-        else:
-            if kernel == stride and all(p == 0 for p in padding):
-                return self._downsample(ndim, channels, stride, pool)
-            extra = {} if ndim == 1 else {"divisor_override": pool.divisor_override}
-            dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
+        channels = self._channels(name)
         ds = self._downsample(ndim, channels, stride, pool)
-        return nn.Sequential(OrderedDict(pool=dense, downsample=ds))
+        is_max = isinstance(pool, _MaxPoolNd)
+        if is_max and name in self.resnet_pools:
+            kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
+        if self.opt.conv_padding_mode == "circular" and (is_max or any(padding) or kernel != stride):
+            # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
+            # and circular sampling the whole network is then exactly equivariant to circular shifts.
+            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+            dense = _MAX_POOL[ndim](kernel, stride=1) if is_max else type(pool)(kernel, stride=1)
+            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
+            return nn.Sequential(parts), "replaced (circular padding: ceil(L / stride) samples)"
+        ceil = getattr(pool, "ceil_mode", False)
+        how = "replaced"
+        if is_max:
+            if self.opt.method == "blur":
+                new: nn.Module = MAX_BLUR_POOL[ndim](
+                    kernel_size=list(kernel), channels=channels, filter_size=self.opt.filter_size,
+                    stride=list(stride), padding=list(padding), pad_mode=self.opt.pad_mode,
+                )
+                new = self._like(new, pool)
+            else:
+                new = nn.Sequential(OrderedDict(pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds))
+            if not ceil:
+                return new, how
+            # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
+            # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
+            extra = [p for s in reversed(stride) for p in (0, s - 1)]
+            parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(extra)), pool=new)
+            return nn.Sequential(parts), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
+        if kernel == stride and not any(padding) and _divisor(pool) is None:
+            if ceil:
+                return ds, how  # ceil(L / s) samples, as the original's
+            if self.opt.placement == "reference":
+                return ds, how + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)"
+            # floor mode drops the last L % s samples, and so does the replacement
+            parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
+            return nn.Sequential(parts), how + " (floor mode: the last L % stride samples are dropped, as before)"
+        extra = {} if ndim == 1 else {"divisor_override": _divisor(pool)}
+        dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
+        if _divisor(pool) is not None:
+            how += f" (divisor_override={_divisor(pool)} kept: the average at stride 1, then the downsampling)"
+        return nn.Sequential(OrderedDict(pool=dense, downsample=ds)), how
 
     # -- applying -------------------------------------------------------------------------------------
 
     def _replace(self, name: str, new: nn.Module) -> None:
+        old = self.modules[name]
+        _follow_mode(new, old)
         self.replacements[name] = new
         self.report.edits.append(ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new)))
 
@@ -750,8 +948,7 @@ class _Converter:
             self._replace(site.module, ds)
             return f"after {site.where}, as {site.module} (was Identity)"
         if site.kind == "consumer":
-            ds = self._downsample(job.ndim, target.in_channels, job.stride, target)
-            new = BLUR_CONV[job.ndim].from_conv(target, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
+            new = self._before(_ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target)
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, new)
             return f"after {site.where}, in {type(new).__name__} {site.module}"
@@ -775,16 +972,13 @@ class _Converter:
         pools, convs = self._plan()
         converted: dict[str, str] = {}  # name -> placement
         for name, pool in pools:
-            self._replace(name, self._pool_replacement(name, pool))
-            converted[name] = "replaced"
-            if getattr(pool, "ceil_mode", False):
-                converted[name] += " (ceil_mode dropped: on some sizes the map is one sample smaller)"
+            new, converted[name] = self._pool_replacement(name, pool)
+            self._replace(name, new)
         graph_jobs = []
         for job in convs:
             conv = self.modules[job.name]
-            if job.kind == "before":
-                ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
-                self._replace(job.name, BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds))
+            if job.kind.startswith("before"):
+                self._replace(job.name, self._before(job, conv))
                 converted[job.name] = f"before ({job.reason})"
                 continue
             # "after": the whole stride moves to the downsampling layer; "split": it takes a factor 2 of it
@@ -794,14 +988,14 @@ class _Converter:
                 graph_jobs.append(job)
                 continue
             converted[job.name] = self._apply_site(job)
-        self.model = _swap(self.model, self.replacements)
+        self.model = _swap(self.model, self.replacements, self.report.hooks_moved)
         self._apply_graph_jobs(graph_jobs, converted)
         self._set_padding_mode()
         with torch.no_grad():
             for buffer, value in buffers:
-                if not torch.equal(buffer, value):
+                if not buffer.is_meta and not torch.equal(buffer, value):
                     buffer.copy_(value)
-        link_residual_phases(self.model)  # polyphase methods: each shortcut keeps its main path's phase
+        _link_phases(self.model, self.seen.order)
         final = dict(self.model.named_modules())
         for name in sorted(converted, key=self._order):
             module = final.get(name)
@@ -831,7 +1025,7 @@ class _Converter:
             name, graph_module = result
             old = self.model.get_submodule(name)
             self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
-            self.model = _swap(self.model, {name: graph_module})
+            self.model = _swap(self.model, {name: graph_module}, self.report.hooks_moved)
             self.report.graph_modules.append(name)
             for job in group:
                 converted[job.name] = f"after {job.site.where}, as a node of GraphModule {name or '<model>'}"
@@ -843,9 +1037,9 @@ class _Converter:
         self._fallback(job, f"the module around {job.site.where} could not be re-traced to insert the layer")
         if job.kind == "skip":
             return
-        ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
-        new = BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
-        self.model = _swap(self.model, {job.name: new})
+        new = self._before(job, conv)
+        _follow_mode(new, conv)
+        self.model = _swap(self.model, {job.name: new}, self.report.hooks_moved)
         self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(new)))
         converted[job.name] = f"before ({job.reason})"
 
@@ -863,17 +1057,95 @@ class _Converter:
                     self.report.padding_mode.append(name)
 
 
-def _swap(module: nn.Module, replacements: dict[str, nn.Module], prefix: str = "") -> nn.Module:
-    """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in."""
+def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str], prefix: str = "") -> nn.Module:
+    """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in.
+
+    The hooks of a replaced module move to its replacement (named in ``moved``), unless the
+    replacement contains the module (a wrapping ``Sequential``), where they still fire.
+    """
     if prefix in replacements:
-        return replacements[prefix]
+        new = replacements[prefix]
+        if _move_hooks(module, new):
+            moved.append(prefix or "<model>")
+        return new
     if not any(name.startswith(prefix) for name in replacements):
         return module
     for name, child in list(module.named_children()):
         full = f"{prefix}.{name}" if prefix else name
         if full in replacements or any(key.startswith(full + ".") for key in replacements):
-            new = _swap(child, replacements, full)
+            new = _swap(child, replacements, moved, full)
             if new is not child:
                 setattr(module, name, new)
     return module
 
+
+_HOOK_DICTS = _fx.HOOK_DICTS
+
+
+def _move_hooks(old: nn.Module, new: nn.Module) -> bool:
+    """Give ``new`` the hook dicts of ``old`` (the users' handles still remove them); ``True`` if any."""
+    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _HOOK_DICTS):
+        return False
+    for attr in _HOOK_DICTS:
+        if hasattr(old, attr):
+            setattr(new, attr, getattr(old, attr))
+    if getattr(old, "_is_full_backward_hook", None) is not None:
+        new._is_full_backward_hook = old._is_full_backward_hook
+    return True
+
+
+def _follow_mode(new: nn.Module, old: nn.Module) -> None:
+    """The modules that ``new`` brings follow the train/eval mode of the module they replace."""
+    kept = {id(m) for m in old.modules()}
+    for module in new.modules():
+        if id(module) not in kept:
+            module.training = old.training
+
+
+def _divisor(pool: nn.Module) -> int | None:
+    return getattr(pool, "divisor_override", None)
+
+
+class _TrimToStride(nn.Module):
+    """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them."""
+
+    def __init__(self, stride: tuple[int, ...]) -> None:
+        super().__init__()
+        self.stride = tuple(stride)
+
+    def forward(self, input: Tensor) -> Tensor:
+        ndim = len(self.stride)
+        index = [slice(None)] * (input.dim() - ndim)
+        index += [slice(0, input.size(d - ndim) - input.size(d - ndim) % s) for d, s in enumerate(self.stride)]
+        return input[tuple(index)]
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
+def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
+    """Polyphase methods: each residual block's shortcut keeps its main path's phase
+    (:func:`~antialias.layers.link_residual_phases`), but the layer that ran first in the example forward
+    leads: a DLA tree subsamples its shortcut before its main path."""
+    roots: dict[int, nn.Module] = {}
+    for leader_name, follower_name in link_residual_phases(model):
+        leader, follower = model.get_submodule(leader_name), model.get_submodule(follower_name)
+        if _call_index(order, follower_name) >= _call_index(order, leader_name):
+            continue
+        root = roots.setdefault(id(leader), follower)
+        if root is follower:
+            follower.follow(None)
+            if getattr(leader, "scorer", None) is not None:
+                follower.scorer = leader.scorer  # LPS: the scorer moves to the layer that now chooses
+            leader.follow(follower)
+        else:
+            follower.follow(root)
+
+
+def _call_index(order: dict[str, int], name: str) -> float:
+    """The example forward's first call of ``name``, or of its closest recorded ancestor (new layers)."""
+    parts = name.split(".")
+    for end in range(len(parts), -1, -1):
+        if (key := ".".join(parts[:end])) in order:
+            return order[key]
+    return float("inf")

@@ -90,8 +90,8 @@ def test_paper_placement_in_a_residual_block(generator: torch.Generator) -> None
     assert isinstance(aa[4].conv2, BlurConv2d) and aa[4].conv2.blur.stride == [2, 2]
     # strided 1x1 shortcut: blur before it
     assert isinstance(aa[4].shortcut[0], BlurConv2d) and aa[4].shortcut[0].stride == (1, 1)
-    # AvgPool(2) == blur k=2: a blur-pool alone
-    assert isinstance(aa[7], BlurPool2d) and aa[7].channels == 16
+    # AvgPool(2) == blur k=2: a blur-pool, built for the channels that arrive; floor mode's trim kept
+    assert isinstance(aa[7].downsample, BlurPool2d) and aa[7].downsample.channels is None
     assert [c.name for c in report.converted] == ["3", "4.conv1", "4.shortcut.0", "7"]
     assert "after 4.relu" in report.converted[1].placement
     assert state_equal(net, aa)
@@ -384,7 +384,7 @@ def test_registered_methods_plug_in_everywhere(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3].downsample, Subsample)
     assert aa[3].pool.stride == 1
     assert isinstance(aa[4].conv2.blur, Subsample) and isinstance(aa[4].shortcut[0].blur, Subsample)
-    assert isinstance(aa[7], Subsample)
+    assert isinstance(aa[7].downsample, Subsample)
     assert len(report.converted) == 4 and state_equal(net, aa)
     x = torch.randn(1, 3, 32, 32)
     assert aa(x).shape == net(x).shape
