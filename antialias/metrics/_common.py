@@ -9,11 +9,15 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-__all__: list[str] = []
+__all__: list[str] = ["NonFiniteLogitsError"]
 
 logger = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class NonFiniteLogitsError(ValueError):
+    """The model returned NaN or infinite logits: a score over them would be meaningless, so none is given."""
 
 
 def mean_or_nan(values: Iterable[float]) -> float:
@@ -131,6 +135,14 @@ def forward_views(
         logits = model(views)
         if isinstance(logits, (tuple, list)):  # e.g. Inception's aux outputs: keep the main head
             logits = logits[0]
+        if isinstance(logits, torch.Tensor) and logits.is_floating_point():
+            finite = torch.isfinite(logits.reshape(logits.shape[0], -1)).all(dim=1) if logits.dim() else torch.isfinite(logits)
+            if not bool(finite.all()):
+                # argmax of NaN logits is arbitrary (a constant index): it would score as "consistent".
+                raise NonFiniteLogitsError(
+                    f"the model returned non-finite logits (NaN or inf) for {int((~finite).sum())} of "
+                    f"{int(finite.numel())} images; no metric is computed from them (check the weights and inputs)"
+                )
         outputs.append(logits.float())
     return torch.cat(outputs) if outputs else torch.empty(0)
 
