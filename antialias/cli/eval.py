@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from antialias.cli import CLIError
+from antialias.metrics._common import NonFiniteLogitsError
 
 __all__ = ["METRICS", "add_parser", "load_model", "run"]
 
@@ -252,7 +254,7 @@ def _from_callable(spec: str, weights_name: str | None = None) -> nn.Module:
         model = obj
     elif callable(obj):
         try:
-            model = obj(**kwargs)
+            model = _with_safe_weights(obj, kwargs)
         except TypeError as exc:
             if not kwargs:
                 raise
@@ -271,10 +273,10 @@ def _from_callable(spec: str, weights_name: str | None = None) -> nn.Module:
 
 def _from_file(path: str) -> nn.Module:
     if path.endswith(".pt2"):
-        try:
-            return torch.export.load(path).module()
-        except Exception as exc:  # torch.export raises many types for foreign files
-            raise CLIError(f"model {path!r} is not a torch.export file ({exc})") from exc
+        from antialias._io import load_exported_program
+
+        # Never torch.export.load directly: it unpickles parts of the file with weights_only=False.
+        return load_exported_program(path).module()
     try:
         with warnings.catch_warnings():
             # torch deprecates TorchScript; loading a user's saved model is still what was asked.
@@ -295,6 +297,52 @@ def _torchvision_names() -> list[str]:
 
 def _from_name(name: str, weights: str | None) -> nn.Module:
     from antialias.models import get_model, list_models
+def _with_safe_weights(build: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """``build(**kwargs)``; torchvision weights it fetches go through the zoo's safe loader."""
+    if not kwargs.get("weights"):
+        return build(**kwargs)
+    from antialias.models._load import torchvision_weights_through_loader
+
+    with torchvision_weights_through_loader():
+        return build(**kwargs)
+
+
+_MODEL_FILE_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".jit")
+_WEIGHTS_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _is_model_file(spec: str) -> bool:
+    """Whether ``--model spec`` names a saved model file rather than a model name.
+
+    A registered zoo or torchvision name is a name even when a file of that name lies in the working
+    directory (write ``./resnet18`` for the file); anything else that exists as a file is a file.
+    """
+    if not os.path.isfile(spec):
+        return False
+    if os.sep in spec or "/" in spec or spec.endswith(_MODEL_FILE_SUFFIXES):
+        return True
+    from antialias.models import list_models
+
+    if spec in list_models() or spec in _torchvision_names():
+        logger.warning(f"--model {spec!r} is a model name; the file {spec!r} in the working directory is ignored "
+                       f"(write ./{spec} to evaluate the file)")
+        return False
+    return True
+
+
+def _check_weights_arg(spec: str, weights: str) -> None:
+    """A ``--weights`` value is an existing file or a weights name: never a missing path or a folder."""
+    if os.path.isdir(weights):
+        raise CLIError(f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights")
+    if os.path.isfile(weights):
+        return
+    if not _WEIGHTS_NAME_RE.match(weights) or weights.lower().endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")):
+        raise CLIError(
+            f"--weights {weights!r} (for --model {spec!r}) does not exist; expected a file of weights or a weights "
+            "name such as DEFAULT"
+        )
+
+
 
     zoo_names = list_models()
     if name in zoo_names:
@@ -346,7 +394,7 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     if weights is not None and weights.lower() == "none":
         weights = None
     weights_file = weights if weights is not None and os.path.isfile(weights) else None
-    if os.path.isfile(spec):
+    if _is_model_file(spec):
         if weights is not None and weights_file is None:
             raise CLIError(f"weights {weights!r} for the saved model {spec!r} must be a file")
         model = _from_file(spec)
@@ -384,6 +432,8 @@ class _Entry:
     spec: str
     weights: str | None
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    if weights is not None:
+        _check_weights_arg(spec, weights)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -438,6 +488,8 @@ def _check_args(args: argparse.Namespace) -> list[str]:
         raise CLIError(f"--resize {args.resize} is smaller than --crop {args.crop}")
     shift_size = args.crop + args.max_offset
     if any(m in _NEEDS_SHIFT_DATA for m in metrics) and args.resize and args.resize < shift_size:
+    if device.type == "meta":
+        raise CLIError(f"--device {name!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
         raise CLIError(
             f"--resize {args.resize} is smaller than --crop + --max-offset = {shift_size}, the "
             "size of the shifted-crop images"
@@ -592,6 +644,24 @@ def _evaluate_one(
     if metric == "accuracy":
         loader = data.loader(args.crop)  # type: ignore[union-attr]
         result = M.evaluate_accuracy(model, loader, **common)
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check --output and --plots before any model is built or image read: no result is lost at the end."""
+    from antialias._io import check_output_path
+
+    inputs = [("--weights file", w) for w in (args.weights or []) if w and os.path.isfile(w)]
+    inputs += [("--model file", m) for m in args.models if os.path.isfile(m)]
+    for option, value in (("--alexnet-p", getattr(args, "alexnet_p", None)),):
+        if value:
+            inputs.append((f"{option} file", value))
+    try:
+        if args.output:
+            check_output_path(args.output, kind="file", what="--output", inputs=inputs)
+        if args.plots:
+            check_output_path(args.plots, kind="dir", what="--plots", inputs=inputs)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
     elif metric == "consistency":
         result = M.crop_consistency(
             model,
@@ -607,6 +677,8 @@ def _evaluate_one(
     elif metric == "diagonal":
         result = M.diagonal_shift(
             model,
+        except NonFiniteLogitsError as exc:
+            raise CLIError(f"model {entry.label!r} failed during {metric}: {exc}") from exc
             data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
             crop_size=args.crop,
             max_offset=args.max_offset,
@@ -840,7 +912,8 @@ def _write_json(
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_json_safe(payload), indent=2) + "\n")
+        # Strict JSON (non-finite numbers as null), written atomically: a crash leaves the old file.
+        atomic_write_text(out, json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
     except OSError as exc:
         raise CLIError(f"cannot write --output {path!r} ({exc})") from exc
     logger.info("wrote %s", out)
@@ -878,6 +951,8 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
                 plots.plot_consistency(values, out / f"{metric}.png", accuracy=accs, title=title)
             )
     if "equivariance" in metrics:
+        from antialias._io import atomic_write_text
+
         for e in entries:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in e.label)
             written.append(
@@ -933,3 +1008,4 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         _plot(args.plots, entries, metrics)
     return 0
+    _check_outputs(args)
