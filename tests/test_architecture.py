@@ -1,0 +1,99 @@
+"""The package's floors (docs/architecture.md): imports flow one way, applications use public names."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "antialias"
+
+# Lowest floor first; a module may import from its floor and the floors below it.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("filters", "_io"),
+    ("layers",),
+    ("_fx", "convert", "models"),
+    ("data", "datasets", "metrics", "train"),
+    ("apps", "cli", "__main__"),
+)
+
+
+def _floor(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__init__":
+        return None  # the package's facade re-exports from every floor below the applications
+    for level, names in enumerate(FLOORS):
+        if parts[1] in names:
+            return level
+    raise AssertionError(f"module {module} is on no floor: add it to FLOORS and docs/architecture.md")
+
+
+def _modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        out.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return out
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every absolute import of ``antialias``, at any depth (lazy ones too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("antialias"):
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names if a.name.startswith("antialias")]
+    return found
+
+
+def test_imports_never_go_up_a_floor():
+    upward = []
+    for module, path in _modules():
+        level = _floor(module)
+        for target, names in _imports(path):
+            # ``from antialias import layers`` imports a module; ``from antialias import __version__`` does not.
+            submodules = [n for n in names if (PACKAGE / n).is_dir() or (PACKAGE / f"{n}.py").is_file()]
+            targets = [target] + [f"{target}.{n}" for n in submodules if target == "antialias"]
+            for t in targets:
+                t_level = _floor(t) if t != "antialias" else None
+                if level is not None and t_level is not None and t_level > level:
+                    upward.append(f"{module} imports {t}")
+    assert not upward, upward
+
+
+def test_applications_use_public_names_only():
+    private = []
+    for module, path in _modules():
+        if not module.startswith("antialias.apps"):
+            continue
+        for target, names in _imports(path):
+            if target.startswith("antialias.apps"):
+                continue
+            if any(p.startswith("_") for p in target.split(".")) or any(n.startswith("_") for n in names):
+                private.append(f"{module}: from {target} import {', '.join(names)}")
+    assert not private, private
+
+
+def test_floor_check_sees_an_upward_import(tmp_path):
+    # The check above can fail: a layer importing the metrics is an upward arrow.
+    fake = tmp_path / "x.py"
+    fake.write_text("def f():\n    from antialias.metrics import accuracy\n")
+    ((target, names),) = _imports(fake)
+    assert _floor("antialias.layers.x") < _floor(target)
+
+
+@pytest.mark.slow
+def test_architecture_doc_examples_run():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    # A fresh interpreter: the examples register a method and a model for good.
+    code = "\n".join(blocks)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
