@@ -289,14 +289,6 @@ def _from_file(path: str) -> nn.Module:
         ) from exc
 
 
-def _torchvision_names() -> list[str]:
-    import torchvision
-
-    return list(torchvision.models.list_models(module=torchvision.models))
-
-
-def _from_name(name: str, weights: str | None) -> nn.Module:
-    from antialias.models import get_model, list_models
 def _with_safe_weights(build: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     """``build(**kwargs)``; torchvision weights it fetches go through the zoo's safe loader."""
     if not kwargs.get("weights"):
@@ -343,6 +335,14 @@ def _check_weights_arg(spec: str, weights: str) -> None:
         )
 
 
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _from_name(name: str, weights: str | None) -> nn.Module:
+    from antialias.models import get_model, list_models
 
     zoo_names = list_models()
     if name in zoo_names:
@@ -352,7 +352,7 @@ def _check_weights_arg(spec: str, weights: str) -> None:
     if name in tv_names:
         import torchvision
 
-        return torchvision.models.get_model(name, **({"weights": weights} if weights else {}))
+        return _with_safe_weights(torchvision.models.get_model, {"name": name, **({"weights": weights} if weights else {})})
     close = difflib.get_close_matches(name, zoo_names + tv_names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise CLIError(
@@ -393,6 +393,8 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     """
     if weights is not None and weights.lower() == "none":
         weights = None
+    if weights is not None:
+        _check_weights_arg(spec, weights)
     weights_file = weights if weights is not None and os.path.isfile(weights) else None
     if _is_model_file(spec):
         if weights is not None and weights_file is None:
@@ -432,8 +434,6 @@ class _Entry:
     spec: str
     weights: str | None
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    if weights is not None:
-        _check_weights_arg(spec, weights)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -449,7 +449,10 @@ def _device(name: str) -> torch.device:
         ) from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CLIError(f"--device {name!r}: CUDA is not available on this machine")
+    if device.type == "meta":
+        raise CLIError(f"--device {name!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
     return device
+
 
 
 def _check_args(args: argparse.Namespace) -> list[str]:
@@ -488,8 +491,6 @@ def _check_args(args: argparse.Namespace) -> list[str]:
         raise CLIError(f"--resize {args.resize} is smaller than --crop {args.crop}")
     shift_size = args.crop + args.max_offset
     if any(m in _NEEDS_SHIFT_DATA for m in metrics) and args.resize and args.resize < shift_size:
-    if device.type == "meta":
-        raise CLIError(f"--device {name!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
         raise CLIError(
             f"--resize {args.resize} is smaller than --crop + --max-offset = {shift_size}, the "
             "size of the shifted-crop images"
@@ -605,6 +606,24 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check --output and --plots before any model is built or image read: no result is lost at the end."""
+    from antialias._io import check_output_path
+
+    inputs = [("--weights file", w) for w in (args.weights or []) if w and os.path.isfile(w)]
+    inputs += [("--model file", m) for m in args.models if os.path.isfile(m)]
+    for option, value in (("--alexnet-p", getattr(args, "alexnet_p", None)),):
+        if value:
+            inputs.append((f"{option} file", value))
+    try:
+        if args.output:
+            check_output_path(args.output, kind="file", what="--output", inputs=inputs)
+        if args.plots:
+            check_output_path(args.plots, kind="dir", what="--plots", inputs=inputs)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def _evaluate(
     entry: _Entry,
     model: nn.Module,
@@ -620,6 +639,8 @@ def _evaluate(
         logger.info("%s: %s", entry.label, metric)
         try:
             _evaluate_one(entry, model, metric, data, args, common, chunk)
+        except NonFiniteLogitsError as exc:
+            raise CLIError(f"model {entry.label!r} failed during {metric}: {exc}") from exc
         except RuntimeError as exc:
             # A model that cannot run on these inputs (wrong size, channels, dtype): say which.
             logger.debug("%s failed", metric, exc_info=True)
@@ -644,24 +665,6 @@ def _evaluate_one(
     if metric == "accuracy":
         loader = data.loader(args.crop)  # type: ignore[union-attr]
         result = M.evaluate_accuracy(model, loader, **common)
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Check --output and --plots before any model is built or image read: no result is lost at the end."""
-    from antialias._io import check_output_path
-
-    inputs = [("--weights file", w) for w in (args.weights or []) if w and os.path.isfile(w)]
-    inputs += [("--model file", m) for m in args.models if os.path.isfile(m)]
-    for option, value in (("--alexnet-p", getattr(args, "alexnet_p", None)),):
-        if value:
-            inputs.append((f"{option} file", value))
-    try:
-        if args.output:
-            check_output_path(args.output, kind="file", what="--output", inputs=inputs)
-        if args.plots:
-            check_output_path(args.plots, kind="dir", what="--plots", inputs=inputs)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
-
-
     elif metric == "consistency":
         result = M.crop_consistency(
             model,
@@ -677,8 +680,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
     elif metric == "diagonal":
         result = M.diagonal_shift(
             model,
-        except NonFiniteLogitsError as exc:
-            raise CLIError(f"model {entry.label!r} failed during {metric}: {exc}") from exc
             data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
             crop_size=args.crop,
             max_offset=args.max_offset,
@@ -911,6 +912,8 @@ def _write_json(
     }
     out = Path(path)
     try:
+        from antialias._io import atomic_write_text
+
         out.parent.mkdir(parents=True, exist_ok=True)
         # Strict JSON (non-finite numbers as null), written atomically: a crash leaves the old file.
         atomic_write_text(out, json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
@@ -951,8 +954,6 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
                 plots.plot_consistency(values, out / f"{metric}.png", accuracy=accs, title=title)
             )
     if "equivariance" in metrics:
-        from antialias._io import atomic_write_text
-
         for e in entries:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in e.label)
             written.append(
@@ -978,6 +979,7 @@ def run(args: argparse.Namespace) -> int:
     from antialias.data import CorruptImageError
 
     metrics = _check_args(args)
+    _check_outputs(args)
     device = _device(args.device)
     labels = _labels(args)
     weights = args.weights or [None] * len(args.models)
@@ -1008,4 +1010,3 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         _plot(args.plots, entries, metrics)
     return 0
-    _check_outputs(args)
