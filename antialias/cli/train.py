@@ -191,6 +191,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run OUTPUT_DIR holds (another or a finished run, or the epochs after an older "
+        "--resume CHECKPOINT of the same run); without it such a folder is refused",
+    )
+    group.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -234,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(
                 "give DATA (a folder with train/ and val/) or both --train-dir and --val-dir"
             )
-    if args.output and os.path.exists(args.output) and os.path.isdir(args.output):
-        raise CLIError(f"--output {args.output!r} is a folder; expected a JSON file name")
+    if args.output:
+        _check_output(args)
     fields = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{name: getattr(args, name) for name in fields if hasattr(args, name)})
     result = train(config)
@@ -246,10 +252,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights: {result.weights}")
     print(f"checkpoint: {result.checkpoint}")
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=2)
-            f.write("\n")
+        from antialias._io import atomic_write_text, json_safe
+
+        atomic_write_text(args.output, json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n")
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """--output is checked before training: writable, a file name, and none of the run's own files."""
+    from antialias._io import check_output_path
+
+    out = args.output_dir
+    inputs = [(f"run's {name}", os.path.join(out, name)) for name in ("weights.pt", "log.jsonl", "config.json")]
+    inputs += [("checkpoint", os.path.join(out, p)) for p in (os.listdir(out) if os.path.isdir(out) else []) if p.endswith(".pt")]
+    inputs += [("--init-weights file", args.init_weights), ("--resume checkpoint", args.resume if args.resume != "latest" else None)]
+    try:
+        check_output_path(args.output, kind="file", what="--output", inputs=inputs)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _print_table(history: list[dict[str, Any]]) -> None:
