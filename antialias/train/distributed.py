@@ -90,6 +90,8 @@ def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
         raise ValueError(
             f"device {device!r} is not valid ({exc}); expected 'cpu' or 'cuda'"
         ) from None
+    if resolved.type == "meta":
+        raise ValueError(f"device {device!r} holds no data (shapes only); expected 'cpu' or 'cuda'")
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but CUDA is not available")
