@@ -22,7 +22,6 @@ Example:
     MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=3, stride=2, pad_mode='reflect')
 """
 
-from antialias.models import _weights as _weights
 from antialias.models._load import CheckpointError as CheckpointError
 from antialias.models._load import WeightsDownloadError as WeightsDownloadError
 from antialias.models._load import load_weights as load_weights
@@ -30,11 +29,34 @@ from antialias.models._load import remap_reference_state_dict as remap_reference
 from antialias.models._registry import get_model as get_model
 from antialias.models._registry import list_models as list_models
 from antialias.models._registry import register_model as register_model
-from antialias.models._weights import *  # noqa: F403  (the 23 *_Weights enums, listed in its __all__)
 from antialias.models._weights import LICENSE as LICENSE
+from antialias.models._weights import AlexNet_Weights as AlexNet_Weights
+from antialias.models._weights import DenseNet121_Weights as DenseNet121_Weights
+from antialias.models._weights import DenseNet161_Weights as DenseNet161_Weights
+from antialias.models._weights import DenseNet169_Weights as DenseNet169_Weights
+from antialias.models._weights import DenseNet201_Weights as DenseNet201_Weights
+from antialias.models._weights import MobileNet_V2_Weights as MobileNet_V2_Weights
+from antialias.models._weights import ResNet18_Weights as ResNet18_Weights
+from antialias.models._weights import ResNet34_Weights as ResNet34_Weights
+from antialias.models._weights import ResNet50_Weights as ResNet50_Weights
+from antialias.models._weights import ResNet101_Weights as ResNet101_Weights
+from antialias.models._weights import ResNet152_Weights as ResNet152_Weights
+from antialias.models._weights import ResNeXt50_32X4D_Weights as ResNeXt50_32X4D_Weights
+from antialias.models._weights import ResNeXt101_32X8D_Weights as ResNeXt101_32X8D_Weights
+from antialias.models._weights import VGG11_BN_Weights as VGG11_BN_Weights
+from antialias.models._weights import VGG11_Weights as VGG11_Weights
+from antialias.models._weights import VGG13_BN_Weights as VGG13_BN_Weights
+from antialias.models._weights import VGG13_Weights as VGG13_Weights
+from antialias.models._weights import VGG16_BN_Weights as VGG16_BN_Weights
+from antialias.models._weights import VGG16_Weights as VGG16_Weights
+from antialias.models._weights import VGG19_BN_Weights as VGG19_BN_Weights
+from antialias.models._weights import VGG19_Weights as VGG19_Weights
 from antialias.models._weights import Weights as Weights
 from antialias.models._weights import WeightsEnum as WeightsEnum
+from antialias.models._weights import Wide_ResNet50_2_Weights as Wide_ResNet50_2_Weights
+from antialias.models._weights import Wide_ResNet101_2_Weights as Wide_ResNet101_2_Weights
 from antialias.models._weights import get_model_weights as get_model_weights
+from antialias.models._weights import get_weight as get_weight
 from antialias.models.alexnet import alexnet as alexnet
 from antialias.models.densenet import densenet121 as densenet121
 from antialias.models.densenet import densenet161 as densenet161
@@ -67,11 +89,34 @@ __all__ = [
     "WeightsEnum",
     "get_model",
     "get_model_weights",
+    "get_weight",
     "list_models",
     "load_weights",
     "register_model",
     "remap_reference_state_dict",
-    *_weights.WEIGHTS_ENUMS,
+    "AlexNet_Weights",
+    "VGG11_Weights",
+    "VGG11_BN_Weights",
+    "VGG13_Weights",
+    "VGG13_BN_Weights",
+    "VGG16_Weights",
+    "VGG16_BN_Weights",
+    "VGG19_Weights",
+    "VGG19_BN_Weights",
+    "ResNet18_Weights",
+    "ResNet34_Weights",
+    "ResNet50_Weights",
+    "ResNet101_Weights",
+    "ResNet152_Weights",
+    "ResNeXt50_32X4D_Weights",
+    "ResNeXt101_32X8D_Weights",
+    "Wide_ResNet50_2_Weights",
+    "Wide_ResNet101_2_Weights",
+    "DenseNet121_Weights",
+    "DenseNet161_Weights",
+    "DenseNet169_Weights",
+    "DenseNet201_Weights",
+    "MobileNet_V2_Weights",
     "alexnet",
     "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v2",

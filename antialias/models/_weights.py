@@ -44,6 +44,30 @@ __all__ = [
     "Weights",
     "WeightsEnum",
     "get_model_weights",
+    "get_weight",
+    "AlexNet_Weights",
+    "VGG11_Weights",
+    "VGG11_BN_Weights",
+    "VGG13_Weights",
+    "VGG13_BN_Weights",
+    "VGG16_Weights",
+    "VGG16_BN_Weights",
+    "VGG19_Weights",
+    "VGG19_BN_Weights",
+    "ResNet18_Weights",
+    "ResNet34_Weights",
+    "ResNet50_Weights",
+    "ResNet101_Weights",
+    "ResNet152_Weights",
+    "ResNeXt50_32X4D_Weights",
+    "ResNeXt101_32X8D_Weights",
+    "Wide_ResNet50_2_Weights",
+    "Wide_ResNet101_2_Weights",
+    "DenseNet121_Weights",
+    "DenseNet161_Weights",
+    "DenseNet169_Weights",
+    "DenseNet201_Weights",
+    "MobileNet_V2_Weights",
 ]
 
 LICENSE = "CC BY-NC-SA 4.0 (non-commercial)"
@@ -82,16 +106,39 @@ class Preprocessing:
         return int(round(self.input_size[-1] / self.crop_pct))
 
     def transforms(self) -> Callable[[Any], Any]:
-        """A torchvision transform from a PIL image to a normalized ``(3, H, W)`` tensor."""
+        """The evaluation transform: resize, center crop, float in [0, 1], normalize.
+
+        It takes a PIL image, a ``uint8`` tensor ``(3, H, W)`` or a batch ``(N, 3, H, W)``, or a float
+        tensor already in ``[0, 1]`` (as torchvision's ``ImageClassification`` preset does).
+
+        Shape:
+            - Input: a PIL image, ``(3, H, W)`` or ``(N, 3, H, W)``.
+            - Output: ``(3, 224, 224)`` or ``(N, 3, 224, 224)`` (``input_size``), float32.
+        """
         from torchvision import transforms as T
 
         mode = T.InterpolationMode(self.interpolation)
         return T.Compose([
-            T.Resize(self.resize_size, interpolation=mode),
+            T.Resize(self.resize_size, interpolation=mode, antialias=True),
             T.CenterCrop(self.input_size[-2:]),
-            T.ToTensor(),
+            _ToFloat(),
             T.Normalize(self.mean, self.std),
         ])
+
+
+class _ToFloat:
+    """A PIL image or an integer tensor to a float tensor in ``[0, 1]``; a float tensor stays as it is."""
+
+    def __call__(self, image: Any) -> Any:
+        import torch
+        from torchvision.transforms import functional as F
+
+        if not isinstance(image, torch.Tensor):
+            image = F.pil_to_tensor(image)
+        return F.convert_image_dtype(image, torch.float32)
+
+    def __repr__(self) -> str:
+        return "ToFloat()"
 
 
 @dataclass(frozen=True)
@@ -154,7 +201,7 @@ class Weights:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """torchvision-style metadata (``num_params``, ``_metrics``, ``_docs``) plus ours."""
+        """torchvision-style metadata (``num_params``, ``_metrics``, ``_docs``, ``categories``) plus ours."""
         p = self.preprocessing
         return {
             "arch": self.arch,
@@ -166,6 +213,7 @@ class Weights:
             "sha256_prefix": self.sha256_prefix,
             "_metrics": {"ImageNet-1K": {"acc@1": self.top1, "consistency": self.consistency}},
             "_docs": self.docs,
+            "categories": _imagenet_categories() if self.num_classes == 1000 else None,
             "input_size": p.input_size,
             "interpolation": p.interpolation,
             "crop_pct": p.crop_pct,
@@ -176,6 +224,13 @@ class Weights:
     def transforms(self) -> Callable[[Any], Any]:
         """The evaluation preprocessing as a torchvision transform (see :class:`Preprocessing`)."""
         return self.preprocessing.transforms()
+
+
+def _imagenet_categories() -> list[str]:
+    """ImageNet-1k's 1000 class names, in index order (torchvision's list)."""
+    import torchvision
+
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 class WeightsEnum(Enum):
@@ -272,73 +327,310 @@ _FINETUNE = {
 _SCRATCH = {("resnet50", 2): (76.81, 89.96), ("resnet50", 3): (76.83, 90.91),
             ("resnet50", 4): (77.23, 91.29), ("resnet50", 5): (77.04, 91.31)}
 
-_REGISTRY: dict[str, type[WeightsEnum]] = {}
-
-
-def _make_enum(arch: str) -> type[WeightsEnum]:
-    enum_name, finetune_hash, scratch, tv_file, num_params = _CATALOG[arch]
+def _official(arch: str, k: int, recipe: str) -> Weights:
+    """The catalog entry of the reference's ``arch`` trained with filter ``k`` (``recipe``: finetune/scratch)."""
+    _, finetune_hash, scratch, _, num_params = _CATALOG[arch]
     none: tuple[float | None, float | None] = (None, None)
+    if recipe == "finetune":
+        suffix, digest, numbers = "lpf4_finetune", finetune_hash, _FINETUNE.get(arch, none)
+        how = "fine-tuned from torchvision's baseline"
+    else:
+        suffix, digest, numbers = f"lpf{k}", scratch[k], _SCRATCH.get((arch, k), none)
+        how = "trained from scratch"
+    return Weights(
+        url=f"{REFERENCE_BASE_URL}{arch}_{suffix}-{digest}.pth", arch=arch, filter_size=k, recipe=recipe,
+        top1=numbers[0], consistency=numbers[1], num_params=num_params, license=LICENSE,
+        docs=f"The reference's (Zhang, ICML 2019) anti-aliased {arch}, filter_size={k}, {how}. {LICENSE}.",
+    )
 
-    def official(suffix: str, digest: str, k: int, recipe: str, numbers: tuple[float | None, float | None]) -> Weights:
-        how = "fine-tuned from torchvision's baseline" if recipe == "finetune" else "trained from scratch"
-        return Weights(
-            url=f"{REFERENCE_BASE_URL}{arch}_{suffix}-{digest}.pth", arch=arch, filter_size=k, recipe=recipe,
-            top1=numbers[0], consistency=numbers[1], num_params=num_params, license=LICENSE,
-            docs=f"The reference's (Zhang, ICML 2019) anti-aliased {arch}, filter_size={k}, {how}. {LICENSE}.",
-        )
 
-    members: list[tuple[str, Weights]] = [("LPF4_FINETUNE", official("lpf4_finetune", finetune_hash, 4, "finetune", _FINETUNE.get(arch, none)))]
-    for k, digest in sorted(scratch.items()):
-        members.append((f"LPF{k}", official(f"lpf{k}", digest, k, "scratch", _SCRATCH.get((arch, k), none))))
-    top1, consistency = _BASELINE.get(arch, none)
-    members.append(("TORCHVISION_IMAGENET1K_V1", Weights(
+def _torchvision(arch: str) -> Weights:
+    """The catalog entry of torchvision's baseline (not anti-aliased) ``arch``, IMAGENET1K_V1."""
+    _, _, _, tv_file, num_params = _CATALOG[arch]
+    top1, consistency = _BASELINE.get(arch, (None, None))
+    return Weights(
         url=TORCHVISION_BASE_URL + tv_file, arch=arch, filter_size=None, recipe="torchvision", top1=top1,
         consistency=consistency, num_params=num_params, license=TORCHVISION_LICENSE,
         docs=f"torchvision's baseline {arch} (IMAGENET1K_V1), not anti-aliased: the starting point for fine-tuning.",
-    )))
-    members.append(("DEFAULT", members[0][1]))  # an alias: equal values make one member
-    enum = WeightsEnum(enum_name, members, module=__name__, qualname=enum_name)  # type: ignore[call-overload]
-    enum.__doc__ = (
-        f"Pretrained weights of the anti-aliased ``{arch}``. ``DEFAULT`` is ``LPF4_FINETUNE``. The reference's "
-        f"weights (``LPF*``) are {LICENSE}: non-commercial use only."
     )
-    return enum
 
 
-AlexNet_Weights = _make_enum("alexnet")
-VGG11_Weights = _make_enum("vgg11")
-VGG11_BN_Weights = _make_enum("vgg11_bn")
-VGG13_Weights = _make_enum("vgg13")
-VGG13_BN_Weights = _make_enum("vgg13_bn")
-VGG16_Weights = _make_enum("vgg16")
-VGG16_BN_Weights = _make_enum("vgg16_bn")
-VGG19_Weights = _make_enum("vgg19")
-VGG19_BN_Weights = _make_enum("vgg19_bn")
-ResNet18_Weights = _make_enum("resnet18")
-ResNet34_Weights = _make_enum("resnet34")
-ResNet50_Weights = _make_enum("resnet50")
-ResNet101_Weights = _make_enum("resnet101")
-ResNet152_Weights = _make_enum("resnet152")
-ResNeXt50_32X4D_Weights = _make_enum("resnext50_32x4d")
-ResNeXt101_32X8D_Weights = _make_enum("resnext101_32x8d")
-Wide_ResNet50_2_Weights = _make_enum("wide_resnet50_2")
-Wide_ResNet101_2_Weights = _make_enum("wide_resnet101_2")
-DenseNet121_Weights = _make_enum("densenet121")
-DenseNet161_Weights = _make_enum("densenet161")
-DenseNet169_Weights = _make_enum("densenet169")
-DenseNet201_Weights = _make_enum("densenet201")
-MobileNet_V2_Weights = _make_enum("mobilenet_v2")
+# One class per architecture, written out so that IDEs and type checkers see every member.
 
-_REGISTRY.update({w.DEFAULT.value.arch: w for w in (  # type: ignore[attr-defined]
-    AlexNet_Weights, VGG11_Weights, VGG11_BN_Weights, VGG13_Weights, VGG13_BN_Weights, VGG16_Weights,
-    VGG16_BN_Weights, VGG19_Weights, VGG19_BN_Weights, ResNet18_Weights, ResNet34_Weights, ResNet50_Weights,
-    ResNet101_Weights, ResNet152_Weights, ResNeXt50_32X4D_Weights, ResNeXt101_32X8D_Weights,
-    Wide_ResNet50_2_Weights, Wide_ResNet101_2_Weights, DenseNet121_Weights, DenseNet161_Weights,
-    DenseNet169_Weights, DenseNet201_Weights, MobileNet_V2_Weights,
-)})
+class AlexNet_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``alexnet``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("alexnet", 4, "finetune")
+    LPF2 = _official("alexnet", 2, "scratch")
+    LPF3 = _official("alexnet", 3, "scratch")
+    LPF4 = _official("alexnet", 4, "scratch")
+    LPF5 = _official("alexnet", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("alexnet")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG11_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg11``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg11", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG11_BN_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg11_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg11_bn", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11_bn")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG13_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg13``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg13", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG13_BN_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg13_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg13_bn", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13_bn")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG16_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg16``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg16", 4, "finetune")
+    LPF2 = _official("vgg16", 2, "scratch")
+    LPF3 = _official("vgg16", 3, "scratch")
+    LPF4 = _official("vgg16", 4, "scratch")
+    LPF5 = _official("vgg16", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG16_BN_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg16_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg16_bn", 4, "finetune")
+    LPF2 = _official("vgg16_bn", 2, "scratch")
+    LPF3 = _official("vgg16_bn", 3, "scratch")
+    LPF4 = _official("vgg16_bn", 4, "scratch")
+    LPF5 = _official("vgg16_bn", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16_bn")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG19_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg19``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg19", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19")
+    DEFAULT = LPF4_FINETUNE
+
+
+class VGG19_BN_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``vgg19_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("vgg19_bn", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19_bn")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNet18_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnet18``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnet18", 4, "finetune")
+    LPF2 = _official("resnet18", 2, "scratch")
+    LPF3 = _official("resnet18", 3, "scratch")
+    LPF4 = _official("resnet18", 4, "scratch")
+    LPF5 = _official("resnet18", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet18")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNet34_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnet34``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnet34", 4, "finetune")
+    LPF2 = _official("resnet34", 2, "scratch")
+    LPF3 = _official("resnet34", 3, "scratch")
+    LPF4 = _official("resnet34", 4, "scratch")
+    LPF5 = _official("resnet34", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet34")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNet50_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnet50``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnet50", 4, "finetune")
+    LPF2 = _official("resnet50", 2, "scratch")
+    LPF3 = _official("resnet50", 3, "scratch")
+    LPF4 = _official("resnet50", 4, "scratch")
+    LPF5 = _official("resnet50", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet50")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNet101_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnet101``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnet101", 4, "finetune")
+    LPF2 = _official("resnet101", 2, "scratch")
+    LPF3 = _official("resnet101", 3, "scratch")
+    LPF4 = _official("resnet101", 4, "scratch")
+    LPF5 = _official("resnet101", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet101")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNet152_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnet152``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnet152", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet152")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNeXt50_32X4D_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnext50_32x4d``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnext50_32x4d", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext50_32x4d")
+    DEFAULT = LPF4_FINETUNE
+
+
+class ResNeXt101_32X8D_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``resnext101_32x8d``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("resnext101_32x8d", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext101_32x8d")
+    DEFAULT = LPF4_FINETUNE
+
+
+class Wide_ResNet50_2_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``wide_resnet50_2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("wide_resnet50_2", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet50_2")
+    DEFAULT = LPF4_FINETUNE
+
+
+class Wide_ResNet101_2_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``wide_resnet101_2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("wide_resnet101_2", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet101_2")
+    DEFAULT = LPF4_FINETUNE
+
+
+class DenseNet121_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``densenet121``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("densenet121", 4, "finetune")
+    LPF2 = _official("densenet121", 2, "scratch")
+    LPF3 = _official("densenet121", 3, "scratch")
+    LPF4 = _official("densenet121", 4, "scratch")
+    LPF5 = _official("densenet121", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet121")
+    DEFAULT = LPF4_FINETUNE
+
+
+class DenseNet161_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``densenet161``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("densenet161", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet161")
+    DEFAULT = LPF4_FINETUNE
+
+
+class DenseNet169_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``densenet169``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("densenet169", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet169")
+    DEFAULT = LPF4_FINETUNE
+
+
+class DenseNet201_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``densenet201``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("densenet201", 4, "finetune")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet201")
+    DEFAULT = LPF4_FINETUNE
+
+
+class MobileNet_V2_Weights(WeightsEnum):
+    """Pretrained weights of the anti-aliased ``mobilenet_v2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
+    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+
+    LPF4_FINETUNE = _official("mobilenet_v2", 4, "finetune")
+    LPF2 = _official("mobilenet_v2", 2, "scratch")
+    LPF3 = _official("mobilenet_v2", 3, "scratch")
+    LPF4 = _official("mobilenet_v2", 4, "scratch")
+    LPF5 = _official("mobilenet_v2", 5, "scratch")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("mobilenet_v2")
+    DEFAULT = LPF4_FINETUNE
+
+_REGISTRY: dict[str, type[WeightsEnum]] = {
+    w.DEFAULT.value.arch: w
+    for w in (
+        AlexNet_Weights, VGG11_Weights, VGG11_BN_Weights, VGG13_Weights, VGG13_BN_Weights, VGG16_Weights,
+        VGG16_BN_Weights, VGG19_Weights, VGG19_BN_Weights, ResNet18_Weights, ResNet34_Weights, ResNet50_Weights,
+        ResNet101_Weights, ResNet152_Weights, ResNeXt50_32X4D_Weights, ResNeXt101_32X8D_Weights,
+        Wide_ResNet50_2_Weights, Wide_ResNet101_2_Weights, DenseNet121_Weights, DenseNet161_Weights,
+        DenseNet169_Weights, DenseNet201_Weights, MobileNet_V2_Weights,
+    )
+}
 
 WEIGHTS_ENUMS: tuple[str, ...] = tuple(e.__name__ for e in _REGISTRY.values())
-__all__ += list(WEIGHTS_ENUMS)
+"""The names of the 23 weights enums (also in ``__all__``)."""
+
+
+def get_weight(name: str) -> WeightsEnum:
+    """The catalog entry ``"EnumName.MEMBER"`` (torchvision's convention), e.g. ``"ResNet50_Weights.DEFAULT"``.
+
+    Example:
+        >>> get_weight("ResNet50_Weights.LPF2").filter_size
+        2
+
+    Raises:
+        ValueError: ``name`` is not ``"EnumName.MEMBER"`` of one of the zoo's enums.
+    """
+    enum_name, _, member = name.partition(".")
+    enums = {e.__name__: e for e in _REGISTRY.values()}
+    if not member or enum_name not in enums:
+        raise ValueError(
+            f"unknown weights {name!r}; expected 'EnumName.MEMBER' with EnumName one of {sorted(enums)}"
+        )
+    return enums[enum_name].verify(member)  # type: ignore[return-value]
 
 
 def get_model_weights(name: str) -> type[WeightsEnum]:

@@ -345,3 +345,35 @@ def test_list_models_include_and_exclude() -> None:
         zoo.list_models("a*", include="b*")
     with pytest.raises(TypeError, match="list of patterns"):
         zoo.list_models(exclude=[3])
+
+
+def test_get_weight_categories_and_tensor_transforms() -> None:
+    assert zoo.get_weight("ResNet50_Weights.DEFAULT") is zoo.ResNet50_Weights.LPF4_FINETUNE
+    assert zoo.get_weight("MobileNet_V2_Weights.LPF3").filter_size == 3
+    with pytest.raises(ValueError, match="EnumName.MEMBER"):
+        zoo.get_weight("Nope_Weights.DEFAULT")
+    with pytest.raises(ValueError, match="unknown weights 'LPF9'"):
+        zoo.get_weight("ResNet50_Weights.LPF9")
+    categories = zoo.ResNet50_Weights.DEFAULT.meta["categories"]
+    assert len(categories) == 1000 and categories[0] == "tench"
+    transform = zoo.ResNet50_Weights.DEFAULT.transforms()
+    image = torch.full((3, 300, 400), 120, dtype=torch.uint8)
+    one = transform(image)
+    assert one.shape == (3, 224, 224) and one.dtype == torch.float32
+    batch = transform(torch.rand(2, 3, 256, 256))
+    assert batch.shape == (2, 3, 224, 224)
+    # uint8 and PIL give the same numbers.
+    from PIL import Image
+
+    pil = transform(Image.fromarray(image.permute(1, 2, 0).numpy()))
+    assert torch.allclose(one, pil, atol=1e-6)
+
+
+def test_weights_enums_are_static_classes() -> None:
+    import ast
+    from pathlib import Path
+
+    source = Path(zoo.__file__).with_name("_weights.py").read_text()
+    classes = {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
+    assert {zoo.get_model_weights(a).__name__ for a in ARCHS} <= classes  # visible to IDEs and type checkers
+    assert "__all__ +=" not in source
