@@ -161,6 +161,12 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("the demo's plots need matplotlib: pip install 'antialias[demo]'")
     if args.workers < 0:
         raise CLIError(f"--workers must be >= 0 (0: one per CPU core), got {args.workers}")
+    from antialias._io import check_output_path
+
+    try:  # before minutes of training: a folder that cannot be written would lose the results
+        check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data)])
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     config = DemoConfig(
         dataset=args.dataset,
         data_dir=args.data,
