@@ -70,7 +70,10 @@ from antialias.layers.factory import create_downsample, list_downsample_methods
 from antialias.layers.functional import check_pad_mode
 from antialias.layers.polyphase import link_residual_phases
 
-__all__ = ["PLACEMENTS", "ConversionReport", "ConvertedLayer", "ModuleEdit", "SkippedLayer", "convert", "convert_with_report"]
+__all__ = [
+    "PLACEMENTS", "ConversionReport", "ConvertedLayer", "ModuleEdit", "SkippedLayer", "check_circular_invariance",
+    "convert", "convert_with_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +346,12 @@ def _convert(
         model = copy.deepcopy(model)
     model, report = _Converter(model, options, inputs).run()
     if options.circular:
-        _check_invariance(model, inputs, report)
+        if isinstance(inputs, str):
+            report.invariance = _unchecked(inputs)
+        else:
+            suspects = [f"{s.name} ({s.reason})" for s in report.skipped if s.reason != "stride 1"]
+            suspects += [f"{n or '<model>'} (not traceable)" for n, _ in report.untraced]
+            report.invariance = check_circular_invariance(model, inputs, suspects)
     if not report.converted:
         reasons = sorted({s.reason for s in report.skipped if s.reason != "stride 1"})
         detail = f" (left alone: {'; '.join(reasons)})" if reasons else ""
@@ -376,12 +384,28 @@ def _example_inputs(model: nn.Module, given: Tensor | tuple[Any, ...] | None) ->
 _SHIFT_TOLERANCE = 1e-4  # relative to the output's scale: float rounding (APS ties), far below a real change
 
 
-def _check_invariance(model: nn.Module, inputs: tuple[Any, ...] | str, report: ConversionReport) -> None:
-    """``circular=True``: the output must not change when the input is circularly shifted by one sample."""
-    if isinstance(inputs, str) or not inputs or not isinstance(inputs[0], Tensor):
-        report.invariance = f"not checked: {inputs if isinstance(inputs, str) else 'no tensor input'}"
-        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
-        return
+def check_circular_invariance(model: nn.Module, example_inputs: Tensor | tuple[Any, ...], suspects: Sequence[str] = ()) -> str:
+    """Check that a circular shift of the input by one sample leaves ``model``'s output unchanged.
+
+    Runs in evaluation mode (modes are restored) on a random input of the shape of the first example
+    input; the other example inputs are passed as they are. Used by ``convert(..., circular=True)`` and
+    the zoo's ``circular=True``.
+
+    Args:
+        model: the network (its output must be a tensor).
+        example_inputs: the positional arguments of a forward call, or the input tensor alone.
+        suspects: layers that may break the invariance, named in the error.
+
+    Returns:
+        ``"checked: ..."`` with the measured change, or ``"not checked: ..."`` with the reason (the
+        forward failed or gave no tensor); a ``UserWarning`` is issued then.
+
+    Raises:
+        RuntimeError: the output changed by more than float rounding (``1e-4`` of its scale).
+    """
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    if not inputs or not isinstance(inputs[0], Tensor):
+        return _unchecked("the first example input is not a tensor")
     x = torch.randn(inputs[0].shape, generator=torch.Generator().manual_seed(1)).to(inputs[0])
     dims = tuple(range(2, x.dim()))
     modes = [(m, m.training) for m in model.modules()]
@@ -390,31 +414,27 @@ def _check_invariance(model: nn.Module, inputs: tuple[Any, ...] | str, report: C
         with torch.no_grad():
             outputs = [model(torch.roll(x, shifts, dims), *inputs[1:]) for shifts in ((0,) * len(dims), (1,) * len(dims))]
     except Exception as exc:  # the model's own error on this input
-        report.invariance = f"not checked: the forward failed ({type(exc).__name__}: {str(exc)[:200]})"
-        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
-        return
+        return _unchecked(f"the forward failed ({type(exc).__name__}: {str(exc)[:200]})")
     finally:
         for module, mode in modes:
             module.training = mode
     if not all(isinstance(y, Tensor) for y in outputs):
-        report.invariance = "not checked: the output is not a tensor"
-        warnings.warn(f"convert(circular=True): {report.invariance}", UserWarning, stacklevel=4)
-        return
+        return _unchecked("the output is not a tensor")
     scale = max(1.0, outputs[0].abs().max().item())
     diff = (outputs[1] - outputs[0]).abs().max().item()
-    shape = tuple(x.shape)
+    what = f"a 1-sample circular shift of a random {tuple(x.shape)} input changes the output by {diff:.3g}"
     if diff <= _SHIFT_TOLERANCE * scale:
-        report.invariance = f"checked: a 1-sample circular shift of a random {shape} input changes the output by {diff:.2g}"
-        return
-    suspects = [f"{s.name} ({s.reason})" for s in report.skipped if s.reason != "stride 1"]
-    suspects += [f"{n or '<model>'} (not traceable)" for n, _ in report.untraced]
-    report.invariance = f"FAILED: a 1-sample circular shift of a random {shape} input changes the output by {diff:.3g}"
+        return f"checked: {what}"
     raise RuntimeError(
-        f"convert(circular=True): the converted {type(model).__name__} is not invariant to circular shifts: "
-        f"{report.invariance[8:]} (scale {scale:.3g}). Layers that are not shift-equivariant after the "
-        f"conversion: {', '.join(suspects) or 'none left alone; look for position-dependent operations (positional embeddings, fixed-size reshapes, zero padding in forward())'}. "
+        f"{type(model).__name__} is not invariant to circular shifts: {what} (scale {scale:.3g}). Layers that are "
+        f"not shift-equivariant: {', '.join(suspects) or 'none left alone; look for position-dependent operations (positional embeddings, fixed-size reshapes, zero padding in forward())'}. "
         "The input's sides must also be multiples of the network's total stride."
     )
+
+
+def _unchecked(reason: str) -> str:
+    warnings.warn(f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3)
+    return f"not checked: {reason}"
 
 
 # ----------------------------------------------------------------------------------------------------

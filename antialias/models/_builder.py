@@ -91,7 +91,8 @@ class AntialiasConfig:
     def max_pool(self, channels: int, kernel_size: Any, stride: Any, padding: Any = 0) -> nn.Module:
         """Replacement of ``MaxPool2d(kernel_size, stride, padding)``: max at stride 1, then subsample."""
         if self.method == "blur":
-            return MaxBlurPool2d(kernel_size, channels, self.filter_size, stride, padding, self.pad_mode)
+            return MaxBlurPool2d(kernel_size=kernel_size, stride=stride, padding=padding, channels=channels,
+                                 filter_size=self.filter_size, pad_mode=self.pad_mode)
         # A parameter-free composite: it adds no state-dict key.
         if self.conv_padding_mode == "circular":
             # Wrap around (size kept) instead of -inf padding: with circular convolutions and polyphase
@@ -144,6 +145,7 @@ def build(
     pad_mode: str,
     conv_padding_mode: str,
     has_stem: bool = True,
+    circular: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
     """Build torchvision's ``torchvision_name``, anti-alias it with ``transform``, load ``weights``.
@@ -151,7 +153,18 @@ def build(
     ``filter_size=None`` takes the filter of the weights (catalog entry, or the reference's blur
     buffers in a checkpoint), else 4. With weights, the model is created without random
     initialization (every parameter and buffer is then overwritten by the strict load).
+
+    ``circular=True`` is :func:`antialias.convert`'s option of the same name: the stem anti-aliased,
+    circular padding everywhere, and a self-test of the invariance to circular shifts (needs a
+    polyphase ``method``).
     """
+    if not isinstance(circular, bool):
+        raise TypeError(f"circular must be True or False, got {circular!r}")
+    if circular:
+        if method == "blur":
+            raise ValueError("circular=True promises invariance to every circular shift, which needs a method that "
+                             "picks its sampling phase from the content ('aps', 'lps'), got method='blur'")
+        antialias_stem, pad_mode, conv_padding_mode = has_stem, "circular", "circular"
     if antialias_stem and not has_stem:
         raise ValueError(f"{arch} has no strided stem convolution (its first subsampling is a max pool, "
                          "which is always anti-aliased): antialias_stem=True has no meaning")
@@ -199,6 +212,10 @@ def build(
     link_residual_phases(model)  # polyphase methods: each shortcut keeps its main path's phase
     if state_dict is not None:
         load_state_dict(model, state_dict, source=describe_weights(weights), arch=arch)
+    if circular:
+        from antialias.convert import check_circular_invariance
+
+        check_circular_invariance(model, torch.randn(1, 3, 64, 64).to(next(model.parameters())))
     return model
 
 
@@ -219,6 +236,9 @@ BUILDER_ARGS = """
         pad_mode: padding of the blur: ``"reflect"``, ``"replicate"``, ``"zeros"`` or ``"circular"``.
         conv_padding_mode: ``padding_mode`` of every convolution (``"circular"`` with
             ``pad_mode="circular"`` for circular-shift experiments).
+        circular: exact invariance to circular shifts with ``method="aps"`` or ``"lps"``: sets
+            ``antialias_stem`` (where the model has a strided stem), ``pad_mode`` and
+            ``conv_padding_mode`` to circular ones, then checks it on a random input.
         **kwargs: passed to torchvision's builder (``num_classes`` ...).
 """
 

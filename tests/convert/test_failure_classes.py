@@ -317,3 +317,15 @@ def test_circular_option_without_an_example_input_warns() -> None:
         _, report = convert_with_report(net, method="aps", circular=True)
     assert report.invariance.startswith("not checked")
     assert any("circular=True" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vgg11"])
+def test_the_zoo_has_the_same_circular_option(arch: str) -> None:
+    from antialias.models import get_model
+
+    model = get_model(arch, method="aps", circular=True, num_classes=10).eval()
+    x = _zoo_input()
+    with torch.no_grad():
+        torch.testing.assert_close(model(torch.roll(x, (3, 1), (2, 3))), model(x), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="method='blur'"):
+        get_model(arch, circular=True)
