@@ -15,7 +15,7 @@ PACKAGE = ROOT / "antialias"
 
 # Lowest floor first; a module may import from its floor and the floors below it.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("filters", "_io"),
+    ("filters", "_io", "devices"),
     ("layers",),
     ("_fx", "convert", "models"),
     ("data", "datasets", "metrics", "train"),

@@ -9,6 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+from antialias.devices import (
+    resolve_device as resolve_device,  # re-exported: the metrics use this one
+)
+
 __all__: list[str] = ["NonFiniteLogitsError"]
 
 logger = logging.getLogger(__name__)
@@ -24,17 +28,6 @@ def mean_or_nan(values: Iterable[float]) -> float:
     """The mean of ``values``; NaN when there are none."""
     values = list(values)
     return float(sum(values) / len(values)) if values else float("nan")
-
-
-def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """``device`` if given, else the device of the model's first parameter or buffer, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return torch.device("cpu")
 
 
 @contextlib.contextmanager

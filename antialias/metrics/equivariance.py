@@ -250,7 +250,7 @@ def feature_equivariance(
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of images, got {chunk_size}")
     grid = [(dy, dx) for dy in shift_list for dx in shift_list]
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
 
     names: list[str] | None = list(layers) if layers is not None else None
     sums: dict[str, torch.Tensor] = {}

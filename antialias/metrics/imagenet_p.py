@@ -281,7 +281,7 @@ def imagenet_p_rates(
     tf = transform or transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD))]
     )
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
     out: dict[str, dict[str, float]] = {}
     for name in names:
         noise = "noise" in name

@@ -187,7 +187,7 @@ def evaluate_accuracy(
     ks = tuple(_positive_int("topk", int(k)) for k in topk)
     if not ks:
         raise ValueError("topk must name at least one k")
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
     correct, preds, labels_all = [], [], []
     with eval_mode(model):
         for batch in iterate(data, progress, "accuracy"):
@@ -316,7 +316,7 @@ def _consistency_loop(
     """Shared loop: ``draw(batch_size)`` gives (B, passes, 2, 2) offsets; ``render_views(images,
     image_indices, offsets)`` renders a chunk of views; all 2 * passes views of a batch go through
     the model together (or ``chunk_size`` at a time)."""
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
     agree_all, offsets_all, preds_all, labels_all = [], [], [], []
     with eval_mode(model):
         for batch in iterate(data, progress, f"{kind} consistency"):
@@ -661,7 +661,7 @@ def diagonal_shift(
     """
     _positive_int("crop_size", crop_size)
     _positive_int("max_offset", max_offset, minimum=0)
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
     count = max_offset + 1
     need = crop_size + max_offset
     probs_all, preds_all, labels_all = [], [], []
@@ -828,7 +828,7 @@ def worst_case_accuracy(
     count = shifts.numel()
     grid = torch.stack(torch.meshgrid(shifts, shifts, indexing="ij"), dim=-1).view(-1, 2)
     per_image = grid.shape[0]
-    dev = resolve_device(model, device)
+    dev = resolve_device(device, model=model)
     correct_all, preds_all, labels_all = [], [], []
     with eval_mode(model):
         for batch in iterate(data, progress, f"worst-case ({mode})"):

@@ -19,6 +19,7 @@ from torch import Tensor
 from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name
 from antialias.apps.demo.data import DemoData, load_data
 from antialias.apps.demo.training import evaluate_model, train_model
+from antialias.devices import resolve_device
 
 __all__ = ["run_demo"]
 
@@ -92,9 +93,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     config = config or DemoConfig()
     start = time.perf_counter()
     variants = config.variants()
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} requested but CUDA is not available; use --device cpu")
+    device = resolve_device(config.device)  # a bad name or missing CUDA fails before any training
     # Loading in the parent first surfaces data errors (and downloads) before any worker starts.
     data = load_data(
         config.dataset, data_dir=config.data_dir, download=config.download,

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from antialias.apps.demo.config import DemoConfig, Variant
 from antialias.apps.demo.data import DemoData
 from antialias.apps.demo.model import DemoNet
+from antialias.devices import resolve_device
 from antialias.metrics import (
     accuracy,
     circular_consistency,
@@ -49,7 +50,7 @@ def train_model(
     Returns:
         The model in eval mode, and ``{"train_loss": ..., "train_time_s": ..., "epoch_time_s": ...}``.
     """
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(seed)
         model = DemoNet(variant, config.resolved_widths, data.in_channels, data.num_classes).to(device)
@@ -102,7 +103,7 @@ def evaluate_model(model: nn.Module, data: DemoData, config: DemoConfig, seed: i
         image and diagonal shift ``(s, s)``, ``s = -max_shift..max_shift`` (content moved ``s``
         pixels down and right).
     """
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     m = config.max_shift
     size = data.test_images.shape[-1]
     # Images per forward pass. On the CPU, few: activations of 2 MB are reused by the allocator,
