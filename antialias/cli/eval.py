@@ -111,6 +111,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "of the zoo/torchvision (e.g. DEFAULT)",
     )
     models.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="outputs of the models given by name (default: what the weights file says or its "
+        "classifier's shape, else the data's class count)",
+    )
+    models.add_argument(
         "--label",
         dest="labels",
         action="append",
@@ -341,24 +349,53 @@ def _torchvision_names() -> list[str]:
     return list(torchvision.models.list_models(module=torchvision.models))
 
 
-def _from_name(name: str, weights: str | None) -> nn.Module:
+def _from_name(
+    name: str, weights: str | None, num_classes: int | None, weights_file: str | None = None
+) -> nn.Module:
     from antialias.models import get_model, list_models
 
     zoo_names = list_models()
+    kwargs: dict[str, Any] = {"weights": weights} if weights else {}
     if name in zoo_names:
-        # The zoo reads files and catalog names itself (and maps the reference's checkpoints).
-        return get_model(name, **({"weights": weights} if weights else {}))
+        # The zoo reads files and catalog names itself (the reference's checkpoints, the class count
+        # stored by ``antialias train`` or the classifier's shape).
+        if num_classes is not None:
+            if weights and os.path.isfile(weights):
+                saved = _file_num_classes(weights)
+                if saved is not None and saved != num_classes:
+                    # get_model would start a fresh classifier (fine-tuning); evaluating one is meaningless.
+                    raise CLIError(
+                        f"--num-classes {num_classes} but weights {weights!r} have {saved} classes; "
+                        "leave --num-classes out to use the file's"
+                    )
+            kwargs["num_classes"] = num_classes
+        return get_model(name, **kwargs)
     tv_names = _torchvision_names()
     if name in tv_names:
         import torchvision
 
-        return _with_safe_weights(torchvision.models.get_model, {"name": name, **({"weights": weights} if weights else {})})
+        if weights_file is not None:
+            num_classes = _file_num_classes(weights_file) or num_classes
+        if num_classes is not None and not weights:
+            kwargs["num_classes"] = num_classes
+        return _with_safe_weights(torchvision.models.get_model, {"name": name, **kwargs})
     close = difflib.get_close_matches(name, zoo_names + tv_names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise CLIError(
         f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' or an "
         f"existing TorchScript file{hint}"
     )
+
+
+def _file_num_classes(path: str) -> int | None:
+    """The class count a weights file gives its classifier: its description, else its last 2-D weight."""
+    from antialias.models._head import _last_linear_classes, read_model_meta
+    from antialias.models._load import read_state_dict
+
+    meta = read_model_meta(path)
+    if isinstance(meta.get("num_classes"), int):
+        return int(meta["num_classes"])
+    return _last_linear_classes(read_state_dict(path))
 
 
 def load_checkpoint(model: nn.Module, path: str) -> None:
@@ -381,7 +418,7 @@ def load_checkpoint(model: nn.Module, path: str) -> None:
     model.load_state_dict(state)
 
 
-def load_model(spec: str, weights: str | None = None) -> nn.Module:
+def load_model(spec: str, weights: str | None = None, num_classes: int | None = None) -> nn.Module:
     """Build the model of a ``--model`` value and load ``weights`` into it.
 
     Order of resolution: an existing file (TorchScript ``.pt``, torch.export ``.pt2``), then
@@ -389,7 +426,9 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     name of the antialias zoo (``antialias.models``, anti-aliased), then a torchvision model name.
     The zoo shares torchvision's names: ``torchvision.models:resnet50`` builds torchvision's
     baseline. ``weights`` is a checkpoint file or a weights name (e.g. ``DEFAULT``);
-    ``None``/``"none"`` loads nothing.
+    ``None``/``"none"`` loads nothing. ``num_classes`` sizes the classifier of a model given by name
+    (default: what the weights say; a weights file of ``antialias train`` stores it, else its
+    classifier's shape tells).
     """
     if weights is not None and weights.lower() == "none":
         weights = None
@@ -409,7 +448,7 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
             weights_file = None  # the zoo loads it (and maps the reference's key layout)
         named = weights if weights_file is None else None
         try:
-            model = _from_name(spec, named)
+            model = _from_name(spec, named, num_classes, weights_file)
         except CLIError:
             raise
         except (ValueError, KeyError, RuntimeError, OSError, TypeError) as exc:
@@ -452,7 +491,6 @@ def _device(name: str) -> torch.device:
     if device.type == "meta":
         raise CLIError(f"--device {name!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
     return device
-
 
 
 def _check_args(args: argparse.Namespace) -> list[str]:
@@ -966,6 +1004,38 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
     return written
 
 
+def _folder_classes(folder: str) -> list[str] | None:
+    """The class sub-folders of ``folder`` (sorted: the class indices), without reading any image."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return None  # the image folder's own checks report it
+    return names or None
+
+
+def _build(
+    label: str, spec: str, weights: str | None, num_classes: int | None, classes: list[str] | None
+) -> nn.Module:
+    """Build one ``--model`` (weights loaded) and say what may make its numbers meaningless."""
+    from antialias.models._head import classifier_name
+
+    logger.info("loading model %s", spec)
+    named = not os.path.isfile(spec) and ":" not in spec
+    if num_classes is None and named and not _model_uses_file_weights(weights) and classes:
+        num_classes = len(classes)  # a random model: sized for the data
+    model = load_model(spec, weights, num_classes)
+    if named and not _model_uses_file_weights(weights):
+        logger.warning(f"model {label!r} has no --weights: it is randomly initialised")
+    head = classifier_name(model)
+    outputs = getattr(model.get_submodule(head), "out_features", None) if head else None
+    if classes and outputs is not None and outputs != len(classes):
+        logger.warning(
+            f"model {label!r} has {outputs} outputs but the data has {len(classes)} classes: "
+            "accuracy compares output indices with the sorted class folders"
+        )
+    return model
+
+
 def _unwrap_worker_error(exc: Exception) -> str:
     """DataLoader workers put their traceback in the message: keep its last line."""
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
@@ -984,15 +1054,21 @@ def run(args: argparse.Namespace) -> int:
     labels = _labels(args)
     weights = args.weights or [None] * len(args.models)
     try:
-        data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
         if "equivariance" in metrics and any(os.path.isfile(spec) for spec in args.models):
             raise CLIError(
                 "metric equivariance needs forward hooks: give an eager model, not a saved file"
             )
+        classes = _folder_classes(args.data) if args.data else None
+        # Every model is built and its weights read before the first image: a bad second model
+        # or weights file fails in seconds, not after the first model's evaluation.
+        built = [
+            _build(label, spec, w, args.num_classes, classes)
+            for label, spec, w in zip(labels, args.models, weights, strict=True)
+        ]
+        data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
         entries = []
         for label, spec, w in zip(labels, args.models, weights, strict=True):
-            logger.info("loading model %s", spec)
-            model = load_model(spec, w).to(device)
+            model = built.pop(0).to(device)
             entry = _Entry(
                 label=label, spec=spec, weights=w if _model_uses_file_weights(w) else None
             )

@@ -497,3 +497,57 @@ def test_bad_models(data, models, tmp_path, capsys):
     assert_clean_error(code, err, "do not fit the model", "1 missing keys", "1 unexpected keys")
     code, _, err = run_cli(["--model", str(wrong), *base], capsys)
     assert_clean_error(code, err, "is not a TorchScript file")
+
+
+# --- models checked before the first image; class counts from the checkpoint -----------------
+
+
+def test_a_bad_second_model_fails_before_any_image_is_evaluated(data, models, tmp_path, capsys, monkeypatch):
+    import antialias.cli.eval as cli_eval
+
+    evaluated = []
+    monkeypatch.setattr(cli_eval, "_evaluate", lambda entry, *a, **k: evaluated.append(entry.label))
+    out = tmp_path / "results.json"
+    code, _, err = run_cli(
+        ["--model", f"{models}:oracle", "--model", "resnet1", "--data", str(data),
+         "--metrics", "accuracy", "--output", str(out), *SMALL],
+        capsys,
+    )
+    assert_clean_error(code, err, "unknown model 'resnet1'")
+    assert evaluated == [] and not out.exists()
+
+
+def test_num_classes_from_the_checkpoint_the_option_or_the_data(data, tmp_path, capsys, caplog):
+    from antialias.models import get_model
+
+    trained = get_model("resnet18", num_classes=3)
+    described = tmp_path / "weights.pt"
+    torch.save({"state_dict": trained.state_dict(), "antialias": {"arch": "resnet18", "num_classes": 3}}, described)
+    plain = tmp_path / "plain.pt"
+    torch.save(torchvision_resnet18(5).state_dict(), plain)
+    base = ["--data", str(data), "--metrics", "accuracy", "--batch-size", "6", *SMALL]
+    with caplog.at_level("WARNING"):
+        code, out, err = run_cli(
+            ["--model", "resnet18", "--weights", str(described),  # 3 classes, from the file
+             "--model", "torchvision.models:resnet18", "--weights", "none",  # a factory: as it builds
+             "--model", "resnet18", "--weights", str(plain),  # 5 classes, from the classifier's shape
+             *base],
+            capsys,
+        )
+    assert code == 0, err
+    assert "model 'torchvision.models:resnet18' has no --weights" not in caplog.text  # a factory: unknown
+    assert "model 'torchvision.models:resnet18' has 1000 outputs but the data has 3" in caplog.text
+    assert "model 'resnet18#2' has 5 outputs but the data has 3 classes" in caplog.text
+    assert "'resnet18' has" not in caplog.text
+    code, out, err = run_cli(["--model", "resnet18", "--model", "resnet18", "--num-classes", "3",
+                              "--weights", "none", "--weights", str(described), *base], capsys)
+    assert code == 0, err
+    assert "has no --weights: it is randomly initialised" in caplog.text
+    code, _, err = run_cli(["--model", "resnet18", "--weights", str(plain), "--num-classes", "3", *base], capsys)
+    assert_clean_error(code, err, "--num-classes 3 but weights", "have 5 classes")
+
+
+def torchvision_resnet18(num_classes: int) -> torch.nn.Module:
+    import torchvision
+
+    return torchvision.models.resnet18(num_classes=num_classes)
