@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from antialias.cli import CLIError
+from antialias.layers import list_downsample_methods
 
 __all__ = ["add_parser", "run"]
 
@@ -126,8 +127,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     models.add_argument(
         "--methods", type=_methods, default=None, metavar="LIST",
         help="compare downsampling methods instead of --filters/--no-baseline/--no-aps: 'max' (the baseline), "
-        "any method of the layer factory (blur, aps, lps, ...), '<method>-<filter>' for a filter (blur-4, "
-        "blur-box-3); adds sub-pixel consistency and time per epoch to the table",
+        f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
+        "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table",
     )
     models.add_argument("--no-baseline", action="store_true", help="skip the max-pool baseline")
     models.add_argument("--no-aps", action="store_true", help="skip the APS variant (included when the polyphase layers exist)")
