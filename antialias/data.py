@@ -59,6 +59,50 @@ class CorruptImageError(ValueError):
     """An image file that cannot be read; the message names its path."""
 
 
+# Pixel ranges of the high-depth modes: "I;16*" are 16-bit; "I" (32-bit int) holds 16-bit PNGs in
+# older Pillow versions; "F" is 32-bit float (TIFF), in [0, 1] or [0, 255] by convention.
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _to_rgb(img: Image.Image, path: str) -> Image.Image:
+    """An 8-bit RGB copy of ``img``, converting 16-bit and float pixels by their real range.
+
+    PIL's own ``convert("RGB")`` clips such pixels at 255 (a 16-bit image comes out almost white, a
+    float image in [0, 1] black): here 16-bit values are divided by 257 (65535 -> 255), float values
+    in [0, 1] multiplied by 255, float values in [0, 255] kept; anything else is refused by name.
+    """
+    if img.mode not in _HIGH_DEPTH_MODES:
+        return img.convert("RGB")
+    import numpy as np
+
+    pixels = np.asarray(img)
+    if pixels.size == 0:
+        raise CorruptImageError(f"image {path!r} has no pixels ({img.size[0]}x{img.size[1]})")
+    if img.mode == "F":
+        if not np.isfinite(pixels).all():
+            raise CorruptImageError(f"image {path!r} holds NaN or infinite pixels (a float image); expected finite values")
+        low, high = float(pixels.min()), float(pixels.max())
+        if low >= 0 and high <= 1:
+            scaled = pixels * 255.0
+        elif low >= 0 and high <= 255:
+            scaled = pixels
+        else:
+            raise CorruptImageError(
+                f"image {path!r} is a float image with values in [{low:g}, {high:g}]; expected [0, 1] or [0, 255] "
+                "(convert it to 8-bit first)"
+            )
+    else:
+        low, high = int(pixels.min()), int(pixels.max())
+        if low < 0 or high > 65535:
+            raise CorruptImageError(
+                f"image {path!r} is a 32-bit integer image with values in [{low}, {high}]; expected 16-bit values "
+                "(0..65535) or an 8-bit image"
+            )
+        scaled = pixels.astype(np.float64) / 257.0
+    gray = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    return gray.convert("RGB")
+
+
 def _to_size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
@@ -91,12 +135,26 @@ class ImageFolderDataset(Dataset):
         samples: list[tuple[str, int]],
         classes: list[str],
         transform: Callable[[Image.Image], Any] | None = None,
+        on_corrupt: Literal["fail", "skip"] = "fail",
     ) -> None:
+        if on_corrupt not in _ON_CORRUPT:
+            raise ValueError(f"on_corrupt must be one of {_ON_CORRUPT}, got {on_corrupt!r}")
         self.root = str(root)
         self.samples = samples
         self.classes = classes
         self.class_to_idx = {name: i for i, name in enumerate(classes)}
         self.transform = transform
+        self.on_corrupt = on_corrupt
+        # One flag per image, in shared memory: data-loader workers mark what they skipped, and the
+        # main process counts it (each worker writes only its own indices: no race).
+        self._failed = torch.zeros(len(samples), dtype=torch.bool)
+        if on_corrupt == "skip":
+            self._failed.share_memory_()
+
+    @property
+    def skipped(self) -> list[str]:
+        """Paths of the images that failed to decode and were skipped (``on_corrupt="skip"``)."""
+        return [self.samples[i][0] for i in self._failed.nonzero().flatten().tolist()]
 
     @property
     def targets(self) -> list[int]:
@@ -114,19 +172,54 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        path, target = self.samples[index]
+    def _decode(self, index: int) -> Image.Image:
+        path = self.samples[index][0]
         try:
             with Image.open(path) as img:
-                image = img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                img.load()  # the whole file: a truncated JPEG fails here, not half-way through a batch
+                return _to_rgb(img, path)
+        except CorruptImageError:
+            raise
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             # Raised in DataLoader workers too; the path is what the user needs to act on.
             raise CorruptImageError(
                 f"cannot read image {path!r} ({exc}); remove it or pass on_corrupt='skip'"
             ) from exc
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, target = self.samples[index]
+        try:
+            image = self._decode(index)
+        except CorruptImageError as exc:
+            if self.on_corrupt != "skip":
+                raise
+            image, target = self._substitute(index, exc)
         if self.transform is not None:
             image = self.transform(image)
         return image, target
+
+    def _substitute(self, index: int, error: Exception) -> tuple[Image.Image, int]:
+        """Skip an image that fails to decode: the next readable image of the same class stands in.
+
+        A batch keeps its size and the class its share; the skipped file is logged by name and
+        counted in :attr:`skipped`.
+        """
+        self._failed[index] = True
+        logger.warning(f"skipping image {self.samples[index][0]!r}: it cannot be decoded ({error.__cause__ or error})")
+        target = self.samples[index][1]
+        n = len(self.samples)
+        for step in range(1, n):
+            other = (index + step) % n
+            if self.samples[other][1] != target or bool(self._failed[other]):
+                continue
+            try:
+                return self._decode(other), target
+            except CorruptImageError as exc:
+                self._failed[other] = True
+                logger.warning(f"skipping image {self.samples[other][0]!r}: it cannot be decoded ({exc.__cause__ or exc})")
+        raise CorruptImageError(
+            f"no readable image left in class {target} of {self.root!r}: every image of it failed to decode"
+        ) from error
 
     def __repr__(self) -> str:
         return (
@@ -135,11 +228,29 @@ class ImageFolderDataset(Dataset):
         )
 
 
-def _find_images(directory: Path, extensions: tuple[str, ...]) -> list[str]:
+def _find_images(directory: Path, extensions: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Image files under ``directory``: hidden entries ignored, symbolic links followed, each folder once.
+
+    A link back to a folder already walked (``ln -s .. data/a/up``) would otherwise make ``os.walk``
+    loop and count images many times under the wrong class.
+    """
     found = []
-    for dirpath, _, filenames in os.walk(directory, followlinks=True):
+    top = os.path.realpath(directory)
+    seen: set[str] = set()
+
+    def follow(real: str) -> bool:
+        # Not a folder walked already, not the data root or another class, not an ancestor (a loop).
+        return real not in seen and (real == top or real not in exclude) and not top.startswith(real + os.sep)
+
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if not follow(real):
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and follow(os.path.realpath(os.path.join(dirpath, d))))
         for name in filenames:
-            if name.lower().endswith(extensions):
+            if not name.startswith(".") and name.lower().endswith(extensions):
                 found.append(os.path.join(dirpath, name))
     return sorted(found)
 
@@ -173,7 +284,9 @@ def load_image_folder(
 
     Classes are the sub-folders of ``root``, sorted by name (index 0 for the first), exactly as
     torchvision's ``ImageFolder``, so the ImageNet validation set in the usual layout gets the
-    usual class indices. A folder with images but no sub-folders is read as unlabelled images
+    usual class indices (logged). Hidden entries (``.ipynb_checkpoints``, ``.DS_Store``) are
+    ignored; symbolic links are followed, each folder once (a link loop cannot repeat images).
+    16-bit and float images are converted to 8 bits by their real range (not clipped). A folder with images but no sub-folders is read as unlabelled images
     (label ``-1``), which the label-free metrics (consistency, equivariance) accept.
 
     Args:
@@ -181,7 +294,10 @@ def load_image_folder(
         transform: applied to each RGB ``PIL.Image``, e.g. :func:`eval_transform`.
         on_corrupt: ``"fail"``: an unreadable image raises :class:`CorruptImageError` naming its
             path; ``"skip"``: it is dropped with a logged warning (this needs the up-front check,
-            so it implies ``verify=True``).
+            so it implies ``verify=True``). Every image is decoded in full when it is first
+            loaded; with ``"skip"``, one whose pixel data fails then (a truncated JPEG passes the
+            header check) is replaced by the next readable image of its class, logged by name and
+            counted in the dataset's ``skipped``.
         extensions: file name endings read as images (case-insensitive); default
             :data:`IMG_EXTENSIONS`.
         verify: open every image's header before returning, so that an unreadable (or too small)
@@ -229,19 +345,23 @@ def load_image_folder(
     if not path.is_dir():
         raise NotADirectoryError(f"data path {str(root)!r} is not a folder")
 
-    class_dirs = sorted(entry.name for entry in os.scandir(path) if entry.is_dir())
+    # torchvision's ImageFolder rules: class folders are the visible sub-folders (``.ipynb_checkpoints``
+    # and other hidden entries are not classes), links to folders included.
+    class_dirs = sorted(entry.name for entry in os.scandir(path) if entry.is_dir() and not entry.name.startswith("."))
     samples: list[tuple[str, int]] = []
     classes: list[str] = []
     if class_dirs:
         classes = class_dirs
+        # A link into the root or another class is not followed: its images would get this class.
+        exclude = frozenset([os.path.realpath(path)] + [os.path.realpath(path / name) for name in class_dirs])
         for index, name in enumerate(class_dirs):
-            samples.extend((file, index) for file in _find_images(path / name, exts))
+            samples.extend((file, index) for file in _find_images(path / name, exts, exclude))
     if not samples:
         # No class folder holds images: a flat folder of unlabelled images, or nothing at all.
         flat = [
             os.path.join(path, entry.name)
             for entry in os.scandir(path)
-            if entry.is_file() and entry.name.lower().endswith(exts)
+            if entry.is_file() and not entry.name.startswith(".") and entry.name.lower().endswith(exts)
         ]
         if not flat:
             raise ValueError(
@@ -267,7 +387,10 @@ def load_image_folder(
         if len(kept) < len(samples):
             logger.warning("skipped %d of %d images", len(samples) - len(kept), len(samples))
         samples = kept
-    return ImageFolderDataset(path, samples, classes, transform)
+    if classes:
+        shown = ", ".join(classes[:20]) + (f", ... ({len(classes) - 20} more)" if len(classes) > 20 else "")
+        logger.info(f"{root}: {len(samples)} images in {len(classes)} classes (index order): {shown}")
+    return ImageFolderDataset(path, samples, classes, transform, on_corrupt=on_corrupt)
 
 
 def _normalize(mean: Sequence[float], std: Sequence[float]) -> Callable:
