@@ -611,7 +611,7 @@ class _Data:
                 torch.randperm(len(samples), generator=generator)[: args.max_images].tolist()
             )
             samples = [samples[i] for i in keep]
-        self.base = ImageFolderDataset(base.root, samples, base.classes, None)
+        self.base = ImageFolderDataset(base.root, samples, base.classes, None, on_corrupt=args.on_corrupt)
         logger.info("%s: %d images, %d classes", args.data, len(self.base), len(self.base.classes))
 
     @property
@@ -630,6 +630,7 @@ class _Data:
             samples,
             self.base.classes,
             eval_transform(self.args.resize or None, size),
+            on_corrupt=self.args.on_corrupt,  # a file that fails to decode in full is skipped, by name
         )
         return torch.utils.data.DataLoader(
             dataset,
