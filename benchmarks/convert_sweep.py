@@ -88,7 +88,7 @@ def _build(spec: str) -> tuple[Any, Any, str]:
         return model, (torch.randn(2, size[0], side, side),), "classification"
     module = getattr(tvm, group) if group else tvm
     if group == "quantization":
-        return tvm.get_model(name, weights=None, quantize=False), (torch.randn(2, 3, 96, 96),), "classification"
+        return getattr(module, name)(weights=None, quantize=False), (torch.randn(2, 3, 96, 96),), "classification"
     if group == "detection":
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, min_size=96, max_size=96)
         return model, ([torch.rand(3, 96, 96), torch.rand(3, 96, 96)],), "detection"
@@ -102,7 +102,6 @@ def _build(spec: str) -> tuple[Any, Any, str]:
     if group == "optical_flow":
         model = tvm.get_model(name, weights=None)
         return model, (torch.randn(1, 3, 128, 128), torch.randn(1, 3, 128, 128)), "optical_flow"
-    del module
     side = 299 if name == "inception_v3" else (224 if name.startswith(("vit", "swin", "maxvit")) else 96)
     return tvm.get_model(name, weights=None), (torch.randn(2, 3, side, side),), "classification"
 
@@ -172,6 +171,7 @@ def run_one(spec: str) -> dict[str, Any]:
     result["unreported"] = sorted(strided - {c.name for c in report.converted} - {s.name for s in report.skipped})
     result["functional"] = [s.layer for s in report.skipped if ":" in s.name]
     result["graph_modules"] = len(report.graph_modules)
+    result["ceil_pools"] = sum("ceil_mode" in c.placement for c in report.converted)
     before, after = model.state_dict(), converted.state_dict()
     result["state_kept"] = list(before) == list(after) and all(torch.equal(before[k], after[k]) for k in before)
     converted.eval()
