@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -115,7 +113,9 @@ def read_model_meta(weights: Any) -> dict[str, Any]:
         if path.startswith(("http://", "https://", "file://")) or not os.path.isfile(path):
             return {}
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+            from antialias._io import safe_torch_load
+
+            obj = safe_torch_load(path, what="weights")  # the one safe reader: CRCs checked, weights_only
         except Exception:  # noqa: BLE001  (the loader reports the file; here it has no description)
             return {}
     if isinstance(obj, Mapping) and isinstance(obj.get(MODEL_META_KEY), Mapping):
