@@ -334,8 +334,6 @@ def corruption_errors(
     """
     from torchvision import transforms
 
-    from antialias.data import IMAGENET_MEAN, IMAGENET_STD
-
     if importlib.util.find_spec("imagecorruptions") is None:  # fail before reading any image
         raise ImportError(
             "on-the-fly corruptions need the imagecorruptions-imaug package: pip install 'antialias[robustness]'"
@@ -358,9 +356,7 @@ def corruption_errors(
         before_steps.append(transforms.Resize(resize))
     before_steps.append(transforms.CenterCrop(crop))
     before = transforms.Compose(before_steps)
-    after = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD))]
-    )
+    after = eval_transform(None, crop)  # the corrupted image is the crop already: tensor, normalized
     errors: dict[str, dict[int, float]] = {}
     for corruption in corruptions:
         errors[corruption] = {}
