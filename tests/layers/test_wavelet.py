@@ -50,10 +50,10 @@ def test_haar_low_band_is_average_pooling_times_sqrt2_per_axis(ndim, generator):
     torch.testing.assert_close(POOL_FN[ndim](x, wavelet="haar"), expected, rtol=0, atol=1e-12)
 
 
-def reference_dwt_low(x, taps, pad_mode):
+def reference_dwt_low(x, taps, pad_mode, dims=None):
     """y[n] = sum_j h[j] x[2n + j - p] along each spatial axis, p = (K - 2) // 2, with explicit index maps."""
     k, p = len(taps), (len(taps) - 2) // 2
-    for dim in range(2, x.dim()):
+    for dim in dims or range(2, x.dim()):
         length = x.size(dim)
         out = []
         for n in range(math.ceil(length / 2)):
@@ -83,6 +83,8 @@ def test_matches_direct_dwt_on_odd_and_even_sizes(name, pad_mode, generator):
         out = wavelet_pool2d(x, wavelet=name, pad_mode=pad_mode)
         assert out.shape == (1, 2, math.ceil(size[0] / 2), math.ceil(size[1] / 2))
         torch.testing.assert_close(out, reference_dwt_low(x, WAVELETS[name], pad_mode), rtol=0, atol=1e-12)
+        one_axis = wavelet_pool2d(x, (1, 2), name, pad_mode)  # the per-axis convolution path
+        torch.testing.assert_close(one_axis, reference_dwt_low(x, WAVELETS[name], pad_mode, [3]), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(WAVELETS))
