@@ -58,7 +58,6 @@ from antialias.layers.polyphase import link_residual_phases as link_residual_pha
 from antialias.layers.polyphase import lps_down1d as lps_down1d
 from antialias.layers.polyphase import lps_down2d as lps_down2d
 from antialias.layers.polyphase import lps_down3d as lps_down3d
-from antialias.layers.polyphase import lps_temperature as lps_temperature
 from antialias.layers.polyphase import polyphase_up1d as polyphase_up1d
 from antialias.layers.polyphase import polyphase_up2d as polyphase_up2d
 from antialias.layers.polyphase import polyphase_up3d as polyphase_up3d
@@ -113,7 +112,6 @@ __all__ = [
     "lps_down1d",
     "lps_down2d",
     "lps_down3d",
-    "lps_temperature",
     "polyphase_up1d",
     "polyphase_up2d",
     "polyphase_up3d",

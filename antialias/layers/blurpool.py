@@ -9,8 +9,15 @@
 - :class:`BlurUpsample2d`: zero insertion, then blur with gain ``scale_factor``: the anti-aliased
   upsampling for decoders.
 
-The filter lives in a non-persistent buffer ``filt`` (its 1D taps), so anti-aliased models share their
-state-dict keys with the plain ones.
+The layers hold their filter as Python floats (``taps``), not as a tensor: they have no state, so
+anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place on a
+device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
+convolution's parameters with them). Signatures: ``channels`` first, every option keyword-only
+(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep the
+positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
+
+An empty batch or channel axis gives an empty output of the right shape; an axis too short for the
+operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
 """
 
 from typing import Any, ClassVar, List, Optional
@@ -39,57 +46,47 @@ __all__ = [
 
 
 class _BlurBase(nn.Module):
-    """Shared construction of the filter for blur-pool and blur-upsample layers."""
+    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample layers."""
 
     _ndim: ClassVar[int] = 2
-    taps: List[float]
     channels: Optional[int]
     pad_mode: str
 
-    def __init__(
-        self,
-        channels: Optional[int],
-        filter_size: FilterSpec,
-        pad_mode: str,
-        device: torch.device | str | None,
-        dtype: torch.dtype | None,
-    ) -> None:
+    def __init__(self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str) -> None:
         super().__init__()
         self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
         self.channels = AF.check_channels(channels)
         self.filter_size = filter_size
-        self.taps = list(get_taps(filter_size))
         self.pad_mode = AF.check_pad_mode(pad_mode)
-        filt = torch.tensor(self.taps, dtype=dtype or torch.get_default_dtype(), device=device)
-        self.register_buffer("filt", filt, persistent=False)
+        self._name = type(self).__name__
 
     def _filter_repr(self) -> str:
-        return f"channels={self.channels}, filter_size={filter_name(self.filter_size)}"
+        name = "None" if self.filter_size is None else filter_name(self.filter_size)
+        return f"channels={self.channels}, filter_size={name}"
 
 
 class _BlurPoolNd(_BlurBase):
+    taps: List[float]
     stride: List[int]
     pad_off: int
 
     def __init__(
         self,
         channels: Optional[int] = None,
-        filter_size: FilterSpec = 4,
+        *,
         stride: IntOrTuple = 2,
+        filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
         pad_off: int = 0,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__(channels, filter_size, pad_mode, device, dtype)
+        super().__init__(channels, filter_size, pad_mode)
+        self.taps = list(get_taps(filter_size))
         self.stride = list(AF.check_tuple(stride, self._ndim, "stride"))
         self.pad_off = AF.check_pad_off(pad_off)
-        self._name = type(self).__name__
 
     def forward(self, input: Tensor) -> Tensor:
         AF._check_input(input, self.dims, self.channels, self._name)
-        return AF._blur_pool(input, self.taps, self.stride, self.pad_mode, self.pad_off)
+        return AF._blur_pool_checked(input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name)
 
     def extra_repr(self) -> str:
         stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
@@ -102,13 +99,11 @@ class BlurPool1d(_BlurPoolNd):
 
     Args:
         channels: number of input channels, checked at call; ``None`` accepts any.
+        stride: subsampling factor.
         filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
             paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
-        stride: subsampling factor.
         pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
         pad_off: extra padding on both sides, as the reference's ``pad_off``.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer (the forward uses the input's dtype).
 
     Shape:
         - Input: ``(N, C, L)``
@@ -128,18 +123,17 @@ class BlurPool2d(_BlurPoolNd):
 
     Args:
         channels: number of input channels, checked at call; ``None`` accepts any.
+        stride: subsampling factor, an int or ``(s_h, s_w)``.
         filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
             paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
-        stride: subsampling factor, an int or ``(s_h, s_w)``.
         pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
         pad_off: extra padding on every side, as the reference's ``pad_off``.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer (the forward uses the input's dtype).
 
     Shape:
         - Input: ``(N, C, H, W)``, contiguous or channels_last (kept).
         - Output: ``(N, C, H_out, W_out)`` with ``H_out = ceil(H / stride)`` for odd and even
-          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general).
+          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general). ``N`` or ``C`` may be 0;
+          ``H`` and ``W`` must be at least 1.
 
     Convention:
         ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under ``"reflect"``, an
@@ -163,12 +157,10 @@ class BlurPool3d(_BlurPoolNd):
 
     Args:
         channels: number of input channels, checked at call; ``None`` accepts any.
-        filter_size: the low-pass filter: an int ``k`` (binomial), a family string or taps.
         stride: subsampling factor, an int or ``(s_d, s_h, s_w)`` (e.g. ``(1, 2, 2)`` keeps time).
+        filter_size: the low-pass filter: an int ``k`` (binomial), a family string or taps.
         pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
         pad_off: extra padding on every side.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, D, H, W)``
@@ -183,29 +175,34 @@ class BlurPool3d(_BlurPoolNd):
 
 
 class _MaxBlurPoolNd(_BlurPoolNd):
+    kernel_size: List[int]
+    padding: List[int]
+
     def __init__(
         self,
         kernel_size: IntOrTuple = 2,
+        stride: Optional[IntOrTuple] = None,
+        padding: IntOrTuple = 0,
+        *,
         channels: Optional[int] = None,
         filter_size: FilterSpec = 4,
-        stride: IntOrTuple = 2,
-        padding: IntOrTuple = 0,
         pad_mode: str = "reflect",
         pad_off: int = 0,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__(channels, filter_size, stride, pad_mode, pad_off, device=device, dtype=dtype)
-        self.kernel_size = list(AF.check_tuple(kernel_size, self._ndim, "kernel_size"))
+        kernel = list(AF.check_tuple(kernel_size, self._ndim, "kernel_size"))
+        super().__init__(
+            channels, stride=kernel if stride is None else stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off
+        )
+        self.kernel_size = kernel
         self.padding = list(AF.check_tuple(padding, self._ndim, "padding", minimum=0))
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}")
 
     def forward(self, input: Tensor) -> Tensor:
         AF._check_input(input, self.dims, self.channels, self._name)
-        pooled = AF._max_pool(input, self.kernel_size, self.padding)
-        return AF._blur_pool(pooled, self.taps, self.stride, self.pad_mode, self.pad_off)
+        return AF._max_blur_pool_checked(
+            input, self.kernel_size, self.padding, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
+        )
 
     def extra_repr(self) -> str:
         kernel = self.kernel_size[0] if len(set(self.kernel_size)) == 1 else tuple(self.kernel_size)
@@ -227,10 +224,10 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         stride = pool.stride if pool.stride is not None else pool.kernel_size
         return cls(
             pool.kernel_size,  # type: ignore[arg-type]
+            stride,  # type: ignore[arg-type]
+            pool.padding,  # type: ignore[arg-type]
             channels=channels,
             filter_size=filter_size,
-            stride=stride,  # type: ignore[arg-type]
-            padding=pool.padding,  # type: ignore[arg-type]
             pad_mode=pad_mode,
         )
 
@@ -240,14 +237,12 @@ class MaxBlurPool1d(_MaxBlurPoolNd):
 
     Args:
         kernel_size: window of the max.
+        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool1d``).
+        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
         channels: number of input channels; ``None`` accepts any.
         filter_size: the low-pass filter (int ``k``, family string or taps).
-        stride: subsampling factor of the blur-pool.
-        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
         pad_mode: padding of the blur.
         pad_off: extra padding of the blur.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
@@ -263,23 +258,23 @@ class MaxBlurPool1d(_MaxBlurPoolNd):
 class MaxBlurPool2d(_MaxBlurPoolNd):
     """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then :class:`BlurPool2d`.
 
-    The anti-aliased replacement of ``MaxPool2d(kernel_size, stride)``: the max is evaluated densely and
-    the subsampling is low-pass filtered.
+    The anti-aliased replacement of ``MaxPool2d(kernel_size, stride, padding)``, with its positional
+    arguments (``MaxBlurPool2d(3, 2, 1)`` replaces ``MaxPool2d(3, 2, 1)``): the max is evaluated densely
+    and the subsampling is low-pass filtered. The blur's options are keyword-only.
 
     Args:
         kernel_size: window of the max.
+        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool2d``).
+        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
         channels: number of input channels; ``None`` accepts any.
         filter_size: the low-pass filter (int ``k``, family string or taps).
-        stride: subsampling factor of the blur-pool.
-        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
         pad_mode: padding of the blur.
         pad_off: extra padding of the blur.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, H, W)``
-        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding - kernel_size + 1``.
+        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding - kernel_size + 1``;
+          ``H' >= 1`` is required (``ValueError`` otherwise, e.g. a 1x1 map at ``kernel_size=2``).
 
     Example:
         >>> MaxBlurPool2d(kernel_size=2, filter_size=4)(torch.zeros(1, 8, 112, 112)).shape
@@ -294,14 +289,12 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
 
     Args:
         kernel_size: window of the max.
+        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool3d``).
+        padding: implicit ``-inf`` padding of the max.
         channels: number of input channels; ``None`` accepts any.
         filter_size: the low-pass filter (int ``k``, family string or taps).
-        stride: subsampling factor of the blur-pool.
-        padding: implicit ``-inf`` padding of the max.
         pad_mode: padding of the blur.
         pad_off: extra padding of the blur.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
@@ -323,13 +316,6 @@ class _BlurConvMixin:
 
     _ndim: ClassVar[int]
     _conv_cls: ClassVar[type[nn.Module]]
-
-    def _setup_blur(
-        self, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str, device: Any, dtype: Any
-    ) -> None:
-        self.blur = BLUR_POOL[self._ndim](
-            self.in_channels, filter_size, stride, pad_mode, device=device, dtype=dtype  # type: ignore[attr-defined]
-        )
 
     def forward(self, input: Tensor) -> Tensor:
         return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
@@ -366,11 +352,8 @@ class _BlurConvMixin:
         )
         new.weight = conv.weight
         new.bias = conv.bias
-        if downsample is None:
-            downsample = BLUR_POOL[cls._ndim](
-                conv.in_channels, filter_size, conv.stride, pad_mode, device=conv.weight.device, dtype=conv.weight.dtype
-            )
-        new.blur = downsample
+        if downsample is not None:
+            new.blur = downsample
         new.train(conv.training)
         return new
 
@@ -406,14 +389,14 @@ def _blur_conv_init(
         device=device,
         dtype=dtype,
     )
-    blur_device = None if str(device) == "meta" else device
-    self._setup_blur(stride, filter_size, pad_mode, blur_device, dtype)
+    self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
 
 
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):
     """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
 
-    Same arguments and parameter names as ``nn.Conv1d``, plus ``filter_size`` and ``pad_mode`` of the blur.
+    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size`` and
+    ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
 
     Shape:
         - Input: ``(N, C_in, L)``; Output: ``(N, C_out, L_out)`` with ``L_out`` of the blurred input
@@ -438,10 +421,11 @@ class BlurConv1d(_BlurConvMixin, nn.Conv1d):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         _blur_conv_init(self, nn.Conv1d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                         bias, padding_mode, filter_size, pad_mode, device, dtype)
@@ -456,11 +440,11 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
-            as ``nn.Conv2d``; ``stride`` is realized by the blur-pool.
-        filter_size: the low-pass filter (int ``k``, family string or taps).
-        pad_mode: padding of the blur.
-        device: device of the parameters.
-        dtype: dtype of the parameters.
+            as ``nn.Conv2d`` (positional in that order); ``stride`` is realized by the blur-pool.
+        filter_size: the low-pass filter (int ``k``, family string or taps); keyword-only.
+        pad_mode: padding of the blur; keyword-only.
+        device: device of the parameters; keyword-only.
+        dtype: dtype of the parameters; keyword-only.
 
     Shape:
         - Input: ``(N, C_in, H, W)``
@@ -490,10 +474,11 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         _blur_conv_init(self, nn.Conv2d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                         bias, padding_mode, filter_size, pad_mode, device, dtype)
@@ -525,33 +510,35 @@ class BlurConv3d(_BlurConvMixin, nn.Conv3d):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         _blur_conv_init(self, nn.Conv3d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                         bias, padding_mode, filter_size, pad_mode, device, dtype)
 
 
 class _BlurUpsampleNd(_BlurBase):
+    axis_taps: List[List[float]]
+    scale_factor: List[int]
+
     def __init__(
         self,
         channels: Optional[int] = None,
-        filter_size: FilterSpec = 4,
-        scale_factor: IntOrTuple = 2,
-        pad_mode: str = "replicate",
         *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        scale_factor: IntOrTuple = 2,
+        filter_size: Optional[FilterSpec] = None,
+        pad_mode: str = "replicate",
     ) -> None:
-        super().__init__(channels, filter_size, pad_mode, device, dtype)
+        super().__init__(channels, filter_size, pad_mode)
         self.scale_factor = list(AF.check_tuple(scale_factor, self._ndim, "scale_factor"))
-        self._name = type(self).__name__
+        self.axis_taps = AF.check_upsample_taps(filter_size, self.scale_factor, self._name)
 
     def forward(self, input: Tensor) -> Tensor:
         AF._check_input(input, self.dims, self.channels, self._name)
-        return AF._blur_upsample(input, self.taps, self.scale_factor, self.pad_mode)
+        return AF._blur_upsample_checked(input, self.axis_taps, self.scale_factor, self.pad_mode, self._name)
 
     def extra_repr(self) -> str:
         factor = self.scale_factor[0] if len(set(self.scale_factor)) == 1 else tuple(self.scale_factor)
@@ -563,11 +550,11 @@ class BlurUpsample1d(_BlurUpsampleNd):
 
     Args:
         channels: number of input channels; ``None`` accepts any.
-        filter_size: the interpolation filter (int ``k``, family string or taps).
         scale_factor: upsampling factor.
+        filter_size: the interpolation filter: ``None`` (default) for linear interpolation at
+            ``scale_factor``, or an int ``k``, family string or taps whose polyphase parts each sum to
+            ``1 / scale_factor`` (others are refused: they would not keep a constant signal constant).
         pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, L)``; Output: ``(N, C, L * scale_factor)``.
@@ -585,15 +572,17 @@ class BlurUpsample2d(_BlurUpsampleNd):
 
     The blur has gain ``scale_factor`` per axis, so a constant map stays constant for filters whose
     polyphase parts each sum to ``1 / scale_factor`` (binomial ``k >= 2`` at factor 2, box of size
-    ``scale_factor``). ``filter_size=4`` at factor 2 is bilinear interpolation (``align_corners=False``).
+    ``scale_factor``); other filters are refused with ``ValueError``. The default filter is linear
+    interpolation at each axis's factor, so the layer equals bilinear interpolation
+    (``align_corners=False``) at every factor; at factor 2 that is the binomial filter ``k = 4``.
 
     Args:
         channels: number of input channels; ``None`` accepts any.
-        filter_size: the interpolation filter (int ``k``, family string or taps).
         scale_factor: upsampling factor, an int or ``(f_h, f_w)``.
+        filter_size: the interpolation filter: ``None`` (default) for linear interpolation matched to
+            each axis's factor, or an int ``k``, family string or taps used on every axis and matched
+            to every factor.
         pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, H, W)``; Output: ``(N, C, H * f_h, W * f_w)``.
@@ -612,11 +601,10 @@ class BlurUpsample3d(_BlurUpsampleNd):
 
     Args:
         channels: number of input channels; ``None`` accepts any.
-        filter_size: the interpolation filter (int ``k``, family string or taps).
         scale_factor: upsampling factor, an int or ``(f_d, f_h, f_w)``.
+        filter_size: ``None`` (default, linear interpolation matched to each axis's factor) or a filter
+            matched to every factor, as in :class:`BlurUpsample2d`.
         pad_mode: padding of the input at the borders; ``"replicate"`` by default.
-        device: device of the filter buffer.
-        dtype: dtype of the filter buffer.
 
     Shape:
         - Input: ``(N, C, D, H, W)``; Output: ``(N, C, D * f_d, H * f_h, W * f_w)``.

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from antialias.filters import FilterSpec
@@ -47,9 +48,15 @@ def create_downsample(
     *,
     filter_size: FilterSpec = 4,
     pad_mode: str = "reflect",
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build the ``method`` layer that subsamples an ``ndim``-D map with ``channels`` channels by ``stride``.
+
+    ``device`` and ``dtype`` place the layer's parameters, if it has any (LPS's scorer); the factories
+    never see them, so parameter-free layers need not accept them. Other keyword arguments go to the
+    method's factory.
 
     Example:
         >>> create_downsample("blur", 2, 64, 2)
@@ -59,7 +66,10 @@ def create_downsample(
         raise ValueError(f"unknown downsample method {method!r}; expected one of {list_downsample_methods()}")
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
-    return _FACTORIES[method](ndim, channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+    layer = _FACTORIES[method](ndim, channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+    if device is not None or dtype is not None:
+        layer = layer.to(device=device, dtype=dtype)
+    return layer
 
 
 _MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
@@ -133,7 +143,7 @@ def create_max_downsample(
 
 
 def _blur(ndim: int, channels: int | None, stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any) -> nn.Module:
-    return BLUR_POOL[ndim](channels, filter_size, stride, pad_mode, **kwargs)
+    return BLUR_POOL[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
 
 
 register_downsample("blur", _blur)

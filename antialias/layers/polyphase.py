@@ -25,7 +25,7 @@ Convention:
     function that takes a phase accepts both forms.
 
     Ties: when several components share the largest norm (or score), the one with the lowest flat
-    index wins. A component and its circular shift get bitwise the same norm: every position adds its
+    index wins. A NaN norm (or score) wins over every number, so a NaN in the input reaches the output. A component and its circular shift get bitwise the same norm: every position adds its
     channels with the same sequence of elementwise additions, and the per-position energies are sorted
     before they are added (the optional blur, too, rounds every position alike). So a circular shift of
     the input permutes the norms exactly, and rounding cannot change the choice. Exact invariance needs
@@ -81,7 +81,6 @@ __all__ = [
     "lps_down1d",
     "lps_down2d",
     "lps_down3d",
-    "lps_temperature",
     "polyphase_up1d",
     "polyphase_up2d",
     "polyphase_up3d",
@@ -124,6 +123,17 @@ def _check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
         raise ValueError(f"{name}: phase indices must have shape ({batch},) (one per sample), got {list(phase.shape)}")
     if phase.numel() and (int(phase.min()) < 0 or int(phase.max()) >= phases):
         raise ValueError(f"{name}: phase indices must lie in [0, {phases}), got values in [{int(phase.min())}, {int(phase.max())}]")
+
+
+def _check_polyphase_size(x: Tensor, name: str) -> None:
+    AF._check_size(x, [1] * (x.dim() - 2), name, "an empty axis has no polyphase components")
+
+
+def _check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> List[float]:
+    """The interpolation taps of an up layer: ``1`` (placement only) or a filter that keeps a constant
+    map constant at every stride (see :func:`~antialias.layers.functional.check_upsample_taps`)."""
+    taps = list(get_taps(filter_size))
+    return taps if len(taps) == 1 else AF.check_upsample_taps(filter_size, stride, name)[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -186,12 +196,17 @@ def _unravel(index: Tensor, stride: Sequence[int]) -> List[Tensor]:
 
 
 def _lowest_argmax(values: Tensor) -> Tensor:
-    """Index of the largest value along the last axis; ties go to the lowest index (NaN never wins)."""
-    values = torch.nan_to_num(values, nan=-math.inf)
-    top = values.amax(-1, keepdim=True)
+    """Index of the largest value along the last axis; ties go to the lowest index.
+
+    A NaN wins over every number (the lowest NaN index among several): a NaN in the input must reach
+    the output, not be stepped around by choosing a clean component.
+    """
+    nan = values.isnan()
+    top = values.nan_to_num(nan=-math.inf).amax(-1, keepdim=True)
+    hit = torch.where(nan.any(-1, keepdim=True), nan, values == top)
     positions = torch.arange(values.size(-1), device=values.device).expand_as(values)
     sentinel = torch.full_like(positions, values.size(-1))
-    return torch.where(values == top, positions, sentinel).amin(-1)
+    return torch.where(hit, positions, sentinel).amin(-1)
 
 
 def _tree_sum(values: Tensor, dim: int) -> Tensor:
@@ -203,6 +218,8 @@ def _tree_sum(values: Tensor, dim: int) -> Tensor:
     give bitwise the shifted energies.
     """
     dim = dim % values.dim()
+    if values.size(dim) == 0:
+        return values.sum(dim)  # an empty channel axis: zeros
     while values.size(dim) > 1:
         n = values.size(dim)
         half = n // 2
@@ -317,7 +334,7 @@ def _lps_logits(x: Tensor, stride: List[int], scorer: Any) -> Tensor:
         scores = scores.flatten(1)
         if scores.size(1) != 1:
             raise ValueError(f"the LPS scorer must return one score per component, got shape {list(scores.shape)}")
-    return scores.reshape(x.size(0), -1)
+    return scores.reshape(x.size(0), math.prod(stride))
 
 
 def _lps_down(
@@ -381,6 +398,7 @@ def _aps_down_nd(
     taps = list(get_taps(filter_size))
     mode = AF.check_pad_mode(pad_mode)
     AF._check_input(x, ndim, None, name)
+    _check_polyphase_size(x, name)
     y, phase = _aps_down(x, strides, norm, taps, mode, None)
     y = AF._like_format(y, x)
     return (y, phase) if return_phase else y
@@ -388,10 +406,11 @@ def _aps_down_nd(
 
 def aps_down1d(
     input: Tensor,
+    *,
     stride: IntOrTuple = 2,
-    norm: str = "l2",
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
+    norm: str = "l2",
     return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a 1D signal; see :class:`ApsDown1d`.
@@ -409,10 +428,11 @@ def aps_down1d(
 
 def aps_down2d(
     input: Tensor,
+    *,
     stride: IntOrTuple = 2,
-    norm: str = "l2",
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
+    norm: str = "l2",
     return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling (Chaman & Dokmanic, CVPR 2021) of a 2D map; see :class:`ApsDown2d`.
@@ -431,10 +451,11 @@ def aps_down2d(
 
 def aps_down3d(
     input: Tensor,
+    *,
     stride: IntOrTuple = 2,
-    norm: str = "l2",
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
+    norm: str = "l2",
     return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a volume; see :class:`ApsDown3d`.
@@ -460,6 +481,7 @@ def _lps_down_nd(
     taps = list(get_taps(filter_size))
     mode = AF.check_pad_mode(pad_mode)
     AF._check_input(x, ndim, None, name)
+    _check_polyphase_size(x, name)
     y, phase = _lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator)
     y = AF._like_format(y, x)
     return (y, phase) if return_phase else y
@@ -468,12 +490,13 @@ def _lps_down_nd(
 def lps_down1d(
     input: Tensor,
     scorer: Any,
+    *,
     stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
     tau: float = 1.0,
     training: bool = False,
     hard: bool = False,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
     return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -497,12 +520,13 @@ def lps_down1d(
 def lps_down2d(
     input: Tensor,
     scorer: Any,
+    *,
     stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
     tau: float = 1.0,
     training: bool = False,
     hard: bool = False,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
     return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -523,12 +547,13 @@ def lps_down2d(
 def lps_down3d(
     input: Tensor,
     scorer: Any,
+    *,
     stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
     tau: float = 1.0,
     training: bool = False,
     hard: bool = False,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
     return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -549,9 +574,10 @@ def _polyphase_up_nd(
     output_size: Optional[IntOrTuple], name: str,
 ) -> Tensor:
     strides = list(AF.check_tuple(stride, ndim, "stride"))
-    taps = list(get_taps(filter_size))
+    taps = _check_up_taps(filter_size, strides, name)
     mode = AF.check_pad_mode(pad_mode)
     AF._check_input(y, ndim, None, name)
+    _check_polyphase_size(y, name)
     _check_phase(phase, y.size(0), math.prod(strides), name)
     sizes = _check_output_size(output_size, ndim, list(y.shape[2:]), strides, name)
     return AF._like_format(_polyphase_up(y, phase, strides, taps, mode, sizes), y)
@@ -560,6 +586,7 @@ def _polyphase_up_nd(
 def polyphase_up1d(
     input: Tensor,
     phase: Tensor,
+    *,
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
@@ -581,6 +608,7 @@ def polyphase_up1d(
 def polyphase_up2d(
     input: Tensor,
     phase: Tensor,
+    *,
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
@@ -603,6 +631,7 @@ def polyphase_up2d(
 def polyphase_up3d(
     input: Tensor,
     phase: Tensor,
+    *,
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
@@ -741,6 +770,7 @@ class _PolyphaseDownNd(_PhaseLinked):
 
     def forward(self, input: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         AF._check_input(input, self.dims, self.channels, self._name)
+        _check_polyphase_size(input, self._name)
         phase: Optional[Tensor] = None
         if self.leader is not None:
             grid = [-(-input.size(d + 2) // s) for d, s in enumerate(self.stride)]
@@ -755,19 +785,16 @@ class _ApsDownNd(_PolyphaseDownNd):
     def __init__(
         self,
         channels: Optional[int] = None,
+        *,
         stride: IntOrTuple = 2,
-        norm: str = "l2",
         filter_size: FilterSpec = 1,
         pad_mode: str = "circular",
+        norm: str = "l2",
         return_phase: bool = False,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(channels, stride, filter_size, pad_mode)
         self.norm = _check_norm(norm)
         self.return_phase = bool(return_phase)
-        del device, dtype  # no parameters or buffers; accepted for a uniform factory signature
 
     def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         return _aps_down(x, self.stride, self.norm, self.taps, self.pad_mode, phase)
@@ -787,15 +814,14 @@ _APS_DOC = """Adaptive polyphase sampling (APS, Chaman & Dokmanic, CVPR 2021) fo
     Ties go to the lowest component index (see the module documentation).
 
     Args:
-        channels: number of input channels, checked at call; ``None`` accepts any.
+        channels: number of input channels, checked at call; ``None`` accepts any. The other
+            arguments are keyword-only.
         stride: subsampling factor, an int or one per axis (any value >= 1).
-        norm: ``"l2"`` (default) or ``"l1"``.
         filter_size: low-pass filter applied before the selection (``1``: none, plain APS; ``4``: the
             "APS + LPF" variant); an int ``k`` (binomial), a family string or taps.
         pad_mode: padding of that blur; ``"circular"`` (default) keeps the exact invariance.
+        norm: ``"l2"`` (default) or ``"l1"``.
         return_phase: also return the chosen phase, for :class:`PolyphaseUp{d}d`.
-        device: accepted for a uniform signature (the layer has no parameters).
-        dtype: accepted for a uniform signature.
 
     Shape:
         - Input: ``{inp}``
@@ -897,22 +923,22 @@ class LpsScorer(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         h = self.conv2(self.relu(self.conv1(input)))
         per_position = _tree_sum(h, 1).flatten(1)  # the same additions at every position
-        return _order_free_sum(per_position) / h[0].numel()
+        return _order_free_sum(per_position) / math.prod(h.shape[1:])
 
 
 class _LpsDownNd(_PolyphaseDownNd):
     def __init__(
         self,
-        channels: int,
+        channels: Optional[int] = None,
+        *,
         stride: IntOrTuple = 2,
+        filter_size: FilterSpec = 1,
+        pad_mode: str = "circular",
         hidden_channels: Optional[int] = None,
         tau: float = 1.0,
         hard: bool = False,
-        filter_size: FilterSpec = 1,
-        pad_mode: str = "circular",
         return_phase: bool = False,
         scorer: Optional[nn.Module] = None,
-        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -960,18 +986,19 @@ _LPS_DOC = """Learnable polyphase sampling (LPS, Rojas-Gomez et al., NeurIPS 202
     Optionally blurs at stride 1, then scores every polyphase component with :class:`LpsScorer` (the
     same weights for all components) and keeps the best one. In training the output is the mixture of
     the components with Gumbel-softmax weights at temperature ``tau`` (lower it during training, e.g.
-    with :func:`lps_temperature` and :func:`set_lps_temperature`), so the scorer learns through the
-    mixture; in evaluation the component with the highest score is kept (ties: lowest index) and the
+    with :func:`antialias.train.lps_temperature` and :func:`set_lps_temperature`), so the scorer
+    learns through the mixture; in evaluation the component with the highest score is kept (ties: lowest index) and the
     layer is exactly invariant to circular shifts, like APS.
 
     Args:
-        channels: input channels (the scorer's width); required unless ``scorer`` is given.
+        channels: input channels (the scorer's width); required unless ``scorer`` is given. The other
+            arguments are keyword-only.
         stride: subsampling factor, an int or one per axis.
+        filter_size: low-pass filter applied before the selection (``1``: none).
+        pad_mode: padding of that blur; ``"circular"`` (default) keeps the exact invariance.
         hidden_channels: hidden width of the default scorer (``None``: ``channels``).
         tau: Gumbel-softmax temperature (> 0) in training.
         hard: in training, use one-hot weights with the soft gradient (straight-through).
-        filter_size: low-pass filter applied before the selection (``1``: none).
-        pad_mode: padding of that blur; ``"circular"`` (default) keeps the exact invariance.
         return_phase: also return the phase (``(N,)`` indices in evaluation, ``(N, P)`` weights in
             training), for :class:`PolyphaseUp{d}d`.
         scorer: a custom scoring module mapping ``(B, C, *spatial)`` to ``(B,)``.
@@ -1021,15 +1048,13 @@ class _PolyphaseUpNd(_PhaseLinked):
     def __init__(
         self,
         channels: Optional[int] = None,
+        *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 1,
         pad_mode: str = "circular",
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(channels, stride, filter_size, pad_mode)
-        del device, dtype
+        self.taps = _check_up_taps(filter_size, self.stride, self._name)
 
     def follow(self, leader: Optional[_PolyphaseDownNd]) -> _PolyphaseUpNd:
         """Take the phase from ``leader`` (the matching down layer) when ``forward`` gets none.
@@ -1041,6 +1066,7 @@ class _PolyphaseUpNd(_PhaseLinked):
 
     def forward(self, input: Tensor, phase: Optional[Tensor] = None, output_size: Optional[IntOrTuple] = None) -> Tensor:
         AF._check_input(input, self.dims, self.channels, self._name)
+        _check_polyphase_size(input, self._name)
         grid = list(input.shape[2:])
         if phase is None:
             if self.leader is None:
@@ -1065,12 +1091,13 @@ _UP_DOC = """Polyphase upsampling for {what}: the counterpart of :class:`ApsDown
     (``"triangle-3"`` at stride 2 is linear interpolation).
 
     Args:
-        channels: number of input channels, checked at call; ``None`` accepts any.
+        channels: number of input channels, checked at call; ``None`` accepts any. The other
+            arguments are keyword-only.
         stride: upsampling factor (the down layer's stride).
-        filter_size: interpolation filter after the placement (``1``: none).
+        filter_size: interpolation filter after the placement (``1``: none); a filter whose
+            polyphase parts each sum to ``1 / stride`` (so a constant map stays constant), others are
+            refused with ``ValueError``.
         pad_mode: padding of that filter; ``"circular"`` keeps the equivariance.
-        device: accepted for a uniform signature (no parameters).
-        dtype: accepted for a uniform signature.
 
     Shape:
         - Input: ``{inp}`` and ``phase`` of shape ``(N,)`` (indices) or ``(N, P)`` (weights);
@@ -1185,28 +1212,6 @@ def set_lps_temperature(model: nn.Module, tau: float) -> int:
     return count
 
 
-def lps_temperature(
-    epoch: int, initial: float = 1.0, gamma: float = 0.85, step_size: int = 10, minimum: float = 0.025
-) -> float:
-    """Step-decay temperature schedule for LPS training: ``max(initial * gamma ** (epoch // step_size), minimum)``.
-
-    The defaults are the step decay of the LPS paper's CIFAR-10 recipe (x0.85 every 10 epochs, floor 0.025).
-
-    Example:
-        >>> [round(lps_temperature(e), 4) for e in (0, 9, 10, 25)]
-        [1.0, 1.0, 0.85, 0.7225]
-    """
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
-    if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-        raise ValueError(f"step_size must be an int >= 1, got {step_size!r}")
-    if not 0 < gamma <= 1:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-    _check_tau(initial)
-    _check_tau(minimum)
-    return max(initial * gamma ** (epoch // step_size), minimum)
-
-
 # ----------------------------------------------------------------------------------------------------
 # Factory registration: create_downsample("aps" | "lps", ...) and so convert(model, method=...)
 
@@ -1214,7 +1219,7 @@ def lps_temperature(
 def _aps_factory(
     ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any
 ) -> nn.Module:
-    return APS_DOWN[ndim](channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+    return APS_DOWN[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
 
 
 def _lps_factory(
@@ -1222,7 +1227,7 @@ def _lps_factory(
 ) -> nn.Module:
     if channels is None and kwargs.get("scorer") is None:
         raise ValueError("the 'lps' downsample method needs channels (the width of its scorer), got None")
-    return LPS_DOWN[ndim](channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)  # type: ignore[arg-type]
+    return LPS_DOWN[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
 
 
 register_downsample("aps", _aps_factory)

@@ -21,6 +21,7 @@ from antialias.train.model import load_init_weights as load_init_weights
 from antialias.train.recipes import RECIPES as RECIPES
 from antialias.train.recipes import Recipe as Recipe
 from antialias.train.recipes import recipe_for as recipe_for
+from antialias.train.schedules import lps_temperature as lps_temperature
 
 __all__ = [
     "RECIPES",
@@ -30,6 +31,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "load_init_weights",
+    "lps_temperature",
     "recipe_for",
     "save_checkpoint",
     "train",

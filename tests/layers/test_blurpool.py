@@ -51,7 +51,7 @@ def test_equals_reference_blurpool(generator, filter_size, pad_mode):
         x = _input(generator, ndim, size)
         ref_cls = antialiased_cnns.BlurPool if ndim == 2 else antialiased_cnns.BlurPool1D
         ref = ref_cls(3, pad_type=REFERENCE_PAD[pad_mode], filt_size=filter_size, stride=stride, pad_off=pad_off)
-        ours = BLUR_POOLS[ndim](3, filter_size, stride, pad_mode, pad_off)
+        ours = BLUR_POOLS[ndim](3, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off)
         expected, actual = ref(x), ours(x)
         assert actual.shape == expected.shape, (ndim, stride, size, pad_off)
         err = (actual - expected).abs().max().item()
@@ -64,7 +64,7 @@ def test_max_blur_pool_equals_reference_composite(generator, filter_size):
     ref = torch.nn.Sequential(torch.nn.MaxPool2d(2, stride=1), antialiased_cnns.BlurPool(4, filt_size=filter_size))
     ours = MaxBlurPool2d(2, channels=4, filter_size=filter_size)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-6, rtol=0)
-    torch.testing.assert_close(max_blur_pool2d(x, 2, filter_size), ref(x), atol=1e-6, rtol=0)
+    torch.testing.assert_close(max_blur_pool2d(x, 2, filter_size=filter_size), ref(x), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros", "circular"])
@@ -79,7 +79,7 @@ def test_3d_equals_dense_conv(generator, filter_size, pad_mode):
     padded = F.pad(x, pad, mode=mode)
     weight = get_kernel(k, 3, dtype=torch.float64).expand(3, 1, k, k, k)
     expected = F.conv3d(padded, weight, stride=stride, groups=3)
-    torch.testing.assert_close(BlurPool3d(3, k, stride, pad_mode)(x), expected)
+    torch.testing.assert_close(BlurPool3d(3, stride=stride, filter_size=k, pad_mode=pad_mode)(x), expected)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_module_equals_functional(generator):
     for ndim, fn in ((1, blur_pool1d), (2, blur_pool2d), (3, blur_pool3d)):
         x = _input(generator, ndim, 7)
         for spec in (3, "box-2", [1.0, 2.0, 1.0]):
-            torch.testing.assert_close(BLUR_POOLS[ndim](filter_size=spec, stride=2)(x), fn(x, spec, 2))
+            torch.testing.assert_close(BLUR_POOLS[ndim](filter_size=spec, stride=2)(x), fn(x, filter_size=spec, stride=2))
 
 
 def test_filter_families_and_taps(generator):
@@ -150,20 +150,25 @@ def test_tuple_stride(generator):
     assert out.shape == (2, 3, 9, 4)
 
 
-def test_filter_buffer_is_not_persistent():
+def test_layers_hold_no_state():
+    """The filter is Python floats: no parameter, no buffer (persistent or not), so nothing to place."""
+    for layer in (BlurPool2d(8, filter_size=5), MaxBlurPool2d(3, 2, 1), BlurUpsample2d(), BlurConv2d(8, 4, 3, padding=1).blur):
+        assert dict(layer.state_dict()) == {} and list(layer.buffers()) == [] and list(layer.parameters()) == []
     pool = BlurPool2d(8, filter_size=5)
-    assert dict(pool.state_dict()) == {}
-    assert pool.filt.shape == (5,)
-    torch.testing.assert_close(pool.filt.sum(), torch.tensor(1.0))
+    assert len(pool.taps) == 5 and math.isclose(sum(pool.taps), 1.0)
     conv = BlurConv2d(8, 4, 3, padding=1)
     assert sorted(conv.state_dict()) == ["bias", "weight"]
 
 
 def test_device_and_dtype_arguments():
-    pool = BlurPool2d(filter_size=3, device="cpu", dtype=torch.float64)
-    assert pool.filt.dtype == torch.float64
-    # the forward uses the input's dtype, not the buffer's
-    assert pool(torch.zeros(1, 1, 4, 4)).dtype == torch.float32
+    """Honoured where there are parameters (BlurConv), not accepted where there are none."""
+    conv = BlurConv2d(4, 6, 3, padding=1, device="meta", dtype=torch.float64)
+    assert conv.weight.device.type == "meta" and conv.weight.dtype == torch.float64
+    for cls in (BlurPool2d, MaxBlurPool2d, BlurUpsample2d):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'dtype'"):
+            cls(dtype=torch.float64)
+    # the forward uses the input's dtype
+    assert BlurPool2d(filter_size=3)(torch.zeros(1, 1, 4, 4, dtype=torch.float64)).dtype == torch.float64
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,15 +296,18 @@ def test_pad_mode_aliases():
 
 
 def test_extra_repr():
-    assert repr(BlurPool2d(64, 3)) == "BlurPool2d(channels=64, filter_size=3, stride=2, pad_mode='reflect')"
-    assert repr(BlurPool1d(None, "box-2", 3, "circular", 1)) == (
+    assert repr(BlurPool2d(64, filter_size=3)) == "BlurPool2d(channels=64, filter_size=3, stride=2, pad_mode='reflect')"
+    assert repr(BlurPool1d(None, filter_size="box-2", stride=3, pad_mode="circular", pad_off=1)) == (
         "BlurPool1d(channels=None, filter_size='box-2', stride=3, pad_mode='circular', pad_off=1)"
     )
     assert repr(BlurPool3d(stride=(1, 2, 2))) == "BlurPool3d(channels=None, filter_size=4, stride=(1, 2, 2), pad_mode='reflect')"
-    assert repr(MaxBlurPool2d(3, padding=1)) == (
+    assert repr(MaxBlurPool2d(3, 2, padding=1)) == (
         "MaxBlurPool2d(kernel_size=3, padding=1, channels=None, filter_size=4, stride=2, pad_mode='reflect')"
     )
-    assert repr(BlurUpsample2d(8, [1, 1])) == "BlurUpsample2d(channels=8, filter_size=taps=[0.5, 0.5], scale_factor=2, pad_mode='replicate')"
+    assert repr(BlurUpsample2d(8, filter_size=[1, 1])) == (
+        "BlurUpsample2d(channels=8, filter_size=taps=[0.5, 0.5], scale_factor=2, pad_mode='replicate')"
+    )
+    assert repr(BlurUpsample2d()) == "BlurUpsample2d(channels=None, filter_size=None, scale_factor=2, pad_mode='replicate')"
     assert "(blur): BlurPool2d(channels=4, filter_size=4, stride=2" in repr(BlurConv2d(4, 8, 1))
 
 
@@ -384,6 +392,7 @@ def test_gradcheck(generator, layer):
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("layer", [BlurPool2d(3), MaxBlurPool1d(), BlurUpsample3d(), BlurConv2d(3, 4, 3, padding=1),
+                                   BlurUpsample2d(scale_factor=(1, 3)), MaxBlurPool2d(3, 2, 1),
                                    BlurPool2d(filter_size=7, pad_mode="circular")])
 def test_torchscript(generator, layer):
     ndim = layer.dims if hasattr(layer, "dims") else layer.blur.dims

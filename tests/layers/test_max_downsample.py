@@ -39,7 +39,7 @@ def test_circular_wrap_keeps_the_size_and_circular_equivariance(method, generato
 
 def test_circular_blur_equals_wrap_then_max_blur_pool(generator):
     x = torch.randn(2, 4, 12, 12, generator=generator)
-    wrap = nn.Sequential(nn.CircularPad2d((1, 1, 1, 1)), MaxBlurPool2d(3, 4, filter_size=4, pad_mode="circular"))
+    wrap = nn.Sequential(nn.CircularPad2d((1, 1, 1, 1)), MaxBlurPool2d(3, 2, channels=4, filter_size=4, pad_mode="circular"))
     layer = create_max_downsample("blur", 2, 4, 3, 2, filter_size=4, pad_mode="circular", circular=True)
     assert torch.equal(layer(x), wrap(x))
 

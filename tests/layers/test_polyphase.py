@@ -25,12 +25,12 @@ from antialias.layers import (
     link_residual_phases,
     list_downsample_methods,
     lps_down2d,
-    lps_temperature,
     polyphase_up1d,
     polyphase_up2d,
     set_lps_temperature,
 )
 from antialias.layers.polyphase import NORMS, _aps_norms
+from antialias.train import lps_temperature
 
 APS = {1: ApsDown1d, 2: ApsDown2d, 3: ApsDown3d}
 APS_FN = {1: aps_down1d, 2: aps_down2d}
@@ -87,7 +87,7 @@ def _unravel(flat, strides):
 def test_equals_direct_rule(generator, device, norm, ndim, stride, size):
     x = torch.randn((5, 3) + size, generator=generator).to(device)
     expected, expected_phase = reference_aps(x.cpu(), stride, norm)
-    actual, phase = APS_FN[ndim](x, stride, norm=norm, return_phase=True)
+    actual, phase = APS_FN[ndim](x, stride=stride, norm=norm, return_phase=True)
     assert phase.dtype == torch.int64
     assert torch.equal(phase.cpu(), expected_phase)
     assert torch.equal(actual.cpu(), expected)
@@ -130,9 +130,11 @@ def test_ties_go_to_the_lowest_phase():
     assert aps_down2d(ones, stride=3, return_phase=True)[1].tolist() == [0]
 
 
-def test_nan_component_is_never_chosen():
+def test_nan_component_wins():
+    """A NaN must reach the output (issue 13 item 17): its component's NaN norm beats every number."""
     x = torch.tensor([[[float("nan"), 1.0, 0.0, 1.0]]])
-    assert aps_down1d(x, return_phase=True)[1].tolist() == [1]
+    y, phase = aps_down1d(x, return_phase=True)
+    assert phase.tolist() == [0] and y.isnan().any()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,7 +162,7 @@ def test_circular_shift_shifts_the_output(generator, device, stride, filter_size
     """aps(roll(x, t)) == roll(aps(x), floor((p + t) / s)) exactly, with phase (p + t) mod s."""
     strides = _strides(stride, 2)
     x = torch.randn(3, 4, 12, 18, generator=generator).to(device)
-    layer = ApsDown2d(4, stride, filter_size=filter_size, return_phase=True)
+    layer = ApsDown2d(4, stride=stride, filter_size=filter_size, return_phase=True)
     y, phase = layer(x)
     for t in [(1, 0), (0, 1), (1, 1), (2, 5), (7, 13), (-1, -4)]:
         ys, phases = layer(torch.roll(x, t, dims=(2, 3)))
@@ -215,8 +217,8 @@ def test_plain_subsampling_is_not_shift_invariant(generator):
 def test_round_trip(generator, device, ndim, stride, size):
     strides = _strides(stride, ndim)
     x = torch.randn((3, 2) + size, generator=generator).to(device)
-    y, phase = APS_FN[ndim](x, stride, return_phase=True)
-    back = UP_FN[ndim](y, phase, stride)
+    y, phase = APS_FN[ndim](x, stride=stride, return_phase=True)
+    back = UP_FN[ndim](y, phase, stride=stride)
     assert back.shape == x.shape
     # up(down(x)) keeps exactly the chosen samples of x, in place, and zeros elsewhere
     for n in range(3):
@@ -225,7 +227,7 @@ def test_round_trip(generator, device, ndim, stride, size):
         mask[tuple(slice(o, None, s) for o, s in zip(offsets, strides, strict=True))] = True
         assert torch.equal(back[n].cpu(), torch.where(mask, x[n].cpu(), torch.zeros(())))
     # down(up(y, p)) == (y, p): the placed component is the only non-zero one
-    again, phase2 = APS_FN[ndim](back, stride, return_phase=True)
+    again, phase2 = APS_FN[ndim](back, stride=stride, return_phase=True)
     assert torch.equal(phase2, phase) and torch.equal(again, y)
     # the module does the same
     assert torch.equal(UP[ndim](stride=stride)(y, phase), back)
@@ -553,7 +555,7 @@ def test_public_surface():
         "ApsDown1d", "ApsDown2d", "ApsDown3d", "LpsDown1d", "LpsDown2d", "LpsDown3d", "LpsScorer",
         "PolyphaseUp1d", "PolyphaseUp2d", "PolyphaseUp3d", "aps_down1d", "aps_down2d", "aps_down3d",
         "lps_down1d", "lps_down2d", "lps_down3d", "polyphase_up1d", "polyphase_up2d", "polyphase_up3d",
-        "link_residual_phases", "lps_temperature", "set_lps_temperature",
+        "link_residual_phases", "set_lps_temperature",
     ]
     for name in names:
         assert name in antialias.layers.__all__, name
@@ -581,6 +583,8 @@ def test_errors():
         ApsDown2d(pad_mode="wrap")
     with pytest.raises(ValueError, match="needs channels"):
         LpsDown2d(None)
+    with pytest.raises(ValueError, match="needs channels"):
+        LpsDown2d()
     with pytest.raises(ValueError, match="tau"):
         LpsDown2d(4, tau=-1.0)
     with pytest.raises(ValueError, match="kernel_size must be an odd"):
