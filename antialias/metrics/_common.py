@@ -134,7 +134,7 @@ def forward_views(
                 # argmax of NaN logits is arbitrary (a constant index): it would score as "consistent".
                 raise NonFiniteLogitsError(
                     f"the model returned non-finite logits (NaN or inf) for {int((~finite).sum())} of "
-                    f"{int(finite.numel())} images; no metric is computed from them (check the weights and inputs)"
+                    f"{int(finite.numel())} inputs (images or their shifted views); no metric is computed from them (check the weights and the inputs)"
                 )
         outputs.append(logits.float())
     return torch.cat(outputs) if outputs else torch.empty(0)

@@ -1,0 +1,616 @@
+"""Issue 13: nothing the library loads runs code, and no run, checkpoint or result is lost or overwritten.
+
+Every code-execution test plants a pickle whose ``__reduce__`` would create a marker file when
+unpickled (or a module that would create it when imported) and asserts that the marker does not
+exist afterwards. Downloads are served from 127.0.0.1 or refused by a stand-in for the network;
+no test needs a GPU or the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.error
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from antialias import _io
+from antialias.cli import main
+from antialias.data import CorruptImageError, load_image_folder
+from antialias.metrics import crop_consistency
+from antialias.metrics._common import NonFiniteLogitsError
+from antialias.models import _load
+from antialias.models._load import CheckpointError, WeightsDownloadError, read_state_dict
+from antialias.train import TrainConfig, train
+from antialias.train import checkpoint as ck
+from antialias.train.engine import NonFiniteLossError
+from antialias.train.model import import_object, load_init_weights
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures: payloads, a tiny model file, a tiny data set, an isolated hub cache, a local server
+
+
+class _Payload:
+    """Unpickling this calls ``open(marker, "w")``: the file appears only if the pickle runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple:
+        return (open, (self.marker, "w"))
+
+
+def _evil_file(path: Path, marker: Path, *, legacy: bool = False) -> Path:
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": _Payload(marker)}, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+NETS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self, num_classes=2, nan_after=None, nan_eval=False):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2)
+            self.fc = nn.Linear(4, num_classes)
+            self.nan_after, self.nan_eval, self.calls = nan_after, nan_eval, 0
+
+        def forward(self, x):
+            y = self.fc(self.conv(x).mean((2, 3)))
+            if self.training:
+                self.calls += 1
+                if self.nan_after is not None and self.calls > self.nan_after:
+                    y = y * float("nan")
+            elif self.nan_eval:
+                y = y * float("nan")
+            return y
+
+    def tiny(num_classes=2, **kwargs):
+        return Net(num_classes)
+
+    def diverging(num_classes=2, **kwargs):  # the loss turns NaN at the first step of epoch 2
+        return Net(num_classes, nan_after=2)
+
+    def nan_logits(num_classes=2, **kwargs):
+        return Net(num_classes, nan_eval=True)
+    """
+)
+
+TINY = {
+    "batch_size": 4,
+    "lr": 0.1,
+    "crop_size": 32,
+    "val_resize": 32,
+    "max_offset": 8,
+    "workers": 0,
+    "progress": False,
+    "device": "cpu",
+    "consistency_passes": 0,
+}
+CLI_TINY = [
+    "--batch-size", "4", "--lr", "0.1", "--crop-size", "32", "--val-resize", "32", "--max-offset", "8",
+    "--workers", "0", "--no-progress", "--device", "cpu", "--consistency-passes", "0",
+]
+
+
+def _write_images(root: Path, seed: int = 0, per_class: int = 4) -> Path:
+    rng = np.random.default_rng(seed)
+    for index, name in enumerate(("blue", "red")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (40, 40, 3)).astype(np.uint8)
+            pixels[..., 2 - 2 * index] += 150
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def nets(tmp_path: Path) -> str:
+    """Path of a file with tiny model factories (imported by its path, the explicit way)."""
+    path = tmp_path / "nets.py"
+    path.write_text(NETS)
+    return str(path)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    _write_images(root / "train", seed=0)
+    _write_images(root / "val", seed=1)
+    return root
+
+
+def _config(data: Path, out: Path, model: str, **overrides: object) -> TrainConfig:
+    return TrainConfig(data=str(data), output_dir=str(out), model=model, **{**TINY, **overrides})
+
+
+@pytest.fixture
+def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(path))
+    monkeypatch.delenv("ANTIALIAS_WEIGHTS_MIRROR", raising=False)
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for a machine without network: every download fails at once."""
+
+    def refuse(url: str, *args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network (test)")
+
+    monkeypatch.setattr(_load, "_fetch", refuse)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "served"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. torch.export files
+
+
+def _exported(tmp_path: Path) -> Path:
+    class Small(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean((2, 3)))
+
+    path = tmp_path / "ok.pt2"
+    torch.export.save(torch.export.export(Small(), (torch.randn(1, 3, 8, 8),)), path)
+    return path
+
+
+def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, data if info.filename.endswith(suffix) else zin.read(info.filename))
+    return out
+
+
+def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    ok = _exported(tmp_path)
+    buffer = io.BytesIO()
+    torch.save((_Payload(marker),), buffer)
+    # torch.export.load unpickles the sample inputs with weights_only=False: the classic way in.
+    evil = _with_member(ok, tmp_path / "evil.pt2", "sample_inputs/model.pt", buffer.getvalue())
+    with pytest.raises(_io.UnsafeFileError, match="run code"):
+        _io.load_exported_program(evil)
+    assert not marker.exists()
+    # The same file on the command line: a one-line error, and nothing ran.
+    images = _write_images(tmp_path / "images")
+    code = main(["eval", "--model", str(evil), "--data", str(images), "--metrics", "circular", "--crop", "8",
+                 "--resize", "8", "--circular-shift", "2", "--passes", "1", "--no-progress", "--device", "cpu"])
+    assert code == 2 and not marker.exists()
+    # A clean export still loads and runs.
+    assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
+
+
+def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -> None:
+    ok = _exported(tmp_path)
+    prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
+    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "objects.pt2", "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info.filename))
+        zout.writestr(f"{prefix}/data/constants/opaque_obj_0", b"whatever")
+    with pytest.raises(_io.UnsafeFileError, match="pickled Python objects"):
+        _io.load_exported_program(tmp_path / "objects.pt2")
+    with zipfile.ZipFile(tmp_path / "old.pt2", "w") as z:
+        z.writestr("x/version", "1")
+    with pytest.raises(CheckpointError, match="current format"):
+        _io.load_exported_program(tmp_path / "old.pt2")
+
+
+# --------------------------------------------------------------------------------------------------
+# 2-3. torchvision's weights and the download cache
+
+
+def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Path, offline: None) -> None:
+    import torchvision
+
+    marker = tmp_path / "MARKER"
+    url = torchvision.models.ResNet18_Weights.DEFAULT.url
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    planted = _evil_file(hub_dir / "checkpoints" / url.rsplit("/", 1)[1], marker)
+    model = torchvision.models.resnet18()
+    # train --init-weights torchvision: the planted file fails the hash check, is deleted, and
+    # offline the error is one line naming where the file goes.
+    with pytest.raises(WeightsDownloadError) as info:
+        load_init_weights(model, "torchvision", arch="resnet18")
+    assert str(planted) in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists() and not planted.exists()
+    # eval --model torchvision.models:resnet18 --weights DEFAULT: the same loader.
+    _evil_file(planted, marker)
+    from antialias.cli.eval import load_model
+
+    with pytest.raises(WeightsDownloadError, match="put it at"):
+        load_model("torchvision.models:resnet18", "DEFAULT")
+    assert not marker.exists() and not planted.exists()
+
+
+def test_torchvision_style_weights_load_through_the_loader(hub_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "w.pth"
+    torch.save({"fc.weight": torch.ones(2, 3)}, source)
+    named = tmp_path / f"tiny-{_sha(source)[:8]}.pth"
+    source.rename(named)
+    state = _load.read_torchvision_state_dict(named.as_uri(), progress=False)
+    assert torch.equal(state["fc.weight"], torch.ones(2, 3))
+    assert (hub_dir / "checkpoints" / named.name).is_file()  # shared with torch.hub, hash-named
+
+
+def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, server: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = server
+    marker = tmp_path / "MARKER"
+    evil = _evil_file(root / "model-00000000.pth", marker)
+    if _sha(evil).startswith("00000000"):  # pragma: no cover - one chance in 4 billion
+        pytest.skip("the payload's hash happens to start with 00000000")
+    with pytest.raises(CheckpointError, match="deleted, not cached"):
+        read_state_dict(f"{base}/model-00000000.pth", progress=False)
+    leftovers = [p for p in hub_dir.rglob("*") if p.is_file()]
+    assert leftovers == [] and not marker.exists()
+
+
+def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, server: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = server
+    good = root / "w.pth"
+    torch.save({"w": torch.ones(2)}, good)
+    name = f"w-{_sha(good)[:8]}.pth"
+    good.rename(root / name)
+    marker = tmp_path / "MARKER"
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    _evil_file(hub_dir / "checkpoints" / name, marker)
+    state = read_state_dict(f"{base}/{name}", progress=False)
+    assert torch.equal(state["w"], torch.ones(2)) and not marker.exists()
+    assert _sha(hub_dir / "checkpoints" / name) == _sha(root / name)
+
+
+def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, server: tuple[str, Path]) -> None:
+    base, root = server
+    for folder, value in (("a", 1.0), ("b", 2.0)):
+        (root / folder).mkdir()
+        torch.save({"w": torch.full((2,), value)}, root / folder / "model.pth")
+    a = read_state_dict(f"{base}/a/model.pth", progress=False)
+    b = read_state_dict(f"{base}/b/model.pth", progress=False)
+    assert a["w"].tolist() == [1.0, 1.0] and b["w"].tolist() == [2.0, 2.0]
+    assert _load.cache_path(f"{base}/a/model.pth") != _load.cache_path(f"{base}/b/model.pth")
+    assert not (hub_dir / "checkpoints" / "model.pth").exists()  # not where torch.hub looks by name
+
+
+def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    for legacy in (False, True):
+        path = _evil_file(tmp_path / f"evil{int(legacy)}.pth", marker, legacy=legacy)
+        with pytest.raises(_io.UnsafeFileError, match="would run code.*nothing from it was run"):
+            read_state_dict(path)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. imports never come from the working directory by accident
+
+
+def test_module_names_are_not_imported_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "MARKER"
+    (tmp_path / "cwd_shadow_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef build(**kw):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend("")  # as python -m and an interactive interpreter do
+    with pytest.raises(ValueError, match=r"give its path, './cwd_shadow_mod.py:build'"):
+        import_object("cwd_shadow_mod:build")
+    assert not marker.exists()
+    assert callable(import_object("./cwd_shadow_mod.py:build"))  # named by its path: wanted
+    assert marker.exists()
+
+
+def test_python_m_antialias_ignores_a_torchvision_py_in_the_working_directory(tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    (tmp_path / "torchvision.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "antialias", "eval", "--model", "torchvision.models:resnet18", "--metrics", "circular",
+         "--data", str(tmp_path / "missing"), "--device", "cpu"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# 6, 15. checkpoints: independent copies, recorded hashes, CRCs, fall-back on damage
+
+
+def _state(epoch: int) -> dict:
+    return {"format": ck.CHECKPOINT_FORMAT, "epoch": epoch, "model": {"w": torch.full((1000,), float(epoch))}}
+
+
+def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damaged_file(tmp_path: Path) -> None:
+    for epoch in (1, 2):
+        ck.save_checkpoint(_state(epoch), tmp_path, epoch=epoch, save_every=1)
+    latest, kept = tmp_path / ck.LATEST, tmp_path / "checkpoint_epoch0002.pt"
+    assert os.stat(latest).st_ino != os.stat(kept).st_ino  # not hard links
+    with open(latest, "r+b") as f:  # truncate in place, as a full disk or a bad copy would
+        f.truncate(100)
+    assert ck.load_checkpoint(kept)["epoch"] == 2
+    with pytest.raises(CheckpointError, match="damaged"):
+        ck.load_checkpoint(latest)
+    path, state, damaged = ck.find_resumable(tmp_path)
+    assert path == kept and state["epoch"] == 2 and [p.name for p, _ in damaged] == [ck.LATEST]
+    latest.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        ck.load_checkpoint(latest)
+    kept.write_bytes(b"")
+    (tmp_path / "checkpoint_epoch0001.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="no intact checkpoint.*checkpoint_latest.pt.*checkpoint_epoch0002.pt"):
+        ck.find_resumable(tmp_path)
+
+
+def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.arange(1000.0)}, path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("data/0"))
+    offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 400
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(1000.0))  # torch reads it silently
+    with pytest.raises(CheckpointError, match="CRC-32"):
+        read_state_dict(path)
+
+
+def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
+    path = ck.atomic_save({"format": ck.CHECKPOINT_FORMAT, "epoch": 1}, tmp_path / "c.pt", record_hash=True)
+    assert _io.read_hash_record(path) == _sha(path)
+    record = path.with_name(path.name + ".sha256")
+    record.write_text("0" * 64 + "  c.pt\n")
+    with pytest.raises(CheckpointError, match="differs from the one recorded"):
+        ck.load_checkpoint(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# 7-8. run folders: another run, a finished run, an older checkpoint, a second process
+
+
+def test_run_folders_are_never_written_over_without_overwrite(data: Path, tmp_path: Path, nets: str) -> None:
+    model = f"{nets}:tiny"
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(_config(data, a, model, epochs=2, stop_after=1, save_every=1))
+    train(_config(data, b, model, epochs=1, seed=1))
+    before = {p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")}
+    # Another run's checkpoint into finished run B: refused, B untouched.
+    with pytest.raises(ValueError, match="already holds another run"):
+        train(_config(data, b, model, epochs=2, resume=str(a / ck.LATEST)))
+    # A new run into B: refused.
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(_config(data, b, model, epochs=1))
+    assert before == {p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")}
+    # Resuming A from its own older checkpoint: refused without overwrite ...
+    train(_config(data, a, model, epochs=2, resume="latest"))
+    with pytest.raises(ValueError, match="holds epoch 1, but the run .* has reached epoch 2"):
+        train(_config(data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt")))
+    # ... and allowed with it, which removes the discarded epochs' checkpoints.
+    result = train(_config(data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt"), overwrite=True))
+    assert result.epochs_completed == 2
+    assert [json.loads(line)["epoch"] for line in (a / "log.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    with _io.RunLock(out):
+        with pytest.raises(_io.RunLockedError, match=rf"pid {os.getpid()} on host {socket.gethostname()}"):
+            train(_config(data, out, f"{nets}:tiny", epochs=1))
+        code = main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1", *CLI_TINY])
+        assert code == 2 and "in use by another run" in capsys.readouterr().err
+    assert not (out / "log.jsonl").exists()
+    # Released: the run goes ahead.
+    assert train(_config(data, out, f"{nets}:tiny", epochs=1)).epochs_completed == 1
+
+
+def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
+    code = f"from antialias._io import RunLock; import os; RunLock({str(tmp_path)!r}).acquire(); os._exit(0)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with _io.RunLock(tmp_path) as lock:  # a dead holder leaves no stale lock
+        assert lock.held
+
+
+# --------------------------------------------------------------------------------------------------
+# 9-10. output paths: checked before any work, never one of the inputs
+
+
+def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code = main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
+                 "--output", str(out / "weights.pt"), *CLI_TINY])
+    assert code == 2 and "would destroy" in capsys.readouterr().err and not out.exists()
+    weights = tmp_path / "w.pt"
+    torch.save(import_object(f"{nets}:tiny")().state_dict(), weights)
+    before = _sha(weights)
+    code = main(["eval", "--model", f"{nets}:tiny", "--weights", str(weights), "--output", str(weights),
+                 "--data", str(data / "val"), "--metrics", "accuracy", "--device", "cpu"])
+    assert code == 2 and "same file as --weights file" in capsys.readouterr().err
+    assert _sha(weights) == before
+
+
+@pytest.mark.parametrize("bad", ["a_file/x.json", "/proc/antialias-x.json"])
+def test_unwritable_outputs_fail_before_any_work(data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if bad.startswith("/proc") and not Path("/proc").is_dir():
+        pytest.skip("no /proc on this system")
+    (tmp_path / "a_file").write_text("x")
+    target = bad if bad.startswith("/") else str(tmp_path / bad)
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
+                 "--output", target, *CLI_TINY]) == 2
+    assert not out.exists()  # stopped before training
+    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(data / "val"), "--metrics", "accuracy",
+                 "--output", target, "--device", "cpu"]) == 2
+    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(data / "val"), "--metrics", "consistency",
+                 "--plots", str(tmp_path / "a_file"), "--device", "cpu"]) == 2
+    assert main(["demo", "--output", target]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err or "not a folder" in err
+    assert "is a file; expected a folder" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# 11-12. image folders
+
+
+def test_truncated_jpeg_fails_by_name_or_is_skipped_and_counted(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import ToTensor
+
+    root = tmp_path / "images"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / name / f"{i}.jpg")
+    broken = root / "b" / "0.jpg"
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 4 // 5])  # the header is intact
+    failing = load_image_folder(root, ToTensor())
+    with pytest.raises(CorruptImageError, match="0.jpg"):
+        list(DataLoader(failing, batch_size=6))
+    skipping = load_image_folder(root, ToTensor(), on_corrupt="skip")
+    labels = torch.cat([y for _, y in DataLoader(skipping, batch_size=2)])
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]  # the class keeps its share
+    assert skipping.skipped == [str(broken)]
+
+
+def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_path: Path) -> None:
+    root = _write_images(tmp_path / "images", per_class=2)
+    (root / ".ipynb_checkpoints").mkdir()
+    Image.new("RGB", (8, 8)).save(root / ".ipynb_checkpoints" / "x.png")
+    Image.new("RGB", (8, 8)).save(root / "blue" / ".hidden.png")
+    os.symlink("..", root / "blue" / "up")  # a loop: blue/up/blue/up/...
+    os.symlink(root / "red", root / "blue" / "reds")  # a link into another class
+    dataset = load_image_folder(root)
+    assert dataset.classes == ["blue", "red"]
+    assert len(dataset) == 4 and dataset.targets == [0, 0, 1, 1]
+    # 16-bit and float images by their real range, not clipped at 255 or truncated to 0.
+    ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(root / "blue" / "deep.png")
+    Image.fromarray(ramp.astype(np.float32)).save(root / "red" / "float.tif")
+    Image.fromarray((ramp * 1000).astype(np.float32)).save(root / "red" / "huge.tif")
+    dataset = load_image_folder(root)
+    paths = [p for p, _ in dataset.samples]
+    for name in ("deep.png", "float.tif"):
+        image, _ = dataset[paths.index(str(root / ("blue" if name == "deep.png" else "red") / name))]
+        pixels = np.asarray(image)
+        assert pixels.min() == 0 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 2, name
+    with pytest.raises(CorruptImageError, match=r"huge.tif.*values in \[0, 1000\]"):
+        dataset[paths.index(str(root / "red" / "huge.tif"))]
+
+
+# --------------------------------------------------------------------------------------------------
+# 13, 16. weights arguments and messages
+
+
+def test_eval_weights_must_exist_and_names_win_over_files(data: Path, tmp_path: Path, nets: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--data", str(data / "val"), "--metrics", "accuracy", "--device", "cpu", "--no-progress"]
+    assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path / "missing.pth"), *common]) == 2
+    assert "missing.pth' (for --model" in capsys.readouterr().err
+    assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path), *common]) == 2
+    assert "is a folder; expected a file of weights" in capsys.readouterr().err
+    from antialias.cli.eval import _is_model_file
+
+    monkeypatch.chdir(tmp_path)
+    Path("resnet18").write_bytes(b"a file named like a model")
+    assert not _is_model_file("resnet18") and _is_model_file("./resnet18")
+
+
+def test_messages_name_the_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(CheckpointError, match="is a folder; expected a file of weights"):
+        read_state_dict(tmp_path)
+    with pytest.raises(ValueError, match="does not end in a file name"):
+        read_state_dict("http://127.0.0.1:9/a/..")
+    monkeypatch.setenv("ANTIALIAS_WEIGHTS_MIRROR", "not a url")
+    from antialias.models import ResNet18_Weights
+
+    with pytest.raises(ValueError, match="ANTIALIAS_WEIGHTS_MIRROR='not a url' is not a URL"):
+        ResNet18_Weights.LPF4.download_url  # noqa: B018
+    assert main(["eval", "--model", "resnet18", "--metrics", "circular", "--data", str(tmp_path), "--device", "meta"]) == 2
+    assert "--device 'meta' holds no data" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# 14. non-finite values
+
+
+def test_nan_logits_are_an_error_not_a_perfect_score(nets: str) -> None:
+    model = import_object(f"{nets}:nan_logits")()
+    images = torch.randn(4, 3, 24, 24)
+    with pytest.raises(NonFiniteLogitsError, match="non-finite logits .* for 40 of 40 inputs"):
+        crop_consistency(model, [(images, torch.zeros(4, dtype=torch.long))], crop_size=16, max_offset=8,
+                         generator=torch.Generator().manual_seed(0))
+
+
+def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 1"):
+        train(_config(data, out, f"{nets}:diverging", epochs=3))
+    state = ck.load_checkpoint(out / ck.LATEST)
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not (out / "weights.pt").exists()
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1]
+    code = main(["train", str(data), "--model", f"{nets}:diverging", "--output-dir", str(tmp_path / "cli"),
+                 "--epochs", "3", *CLI_TINY])
+    assert code == 2 and "not finite" in capsys.readouterr().err
+
+
+def test_the_log_is_strict_json_with_null_for_non_finite_numbers(tmp_path: Path) -> None:
+    from antialias.train.engine import _append_log, _read_log
+
+    log = tmp_path / "log.jsonl"
+    _append_log(log, {"epoch": 1, "train_loss": float("nan"), "val_top1": float("inf")})
+    text = log.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+
+    def strict(name: str) -> None:
+        raise ValueError(f"non-JSON constant {name}")
+
+    assert json.loads(text, parse_constant=strict) == {"epoch": 1, "train_loss": None, "val_top1": None}
+    with open(log, "a") as f:  # a crash while appending leaves an incomplete last line
+        f.write('{"epoch": 2, "train_lo')
+    assert [row["epoch"] for row in _read_log(log)] == [1]
