@@ -20,6 +20,7 @@ from antialias.layers import (
     create_downsample,
     load_host_weights,
 )
+from antialias.models import get_model
 
 POOL = {1: AdaptiveBlurPool1d, 2: AdaptiveBlurPool2d, 3: AdaptiveBlurPool3d}
 POOL_FN = {1: adaptive_blur_pool1d, 2: adaptive_blur_pool2d, 3: adaptive_blur_pool3d}
@@ -178,3 +179,14 @@ def test_converts_torchvision_models_and_loads_host_weights_strictly(arch):
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     assert all(m.filter_conv.weight.grad.abs().sum() > 0 for m in layers)
+
+
+def test_zoo_model_loads_torchvision_weights_through_load_host_weights():
+    model = get_model("resnet18", method="adaptive", num_classes=10)
+    host = torchvision.models.resnet18(weights=None, num_classes=10)
+    new = load_host_weights(model, host.state_dict())
+    assert new and all(".blur.filter_conv." in key or ".blur.filter_norm." in key for key in new)
+    state = model.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in host.state_dict().items())
+    with pytest.raises(RuntimeError, match="missing keys"):
+        model.load_state_dict(host.state_dict())  # plain strict loading names the new keys
