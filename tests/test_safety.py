@@ -211,6 +211,7 @@ def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
     return out
 
 
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path) -> None:
     marker = tmp_path / "MARKER"
     ok = _exported(tmp_path)
@@ -230,6 +231,7 @@ def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path)
     assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
 
 
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -> None:
     ok = _exported(tmp_path)
     prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
@@ -329,6 +331,16 @@ def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(tmp_path: Pa
     assert not marker.exists()
 
 
+def test_safetensors_weights_timm_style_are_read_without_pickle(tmp_path: Path) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "model.safetensors"
+    safetensors.save_file({"fc.weight": torch.ones(2, 3)}, str(path))
+    assert torch.equal(read_state_dict(path)["fc.weight"], torch.ones(2, 3))
+    path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        read_state_dict(path)
+
+
 # --------------------------------------------------------------------------------------------------
 # 4. imports never come from the working directory by accident
 
@@ -345,6 +357,7 @@ def test_module_names_are_not_imported_from_the_working_directory(tmp_path: Path
     assert marker.exists()
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: ~10 s on 2 cores
 def test_python_m_antialias_ignores_a_torchvision_py_in_the_working_directory(tmp_path: Path) -> None:
     marker = tmp_path / "MARKER"
     (tmp_path / "torchvision.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
@@ -448,9 +461,13 @@ def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(data: P
     assert train(_config(data, out, f"{nets}:tiny", epochs=1)).epochs_completed == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
-    code = f"from antialias._io import RunLock; import os; RunLock({str(tmp_path)!r}).acquire(); os._exit(0)"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    pid = os.fork()
+    if pid == 0:  # the child takes the lock and dies without releasing it
+        _io.RunLock(tmp_path).acquire()
+        os._exit(0)
+    os.waitpid(pid, 0)
     with _io.RunLock(tmp_path) as lock:  # a dead holder leaves no stale lock
         assert lock.held
 
