@@ -203,7 +203,8 @@ def _lowest_argmax(values: Tensor) -> Tensor:
     """
     nan = values.isnan()
     top = values.nan_to_num(nan=-math.inf).amax(-1, keepdim=True)
-    hit = torch.where(nan.any(-1, keepdim=True), nan, values == top)
+    has_nan = nan.any(-1, keepdim=True)
+    hit = (has_nan & nan) | (~has_nan & (values == top))  # logical ops: ONNX Runtime has no boolean Where
     positions = torch.arange(values.size(-1), device=values.device).expand_as(values)
     sentinel = torch.full_like(positions, values.size(-1))
     return torch.where(hit, positions, sentinel).amin(-1)
