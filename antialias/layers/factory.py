@@ -2,7 +2,13 @@
 
 ``convert(model, method=...)`` and the zoo ask this module for "the layer that subsamples by ``stride``
 after a dense operator". ``"blur"`` (blur-pool) is built in; other modules register more methods with
-:func:`register_downsample` (the polyphase layers register ``"aps"`` and ``"lps"``).
+:func:`register_downsample` (the polyphase layers register ``"aps"`` and ``"lps"``; ``fourier.py``
+``"flc"`` and ``"asap"``; ``wavelet.py`` ``"wavelet"``; ``adaptive.py`` ``"adaptive"``).
+
+What the factories receive: ``filter_size`` and ``pad_mode`` always (callers pass their defaults, 4 and
+``"reflect"``), plus any method option. Each method reads them as it can: ``"flc"``/``"asap"`` ignore
+both (ideal low-pass, circular FFT); ``"wavelet"`` picks its wavelet by the number of taps (2 Haar,
+4 db2, 6 db3) unless ``wavelet=`` is given; ``"adaptive"`` takes ``filter_size`` as its ``k``.
 """
 
 from __future__ import annotations
