@@ -675,6 +675,22 @@ def _warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Rec
             )
 
 
+def _load_resumed_model(model: nn.Module, state: dict[str, Any], path: Path, config: TrainConfig) -> None:
+    """Load the checkpoint's weights strictly, or say which model the checkpoint holds (one line)."""
+    from antialias.models._load import state_dict_mismatch
+
+    missing, unexpected, shapes = state_dict_mismatch(model.state_dict(), state["model"])
+    if missing or unexpected or shapes:
+        saved = (state.get("config") or {}).get("model")
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds a model that does not fit {config.model!r}"
+            + (f" (it was trained as {saved!r}; resume with that model)" if saved and saved != config.model else "")
+            + f": {len(missing)} missing keys, {len(unexpected)} unexpected keys, {len(shapes)} shape mismatches"
+            + (f", e.g. {shapes[0][0]}: checkpoint {shapes[0][1]} vs model {shapes[0][2]}" if shapes else "")
+        )
+    model.load_state_dict(state["model"], strict=True)
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
@@ -983,7 +999,7 @@ def _run(
                 f" but the data folders have {data.classes!r}"
             )
         _warn_config_changes(state.get("config", {}), config, recipe)
-        bare.load_state_dict(state["model"], strict=True)
+        _load_resumed_model(bare, state, resume_path, config)
         optimizer.load_state_dict(state["optimizer"])
         # Keep this run's schedule settings (a resumed run may extend ``epochs``): LambdaLR would
         # otherwise overwrite them with the saved ones; None entries leave them alone.
