@@ -171,3 +171,25 @@ def test_module_in_a_network_trains_one_step():
     before.backward()
     opt.step()
     assert nn.functional.cross_entropy(net(x), y) < before
+
+
+ISSUE_17_NAMES = [
+    "FourierPool1d", "FourierPool2d", "FourierPool3d", "fourier_pool1d", "fourier_pool2d", "fourier_pool3d",
+    "WaveletPool1d", "WaveletPool2d", "WaveletPool3d", "wavelet_pool1d", "wavelet_pool2d", "wavelet_pool3d",
+    "AdaptiveBlurPool1d", "AdaptiveBlurPool2d", "AdaptiveBlurPool3d", "adaptive_blur_pool1d",
+    "adaptive_blur_pool2d", "adaptive_blur_pool3d", "load_host_weights",
+    "AliasFreeActivation", "alias_free_activation", "replace_activations",
+]
+
+
+def test_public_surface_of_the_later_methods():
+    """Issue 17's names stay exported and registered; the layers keep the (channels, stride) order."""
+    import inspect
+
+    import antialias.layers
+
+    assert set(ISSUE_17_NAMES) <= set(antialias.layers.__all__)
+    assert {"flc", "asap", "wavelet", "adaptive"} <= set(antialias.layers.list_downsample_methods())
+    for name in ("FourierPool2d", "WaveletPool2d", "AdaptiveBlurPool2d"):
+        params = list(inspect.signature(getattr(antialias.layers, name)).parameters)
+        assert params[:2] == ["channels", "stride"], (name, params)
