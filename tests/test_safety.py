@@ -449,6 +449,16 @@ def test_run_folders_are_never_written_over_without_overwrite(data: Path, tmp_pa
     assert [json.loads(line)["epoch"] for line in (a / "log.jsonl").read_text().splitlines()] == [1, 2]
 
 
+def test_resuming_a_checkpoint_of_another_model_is_a_one_line_error(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+    a = tmp_path / "a"
+    train(_config(data, a, f"{nets}:tiny", epochs=2, stop_after=1))
+    code = main(["train", str(data), "--model", "resnet18", "--baseline", "--output-dir", str(tmp_path / "b"),
+                 "--resume", str(a / ck.LATEST), "--epochs", "2", *CLI_TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not fit 'resnet18'" in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     with _io.RunLock(out):
