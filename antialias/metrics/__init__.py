@@ -7,7 +7,9 @@ paper's consistency), :func:`diagonal_shift` (Figure 1), :func:`circular_consist
 (:mod:`antialias.metrics.imagenet_c`: :func:`imagenet_c_errors`, :func:`imagenet_c_scores`,
 on-the-fly :func:`corruption_errors`) and ImageNet-P (:mod:`antialias.metrics.imagenet_p`:
 :func:`imagenet_p_rates`, :func:`imagenet_p_scores`); their data sets live in
-:mod:`antialias.datasets`. Plots live in
+:mod:`antialias.datasets`. The metric table
+(:data:`METRIC_TABLE`, :func:`get_metric`, :mod:`antialias.metrics.table`) names every metric with
+its options, input, score, table rows and plot, for applications. Plots live in
 :mod:`antialias.metrics.plots` (needs matplotlib; imported on use).
 """
 
@@ -37,17 +39,23 @@ from antialias.metrics.shift import evaluate_accuracy as evaluate_accuracy
 from antialias.metrics.shift import fractional_consistency as fractional_consistency
 from antialias.metrics.shift import fractional_shift as fractional_shift
 from antialias.metrics.shift import worst_case_accuracy as worst_case_accuracy
+from antialias.metrics.table import METRIC_TABLE as METRIC_TABLE
+from antialias.metrics.table import MetricSpec as MetricSpec
+from antialias.metrics.table import get_metric as get_metric
+from antialias.metrics.table import list_metrics as list_metrics
 
 __all__ = [
     "ALEXNET_C_ERRORS",
     "IMAGENET_C_CORRUPTIONS",
     "IMAGENET_P_PERTURBATIONS",
+    "METRIC_TABLE",
     "AccuracyResult",
     "ConsistencyResult",
     "DiagonalResult",
     "EquivarianceResult",
     "ImageNetCResult",
     "ImageNetPResult",
+    "MetricSpec",
     "WorstCaseResult",
     "accuracy",
     "circular_consistency",
@@ -59,10 +67,12 @@ __all__ = [
     "flip_probability",
     "fractional_consistency",
     "fractional_shift",
+    "get_metric",
     "imagenet_c_errors",
     "imagenet_c_scores",
     "imagenet_p_rates",
     "imagenet_p_scores",
+    "list_metrics",
     "top5_distance",
     "worst_case_accuracy",
 ]
