@@ -15,6 +15,7 @@ seeded generator per model and metric), so their numbers compare pair-wise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
@@ -250,12 +251,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------
 
 
-def _from_callable(spec: str, weights_name: str | None = None) -> nn.Module:
+def _takes(function: Callable[..., Any], name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _from_callable(
+    spec: str, weights_name: str | None = None, num_classes: int | None = None
+) -> nn.Module:
     from antialias.train.model import import_object
 
     obj = import_object(spec)
     attr = spec.rpartition(":")[2]
-    kwargs = {"weights": weights_name} if weights_name is not None else {}
+    kwargs: dict[str, Any] = {"weights": weights_name} if weights_name is not None else {}
+    if num_classes is not None and not isinstance(obj, nn.Module) and callable(obj):
+        if not _takes(obj, "num_classes"):
+            raise CLIError(f"model {spec!r} takes no num_classes= argument (--num-classes or a weights file's)")
+        kwargs["num_classes"] = num_classes
     if isinstance(obj, nn.Module):
         if kwargs:
             raise CLIError(f"model {spec!r} is a module instance: weights must be a file")
@@ -440,7 +457,16 @@ def load_model(spec: str, weights: str | None = None, num_classes: int | None = 
             raise CLIError(f"weights {weights!r} for the saved model {spec!r} must be a file")
         model = _from_file(spec)
     elif ":" in spec:
-        model = _from_callable(spec, weights if weights_file is None else None)
+        if num_classes is None and weights_file is not None:
+            # A factory that takes num_classes (torchvision.models:resnet18) is sized for the file.
+            obj = None
+            with contextlib.suppress(ValueError):
+                from antialias.train.model import import_object
+
+                obj = import_object(spec)
+            if obj is not None and not isinstance(obj, nn.Module) and _takes(obj, "num_classes"):
+                num_classes = _file_num_classes(weights_file)
+        model = _from_callable(spec, weights if weights_file is None else None, num_classes)
     else:
         from antialias.models import list_models
 
