@@ -123,7 +123,7 @@ def corrupt_image(
         out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     # Some corruptions (frost, ...) may return another size for non-square inputs.
     if out.shape[:2] != array.shape[:2]:
-        out = np.asarray(Image.fromarray(out).resize(array.shape[1::-1], Image.BILINEAR))
+        out = np.asarray(Image.fromarray(out).resize(array.shape[1::-1], Image.Resampling.BILINEAR))
     return out
 
 

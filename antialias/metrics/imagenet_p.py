@@ -60,7 +60,16 @@ def _pairs(length: int, noise: bool, difficulty: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def _check_sequences(sequences: Sequence[torch.Tensor], what: str) -> None:
+def _slicer(flat: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
+    """Views ``a:b`` of the frames of a batch of sequences, for :func:`forward_views`."""
+
+    def views(a: int, b: int) -> torch.Tensor:
+        return flat[a:b]
+
+    return views
+
+
+def _check_sequences(sequences: Sequence[torch.Tensor] | torch.Tensor, what: str) -> None:
     if len(sequences) == 0:
         raise ValueError(f"{what}: no sequence given")
 
@@ -301,9 +310,7 @@ def imagenet_p_rates(
                 # Sequences may differ in length: run their frames together, split after.
                 lengths = [seq.shape[0] for seq in sequences]
                 flat = torch.cat(sequences)
-                logits = forward_views(
-                    model, lambda a, b, flat=flat: flat[a:b], flat.shape[0], chunk_size, dev
-                )
+                logits = forward_views(model, _slicer(flat), flat.shape[0], chunk_size, dev)
                 for seq in logits.cpu().split(lengths):
                     logits_all.append(seq)
                     predictions.append(seq.argmax(1))

@@ -140,9 +140,10 @@ class DemoConfig:
         if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, int) or self.max_shift < 1:
             raise ValueError(f"max_shift must be a positive integer number of pixels, got {self.max_shift!r}")
         if self.widths is not None:
-            self.widths = tuple(self.widths)  # type: ignore[assignment]
-            if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
-                raise ValueError(f"widths must be three positive channel counts, got {self.widths!r}")
+            widths = tuple(self.widths)
+            if len(widths) != 3 or any(not isinstance(w, int) or w < 1 for w in widths):
+                raise ValueError(f"widths must be three positive channel counts, got {widths!r}")
+            self.widths = (widths[0], widths[1], widths[2])
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 

@@ -20,8 +20,9 @@ def _downsample(variant: Variant, channels: int) -> nn.Module:
     # would give 31: the whole network stays equivariant to circular shifts (by multiples of the
     # stride). MaxPool2d(2, 2) never reaches that row.
     spec = variant_filter(variant)
-    options = {} if spec is None else {"filter_size": spec}
-    return create_max_downsample(variant.method, 2, channels, 2, pad_mode="circular", circular=True, **options)
+    if spec is None:  # the factory's default filter
+        return create_max_downsample(variant.method, 2, channels, 2, pad_mode="circular", circular=True)
+    return create_max_downsample(variant.method, 2, channels, 2, filter_size=spec, pad_mode="circular", circular=True)
 
 
 class DemoNet(nn.Module):
