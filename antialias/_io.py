@@ -143,7 +143,7 @@ def verify_file(path: str | os.PathLike[str], *, expected_sha256: str | None = N
             raise CheckpointError(f"{what} {str(path)!r} is a folder, not a file; expected a file of weights")
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{what} {str(path)!r} is damaged: the file is empty (0 bytes)")
+        raise CheckpointError(f"{what} {str(path)!r} is damaged (truncated or corrupt): the file is empty (0 bytes)")
     recorded = read_hash_record(path)
     if expected_sha256 is not None or recorded is not None:
         digest = sha256_file(path)
@@ -217,17 +217,17 @@ def safe_torch_load(
         reason = _unpickling_reason(text)
         if "Unsupported global" in text or "not an allowed global" in text:
             raise UnsafeFileError(
-                f"refusing to load {what} {str(path)!r}: it holds Python objects whose unpickling would run code "
+                f"refusing to load {what} {str(path)!r}: it holds Python objects whose unpickling could run code "
                 f"({reason}); nothing from it was run. Expected a file of tensors (a state dict); load only files "
                 "you trust, and re-save them with torch.save(model.state_dict(), path)"
             ) from None
         raise CheckpointError(
-            f"cannot read {what} {str(path)!r}: not a PyTorch file of tensors, or damaged ({reason})"
+            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file of tensors ({reason})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
         raise CheckpointError(
-            f"cannot read {what} {str(path)!r}: the file is truncated or damaged, or not a PyTorch file ({first})"
+            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file ({first})"
         ) from None
 
 
@@ -289,7 +289,7 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
     except pickle.UnpicklingError as exc:
         raise UnsafeFileError(
             f"refusing to load torch.export file {str(path)!r}: part of it holds Python objects whose unpickling "
-            f"would run code ({_unpickling_reason(str(exc))}); nothing from it was run"
+            f"could run code ({_unpickling_reason(str(exc))}); nothing from it was run"
         ) from None
     except Exception as exc:  # torch.export raises many types for foreign files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -119,11 +119,13 @@ def test_file_placed_by_hand_in_the_cache_loads_offline(small_resnet: nn.Module,
     path, _ = _publish(small_resnet, hub_dir / "checkpoints", "resnet18_lpf5")
     url = f"http://127.0.0.1:{_closed_port()}/{path.name}"  # nobody listens: only the cache can serve it
     assert _same_weights(zoo.resnet18(weights=url, num_classes=10), small_resnet)
-    # A file in the cache that does not match its hash is refused, not silently used.
+    # A file in the cache that does not match its hash is never used: it is deleted (a plain torch.hub
+    # call would trust it) and fetched again, which offline is the usual one-line error.
     wrong = hub_dir / "checkpoints" / "resnet18_lpf5-00000000.pth"
     path.rename(wrong)
-    with pytest.raises(CheckpointError, match="is not the expected file.*Delete it"):
+    with pytest.raises(WeightsDownloadError, match="put it at"):
         zoo.resnet18(weights=f"http://127.0.0.1:{_closed_port()}/{wrong.name}", num_classes=10)
+    assert not wrong.exists()
 
 
 # ---- unsafe and broken files -----------------------------------------------------------------------
