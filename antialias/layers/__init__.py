@@ -139,3 +139,12 @@ __all__ = [
     "wavelet_pool2d",
     "wavelet_pool3d",
 ]
+
+_MOVED = {"lps_temperature": "antialias.train.lps_temperature"}
+
+
+def __getattr__(name: str) -> object:
+    # Names that left this module in 0.2 fail with their new home (a training schedule is not a layer).
+    if name in _MOVED:
+        raise AttributeError(f"antialias.layers.{name} moved to {_MOVED[name]}")
+    raise AttributeError(f"module 'antialias.layers' has no attribute {name!r}")
