@@ -74,8 +74,9 @@ def test_torchrun_two_processes_match_one_process(image_data, tmp_path, tiny_mod
         )
     )
 
-    two_weights = torch.load(out_two / ck.WEIGHTS, weights_only=True)
-    one_weights = torch.load(one.weights, weights_only=True)
+    # weights.pt: {"state_dict": ..., "antialias": the model's description}
+    two_weights = torch.load(out_two / ck.WEIGHTS, weights_only=True)["state_dict"]
+    one_weights = torch.load(one.weights, weights_only=True)["state_dict"]
     assert list(two_weights) == list(one_weights)
     for name, tensor in one_weights.items():
         # Only the order of floating-point sums differs (all-reduce vs accumulation).

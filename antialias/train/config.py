@@ -1,0 +1,403 @@
+"""The configuration of a training run: :class:`TrainConfig`, its recipe, its checks, and resuming.
+
+:func:`resolve_recipe` turns a configuration into optimiser settings (the named or family recipe,
+explicit overrides, and the learning rate scaled linearly to the global batch); :func:`resume_config`
+restores the configuration of the run a resumed run continues; :func:`validate_config` checks every
+option before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from antialias.train.model import SOURCES
+from antialias.train.recipes import Recipe, get_recipe, recipe_for
+
+__all__ = [
+    "CONFIG",
+    "LOG",
+    "RESUME_CHANGEABLE",
+    "TrainConfig",
+    "TrainResult",
+    "default_workers",
+    "resolve_recipe",
+    "resume_config",
+    "validate_config",
+]
+
+LOG = "log.jsonl"
+"""File name of the per-epoch JSON-lines log in the output folder."""
+CONFIG = "config.json"
+"""File name of the run's configuration in the output folder (what ``resume`` restores)."""
+
+AMP_MODES = ("none", "bf16", "fp16")
+SCHEDULES = ("step", "cosine", "constant")
+ON_CORRUPT = ("fail", "skip")
+
+# Fields whose change between a checkpoint and a resumed run alters the training trajectory.
+_TRAJECTORY_FIELDS = (
+    "model",
+    "source",
+    "filter_size",
+    "batch_size",
+    "accum_steps",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "schedule",
+    "step_size",
+    "gamma",
+    "warmup_epochs",
+    "warmup_start",
+    "label_smoothing",
+    "epochs",
+    "crop_size",
+    "seed",
+    "amp",
+    "sync_bn",
+    "channels_last",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. ``None`` optimiser fields take the recipe's value.
+
+    Args:
+        data: folder in the ImageNet layout with ``train/`` and ``val/`` class folders.
+        model: a zoo name, a torchvision name (with ``source``) or ``"package.module:function"``.
+        output_dir: folder for checkpoints, ``log.jsonl``, ``config.json`` and ``weights.pt``. It
+            must not hold checkpoints of another run unless ``resume`` is set.
+        train_dir: training folder, default ``data/train``.
+        val_dir: validation folder, default ``data/val``.
+        source: ``"zoo"`` (anti-aliased zoo model), ``"convert"`` (torchvision model passed
+            through ``antialias.convert``) or ``"torchvision"`` (the unchanged baseline).
+        filter_size: blur filter of anti-aliased models (int 1..7 or a family string).
+        init_weights: start from these weights, loaded strictly: a state-dict file or
+            ``"torchvision[:NAME]"``. Selects the fine-tuning recipe when ``recipe`` is None. A
+            classifier trained for another number of classes is re-initialised (a message names it).
+        num_classes: outputs of the classifier; default the data's class count.
+        recipe: recipe name (see :data:`antialias.train.RECIPES`); default: the model's family.
+        epochs: total epochs of the schedule.
+        batch_size: global batch of one optimiser step (see the module's Convention).
+        lr: peak learning rate.
+        momentum: SGD momentum.
+        weight_decay: weight decay.
+        nesterov: Nesterov momentum.
+        schedule: ``"step"``, ``"cosine"`` or ``"constant"``.
+        step_size: epochs between divisions of the rate by ``1 / gamma`` (step schedule).
+        gamma: factor of each division.
+        warmup_epochs: linear warm-up length in epochs (fractional allowed), per step.
+        warmup_start: factor of the rate at the start of the warm-up.
+        label_smoothing: label smoothing of the cross-entropy.
+        scale_lr: when ``batch_size`` differs from the recipe's global batch (256) and ``lr`` is
+            None, scale the recipe's rate linearly, ``lr * batch_size / 256`` (Goyal et al., 2017),
+            with a warning; False keeps the recipe's rate.
+        accum_steps: gradient accumulation steps per optimiser step.
+        amp: automatic mixed precision: ``"none"``, ``"bf16"`` (CPU or GPU) or ``"fp16"`` (GPU,
+            with a gradient scaler).
+        channels_last: use the channels-last memory format.
+        compile: ``torch.compile`` the model.
+        sync_bn: convert batch norm to ``SyncBatchNorm`` (GPU runs with several processes).
+        crop_size: training and validation crop.
+        val_resize: validation resize (shorter side) before the center crop.
+        max_offset: largest shift of the crop-consistency metric; its images are
+            ``crop_size + max_offset`` pixels.
+        consistency_passes: passes of the consistency metric per epoch (0 skips it).
+        val_batch_size: validation batch per process; default the per-process training batch.
+        workers: data-loader worker processes per training process; default the CPUs this process
+            may use divided by the processes of this machine (at most 8).
+        seed: seed of initialisation, shuffling, augmentation and metrics.
+        device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+        resume: a checkpoint to continue from, or ``"latest"`` for ``output_dir``'s newest intact one
+            (a damaged latest checkpoint is reported and passed over).
+        overwrite: allow replacing the run that ``output_dir`` holds (another run, a finished
+            one, or epochs after the checkpoint resumed from); without it such a folder is refused.
+        stop_after: stop this invocation after that many epochs (the schedule still spans
+            ``epochs``); resume later to continue.
+        save_every: keep a checkpoint every that many epochs besides latest and best (0: none).
+        on_corrupt: an unreadable image: ``"fail"`` (error naming it) or ``"skip"`` (warn, drop).
+        verify_images: check every image's header before training starts.
+        deterministic: deterministic algorithms (slower on GPU).
+        progress: progress bars on rank 0.
+    """
+
+    data: str | None
+    model: str
+    output_dir: str
+    train_dir: str | None = None
+    val_dir: str | None = None
+    source: str = "zoo"
+    filter_size: Any = 4
+    init_weights: str | None = None
+    num_classes: int | None = None
+    recipe: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    nesterov: bool = False
+    schedule: str | None = None
+    step_size: int | None = None
+    gamma: float | None = None
+    warmup_epochs: float | None = None
+    warmup_start: float = 0.01
+    label_smoothing: float | None = None
+    scale_lr: bool = True
+    accum_steps: int = 1
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    crop_size: int = 224
+    val_resize: int = 256
+    max_offset: int = 32
+    consistency_passes: int = 1
+    val_batch_size: int | None = None
+    workers: int | None = None
+    seed: int = 0
+    device: str | None = None
+    resume: str | None = None
+    overwrite: bool = False
+    stop_after: int | None = None
+    save_every: int = 0
+    on_corrupt: str = "fail"
+    verify_images: bool = True
+    deterministic: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        output_dir: the run's folder.
+        epochs_completed: epochs finished so far (over all invocations).
+        steps: optimiser steps so far.
+        history: the per-epoch log rows (as in ``log.jsonl``), this invocation and earlier ones.
+        best_top1: best validation top-1 so far (fraction), or None.
+        weights: the final weights file, once the schedule is complete; else None.
+        checkpoint: the latest checkpoint file.
+        recipe: the resolved optimiser settings.
+    """
+
+    output_dir: str
+    epochs_completed: int
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_top1: float | None = None
+    weights: str | None = None
+    checkpoint: str | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return dataclasses.asdict(self)
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def _base_recipe(config: TrainConfig) -> Recipe:
+    if config.recipe is not None:
+        return get_recipe(config.recipe)
+    return recipe_for(config.model.rpartition(":")[2], finetune=config.init_weights is not None)
+
+
+def resolve_recipe(config: TrainConfig) -> Recipe:
+    """The recipe of ``config``: the named or family recipe, with ``config``'s explicit overrides.
+
+    >>> resolve_recipe(TrainConfig(data=None, model="mobilenet_v2", output_dir="x", lr=0.1)).schedule
+    'cosine'
+    """
+    base = _base_recipe(config)
+    overrides = {
+        name: getattr(config, name)
+        for name in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "momentum",
+            "weight_decay",
+            "schedule",
+            "step_size",
+            "gamma",
+            "warmup_epochs",
+            "label_smoothing",
+        )
+        if getattr(config, name) is not None
+    }
+    if (
+        config.scale_lr
+        and config.lr is None
+        and config.batch_size is not None
+        and config.batch_size != base.batch_size
+    ):
+        overrides["lr"] = base.lr * config.batch_size / base.batch_size
+    return base.replace(**overrides)
+
+
+def default_workers() -> int:
+    """Data-loader workers per process: this machine's usable CPUs over its processes, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(0, min(8, cpus // max(local, 1)))
+
+
+# Options a resumed run may change; every other option is restored from the run's config.json and
+# may only be given again with the same value.
+RESUME_CHANGEABLE = (
+    "epochs",
+    "stop_after",
+    "save_every",
+    "workers",
+    "device",
+    "progress",
+    "val_batch_size",
+    "consistency_passes",
+    "verify_images",
+    "deterministic",
+    "compile",
+    "data",
+    "train_dir",
+    "val_dir",
+)
+# Options of one invocation: never restored.
+_RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
+
+
+def _saved_config(config: TrainConfig) -> dict[str, Any] | None:
+    path = Path(config.output_dir) / CONFIG
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged") from None
+        return saved if isinstance(saved, dict) else None
+    return None
+
+
+def resume_config(config: TrainConfig) -> TrainConfig:
+    """The configuration of the run that ``config.resume`` continues: its ``config.json``, with the
+    options of :data:`RESUME_CHANGEABLE` that ``config`` sets.
+
+    An option left at its default is restored from the run; an option given with the run's value is
+    accepted; any other change raises, so that a resumed run continues the run in the folder exactly.
+
+    Raises:
+        ValueError: ``config`` changes an option that is not in :data:`RESUME_CHANGEABLE`.
+    """
+    if config.resume is None:
+        return config
+    saved = _saved_config(config)
+    if saved is None:
+        if not config.model:
+            raise FileNotFoundError(
+                f"{str(Path(config.output_dir) / CONFIG)!r} does not exist: resume needs the run's "
+                "folder, or the model and data given again"
+            )
+        return config
+    restored: dict[str, Any] = {}
+    changed = []
+    for f in dataclasses.fields(TrainConfig):
+        name, given = f.name, getattr(config, f.name)
+        default = None if f.default is dataclasses.MISSING else f.default
+        if name in _RUN_FIELDS or name not in saved:
+            restored[name] = given
+            continue
+        before = saved[name]
+        if name in RESUME_CHANGEABLE and given is not None and given != default:
+            restored[name] = given
+        elif given is None or given == default or given == before:
+            restored[name] = before
+        else:
+            changed.append(f"{name}={given!r} (the run has {before!r})")
+    if changed:
+        allowed = ", ".join(RESUME_CHANGEABLE)
+        raise ValueError(
+            f"resume continues the run in {config.output_dir!r} with the options of its {CONFIG}; "
+            f"these would change it: {'; '.join(changed)}. Only {allowed} may change when resuming; "
+            "leave the others out, or start a new run in another output_dir"
+        )
+    return TrainConfig(**restored)
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device: torch.device) -> int:
+    """Check every option before anything is read or written; return the per-process micro-batch."""
+    if config.source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {config.source!r}")
+    if config.amp not in AMP_MODES:
+        raise ValueError(f"amp must be one of {AMP_MODES}, got {config.amp!r}")
+    if config.amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {recipe.schedule!r}")
+    if config.on_corrupt not in ON_CORRUPT:
+        raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {config.on_corrupt!r}")
+    if config.sync_bn and ctx_world > 1 and device.type == "cpu":
+        raise ValueError(
+            "sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU; on CPU train a model "
+            "without batch norm or leave sync_bn off"
+        )
+    _check_positive_int("epochs", recipe.epochs)
+    _check_positive_int("batch_size", recipe.batch_size)
+    _check_positive_int("accum_steps", config.accum_steps)
+    _check_positive_int("crop_size", config.crop_size)
+    _check_positive_int("val_resize", config.val_resize)
+    _check_positive_int("max_offset", config.max_offset)
+    _check_positive_int("consistency_passes", config.consistency_passes, 0)
+    if config.workers is not None:
+        _check_positive_int("workers", config.workers, 0)
+    if config.num_classes is not None:
+        _check_positive_int("num_classes", config.num_classes)
+    _check_positive_int("save_every", config.save_every, 0)
+    if recipe.schedule == "step":
+        _check_positive_int("step_size", recipe.step_size)
+    if config.stop_after is not None:
+        _check_positive_int("stop_after", config.stop_after)
+    if config.val_batch_size is not None:
+        _check_positive_int("val_batch_size", config.val_batch_size)
+    if config.val_resize < config.crop_size:
+        raise ValueError(
+            f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})"
+        )
+    for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing"):
+        value = getattr(recipe, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if recipe.label_smoothing >= 1:
+        raise ValueError(f"label_smoothing must be < 1, got {recipe.label_smoothing!r}")
+    if not 0 < recipe.gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {recipe.gamma!r}")
+    if not 0 <= config.warmup_start <= 1:
+        raise ValueError(f"warmup_start must be in [0, 1], got {config.warmup_start!r}")
+    if recipe.warmup_epochs > recipe.epochs:
+        raise ValueError(
+            f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})"
+        )
+    parts = ctx_world * config.accum_steps
+    if recipe.batch_size % parts:
+        raise ValueError(
+            f"batch_size {recipe.batch_size} (global) must be divisible by the number of processes "
+            f"({ctx_world}) times accum_steps ({config.accum_steps}) = {parts}"
+        )
+    return recipe.batch_size // parts
