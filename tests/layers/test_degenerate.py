@@ -174,6 +174,27 @@ def test_max_blur_pool_map_smaller_than_its_window(ndim):
         max_blur_pool2d(torch.randn(1, 1, 5, 2), 3)
 
 
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+def test_blur_conv_minimum_input_is_exact(padding_mode):
+    """The error names the smallest input that works; every input from there on works (no hidden holes)."""
+    for k, stride, padding, dilation in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2, "same"), (1, 2)):
+        if isinstance(padding, int) and padding_mode != "zeros" and padding == 0:
+            continue
+        conv = BlurConv1d(1, 2, k, stride, padding, dilation, padding_mode=padding_mode)
+        works = []
+        for length in range(1, 30):
+            try:
+                assert conv(torch.randn(1, 1, length)).shape[:2] == (1, 2)
+                works.append(length)
+            except ValueError as error:
+                assert "needs spatial axis 0 of size >= " in str(error) and "got an input of shape [1, 1, " in str(error)
+        assert works and works == list(range(works[0], 30)), (k, stride, padding, dilation)
+        with pytest.raises(ValueError, match=rf"BlurConv1d needs spatial axis 0 of size >= {works[0]} "):
+            conv(torch.randn(1, 1, works[0] - 1)) if works[0] > 1 else conv(torch.randn(1, 1, 0))
+    with pytest.raises(ValueError, match=r"BlurConv2d needs spatial axis 0 of size >= 5 .*shape \[1, 3, 4, 4\]"):
+        BlurConv2d(3, 4, 3)(torch.randn(1, 3, 4, 4))
+
+
 def test_one_sample_axes_work_in_every_pad_mode():
     """The minimum of a blur-pool is one sample, also where the padding is wider than the axis."""
     x = torch.randn(2, 3, 1, 1)
