@@ -544,6 +544,17 @@ def test_truncated_jpeg_fails_by_name_or_is_skipped_and_counted(tmp_path: Path) 
     assert skipping.skipped == [str(broken)]
 
 
+def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(data: Path, tmp_path: Path, nets: str) -> None:
+    broken = data / "train" / "red" / "broken.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(broken)
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 4 // 5])  # passes the header check
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="broken.jpg"):  # batch 3: every one of the 9 images is used
+        train(_config(data, out, f"{nets}:tiny", epochs=1, batch_size=3))
+    result = train(_config(data, tmp_path / "skip", f"{nets}:tiny", epochs=1, on_corrupt="skip", batch_size=3))
+    assert result.history[-1]["skipped_images"] == 1
+
+
 def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_path: Path) -> None:
     root = _write_images(tmp_path / "images", per_class=2)
     (root / ".ipynb_checkpoints").mkdir()

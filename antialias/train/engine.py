@@ -145,6 +145,12 @@ def _load_data(config: TrainConfig) -> _Data:
     return _Data(train, val_accuracy, val_consistency, list(train_set.classes))
 
 
+def _skipped_images(data: _Data) -> int:
+    """Images that failed to decode in full and were skipped so far (``on_corrupt="skip"``), this process."""
+    folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
+    return sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
+
+
 def _loader_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
     # The loader draws its workers' base seed from this generator; deriving it from
     # (seed, epoch, rank) keeps it off the global RNG and identical after a resume.
@@ -467,6 +473,8 @@ def _run(
             "images_per_s": count / seconds if seconds > 0 else None,
             "epoch_time_s": seconds,
         }
+        if config.on_corrupt == "skip":
+            row["skipped_images"] = _skipped_images(data)
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)
         if is_best:
