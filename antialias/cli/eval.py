@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import logging
 import math
@@ -251,49 +250,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------
 
 
-def _takes(function: Callable[..., Any], name: str) -> bool:
-    import inspect
-
-    try:
-        params = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 def _from_callable(
     spec: str, weights_name: str | None = None, num_classes: int | None = None
 ) -> nn.Module:
-    from antialias.train.model import import_object
+    """A ``module:function`` model: the one resolver of train and eval builds it."""
+    from antialias.train.model import build_model
 
-    obj = import_object(spec)
-    attr = spec.rpartition(":")[2]
-    kwargs: dict[str, Any] = {"weights": weights_name} if weights_name is not None else {}
-    if num_classes is not None and not isinstance(obj, nn.Module) and callable(obj):
-        if not _takes(obj, "num_classes"):
-            raise CLIError(f"model {spec!r} takes no num_classes= argument (--num-classes or a weights file's)")
-        kwargs["num_classes"] = num_classes
-    if isinstance(obj, nn.Module):
-        if kwargs:
-            raise CLIError(f"model {spec!r} is a module instance: weights must be a file")
-        model = obj
-    elif callable(obj):
-        try:
-            model = _with_safe_weights(obj, kwargs)
-        except TypeError as exc:
-            if not kwargs:
-                raise
-            raise CLIError(
-                f"model {spec!r} takes no weights={weights_name!r} ({exc}); give a weights file"
-            ) from exc
-    else:
-        model = None
-    if not isinstance(model, nn.Module):
-        raise CLIError(
-            f"model {spec!r}: {attr!r} must be an nn.Module or return one, got "
-            f"{type(model).__name__}"
-        )
-    return model
+    return build_model(spec, num_classes=num_classes, weights=weights_name, source="auto")
 
 
 def _from_file(path: str) -> nn.Module:
@@ -314,16 +277,6 @@ def _from_file(path: str) -> nn.Module:
         ) from exc
 
 
-def _with_safe_weights(build: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """``build(**kwargs)``; torchvision weights it fetches go through the zoo's safe loader."""
-    if not kwargs.get("weights"):
-        return build(**kwargs)
-    from antialias.models._load import torchvision_weights_through_loader
-
-    with torchvision_weights_through_loader():
-        return build(**kwargs)
-
-
 _MODEL_FILE_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".jit")
 _WEIGHTS_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -339,8 +292,9 @@ def _is_model_file(spec: str) -> bool:
     if os.sep in spec or "/" in spec or spec.endswith(_MODEL_FILE_SUFFIXES):
         return True
     from antialias.models import list_models
+    from antialias.train.model import torchvision_names
 
-    if spec in list_models() or spec in _torchvision_names():
+    if spec in list_models() or spec in torchvision_names():
         logger.warning(f"--model {spec!r} is a model name; the file {spec!r} in the working directory is ignored "
                        f"(write ./{spec} to evaluate the file)")
         return False
@@ -360,48 +314,27 @@ def _check_weights_arg(spec: str, weights: str) -> None:
         )
 
 
-def _torchvision_names() -> list[str]:
-    import torchvision
-
-    return list(torchvision.models.list_models(module=torchvision.models))
-
-
 def _from_name(
     name: str, weights: str | None, num_classes: int | None, weights_file: str | None = None
 ) -> nn.Module:
-    from antialias.models import get_model, list_models
+    """A zoo name, else a torchvision name: the one resolver of train and eval builds it."""
+    from antialias.models import list_models
+    from antialias.train.model import build_model
 
-    zoo_names = list_models()
-    kwargs: dict[str, Any] = {"weights": weights} if weights else {}
-    if name in zoo_names:
+    if name in list_models():
         # The zoo reads files and catalog names itself (the reference's checkpoints, the class count
         # stored by ``antialias train`` or the classifier's shape).
-        if num_classes is not None:
-            if weights and os.path.isfile(weights):
-                saved = _file_num_classes(weights)
-                if saved is not None and saved != num_classes:
-                    # get_model would start a fresh classifier (fine-tuning); evaluating one is meaningless.
-                    raise CLIError(
-                        f"--num-classes {num_classes} but weights {weights!r} have {saved} classes; "
-                        "leave --num-classes out to use the file's"
-                    )
-            kwargs["num_classes"] = num_classes
-        return get_model(name, **kwargs)
-    tv_names = _torchvision_names()
-    if name in tv_names:
-        import torchvision
-
-        if weights_file is not None:
-            num_classes = _file_num_classes(weights_file) or num_classes
-        if num_classes is not None and not weights:
-            kwargs["num_classes"] = num_classes
-        return _with_safe_weights(torchvision.models.get_model, {"name": name, **kwargs})
-    close = difflib.get_close_matches(name, zoo_names + tv_names, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise CLIError(
-        f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' or an "
-        f"existing TorchScript file{hint}"
-    )
+        if num_classes is not None and weights and os.path.isfile(weights):
+            saved = _file_num_classes(weights)
+            if saved is not None and saved != num_classes:
+                # get_model would start a fresh classifier (fine-tuning); evaluating one is meaningless.
+                raise CLIError(
+                    f"--num-classes {num_classes} but weights {weights!r} have {saved} classes; "
+                    "leave --num-classes out to use the file's"
+                )
+    elif weights_file is not None:
+        num_classes = _file_num_classes(weights_file) or num_classes
+    return build_model(name, num_classes=num_classes, filter_size=None, source="auto", weights=weights or None)
 
 
 def _file_num_classes(path: str) -> int | None:
@@ -460,11 +393,11 @@ def load_model(spec: str, weights: str | None = None, num_classes: int | None = 
         if num_classes is None and weights_file is not None:
             # A factory that takes num_classes (torchvision.models:resnet18) is sized for the file.
             obj = None
-            with contextlib.suppress(ValueError):
-                from antialias.train.model import import_object
+            from antialias.train.model import import_object, takes_argument
 
+            with contextlib.suppress(ValueError):
                 obj = import_object(spec)
-            if obj is not None and not isinstance(obj, nn.Module) and _takes(obj, "num_classes"):
+            if obj is not None and not isinstance(obj, nn.Module) and takes_argument(obj, "num_classes"):
                 num_classes = _file_num_classes(weights_file)
         model = _from_callable(spec, weights if weights_file is None else None, num_classes)
     else:

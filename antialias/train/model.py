@@ -16,6 +16,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
+import inspect
 import logging
 import os
 import sys
@@ -28,7 +29,14 @@ from torch import nn
 
 from antialias.models._load import read_state_dict, state_dict_mismatch
 
-__all__ = ["SOURCES", "build_model", "import_object", "load_init_weights"]
+__all__ = [
+    "SOURCES",
+    "build_model",
+    "import_object",
+    "load_init_weights",
+    "takes_argument",
+    "torchvision_names",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,22 +49,32 @@ def _close(name: str, names: list[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _torchvision_names() -> list[str]:
+def torchvision_names() -> list[str]:
+    """torchvision's classification model names (``torchvision.models.list_models``), sorted."""
     import torchvision
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _torchvision_model(name: str, num_classes: int) -> nn.Module:
+def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) -> nn.Module:
     import torchvision
 
-    names = _torchvision_names()
+    names = torchvision_names()
     if name not in names:
         raise ValueError(
             f"unknown torchvision classification model {name!r}{_close(name, names)} "
             f"(torchvision.models.list_models() lists {len(names)})"
         )
-    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    kwargs: dict[str, Any] = {"weights": weights}
+    if num_classes is not None and weights is None:
+        kwargs["num_classes"] = num_classes
+    if weights is None:
+        return torchvision.models.get_model(name, **kwargs)
+    # torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors).
+    from antialias.models._load import torchvision_weights_through_loader
+
+    with torchvision_weights_through_loader():
+        return torchvision.models.get_model(name, **kwargs)
 
 
 @contextlib.contextmanager
@@ -142,45 +160,91 @@ def import_object(spec: str) -> Any:
     return obj
 
 
-def _factory_model(spec: str, num_classes: int) -> nn.Module:
+def takes_argument(function: Any, name: str) -> bool:
+    """Whether ``function`` accepts the keyword argument ``name`` (or any, with ``**kwargs``)."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> nn.Module:
     factory = import_object(spec)
-    if not callable(factory) or isinstance(factory, nn.Module):
+    if isinstance(factory, nn.Module):
+        if weights is not None or num_classes is not None:
+            raise ValueError(
+                f"model {spec!r} is a module instance: it takes no weights name or num_classes "
+                "(give a weights file)"
+            )
+        return factory
+    if not callable(factory):
         raise ValueError(f"model factory {spec!r} is not a function, got {type(factory).__name__}")
-    model = factory(num_classes=num_classes)
+    kwargs: dict[str, Any] = {}
+    if num_classes is not None:
+        if not takes_argument(factory, "num_classes"):
+            raise ValueError(f"model factory {spec!r} takes no num_classes= argument")
+        kwargs["num_classes"] = num_classes
+    if weights is not None:
+        kwargs["weights"] = weights
+    try:
+        if weights is None:
+            model = factory(**kwargs)
+        else:
+            from antialias.models._load import torchvision_weights_through_loader
+
+            with torchvision_weights_through_loader():
+                model = factory(**kwargs)
+    except TypeError as exc:
+        if weights is None:
+            raise
+        raise ValueError(f"model {spec!r} takes no weights={weights!r} ({exc}); give a weights file") from exc
     if not isinstance(model, nn.Module):
         raise TypeError(f"model factory {spec!r} returned {type(model).__name__}, not an nn.Module")
     return model
 
 
-def _zoo_model(name: str, num_classes: int, filter_size: Any) -> nn.Module:
+def _zoo_model(name: str, num_classes: int | None, filter_size: Any, weights: Any = None) -> nn.Module:
     from antialias.models import get_model, list_models
 
     names = list(list_models())
     if name not in names:
         hint = _close(name, names)
-        if name in _torchvision_names():
+        if name in torchvision_names():
             hint += " (it is a torchvision model: pass --convert to anti-alias it, --baseline to train it as is)"
         raise ValueError(
             f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo"
         )
-    return get_model(name, filter_size=filter_size, weights=None, num_classes=num_classes)
+    kwargs: dict[str, Any] = {"weights": weights}
+    if filter_size is not None:
+        kwargs["filter_size"] = filter_size
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return get_model(name, **kwargs)
 
 
 def build_model(
     name: str,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = 1000,
     filter_size: Any = 4,
     source: str = "zoo",
+    weights: Any = None,
 ) -> nn.Module:
-    """Build an untrained model.
+    """Build a model from its name: the one resolver of ``antialias train`` and ``antialias eval``.
 
     Args:
-        name: a zoo name, a torchvision name, or ``"package.module:function"``.
-        num_classes: size of the classifier's output.
+        name: a zoo name, a torchvision name, or ``"package.module:function"`` (a factory, called
+            with ``num_classes=`` and ``weights=`` when they are given, or a module instance).
+        num_classes: size of the classifier's output; ``None``: the builder's default, or what the
+            weights say (see :func:`antialias.models.get_model`).
         filter_size: blur filter of the anti-aliased models (``"zoo"`` and ``"convert"``); an int
-            1..7 or a family string such as ``"box-3"`` (see ``antialias.filters``).
-        source: ``"zoo"``, ``"convert"`` or ``"torchvision"`` (see the module's docstring).
+            1..7 or a family string such as ``"box-3"`` (see ``antialias.filters``); ``None``: the
+            zoo's default (the weights' filter, else 4).
+        source: ``"zoo"``, ``"convert"``, ``"torchvision"`` (see the module's docstring) or
+            ``"auto"``: a zoo name, else a torchvision name (``antialias eval``).
+        weights: what the builder's ``weights=`` takes: the zoo's catalog names, files and state
+            dicts, torchvision's weights names (for torchvision's models and ``convert``).
 
     Raises:
         ValueError: unknown name or source (the message suggests close names).
@@ -188,19 +252,33 @@ def build_model(
     >>> build_model("resnet18", num_classes=10, source="torchvision").fc.out_features
     10
     """
-    if source not in SOURCES:
-        raise ValueError(f"model source must be one of {SOURCES}, got {source!r}")
-    if not isinstance(num_classes, int) or num_classes < 1:
+    if source not in (*SOURCES, "auto"):
+        raise ValueError(f"model source must be one of {(*SOURCES, 'auto')}, got {source!r}")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if ":" in name:
-        return _factory_model(name, num_classes)
+        return _factory_model(name, num_classes, weights)
+    if source == "auto":
+        from antialias.models import list_models
+
+        if name in list_models():
+            source = "zoo"
+        elif name in torchvision_names():
+            source = "torchvision"
+        else:
+            close = difflib.get_close_matches(name, list(list_models()) + torchvision_names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(
+                f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' "
+                f"or an existing TorchScript file{hint}"
+            )
     if source == "zoo":
-        return _zoo_model(name, num_classes, filter_size)
-    model = _torchvision_model(name, num_classes)
+        return _zoo_model(name, num_classes, filter_size, weights)
+    model = _torchvision_model(name, num_classes, weights)
     if source == "convert":
         from antialias.convert import convert
 
-        model = convert(model, filter_size=filter_size)
+        model = convert(model, filter_size=4 if filter_size is None else filter_size)
     return model
 
 
