@@ -24,6 +24,28 @@ class NonFiniteLogitsError(ValueError):
     """The model returned NaN or infinite logits: a score over them would be meaningless, so none is given."""
 
 
+def summary_repr(result: object) -> str:
+    """``Name(field=value, ...)`` with every tensor shown by its shape and dtype, not its values.
+
+    The ``repr`` of the metric results: a result holds per-image tensors (thousands of rows on
+    ImageNet), which a plain dataclass ``repr`` would print in full.
+    """
+    import dataclasses
+
+    def short(value: object) -> str:
+        if isinstance(value, torch.Tensor):
+            return f"<tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}>"
+        if isinstance(value, (list, tuple)) and len(value) > 8:
+            return f"<{type(value).__name__} of {len(value)}>"
+        if isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+            return "{" + ", ".join(f"{k!r}: {short(v)}" for k, v in value.items()) + "}"
+        return repr(value)
+
+    fields = dataclasses.fields(result)  # type: ignore[arg-type]
+    shown = ", ".join(f"{f.name}={short(getattr(result, f.name))}" for f in fields if f.repr)
+    return f"{type(result).__name__}({shown})"
+
+
 def mean_or_nan(values: Iterable[float]) -> float:
     """The mean of ``values``; NaN when there are none."""
     values = list(values)

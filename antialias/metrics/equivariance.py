@@ -22,6 +22,7 @@ from antialias.metrics._common import (
     eval_mode,
     iterate,
     resolve_device,
+    summary_repr,
 )
 from antialias.metrics.shift import fractional_shift
 
@@ -45,6 +46,8 @@ class EquivarianceResult:
         distance: ``"cosine"`` (1 - cosine similarity, in [0, 2]) or ``"l2"`` (relative).
         images: number of images averaged.
     """
+
+    __repr__ = summary_repr
 
     layers: list[str]
     strides: dict[str, int]

@@ -40,6 +40,7 @@ from antialias.metrics._common import (
     forward_views,
     iterate,
     resolve_device,
+    summary_repr,
 )
 
 __all__ = [
@@ -150,6 +151,8 @@ class AccuracyResult:
         predictions: ``(N,)`` top-1 class.
         labels: ``(N,)``.
     """
+
+    __repr__ = summary_repr
 
     topk: tuple[int, ...]
     correct: torch.Tensor
@@ -262,6 +265,8 @@ class ConsistencyResult:
         labels: ``(N,)`` (``-1`` for unlabelled images).
         params: the protocol's parameters (crop size, offset range, ...).
     """
+
+    __repr__ = summary_repr
 
     consistency: float
     kind: str
@@ -580,6 +585,8 @@ class DiagonalResult:
         labels: ``(N,)``.
     """
 
+    __repr__ = summary_repr
+
     offsets: torch.Tensor
     probabilities: torch.Tensor
     predictions: torch.Tensor
@@ -719,6 +726,8 @@ class WorstCaseResult:
         labels: ``(N,)``.
         mode: ``"circular"`` or ``"crop"``.
     """
+
+    __repr__ = summary_repr
 
     shifts_y: torch.Tensor
     shifts_x: torch.Tensor
