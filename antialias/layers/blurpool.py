@@ -317,7 +317,31 @@ class _BlurConvMixin:
     _ndim: ClassVar[int]
     _conv_cls: ClassVar[type[nn.Module]]
 
+    @torch.jit.unused
+    def _update_min_size(self) -> None:
+        """The smallest input: blur-pooled by the stride to ``ceil(L / s)`` samples, the padded map must hold
+        the dilated kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular)
+        padding needs more samples than (as many as) it pads."""
+        conv: Any = self
+        ndim = len(conv.kernel_size)
+        if conv.padding == "same":
+            pads = [(dl * (k - 1) + 1) // 2 for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)]
+        else:
+            pads = [0] * ndim if isinstance(conv.padding, str) else list(conv.padding)
+        sizes: List[int] = []
+        for d in range(ndim):
+            need = max(conv.dilation[d] * (conv.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
+            if conv.padding_mode == "reflect":
+                need = max(need, pads[d] + 1)
+            elif conv.padding_mode == "circular":
+                need = max(need, pads[d])
+            sizes.append(conv._strides[d] * (need - 1) + 1)
+        conv._min_size = sizes
+        conv._min_mode = conv.padding_mode
+
     def forward(self, input: Tensor) -> Tensor:
+        if not torch.jit.is_scripting() and self.padding_mode != self._min_mode:  # type: ignore[attr-defined]
+            self._update_min_size()  # the padding mode was changed after construction (convert(conv_padding_mode=))
         AF._check_input(input, self._dims, None, self._name)
         AF._check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
         return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
@@ -392,24 +416,10 @@ def _blur_conv_init(
         dtype=dtype,
     )
     self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
-    # The smallest input the layer can take: blur-pooled by the stride to ceil(L / s) samples, the padded
-    # map must hold the dilated kernel, ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding, and reflect
-    # (circular) padding needs more (as many) samples than it pads.
-    ndim = self._ndim
-    strides = AF.check_tuple(stride, ndim, "stride")
-    pads = [0] * ndim if isinstance(self.padding, str) else list(self.padding)
-    if self.padding == "same":
-        pads = [(dl * (k - 1)) // 2 + (dl * (k - 1)) % 2 for dl, k in zip(self.dilation, self.kernel_size, strict=True)]
-    self._dims: int = ndim
+    self._dims: int = self._ndim
     self._name: str = type(self).__name__
-    self._min_size: List[int] = []
-    for d in range(ndim):
-        need = max(self.dilation[d] * (self.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
-        if self.padding_mode == "reflect":
-            need = max(need, pads[d] + 1)
-        elif self.padding_mode == "circular":
-            need = max(need, pads[d])
-        self._min_size.append(strides[d] * (need - 1) + 1)
+    self._strides: List[int] = list(AF.check_tuple(stride, self._ndim, "stride"))
+    self._update_min_size()
 
 
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):

@@ -195,6 +195,16 @@ def test_blur_conv_minimum_input_is_exact(padding_mode):
         BlurConv2d(3, 4, 3)(torch.randn(1, 3, 4, 4))
 
 
+def test_blur_conv_minimum_follows_a_later_padding_mode_change():
+    """convert(conv_padding_mode="circular") sets padding_mode on built layers: the minimum follows it."""
+    conv = BlurConv1d(1, 1, 7, 2, 3)
+    assert conv(torch.randn(1, 1, 1)).shape == (1, 1, 1)  # zeros padding: one sample is enough
+    conv.padding_mode = "reflect"
+    with pytest.raises(ValueError, match=r"BlurConv1d needs spatial axis 0 of size >= 7 "):
+        conv(torch.randn(1, 1, 6))
+    assert conv(torch.randn(1, 1, 7)).shape == (1, 1, 4)
+
+
 def test_one_sample_axes_work_in_every_pad_mode():
     """The minimum of a blur-pool is one sample, also where the padding is wider than the axis."""
     x = torch.randn(2, 3, 1, 1)
