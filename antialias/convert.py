@@ -896,7 +896,7 @@ class _Converter:
     def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
         """``conv`` that subsamples its input first (``BlurConv``), sharing its Parameters."""
         ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
-        new = BLUR_CONV[job.ndim].from_conv(conv, self.opt.filter_size, self.opt.pad_mode, downsample=ds)
+        new = BLUR_CONV[job.ndim].from_conv(conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds)
         if job.kind == "before-dense":
             new.stride = tuple(job.conv_stride)  # the blur ran at stride 1
         return new

@@ -211,7 +211,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
     @classmethod
     def from_max_pool(
-        cls, pool: nn.Module, filter_size: FilterSpec = 4, pad_mode: str = "reflect", channels: Optional[int] = None
+        cls, pool: nn.Module, *, channels: Optional[int] = None, filter_size: FilterSpec = 4, pad_mode: str = "reflect"
     ) -> "_MaxBlurPoolNd":
         """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
 
@@ -350,6 +350,7 @@ class _BlurConvMixin:
     def from_conv(
         cls,
         conv: nn.Module,
+        *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
         downsample: Optional[nn.Module] = None,
