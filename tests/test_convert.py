@@ -90,8 +90,8 @@ def test_paper_placement_in_a_residual_block(generator: torch.Generator) -> None
     assert isinstance(aa[4].conv2, BlurConv2d) and aa[4].conv2.blur.stride == [2, 2]
     # strided 1x1 shortcut: blur before it
     assert isinstance(aa[4].shortcut[0], BlurConv2d) and aa[4].shortcut[0].stride == (1, 1)
-    # AvgPool(2) == blur k=2: a blur-pool, built for the channels that arrive; floor mode's trim kept
-    assert isinstance(aa[7].downsample, BlurPool2d) and aa[7].downsample.channels is None
+    # AvgPool(2) == blur k=2: a blur-pool, for the channels that arrived in the example forward; floor mode's trim
+    assert isinstance(aa[7].downsample, BlurPool2d) and aa[7].downsample.channels == 16
     assert [c.name for c in report.converted] == ["3", "4.conv1", "4.shortcut.0", "7"]
     assert "after 4.relu" in report.converted[1].placement
     assert state_equal(net, aa)
@@ -210,8 +210,9 @@ def test_circular_padding_makes_the_network_exactly_equivariant(make, shape, dim
 def test_conv_padding_mode_is_reported() -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 1), nn.MaxPool2d(2))
     aa, report = convert_with_report(net, conv_padding_mode="circular")
-    assert aa[0].padding_mode == "circular" and aa[1].padding_mode == "zeros"  # no padding: untouched
-    assert report.padding_mode == ["0"]
+    # every convolution (the unpadded one changes nothing): one rule, shared with the zoo
+    assert aa[0].padding_mode == "circular" and aa[1].padding_mode == "circular"
+    assert report.padding_mode == ["0", "1"]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from antialias.filters import FilterSpec
-from antialias.models._builder import AntialiasConfig, build, document
-from antialias.models._load import WeightsArg
+from antialias.models._builder import build, zoo_builder
 from antialias.models._registry import register_model
-from antialias.models._weights import AlexNet_Weights
+from antialias.models._weights import (
+    AlexNet_Weights,
+)
 
 if TYPE_CHECKING:
     from torchvision.models import AlexNet
@@ -31,29 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["alexnet"]
 
 
-def antialias_alexnet(model: AlexNet, config: AntialiasConfig) -> None:
-    """Anti-alias a torchvision ``AlexNet`` in place (see the module docstring)."""
-    features = model.features
-    if config.antialias_stem:
-        conv = features[0]
-        sh, sw = conv.stride
-        if sh % 2 or sw % 2:
-            raise ValueError(f"cannot anti-alias the stem {conv}: its stride is not even")
-        conv.stride = (sh // 2, sw // 2)
-        features[1] = config.after(features[1], conv.out_channels, 2)
-    channels = 3
-    for index, module in enumerate(features):
-        if isinstance(module, nn.Conv2d):
-            channels = module.out_channels
-        elif isinstance(module, nn.MaxPool2d):
-            features[index] = config.from_max_pool(module, channels)
-
-
 @register_model()
-@document(AlexNet_Weights, "``True`` (the reference's AlexNet default, which its weights use)")
-def alexnet(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-            antialias_stem: bool = True, method: str = "blur", pad_mode: str = "reflect",
-            conv_padding_mode: str = "zeros", **kwargs: Any) -> AlexNet:
+@zoo_builder(AlexNet_Weights, antialias_stem=True, stem_doc="``True`` (the reference's AlexNet default, which its weights use)")
+def alexnet(**kwargs: Any) -> AlexNet:
     """Anti-aliased AlexNet ("One weird trick" variant, as torchvision's)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return build("alexnet", "alexnet", antialias_alexnet, weights=weights, progress=progress, **aa, **kwargs)  # type: ignore[return-value]
+    return build("alexnet", **kwargs)  # type: ignore[return-value]

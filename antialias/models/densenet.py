@@ -20,11 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from antialias.filters import FilterSpec
-from antialias.models._builder import AntialiasConfig, build, document
-from antialias.models._load import WeightsArg
+from antialias.models._builder import build, zoo_builder
 from antialias.models._registry import register_model
 from antialias.models._weights import (
     DenseNet121_Weights,
@@ -39,64 +35,29 @@ if TYPE_CHECKING:
 __all__ = ["densenet121", "densenet161", "densenet169", "densenet201"]
 
 
-def antialias_densenet(model: DenseNet, config: AntialiasConfig) -> None:
-    """Anti-alias a torchvision ``DenseNet`` in place (see the module docstring)."""
-    from torchvision.models.densenet import _Transition
-
-    features = model.features
-    channels = features.conv0.out_channels
-    pool = config.from_max_pool(features.pool0, channels)
-    if config.antialias_stem:
-        features.conv0.stride = (1, 1)
-        pool = nn.Sequential(config.downsample(channels, 2), pool)
-    features.pool0 = pool
-    for transition in [m for m in features.modules() if isinstance(m, _Transition)]:
-        if config.method == "blur" and transition.conv.bias is None:
-            transition.conv = config.strided_conv(transition.conv, 2)
-            transition.pool = nn.Identity()
-        else:
-            transition.pool = config.downsample(transition.conv.out_channels, 2)
-
-
-def _densenet(arch: str, weights: WeightsArg, progress: bool, aa: dict[str, Any], kwargs: dict[str, Any]) -> DenseNet:
-    return build(arch, arch, antialias_densenet, weights=weights, progress=progress, **aa, **kwargs)  # type: ignore[return-value]
-
-
 @register_model()
-@document(DenseNet121_Weights)
-def densenet121(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                conv_padding_mode: str = "zeros", **kwargs: Any) -> DenseNet:
+@zoo_builder(DenseNet121_Weights)
+def densenet121(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-121."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _densenet("densenet121", weights, progress, aa, kwargs)
+    return build("densenet121", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(DenseNet161_Weights)
-def densenet161(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                conv_padding_mode: str = "zeros", **kwargs: Any) -> DenseNet:
+@zoo_builder(DenseNet161_Weights)
+def densenet161(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-161."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _densenet("densenet161", weights, progress, aa, kwargs)
+    return build("densenet161", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(DenseNet169_Weights)
-def densenet169(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                conv_padding_mode: str = "zeros", **kwargs: Any) -> DenseNet:
+@zoo_builder(DenseNet169_Weights)
+def densenet169(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-169."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _densenet("densenet169", weights, progress, aa, kwargs)
+    return build("densenet169", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(DenseNet201_Weights)
-def densenet201(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                conv_padding_mode: str = "zeros", **kwargs: Any) -> DenseNet:
+@zoo_builder(DenseNet201_Weights)
+def densenet201(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-201."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _densenet("densenet201", weights, progress, aa, kwargs)
+    return build("densenet201", **kwargs)  # type: ignore[return-value]

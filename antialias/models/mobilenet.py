@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from antialias.filters import FilterSpec
-from antialias.models._builder import AntialiasConfig, build, document
-from antialias.models._load import WeightsArg
+from antialias.models._builder import build, zoo_builder
 from antialias.models._registry import register_model
-from antialias.models._weights import MobileNet_V2_Weights
+from antialias.models._weights import (
+    MobileNet_V2_Weights,
+)
 
 if TYPE_CHECKING:
     from torchvision.models import MobileNetV2
@@ -30,32 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["mobilenet_v2"]
 
 
-def antialias_mobilenet_v2(model: MobileNetV2, config: AntialiasConfig) -> None:
-    """Anti-alias a torchvision ``MobileNetV2`` in place (see the module docstring)."""
-    from torchvision.models.mobilenetv2 import InvertedResidual
-    from torchvision.ops.misc import Conv2dNormActivation
-
-    if config.antialias_stem:
-        stem = model.features[0]
-        stride = stem[0].stride
-        stem[0].stride = (1, 1)
-        stem[2] = config.after(stem[2], stem[0].out_channels, stride)
-    for block in model.features:
-        if not isinstance(block, InvertedResidual):
-            continue
-        for layer in block.conv:
-            if isinstance(layer, Conv2dNormActivation) and layer[0].stride != (1, 1):
-                stride = layer[0].stride
-                layer[0].stride = (1, 1)
-                block.conv[-2] = config.strided_conv(block.conv[-2], stride)  # the pointwise-linear conv
-                break
-
-
 @register_model()
-@document(MobileNet_V2_Weights, "``False`` (the reference never anti-aliases this stem)")
-def mobilenet_v2(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                 antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                 conv_padding_mode: str = "zeros", **kwargs: Any) -> MobileNetV2:
+@zoo_builder(MobileNet_V2_Weights, stem_doc="``False`` (the reference never anti-aliases this stem)")
+def mobilenet_v2(**kwargs: Any) -> MobileNetV2:
     """Anti-aliased MobileNetV2."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return build("mobilenet_v2", "mobilenet_v2", antialias_mobilenet_v2, weights=weights, progress=progress, **aa, **kwargs)  # type: ignore[return-value]
+    return build("mobilenet_v2", **kwargs)  # type: ignore[return-value]

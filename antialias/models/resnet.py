@@ -15,20 +15,18 @@ What changes (the reference's placement, which its weights depend on):
 ResNet-50 has 7 blur layers (stem, and 3 stages x block + shortcut). Parameter names are torchvision's.
 
 Truly shift-invariant variants (APS, LPS; :mod:`antialias.layers.polyphase`): ``resnet18(method="aps",
-antialias_stem=True, pad_mode="circular", conv_padding_mode="circular")`` (or ``method="lps"``). Each
-shortcut then keeps the phase its block's main path chose, the max pool wraps around, and the logits are
-the same for every circular shift of an input whose sides are multiples of 32 (LPS: in evaluation mode).
+circular=True)`` (or ``method="lps"``). Each shortcut then keeps the phase its block's main path chose,
+the max pool wraps around, and the logits are the same for every circular shift of an input whose sides
+are multiples of 32 (LPS: in evaluation mode).
+
+The placement is :func:`antialias.convert`'s ``placement="reference"`` (see :mod:`antialias.models._builder`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from antialias.filters import FilterSpec
-from antialias.models._builder import AntialiasConfig, build, document
-from antialias.models._load import WeightsArg
+from antialias.models._builder import build, zoo_builder
 from antialias.models._registry import register_model
 from antialias.models._weights import (
     ResNet18_Weights,
@@ -45,131 +43,67 @@ from antialias.models._weights import (
 if TYPE_CHECKING:
     from torchvision.models import ResNet
 
-__all__ = [
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext101_32x8d",
-    "wide_resnet50_2",
-    "wide_resnet101_2",
-]
-
-
-def antialias_resnet(model: ResNet, config: AntialiasConfig) -> None:
-    """Anti-alias a torchvision ``ResNet`` in place (see the module docstring)."""
-    from torchvision.models.resnet import BasicBlock, Bottleneck
-
-    channels = model.conv1.out_channels
-    pool = config.max_pool(channels, kernel_size=2, stride=2)  # kernel 2: the reference's quirk
-    if config.antialias_stem:
-        model.conv1.stride = (1, 1)
-        pool = nn.Sequential(config.downsample(channels, 2), pool)
-    model.maxpool = pool
-    for block in list(model.modules()):
-        if isinstance(block, Bottleneck) and block.conv2.stride != (1, 1):
-            block.conv3 = config.strided_conv(block.conv3, block.conv2.stride)
-            block.conv2.stride = (1, 1)
-        elif isinstance(block, BasicBlock) and block.conv1.stride != (1, 1):
-            block.conv2 = config.strided_conv(block.conv2, block.conv1.stride)
-            block.conv1.stride = (1, 1)
-        if isinstance(block, (BasicBlock, Bottleneck)) and block.downsample is not None:
-            shortcut = block.downsample[0]
-            if shortcut.stride != (1, 1):
-                block.downsample[0] = config.strided_conv(shortcut, shortcut.stride)
-
-
-def _resnet(arch: str, weights: WeightsArg, progress: bool, aa: dict[str, Any], kwargs: dict[str, Any]) -> ResNet:
-    return build(arch, arch, antialias_resnet, weights=weights, progress=progress, **aa, **kwargs)  # type: ignore[return-value]
+__all__ = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
 
 
 @register_model()
-@document(ResNet18_Weights)
-def resnet18(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-             antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-             conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNet18_Weights)
+def resnet18(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-18 (He et al., 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnet18", weights, progress, aa, kwargs)
+    return build("resnet18", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNet34_Weights)
-def resnet34(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-             antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-             conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNet34_Weights)
+def resnet34(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-34 (He et al., 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnet34", weights, progress, aa, kwargs)
+    return build("resnet34", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNet50_Weights)
-def resnet50(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-             antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-             conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNet50_Weights)
+def resnet50(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-50 (He et al., 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnet50", weights, progress, aa, kwargs)
+    return build("resnet50", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNet101_Weights)
-def resnet101(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-              antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-              conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNet101_Weights)
+def resnet101(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-101 (He et al., 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnet101", weights, progress, aa, kwargs)
+    return build("resnet101", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNet152_Weights)
-def resnet152(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-              antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-              conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNet152_Weights)
+def resnet152(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-152 (He et al., 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnet152", weights, progress, aa, kwargs)
+    return build("resnet152", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNeXt50_32X4D_Weights)
-def resnext50_32x4d(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                    antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                    conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNeXt50_32X4D_Weights)
+def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-50 32x4d (Xie et al., 2017; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnext50_32x4d", weights, progress, aa, kwargs)
+    return build("resnext50_32x4d", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(ResNeXt101_32X8D_Weights)
-def resnext101_32x8d(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                     antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                     conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(ResNeXt101_32X8D_Weights)
+def resnext101_32x8d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-101 32x8d (Xie et al., 2017; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("resnext101_32x8d", weights, progress, aa, kwargs)
+    return build("resnext101_32x8d", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(Wide_ResNet50_2_Weights)
-def wide_resnet50_2(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                    antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                    conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(Wide_ResNet50_2_Weights)
+def wide_resnet50_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("wide_resnet50_2", weights, progress, aa, kwargs)
+    return build("wide_resnet50_2", **kwargs)  # type: ignore[return-value]
 
 
 @register_model()
-@document(Wide_ResNet101_2_Weights)
-def wide_resnet101_2(*, weights: WeightsArg = None, progress: bool = True, filter_size: FilterSpec | None = None,
-                     antialias_stem: bool = False, method: str = "blur", pad_mode: str = "reflect",
-                     conv_padding_mode: str = "zeros", **kwargs: Any) -> ResNet:
+@zoo_builder(Wide_ResNet101_2_Weights)
+def wide_resnet101_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""
-    aa = dict(filter_size=filter_size, antialias_stem=antialias_stem, method=method, pad_mode=pad_mode, conv_padding_mode=conv_padding_mode)
-    return _resnet("wide_resnet101_2", weights, progress, aa, kwargs)
+    return build("wide_resnet101_2", **kwargs)  # type: ignore[return-value]

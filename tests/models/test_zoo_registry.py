@@ -104,8 +104,9 @@ def test_resnet50_placement_matches_the_reference() -> None:
 def test_basic_block_and_stem_option() -> None:
     model = zoo.resnet18(num_classes=10, antialias_stem=True, filter_size=5)
     assert model.conv1.stride == (1, 1)
-    assert isinstance(model.maxpool, nn.Sequential)
-    assert isinstance(model.maxpool[0], BlurPool2d) and isinstance(model.maxpool[1], MaxBlurPool2d)
+    # conv1 -> bn1 -> relu -> blur -> max 2x2 -> blur (the reference's pool_only=False), the first blur after the relu
+    assert isinstance(model.relu, nn.Sequential) and isinstance(model.relu[1], BlurPool2d)
+    assert isinstance(model.maxpool, MaxBlurPool2d)
     block = model.layer2[0]
     assert block.conv1.stride == (1, 1) and isinstance(block.conv2, BlurConv2d)
     out = model(torch.randn(1, 3, 32, 40))
@@ -146,8 +147,9 @@ def _check_family_placements() -> None:
     assert len(strided) == 4
     for block in strided:
         assert isinstance(block.conv[-2], BlurConv2d) and block.conv[-3][0].stride == (1, 1)
-    stem = zoo.mobilenet_v2(num_classes=10, antialias_stem=True).features[0]
-    assert stem[0].stride == (1, 1) and isinstance(stem[2][1], BlurPool2d)
+    features = zoo.mobilenet_v2(num_classes=10, antialias_stem=True).features
+    # conv -> BN -> ReLU6 -> blur, the blur in the next (stride-1, depthwise) conv: BlurConv2d
+    assert features[0][0].stride == (1, 1) and isinstance(features[1].conv[0][0], BlurConv2d)
 
 
 @pytest.mark.parametrize("filter_size", [1, 2, 3, 4, 5, 6, 7, "box-3", "triangle-5", [1.0, 2.0, 1.0]])
