@@ -180,3 +180,12 @@ def test_polyphase_functionals_are_keyword_only_after_their_tensors():
         params = list(inspect.signature(getattr(antialias.layers, name)).parameters.values())
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[tensors:]), name
         assert [p.name for p in params[tensors:tensors + 3]] == ["stride", "filter_size", "pad_mode"], name
+
+
+def test_alternate_constructors_take_keyword_options():
+    for cls, first in ((antialias.layers.BlurConv2d.from_conv, "conv"), (antialias.layers.MaxBlurPool2d.from_max_pool, "pool")):
+        params = list(inspect.signature(cls).parameters.values())
+        assert params[0].name == first
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
+    with pytest.raises(TypeError, match="positional argument"):
+        antialias.layers.MaxBlurPool2d.from_max_pool(nn.MaxPool2d(2), 3)
