@@ -55,6 +55,8 @@ __all__ = [
     "json_safe",
     "load_exported_program",
     "read_hash_record",
+    "restricted_pickle_load",
+    "restricted_unpickling",
     "remove_stale_temps",
     "safe_torch_load",
     "sha256_file",
@@ -294,6 +296,54 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
     except Exception as exc:  # torch.export raises many types for foreign files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(f"{str(path)!r} is not a readable torch.export file ({first})") from None
+
+
+# Globals a pickle of plain data (dicts, lists, bytes, numpy arrays) may name: CIFAR-10's batches.
+_DATA_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _DATA_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise UnsafeFileError(
+            f"refusing to unpickle {module}.{name}: a data file may hold only plain values and numpy arrays "
+            "(loading this one could run code); nothing from it was run"
+        )
+
+
+def restricted_pickle_load(file: IO[bytes], *, encoding: str = "ASCII", **_: Any) -> Any:
+    """``pickle.load`` that builds only plain values and numpy arrays; any other global is refused.
+
+    Raises:
+        UnsafeFileError: the pickle names a function or class outside that list.
+    """
+    return _DataUnpickler(file, encoding=encoding).load()
+
+
+@contextlib.contextmanager
+def restricted_unpickling(module: Any) -> Iterator[None]:
+    """Within the block, ``module``'s ``pickle.load`` is :func:`restricted_pickle_load`.
+
+    For third-party readers of pickled data sets (torchvision's CIFAR-10 reads its batches with
+    ``pickle.load``): a planted batch cannot run code.
+    """
+    import types
+
+    original = module.pickle
+    module.pickle = types.SimpleNamespace(load=restricted_pickle_load, loads=None, UnpicklingError=pickle.UnpicklingError)
+    try:
+        yield
+    finally:
+        module.pickle = original
 
 
 # --------------------------------------------------------------------------------------------------

@@ -341,6 +341,25 @@ def test_safetensors_weights_timm_style_are_read_without_pickle(tmp_path: Path) 
         read_state_dict(path)
 
 
+def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    from torchvision.datasets import CIFAR10
+
+    from antialias.apps.demo.data import _cifar10
+
+    marker = tmp_path / "MARKER"
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name, _ in CIFAR10.train_list + CIFAR10.test_list:
+        (folder / name).write_bytes(pickle.dumps({"data": _Payload(marker), "labels": [0]}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": ["a"]}))
+    monkeypatch.setattr(CIFAR10, "_check_integrity", lambda self: True)  # as if the MD5 collided
+    with pytest.raises(_io.UnsafeFileError, match="io.open"):
+        _cifar10(str(tmp_path / "cifar"), download=False)
+    assert not marker.exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # 4. imports never come from the working directory by accident
 
