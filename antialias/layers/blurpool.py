@@ -604,8 +604,9 @@ class BlurUpsample2d(_BlurUpsampleNd):
     The blur has gain ``scale_factor`` per axis, so a constant map stays constant for filters whose
     polyphase parts each sum to ``1 / scale_factor`` (binomial ``k >= 2`` at factor 2, box of size
     ``scale_factor``); other filters are refused with ``ValueError``. The default filter is linear
-    interpolation at each axis's factor, so the layer equals bilinear interpolation
-    (``align_corners=False``) at every factor; at factor 2 that is the binomial filter ``k = 4``.
+    interpolation at each axis's factor, so with the default ``"replicate"`` padding the layer equals
+    ``F.interpolate(mode="bilinear", align_corners=False)`` at every factor; at factor 2 that filter is
+    the binomial ``k = 4``.
 
     Args:
         channels: number of input channels; ``None`` accepts any.
