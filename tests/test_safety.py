@@ -418,6 +418,17 @@ def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damag
         ck.find_resumable(tmp_path)
 
 
+def test_resume_passes_over_a_damaged_latest_checkpoint(data: Path, tmp_path: Path, nets: str, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "run"
+    train(_config(data, out, f"{nets}:tiny", epochs=3, stop_after=2, save_every=1))
+    with open(out / ck.LATEST, "r+b") as f:
+        f.truncate(1000)
+    result = train(_config(data, out, f"{nets}:tiny", epochs=3, resume="latest"))
+    assert result.epochs_completed == 3
+    assert any("checkpoint_latest.pt is damaged" in r.getMessage() and "checkpoint_epoch0002.pt" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) -> None:
     path = tmp_path / "w.pt"
     torch.save({"w": torch.arange(1000.0)}, path)
