@@ -76,6 +76,15 @@ def _ints(value: str) -> list[int]:
         ) from exc
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except ``None`` and those of flags (which say nothing)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``antialias eval``."""
     parser = subparsers.add_parser(
@@ -87,7 +96,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             + "; ".join(f"{k}: {v}" for k, v in METRICS.items())
             + "."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     models = parser.add_argument_group("models")
     models.add_argument(
