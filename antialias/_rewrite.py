@@ -1,0 +1,764 @@
+"""The rewriting engine behind :func:`antialias.convert` (the rules are described there).
+
+:class:`Converter` analyses the model (an example forward, then ``torch.fx`` tracing of the largest
+traceable regions), plans every strided layer (converted, or left alone with a reason), then edits the
+modules in place: replacements swapped in by name, layers appended or wrapped, a ``GraphModule`` only
+where no module edit can place a layer. The zoo (:mod:`antialias.models`) goes through it too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
+
+from antialias import _fx
+from antialias.convert import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
+from antialias.layers.factory import create_downsample
+from antialias.layers.polyphase import link_residual_phases
+
+if TYPE_CHECKING:
+    from antialias.convert import _Options
+
+__all__ = ["Converter"]
+
+_PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_CIRCULAR_PAD = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_REPLICATE_PAD = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
+_LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
+_PATCH_EMBED_MIN_STRIDE = 8
+_STRIDED_FUNCTIONS = {
+    F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
+    F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
+}  # function -> position of its stride argument
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _describe(module: nn.Module, depth: int = 0) -> str:
+    """A one-line form of a module: ``Type(extra_repr, child=Type(...), ...)``."""
+    parts = [module.extra_repr()]
+    children = list(module.named_children())
+    if children and depth >= 1:
+        parts.append("...")
+    else:
+        parts += [f"{name}={_describe(child, depth + 1)}" for name, child in children]
+    return f"{type(module).__name__}({', '.join(p for p in parts if p)})"
+
+
+def _tuple(value: Any, ndim: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
+
+
+def _has_state(module: nn.Module) -> bool:
+    return bool(module.state_dict())
+
+
+def _is_plain_conv(module: nn.Module) -> bool:
+    return type(module) in _PLAIN_CONVS
+
+
+def _pool_ndim(module: nn.Module) -> int:
+    for klass in type(module).__mro__:
+        name = klass.__name__
+        if klass.__module__ == "torch.nn.modules.pooling" and name[-2:] in ("1d", "2d", "3d"):
+            return int(name[-2])
+    raise ValueError(f"cannot tell the dimension of {type(module).__name__}")
+
+
+def _same_forward(module: nn.Module, base: type[nn.Module]) -> bool:
+    return type(module).forward is base.forward
+
+
+def _pool_base(module: nn.Module) -> type[nn.Module]:
+    for klass in type(module).__mro__:
+        if klass.__module__ == "torch.nn.modules.pooling":
+            return klass
+    return type(module)
+
+
+def _strided(module: nn.Module) -> bool:
+    if isinstance(module, _ConvNd):
+        return not module.transposed and any(s > 1 for s in module.stride)
+    if isinstance(module, (_MaxPoolNd, _AvgPoolNd, _LPPoolNd)):
+        ndim = _pool_ndim(module)
+        stride = module.stride if module.stride is not None else module.kernel_size
+        return any(s > 1 for s in _tuple(stride, ndim))
+    return False
+
+
+def _wanted(module: nn.Module) -> bool:
+    return isinstance(module, (_ConvNd, _MaxPoolNd, _AvgPoolNd))
+
+
+@dataclass
+class _Site:
+    """Where the downsampling layer of a strided convolution goes (rules 1-5 of the module docstring)."""
+
+    kind: str  # "identity" | "consumer" | "append" | "wrap" | "graph"
+    module: str  # the module to edit (for "graph": the node's value, described in ``where``)
+    where: str  # the module or node the layer follows, for the report
+    region: _fx.Region | None = None
+    node: fx.Node | None = None
+
+
+@dataclass
+class _ConvJob:
+    name: str
+    kind: str  # "after" | "before" | "split"
+    ndim: int
+    channels: int
+    stride: tuple[int, ...]
+    conv_stride: tuple[int, ...] = ()
+    reason: str = ""
+    site: _Site | None = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The converter
+
+
+class Converter:
+    """Anti-alias ``model`` in place with ``options``; :meth:`run` returns the model and the report."""
+
+    def __init__(self, model: nn.Module, options: _Options, inputs: tuple[Any, ...] | str) -> None:
+        self.model = model
+        self.opt = options
+        self.inputs = inputs
+        self.report = ConversionReport()
+        self.modules = dict(model.named_modules())
+        self.index = {name: i for i, name in enumerate(self.modules)}
+        self.replacements: dict[str, nn.Module] = {}
+        self.old: dict[str, str] = {}
+        self.pool_channels: dict[str, int | None] = {}
+
+    # -- analysis -------------------------------------------------------------------------------------
+
+    def _analyse(self) -> None:
+        self.seen = _fx.Observation({}, {}, [], error=self.inputs if isinstance(self.inputs, str) else None)
+        if not isinstance(self.inputs, str):
+            watch = {name for name, m in self.modules.items() if _wanted(m)}
+            self.seen = _fx.observe(self.model, self.inputs, watch, _LEAVES)
+            shapes = ", ".join(str(tuple(x.shape)) for x in self.inputs if isinstance(x, Tensor))
+            self.report.example_forward = f"ran on {shapes}" if self.seen.error is None else f"failed on {shapes}"
+        if self.seen.error is not None:
+            self.report.example_forward += f" ({self.seen.error}): strided calls in forward() may be missed"
+            self.report.example_forward = self.report.example_forward.lstrip()
+        regions, failures = _fx.trace_regions(self.model, _wanted)
+        self.report.untraced = failures
+        self.regions = regions
+        self.node_of: dict[str, tuple[_fx.Region, fx.Node]] = {}
+        self.calls: dict[str, int] = {}
+        self.rank: dict[str, tuple[int, int]] = {}
+        for region in regions:
+            base = self.index.get(region.prefix, 0)
+            for name, count in _fx.call_counts(region.graph).items():
+                self.calls[region.absolute(name)] = count
+            for position, node in enumerate(region.graph.nodes):
+                if node.op == "call_module":
+                    name = region.absolute(str(node.target))
+                    if name not in self.node_of:
+                        self.node_of[name] = (region, node)
+                        self.rank[name] = (base, position)
+                elif node.op == "call_function" and node.target in _STRIDED_FUNCTIONS:
+                    self._report_functional(region, node)
+        reported = {s.name.split(":")[0] for s in self.report.skipped}
+        for owner, call in self.seen.calls:
+            if (owner or "<model>") not in reported:
+                self.report.skipped.append(SkippedLayer(
+                    f"{owner or '<model>'}:{call.split('(')[0]}", call,
+                    "subsampling in forward() (found by the example forward); convert() edits modules only",
+                ))
+
+    def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:
+        position = _STRIDED_FUNCTIONS[node.target]
+        stride = node.args[position] if len(node.args) > position else node.kwargs.get("stride")
+        if stride is None and "pool" in node.target.__name__:
+            stride = node.args[1] if len(node.args) > 1 else node.kwargs.get("kernel_size")
+        values = _tuple(stride, 1) if stride is not None else (1,)
+        if all(isinstance(v, int) and v <= 1 for v in values):
+            return
+        outer = _fx.enclosing_module(node)
+        owner = region.absolute(outer[1] if outer else "")
+        self.report.skipped.append(SkippedLayer(
+            f"{owner or '<model>'}:{node.target.__name__}", f"{node.target.__name__}(stride={stride})",
+            "functional call in forward(); convert() edits modules only",
+        ))
+
+    def _order(self, name: str) -> tuple[int, int]:
+        return self.rank.get(name, (self.index[name], 0))
+
+    def _channels(self, name: str) -> int | None:
+        """The channel count that reached ``name`` in the example forward (``None``: unknown or several)."""
+        counts = self.seen.channels.get(name, set())
+        return next(iter(counts)) if len(counts) == 1 else None
+
+    def _matches(self, name: str) -> str | None:
+        """The include/exclude reason to leave ``name`` alone, if any."""
+        if self.opt.include is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.opt.include):
+            return f"not matched by include={list(self.opt.include)}"
+        if self.opt.exclude is not None:
+            for pattern in self.opt.exclude:
+                if fnmatch.fnmatchcase(name, pattern):
+                    return f"excluded by pattern {pattern!r}"
+        return None
+
+    def _skip(self, name: str, module: nn.Module, reason: str) -> None:
+        self.report.skipped.append(SkippedLayer(name, _describe(module), reason))
+
+    def _resnet_max_pools(self) -> set[str]:
+        """Stem max pools of ResNet layouts, which the reference builds with kernel 2."""
+        found = set()
+        for name, module in self.modules.items():
+            children = dict(module.named_children())
+            pool = children.get("maxpool")
+            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(pool, nn.MaxPool2d):
+                if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
+                    found.add(f"{name}.maxpool" if name else "maxpool")
+        return found
+
+    # -- planning -------------------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[list[tuple[str, nn.Module]], list[_ConvJob]]:
+        candidates = [
+            (name, m) for name, m in self.modules.items() if isinstance(m, (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd))
+        ]
+        candidates.sort(key=lambda item: self._order(item[0]))
+        strided = [name for name, m in candidates if _strided(m)]
+        stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
+        resnet_pools = self._resnet_max_pools() if self.opt.placement == "reference" else set()
+        self.resnet_pools = resnet_pools
+        pools: list[tuple[str, nn.Module]] = []
+        convs: list[_ConvJob] = []
+        for name, module in candidates:
+            self.old[name] = _describe(module)
+            if isinstance(module, _ConvNd):
+                job = self._plan_conv(name, module, stem)
+                if job is not None:
+                    convs.append(job)
+            elif self._plan_pool(name, module):
+                pools.append((name, module))
+        # Sites are searched once all strided convolutions are known: none of them may take another's layer.
+        targets = {job.name for job in convs}
+        used: set[str] = set()
+        for job in convs:
+            if job.kind in ("after", "split"):
+                site = self._find_site(job, targets | used)
+                if isinstance(site, str):
+                    self._fallback(job, site)
+                else:
+                    job.site = site
+                    used.add(site.module)
+        self.commute = {name: conv for name, pool in pools if (conv := self._commuting_conv(name, pool, used)) is not None}
+        return pools, [job for job in convs if job.kind != "skip"]
+
+    def _commuting_conv(self, name: str, pool: nn.Module, taken: set[str]) -> str | None:
+        """The bias-free 1x1 convolution right before an average pool, which the blur may precede.
+
+        ``conv1x1 -> blur`` equals ``blur -> conv1x1`` (a per-pixel channel mix commutes with a
+        per-channel spatial filter), and the convolution then runs on ``1 / stride**2`` of the samples
+        (DenseNet's transitions: 0.92x the FLOPs of the model). Only for ``method="blur"``: methods that
+        choose by content (APS, LPS) see different maps on the two sides.
+        """
+        if self.opt.method != "blur" or not isinstance(pool, _AvgPoolNd) or name not in self.node_of:
+            return None
+        ndim = _pool_ndim(pool)
+        if _tuple(pool.kernel_size, ndim) != _tuple(pool.stride or pool.kernel_size, ndim) or any(_tuple(pool.padding, ndim)):
+            return None
+        if _divisor(pool) is not None or getattr(pool, "ceil_mode", False):
+            return None
+        region, node = self.node_of[name]
+        source = node.args[0] if node.args else None
+        if not isinstance(source, fx.Node) or source.op != "call_module" or len(_fx.data_users(source)) != 1:
+            return None
+        conv_name = region.absolute(str(source.target))
+        conv = self.modules.get(conv_name)
+        if (not _is_plain_conv(conv) or _PLAIN_CONVS[type(conv)] != ndim or conv.bias is not None
+                or any(k != 1 for k in conv.kernel_size) or any(s != 1 for s in conv.stride)
+                or conv.padding not in ((0,) * ndim, "valid") or self.calls.get(conv_name, 1) != 1 or conv_name in taken):
+            return None
+        return conv_name
+
+    def _plan_pool(self, name: str, module: nn.Module) -> bool:
+        ndim = _pool_ndim(module)
+        stride = _tuple(module.stride if module.stride is not None else module.kernel_size, ndim)
+        if all(s == 1 for s in stride):
+            self._skip(name, module, "stride 1")
+            return False
+        if isinstance(module, _LPPoolNd):
+            self._skip(name, module, "power-average pooling is not supported")
+            return False
+        if not _same_forward(module, _pool_base(module)):
+            self._skip(name, module, f"{type(module).__name__} has its own forward()")
+            return False
+        if isinstance(module, _MaxPoolNd):
+            if any(d != 1 for d in _tuple(module.dilation, ndim)):
+                self._skip(name, module, "dilated max pooling")
+                return False
+            if module.return_indices:
+                self._skip(name, module, "returns indices (for max unpooling)")
+                return False
+        if getattr(module, "ceil_mode", False) and not self.opt.circular:
+            kernel, padding = _tuple(module.kernel_size, ndim), _tuple(module.padding, ndim)
+            if isinstance(module, _MaxPoolNd) and any(k < p + s for k, p, s in zip(kernel, padding, stride, strict=True)):
+                # torch drops a last window that starts in the padding; padding the end cannot reproduce that
+                self._skip(name, module, "ceil_mode with kernel_size < padding + stride (its size rule is not reproduced)")
+                return False
+            if isinstance(module, _AvgPoolNd) and (kernel != stride or any(padding) or _divisor(module) is not None):
+                self._skip(name, module, "ceil_mode average pooling with overlapping windows, padding or "
+                           "divisor_override (its partial windows are not reproduced)")
+                return False
+        reason = self._matches(name)
+        channels = self._channels(name)
+        if reason is None and channels is not None and channels < self.opt.min_channels:
+            reason = f"{channels} channels < min_channels={self.opt.min_channels}"
+        if reason is not None:
+            self._skip(name, module, reason)
+            return False
+        return True
+
+    def _plan_conv(self, name: str, conv: _ConvNd, stem: str | None) -> _ConvJob | None:
+        ndim = len(conv.kernel_size)
+        stride = tuple(conv.stride)
+        if conv.transposed:
+            self._skip(name, conv, "transposed convolution (upsamples)")
+            return None
+        if any(d > 1 for d in conv.dilation):
+            self._skip(name, conv, "dilated convolution")
+            return None
+        if all(s == 1 for s in stride):
+            self._skip(name, conv, "stride 1")
+            return None
+        if tuple(conv.kernel_size) == stride and max(stride) >= _PATCH_EMBED_MIN_STRIDE:
+            self._skip(name, conv, f"patch embedding (kernel_size == stride == {stride})")
+            return None
+        kind = "after"
+        if name == stem:
+            split = (
+                self.opt.placement == "reference" and self.opt.antialias_stem is not False and all(s == 4 for s in stride)
+                and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
+            )
+            if split:
+                kind = "split"
+            elif self.opt.antialias_stem is not True:
+                self._skip(name, conv, "stem (antialias_stem=False)")
+                return None
+        reason = self._matches(name)
+        one_by_one = all(k == 1 for k in conv.kernel_size) and all(p == 0 for p in _tuple(conv.padding, ndim))
+        before = kind != "split" and _is_plain_conv(conv) and (self.opt.placement == "before" or one_by_one)
+        channels = conv.in_channels if before else conv.out_channels
+        if reason is None and channels < self.opt.min_channels:
+            reason = f"{channels} channels < min_channels={self.opt.min_channels}"
+        if reason is not None:
+            self._skip(name, conv, reason)
+            return None
+        if kind == "split":
+            return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
+        if before:
+            why = "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
+            job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
+            return job if self._before_form(job, conv) else None
+        return _ConvJob(name, "after", ndim, channels, stride, stride)
+
+    def _fallback(self, job: _ConvJob, why: str) -> None:
+        conv = self.modules[job.name]
+        if _is_plain_conv(conv):
+            job.kind, job.channels, job.reason = "before", conv.in_channels, f"fallback: {why}"
+            if not self._before_form(job, conv):
+                job.kind = "skip"
+        else:
+            self._skip(job.name, conv, f"{why}, and {type(conv).__name__} is not a plain convolution")
+            job.kind = "skip"
+
+    def _before_form(self, job: _ConvJob, conv: _ConvNd) -> bool:
+        """Choose how the layer goes before ``conv`` so that the output size is kept; ``False``: it cannot.
+
+        Blur then the convolution at stride 1 gives ``ceil(L / s) + 2p - k + 1`` samples, the original
+        ``floor((L + 2p - k) / s) + 1``: equal for every ``L`` when ``2p == k - 1`` (1x1, 3x3 with padding
+        1). Otherwise (a ``kernel == stride`` patch convolution) the blur runs at stride 1 and the
+        convolution keeps its stride: the same size, the low-pass still before the subsampling.
+        """
+        padding = conv.padding if not isinstance(conv.padding, str) else (0,) * job.ndim
+        if all(2 * p == k - 1 for p, k in zip(padding, conv.kernel_size, strict=True)):
+            return True
+        if self.opt.method != "blur":
+            self._skip(job.name, conv, f"{job.reason or 'placement=before'}; {self.opt.method!r} before a "
+                       f"kernel_size={tuple(conv.kernel_size)} convolution would change its output size")
+            return False
+        job.kind, job.stride = "before-dense", (1,) * job.ndim
+        job.reason += "; blur at stride 1, the convolution keeps its stride (same output size)"
+        return True
+
+    def _find_site(self, job: _ConvJob, taken: set[str]) -> _Site | str:
+        """Where the downsampling layer of ``job`` goes, or why it cannot go after the activation."""
+        if job.name not in self.node_of:
+            failed = [error for name, error in self.report.untraced if not name or job.name.startswith(name + ".")]
+            return f"not traceable ({failed[-1]})" if failed else "not reached by torch.fx tracing"
+        if self.calls.get(job.name, 1) != 1:
+            return f"called {self.calls[job.name]} times"
+        region, node = self.node_of[job.name]
+        last = _fx.follow_chain(node, region.module.get_submodule)
+        outputs = [(key, region.absolute(rel)) for key, rel in _fx.output_of(last)]
+        where = outputs[0][1] if outputs else str(last.name)
+
+        def once(name: str) -> bool:
+            return self.calls.get(name, 1) == 1 and name not in taken and name != job.name
+
+        for _, name in outputs:
+            if type(self.modules[name]) is nn.Identity and once(name):
+                return _Site("identity", name, name)
+        if len(users := _fx.data_users(last)) == 1:
+            (user,) = users
+            if user.op == "call_module" and _fx.is_chain_input(user, last) and len(user.args) == 1 and not user.kwargs:
+                name = region.absolute(str(user.target))
+                consumer = self.modules[name]
+                if (_PLAIN_CONVS.get(type(consumer)) == job.ndim and all(s == 1 for s in consumer.stride)
+                        and once(name)):
+                    return _Site("consumer", name, where)
+        for _, name in outputs:
+            module = self.modules[name]
+            if isinstance(module, nn.Sequential) and _same_forward(module, nn.Sequential) and once(name):
+                return _Site("append", name, where)
+        for _, name in outputs:
+            if not _has_state(self.modules[name]) and once(name):
+                return _Site("wrap", name, where)
+        return _Site("graph", "", where, region, last)
+
+    # -- building -------------------------------------------------------------------------------------
+
+    def _like(self, layer: nn.Module, near: nn.Module) -> nn.Module:
+        """Put a new layer on the device, dtype and train/eval mode of the module it joins."""
+        tensors = [t for t in list(near.parameters()) + list(near.buffers()) if t.is_floating_point()]
+        if not tensors:
+            tensors = [t for t in list(self.model.parameters()) + list(self.model.buffers()) if t.is_floating_point()]
+        if tensors:
+            layer = layer.to(device=tensors[0].device, dtype=tensors[0].dtype)
+        return layer.train(near.training)
+
+    def _downsample(self, ndim: int, channels: int | None, stride: tuple[int, ...], near: nn.Module) -> nn.Module:
+        """The ``method`` layer. Its channel count comes from the tensors: a convolution's
+        ``in_channels``/``out_channels``, or what reached the layer in the example forward. Where that is
+        unknown (the forward failed, several counts) the layer is built with ``channels=None`` and takes
+        what arrives; a method that needs the count (LPS: its scorer) then raises."""
+        stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
+        options = {"stride": stride_arg, "filter_size": self.opt.filter_size, "pad_mode": self.opt.pad_mode}
+        try:
+            layer = create_downsample(self.opt.method, ndim, channels=channels, **options)
+        except ValueError:
+            if channels is not None:
+                raise
+            raise ValueError(
+                f"method {self.opt.method!r} needs the channel count of every layer it replaces; the example "
+                f"forward did not reach one of them ({self.report.example_forward}): pass example_inputs"
+            ) from None
+        return self._like(layer, near)
+
+    def _commute(self, name: str, pool: nn.Module, converted: dict[str, str]) -> None:
+        """The pool's downsampling goes before the 1x1 convolution that feeds it; the pool becomes Identity."""
+        conv_name = self.commute[name]
+        conv = self.modules[conv_name]
+        ndim = _pool_ndim(pool)
+        stride = _tuple(pool.stride or pool.kernel_size, ndim)
+        job = _ConvJob(conv_name, "before", ndim, conv.in_channels, stride)
+        new = self._before(job, conv)
+        if self.opt.placement != "reference":  # floor mode drops the last L % stride samples, as before
+            new.blur = nn.Sequential(OrderedDict(trim=_TrimToStride(stride), downsample=new.blur))
+        new.stride = (1,) * ndim
+        self.old.setdefault(conv_name, _describe(conv))
+        self._replace(conv_name, new)
+        self._replace(name, nn.Identity())
+        converted[name] = f"before the 1x1 convolution {conv_name} (they commute; it runs on 1/{math.prod(stride)} of the samples)"
+
+    def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
+        """``conv`` that subsamples its input first (``BlurConv``), sharing its Parameters."""
+        ds = self._downsample(job.ndim, conv.in_channels, job.stride, conv)
+        stride = conv.stride
+        conv.stride = job.stride  # BlurConv's blur stride (its checks of the input size included)
+        try:
+            new = BLUR_CONV[job.ndim].from_conv(conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds)
+        finally:
+            conv.stride = stride
+        if job.kind == "before-dense":
+            new.stride = tuple(job.conv_stride)  # the blur ran at stride 1, the convolution keeps its stride
+        return new
+
+    def _pool_replacement(self, name: str, pool: nn.Module) -> tuple[nn.Module, str]:
+        """The replacement of a strided pool and how its output size is kept."""
+        ndim = _pool_ndim(pool)
+        kernel = _tuple(pool.kernel_size, ndim)
+        stride = _tuple(pool.stride if pool.stride is not None else pool.kernel_size, ndim)
+        padding = _tuple(pool.padding, ndim)
+        channels = self._channels(name)
+        ds = self._downsample(ndim, channels, stride, pool)
+        is_max = isinstance(pool, _MaxPoolNd)
+        if is_max and name in self.resnet_pools:
+            kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
+        if self.opt.conv_padding_mode == "circular" and (is_max or any(padding) or kernel != stride):
+            # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
+            # and circular sampling the whole network is then exactly equivariant to circular shifts.
+            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+            dense = _MAX_POOL[ndim](kernel, stride=1) if is_max else type(pool)(kernel, stride=1)
+            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
+            return nn.Sequential(parts), "replaced (circular padding: ceil(L / stride) samples)"
+        ceil = getattr(pool, "ceil_mode", False)
+        how = "replaced"
+        if is_max:
+            if self.opt.method == "blur":
+                new: nn.Module = MAX_BLUR_POOL[ndim](
+                    kernel_size=list(kernel), channels=channels, filter_size=self.opt.filter_size,
+                    stride=list(stride), padding=list(padding), pad_mode=self.opt.pad_mode,
+                )
+                new = self._like(new, pool)
+            else:
+                new = nn.Sequential(OrderedDict(pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds))
+            if not ceil:
+                return new, how
+            # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
+            # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
+            extra = [p for s in reversed(stride) for p in (0, s - 1)]
+            parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(extra)), pool=new)
+            return nn.Sequential(parts), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
+        if kernel == stride and not any(padding) and _divisor(pool) is None:
+            if ceil:
+                return ds, how  # ceil(L / s) samples, as the original's
+            if self.opt.placement == "reference":
+                return ds, how + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)"
+            # floor mode drops the last L % s samples, and so does the replacement
+            parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
+            return nn.Sequential(parts), how + " (floor mode: the last L % stride samples are dropped, as before)"
+        extra = {} if ndim == 1 else {"divisor_override": _divisor(pool)}
+        dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
+        if _divisor(pool) is not None:
+            how += f" (divisor_override={_divisor(pool)} kept: the average at stride 1, then the downsampling)"
+        return nn.Sequential(OrderedDict(pool=dense, downsample=ds)), how
+
+    # -- applying -------------------------------------------------------------------------------------
+
+    def _replace(self, name: str, new: nn.Module) -> None:
+        old = self.modules[name]
+        _follow_mode(new, old)
+        self.replacements[name] = new
+        self.report.edits.append(ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new)))
+
+    def _apply_site(self, job: _ConvJob) -> str:
+        site = job.site
+        assert site is not None
+        target = self.modules[site.module] if site.module else None
+        if site.kind == "identity":
+            ds = self._downsample(job.ndim, job.channels, job.stride, target)
+            self._replace(site.module, ds)
+            return f"after {site.where}, as {site.module} (was Identity)"
+        if site.kind == "consumer":
+            new = self._before(_ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target)
+            self.old.setdefault(site.module, _describe(target))
+            self._replace(site.module, new)
+            return f"after {site.where}, in {type(new).__name__} {site.module}"
+        if site.kind == "append":
+            old = _describe(target)
+            target.append(self._downsample(job.ndim, job.channels, job.stride, target))
+            self.report.edits.append(ModuleEdit(site.module, old, _describe(target)))
+            return f"after {site.where}, appended to {site.module}"
+        if site.kind == "wrap":
+            ds = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+            self.old.setdefault(site.module, _describe(target))
+            self._replace(site.module, nn.Sequential(target, ds))
+            return f"after {site.where}, in Sequential {site.module}"
+        raise AssertionError(site.kind)
+
+    def run(self) -> tuple[nn.Module, ConversionReport]:
+        # Tracing runs the models' forward code on proxies; should it touch a buffer anyway, its value
+        # is put back at the end (the converted model keeps every state value).
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
+        self._analyse()
+        pools, convs = self._plan()
+        converted: dict[str, str] = {}  # name -> placement
+        for name, pool in pools:
+            if name in self.commute:
+                self._commute(name, pool, converted)
+                continue
+            new, converted[name] = self._pool_replacement(name, pool)
+            self._replace(name, new)
+        graph_jobs = []
+        for job in convs:
+            conv = self.modules[job.name]
+            if job.kind.startswith("before"):
+                self._replace(job.name, self._before(job, conv))
+                converted[job.name] = f"before ({job.reason})"
+                continue
+            # "after": the whole stride moves to the downsampling layer; "split": it takes a factor 2 of it
+            conv.stride = tuple(s // d for s, d in zip(job.conv_stride, job.stride, strict=True))
+            self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(conv)))
+            if job.site is not None and job.site.kind == "graph":
+                graph_jobs.append(job)
+                continue
+            converted[job.name] = self._apply_site(job)
+        self.model = _swap(self.model, self.replacements, self.report.hooks_moved)
+        self._apply_graph_jobs(graph_jobs, converted)
+        self._set_padding_mode()
+        with torch.no_grad():
+            for buffer, value in buffers:
+                if not buffer.is_meta and not torch.equal(buffer, value):
+                    buffer.copy_(value)
+        _link_phases(self.model, self.seen.order)
+        final = dict(self.model.named_modules())
+        for name in sorted(converted, key=self._order):
+            module = final.get(name)
+            new = _describe(module) if module is not None else "(inside a GraphModule)"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], new, converted[name]))
+        return self.model, self.report
+
+    def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
+        """Rule 5: insert the layers as graph nodes, one GraphModule per module that produced their inputs."""
+        groups: dict[tuple[str, str], list[_ConvJob]] = {}
+        for job in jobs:
+            assert job.site is not None and job.site.region is not None and job.site.node is not None
+            outer = _fx.enclosing_module(job.site.node)
+            groups.setdefault((job.site.region.prefix, outer[0] if outer else ""), []).append(job)
+        # Deepest modules first: re-tracing an outer module then goes through the inner GraphModules.
+        for (prefix, _), group in sorted(groups.items(), key=lambda item: -len(item[1][0].name.split("."))):
+            region = _fx.Region(prefix, self.model.get_submodule(prefix), group[0].site.region.graph)
+            insertions = []
+            for job in group:
+                layer = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+                insertions.append((job.site.node, layer, f"{job.site.where.split('.')[-1]}_downsample"))
+            result = _fx.insert_after(region, insertions)
+            if result is None:
+                for job in group:
+                    self._graph_fallback(job, converted)
+                continue
+            name, graph_module = result
+            old = self.model.get_submodule(name)
+            self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
+            self.model = _swap(self.model, {name: graph_module}, self.report.hooks_moved)
+            self.report.graph_modules.append(name)
+            for job in group:
+                converted[job.name] = f"after {job.site.where}, as a node of GraphModule {name or '<model>'}"
+
+    def _graph_fallback(self, job: _ConvJob, converted: dict[str, str]) -> None:
+        conv = self.modules[job.name]
+        conv.stride = job.conv_stride  # undo, then place the blur before the convolution
+        self.report.edits = [e for e in self.report.edits if e.name != job.name]
+        self._fallback(job, f"the module around {job.site.where} could not be re-traced to insert the layer")
+        if job.kind == "skip":
+            return
+        new = self._before(job, conv)
+        _follow_mode(new, conv)
+        self.model = _swap(self.model, {job.name: new}, self.report.hooks_moved)
+        self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(new)))
+        converted[job.name] = f"before ({job.reason})"
+
+    def _set_padding_mode(self) -> None:
+        mode = self.opt.conv_padding_mode
+        if mode is None:
+            return
+        # Every convolution, padded or not (without padding the mode changes nothing): one rule for all.
+        for name, module in self.model.named_modules():
+            if isinstance(module, _ConvNd) and not module.transposed and module.padding_mode != mode:
+                module.padding_mode = mode
+                self.report.padding_mode.append(name)
+
+
+def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str], prefix: str = "") -> nn.Module:
+    """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in.
+
+    The hooks of a replaced module move to its replacement (named in ``moved``), unless the
+    replacement contains the module (a wrapping ``Sequential``), where they still fire.
+    """
+    if prefix in replacements:
+        new = replacements[prefix]
+        if _move_hooks(module, new):
+            moved.append(prefix or "<model>")
+        return new
+    if not any(name.startswith(prefix) for name in replacements):
+        return module
+    for name, child in list(module.named_children()):
+        full = f"{prefix}.{name}" if prefix else name
+        if full in replacements or any(key.startswith(full + ".") for key in replacements):
+            new = _swap(child, replacements, moved, full)
+            if new is not child:
+                setattr(module, name, new)
+    return module
+
+
+_HOOK_DICTS = _fx.HOOK_DICTS
+
+
+def _move_hooks(old: nn.Module, new: nn.Module) -> bool:
+    """Give ``new`` the hook dicts of ``old`` (the users' handles still remove them); ``True`` if any."""
+    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _HOOK_DICTS):
+        return False
+    for attr in _HOOK_DICTS:
+        if hasattr(old, attr):
+            setattr(new, attr, getattr(old, attr))
+    if getattr(old, "_is_full_backward_hook", None) is not None:
+        new._is_full_backward_hook = old._is_full_backward_hook
+    return True
+
+
+def _follow_mode(new: nn.Module, old: nn.Module) -> None:
+    """The modules that ``new`` brings follow the train/eval mode of the module they replace."""
+    kept = {id(m) for m in old.modules()}
+    for module in new.modules():
+        if id(module) not in kept:
+            module.training = old.training
+
+
+def _divisor(pool: nn.Module) -> int | None:
+    return getattr(pool, "divisor_override", None)
+
+
+class _TrimToStride(nn.Module):
+    """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them."""
+
+    def __init__(self, stride: tuple[int, ...]) -> None:
+        super().__init__()
+        self.stride = tuple(stride)
+
+    def forward(self, input: Tensor) -> Tensor:
+        ndim = len(self.stride)
+        index = [slice(None)] * (input.dim() - ndim)
+        index += [slice(0, input.size(d - ndim) - input.size(d - ndim) % s) for d, s in enumerate(self.stride)]
+        return input[tuple(index)]
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
+def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
+    """Polyphase methods: each residual block's shortcut keeps its main path's phase
+    (:func:`~antialias.layers.link_residual_phases`), but the layer that ran first in the example forward
+    leads: a DLA tree subsamples its shortcut before its main path."""
+    roots: dict[int, nn.Module] = {}
+    for leader_name, follower_name in link_residual_phases(model):
+        leader, follower = model.get_submodule(leader_name), model.get_submodule(follower_name)
+        if _call_index(order, follower_name) >= _call_index(order, leader_name):
+            continue
+        root = roots.setdefault(id(leader), follower)
+        if root is follower:
+            follower.follow(None)
+            if getattr(leader, "scorer", None) is not None:
+                follower.scorer = leader.scorer  # LPS: the scorer moves to the layer that now chooses
+            leader.follow(follower)
+        else:
+            follower.follow(root)
+
+
+def _call_index(order: dict[str, int], name: str) -> float:
+    """The example forward's first call of ``name``, or of its closest recorded ancestor (new layers)."""
+    parts = name.split(".")
+    for end in range(len(parts), -1, -1):
+        if (key := ".".join(parts[:end])) in order:
+            return order[key]
+    return float("inf")
