@@ -229,8 +229,38 @@ def train(config: TrainConfig) -> TrainResult:
                     out.rmdir()
 
 
+def _class_folders(config: TrainConfig) -> list[str] | None:
+    """The training folder's class sub-folders, without reading an image (None: let the loader report)."""
+    folder = config.train_dir or os.path.join(str(config.data), "train")
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return None
+    return names or None
+
+
+def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> nn.Module:
+    if num_classes < 1 or (config.num_classes is not None and config.num_classes < num_classes):
+        raise ValueError(f"num_classes {config.num_classes} is smaller than the {num_classes} classes of the data")
+    # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
+    _seed_everything(config.seed)
+    model = build_model(
+        config.model,
+        num_classes=config.num_classes or num_classes,
+        filter_size=config.filter_size,
+        source=config.source,
+    )
+    if config.init_weights is not None and resume_path is None:
+        load_init_weights(model, config.init_weights, arch=config.model, new_classifier=True)
+    return model
+
+
 def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> TrainResult:
     resume_path, discard = check_output_dir(config)
+    # The model and its weights are checked before the images are (a bad --model or --init-weights
+    # fails in seconds, not after every header of the data set was read).
+    listed = _class_folders(config)
+    model = _build(config, len(listed), resume_path) if listed else None
     data = _load_data(config)
     steps_per_epoch = len(data.train) // recipe.batch_size
     if steps_per_epoch == 0:
@@ -238,21 +268,8 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
             f"the global batch ({recipe.batch_size}) is larger than the training set "
             f"({len(data.train)} images); lower batch_size"
         )
-    # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
-    _seed_everything(config.seed)
-    num_classes = config.num_classes or len(data.classes)
-    if num_classes < len(data.classes):
-        raise ValueError(
-            f"num_classes {num_classes} is smaller than the {len(data.classes)} classes of the data"
-        )
-    model = build_model(
-        config.model,
-        num_classes=num_classes,
-        filter_size=config.filter_size,
-        source=config.source,
-    )
-    if config.init_weights is not None and resume_path is None:
-        load_init_weights(model, config.init_weights, arch=config.model, new_classifier=True)
+    if model is None or listed != data.classes:
+        model = _build(config, len(data.classes), resume_path)
     if discard and int(os.environ.get("RANK", "0") or 0) == 0:
         # Every check has passed: only now is the replaced run removed (``overwrite``).
         for path in discard:

@@ -337,3 +337,16 @@ def test_an_existing_run_is_not_written_over(image_data, tmp_path, tiny_models):
     with pytest.raises(ValueError, match="already holds a run"):
         train(_config(image_data, out, model="_tiny_models:tiny_net", epochs=1))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_the_model_and_its_weights_are_checked_before_the_images(image_data, tmp_path, tiny_models, monkeypatch):
+    import antialias.train.engine as engine
+
+    read = []
+    monkeypatch.setattr(engine, "_load_data", lambda config: read.append(config) or pytest.fail("images read"))
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="no callable 'nope'"):
+        train(_config(image_data, out, model="_tiny_models:nope"))
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        train(_config(image_data, out, model="_tiny_models:tiny_net", init_weights="nowhere.pth"))
+    assert read == [] and not out.exists()
