@@ -318,30 +318,43 @@ class _BlurConvMixin:
     _conv_cls: ClassVar[type[nn.Module]]
 
     @torch.jit.unused
-    def _update_min_size(self) -> None:
-        """The smallest input: blur-pooled by the stride to ``ceil(L / s)`` samples, the padded map must hold
-        the dilated kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular)
-        padding needs more samples than (as many as) it pads."""
+    def _size_key(self) -> Any:
+        """What the smallest input depends on; all of it may change after construction (``convert`` sets
+        ``padding_mode``, and moves a kernel == stride convolution's stride back from the blur)."""
         conv: Any = self
+        return (conv.padding_mode, conv.padding, conv.kernel_size, conv.dilation, getattr(conv.blur, "stride", None))
+
+    @torch.jit.unused
+    def _update_min_size(self) -> None:
+        """The smallest input: blur-pooled by the blur's stride to ``ceil(L / s)`` samples, the padded map
+        must hold the dilated kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect
+        (circular) padding needs more samples than (as many as) it pads. A downsampling layer without a
+        ``stride`` attribute is trusted to check its input itself."""
+        conv: Any = self
+        key = self._size_key()
         ndim = len(conv.kernel_size)
+        stride = key[-1]
+        strides = [stride] * ndim if isinstance(stride, int) else list(stride) if stride is not None else []
         if conv.padding == "same":
             pads = [(dl * (k - 1) + 1) // 2 for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)]
         else:
             pads = [0] * ndim if isinstance(conv.padding, str) else list(conv.padding)
-        sizes: List[int] = []
-        for d in range(ndim):
-            need = max(conv.dilation[d] * (conv.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
-            if conv.padding_mode == "reflect":
-                need = max(need, pads[d] + 1)
-            elif conv.padding_mode == "circular":
-                need = max(need, pads[d])
-            sizes.append(conv._strides[d] * (need - 1) + 1)
+        sizes: List[int] = [1] * ndim
+        if len(strides) == ndim:
+            for d in range(ndim):
+                need = max(conv.dilation[d] * (conv.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
+                if conv.padding_mode == "reflect":
+                    need = max(need, pads[d] + 1)
+                elif conv.padding_mode == "circular":
+                    need = max(need, pads[d])
+                sizes[d] = strides[d] * (need - 1) + 1
         conv._min_size = sizes
-        conv._min_mode = conv.padding_mode
+        conv._min_key = key
 
     def forward(self, input: Tensor) -> Tensor:
-        if not torch.jit.is_scripting() and self.padding_mode != self._min_mode:  # type: ignore[attr-defined]
-            self._update_min_size()  # the padding mode was changed after construction (convert(conv_padding_mode=))
+        if not torch.jit.is_scripting():
+            if self._size_key() != self._min_key:  # type: ignore[attr-defined]
+                self._update_min_size()
         AF._check_input(input, self._dims, None, self._name)
         AF._check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
         return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
@@ -419,7 +432,6 @@ def _blur_conv_init(
     self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
     self._dims: int = self._ndim
     self._name: str = type(self).__name__
-    self._strides: List[int] = list(AF.check_tuple(stride, self._ndim, "stride"))
     self._update_min_size()
 
 

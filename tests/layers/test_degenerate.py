@@ -203,6 +203,12 @@ def test_blur_conv_minimum_follows_a_later_padding_mode_change():
     with pytest.raises(ValueError, match=r"BlurConv1d needs spatial axis 0 of size >= 7 "):
         conv(torch.randn(1, 1, 6))
     assert conv(torch.randn(1, 1, 7)).shape == (1, 1, 4)
+    # and a stride moved from the blur back to the convolution (convert's kernel == stride convolutions)
+    conv = BlurConv2d(1, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"needs spatial axis 0 of size >= 3 "):
+        conv(torch.randn(1, 1, 2, 2))
+    conv.blur.stride, conv.stride = [1, 1], (2, 2)
+    assert conv(torch.randn(1, 1, 2, 2)).shape == (1, 1, 1, 1)
 
 
 def test_one_sample_axes_work_in_every_pad_mode():
