@@ -207,6 +207,13 @@ def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dic
                 saved = meta.get("num_classes")
                 if meta.get("arch") not in (None, arch):
                     logger.warning(f"{describe_weights(weights)} describe a {meta['arch']!r} model, not {arch!r}")
+                if meta.get("source") not in (None, "zoo"):
+                    # Same parameter names, another network: the numbers would be silently wrong.
+                    logger.warning(
+                        f"{describe_weights(weights)} were trained on the {meta['source']!r} model "
+                        f"(antialias train --{'baseline' if meta['source'] == 'torchvision' else 'convert'}), "
+                        f"not the zoo's {arch!r}: its parameter names match, its layers do not"
+                    )
                 if filter_size is None and isinstance(meta.get("filter_size"), (int, str)):
                     filter_size = meta["filter_size"]
                     kwargs["filter_size"] = filter_size

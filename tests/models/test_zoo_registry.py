@@ -379,3 +379,12 @@ def test_weights_enums_are_static_classes() -> None:
     classes = {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     assert {zoo.get_model_weights(a).__name__ for a in ARCHS} <= classes  # visible to IDEs and type checkers
     assert "__all__ +=" not in source
+
+
+def test_weights_of_another_source_are_flagged(tmp_path, caplog) -> None:
+    baseline = torchvision.models.resnet18(num_classes=3)
+    meta = {"arch": "resnet18", "num_classes": 3, "source": "torchvision"}
+    path = _save({"state_dict": baseline.state_dict(), "antialias": meta}, tmp_path / "baseline.pt")
+    with caplog.at_level("WARNING", logger="antialias.models._head"):
+        zoo.get_model("resnet18", weights=path)
+    assert "trained on the 'torchvision' model (antialias train --baseline)" in caplog.text
