@@ -37,7 +37,7 @@ _CIRCULAR_PAD = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
 _REPLICATE_PAD = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
 _LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
-_STRIDED_FUNCTIONS = {
+_STRIDED_FUNCTIONS: dict[Any, int] = {
     F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
     F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
 }  # function -> position of its stride argument
@@ -138,7 +138,7 @@ class Converter:
         self.opt = options
         self.inputs = inputs
         self.report = ConversionReport()
-        self.modules = dict(model.named_modules())
+        self.modules: dict[str, Any] = dict(model.named_modules())  # convs, pools ...: read by attribute
         self.index = {name: i for i, name in enumerate(self.modules)}
         self.replacements: dict[str, nn.Module] = {}
         self.old: dict[str, str] = {}
@@ -183,9 +183,10 @@ class Converter:
                 ))
 
     def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:
-        position = _STRIDED_FUNCTIONS[node.target]
+        target: Any = node.target
+        position = _STRIDED_FUNCTIONS[target]
         stride = node.args[position] if len(node.args) > position else node.kwargs.get("stride")
-        if stride is None and "pool" in node.target.__name__:
+        if stride is None and "pool" in target.__name__:
             stride = node.args[1] if len(node.args) > 1 else node.kwargs.get("kernel_size")
         values = _tuple(stride, 1) if stride is not None else (1,)
         if all(isinstance(v, int) and v <= 1 for v in values):
@@ -193,7 +194,7 @@ class Converter:
         outer = _fx.enclosing_module(node)
         owner = region.absolute(outer[1] if outer else "")
         self.report.skipped.append(SkippedLayer(
-            f"{owner or '<model>'}:{node.target.__name__}", f"{node.target.__name__}(stride={stride})",
+            f"{owner or '<model>'}:{target.__name__}", f"{target.__name__}(stride={stride})",
             "functional call in forward(); convert() edits modules only",
         ))
 
