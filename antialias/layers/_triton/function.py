@@ -12,14 +12,18 @@ import functools
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
+import triton
 from torch import Tensor
 
-from antialias.layers._triton import kernels
+from antialias.layers._triton import interpreting, kernels
 from antialias.layers._triton import tables as T
 
 __all__ = ["blur_pool", "blur_upsample", "max_blur_pool"]
 
-_BLOCK = 512
+_BLOCK = 512  # outputs per program on a GPU (to be tuned with benchmarks/gpu.py)
+# Triton's interpreter runs programs one after the other, each op as a numpy call: one program for the
+# whole tensor is fastest there.
+_INTERPRETER_BLOCK_MAX = 1 << 20
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # One op's per-axis tables, forward and adjoint, for (D, H, W) (identity tables on missing axes).
 _Tables = Tuple[List[T.AxisTable], List[T.AxisTable]]
@@ -79,8 +83,14 @@ def _empty_like_format(x: Tensor, shape: Sequence[int]) -> Tensor:
     return torch.empty(list(shape), dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
-def _grid(total: int) -> Tuple[int]:
-    return (max(1, -(-total // _BLOCK)),)
+def _block(total: int) -> int:
+    if interpreting():
+        return min(_INTERPRETER_BLOCK_MAX, triton.next_power_of_2(max(total, 16)))
+    return _BLOCK
+
+
+def _grid(total: int, block: int) -> Tuple[int]:
+    return (max(1, -(-total // block)),)
 
 
 def _wide(*ts: Tensor) -> bool:
@@ -99,11 +109,12 @@ def _separable(x: Tensor, tables: List[T.AxisTable]) -> Tensor:
         return y
     xs, xst = _as5d(x)
     ys, yst = _as5d(y)
-    kernels.separable_kernel[_grid(y.numel())](
+    block = _block(y.numel())
+    kernels.separable_kernel[_grid(y.numel(), block)](
         x, y, dev[0][0], dev[0][1], dev[1][0], dev[1][1], dev[2][0], dev[2][1],
         y.numel(), ys[1], ys[2], ys[3], ys[4], *xst, *yst,
         R_D=tables[0][0].size(1), R_H=tables[1][0].size(1), R_W=tables[2][0].size(1),
-        CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), ACC_F64=acc == torch.float64, BLOCK=_BLOCK,
+        CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), ACC_F64=acc == torch.float64, BLOCK=block,
     )
     return y
 
@@ -158,11 +169,12 @@ class _MaxBlurPool(torch.autograd.Function):
         xs, xst = _as5d(x)
         ys, yst = _as5d(y)
         k3, p3 = _pad3(kernel, 1), _pad3(padding, 0)
-        kernels.max_blur_kernel[_grid(y.numel())](
+        block = _block(y.numel())
+        kernels.max_blur_kernel[_grid(y.numel(), block)](
             x, y, dev[0][0], dev[0][1], dev[1][0], dev[1][1], dev[2][0], dev[2][1],
             y.numel(), ys[1], ys[2], ys[3], ys[4], xs[2], xs[3], xs[4], p3[0], p3[1], p3[2], *xst, *yst,
             R_D=fwd[0][0].size(1), R_H=fwd[1][0].size(1), R_W=fwd[2][0].size(1), K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), BLOCK=_BLOCK,
+            CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), BLOCK=block,
         )
         return y
 
@@ -178,10 +190,11 @@ class _MaxBlurPool(torch.autograd.Function):
         ms, mst = _as5d(grad_max)
         _, gst = _as5d(gx)
         k3, p3 = _pad3(kernel, 1), _pad3(padding, 0)
-        kernels.max_unpool_kernel[_grid(gx.numel())](
+        block = _block(gx.numel())
+        kernels.max_unpool_kernel[_grid(gx.numel(), block)](
             x, grad_max, gx, gx.numel(), xs[1], xs[2], xs[3], xs[4], ms[2], ms[3], ms[4], p3[0], p3[1], p3[2],
             *xst, *mst, *gst, K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=_channels_last(gx), WIDE_INDEX=_wide(x, grad_max, gx), BLOCK=_BLOCK,
+            CHANNELS_LAST=_channels_last(gx), WIDE_INDEX=_wide(x, grad_max, gx), BLOCK=block,
         )
         return gx, None, None, None, None
 
