@@ -11,6 +11,11 @@ import torch
 # shared 2-core machine), and pytest-xdist runs one process per core.
 torch.set_num_threads(int(os.environ.get("ANTIALIAS_TEST_THREADS", "1")))
 
+# The Triton kernels run in Triton's CPU interpreter unless the tests target a GPU; Triton reads this when it
+# is first imported, so it is set before any test module imports it (no other test uses Triton).
+if os.environ.get("ANTIALIAS_TEST_DEVICE", "cpu") == "cpu":
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("ANTIALIAS_TEST_NETWORK") == "1":
