@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["Converter"]
 
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_CIRCULAR_PAD = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
-_REPLICATE_PAD = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
+_MAX_POOL: dict[int, Any] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_REPLICATE_PAD: dict[int, Any] = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
 _LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
 _STRIDED_FUNCTIONS: dict[Any, int] = {
@@ -286,6 +286,8 @@ class Converter:
             return None
         conv_name = region.absolute(str(source.target))
         conv = self.modules.get(conv_name)
+        if conv is None:
+            return None
         if (not _is_plain_conv(conv) or _PLAIN_CONVS[type(conv)] != ndim or conv.bias is not None
                 or any(k != 1 for k in conv.kernel_size) or any(s != 1 for s in conv.stride)
                 or conv.padding not in ((0,) * ndim, "valid") or self.calls.get(conv_name, 1) != 1 or conv_name in taken):
@@ -454,7 +456,7 @@ class Converter:
         unknown (the forward failed, several counts) the layer is built with ``channels=None`` and takes
         what arrives; a method that needs the count (LPS: its scorer) then raises."""
         stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
-        options = {"stride": stride_arg, "filter_size": self.opt.filter_size, "pad_mode": self.opt.pad_mode}
+        options: dict[str, Any] = {"stride": stride_arg, "filter_size": self.opt.filter_size, "pad_mode": self.opt.pad_mode}
         try:
             layer = create_downsample(self.opt.method, ndim, channels=channels, **options)
         except ValueError:
@@ -473,7 +475,7 @@ class Converter:
         ndim = _pool_ndim(pool)
         stride = _tuple(pool.stride or pool.kernel_size, ndim)
         job = _ConvJob(conv_name, "before", ndim, conv.in_channels, stride)
-        new = self._before(job, conv)
+        new: Any = self._before(job, conv)
         if self.opt.placement != "reference":  # floor mode drops the last L % stride samples, as before
             new.blur = nn.Sequential(OrderedDict(trim=_TrimToStride(stride), downsample=new.blur))
         new.stride = (1,) * ndim
@@ -488,7 +490,8 @@ class Converter:
         stride = conv.stride
         conv.stride = job.stride  # BlurConv's blur stride (its checks of the input size included)
         try:
-            new = BLUR_CONV[job.ndim].from_conv(conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds)
+            blur_conv: Any = BLUR_CONV[job.ndim]
+            new = blur_conv.from_conv(conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds)
         finally:
             conv.stride = stride
         if job.kind == "before-dense":
@@ -528,8 +531,8 @@ class Converter:
                 return new, how
             # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
             # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
-            extra = [p for s in reversed(stride) for p in (0, s - 1)]
-            parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(extra)), pool=new)
+            end_pad = [p for s in reversed(stride) for p in (0, s - 1)]
+            parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(end_pad)), pool=new)
             return nn.Sequential(parts), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
         if kernel == stride and not any(padding) and _divisor(pool) is None:
             if ceil:
@@ -539,7 +542,7 @@ class Converter:
             # floor mode drops the last L % s samples, and so does the replacement
             parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
             return nn.Sequential(parts), how + " (floor mode: the last L % stride samples are dropped, as before)"
-        extra = {} if ndim == 1 else {"divisor_override": _divisor(pool)}
+        extra: dict[str, Any] = {} if ndim == 1 else {"divisor_override": _divisor(pool)}
         dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
         if _divisor(pool) is not None:
             how += f" (divisor_override={_divisor(pool)} kept: the average at stride 1, then the downsampling)"
@@ -556,7 +559,7 @@ class Converter:
     def _apply_site(self, job: _ConvJob) -> str:
         site = job.site
         assert site is not None
-        target = self.modules[site.module] if site.module else None
+        target: Any = self.modules[site.module] if site.module else None
         if site.kind == "identity":
             ds = self._downsample(job.ndim, job.channels, job.stride, target)
             self._replace(site.module, ds)
@@ -616,8 +619,8 @@ class Converter:
         final = dict(self.model.named_modules())
         for name in sorted(converted, key=self._order):
             module = final.get(name)
-            new = _describe(module) if module is not None else "(inside a GraphModule)"
-            self.report.converted.append(ConvertedLayer(name, self.old[name], new, converted[name]))
+            text = _describe(module) if module is not None else "(inside a GraphModule)"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], text, converted[name]))
         return self.model, self.report
 
     def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
@@ -629,11 +632,13 @@ class Converter:
             groups.setdefault((job.site.region.prefix, outer[0] if outer else ""), []).append(job)
         # Deepest modules first: re-tracing an outer module then goes through the inner GraphModules.
         for (prefix, _), group in sorted(groups.items(), key=lambda item: -len(item[1][0].name.split("."))):
-            region = _fx.Region(prefix, self.model.get_submodule(prefix), group[0].site.region.graph)
-            insertions = []
-            for job in group:
+            sites = [_placed(job) for job in group]
+            region = _fx.Region(prefix, self.model.get_submodule(prefix), sites[0].region.graph)  # type: ignore[union-attr]
+            insertions: list[tuple[fx.Node, nn.Module, str]] = []
+            for job, site in zip(group, sites, strict=True):
+                assert site.node is not None
                 layer = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
-                insertions.append((job.site.node, layer, f"{job.site.where.split('.')[-1]}_downsample"))
+                insertions.append((site.node, layer, f"{site.where.split('.')[-1]}_downsample"))
             result = _fx.insert_after(region, insertions)
             if result is None:
                 for job in group:
@@ -644,14 +649,14 @@ class Converter:
             self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
             self.model = _swap(self.model, {name: graph_module}, self.report.hooks_moved)
             self.report.graph_modules.append(name)
-            for job in group:
-                converted[job.name] = f"after {job.site.where}, as a node of GraphModule {name or '<model>'}"
+            for job, site in zip(group, sites, strict=True):
+                converted[job.name] = f"after {site.where}, as a node of GraphModule {name or '<model>'}"
 
     def _graph_fallback(self, job: _ConvJob, converted: dict[str, str]) -> None:
         conv = self.modules[job.name]
         conv.stride = job.conv_stride  # undo, then place the blur before the convolution
         self.report.edits = [e for e in self.report.edits if e.name != job.name]
-        self._fallback(job, f"the module around {job.site.where} could not be re-traced to insert the layer")
+        self._fallback(job, f"the module around {_placed(job).where} could not be re-traced to insert the layer")
         if job.kind == "skip":
             return
         new = self._before(job, conv)
@@ -667,7 +672,7 @@ class Converter:
         # Every convolution, padded or not (without padding the mode changes nothing): one rule for all.
         for name, module in self.model.named_modules():
             if isinstance(module, _ConvNd) and not module.transposed and module.padding_mode != mode:
-                module.padding_mode = mode
+                module.padding_mode = mode  # type: ignore[assignment]  # validated by _Options
                 self.report.padding_mode.append(name)
 
 
@@ -741,9 +746,10 @@ def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
     """Polyphase methods: each residual block's shortcut keeps its main path's phase
     (:func:`~antialias.layers.link_residual_phases`), but the layer that ran first in the example forward
     leads: a DLA tree subsamples its shortcut before its main path."""
-    roots: dict[int, nn.Module] = {}
+    roots: dict[int, Any] = {}
     for leader_name, follower_name in link_residual_phases(model):
-        leader, follower = model.get_submodule(leader_name), model.get_submodule(follower_name)
+        leader: Any = model.get_submodule(leader_name)
+        follower: Any = model.get_submodule(follower_name)
         if _call_index(order, follower_name) >= _call_index(order, leader_name):
             continue
         root = roots.setdefault(id(leader), follower)
@@ -754,6 +760,11 @@ def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
             leader.follow(follower)
         else:
             follower.follow(root)
+
+
+def _placed(job: _ConvJob) -> _Site:
+    assert job.site is not None, job.name
+    return job.site
 
 
 def _call_index(order: dict[str, int], name: str) -> float:
