@@ -1,133 +1,54 @@
-"""The rewriting engine behind :func:`antialias.convert` (the rules are described there).
-
-:class:`Converter` analyses the model (an example forward, then ``torch.fx`` tracing of the largest
-traceable regions), plans every strided layer (converted, or left alone with a reason), then edits the
-modules in place: replacements swapped in by name, layers appended or wrapped, a ``GraphModule`` only
-where no module edit can place a layer. The zoo (:mod:`antialias.models`) goes through it too.
-"""
+"""The rewriting engine behind :func:`antialias.convert` and the zoo (the rules are described there):
+:class:`Converter` observes (example forward, ``torch.fx``), plans every strided layer, then edits the
+modules in place (a ``GraphModule`` only where no module edit can place a layer)."""
 
 from __future__ import annotations
 
 import fnmatch
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
 
 from antialias import _fx
+from antialias._edits import (
+    _CIRCULAR_PAD,
+    _LEAVES,
+    _MAX_POOL,
+    _PATCH_EMBED_MIN_STRIDE,
+    _PLAIN_CONVS,
+    _REPLICATE_PAD,
+    _STRIDED_FUNCTIONS,
+    _ConvJob,
+    _describe,
+    _divisor,
+    _follow_mode,
+    _has_state,
+    _is_plain_conv,
+    _link_phases,
+    _placed,
+    _pool_base,
+    _pool_ndim,
+    _same_forward,
+    _Site,
+    _strided,
+    _swap,
+    _TrimToStride,
+    _tuple,
+    _wanted,
+)
 from antialias.convert import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
 from antialias.layers.factory import create_downsample
-from antialias.layers.polyphase import link_residual_phases
 
 if TYPE_CHECKING:
     from antialias.convert import _Options
 
 __all__ = ["Converter"]
-
-_PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_MAX_POOL: dict[int, Any] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
-_REPLICATE_PAD: dict[int, Any] = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
-_LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
-_PATCH_EMBED_MIN_STRIDE = 8
-_STRIDED_FUNCTIONS: dict[Any, int] = {
-    F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
-    F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
-}  # function -> position of its stride argument
-
-
-# ----------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _describe(module: nn.Module, depth: int = 0) -> str:
-    """A one-line form of a module: ``Type(extra_repr, child=Type(...), ...)``."""
-    parts = [module.extra_repr()]
-    children = list(module.named_children())
-    if children and depth >= 1:
-        parts.append("...")
-    else:
-        parts += [f"{name}={_describe(child, depth + 1)}" for name, child in children]
-    return f"{type(module).__name__}({', '.join(p for p in parts if p)})"
-
-
-def _tuple(value: Any, ndim: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
-
-
-def _has_state(module: nn.Module) -> bool:
-    return bool(module.state_dict())
-
-
-def _is_plain_conv(module: nn.Module) -> bool:
-    return type(module) in _PLAIN_CONVS
-
-
-def _pool_ndim(module: nn.Module) -> int:
-    for klass in type(module).__mro__:
-        name = klass.__name__
-        if klass.__module__ == "torch.nn.modules.pooling" and name[-2:] in ("1d", "2d", "3d"):
-            return int(name[-2])
-    raise ValueError(f"cannot tell the dimension of {type(module).__name__}")
-
-
-def _same_forward(module: nn.Module, base: type[nn.Module]) -> bool:
-    return type(module).forward is base.forward
-
-
-def _pool_base(module: nn.Module) -> type[nn.Module]:
-    for klass in type(module).__mro__:
-        if klass.__module__ == "torch.nn.modules.pooling":
-            return klass
-    return type(module)
-
-
-def _strided(module: nn.Module) -> bool:
-    if isinstance(module, _ConvNd):
-        return not module.transposed and any(s > 1 for s in module.stride)
-    if isinstance(module, (_MaxPoolNd, _AvgPoolNd, _LPPoolNd)):
-        ndim = _pool_ndim(module)
-        stride = module.stride if module.stride is not None else module.kernel_size
-        return any(s > 1 for s in _tuple(stride, ndim))
-    return False
-
-
-def _wanted(module: nn.Module) -> bool:
-    return isinstance(module, (_ConvNd, _MaxPoolNd, _AvgPoolNd))
-
-
-@dataclass
-class _Site:
-    """Where the downsampling layer of a strided convolution goes (rules 1-5 of the module docstring)."""
-
-    kind: str  # "identity" | "consumer" | "append" | "wrap" | "graph"
-    module: str  # the module to edit (for "graph": the node's value, described in ``where``)
-    where: str  # the module or node the layer follows, for the report
-    region: _fx.Region | None = None
-    node: fx.Node | None = None
-
-
-@dataclass
-class _ConvJob:
-    name: str
-    kind: str  # "after" | "before" | "split"
-    ndim: int
-    channels: int
-    stride: tuple[int, ...]
-    conv_stride: tuple[int, ...] = ()
-    reason: str = ""
-    site: _Site | None = None
-
-
-# ----------------------------------------------------------------------------------------------------
-# The converter
 
 
 class Converter:
@@ -674,103 +595,3 @@ class Converter:
             if isinstance(module, _ConvNd) and not module.transposed and module.padding_mode != mode:
                 module.padding_mode = mode  # type: ignore[assignment]  # validated by _Options
                 self.report.padding_mode.append(name)
-
-
-def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str], prefix: str = "") -> nn.Module:
-    """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in.
-
-    The hooks of a replaced module move to its replacement (named in ``moved``), unless the
-    replacement contains the module (a wrapping ``Sequential``), where they still fire.
-    """
-    if prefix in replacements:
-        new = replacements[prefix]
-        if _move_hooks(module, new):
-            moved.append(prefix or "<model>")
-        return new
-    if not any(name.startswith(prefix) for name in replacements):
-        return module
-    for name, child in list(module.named_children()):
-        full = f"{prefix}.{name}" if prefix else name
-        if full in replacements or any(key.startswith(full + ".") for key in replacements):
-            new = _swap(child, replacements, moved, full)
-            if new is not child:
-                setattr(module, name, new)
-    return module
-
-
-_HOOK_DICTS = _fx.HOOK_DICTS
-
-
-def _move_hooks(old: nn.Module, new: nn.Module) -> bool:
-    """Give ``new`` the hook dicts of ``old`` (the users' handles still remove them); ``True`` if any."""
-    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _HOOK_DICTS):
-        return False
-    for attr in _HOOK_DICTS:
-        if hasattr(old, attr):
-            setattr(new, attr, getattr(old, attr))
-    if getattr(old, "_is_full_backward_hook", None) is not None:
-        new._is_full_backward_hook = old._is_full_backward_hook
-    return True
-
-
-def _follow_mode(new: nn.Module, old: nn.Module) -> None:
-    """The modules that ``new`` brings follow the train/eval mode of the module they replace."""
-    kept = {id(m) for m in old.modules()}
-    for module in new.modules():
-        if id(module) not in kept:
-            module.training = old.training
-
-
-def _divisor(pool: nn.Module) -> int | None:
-    return getattr(pool, "divisor_override", None)
-
-
-class _TrimToStride(nn.Module):
-    """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them."""
-
-    def __init__(self, stride: tuple[int, ...]) -> None:
-        super().__init__()
-        self.stride = tuple(stride)
-
-    def forward(self, input: Tensor) -> Tensor:
-        ndim = len(self.stride)
-        index = [slice(None)] * (input.dim() - ndim)
-        index += [slice(0, input.size(d - ndim) - input.size(d - ndim) % s) for d, s in enumerate(self.stride)]
-        return input[tuple(index)]
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}"
-
-
-def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
-    """Polyphase methods: each residual block's shortcut keeps its main path's phase
-    (:func:`~antialias.layers.link_residual_phases`), but the layer that ran first in the example forward
-    leads: a DLA tree subsamples its shortcut before its main path."""
-    roots: dict[int, Any] = {}
-    for leader_name, follower_name in link_residual_phases(model):
-        leader: Any = model.get_submodule(leader_name)
-        follower: Any = model.get_submodule(follower_name)
-        if _call_index(order, follower_name) >= _call_index(order, leader_name):
-            continue
-        root = roots.setdefault(id(leader), follower)
-        if root is follower:
-            follower.follow(None)
-            if getattr(leader, "scorer", None) is not None:
-                follower.scorer = leader.scorer  # LPS: the scorer moves to the layer that now chooses
-            leader.follow(follower)
-        else:
-            follower.follow(root)
-
-
-def _placed(job: _ConvJob) -> _Site:
-    assert job.site is not None, job.name
-    return job.site
-
-
-def _call_index(order: dict[str, int], name: str) -> float:
-    """The example forward's first call of ``name``, or of its closest recorded ancestor (new layers)."""
-    parts = name.split(".")
-    for end in range(len(parts), -1, -1):
-        if (key := ".".join(parts[:end])) in order:
-            return order[key]
-    return float("inf")
