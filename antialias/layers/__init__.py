@@ -16,9 +16,6 @@ from antialias.layers.blurpool import BlurConv3d as BlurConv3d
 from antialias.layers.blurpool import BlurPool1d as BlurPool1d
 from antialias.layers.blurpool import BlurPool2d as BlurPool2d
 from antialias.layers.blurpool import BlurPool3d as BlurPool3d
-from antialias.layers.blurpool import BlurUpsample1d as BlurUpsample1d
-from antialias.layers.blurpool import BlurUpsample2d as BlurUpsample2d
-from antialias.layers.blurpool import BlurUpsample3d as BlurUpsample3d
 from antialias.layers.blurpool import MaxBlurPool1d as MaxBlurPool1d
 from antialias.layers.blurpool import MaxBlurPool2d as MaxBlurPool2d
 from antialias.layers.blurpool import MaxBlurPool3d as MaxBlurPool3d
@@ -62,6 +59,9 @@ from antialias.layers.polyphase import polyphase_up1d as polyphase_up1d
 from antialias.layers.polyphase import polyphase_up2d as polyphase_up2d
 from antialias.layers.polyphase import polyphase_up3d as polyphase_up3d
 from antialias.layers.polyphase import set_lps_temperature as set_lps_temperature
+from antialias.layers.upsample import BlurUpsample1d as BlurUpsample1d
+from antialias.layers.upsample import BlurUpsample2d as BlurUpsample2d
+from antialias.layers.upsample import BlurUpsample3d as BlurUpsample3d
 from antialias.layers.wavelet import WaveletPool1d as WaveletPool1d
 from antialias.layers.wavelet import WaveletPool2d as WaveletPool2d
 from antialias.layers.wavelet import WaveletPool3d as WaveletPool3d
