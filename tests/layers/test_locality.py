@@ -66,25 +66,31 @@ def _max_blur(x, pad_mode):
     return AF._max_blur_pool(x, [2, 2], [0, 0], TAPS, [2, 2], pad_mode, 0)
 
 
-def _input(size, fmt, dtype, generator):
-    x = torch.randn(2, 3, size, size, generator=generator).to(dtype)
+def _input(size, fmt, dtype, generator, device):
+    x = torch.randn(2, 3, size, size, generator=generator).to(device, dtype)
     return x.contiguous(memory_format=fmt)
+
+
+def _device(backend, device):
+    """Triton runs on the device under test (interpreter on CPU); the CPU backends on the CPU."""
+    return device if backend == "triton" else torch.device("cpu")
 
 
 @pytest.mark.parametrize(("backend", "fmt", "size", "dtype"), BACKENDS, ids=IDS)
 @pytest.mark.parametrize("pad_mode", ["reflect", "zeros", "circular"])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
-def test_forward_is_local(generator, backend, fmt, size, dtype, pad_mode, bad):
+def test_forward_is_local(generator, device, backend, fmt, size, dtype, pad_mode, bad):
     shape = (2, 3, size, size)
+    device = _device(backend, device)
     for op, name in ((_pool, "blur_pool"), (_upsample, "blur_upsample"), (_max_blur, "max_blur_pool")):
         for where in ((1, 2, 10, 9), (0, 0, 0, 1), (1, 1, size - 1, size - 2)):  # interior, borders
-            x = _input(size, fmt, dtype, generator)
+            x = _input(size, fmt, dtype, generator, device)
             x[where] = bad
             expected = _windows(op, shape, where, pad_mode)
             with AF.set_backend(backend):
                 if backend == "cpu":
                     assert AF._choose(x) == "matrix"
-                out = op(x, pad_mode)
+                out = op(x, pad_mode).cpu()
             msg = f"{name} {backend} {pad_mode} {bad} at {where}"
             assert torch.equal(~torch.isfinite(out), expected), f"{msg}: {int((~torch.isfinite(out)).sum())} bad outputs"
             if name == "blur_pool" and where == (1, 2, 10, 9):
@@ -92,18 +98,20 @@ def test_forward_is_local(generator, backend, fmt, size, dtype, pad_mode, bad):
 
 
 @pytest.mark.parametrize(("backend", "fmt", "size", "dtype"), BACKENDS, ids=IDS)
-def test_backward_is_local(generator, backend, fmt, size, dtype):
+def test_backward_is_local(generator, device, backend, fmt, size, dtype):
     """A NaN in the upstream gradient reaches only the inputs of that output's window (the adjoint)."""
     shape = (2, 3, size, size)
+    device = _device(backend, device)
     for op in (_pool, _upsample, _max_blur):
         for pad_mode in ("reflect", "circular"):
-            x = _input(size, fmt, dtype, generator).requires_grad_(True)
+            x = _input(size, fmt, dtype, generator, device).requires_grad_(True)
             with AF.set_backend(backend):
                 y = op(x, pad_mode)
                 out_where = (1, 2, 3, 4)
-                upstream = torch.randn(y.shape, generator=generator).to(dtype)
+                upstream = torch.randn(y.shape, generator=generator).to(device, dtype)
                 upstream[out_where] = float("nan")
                 (grad,) = torch.autograd.grad(y, x, upstream)
+            grad, x, upstream = grad.cpu(), x.detach().cpu(), upstream.cpu()
             if op is _max_blur:  # the gradient reaches the winners of the windows only
                 xr = x.detach().double().requires_grad_(True)
                 with AF.set_backend("slices"):
