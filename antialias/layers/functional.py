@@ -555,8 +555,17 @@ class _SeparableLinear(torch.autograd.Function):
         return _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, local), None, None, None, None
 
 
+# Half precision on the CPU: the products run in float32 (one conversion each way, one rounding of the
+# result). CPU matrix products and depthwise convolutions in bfloat16 are several times slower than in
+# float32 without AMX (measured: 16x256x56x56 blur-pool forward 1319 ms in bfloat16 vs 244 ms through
+# float32, NCHW; 7448 vs 204 ms channels_last; benchmarks/run.py gives the current ratios).
+_HALF = (torch.float16, torch.bfloat16)
+
+
 @torch.jit.unused
 def _eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+    if x.dtype in _HALF:
+        return _eager_blur_pool(x.float(), taps, stride, pad_mode, pad_off).to(x.dtype)
     key = tuple(taps)
     mats = [_pool_mats(key, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device) for d in range(x.dim() - 2)]
     conv: Optional[_ConvPlan] = None
@@ -575,6 +584,8 @@ def _eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: 
 
 @torch.jit.unused
 def _eager_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
+    if x.dtype in _HALF:
+        return _eager_blur_upsample(x.float(), taps, factor, pad_mode).to(x.dtype)
     key = tuple(taps)
     mats = [_upsample_mats(key, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
     local = _local_pair(lambda t: _blur_upsample_slices(t, taps, factor, pad_mode), list(x.shape))

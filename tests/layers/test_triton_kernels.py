@@ -200,8 +200,7 @@ def _reference_max_blur(x, kernel, padding, taps, stride, pad_mode):
 def test_max_blur_pool_fused(generator, device, pad_mode):
     """Fused max + blur + subsample equals max pooling then the float64 blur, gradients included."""
     # (max kernel, its padding, blur taps, stride, map size)
-    cases = ((1, 0, 4, 2, 6), (2, 0, 4, 2, 7), (2, 1, 3, 1, 3), (3, 1, 4, 2, 6), (3, 0, 1, 3, 7), (2, 1, 7, 3, 3),
-             (3, 1, 2, 2, 4))
+    cases = ((1, 0, 4, 2, 6), (2, 0, 4, 2, 7), (2, 1, 7, 3, 3), (3, 1, 3, 1, 5))
     for kernel, padding, k, stride, size in cases:
         x = _randn(generator, 2, 3, size, size + 1, device=device)
         x32 = x.float().requires_grad_(True)
