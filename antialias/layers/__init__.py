@@ -35,9 +35,11 @@ from antialias.layers.functional import blur_pool3d as blur_pool3d
 from antialias.layers.functional import blur_upsample1d as blur_upsample1d
 from antialias.layers.functional import blur_upsample2d as blur_upsample2d
 from antialias.layers.functional import blur_upsample3d as blur_upsample3d
+from antialias.layers.functional import get_backend as get_backend
 from antialias.layers.functional import max_blur_pool1d as max_blur_pool1d
 from antialias.layers.functional import max_blur_pool2d as max_blur_pool2d
 from antialias.layers.functional import max_blur_pool3d as max_blur_pool3d
+from antialias.layers.functional import set_backend as set_backend
 from antialias.layers.polyphase import ApsDown1d as ApsDown1d
 from antialias.layers.polyphase import ApsDown2d as ApsDown2d
 from antialias.layers.polyphase import ApsDown3d as ApsDown3d
@@ -71,6 +73,8 @@ from antialias.layers.wavelet import wavelet_pool3d as wavelet_pool3d
 
 __all__ = [
     "PAD_MODES",
+    "get_backend",
+    "set_backend",
     "BlurConv1d",
     "BlurConv2d",
     "BlurConv3d",
