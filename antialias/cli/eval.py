@@ -32,35 +32,16 @@ from torch import nn
 
 from antialias.cli import CLIError
 from antialias.metrics._common import NonFiniteLogitsError
+from antialias.metrics.table import METRIC_TABLE
 
 __all__ = ["METRICS", "add_parser", "load_model", "run"]
 
 logger = logging.getLogger(__name__)
 
-#: Metric names accepted by ``--metrics``, and what each measures.
-METRICS: dict[str, str] = {
-    "accuracy": "top-1/top-5 on Resize+CenterCrop images",
-    "consistency": "agreement of two random crops (the paper's consistency)",
-    "diagonal": "accuracy and P(correct) along a diagonal shift (Figure 1)",
-    "circular": "agreement under two random circular shifts (torch.roll)",
-    "fractional": "agreement under two random sub-pixel (Fourier) shifts",
-    "worst-case": "accuracy under the worst integer shift of a range",
-    "equivariance": "per-layer distance between shifted features and features of shifted input",
-    "imagenet-c": "errors, mCE and relative mCE on an ImageNet-C folder (--imagenet-c)",
-    "imagenet-p": "flip probability / mFR and top-5 distance / mT5D (--imagenet-p)",
-    "corruptions": "ImageNet-C corruptions applied on the fly to --data (imagecorruptions)",
-}
-_NEEDS_DATA = {
-    "accuracy",
-    "consistency",
-    "diagonal",
-    "circular",
-    "fractional",
-    "worst-case",
-    "equivariance",
-    "corruptions",
-}
-_NEEDS_SHIFT_DATA = {"consistency", "diagonal"}
+#: Metric names accepted by ``--metrics``, and what each measures: the rows of the metric table.
+METRICS: dict[str, str] = {name: spec.description for name, spec in METRIC_TABLE.items()}
+_NEEDS_DATA = {name for name, spec in METRIC_TABLE.items() if spec.needs_images}
+_NEEDS_SHIFT_DATA = {name for name, spec in METRIC_TABLE.items() if "max_offset" in spec.options}
 
 
 def _csv(value: str) -> list[str]:
@@ -514,7 +495,7 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     if any(s not in (1, 2, 3, 4, 5) for s in args.severities):
         raise CLIError(f"--severities must be in 1..5, got {args.severities}")
     if args.corruptions is not None:
-        from antialias.metrics.robustness import EXTRA_CORRUPTIONS, IMAGENET_C_CORRUPTIONS
+        from antialias.datasets import EXTRA_CORRUPTIONS, IMAGENET_C_CORRUPTIONS
 
         known = IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS
         bad = [c for c in args.corruptions if c not in known]
@@ -562,11 +543,12 @@ class _Data:
 
         self.args = args
         self.device = device
-        sizes = [args.crop]
-        if any(m in _NEEDS_SHIFT_DATA for m in metrics):
-            sizes.append(args.crop + args.max_offset)
-        if "worst-case" in metrics and args.worst_case_mode == "crop":
-            sizes.append(args.crop + args.worst_case_shift)
+        values = _values(args, None)
+        sizes = [args.crop] + [
+            args.crop + spec.margin(spec.bind(values))
+            for spec in (METRIC_TABLE[m] for m in metrics)
+            if spec.input == "images"
+        ]
         # Without resizing, every image must hold the largest crop: check now, naming the file.
         min_size = None if args.resize else max(sizes)
         base = load_image_folder(
@@ -640,12 +622,11 @@ def _evaluate(
     device: torch.device,
 ) -> None:
     progress = not args.no_progress
-    chunk = args.batch_size
     common: dict[str, Any] = {"device": device, "progress": progress}
     for metric in metrics:
         logger.info("%s: %s", entry.label, metric)
         try:
-            _evaluate_one(entry, model, metric, data, args, common, chunk)
+            _evaluate_one(entry, model, metric, data, args, common)
         except NonFiniteLogitsError as exc:
             raise CLIError(f"model {entry.label!r} failed during {metric}: {exc}") from exc
         except RuntimeError as exc:
@@ -655,6 +636,19 @@ def _evaluate(
             raise CLIError(f"model {entry.label!r} failed during {metric}: {first}") from exc
 
 
+def _values(args: argparse.Namespace, data: _Data | None) -> dict[str, Any]:
+    """What the metric table's options read: the command's options, plus the values metrics share."""
+    from antialias.data import eval_transform
+
+    return {
+        **vars(args),
+        "generator": _generator(args.seed),  # fresh per model and metric: every model sees the same draws
+        "transform": eval_transform(None, args.crop),  # benchmark folders are cropped already
+        "classes": data.classes if data is not None and data.classes else None,
+        "sequence_batch_size": max(1, args.batch_size // 8),
+    }
+
+
 def _evaluate_one(
     entry: _Entry,
     model: nn.Module,
@@ -662,121 +656,22 @@ def _evaluate_one(
     data: _Data | None,
     args: argparse.Namespace,
     common: dict[str, Any],
-    chunk: int,
 ) -> None:
-    from antialias import metrics as M
-    from antialias.data import eval_transform
-    from antialias.metrics import robustness
-
-    result: Any
-    if metric == "accuracy":
-        loader = data.loader(args.crop)  # type: ignore[union-attr]
-        result = M.evaluate_accuracy(model, loader, **common)
-    elif metric == "consistency":
-        result = M.crop_consistency(
-            model,
-            data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
-            crop_size=args.crop,
-            max_offset=args.max_offset,
-            passes=args.passes,
-            generator=_generator(args.seed),
-            shared_offsets=args.shared_offsets,
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "diagonal":
-        result = M.diagonal_shift(
-            model,
-            data.loader(args.crop + args.max_offset),  # type: ignore[union-attr]
-            crop_size=args.crop,
-            max_offset=args.max_offset,
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "circular":
-        result = M.circular_consistency(
-            model,
-            data.loader(args.crop),  # type: ignore[union-attr]
-            max_shift=args.circular_shift,
-            passes=args.passes,
-            generator=_generator(args.seed),
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "fractional":
-        result = M.fractional_consistency(
-            model,
-            data.loader(args.crop),  # type: ignore[union-attr]
-            max_shift=args.fractional_shift,
-            passes=args.passes,
-            generator=_generator(args.seed),
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "worst-case":
-        size = args.crop + (args.worst_case_shift if args.worst_case_mode == "crop" else 0)
-        result = M.worst_case_accuracy(
-            model,
-            data.loader(size),  # type: ignore[union-attr]
-            max_shift=args.worst_case_shift,
-            mode=args.worst_case_mode,
-            crop_size=args.crop,
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "equivariance":
-        result = M.feature_equivariance(
-            model,
-            data.loader(args.crop, limit=args.equivariance_images),  # type: ignore[union-attr]
-            args.layers,
-            max_shift=args.equivariance_shift,
-            chunk_size=chunk,
-            **common,
-        )
-    elif metric == "imagenet-c":
-        errors = robustness.imagenet_c_errors(
-            model,
-            args.imagenet_c,
-            corruptions=args.corruptions,
-            severities=args.severities,
-            transform=eval_transform(None, args.crop),
-            classes=data.classes if data is not None and data.classes else None,
-            batch_size=args.batch_size,
-            num_workers=args.workers,
-            on_corrupt=args.on_corrupt,
-            **common,
-        )
-        result = robustness.imagenet_c_scores(errors, clean_error=_clean_error(entry))
-    elif metric == "corruptions":
-        errors = robustness.corruption_errors(
-            model,
-            data.base,  # type: ignore[union-attr]
-            corruptions=args.corruptions or robustness.IMAGENET_C_CORRUPTIONS,
-            severities=args.severities,
-            resize=args.resize or None,
-            crop=args.crop,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            num_workers=args.workers,
-            **common,
-        )
-        result = robustness.imagenet_c_scores(errors, clean_error=_clean_error(entry))
-    elif metric == "imagenet-p":
-        rates = robustness.imagenet_p_rates(
-            model,
-            args.imagenet_p,
-            difficulty=args.difficulty,
-            transform=eval_transform(None, args.crop),
-            batch_size=max(1, args.batch_size // 8),
-            num_workers=args.workers,
-            chunk_size=chunk,
-            **common,
-        )
-        result = rates  # normalized once every model is done (AlexNet may be one of them)
-    else:  # pragma: no cover - _check_args rejects unknown names
-        raise CLIError(f"unknown metric {metric!r}")
-    entry.results[metric] = result
-    if metric != "imagenet-p":
+    spec = METRIC_TABLE[metric]
+    kwargs = spec.bind(_values(args, data))
+    source: Any
+    if spec.input == "images":
+        limit = getattr(args, spec.limit) if spec.limit else None
+        source = data.loader(args.crop + spec.margin(kwargs), limit=limit)  # type: ignore[union-attr]
+    elif spec.input == "folder":
+        source = data.base  # type: ignore[union-attr]
+    else:
+        source = getattr(args, spec.path)  # type: ignore[arg-type]
+    result = spec.function(model, source, **kwargs, **common)
+    if spec.score is not None and not spec.across_models:
+        result = spec.score(result, clean_error=_clean_error(entry))
+    entry.results[metric] = result  # ImageNet-P: raw rates, normalized once every model is done
+    if not spec.across_models:
         entry.metrics[metric] = result.summary()
         if args.records:
             entry.records[metric] = result.records()
@@ -788,7 +683,7 @@ def _clean_error(entry: _Entry) -> float | None:
 
 
 def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
-    from antialias.metrics.robustness import imagenet_p_scores
+    from antialias.metrics import imagenet_p_scores
 
     if not any("imagenet-p" in e.results for e in entries):
         return
@@ -831,24 +726,9 @@ def _num(value: Any) -> str:
 
 
 _ROWS: list[tuple[str, str, str, Callable[[Any], str]]] = [
-    ("accuracy", "top1", "top-1 (%)", _pct),
-    ("accuracy", "top5", "top-5 (%)", _pct),
-    ("consistency", "consistency", "consistency (%)", _pct),
-    ("diagonal", "accuracy", "diagonal top-1 (%)", _pct),
-    ("diagonal", "probability", "diagonal P(correct) (%)", _pct),
-    ("diagonal", "stability", "diagonal stable images (%)", _pct),
-    ("circular", "consistency", "circular consistency (%)", _pct),
-    ("fractional", "consistency", "fractional consistency (%)", _pct),
-    ("worst-case", "worst_case_accuracy", "worst-case top-1 (%)", _pct),
-    ("worst-case", "unshifted_accuracy", "unshifted top-1 (%)", _pct),
-    ("imagenet-c", "mce", "ImageNet-C mCE (%)", _pct),
-    ("imagenet-c", "relative_mce", "ImageNet-C relative mCE (%)", _pct),
-    ("corruptions", "mce", "corruptions mCE (%)", _pct),
-    ("corruptions", "relative_mce", "corruptions relative mCE (%)", _pct),
-    ("imagenet-p", "mfr", "ImageNet-P mFR (%)", _pct),
-    ("imagenet-p", "mt5d", "ImageNet-P mT5D (%)", _pct),
-    ("imagenet-p", "mean_flip_probability", "ImageNet-P mean FP (%)", _pct),
-    ("imagenet-p", "mean_top5_distance", "ImageNet-P mean T5D", _num),
+    (name, column.key, column.title, _pct if column.percent else _num)
+    for name, spec in METRIC_TABLE.items()
+    for column in spec.columns
 ]
 
 
@@ -944,11 +824,7 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
                 {e.label: e.results["diagonal"] for e in entries}, out / "diagonal.png"
             )
         )
-    titles = {
-        "consistency": "Crop consistency",
-        "circular": "Circular-shift consistency",
-        "fractional": "Sub-pixel shift consistency",
-    }
+    titles = {name: spec.plot_title for name, spec in METRIC_TABLE.items() if spec.plot == "consistency"}
     for metric, title in titles.items():
         if metric in metrics:
             values = {e.label: e.results[metric].consistency for e in entries}
