@@ -295,8 +295,10 @@ def convert_with_report(
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AvgPool2d(2))
         >>> aa, report = convert_with_report(net)
-        >>> [(c.name, c.new) for c in report.converted]
-        [('2', "BlurPool2d(channels=8, filter_size=4, stride=2, pad_mode='reflect')")]
+        >>> [(c.name, c.placement) for c in report.converted]
+        [('2', 'replaced (floor mode: the last L % stride samples are dropped, as before)')]
+        >>> aa[2].downsample
+        BlurPool2d(channels=8, filter_size=4, stride=2, pad_mode='reflect')
         >>> [(s.name, s.reason) for s in report.skipped]
         [('0', 'stem (antialias_stem=False)')]
     """
