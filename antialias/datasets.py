@@ -4,7 +4,8 @@
 the maintained ``imagecorruptions-imaug`` package (the benchmark's corruption code as a library,
 installed by ``antialias[robustness]``), reproducibly from a seed; :class:`CorruptedImageFolder`
 views an image folder through one corruption and severity. :class:`SequenceFolder` reads
-ImageNet-P perturbation sequences (videos or frame folders). The scores live in
+ImageNet-P perturbation sequences (videos or frame folders). :func:`cifar10` reads torchvision's
+CIFAR-10 without letting its pickled batches run code. The scores live in
 :mod:`antialias.metrics.imagenet_c` and :mod:`antialias.metrics.imagenet_p`.
 """
 
@@ -14,7 +15,7 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,12 +24,16 @@ from torch.utils.data import Dataset
 
 from antialias.data import IMG_EXTENSIONS
 
+if TYPE_CHECKING:
+    from torchvision.datasets import CIFAR10
+
 __all__ = [
     "EXTRA_CORRUPTIONS",
     "IMAGENET_C_CORRUPTIONS",
     "VIDEO_EXTENSIONS",
     "CorruptedImageFolder",
     "SequenceFolder",
+    "cifar10",
     "collate_sequences",
     "corrupt_image",
 ]
@@ -255,3 +260,28 @@ class SequenceFolder(Dataset):
 def collate_sequences(batch: list[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
     """A DataLoader ``collate_fn`` for :class:`SequenceFolder`: the frames of each sequence, as a list."""
     return [frames for frames, _ in batch]
+
+
+def cifar10(root: str | os.PathLike, *, train: bool, download: bool = False) -> CIFAR10:
+    """torchvision's ``CIFAR10``, its pickled batches read with restricted unpickling.
+
+    Only plain values and numpy arrays are built from the batch files, so a planted batch cannot
+    run code, even past torchvision's MD5 check.
+
+    Args:
+        root: the folder holding (or to hold, with ``download``) ``cifar-10-batches-py``.
+        train: the training set, else the test set.
+        download: let torchvision download the archive when it is missing (needs the internet).
+
+    Raises:
+        RuntimeError: torchvision's "Dataset not found or corrupted".
+        OSError: the download failed.
+        antialias._io.UnsafeFileError: a batch file names a function or class it may not build.
+    """
+    import torchvision.datasets.cifar as tv_cifar
+    from torchvision.datasets import CIFAR10
+
+    from antialias._io import restricted_unpickling
+
+    with restricted_unpickling(tv_cifar):
+        return CIFAR10(str(root), train=train, download=download)

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "antialias"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("filters", "_io", "devices"),
     ("layers",),
-    ("_fx", "convert", "models"),
+    ("_fx", "_edits", "_rewrite", "convert", "models"),
     ("data", "datasets", "metrics", "train"),
     ("apps", "cli", "__main__"),
 )

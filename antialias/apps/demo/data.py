@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from antialias.apps.demo.config import DATASETS
+from antialias.datasets import cifar10
 
 __all__ = ["DemoData", "load_data"]
 
@@ -75,18 +76,11 @@ def _digits(canvas: int = 32, scale: int = 2) -> tuple[Tensor, Tensor, list[str]
 def _cifar10(root: str | None, download: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
     if root is None:
         raise ValueError("--dataset cifar10 needs --data DIR: the folder that holds (or will hold, with --download) cifar-10-batches-py")
-    import torchvision.datasets.cifar as tv_cifar
-    from torchvision.datasets import CIFAR10
-
-    from antialias._io import restricted_unpickling
-
     path = Path(root).expanduser()
     try:
-        # torchvision unpickles the batches: only plain values and numpy arrays are built, so a
-        # planted batch file cannot run code (it is refused by name).
-        with restricted_unpickling(tv_cifar):
-            train = CIFAR10(str(path), train=True, download=download)
-            test = CIFAR10(str(path), train=False, download=download)
+        # Read safely: a planted batch file cannot run code (see antialias.datasets.cifar10).
+        train = cifar10(path, train=True, download=download)
+        test = cifar10(path, train=False, download=download)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
         raise FileNotFoundError(
             f"CIFAR-10 not found in {str(path)!r} (expected {str(path / 'cifar-10-batches-py')!r}); "
