@@ -538,11 +538,14 @@ class _SeparableLinear(torch.autograd.Function):
         ctx.mats = mats
         ctx.adjoint = adjoint
         ctx.local = local
-        if local is not None and not _output_smaller(mats) and not _finite(x):
-            return local[0](x)
-        y = _conv_blur_pool(x, conv, mats) if conv is not None else _separable_matmul(x, mats)
-        if local is not None and _output_smaller(mats) and not _finite(y):
-            return local[0](x)  # a NaN/Inf went through the products (0 * NaN): redo it locally
+        # Autocast off: the products run in the dtype of ``x`` and of the matrices made for it (under CPU
+        # autocast they would switch to bfloat16 and the backward, outside autocast, would mix dtypes).
+        with torch.autocast(x.device.type, enabled=False):
+            if local is not None and not _output_smaller(mats) and not _finite(x):
+                return local[0](x)
+            y = _conv_blur_pool(x, conv, mats) if conv is not None else _separable_matmul(x, mats)
+            if local is not None and _output_smaller(mats) and not _finite(y):
+                return local[0](x)  # a NaN/Inf went through the products (0 * NaN): redo it locally
         if y._base is not None and ctx.needs_input_grad[0]:
             # A view returned by a custom Function may not be modified in place (an activation's
             # ``mul_`` after the blur, as in timm's NFNets): hand out a tensor of its own, same strides.
@@ -552,6 +555,7 @@ class _SeparableLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:  # type: ignore[override]
         local = None if ctx.local is None else (ctx.local[1], ctx.local[0])
+        grad = grad.to(ctx.adjoint[0].dtype)  # e.g. a bfloat16 gradient of a float32 (autocast) forward
         return _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, local), None, None, None, None
 
 

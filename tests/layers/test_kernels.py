@@ -199,3 +199,17 @@ def test_max_blur_pool_channels_last_and_contiguous_agree(generator):
     out_cl = layer(x.to(memory_format=torch.channels_last))
     assert out_cl.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out_cl, layer(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_cpu_autocast_forward_and_backward(generator, fmt):
+    """Under CPU bfloat16 autocast a float32 input keeps float32 products; the backward (outside autocast) works."""
+    x = torch.randn(2, 4, 48, 48, generator=generator).contiguous(memory_format=fmt).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = BlurPool2d(filter_size=4)(x)
+        z = BlurPool2d(filter_size=4)(x.bfloat16())
+    (y.float().sum() + z.float().sum()).backward()
+    expected = AF._blur_pool_slices(x.detach(), _taps(4), [2, 2], "reflect", 0)
+    torch.testing.assert_close(y.float(), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(z.float(), expected, rtol=2e-2, atol=2e-2)
+    assert x.grad is not None and x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all()
