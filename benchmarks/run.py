@@ -59,18 +59,33 @@ logger = logging.getLogger("benchmarks")
 # Timing and memory
 
 
-def race(candidates: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2) -> dict[str, dict[str, float]]:
-    """Time the candidates in interleaved rounds; return median/min/max seconds per name."""
+def race(candidates: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2) -> dict[str, dict[str, Any]]:
+    """Time the candidates in interleaved rounds; return median/min/max seconds (and every round) per name.
+
+    Each round runs every candidate once, starting from a different one (rotation), so no candidate always
+    runs right after the same neighbour; ratios are best taken per round (:func:`paired_ratio`), since a
+    load change on a shared machine then hits both sides of a ratio.
+    """
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
+    names = list(candidates)
     times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
             start = time.perf_counter()
-            fn()
+            candidates[name]()
             times[name].append(time.perf_counter() - start)
-    return {n: {"median": statistics.median(v), "min": min(v), "max": max(v)} for n, v in times.items()}
+    return {n: {"median": statistics.median(v), "min": min(v), "max": max(v), "rounds": v} for n, v in times.items()}
+
+
+def paired_ratio(times: dict[str, dict[str, Any]], name: str, base: str) -> dict[str, float]:
+    """Median and interquartile range over rounds of ``time[name] / time[base]`` measured in the same round."""
+    ratios = sorted(a / b for a, b in zip(times[name]["rounds"], times[base]["rounds"], strict=True))
+    if len(ratios) < 4:
+        return {"median": statistics.median(ratios), "q1": ratios[0], "q3": ratios[-1]}
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return {"median": statistics.median(ratios), "q1": q1, "q3": q3}
 
 
 def peak_memory(fn: Callable[[], Any]) -> int:
@@ -221,6 +236,8 @@ def bench_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
                         }
                         ours = times["ours"]["median"]
                         row["speedup"] = {name: t["median"] / ours for name, t in times.items() if name != "ours"}
+                        # per-round ratios: steadier than a ratio of medians when the machine's load drifts
+                        row["speedup_paired"] = {name: paired_ratio(times, name, "ours") for name in times if name != "ours"}
                         row["ours_over_floor"] = ours / floor_s
                         rows.append(row)
                         _print_layer_row(row)
@@ -234,7 +251,7 @@ def _print_layer_row(row: dict[str, Any]) -> None:
     global _LAYER_HEADER
     if not _LAYER_HEADER:
         print(f"\n{'blur-pool (ms, median)':44s} {'ours':>8s} {'ref':>8s} {'timm':>8s} {'kornia':>8s} {'floor':>7s}"
-              f" | {'ref/ours':>8s} {'timm/ours':>9s} {'kornia/ours':>11s} {'ours/floor':>10s}")
+              f" | {'ref/ours [IQR]':>20s} {'timm/ours [IQR]':>21s} {'kornia/ours [IQR]':>23s} {'ours/floor':>10s}")
         _LAYER_HEADER = True
     label = f"{row['format']} {row['dtype']} {row['mode']} k={row['filter_size']} {'fwd' if row['pass'] == 'forward' else 'fwd+bwd'}"
     t = row["times"]
@@ -243,7 +260,11 @@ def _print_layer_row(row: dict[str, Any]) -> None:
         return f"{t[name]['median'] * 1e3:8.2f}" if name in t else f"{'-':>8s}"
 
     def ratio(name: str, width: int) -> str:
-        return f"{row['speedup'][name]:{width}.2f}x" if name in row["speedup"] else f"{'-':>{width + 1}s}"
+        # the per-round ratio's median, then its interquartile range
+        if name not in row["speedup_paired"]:
+            return f"{'-':>{width + 12}s}"
+        p = row["speedup_paired"][name]
+        return f"{p['median']:{width}.2f}x [{p['q1']:.2f}-{p['q3']:.2f}]"
 
     print(f"{label:44s} {ms('ours')} {ms('reference')} {ms('timm')} {ms('kornia')} {row['floor_s'] * 1e3:7.2f}"
           f" | {ratio('reference', 7)} {ratio('timm', 8)} {ratio('kornia', 10)} {row['ours_over_floor']:9.2f}x", flush=True)
@@ -398,7 +419,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile-peers", action="store_true", help="also compile timm and kornia (slow to compile)")
     parser.add_argument("--compile-backward-filters", type=int, nargs="*", default=[4],
                         help="filter sizes whose compiled forward+backward is measured")
-    parser.add_argument("--rounds", type=int, default=None, help="timing rounds per blur-pool comparison (default 7; --quick: 5)")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds per blur-pool comparison (default 15; --quick: 11)")
     parser.add_argument("--archs", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "densenet121"])
     parser.add_argument("--network-formats", nargs="+", choices=["NCHW", "channels_last"], default=["NCHW"])
     parser.add_argument("--batch", type=int, default=None, help="inference batch (default 8; --quick: 2)")
@@ -412,7 +433,7 @@ def _defaults(args: argparse.Namespace) -> None:
     quick = args.quick
     args.shape = args.shape or ([4, 64, 56, 56] if quick else [16, 256, 56, 56])
     args.filters = args.filters or ([4] if quick else [2, 3, 4, 5])
-    args.rounds = args.rounds or (5 if quick else 7)
+    args.rounds = args.rounds or (11 if quick else 15)
     args.batch = args.batch or (2 if quick else 8)
     args.train_batch = args.train_batch or (2 if quick else 8)
     args.net_rounds = args.net_rounds or (3 if quick else 4)
