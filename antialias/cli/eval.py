@@ -427,19 +427,12 @@ class _Entry:
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from antialias.devices import resolve_device
+
     try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise CLIError(
-            f"--device {name!r} is not a device name (cpu, cuda, cuda:1, mps, ...)"
-        ) from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {name!r}: CUDA is not available on this machine")
-    if device.type == "meta":
-        raise CLIError(f"--device {name!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
-    return device
+        return resolve_device(name)
+    except ValueError as exc:
+        raise CLIError(f"--device {name!r}: {exc}") from None
 
 
 def _check_args(args: argparse.Namespace) -> list[str]:

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from antialias import devices
+
 __all__ = [
     "DistributedContext",
     "all_gather_objects",
@@ -77,27 +79,12 @@ def _env_int(name: str) -> int:
 
 def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
     """The device to train on: ``device`` if given (``"cuda"`` gets this process's GPU), else CUDA
-    when available, else CPU.
+    when available, else CPU (:func:`antialias.devices.resolve_device`, the library's one resolver).
 
     Raises:
         ValueError: ``device`` is not a valid device string, or CUDA was asked for but is missing.
     """
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"device {device!r} is not valid ({exc}); expected 'cpu' or 'cuda'"
-        ) from None
-    if resolved.type == "meta":
-        raise ValueError(f"device {device!r} holds no data (shapes only); expected 'cpu' or 'cuda'")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was asked for but CUDA is not available")
-        if resolved.index is None:
-            resolved = torch.device("cuda", local_rank % torch.cuda.device_count())
-    return resolved
+    return devices.resolve_device(device, local_rank=local_rank)
 
 
 def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) -> DistributedContext:
