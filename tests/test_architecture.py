@@ -15,10 +15,10 @@ PACKAGE = ROOT / "antialias"
 
 # Lowest floor first; a module may import from its floor and the floors below it.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("filters", "_io", "devices"),
+    ("filters", "_io", "devices", "data"),
     ("layers",),
     ("_fx", "_edits", "_rewrite", "convert", "models"),
-    ("data", "datasets", "metrics", "train"),
+    ("datasets", "metrics", "train"),
     ("apps", "cli", "__main__"),
 )
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from antialias.data import IMAGENET_MEAN, IMAGENET_STD  # the one mean/std of the library
+
 __all__ = [
     "LICENSE",
     "MIRROR_ENV",
@@ -79,8 +81,6 @@ MIRROR_ENV = "ANTIALIAS_WEIGHTS_MIRROR"
 REFERENCE_BASE_URL = "https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/"
 TORCHVISION_BASE_URL = "https://download.pytorch.org/models/"
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torch.hub's file naming: "<name>-<first hex digits of the SHA-256>.<ext>".
 _HASH_RE = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
