@@ -158,7 +158,10 @@ def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -
     digest = hashlib.sha256()
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
-        with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310 (http, https, file only)
+        # A fresh opener per download: `urlopen` caches one built from the proxy variables of its first call, so a
+        # proxy set (or unset) later in the process would be ignored.
+        opener = urllib.request.build_opener()
+        with opener.open(request, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310 (http, https, file only)
             total = response.headers.get("Content-Length")
             bar = None
             if progress:
