@@ -125,7 +125,10 @@ def test_blur_pool_entry_point_tiny_maps(generator, device):
 def test_blur_pool_1d_3d_and_user_taps(generator, device, pad_mode):
     for spec, stride, pad_off in ((2, 1, 0), ("gaussian-5-1.0", 2, 1), ([0.5, 0.25, 1.0, 0.125], 3, 0), (7, 4, 1)):
         taps = _taps(spec)
-        for shape, strides in (((2, 3, 7), [stride]), ((1, 2, 3, 5, 4), [stride, 2, 1])):
+        shapes = [((2, 3, 7), [stride])]
+        if len(taps) <= 5:  # 3D: R**3 taps per output in the interpreter; 7 taps are covered in 1D and 2D
+            shapes.append(((1, 2, 3, 5, 4), [stride, 2, 1]))
+        for shape, strides in shapes:
             x = _randn(generator, *shape, device=device)
             x32 = x.float().requires_grad_(True)
             y = TF.blur_pool(x32, taps, strides, pad_mode, pad_off)
