@@ -32,38 +32,65 @@ TORCHVISION_GROUPS = ("", "quantization", "detection", "segmentation", "video", 
 _VARIANT_PREFIXES = {"tf", "legacy", "dm", "eca", "ecaresnet", "gc", "seresnet", "skresnet", "nf", "test", "vit", "samvit"}
 
 
+_LARGE = re.compile(r"giant|huge|large|xlarge|xxl|_g_|_h_|_l_|big|_e_|gigantic|enormous|_b[4-8]|_l\d|_m_|medium|base|_b_")
+
+
+_SMALL_WORDS = ("atto", "femto", "pico", "nano", "xxs", "tiny", "xs", "mini", "small", "s")
+
+
+def _size_hint(name: str) -> tuple[int, int, int]:
+    """Sorts the names that say small first: a size word, then the smallest number in the name."""
+    words = re.split(r"[_.]", name)
+    rank = min((i for i, w in enumerate(_SMALL_WORDS) for word in words if word.startswith(w)), default=len(_SMALL_WORDS))
+    numbers = [int(n) for n in re.findall(r"\d+", name)]
+    return rank, min(numbers, default=999), len(name)
+
+
 def timm_families() -> dict[str, str]:
-    """The smallest model (fewest parameters, counted on the meta device) of each timm family."""
+    """The smallest model (fewest parameters, counted on the meta device) of each timm family.
+
+    Names that say large (``large``, ``huge``, ``base`` ...) are counted only when a family has no other,
+    and of the rest the three whose names say smallest (:func:`_size_hint`).
+    """
     import timm
     import torch
 
-    best: dict[str, tuple[int, str]] = {}
+    families: dict[str, list[str]] = {}
     for name in timm.list_models():
         if name.startswith("test_"):
             continue
         words = name.split("_")
         family = words[0] if words[0] not in _VARIANT_PREFIXES or len(words) == 1 else "_".join(words[:2])
-        family = re.sub(r"\d.*$", "", family) or family
-        try:
-            with torch.device("meta"):
-                model = timm.create_model(name, pretrained=False)
-            count = sum(p.numel() for p in model.parameters())
-        except Exception:  # a model that cannot even be built on the meta device: sweep it anyway
-            count = 1 << 62
-        if family not in best or count < best[family][0]:
-            best[family] = (count, name)
-    return {family: name for family, (_, name) in sorted(best.items())}
+        families.setdefault(re.sub(r"\d.*$", "", family) or family, []).append(name)
+    chosen = {}
+    for family, names in sorted(families.items()):
+        small = sorted([n for n in names if not _LARGE.search(n)] or names, key=_size_hint)[:3]
+        best: tuple[int, str] | None = None
+        for name in small:
+            try:
+                with torch.device("meta"):
+                    count = sum(p.numel() for p in timm.create_model(name, pretrained=False).parameters())
+            except Exception:  # a model that cannot even be built on the meta device: sweep it anyway
+                count = 1 << 62
+            if best is None or count < best[0]:
+                best = (count, name)
+        assert best is not None
+        chosen[family] = best[1]
+    return chosen
 
 
-def all_models() -> list[str]:
+def torchvision_models() -> list[str]:
     import torchvision.models as tvm
 
     names = []
     for group in TORCHVISION_GROUPS:
         module = getattr(tvm, group) if group else tvm
         names += [f"torchvision:{group}:{name}" for name in tvm.list_models(module=module)]
-    names += [f"timm::{name}" for name in timm_families().values()]
     return names
+
+
+def all_models() -> list[str]:
+    return torchvision_models() + [f"timm::{name}" for name in timm_families().values()]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -88,9 +115,11 @@ def _build(spec: str) -> tuple[Any, Any, str]:
         return model, (torch.randn(2, size[0], side, side),), "classification"
     module = getattr(tvm, group) if group else tvm
     if group == "quantization":
-        return getattr(module, name)(weights=None, quantize=False), (torch.randn(2, 3, 96, 96),), "classification"
+        builder = getattr(module, name.removeprefix("quantized_"))  # list_models names them quantized_*
+        return builder(weights=None, quantize=False), (torch.randn(2, 3, 96, 96),), "classification"
     if group == "detection":
-        model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, min_size=96, max_size=96)
+        sizes = {} if name.startswith("ssd") else {"min_size": 96, "max_size": 96}  # SSD: its own fixed size
+        model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, **sizes)
         return model, ([torch.rand(3, 96, 96), torch.rand(3, 96, 96)],), "detection"
     if group == "segmentation":
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, aux_loss=False)
@@ -106,15 +135,16 @@ def _build(spec: str) -> tuple[Any, Any, str]:
     return tvm.get_model(name, weights=None), (torch.randn(2, 3, side, side),), "classification"
 
 
-def _shapes(output: Any) -> Any:
+def _shapes(output: Any, detection: bool = False) -> Any:
+    """The output's structure and shapes (detections: the structure only, their count depends on the weights)."""
     import torch
 
     if isinstance(output, torch.Tensor):
-        return list(output.shape)
+        return "tensor" if detection else list(output.shape)
     if isinstance(output, dict):
-        return {k: _shapes(v) for k, v in output.items()}
+        return {k: _shapes(v, detection) for k, v in output.items()}
     if isinstance(output, (list, tuple)):
-        return [_shapes(v) for v in output]
+        return [_shapes(v, detection) for v in output]
     return type(output).__name__
 
 
@@ -157,7 +187,7 @@ def run_one(spec: str) -> dict[str, Any]:
     model, inputs, kind = _build(spec)
     model.eval()
     with torch.no_grad():
-        expected = _shapes(model(*inputs))
+        expected = _shapes(model(*inputs), kind == "detection")
     strided = {
         n for n, m in model.named_modules()
         if isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.modules.pooling._MaxPoolNd,
@@ -176,7 +206,7 @@ def run_one(spec: str) -> dict[str, Any]:
     result["state_kept"] = list(before) == list(after) and all(torch.equal(before[k], after[k]) for k in before)
     converted.eval()
     with torch.no_grad():
-        result["eval_shapes_kept"] = _shapes(converted(*inputs)) == expected
+        result["eval_shapes_kept"] = _shapes(converted(*inputs), kind == "detection") == expected
     converted.train()
     _loss(converted(*_train_inputs(kind, inputs))).backward()
     result["trains"] = True
@@ -216,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--output", type=Path, default=Path("convert_sweep.jsonl"), help="JSON lines, one per model")
     parser.add_argument("--models", nargs="*", help="specs source:group:name (default: all)")
+    parser.add_argument("--torchvision-only", action="store_true", help="only torchvision's models")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per model")
     parser.add_argument("--jobs", type=int, default=1, help="models run at the same time")
     parser.add_argument("--summary", type=Path, help="print the table of an earlier run's JSON lines and exit")
@@ -231,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         sys.stdout.write(summary([json.loads(line) for line in args.summary.read_text().splitlines() if line]) + "\n")
         return 0
-    models = args.models or all_models()
+    models = args.models or (torchvision_models() if args.torchvision_only else all_models())
     done = set()
     if args.output.exists():
         done = {json.loads(line)["model"] for line in args.output.read_text().splitlines() if line}
