@@ -37,7 +37,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import torch
 
@@ -392,7 +392,7 @@ def remove_stale_temps(directory: str | os.PathLike[str]) -> None:
             entry.unlink(missing_ok=True)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Write ``path`` atomically: ``write(f)`` fills a temporary file, which is fsync-ed and renamed over it.
 
     The folder is fsync-ed after the rename. A crash at any moment leaves the previous file or the
@@ -401,7 +401,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
 
     Args:
         path: the target; its folder must exist.
-        write: called with the open binary file.
+        write: called with the open binary file; what it returns is ignored.
 
     Returns:
         The target path.
@@ -455,7 +455,8 @@ def atomic_save(obj: Any, path: str | os.PathLike[str], *, record_hash: bool = F
         # Drop a stale record first: a crash between the two renames must not leave an old
         # record beside a new file (which would then be reported as damaged).
         _hash_path(target).unlink(missing_ok=True)
-    atomic_write(target, lambda f: torch.save(obj, _Hashing(f)) if record_hash else torch.save(obj, f))
+    # torch.save needs only write/flush of a file object; _Hashing provides them but is no IO[bytes].
+    atomic_write(target, lambda f: torch.save(obj, cast(IO[bytes], _Hashing(f))) if record_hash else torch.save(obj, f))
     if record_hash:
         write_hash_record(target, digest.hexdigest())
     return target

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, ClassVar, List, Optional, Tuple, Union
+from typing import Any, ClassVar, List, Literal, Optional, Tuple, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -245,6 +245,7 @@ class ApsDown3d(_ApsDownNd):
 
 
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_ConvPaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 class LpsScorer(nn.Module):
@@ -286,19 +287,23 @@ class LpsScorer(nn.Module):
         super().__init__()
         if ndim not in _CONVS:
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-        if AF.check_channels(channels) is None:
+        checked = AF.check_channels(channels)
+        if checked is None:
             raise ValueError("LpsScorer needs the number of input channels, got None")
-        hidden = channels if hidden_channels is None else AF.check_channels(hidden_channels)
+        channels = checked
+        if hidden_channels is not None:
+            AF.check_channels(hidden_channels)
+        hidden = channels if hidden_channels is None else hidden_channels
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"padding_mode must be one of ('zeros', 'reflect', 'replicate', 'circular'), got {padding_mode!r}")
         conv = _CONVS[ndim]
         pad = kernel_size // 2
-        factory = {"device": device, "dtype": dtype}
-        self.conv1 = conv(channels, hidden, kernel_size, padding=pad, padding_mode=padding_mode, **factory)
+        mode = cast(_ConvPaddingMode, padding_mode)  # checked above
+        self.conv1 = conv(channels, hidden, kernel_size, padding=pad, padding_mode=mode, device=device, dtype=dtype)
         self.relu = nn.ReLU()
-        self.conv2 = conv(hidden, hidden, kernel_size, padding=pad, padding_mode=padding_mode, **factory)
+        self.conv2 = conv(hidden, hidden, kernel_size, padding=pad, padding_mode=mode, device=device, dtype=dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         h = self.conv2(self.relu(self.conv1(input)))
@@ -328,7 +333,7 @@ class _LpsDownNd(_PolyphaseDownNd):
         self._tau = _check_tau(tau)
         self.hard = bool(hard)
         self.return_phase = bool(return_phase)
-        if scorer is None:
+        if scorer is None and channels is not None:  # channels is not None here (checked above)
             scorer = LpsScorer(self._ndim, channels, hidden_channels, device=device, dtype=dtype)
         self.scorer: Optional[nn.Module] = scorer
 

@@ -200,8 +200,9 @@ class _AdaptiveBlurPoolNd(nn.Module):
         self.groups = groups
         self.pad_mode = check_pad_mode(pad_mode)
         taps = self.kernel_size**self._ndim
+        # stride has self._ndim entries, as the chosen ConvNd wants; the dict of three classes cannot say so.
         self.filter_conv = _CONV[self._ndim](
-            channels, groups * taps, self.kernel_size, stride=self.stride, bias=False, device=device, dtype=dtype
+            channels, groups * taps, self.kernel_size, stride=self.stride, bias=False, device=device, dtype=dtype  # type: ignore[arg-type]
         )
         self.filter_norm = _NORM[self._ndim](groups * taps, device=device, dtype=dtype)
         nn.init.kaiming_normal_(self.filter_conv.weight, mode="fan_out", nonlinearity="relu")

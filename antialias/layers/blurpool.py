@@ -20,7 +20,7 @@ An empty batch or channel axis gives an empty output of the right shape; an axis
 operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
 """
 
-from typing import Any, ClassVar, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -216,6 +216,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         """
         if getattr(pool, "return_indices", False) or getattr(pool, "ceil_mode", False):
             raise ValueError(f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported")
+        # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
         if any(d != 1 for d in AF.check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
         stride = pool.stride if pool.stride is not None else pool.kernel_size
@@ -304,7 +305,15 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
     _ndim = 3
 
 
-class _BlurConvMixin:
+if TYPE_CHECKING:
+    # The mixin always sits before an nn.ConvNd; the type checker sees that base, the runtime
+    # (and TorchScript, which reads the class) a plain object as before.
+    _ConvBase = nn.modules.conv._ConvNd
+else:
+    _ConvBase = object
+
+
+class _BlurConvMixin(_ConvBase):
     """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at stride 1.
 
     The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly the
@@ -312,7 +321,15 @@ class _BlurConvMixin:
     """
 
     _ndim: ClassVar[int]
-    _conv_cls: ClassVar[type[nn.Module]]
+    _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
+    if TYPE_CHECKING:  # set by _blur_conv_init; the conv's own forward (declared for the type checker only)
+        blur: nn.Module
+        _dims: int
+        _name: str
+        _min_size: List[int]
+        _min_key: Any
+
+        def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor: ...
 
     @torch.jit.unused
     def _size_key(self) -> Any:
@@ -350,11 +367,11 @@ class _BlurConvMixin:
 
     def forward(self, input: Tensor) -> Tensor:
         if not torch.jit.is_scripting():
-            if self._size_key() != self._min_key:  # type: ignore[attr-defined]
+            if self._size_key() != self._min_key:
                 self._update_min_size()
         AF._check_input(input, self._dims, None, self._name)
         AF._check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
-        return self._conv_forward(self.blur(input), self.weight, self.bias)  # type: ignore[attr-defined]
+        return self._conv_forward(self.blur(input), self.weight, self.bias)
 
     @classmethod
     def from_conv(
@@ -373,6 +390,7 @@ class _BlurConvMixin:
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
             raise TypeError(f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}")
+        # cls is a concrete BlurConvNd; the mixin (typed as _ConvNd) cannot declare its __init__.
         new = cls(  # type: ignore[call-arg]
             conv.in_channels,
             conv.out_channels,
@@ -427,8 +445,8 @@ def _blur_conv_init(
         dtype=dtype,
     )
     self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
-    self._dims: int = self._ndim
-    self._name: str = type(self).__name__
+    self._dims = self._ndim
+    self._name = type(self).__name__
     self._update_min_size()
 
 

@@ -195,9 +195,11 @@ def evaluate_accuracy(
     with eval_mode(model):
         for batch in iterate(data, progress, "accuracy"):
             images, labels = check_batch(batch)
-            logits = forward_views(
-                model, lambda a, b, images=images: images[a:b], images.shape[0], None, dev
-            )
+
+            def rows(a: int, b: int, images: torch.Tensor = images) -> torch.Tensor:
+                return images[a:b]
+
+            logits = forward_views(model, rows, images.shape[0], None, dev)
             check_labels(logits, labels, "accuracy")
             # k above the number of classes means "any class": always correct.
             kmax = min(max(ks), logits.shape[1])
