@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+import antialias
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
@@ -128,3 +133,17 @@ def test_demo_methods_comparison(tmp_path, capsys, monkeypatch):
     assert result["config"]["methods"] == ["max", "aps"]
     assert [v["name"] for v in result["variants"]] == ["max", "aps"]
     assert result["variants"][1]["summary"]["circular_consistency"]["mean"] == 1.0
+
+
+def test_python_m_demo_workers_import_the_package_from_an_editable_checkout(tmp_path):
+    # `python -m antialias` moves the working directory behind the installed modules; run from the folder that holds
+    # the package (an editable install), the spawned workers, which inherit that sys.path, must still import it.
+    root = Path(antialias.__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "antialias", "demo", *REDUCED, "--seeds", "0,1", "--filters", "2", "--no-baseline",
+         "--no-aps", "--workers", "2", "--output", str(tmp_path / "demo")],
+        cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "No module named 'antialias'" not in result.stderr
+    assert (tmp_path / "demo" / "results.json").is_file()
