@@ -116,7 +116,8 @@ def _build(spec: str) -> tuple[Any, Any, str]:
     module = getattr(tvm, group) if group else tvm
     if group == "quantization":
         builder = getattr(module, name.removeprefix("quantized_"))  # list_models names them quantized_*
-        return builder(weights=None, quantize=False), (torch.randn(2, 3, 96, 96),), "classification"
+        side = 299 if "inception" in name else 96
+        return builder(weights=None, quantize=False), (torch.randn(2, 3, side, side),), "classification"
     if group == "detection":
         sizes = {} if name.startswith("ssd") else {"min_size": 96, "max_size": 96}  # SSD: its own fixed size
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, **sizes)
