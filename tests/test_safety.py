@@ -8,9 +8,7 @@ no test needs a GPU or the network.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -18,10 +16,8 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import urllib.error
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -143,16 +139,6 @@ def _config(data: Path, out: Path, model: str, **overrides: object) -> TrainConf
 
 
 @pytest.fixture
-def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "hub"
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(path))
-    monkeypatch.delenv("ANTIALIAS_WEIGHTS_MIRROR", raising=False)
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    return path
-
-
-@pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand in for a machine without network: every download fails at once."""
 
@@ -160,26 +146,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         raise urllib.error.URLError("no network (test)")
 
     monkeypatch.setattr(_load, "_fetch", refuse)
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "served"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def _sha(path: Path) -> str:
@@ -284,8 +250,8 @@ def test_torchvision_style_weights_load_through_the_loader(hub_dir: Path, tmp_pa
     assert (hub_dir / "checkpoints" / named.name).is_file()  # shared with torch.hub, hash-named
 
 
-def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = server
+def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = http_server
     marker = tmp_path / "MARKER"
     evil = _evil_file(root / "model-00000000.pth", marker)
     if _sha(evil).startswith("00000000"):  # pragma: no cover - one chance in 4 billion
@@ -296,8 +262,8 @@ def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Pa
     assert leftovers == [] and not marker.exists()
 
 
-def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = server
+def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = http_server
     good = root / "w.pth"
     torch.save({"w": torch.ones(2)}, good)
     name = f"w-{_sha(good)[:8]}.pth"
@@ -310,8 +276,8 @@ def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: P
     assert _sha(hub_dir / "checkpoints" / name) == _sha(root / name)
 
 
-def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, server: tuple[str, Path]) -> None:
-    base, root = server
+def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, http_server: tuple[str, Path]) -> None:
+    base, root = http_server
     for folder, value in (("a", 1.0), ("b", 2.0)):
         (root / folder).mkdir()
         torch.save({"w": torch.full((2,), value)}, root / folder / "model.pth")
@@ -638,7 +604,7 @@ def test_messages_name_the_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match="ANTIALIAS_WEIGHTS_MIRROR='not a url' is not a URL"):
         ResNet18_Weights.LPF4.download_url  # noqa: B018
     assert main(["eval", "--model", "resnet18", "--metrics", "circular", "--data", str(tmp_path), "--device", "meta"]) == 2
-    assert "--device 'meta' holds no data" in capsys.readouterr().err
+    assert "--device 'meta': device 'meta' holds no data" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------
