@@ -263,7 +263,7 @@ def _check_output(args: argparse.Namespace) -> None:
     from antialias._io import check_output_path
 
     out = args.output_dir
-    inputs = [(f"run's {name}", os.path.join(out, name)) for name in ("weights.pt", "log.jsonl", "config.json")]
+    inputs: list[tuple[str, str | None]] = [(f"run's {name}", os.path.join(out, name)) for name in ("weights.pt", "log.jsonl", "config.json")]
     inputs += [("checkpoint", os.path.join(out, p)) for p in (os.listdir(out) if os.path.isdir(out) else []) if p.endswith(".pt")]
     inputs += [("--init-weights file", args.init_weights), ("--resume checkpoint", args.resume if args.resume != "latest" else None)]
     try:

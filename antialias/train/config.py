@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -171,7 +171,7 @@ class TrainConfig:
     overwrite: bool = False
     stop_after: int | None = None
     save_every: int = 0
-    on_corrupt: str = "fail"
+    on_corrupt: Literal["fail", "skip"] = "fail"
     verify_images: bool = True
     deterministic: bool = False
     progress: bool = True
@@ -256,6 +256,11 @@ def default_workers() -> int:
         cpus = os.cpu_count() or 1
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(0, min(8, cpus // max(local, 1)))
+
+
+def _num_workers(config: TrainConfig) -> int:
+    """``config.workers``, which :func:`~antialias.train.engine.train` has resolved (``None``: the default)."""
+    return config.workers if config.workers is not None else default_workers()
 
 
 # Options a resumed run may change; every other option is restored from the run's config.json and

@@ -33,7 +33,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -50,6 +50,7 @@ from antialias.train.config import (
     TrainConfig,
     TrainResult,
     _base_recipe,
+    _num_workers,
     resolve_recipe,
     resume_config,
     validate_config,
@@ -128,9 +129,8 @@ def _load_data(config: TrainConfig) -> _Data:
                 f"{what} folder {folder!r} does not exist; expected the ImageNet layout "
                 f"DATA/train/<class>/<image> and DATA/val/<class>/<image>"
             )
-    options = {"on_corrupt": config.on_corrupt, "verify": config.verify_images}
-    train_set = load_image_folder(train_dir, **options)
-    val_set = load_image_folder(val_dir, **options)
+    train_set = load_image_folder(train_dir, on_corrupt=config.on_corrupt, verify=config.verify_images)
+    val_set = load_image_folder(val_dir, on_corrupt=config.on_corrupt, verify=config.verify_images)
     for folder, dataset in ((train_dir, train_set), (val_dir, val_set)):
         if not dataset.classes:
             raise ValueError(
@@ -448,10 +448,11 @@ def _run(
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         model = ddp = nn.parallel.DistributedDataParallel(bare, device_ids=device_ids)
     if config.compile:
-        model = torch.compile(model)
+        # torch.compile returns an OptimizedModule for a Module; its stub says only Callable.
+        model = cast(nn.Module, torch.compile(model))
     history = _open_run_folder(config, recipe, ctx, data, start_epoch, micro_batch)
 
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[int] = DistributedSampler(
         data.train, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -468,7 +469,7 @@ def _run(
             batch_size=micro_batch,
             sampler=sampler,
             drop_last=True,
-            num_workers=config.workers,
+            num_workers=_num_workers(config),
             pin_memory=ctx.device.type == "cuda",
             generator=_loader_generator(config.seed, epoch, ctx.rank),
         )

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from antialias.train.config import TrainConfig
+from antialias.train.config import TrainConfig, _num_workers
 from antialias.train.distributed import DistributedContext, all_reduce_sum
 from antialias.train.recipes import Recipe
 
@@ -74,7 +74,7 @@ class _Epoch:
 def train_one_epoch(
     *,
     model: nn.Module,
-    ddp: nn.Module | None,
+    ddp: nn.parallel.DistributedDataParallel | None,
     loader: DataLoader,
     steps: int,
     config: TrainConfig,
@@ -174,15 +174,13 @@ def evaluate(
     from antialias.metrics import accuracy, crop_consistency
 
     shard = list(range(ctx.rank, len(data.val_accuracy), ctx.world_size))
-    loader_options = {
-        "batch_size": val_batch,
-        "num_workers": config.workers,
-        "pin_memory": ctx.device.type == "cuda",
-    }
+    workers, pin_memory = _num_workers(config), ctx.device.type == "cuda"
     progress = config.progress and ctx.is_main
     totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # top1*n, top5*n, n, consistency*n, n (consistency)
     if shard:
-        loader = DataLoader(Subset(data.val_accuracy, shard), **loader_options)
+        loader = DataLoader(
+            Subset(data.val_accuracy, shard), batch_size=val_batch, num_workers=workers, pin_memory=pin_memory
+        )
         with _autocast(config, ctx.device):
             # With fewer than 5 classes, top-5 counts every image as correct (the metric's rule).
             acc = accuracy(bare, loader, topk=(1, 5), device=ctx.device, progress=progress)
@@ -190,7 +188,9 @@ def evaluate(
         totals[1] = acc["top5"] * len(shard)
         totals[2] = float(len(shard))
         if config.consistency_passes > 0:
-            loader = DataLoader(Subset(data.val_consistency, shard), **loader_options)
+            loader = DataLoader(
+                Subset(data.val_consistency, shard), batch_size=val_batch, num_workers=workers, pin_memory=pin_memory
+            )
             generator = torch.Generator().manual_seed(
                 config.seed * 1_000_003 + epoch * 1_009 + ctx.rank
             )

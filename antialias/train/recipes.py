@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["RECIPES", "Recipe", "get_recipe", "recipe_for"]
 
@@ -59,8 +60,8 @@ class Recipe:
     batch_size: int = 256
     description: str = ""
 
-    def replace(self, **changes: object) -> Recipe:
-        """Return a copy with ``changes`` applied (fields of :class:`Recipe`)."""
+    def replace(self, **changes: Any) -> Recipe:
+        """Return a copy with ``changes`` applied (fields of :class:`Recipe`; an unknown name is a ``TypeError``)."""
         return dataclasses.replace(self, **changes)
 
 
