@@ -321,10 +321,14 @@ def _compiling() -> bool:
 
     Never reached from TorchScript scripting.
     """
-    is_compiling = getattr(torch.compiler, "is_compiling", None)
-    if is_compiling is None:  # torch < 2.3
-        from torch._dynamo import is_compiling
-    return bool(is_compiling()) or torch.jit.is_tracing()
+    compiler = torch.compiler
+    if hasattr(compiler, "is_compiling"):
+        compiling = bool(compiler.is_compiling())
+    else:  # torch < 2.3
+        from torch._dynamo import is_compiling as dynamo_is_compiling
+
+        compiling = bool(dynamo_is_compiling())
+    return compiling or torch.jit.is_tracing()
 
 
 def _use_matrices(x: Tensor, max_len: int = _MATRIX_MAX_LEN) -> bool:

@@ -29,32 +29,6 @@ class NonFiniteLossError(FloatingPointError, ValueError):
     """Training stopped because the loss became NaN or infinite (the last good checkpoint is kept)."""
 
 
-# Fields whose change between a checkpoint and a resumed run alters the training trajectory.
-_TRAJECTORY_FIELDS = (
-    "model",
-    "source",
-    "filter_size",
-    "batch_size",
-    "accum_steps",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "nesterov",
-    "schedule",
-    "step_size",
-    "gamma",
-    "warmup_epochs",
-    "warmup_start",
-    "label_smoothing",
-    "epochs",
-    "crop_size",
-    "seed",
-    "amp",
-    "sync_bn",
-    "channels_last",
-)
-
-
 def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
     if config.amp == "none":
         return contextlib.nullcontext()
