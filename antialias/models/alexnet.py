@@ -6,7 +6,7 @@ What changes (the reference's defaults, which its weights depend on):
   default): ``features[0]`` (11x11 conv at stride 4) runs at stride 2 and ``features[1]`` (its ReLU)
   becomes ``Sequential(ReLU, BlurPool2d(stride=2))``: conv, activation, then the remaining factor 2 is
   blur-pooled.
-- Every ``MaxPool2d(3, stride=2)`` becomes ``MaxBlurPool2d(kernel_size=3)`` (max at stride 1, blur-pool).
+- Every ``MaxPool2d(3, stride=2)`` becomes ``MaxBlurPool2d(kernel_size=3, stride=2)`` (max at stride 1, blur-pool).
 
 With ``antialias_stem=False`` the stem conv keeps stride 4 and its ReLU. (The reference's
 ``pool_only=True`` variant also drops that ReLU, a bug that no published weights use; not reproduced.)

@@ -3,7 +3,7 @@
 What changes (the reference's placement):
 
 - Stem: ``features.pool0`` (``MaxPool2d(3, stride=2, padding=1)``) becomes
-  ``MaxBlurPool2d(kernel_size=3, padding=1)`` (max at stride 1, then blur-pool). With
+  ``MaxBlurPool2d(kernel_size=3, stride=2, padding=1)`` (max at stride 1, then blur-pool). With
   ``antialias_stem=True`` (the reference's ``pool_only=False``) ``conv0`` runs at stride 1 and
   ``pool0`` is blur-pool, max, blur-pool.
 - Transitions: ``pool`` (``AvgPool2d(2)``) becomes the blur-pool (``AvgPool2d(2)`` is the
