@@ -109,6 +109,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "classifier's shape, else the data's class count)",
     )
     models.add_argument(
+        "--methods",
+        type=_csv,
+        default=[],
+        metavar="LIST",
+        help="also evaluate every --model converted with each of these anti-aliasing methods "
+        "(antialias.convert, the model's weights kept): a method of the layer factory, or "
+        "'<method>-<filter>' (blur-4, blur-box-3); e.g. blur-4,aps,flc,asap,wavelet",
+    )
+    models.add_argument(
         "--label",
         dest="labels",
         action="append",
@@ -874,6 +883,44 @@ def _build(
     return model
 
 
+def _parse_methods(names: list[str]) -> list[tuple[str, str, str | int | None]]:
+    """``--methods`` values as ``(name, method, filter)``: ``"blur-4"`` -> ``("blur-4", "blur", 4)``."""
+    from antialias.layers import list_downsample_methods
+
+    registered = list_downsample_methods()
+    parsed: list[tuple[str, str, str | int | None]] = []
+    for name in dict.fromkeys(names):
+        method, _, rest = name.partition("-")
+        if method not in registered:
+            raise CLIError(
+                f"--methods: unknown method {name!r}; expected one of {', '.join(registered)}, optionally "
+                "followed by '-<filter>' (e.g. blur-4)"
+            )
+        filt: str | int | None = None
+        if rest:
+            filt = int(rest) if rest.isdigit() else rest
+        parsed.append((name, method, filt))
+    return parsed
+
+
+def _converted(model: nn.Module, label: str, method: str, filt: str | int | None) -> nn.Module:
+    """A copy of ``model`` anti-aliased by ``method`` (its weights kept)."""
+    import copy
+
+    from antialias import convert
+
+    if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        raise CLIError(f"--methods: model {label!r} is a saved program, not an nn.Module that can be converted")
+    options: dict[str, Any] = {"method": method}
+    if filt is not None:
+        options["filter_size"] = filt
+    try:
+        converted = convert(copy.deepcopy(model), **options)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--methods: cannot convert model {label!r} with {method!r}: {exc}") from exc
+    return converted.train(model.training)
+
+
 def _unwrap_worker_error(exc: Exception) -> str:
     """DataLoader workers put their traceback in the message: keep its last line."""
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
@@ -903,9 +950,16 @@ def run(args: argparse.Namespace) -> int:
             _build(label, spec, w, args.num_classes, classes)
             for label, spec, w in zip(labels, args.models, weights, strict=True)
         ]
+        runs = list(zip(labels, args.models, weights, strict=True))
+        originals = list(zip(runs, built, strict=True))
+        # --methods: each model converted by each method, checked here too, before the first image.
+        for name, method, filt in _parse_methods(args.methods):
+            for (label, spec, w), model in originals:
+                built.append(_converted(model, label, method, filt))
+                runs.append((f"{label}+{name}", spec, w))
         data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
         entries = []
-        for label, spec, w in zip(labels, args.models, weights, strict=True):
+        for label, spec, w in runs:
             model = built.pop(0).to(device)
             entry = _Entry(
                 label=label, spec=spec, weights=w if _model_uses_file_weights(w) else None

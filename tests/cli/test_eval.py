@@ -565,3 +565,38 @@ def test_metric_results_show_tensors_by_shape_in_their_repr():
     text = repr(result)
     assert text.startswith("ConsistencyResult(consistency=") and "agree=<tensor (40, 1) bool>" in text
     assert "tensor([" not in text and len(text) < 400
+
+
+def test_methods_evaluate_each_model_converted_by_each_method(data, models, tmp_path, capsys, monkeypatch):
+    import antialias
+
+    calls, real_convert = [], antialias.convert
+
+    def recording_convert(model, **options):
+        calls.append(options)
+        return real_convert(model, **options)
+
+    monkeypatch.setattr(antialias, "convert", recording_convert)
+    out_json = tmp_path / "results.json"
+    code, out, err = run_cli(
+        ["--model", f"{models}:cnn", "--methods", "blur-4,aps,flc", "--data", str(data),
+         "--metrics", "accuracy,circular", "--output", str(out_json), *SMALL],
+        capsys,
+    )
+    assert code == 0, err
+    result = json.loads(out_json.read_text())
+    labels = list(result["models"])
+    assert labels == [f"{models}:cnn", f"{models}:cnn+blur-4", f"{models}:cnn+aps", f"{models}:cnn+flc"]
+    for label in labels:
+        assert label in out
+        assert set(result["models"][label]["metrics"]) == {"accuracy", "circular"}
+    assert calls == [{"method": "blur", "filter_size": 4}, {"method": "aps"}, {"method": "flc"}]
+
+
+@pytest.mark.parametrize(
+    ("methods", "fragment"),
+    [("nope", "unknown method 'nope'"), ("blur-nope-9", "cannot convert model")],
+)
+def test_bad_methods_fail_before_any_image(data, models, capsys, methods, fragment):
+    code, _, err = run_cli(["--model", f"{models}:cnn", "--methods", methods, "--data", str(data), *SMALL], capsys)
+    assert code == 2 and fragment in err, err
