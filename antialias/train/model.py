@@ -20,6 +20,7 @@ import inspect
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,10 @@ __all__ = [
     "build_model",
     "import_object",
     "load_init_weights",
+    "load_strict",
     "takes_argument",
     "torchvision_names",
+    "weights_num_classes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -223,31 +226,109 @@ def _zoo_model(name: str, num_classes: int | None, filter_size: Any, weights: An
     return get_model(name, **kwargs)
 
 
+_MODEL_FILE_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".jit")
+
+
+def _is_model_file(spec: str) -> bool:
+    """Whether ``spec`` names a saved model file rather than a model name.
+
+    A registered zoo or torchvision name is a name even when a file of that name lies in the working
+    directory (write ``./resnet18`` for the file); anything else that exists as a file is a file.
+    """
+    if not os.path.isfile(spec):
+        return False
+    if os.sep in spec or "/" in spec or spec.endswith(_MODEL_FILE_SUFFIXES):
+        return True
+    from antialias.models import list_models
+
+    if spec in list_models() or spec in torchvision_names():
+        logger.warning(f"model {spec!r} is a model name; the file {spec!r} in the working directory is ignored "
+                       f"(write ./{spec} to use the file)")
+        return False
+    return True
+
+
+def _saved_model(path: str) -> nn.Module:
+    if path.endswith(".pt2"):
+        from antialias import _io
+
+        # Never torch.export.load directly: it unpickles parts of the file with weights_only=False.
+        return _io.load_exported_program(path).module()
+    try:
+        with warnings.catch_warnings():
+            # torch deprecates TorchScript; loading a user's saved model is still what was asked.
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+            return torch.jit.load(path, map_location="cpu")
+    except Exception as exc:  # TorchScript raises RuntimeError or its own types
+        raise ValueError(
+            f"model file {path!r} is not a TorchScript file (torch.jit.save); for a checkpoint, "
+            "name the architecture as the model and give the file as its weights"
+        ) from exc
+
+
+def weights_num_classes(path: str | os.PathLike[str]) -> int | None:
+    """The class count a weights file gives its classifier: its description (``antialias train``
+    stores it), else the shape of its last 2-D weight; ``None`` when neither tells."""
+    from antialias.models._head import _last_linear_classes, read_model_meta
+
+    meta = read_model_meta(path)
+    if isinstance(meta.get("num_classes"), int):
+        return int(meta["num_classes"])
+    return _last_linear_classes(read_state_dict(path))
+
+
+def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: str = "weights") -> None:
+    """Load ``state_dict`` into ``model`` when every name and shape matches, else raise naming the differences
+    (``what`` names the weights in the message, e.g. ``"weights 'run/weights.pt'"``).
+
+    Raises:
+        ValueError: missing or unexpected keys, or shapes that differ (the first five of each are named).
+    """
+    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
+    shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
+    parts = [
+        f"{len(keys)} {label}: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape", shapes))
+        if keys
+    ]
+    if parts:
+        raise ValueError(
+            f"{what} do not fit the model ({'; '.join(parts)}); names and shapes must match "
+            "exactly (check the architecture and the number of classes)"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
 def build_model(
     name: str,
     *,
-    num_classes: int | None = 1000,
-    filter_size: Any = 4,
-    source: str = "zoo",
+    num_classes: int | None = None,
+    filter_size: Any = None,
+    source: str = "auto",
     weights: Any = None,
 ) -> nn.Module:
-    """Build a model from its name: the one resolver of ``antialias train`` and ``antialias eval``.
+    """Build a model from its name and load its weights: the one resolver of ``antialias train`` and ``antialias eval``.
 
     Args:
-        name: a zoo name, a torchvision name, or ``"package.module:function"`` (a factory, called
-            with ``num_classes=`` and ``weights=`` when they are given, or a module instance).
-        num_classes: size of the classifier's output; ``None``: the builder's default, or what the
-            weights say (see :func:`antialias.models.get_model`).
+        name: a zoo name, a torchvision name, ``"package.module:function"`` (a factory, called with
+            ``num_classes=`` and ``weights=`` when they are given, or a module instance), or, with
+            ``source="auto"``, a saved model file (TorchScript, or ``torch.export``'s ``.pt2``).
+        num_classes: size of the classifier's output; ``None``: what a weights file says (its
+            description, else its classifier's shape), else the builder's default (1000).
         filter_size: blur filter of the anti-aliased models (``"zoo"`` and ``"convert"``); an int
             1..7 or a family string such as ``"box-3"`` (see ``antialias.filters``); ``None``: the
             zoo's default (the weights' filter, else 4).
         source: ``"zoo"``, ``"convert"``, ``"torchvision"`` (see the module's docstring) or
-            ``"auto"``: a zoo name, else a torchvision name (``antialias eval``).
-        weights: what the builder's ``weights=`` takes: the zoo's catalog names, files and state
-            dicts, torchvision's weights names (for torchvision's models and ``convert``).
+            ``"auto"``: a saved model file, else a zoo name, else a torchvision name.
+        weights: a weights file, or a name the builder's ``weights=`` takes (the zoo's catalog
+            names, torchvision's weights names such as ``"DEFAULT"``). The zoo reads a file itself
+            (the reference's key layout too); any other model is built for the file's class count
+            and loads it strictly. ``None`` or ``"none"``: random initialisation.
 
     Raises:
-        ValueError: unknown name or source (the message suggests close names).
+        ValueError: unknown name or source (the message suggests close names), a file that is no
+            saved model, weights that do not fit (names, shapes, or a ``num_classes`` that differs
+            from the file's).
 
     >>> build_model("resnet18", num_classes=10, source="torchvision").fc.out_features
     10
@@ -256,29 +337,53 @@ def build_model(
         raise ValueError(f"model source must be one of {(*SOURCES, 'auto')}, got {source!r}")
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if ":" in name:
-        return _factory_model(name, num_classes, weights)
-    if source == "auto":
-        from antialias.models import list_models
-
-        if name in list_models():
-            source = "zoo"
-        elif name in torchvision_names():
-            source = "torchvision"
-        else:
-            close = difflib.get_close_matches(name, list(list_models()) + torchvision_names(), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if isinstance(weights, str) and weights.lower() == "none":
+        weights = None
+    weights_file = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights) else None
+    if weights_file is not None and num_classes is not None:
+        saved = weights_num_classes(weights_file)
+        if saved is not None and saved != num_classes:
             raise ValueError(
-                f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' "
-                f"or an existing TorchScript file{hint}"
+                f"num_classes {num_classes} but weights {weights_file!r} have {saved} classes; give num_classes=None "
+                "to use the file's (load_init_weights(..., new_classifier=True) starts a new classifier)"
             )
-    if source == "zoo":
-        return _zoo_model(name, num_classes, filter_size, weights)
-    model = _torchvision_model(name, num_classes, weights)
-    if source == "convert":
-        from antialias.convert import convert
+    if source == "auto" and _is_model_file(name):
+        if weights is not None and weights_file is None:
+            raise ValueError(f"weights {weights!r} for the saved model {name!r} must be a file")
+        model = _saved_model(name)
+    elif ":" in name:
+        if weights_file is not None and num_classes is None:
+            with contextlib.suppress(ValueError):
+                factory = import_object(name)
+                if not isinstance(factory, nn.Module) and takes_argument(factory, "num_classes"):
+                    num_classes = weights_num_classes(weights_file)
+        model = _factory_model(name, num_classes, None if weights_file else weights)
+    else:
+        if source == "auto":
+            from antialias.models import list_models
 
-        model = convert(model, filter_size=4 if filter_size is None else filter_size)
+            if name in list_models():
+                source = "zoo"
+            elif name in torchvision_names():
+                source = "torchvision"
+            else:
+                close = difflib.get_close_matches(name, list(list_models()) + torchvision_names(), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(
+                    f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' "
+                    f"or an existing TorchScript file{hint}"
+                )
+        if source == "zoo":
+            return _zoo_model(name, num_classes, filter_size, weights)  # the zoo reads files itself
+        if weights_file is not None and num_classes is None:
+            num_classes = weights_num_classes(weights_file)
+        model = _torchvision_model(name, num_classes, None if weights_file else weights)
+        if source == "convert":
+            from antialias.convert import convert
+
+            model = convert(model, filter_size=4 if filter_size is None else filter_size)
+    if weights_file is not None:
+        load_strict(model, read_state_dict(weights_file), what=f"weights {weights_file!r}")
     return model
 
 
@@ -343,23 +448,7 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier:
     message = None
     if new_classifier:
         state_dict, message = replace_classifier_weights(state_dict, model, source=f"init weights {described!r}")
-    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
-    if missing or unexpected or mismatched:
-        shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
-        parts = []
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("shape", shapes),
-        ):
-            if keys:
-                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
-                parts.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")
-        raise ValueError(
-            f"init weights {described!r} do not match model {arch!r} ({'; '.join(parts)}); "
-            "names and shapes must match exactly (check the architecture and the number of classes)"
-        )
-    model.load_state_dict(state_dict, strict=True)
+    load_strict(model, state_dict, what=f"init weights {described!r} for {arch!r}")
     if message:
         logger.warning(message)
     logger.info(f"loaded init weights {described} into {arch} (strict)")
