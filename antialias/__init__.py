@@ -13,39 +13,19 @@ from antialias.convert import convert as convert
 from antialias.convert import convert_with_report as convert_with_report
 from antialias.filters import get_kernel as get_kernel
 from antialias.filters import get_taps as get_taps
-from antialias.layers import BlurConv1d as BlurConv1d
-from antialias.layers import BlurConv2d as BlurConv2d
-from antialias.layers import BlurConv3d as BlurConv3d
-from antialias.layers import BlurPool1d as BlurPool1d
-from antialias.layers import BlurPool2d as BlurPool2d
-from antialias.layers import BlurPool3d as BlurPool3d
-from antialias.layers import BlurUpsample1d as BlurUpsample1d
-from antialias.layers import BlurUpsample2d as BlurUpsample2d
-from antialias.layers import BlurUpsample3d as BlurUpsample3d
-from antialias.layers import MaxBlurPool1d as MaxBlurPool1d
-from antialias.layers import MaxBlurPool2d as MaxBlurPool2d
-from antialias.layers import MaxBlurPool3d as MaxBlurPool3d
+from antialias.layers.blurpool import *  # noqa: F403  (BlurPool*d, MaxBlurPool*d, BlurConv*d)
+from antialias.layers.upsample import *  # noqa: F403  (BlurUpsample*d)
 from antialias.models import get_model as get_model
 from antialias.models import list_models as list_models
 
 __all__ = [
+    *layers.blurpool.__all__,
+    *layers.upsample.__all__,
     "__version__",
     "filters",
     "layers",
     "get_kernel",
     "get_taps",
-    "BlurConv1d",
-    "BlurConv2d",
-    "BlurConv3d",
-    "BlurPool1d",
-    "BlurPool2d",
-    "BlurPool3d",
-    "BlurUpsample1d",
-    "BlurUpsample2d",
-    "BlurUpsample3d",
-    "MaxBlurPool1d",
-    "MaxBlurPool2d",
-    "MaxBlurPool3d",
     "ConversionReport",
     "convert",
     "convert_with_report",

@@ -115,12 +115,12 @@ def elementwise_blur() -> Any:
     """Run our blur-pool in its elementwise (strided slices) formulation, e.g. for FLOP counting."""
     from antialias.layers import functional as AF
 
-    original = AF._use_matrices
-    AF._use_matrices = lambda x, max_len=0: False  # type: ignore[assignment]
+    original = AF.use_matrices
+    AF.use_matrices = lambda x, max_len=0: False  # type: ignore[assignment]
     try:
         yield
     finally:
-        AF._use_matrices = original
+        AF.use_matrices = original
 
 
 def count_flops(model: nn.Module, x: Tensor) -> int:

@@ -11,7 +11,14 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec, filter_name, get_taps
-from antialias.layers import functional as AF
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_channels,
+    check_input,
+    check_pad_mode,
+    check_tuple,
+    like_format,
+)
 from antialias.layers._polyphase_ops import (
     _aps_down,
     _check_norm,
@@ -25,7 +32,6 @@ from antialias.layers._polyphase_ops import (
     _polyphase_up,
     _tree_sum,
 )
-from antialias.layers.functional import IntOrTuple
 
 logger = logging.getLogger("antialias.layers.polyphase")
 
@@ -54,11 +60,11 @@ class _PhaseLinked(nn.Module):
     ) -> None:
         super().__init__()
         self.dims: int = self._ndim
-        self.channels = AF.check_channels(channels)
-        self.stride = list(AF.check_tuple(stride, self._ndim, "stride"))
+        self.channels = check_channels(channels)
+        self.stride = list(check_tuple(stride, self._ndim, "stride"))
         self.filter_size = filter_size
         self.taps = list(get_taps(filter_size))
-        self.pad_mode = AF.check_pad_mode(pad_mode)
+        self.pad_mode = check_pad_mode(pad_mode)
         self._name = type(self).__name__
         self.__dict__["_leader"] = None
         self._n_followers = 0
@@ -149,7 +155,7 @@ class _PolyphaseDownNd(_PhaseLinked):
         raise NotImplementedError
 
     def forward(self, input: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        AF._check_input(input, self.dims, self.channels, self._name)
+        check_input(input, self.dims, self.channels, self._name)
         _check_polyphase_size(input, self._name)
         phase: Optional[Tensor] = None
         if self.leader is not None:
@@ -157,7 +163,7 @@ class _PolyphaseDownNd(_PhaseLinked):
             phase = self._read_leader(input.size(0), grid)
         y, phase = self._choose(input, phase)
         self._publish(phase, list(y.shape[2:]))
-        y = AF._like_format(y, input)
+        y = like_format(y, input)
         return (y, phase) if self.return_phase else y
 
 
@@ -287,12 +293,12 @@ class LpsScorer(nn.Module):
         super().__init__()
         if ndim not in _CONVS:
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-        checked = AF.check_channels(channels)
+        checked = check_channels(channels)
         if checked is None:
             raise ValueError("LpsScorer needs the number of input channels, got None")
         channels = checked
         if hidden_channels is not None:
-            AF.check_channels(hidden_channels)
+            check_channels(hidden_channels)
         hidden = channels if hidden_channels is None else hidden_channels
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
@@ -450,7 +456,7 @@ class _PolyphaseUpNd(_PhaseLinked):
         return self
 
     def forward(self, input: Tensor, phase: Optional[Tensor] = None, output_size: Optional[IntOrTuple] = None) -> Tensor:
-        AF._check_input(input, self.dims, self.channels, self._name)
+        check_input(input, self.dims, self.channels, self._name)
         _check_polyphase_size(input, self._name)
         grid = list(input.shape[2:])
         if phase is None:
@@ -460,7 +466,7 @@ class _PolyphaseUpNd(_PhaseLinked):
         _check_phase(phase, input.size(0), math.prod(self.stride), self._name)
         sizes = _check_output_size(output_size, self.dims, grid, self.stride, self._name)
         y = _polyphase_up(input, phase, self.stride, self.taps, self.pad_mode, sizes)
-        return AF._like_format(y, input)
+        return like_format(y, input)
 
     def extra_repr(self) -> str:
         return self._sampling_repr() + (", follows a leader" if self.leader is not None else "")

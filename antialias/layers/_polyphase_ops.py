@@ -14,8 +14,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from antialias.filters import FilterSpec, get_taps
-from antialias.layers import functional as AF
-from antialias.layers.functional import IntOrTuple
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_size,
+    check_tuple,
+    check_upsample_taps,
+    circular_pad_axis,
+    pad,
+)
 
 NORMS = ("l2", "l1")
 """The selection rules of APS: the component with the largest sum of squares or of absolute values."""
@@ -54,14 +60,14 @@ def _check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
 
 
 def _check_polyphase_size(x: Tensor, name: str) -> None:
-    AF._check_size(x, [1] * (x.dim() - 2), name, "an empty axis has no polyphase components")
+    check_size(x, [1] * (x.dim() - 2), name, "an empty axis has no polyphase components")
 
 
 def _check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> List[float]:
     """The interpolation taps of an up layer: ``1`` (placement only) or a filter that keeps a constant
     map constant at every stride (see :func:`~antialias.layers.functional.check_upsample_taps`)."""
     taps = list(get_taps(filter_size))
-    return taps if len(taps) == 1 else AF.check_upsample_taps(filter_size, stride, name)[0]
+    return taps if len(taps) == 1 else check_upsample_taps(filter_size, stride, name)[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -73,7 +79,7 @@ def _wrap_to_multiple(x: Tensor, stride: Sequence[int]) -> Tensor:
     for d, s in enumerate(stride):
         extra = (-x.size(d + 2)) % s
         if extra:
-            x = AF._circular_pad_axis(x, d + 2, 0, extra)
+            x = circular_pad_axis(x, d + 2, 0, extra)
     return x
 
 
@@ -207,7 +213,7 @@ def _blur(x: Tensor, taps: List[float], pad_mode: str, gain: float = 1.0) -> Ten
     if pad_mode == "circular" and all(right <= x.size(d + 2) for d in range(ndim)):
         y = F.pad(x, [left, right] * ndim, mode="circular")  # one copy; wraps at most once here
     else:
-        y = AF._pad(x, [left, right] * ndim, pad_mode)
+        y = pad(x, [left, right] * ndim, pad_mode)
     for d in range(ndim):
         length = y.size(d + 2) - k + 1
         acc = y.narrow(d + 2, 0, length) * taps[0]
@@ -304,7 +310,7 @@ def _polyphase_up(
 def _check_output_size(output_size: Optional[IntOrTuple], ndim: int, grid: Sequence[int], stride: Sequence[int], name: str) -> Optional[List[int]]:
     if output_size is None:
         return None
-    sizes = list(AF.check_tuple(output_size, ndim, "output_size"))
+    sizes = list(check_tuple(output_size, ndim, "output_size"))
     for size, g, s in zip(sizes, grid, stride, strict=True):
         if not g * s - s < size <= g * s:
             raise ValueError(

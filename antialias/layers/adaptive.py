@@ -39,9 +39,8 @@ import torch  # noqa: F401 (the doctests use it)
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
+from antialias.layers._checks import IntOrTuple, check_input, check_pad_mode, check_tuple, pad
 from antialias.layers.factory import register_downsample
-from antialias.layers.fourier import check_input
-from antialias.layers.functional import IntOrTuple, _pad, check_pad_mode, check_tuple
 
 __all__ = [
     "AdaptiveBlurPool1d",
@@ -105,7 +104,7 @@ def _adaptive_blur_pool_nd(
         )
     if x.size(1) % (logits.size(1) // taps) != 0:
         raise ValueError(f"{name}: {logits.size(1) // taps} groups do not divide {x.size(1)} channels")
-    return _apply_filters(_pad(x, _pads(k, ndim), mode), logits, k, strides)
+    return _apply_filters(pad(x, _pads(k, ndim), mode), logits, k, strides)
 
 
 def adaptive_blur_pool1d(
@@ -213,7 +212,7 @@ class _AdaptiveBlurPoolNd(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self._ndim, self.channels, type(self).__name__)
-        padded = _pad(input, _pads(self.kernel_size, self._ndim), self.pad_mode)
+        padded = pad(input, _pads(self.kernel_size, self._ndim), self.pad_mode)
         return _apply_filters(padded, self.filter_logits(padded), self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:

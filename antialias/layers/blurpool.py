@@ -26,8 +26,16 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec, filter_name, get_taps
-from antialias.layers import functional as AF
-from antialias.layers.functional import IntOrTuple
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_channels,
+    check_input,
+    check_pad_mode,
+    check_pad_off,
+    check_size,
+    check_tuple,
+)
+from antialias.layers.functional import _blur_pool_checked, _max_blur_pool_checked
 
 __all__ = [
     "BlurConv1d",
@@ -52,9 +60,9 @@ class _BlurBase(nn.Module):
     def __init__(self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str) -> None:
         super().__init__()
         self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
-        self.channels = AF.check_channels(channels)
+        self.channels = check_channels(channels)
         self.filter_size = filter_size
-        self.pad_mode = AF.check_pad_mode(pad_mode)
+        self.pad_mode = check_pad_mode(pad_mode)
         self._name = type(self).__name__
 
     def _filter_repr(self) -> str:
@@ -78,12 +86,12 @@ class _BlurPoolNd(_BlurBase):
     ) -> None:
         super().__init__(channels, filter_size, pad_mode)
         self.taps = list(get_taps(filter_size))
-        self.stride = list(AF.check_tuple(stride, self._ndim, "stride"))
-        self.pad_off = AF.check_pad_off(pad_off)
+        self.stride = list(check_tuple(stride, self._ndim, "stride"))
+        self.pad_off = check_pad_off(pad_off)
 
     def forward(self, input: Tensor) -> Tensor:
-        AF._check_input(input, self.dims, self.channels, self._name)
-        return AF._blur_pool_checked(input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name)
+        check_input(input, self.dims, self.channels, self._name)
+        return _blur_pool_checked(input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name)
 
     def extra_repr(self) -> str:
         stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
@@ -186,18 +194,18 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         pad_mode: str = "reflect",
         pad_off: int = 0,
     ) -> None:
-        kernel = list(AF.check_tuple(kernel_size, self._ndim, "kernel_size"))
+        kernel = list(check_tuple(kernel_size, self._ndim, "kernel_size"))
         super().__init__(
             channels, stride=kernel if stride is None else stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off
         )
         self.kernel_size = kernel
-        self.padding = list(AF.check_tuple(padding, self._ndim, "padding", minimum=0))
+        self.padding = list(check_tuple(padding, self._ndim, "padding", minimum=0))
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}")
 
     def forward(self, input: Tensor) -> Tensor:
-        AF._check_input(input, self.dims, self.channels, self._name)
-        return AF._max_blur_pool_checked(
+        check_input(input, self.dims, self.channels, self._name)
+        return _max_blur_pool_checked(
             input, self.kernel_size, self.padding, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
         )
 
@@ -217,7 +225,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         if getattr(pool, "return_indices", False) or getattr(pool, "ceil_mode", False):
             raise ValueError(f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported")
         # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
-        if any(d != 1 for d in AF.check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
+        if any(d != 1 for d in check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
         stride = pool.stride if pool.stride is not None else pool.kernel_size
         return cls(
@@ -369,8 +377,8 @@ class _BlurConvMixin(_ConvBase):
         if not torch.jit.is_scripting():
             if self._size_key() != self._min_key:
                 self._update_min_size()
-        AF._check_input(input, self._dims, None, self._name)
-        AF._check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
+        check_input(input, self._dims, None, self._name)
+        check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
         return self._conv_forward(self.blur(input), self.weight, self.bias)
 
     @classmethod

@@ -42,8 +42,8 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
+from antialias.layers._checks import IntOrTuple, check_channels, check_input, check_tuple
 from antialias.layers.factory import register_downsample
-from antialias.layers.functional import IntOrTuple, check_channels, check_tuple
 
 __all__ = [
     "WINDOWS",
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 WINDOWS = (None, "hamming")
-_AXES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def check_window(window: Optional[str]) -> Optional[str]:
@@ -64,18 +63,6 @@ def check_window(window: Optional[str]) -> Optional[str]:
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
     return window
-
-
-def check_input(x: Tensor, ndim: int, channels: Optional[int], name: str) -> None:
-    """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(N, C, *spatial)`` with ``ndim`` spatial axes."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} expects a Tensor, got {type(x).__name__}")
-    if x.dim() != ndim + 2:
-        raise ValueError(f"{name} expects a {ndim + 2}D input {_AXES[ndim]}, got shape {list(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
-    if channels is not None and x.size(1) != channels:
-        raise ValueError(f"{name} was built for {channels} channels, got an input of shape {list(x.shape)}")
 
 
 def _response(length: int, stride: int, window: Optional[str], count: int, dtype: torch.dtype,

@@ -55,7 +55,13 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec, get_taps
-from antialias.layers import functional as AF
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_input,
+    check_pad_mode,
+    check_tuple,
+    like_format,
+)
 from antialias.layers._polyphase_modules import APS_DOWN as APS_DOWN
 from antialias.layers._polyphase_modules import LPS_DOWN as LPS_DOWN
 from antialias.layers._polyphase_modules import POLYPHASE_UP as POLYPHASE_UP
@@ -86,7 +92,6 @@ from antialias.layers._polyphase_ops import (
     _polyphase_up,
 )
 from antialias.layers.factory import register_downsample
-from antialias.layers.functional import IntOrTuple
 
 __all__ = [
     "NORMS",
@@ -123,14 +128,14 @@ def _aps_down_nd(
     x: Tensor, ndim: int, stride: IntOrTuple, norm: str, filter_size: FilterSpec, pad_mode: str,
     return_phase: bool, name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-    strides = list(AF.check_tuple(stride, ndim, "stride"))
+    strides = list(check_tuple(stride, ndim, "stride"))
     _check_norm(norm)
     taps = list(get_taps(filter_size))
-    mode = AF.check_pad_mode(pad_mode)
-    AF._check_input(x, ndim, None, name)
+    mode = check_pad_mode(pad_mode)
+    check_input(x, ndim, None, name)
     _check_polyphase_size(x, name)
     y, phase = _aps_down(x, strides, norm, taps, mode, None)
-    y = AF._like_format(y, x)
+    y = like_format(y, x)
     return (y, phase) if return_phase else y
 
 
@@ -206,14 +211,14 @@ def _lps_down_nd(
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     if not callable(scorer):
         raise TypeError(f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}")
-    strides = list(AF.check_tuple(stride, ndim, "stride"))
+    strides = list(check_tuple(stride, ndim, "stride"))
     _check_tau(tau)
     taps = list(get_taps(filter_size))
-    mode = AF.check_pad_mode(pad_mode)
-    AF._check_input(x, ndim, None, name)
+    mode = check_pad_mode(pad_mode)
+    check_input(x, ndim, None, name)
     _check_polyphase_size(x, name)
     y, phase = _lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator)
-    y = AF._like_format(y, x)
+    y = like_format(y, x)
     return (y, phase) if return_phase else y
 
 
@@ -303,14 +308,14 @@ def _polyphase_up_nd(
     y: Tensor, ndim: int, phase: Tensor, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str,
     output_size: Optional[IntOrTuple], name: str,
 ) -> Tensor:
-    strides = list(AF.check_tuple(stride, ndim, "stride"))
+    strides = list(check_tuple(stride, ndim, "stride"))
     taps = _check_up_taps(filter_size, strides, name)
-    mode = AF.check_pad_mode(pad_mode)
-    AF._check_input(y, ndim, None, name)
+    mode = check_pad_mode(pad_mode)
+    check_input(y, ndim, None, name)
     _check_polyphase_size(y, name)
     _check_phase(phase, y.size(0), math.prod(strides), name)
     sizes = _check_output_size(output_size, ndim, list(y.shape[2:]), strides, name)
-    return AF._like_format(_polyphase_up(y, phase, strides, taps, mode, sizes), y)
+    return like_format(_polyphase_up(y, phase, strides, taps, mode, sizes), y)
 
 
 def polyphase_up1d(

@@ -11,9 +11,9 @@ import torch  # noqa: F401  (the examples use it)
 from torch import Tensor
 
 from antialias.filters import FilterSpec
-from antialias.layers import functional as AF
+from antialias.layers._checks import IntOrTuple, check_input, check_tuple, check_upsample_taps
 from antialias.layers.blurpool import _BlurBase
-from antialias.layers.functional import IntOrTuple
+from antialias.layers.functional import _blur_upsample_checked
 
 __all__ = ["BlurUpsample1d", "BlurUpsample2d", "BlurUpsample3d"]
 
@@ -31,12 +31,12 @@ class _BlurUpsampleNd(_BlurBase):
         pad_mode: str = "replicate",
     ) -> None:
         super().__init__(channels, filter_size, pad_mode)
-        self.scale_factor = list(AF.check_tuple(scale_factor, self._ndim, "scale_factor"))
-        self.axis_taps = AF.check_upsample_taps(filter_size, self.scale_factor, self._name)
+        self.scale_factor = list(check_tuple(scale_factor, self._ndim, "scale_factor"))
+        self.axis_taps = check_upsample_taps(filter_size, self.scale_factor, self._name)
 
     def forward(self, input: Tensor) -> Tensor:
-        AF._check_input(input, self.dims, self.channels, self._name)
-        return AF._blur_upsample_checked(input, self.axis_taps, self.scale_factor, self.pad_mode, self._name)
+        check_input(input, self.dims, self.channels, self._name)
+        return _blur_upsample_checked(input, self.axis_taps, self.scale_factor, self.pad_mode, self._name)
 
     def extra_repr(self) -> str:
         factor = self.scale_factor[0] if len(set(self.scale_factor)) == 1 else tuple(self.scale_factor)

@@ -39,16 +39,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
-from antialias.layers import functional as AF
-from antialias.layers.factory import register_downsample
-from antialias.layers.fourier import check_input
-from antialias.layers.functional import (
+from antialias.layers._checks import (
     IntOrTuple,
-    _pad,
     check_channels,
+    check_input,
     check_pad_mode,
     check_tuple,
+    pad,
 )
+from antialias.layers.factory import register_downsample
+from antialias.layers.functional import _blur_pool
 
 __all__ = [
     "WAVELETS",
@@ -98,7 +98,7 @@ def _wavelet_pool(x: Tensor, stride: Sequence[int], wavelet: str, pad_mode: str)
     if all(s == 2 for s in stride):
         # The same padding and correlation as blur-pool's kernels (which take the taps as given, here
         # of sum sqrt2): their per-axis matrices run about 10x faster than the convolutions below.
-        return AF._blur_pool(x, list(taps), list(stride), pad_mode, 0)
+        return _blur_pool(x, list(taps), list(stride), pad_mode, 0)
     k = len(taps)
     left = (k - 2) // 2
     ndim = x.dim() - 2
@@ -114,7 +114,7 @@ def _wavelet_pool(x: Tensor, stride: Sequence[int], wavelet: str, pad_mode: str)
         right = max(0, 2 * (out_len - 1) + k - 1 - left - (length - 1))
         pads = [0] * (2 * ndim)
         pads[2 * axis], pads[2 * axis + 1] = left, right
-        y = _pad(y, pads, pad_mode)
+        y = pad(y, pads, pad_mode)
         shape = [1] * (ndim + 2)
         shape[axis + 2] = k
         weight = torch.tensor(taps, dtype=y.dtype, device=y.device).view(shape)

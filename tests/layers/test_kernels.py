@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from antialias.filters import get_taps
 from antialias.layers import BlurPool2d, BlurPool3d, BlurUpsample2d, MaxBlurPool2d
+from antialias.layers import _cpu as CPU
 from antialias.layers import functional as AF
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
@@ -29,9 +30,9 @@ def test_pool_matrix_equals_slices_1d_2d(generator, pad_mode):
     for spec, stride, size, pad_off in itertools.product(FILTERS, (1, 2, 3), (1, 2, 3, 7), (0, 1)):
         taps = _taps(spec)
         x = torch.randn(2, 3, size, size + 3, generator=generator, dtype=torch.float64)
-        assert AF._use_matrices(x)
+        assert CPU.use_matrices(x)
         for inp, strides in ((x, [stride, stride]), (x[:, :, 0], [stride])):
-            expected = AF._blur_pool_slices(inp, taps, strides, pad_mode, pad_off)
+            expected = CPU.blur_pool_slices(inp, taps, strides, pad_mode, pad_off)
             actual = AF._blur_pool(inp, taps, strides, pad_mode, pad_off)
             assert actual.shape == expected.shape, (spec, stride, size, pad_off)
             torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12, msg=f"{spec} s={stride} n={size} off={pad_off}")
@@ -42,7 +43,7 @@ def test_pool_matrix_equals_slices_3d(generator, pad_mode):
     x = torch.randn(1, 2, 3, 5, 6, generator=generator, dtype=torch.float64)
     for spec, stride in itertools.product((2, 4, 5), ([1, 2, 2], [2, 3, 1])):
         taps = _taps(spec)
-        expected = AF._blur_pool_slices(x, taps, stride, pad_mode, 0)
+        expected = CPU.blur_pool_slices(x, taps, stride, pad_mode, 0)
         torch.testing.assert_close(AF._blur_pool(x, taps, stride, pad_mode, 0), expected, rtol=0, atol=1e-12)
 
 
@@ -52,7 +53,7 @@ def test_upsample_matrix_equals_slices(generator, pad_mode):
         taps = _taps(spec)
         x = torch.randn(2, 3, size, size + 2, generator=generator, dtype=torch.float64)
         for inp, factors in ((x, [factor, factor]), (x[:, :, 0], [factor])):
-            expected = AF._blur_upsample_slices(inp, taps, factors, pad_mode)
+            expected = CPU.blur_upsample_slices(inp, taps, factors, pad_mode)
             actual = AF._blur_upsample(inp, taps, factors, pad_mode)
             torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12, msg=f"{spec} f={factor} n={size}")
 
@@ -60,18 +61,18 @@ def test_upsample_matrix_equals_slices(generator, pad_mode):
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros"])
 def test_channels_last_convolution_path_equals_slices(generator, pad_mode, monkeypatch):
     """channels_last float32 runs a zero-padded depthwise convolution and recomputes the border outputs."""
-    monkeypatch.setattr(AF, "_CONV_MIN_SIZE", 1)  # large maps only by default; here every size
+    monkeypatch.setattr(CPU, "CONV_MIN_SIZE", 1)  # large maps only by default; here every size
     for k, stride, size, pad_off in itertools.product((2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)):
         taps = _taps(k)
         x = torch.randn(2, 4, size, size + 1, generator=generator).to(memory_format=torch.channels_last)
-        expected = AF._blur_pool_slices(x, taps, [stride, stride], pad_mode, pad_off)
+        expected = CPU.blur_pool_slices(x, taps, [stride, stride], pad_mode, pad_off)
         actual = AF._blur_pool(x, taps, [stride, stride], pad_mode, pad_off)
         assert actual.shape == expected.shape and actual.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride} n={size} off={pad_off}")
     x = torch.randn(2, 4, 12, 13, generator=generator).to(memory_format=torch.channels_last)
     low = AF._blur_pool(x.bfloat16(), _taps(4), [2, 2], pad_mode, 0)
     assert low.dtype == torch.bfloat16
-    torch.testing.assert_close(low.float(), AF._blur_pool_slices(x, _taps(4), [2, 2], pad_mode, 0), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(low.float(), CPU.blur_pool_slices(x, _taps(4), [2, 2], pad_mode, 0), rtol=2e-2, atol=2e-2)
 
 
 def test_gradients_equal_slices(generator):
@@ -80,7 +81,7 @@ def test_gradients_equal_slices(generator):
     for fmt in (torch.contiguous_format, torch.channels_last):
         x = torch.randn(2, 3, 9, 8, generator=generator, dtype=torch.float64).to(memory_format=fmt)
         grads = []
-        for kernel in (AF._blur_pool, AF._blur_pool_slices):
+        for kernel in (AF._blur_pool, CPU.blur_pool_slices):
             xr = x.detach().clone().requires_grad_(True)
             y = kernel(xr, taps, [2, 2], "reflect", 0)
             upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -119,7 +120,7 @@ def test_long_axes_equal_slices(generator, pad_mode):
         for fmt in (torch.contiguous_format, torch.channels_last):
             x = torch.randn(1, 2, size, 64, generator=generator, dtype=torch.float64).to(memory_format=fmt)
             grads, outs = [], []
-            for kernel in (AF._blur_pool, AF._blur_pool_slices):
+            for kernel in (AF._blur_pool, CPU.blur_pool_slices):
                 xr = x.detach().clone().requires_grad_(True)
                 out = kernel(xr, taps, [stride, stride], pad_mode, 0)
                 out.backward(torch.ones_like(out))
@@ -130,10 +131,10 @@ def test_long_axes_equal_slices(generator, pad_mode):
 
 
 def test_long_axis_uses_slices_with_same_values(generator):
-    long = AF._MATRIX_MAX_LEN + 3
+    long = CPU.MATRIX_MAX_LEN + 3
     x = torch.randn(1, 2, 4, long, generator=generator, dtype=torch.float64)
-    assert not AF._use_matrices(x)
-    torch.testing.assert_close(BlurPool2d()(x), AF._blur_pool_slices(x, _taps(4), [2, 2], "reflect", 0), rtol=0, atol=0)
+    assert not CPU.use_matrices(x)
+    torch.testing.assert_close(BlurPool2d()(x), CPU.blur_pool_slices(x, _taps(4), [2, 2], "reflect", 0), rtol=0, atol=0)
 
 
 def test_double_backward(generator):
@@ -174,7 +175,7 @@ def test_shifted_max_equals_max_pool(generator, ndim):
     for k in (1, 2, 3):
         for p in range(k // 2 + 1):
             expected = pool(x, k, 1, p)
-            actual = AF._max_pool(x, [k] * ndim, [p] * ndim)
+            actual = CPU.max_pool(x, [k] * ndim, [p] * ndim)
             assert actual.shape == expected.shape and actual.is_contiguous()
             torch.testing.assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
             assert actual.data_ptr() != x.data_ptr()
@@ -184,13 +185,13 @@ def test_max_gradient_is_max_pooling(generator):
     """When autograd records, the gradient is max pooling's, ties included (one winner per window)."""
     x = torch.randn(2, 3, 8, 9, generator=generator, dtype=torch.float64).relu()  # ties at zero
     grads = []
-    for fn in (lambda t: AF._max_pool(t, [3, 3], [1, 1]), lambda t: F.max_pool2d(t, 3, 1, 1)):
+    for fn in (lambda t: CPU.max_pool(t, [3, 3], [1, 1]), lambda t: F.max_pool2d(t, 3, 1, 1)):
         xr = x.clone().requires_grad_(True)
         fn(xr).backward(torch.ones(2, 3, 8, 9, dtype=torch.float64))
         grads.append(xr.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
     with torch.no_grad():
-        torch.testing.assert_close(AF._max_pool(x, [3, 3], [1, 1]), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
+        torch.testing.assert_close(CPU.max_pool(x, [3, 3], [1, 1]), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
 
 
 def test_max_blur_pool_channels_last_and_contiguous_agree(generator):
@@ -209,7 +210,7 @@ def test_cpu_autocast_forward_and_backward(generator, fmt):
         y = BlurPool2d(filter_size=4)(x)
         z = BlurPool2d(filter_size=4)(x.bfloat16())
     (y.float().sum() + z.float().sum()).backward()
-    expected = AF._blur_pool_slices(x.detach(), _taps(4), [2, 2], "reflect", 0)
+    expected = CPU.blur_pool_slices(x.detach(), _taps(4), [2, 2], "reflect", 0)
     torch.testing.assert_close(y.float(), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(z.float(), expected, rtol=2e-2, atol=2e-2)
     assert x.grad is not None and x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all()

@@ -14,12 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from antialias.layers import _cpu as CPU
 from antialias.layers import functional as AF
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
 # (backend, memory format, map size, dtype): the matrix products (NCHW), the channels_last convolution path
-# (maps of at least AF._CONV_MIN_SIZE), the strided slices, the Triton kernels (interpreter on CPU).
+# (maps of at least CPU.CONV_MIN_SIZE), the strided slices, the Triton kernels (interpreter on CPU).
 BACKENDS = [
     ("cpu", torch.contiguous_format, 32, torch.float32),
     ("cpu", torch.contiguous_format, 32, torch.bfloat16),
@@ -115,7 +116,7 @@ def test_backward_is_local(generator, device, backend, fmt, size, dtype):
             if op is _max_blur:  # the gradient reaches the winners of the windows only
                 xr = x.detach().double().requires_grad_(True)
                 with AF.set_backend("slices"):
-                    ref = AF._blur_pool_slices(F.max_pool2d(xr, 2, 1), TAPS, [2, 2], pad_mode, 0)
+                    ref = CPU.blur_pool_slices(F.max_pool2d(xr, 2, 1), TAPS, [2, 2], pad_mode, 0)
                 (ref_grad,) = torch.autograd.grad(ref, xr, upstream.double())
                 expected = torch.isnan(ref_grad)
             else:

@@ -17,6 +17,7 @@ pytest.importorskip("triton")
 
 from antialias.filters import get_taps  # noqa: E402
 from antialias.layers import BlurPool1d, BlurPool2d, BlurUpsample2d, MaxBlurPool2d  # noqa: E402
+from antialias.layers import _cpu as CPU  # noqa: E402
 from antialias.layers import functional as AF  # noqa: E402
 from antialias.layers._triton import function as TF  # noqa: E402
 from antialias.layers._triton import tables as T  # noqa: E402
@@ -44,7 +45,7 @@ def _close(actual, expected, msg=""):
 def _reference_pool(x, taps, stride, pad_mode, pad_off, upstream):
     """Float64 output and input gradient of the slices formulation (the specification), on the same inputs."""
     xr = x.detach().double().requires_grad_(True)
-    y = AF._blur_pool_slices(xr, taps, stride, pad_mode, pad_off)
+    y = CPU.blur_pool_slices(xr, taps, stride, pad_mode, pad_off)
     (grad,) = torch.autograd.grad(y, xr, upstream.double())
     return y.detach(), grad
 
@@ -65,7 +66,7 @@ def _concat(tables):
 def _slices_matrix(taps, length, stride, pad_mode, pad_off):
     """The ``(L_out, L)`` float64 operator of the slices formulation along one axis, read off the identity."""
     eye = torch.eye(length, dtype=torch.float64).unsqueeze(1)  # ``length`` 1D signals
-    return AF._blur_pool_slices(eye, taps, [stride], pad_mode, pad_off)[:, 0, :].t()
+    return CPU.blur_pool_slices(eye, taps, [stride], pad_mode, pad_off)[:, 0, :].t()
 
 
 # Per axis: sizes (tiny, odd, even) x strides 1..4 x pad_off 0/1; the other axis takes a few of them.
@@ -147,7 +148,7 @@ def test_half_precision(generator, device, dtype):
         x = _randn(generator, 2, 3, 9, 8, device=device).to(dtype).to(memory_format=fmt)
         y = TF.blur_pool(x, _taps(k), [2, 2], pad_mode, 0)
         assert y.dtype == dtype and y.is_contiguous(memory_format=fmt)
-        expected = AF._blur_pool_slices(x.double(), _taps(k), [2, 2], pad_mode, 0)
+        expected = CPU.blur_pool_slices(x.double(), _taps(k), [2, 2], pad_mode, 0)
         torch.testing.assert_close(y.double(), expected, **LOW[dtype], msg=f"k={k} {pad_mode}")
         xr = x.detach().requires_grad_(True)
         TF.blur_pool(xr, _taps(k), [2, 2], pad_mode, 0).sum().backward()
@@ -160,7 +161,7 @@ def test_layouts(generator, device):
     """channels_last (2D, 3D) and arbitrary strided views give the same values; the format is kept."""
     taps = _taps(4)
     x = _randn(generator, 2, 5, 9, 10, device=device).float()
-    expected = AF._blur_pool_slices(x.double(), taps, [2, 3], "reflect", 1)
+    expected = CPU.blur_pool_slices(x.double(), taps, [2, 3], "reflect", 1)
     for view in (x.to(memory_format=torch.channels_last), x.transpose(2, 3).contiguous().transpose(2, 3),
                  torch.stack([x, x], dim=-1)[..., 0]):
         y = TF.blur_pool(view, taps, [2, 3], "reflect", 1)
@@ -170,7 +171,7 @@ def test_layouts(generator, device):
     x3 = _randn(generator, 1, 3, 4, 5, 6, device=device).float().to(memory_format=torch.channels_last_3d)
     y3 = TF.blur_pool(x3, taps, [1, 2, 2], "replicate", 0)
     assert y3.is_contiguous(memory_format=torch.channels_last_3d)
-    _close(y3.double(), AF._blur_pool_slices(x3.double(), taps, [1, 2, 2], "replicate", 0))
+    _close(y3.double(), CPU.blur_pool_slices(x3.double(), taps, [1, 2, 2], "replicate", 0))
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
@@ -185,7 +186,7 @@ def test_blur_upsample(generator, device, pad_mode):
             x32 = x.float().requires_grad_(True)
             y = TF.blur_upsample(x32, taps, factors, pad_mode)
             xr = x.clone().requires_grad_(True)
-            expected = AF._blur_upsample_slices(xr, taps, factors, pad_mode)
+            expected = CPU.blur_upsample_slices(xr, taps, factors, pad_mode)
             upstream = _randn(generator, *expected.shape, device=device)
             (expected_grad,) = torch.autograd.grad(expected, xr, upstream)
             (grad,) = torch.autograd.grad(y, x32, upstream.float())
@@ -196,7 +197,7 @@ def test_blur_upsample(generator, device, pad_mode):
 
 def _reference_max_blur(x, kernel, padding, taps, stride, pad_mode):
     pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[x.dim() - 3]
-    return AF._blur_pool_slices(pool(x, kernel, 1, padding), taps, stride, pad_mode, 0)
+    return CPU.blur_pool_slices(pool(x, kernel, 1, padding), taps, stride, pad_mode, 0)
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)

@@ -7,7 +7,7 @@ row shorter than ``R``). The adjoint (the backward) is the transposed map, tabul
 
 The kernels read the tables instead of padding: no padded copy is made, and an output reads exactly the
 inputs of its window (a NaN or Inf stays local). The rules are those of the CPU kernels
-(:func:`antialias.layers.functional._source_index`): reflect falls back to replicate on an axis not longer
+(:func:`antialias.layers._cpu.source_index`): reflect falls back to replicate on an axis not longer
 than its padding, circular wraps as often as needed.
 """
 
@@ -19,6 +19,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from antialias.layers._cpu import source_index, upsample_phases
+
 __all__ = ["AxisTable", "identity_table", "pool_table", "transpose", "upsample_table"]
 
 # (index int32 (L_out, R), weight float64 (L_out, R), input length)
@@ -26,10 +28,7 @@ AxisTable = Tuple[Tensor, Tensor, int]
 
 
 def _source(pos: Tensor, length: int, pad_mode: str, left: int, right: int) -> Tensor:
-    # Imported here: functional.py imports this package lazily, and the rules must stay in one place.
-    from antialias.layers.functional import _source_index
-
-    index, valid = _source_index(pos, length, pad_mode, left, right)
+    index, valid = source_index(pos, length, pad_mode, left, right)
     return torch.where(valid, index, torch.full_like(index, -1))
 
 
@@ -48,10 +47,8 @@ def pool_table(taps: Tuple[float, ...], length: int, stride: int, pad_mode: str,
 
 @functools.lru_cache(maxsize=1024)
 def upsample_table(taps: Tuple[float, ...], length: int, factor: int, pad_mode: str) -> AxisTable:
-    """Zero-insert by ``factor`` + filter (gain ``factor``), the phases of ``functional._upsample_phases``."""
-    from antialias.layers.functional import _upsample_phases
-
-    weights, offsets, left, right = _upsample_phases(list(taps), factor)
+    """Zero-insert by ``factor`` + filter (gain ``factor``), the phases of ``_cpu.upsample_phases``."""
+    weights, offsets, left, right = upsample_phases(list(taps), factor)
     width = max(1, max(len(o) for o in offsets))
     j = torch.arange(length)
     index = torch.full((length, factor, width), -1, dtype=torch.long)
