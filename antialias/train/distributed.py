@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from antialias import devices
+from antialias.devices import resolve_device
 
 __all__ = [
     "DistributedContext",
@@ -28,7 +28,6 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "init_distributed",
-    "resolve_device",
     "shutdown_distributed",
 ]
 
@@ -77,16 +76,6 @@ def _env_int(name: str) -> int:
         raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
-    """The device to train on: ``device`` if given (``"cuda"`` gets this process's GPU), else CUDA
-    when available, else CPU (:func:`antialias.devices.resolve_device`, the library's one resolver).
-
-    Raises:
-        ValueError: ``device`` is not a valid device string, or CUDA was asked for but is missing.
-    """
-    return devices.resolve_device(device, local_rank=local_rank)
-
-
 def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) -> DistributedContext:
     """Join the process group described by torchrun's environment, or run as a single process.
 
@@ -104,7 +93,7 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
     world_size = _env_int("WORLD_SIZE") if "WORLD_SIZE" in os.environ else 1
     if world_size <= 1:
         local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else 0
-        return DistributedContext(device=resolve_device(device, local_rank))
+        return DistributedContext(device=resolve_device(device, local_rank=local_rank))
     missing = [name for name in _ENV if name not in present]
     if missing:
         raise ValueError(
@@ -112,7 +101,7 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
             f"{list(_ENV)} for every process"
         )
     rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK")
-    resolved = resolve_device(device, local_rank)
+    resolved = resolve_device(device, local_rank=local_rank)
     backend = "nccl" if resolved.type == "cuda" else "gloo"
     if resolved.type == "cuda":
         torch.cuda.set_device(resolved)

@@ -42,6 +42,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, DistributedSampler
 
 from antialias import _io
+from antialias.devices import resolve_device
 from antialias.models._head import MODEL_META_KEY
 from antialias.train import checkpoint as ckpt
 from antialias.train.config import (
@@ -69,7 +70,6 @@ from antialias.train.distributed import (
     all_reduce_sum,
     barrier,
     init_distributed,
-    resolve_device,
     shutdown_distributed,
 )
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
@@ -199,7 +199,7 @@ def train(config: TrainConfig) -> TrainResult:
             "(give lr, or scale_lr=False / --no-lr-scaling, to keep the recipe's rate)"
         )
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0") or 0))
+    device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
     out = _io.check_output_path(
         config.output_dir,
@@ -474,12 +474,15 @@ def _run(
             generator=_loader_generator(config.seed, epoch, ctx.rank),
         )
         lr = optimizer.param_groups[0]["lr"]
-        sums, seconds = train_one_epoch(
-            model=model, ddp=ddp, loader=loader, steps=steps_per_epoch, config=config, recipe=recipe, ctx=ctx,
-            optimizer=optimizer, scheduler=scheduler, scaler=scaler, criterion=criterion, epoch=epoch,
+        stats = train_one_epoch(
+            model, loader, optimizer, steps=steps_per_epoch, criterion=criterion, scheduler=scheduler,
+            device=ctx.device, accum_steps=config.accum_steps, scaler=scaler, amp=config.amp,
+            channels_last=config.channels_last, ddp=ddp, ctx=ctx, epoch=epoch,
+            progress=f"epoch {epoch + 1}/{recipe.epochs}" if config.progress else None,
         )
+        seconds = stats.seconds
         step += steps_per_epoch
-        loss_sum, correct, count = all_reduce_sum(ctx, [sums.loss.item(), sums.correct.item(), float(sums.count)])
+        loss_sum, correct, count = all_reduce_sum(ctx, [stats.loss_sum, stats.correct, float(stats.count)])
         metrics = evaluate(bare=bare, data=data, config=config, ctx=ctx, epoch=epoch, val_batch=val_batch)
         row = {
             "epoch": epoch + 1,

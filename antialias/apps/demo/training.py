@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from antialias.apps.demo.config import DemoConfig, Variant
@@ -22,6 +21,7 @@ from antialias.metrics import (
     diagonal_shift,
     fractional_consistency,
 )
+from antialias.train.loop import train_one_epoch
 
 __all__ = ["evaluate_model", "train_model"]
 
@@ -38,7 +38,8 @@ def train_model(
 
     ``torch.manual_seed(seed)`` (in a forked RNG state) fixes the initial weights and a generator
     seeded with ``seed`` the batch order, so the variants of one seed start from the same weights and see the same batches.
-    AdamW with a one-cycle learning rate, cross-entropy.
+    AdamW with a one-cycle learning rate, cross-entropy, one
+    :func:`antialias.train.loop.train_one_epoch` per epoch (the training engine's loop).
 
     Args:
         variant: the downsampling method.
@@ -65,19 +66,10 @@ def train_model(
     order = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     loss_mean = float("nan")
-    model.train()
     for epoch in range(epochs):
         perm = torch.randperm(n, generator=order).to(device)
-        total = torch.zeros((), device=device)
-        for i in range(0, n, batch_size):
-            batch = perm[i : i + batch_size]
-            loss = F.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.detach() * batch.numel()
-        loss_mean = float(total) / n
+        batches = ((images[batch], labels[batch]) for batch in perm.split(batch_size))
+        loss_mean = train_one_epoch(model, batches, optimizer, scheduler=schedule, device=device, epoch=epoch).loss
         if on_epoch is not None:
             on_epoch(epoch, loss_mean)
     model.eval()
