@@ -1,8 +1,9 @@
 """Measure how shift-invariant a classifier is: the paper's protocols, the later ones, robustness.
 
-Shift metrics (:mod:`antialias.metrics.shift`): :func:`accuracy`, :func:`crop_consistency` (the
-paper's consistency), :func:`diagonal_shift` (Figure 1), :func:`circular_consistency`,
-:func:`fractional_consistency`, :func:`worst_case_accuracy`. Internal equivariance
+Accuracy (:mod:`antialias.metrics.accuracy`): :func:`accuracy`, along a diagonal shift
+(:func:`diagonal_shift`, Figure 1) and under the worst shift (:func:`worst_case_accuracy`). Shift
+consistency (:mod:`antialias.metrics.shift`): :func:`crop_consistency` (the paper's consistency),
+:func:`circular_consistency`, :func:`fractional_consistency`. Internal equivariance
 (:mod:`antialias.metrics.equivariance`): :func:`feature_equivariance`. Robustness: ImageNet-C
 (:mod:`antialias.metrics.imagenet_c`: :func:`imagenet_c_errors`, :func:`imagenet_c_scores`,
 on-the-fly :func:`corruption_errors`) and ImageNet-P (:mod:`antialias.metrics.imagenet_p`:
@@ -13,6 +14,14 @@ its options, input, score, table rows and plot, for applications. Plots live in
 :mod:`antialias.metrics.plots` (needs matplotlib; imported on use).
 """
 
+from antialias.metrics._common import NonFiniteLogitsError as NonFiniteLogitsError
+from antialias.metrics.accuracy import AccuracyResult as AccuracyResult
+from antialias.metrics.accuracy import DiagonalResult as DiagonalResult
+from antialias.metrics.accuracy import WorstCaseResult as WorstCaseResult
+from antialias.metrics.accuracy import accuracy as accuracy
+from antialias.metrics.accuracy import diagonal_shift as diagonal_shift
+from antialias.metrics.accuracy import evaluate_accuracy as evaluate_accuracy
+from antialias.metrics.accuracy import worst_case_accuracy as worst_case_accuracy
 from antialias.metrics.equivariance import EquivarianceResult as EquivarianceResult
 from antialias.metrics.equivariance import feature_equivariance as feature_equivariance
 from antialias.metrics.imagenet_c import ALEXNET_C_ERRORS as ALEXNET_C_ERRORS
@@ -27,18 +36,11 @@ from antialias.metrics.imagenet_p import flip_probability as flip_probability
 from antialias.metrics.imagenet_p import imagenet_p_rates as imagenet_p_rates
 from antialias.metrics.imagenet_p import imagenet_p_scores as imagenet_p_scores
 from antialias.metrics.imagenet_p import top5_distance as top5_distance
-from antialias.metrics.shift import AccuracyResult as AccuracyResult
 from antialias.metrics.shift import ConsistencyResult as ConsistencyResult
-from antialias.metrics.shift import DiagonalResult as DiagonalResult
-from antialias.metrics.shift import WorstCaseResult as WorstCaseResult
-from antialias.metrics.shift import accuracy as accuracy
 from antialias.metrics.shift import circular_consistency as circular_consistency
 from antialias.metrics.shift import crop_consistency as crop_consistency
-from antialias.metrics.shift import diagonal_shift as diagonal_shift
-from antialias.metrics.shift import evaluate_accuracy as evaluate_accuracy
 from antialias.metrics.shift import fractional_consistency as fractional_consistency
 from antialias.metrics.shift import fractional_shift as fractional_shift
-from antialias.metrics.shift import worst_case_accuracy as worst_case_accuracy
 from antialias.metrics.table import METRIC_TABLE as METRIC_TABLE
 from antialias.metrics.table import MetricSpec as MetricSpec
 from antialias.metrics.table import get_metric as get_metric
@@ -56,6 +58,7 @@ __all__ = [
     "ImageNetCResult",
     "ImageNetPResult",
     "MetricSpec",
+    "NonFiniteLogitsError",
     "WorstCaseResult",
     "accuracy",
     "circular_consistency",

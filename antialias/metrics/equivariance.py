@@ -17,11 +17,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from antialias.devices import resolve_device
 from antialias.metrics._common import (
     check_batch,
+    check_chunk_size,
     eval_mode,
     iterate,
-    resolve_device,
+    positive_int,
     summary_repr,
 )
 from antialias.metrics.shift import fractional_shift
@@ -243,15 +245,12 @@ def feature_equivariance(
     if distance not in _DISTANCES:
         raise ValueError(f"distance must be one of {_DISTANCES}, got {distance!r}")
     if shifts is None:
-        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 1:
-            raise ValueError(f"max_shift must be an integer >= 1, got {max_shift!r}")
-        shift_list = list(range(max_shift))
+        shift_list = list(range(positive_int("max_shift", max_shift)))
     else:
         shift_list = [int(s) for s in shifts]
         if not shift_list:
             raise ValueError("shifts must name at least one shift")
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of images, got {chunk_size}")
+    check_chunk_size(chunk_size)
     grid = [(dy, dx) for dy in shift_list for dx in shift_list]
     dev = resolve_device(device, model=model)
 

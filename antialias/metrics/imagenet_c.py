@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from antialias.data import ImageFolderDataset, eval_transform, load_image_folder
 from antialias.datasets import EXTRA_CORRUPTIONS, IMAGENET_C_CORRUPTIONS, CorruptedImageFolder
-from antialias.metrics._common import mean_or_nan as _mean
-from antialias.metrics.shift import evaluate_accuracy
+from antialias.metrics._common import benchmark_folders, score_datasets
+from antialias.metrics._common import mean as _mean
+from antialias.metrics.accuracy import evaluate_accuracy
 
 __all__ = [
     "ALEXNET_CLEAN_ERROR",
@@ -65,18 +66,29 @@ ALEXNET_C_ERRORS: dict[str, float] = {
 ALEXNET_CLEAN_ERROR: float = 1 - 0.5655
 
 
-def _top1_error(
+def _errors(
     model: nn.Module,
-    dataset: Dataset,
+    corruptions: Iterable[str],
+    datasets: Callable[[str], Iterable[tuple[int, Dataset]]],
+    *,
     batch_size: int,
     num_workers: int,
     device: torch.device | str | None,
     progress: bool,
-) -> float:
-    """Top-1 error of ``model`` on a labelled ``dataset`` (one ImageNet-C corruption and severity)."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    result = evaluate_accuracy(model, loader, topk=(1,), device=device, progress=progress)
-    return 1.0 - result.summary()["top1"]
+) -> dict[str, dict[int, float]]:
+    """``{corruption: {severity: top-1 error}}`` of ``model`` on the ``(severity, data set)`` pairs
+    that ``datasets(corruption)`` gives."""
+
+    def top1_error(severity: int, loader: DataLoader) -> float:
+        result = evaluate_accuracy(model, loader, topk=(1,), device=device, progress=progress)
+        return 1.0 - result.summary()["top1"]
+
+    return {
+        corruption: score_datasets(
+            datasets(corruption), top1_error, desc=corruption, batch_size=batch_size, num_workers=num_workers
+        )
+        for corruption in corruptions
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,33 +262,20 @@ def imagenet_c_errors(
     Returns:
         ``{corruption: {severity: error}}``, errors in [0, 1].
     """
-    base = Path(root)
-    if not base.is_dir():
-        raise FileNotFoundError(f"ImageNet-C folder {str(root)!r} does not exist")
-    names = (
-        list(corruptions)
-        if corruptions is not None
-        else sorted(p.name for p in base.iterdir() if p.is_dir())
-    )
-    if not names:
-        raise ValueError(f"no corruption folder in ImageNet-C folder {str(root)!r}")
+    base, names = benchmark_folders(root, "ImageNet-C", "corruption", corruptions)
     tf = transform if transform is not None else eval_transform(resize=None, crop=224)
     expected = list(classes) if classes is not None else None
-    errors: dict[str, dict[int, float]] = {}
-    for name in names:
+
+    def datasets(name: str) -> Iterable[tuple[int, Dataset]]:
+        nonlocal expected
         folder = base / name
         if not folder.is_dir():
             raise FileNotFoundError(f"corruption folder {str(folder)!r} does not exist")
         sevs = list(severities) if severities is not None else _numeric_dirs(folder)
         if not sevs:
             raise ValueError(f"no severity folder (1..5) in {str(folder)!r}")
-        errors[name] = {}
         for severity in sevs:
-            dataset = load_image_folder(
-                folder / str(severity),
-                tf,
-                on_corrupt=on_corrupt,  # type: ignore[arg-type]
-            )
+            dataset = load_image_folder(folder / str(severity), tf, on_corrupt=on_corrupt)  # type: ignore[arg-type]
             if not dataset.labelled:
                 raise ValueError(f"{str(folder / str(severity))!r} has no class folders")
             if expected is None:
@@ -286,11 +285,11 @@ def imagenet_c_errors(
                     f"class folders of {dataset.root!r} differ from the other folders' "
                     f"({len(dataset.classes)} vs {len(expected)} classes); labels would not match"
                 )
-            errors[name][int(severity)] = _top1_error(
-                model, dataset, batch_size, num_workers, device, progress
-            )
-            logger.info("%s/%s: error %.4f", name, severity, errors[name][int(severity)])
-    return errors
+            yield int(severity), dataset
+
+    return _errors(
+        model, names, datasets, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress
+    )
 
 
 def corruption_errors(
@@ -351,22 +350,17 @@ def corruption_errors(
         raise ValueError(
             f"corruption errors need labelled images; {dataset.root!r} has no class folders"
         )
-    before_steps: list[Callable] = []
-    if resize:
-        before_steps.append(transforms.Resize(resize))
-    before_steps.append(transforms.CenterCrop(crop))
-    before = transforms.Compose(before_steps)
+    before = transforms.Compose([*([transforms.Resize(resize)] if resize else []), transforms.CenterCrop(crop)])
     after = eval_transform(None, crop)  # the corrupted image is the crop already: tensor, normalized
-    errors: dict[str, dict[int, float]] = {}
-    for corruption in corruptions:
-        errors[corruption] = {}
+
+    def datasets(corruption: str) -> Iterable[tuple[int, Dataset]]:
         for severity in severities:
-            corrupted = CorruptedImageFolder(
+            yield int(severity), CorruptedImageFolder(
                 dataset, corruption, int(severity), before=before, after=after, seed=seed
             )
-            errors[corruption][int(severity)] = _top1_error(
-                model, corrupted, batch_size, num_workers, device, progress
-            )
-    return errors
+
+    return _errors(
+        model, corruptions, datasets, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress
+    )
 
 

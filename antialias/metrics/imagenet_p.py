@@ -22,8 +22,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from antialias.datasets import SequenceFolder, collate_sequences
-from antialias.metrics._common import eval_mode, forward_views, iterate, resolve_device
-from antialias.metrics._common import mean_or_nan as _mean
+from antialias.devices import resolve_device
+from antialias.metrics._common import (
+    benchmark_folders,
+    eval_mode,
+    forward_views,
+    iterate,
+    score_datasets,
+)
+from antialias.metrics._common import mean as _mean
 
 __all__ = [
     "IMAGENET_P_PERTURBATIONS",
@@ -50,23 +57,16 @@ IMAGENET_P_PERTURBATIONS: tuple[str, ...] = (
 
 
 def _pairs(length: int, noise: bool, difficulty: int) -> list[tuple[int, int]]:
-    """Frame index pairs compared in one sequence (see the module docstring)."""
-    if noise:
-        return [(0, j) for j in range(1, length)]
-    pairs = []
-    for start in range(difficulty):
+    """Frame index pairs compared in one sequence (see the module docstring); at least one."""
+    if difficulty < 1:
+        raise ValueError(f"difficulty must be >= 1, got {difficulty}")
+    pairs = [(0, j) for j in range(1, length)] if noise else []
+    for start in range(0 if noise else difficulty):
         frames = list(range(start, length, difficulty))
         pairs += list(zip(frames[:-1], frames[1:], strict=True))
+    if not pairs:
+        raise ValueError(f"a sequence of {length} frames has no frame pair to compare")
     return pairs
-
-
-def _slicer(flat: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
-    """Views ``a:b`` of the frames of a batch of sequences, for :func:`forward_views`."""
-
-    def views(a: int, b: int) -> torch.Tensor:
-        return flat[a:b]
-
-    return views
 
 
 def _check_sequences(sequences: Sequence[torch.Tensor] | torch.Tensor, what: str) -> None:
@@ -96,16 +96,10 @@ def flip_probability(
         0.3333333333333333
     """
     _check_sequences(predictions, "flip_probability")
-    if difficulty < 1:
-        raise ValueError(f"difficulty must be >= 1, got {difficulty}")
     rates = []
     for preds in predictions:
         preds = torch.as_tensor(preds)
-        pairs = _pairs(preds.shape[0], noise, difficulty)
-        if not pairs:
-            raise ValueError(f"a sequence of {preds.shape[0]} frames has no frame pair to compare")
-        flips = [bool(preds[a] != preds[b]) for a, b in pairs]
-        rates.append(sum(flips) / len(flips))
+        rates.append(_mean(float(preds[a] != preds[b]) for a, b in _pairs(preds.shape[0], noise, difficulty)))
     return _mean(rates)
 
 
@@ -143,16 +137,12 @@ def top5_distance(
         top-5 rankings never change; at most 15).
     """
     _check_sequences(logits, "top5_distance")
-    if difficulty < 1:
-        raise ValueError(f"difficulty must be >= 1, got {difficulty}")
     per_sequence = []
     for seq in logits:
         seq = torch.as_tensor(seq)
         if seq.dim() != 2:
             raise ValueError(f"each sequence's logits must be (T, classes), got {tuple(seq.shape)}")
         pairs = _pairs(seq.shape[0], noise, difficulty)
-        if not pairs:
-            raise ValueError(f"a sequence of {seq.shape[0]} frames has no frame pair to compare")
         per_sequence.append(_mean(_top5_pair_distance(seq[a], seq[b]) for a, b in pairs))
     return _mean(per_sequence)
 
@@ -274,48 +264,36 @@ def imagenet_p_rates(
 
     from antialias.data import IMAGENET_MEAN, IMAGENET_STD
 
-    base = Path(root)
-    if not base.is_dir():
-        raise FileNotFoundError(f"ImageNet-P folder {str(root)!r} does not exist")
     if difficulty not in (1, 2, 3):
         raise ValueError(f"difficulty must be 1, 2 or 3, got {difficulty}")
-    if perturbations is None:
-        names = sorted(
-            p.name for p in base.iterdir() if p.is_dir() and p.name[-2:] not in ("_2", "_3")
-        )
-    else:
-        names = list(perturbations)
-    if not names:
-        raise ValueError(f"no perturbation folder in ImageNet-P folder {str(root)!r}")
+    base, names = benchmark_folders(root, "ImageNet-P", "perturbation", perturbations, skip=("_2", "_3"))
     tf = transform or transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD))]
     )
     dev = resolve_device(device, model=model)
-    out: dict[str, dict[str, float]] = {}
-    for name in names:
-        noise = "noise" in name
-        folder = base / (f"{name}_{difficulty}" if noise and difficulty > 1 else name)
-        dataset = SequenceFolder(folder, tf)
-        predictions: list[torch.Tensor] = []
-        logits_all: list[torch.Tensor] = []
+
+    def rates(name: str, loader: DataLoader) -> dict[str, float]:
+        logits: list[torch.Tensor] = []
         with eval_mode(model):
-            loader = DataLoader(
-                dataset,
-                batch_size=batch_size,
-                shuffle=False,
-                num_workers=num_workers,
-                collate_fn=collate_sequences,
-            )
             for sequences in iterate(loader, progress, name):
                 # Sequences may differ in length: run their frames together, split after.
-                lengths = [seq.shape[0] for seq in sequences]
                 flat = torch.cat(sequences)
-                logits = forward_views(model, _slicer(flat), flat.shape[0], chunk_size, dev)
-                for seq in logits.cpu().split(lengths):
-                    logits_all.append(seq)
-                    predictions.append(seq.argmax(1))
-        out[name] = {
-            "flip_probability": flip_probability(predictions, noise=noise, difficulty=difficulty),
-            "top5_distance": top5_distance(logits_all, noise=noise, difficulty=difficulty),
+
+                def frames(a: int, b: int, flat: torch.Tensor = flat) -> torch.Tensor:
+                    return flat[a:b]
+
+                out = forward_views(model, frames, flat.shape[0], chunk_size, dev)
+                logits += out.cpu().split([seq.shape[0] for seq in sequences])
+        noise = "noise" in name
+        return {
+            "flip_probability": flip_probability([seq.argmax(1) for seq in logits], noise=noise, difficulty=difficulty),
+            "top5_distance": top5_distance(logits, noise=noise, difficulty=difficulty),
         }
-    return out
+
+    def folder(name: str) -> Path:  # noise perturbations of difficulty d > 1 live in <name>_<d>
+        return base / (f"{name}_{difficulty}" if "noise" in name and difficulty > 1 else name)
+
+    return score_datasets(
+        ((name, SequenceFolder(folder(name), tf)) for name in names), rates, desc="ImageNet-P",
+        batch_size=batch_size, num_workers=num_workers, collate_fn=collate_sequences,
+    )

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from antialias.metrics.accuracy import DiagonalResult
 from antialias.metrics.equivariance import EquivarianceResult
-from antialias.metrics.shift import DiagonalResult
 
 __all__ = ["CurvePanel", "plot_bars", "plot_consistency", "plot_curves", "plot_diagonal", "plot_equivariance"]
 

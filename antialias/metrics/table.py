@@ -26,17 +26,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from antialias.metrics.accuracy import diagonal_shift, evaluate_accuracy, worst_case_accuracy
 from antialias.metrics.equivariance import feature_equivariance
 from antialias.metrics.imagenet_c import corruption_errors, imagenet_c_errors, imagenet_c_scores
 from antialias.metrics.imagenet_p import imagenet_p_rates, imagenet_p_scores
-from antialias.metrics.shift import (
-    circular_consistency,
-    crop_consistency,
-    diagonal_shift,
-    evaluate_accuracy,
-    fractional_consistency,
-    worst_case_accuracy,
-)
+from antialias.metrics.shift import circular_consistency, crop_consistency, fractional_consistency
 
 __all__ = ["METRIC_TABLE", "Column", "MetricSpec", "get_metric", "list_metrics"]
 
