@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["CLIError", "get_args_parser", "main"]
 
@@ -28,12 +30,39 @@ class CLIError(Exception):
     """A user error: printed as ``antialias <command>: error: <message>``, exit code 2."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except ``None`` and those of flags (which say nothing); a text with line
+    breaks (an examples epilog) is kept as written, any other is wrapped."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def add_command(subparsers: Any, name: str, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """Register the subcommand ``name``, its help in the house format (:class:`HelpFormatter`)."""
+    return subparsers.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+
+
+def csv_list(value: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: an option's comma-separated values."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_on_corrupt(group: Any) -> None:
+    """The ``--on-corrupt`` option of the commands that read an image folder."""
+    group.add_argument("--on-corrupt", choices=("fail", "skip"), default="fail",
+                       help="an unreadable image: stop with its path, or skip it with a warning (counted)")
+
+
 def _available_commands() -> list[str]:
-    names = []
-    for name in _COMMANDS:
-        if importlib.util.find_spec(f"antialias.cli.{name}") is not None:
-            names.append(name)
-    return names
+    return [name for name in _COMMANDS if importlib.util.find_spec(f"antialias.cli.{name}") is not None]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -43,7 +72,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="antialias",
         description="Anti-aliased CNNs: layers, model zoo, shift-invariance evaluation and training.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"antialias {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

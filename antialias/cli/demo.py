@@ -18,7 +18,7 @@ import importlib.util
 import logging
 from typing import Any
 
-from antialias.cli import CLIError
+from antialias.cli import CLIError, add_command, csv_list
 from antialias.layers import list_downsample_methods
 
 __all__ = ["add_parser", "run"]
@@ -26,13 +26,9 @@ __all__ = ["add_parser", "run"]
 logger = logging.getLogger(__name__)
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def _seeds(value: str) -> list[int]:
     try:
-        seeds = [int(v) for v in _csv(value)]
+        seeds = [int(v) for v in csv_list(value)]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated integer seeds, got {value!r}") from exc
     if not seeds:
@@ -47,7 +43,7 @@ def _filters(value: str) -> list[Any]:
     from antialias.filters import get_taps
 
     out: list[Any] = []
-    for item in _csv(value):
+    for item in csv_list(value):
         spec: Any = int(item) if item.isdigit() else item
         try:
             get_taps(spec)
@@ -61,7 +57,7 @@ def _methods(value: str) -> list[str]:
     """``"max,blur-4,aps"`` -> the names, checked against the layer factory's registry."""
     from antialias.apps.demo import parse_methods
 
-    names = _csv(value)
+    names = csv_list(value)
     try:
         parse_methods(names)
     except (TypeError, ValueError) as exc:
@@ -71,7 +67,7 @@ def _methods(value: str) -> list[str]:
 
 def _widths(value: str) -> list[int]:
     try:
-        widths = [int(v) for v in _csv(value)]
+        widths = [int(v) for v in csv_list(value)]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected three comma-separated channel counts, got {value!r}") from exc
     if len(widths) != 3 or min(widths) < 1:
@@ -95,7 +91,8 @@ def _auto(parse: Any, what: str = "a value") -> Any:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``antialias demo``."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
         help="show the effect of anti-aliasing in minutes on a CPU (trains small CNNs)",
         description=(
@@ -107,7 +104,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "table.md and PNG plots to --output. With --methods, one such table compares any "
             "downsampling methods of the layer factory instead."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -162,12 +158,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("the demo's plots need matplotlib: pip install 'antialias[demo]'")
     if args.workers < 0:
         raise CLIError(f"--workers must be >= 0 (0: one per CPU core), got {args.workers}")
-    from antialias._io import check_output_path
+    from antialias.files import check_output_path
 
-    try:  # before minutes of training: a folder that cannot be written would lose the results
-        check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data)])
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    # Before minutes of training: a folder that cannot be written would lose the results (a ValueError: main() reports it).
+    check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data)])
     config = DemoConfig(
         dataset=args.dataset,
         data_dir=args.data,

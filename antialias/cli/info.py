@@ -7,15 +7,17 @@ import json
 import platform
 from typing import Any
 
+from antialias.cli import add_command
+
 __all__ = ["add_parser", "collect_info", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "info",
         help="print versions and the available layers and models",
         description="Print versions and the available layers, downsampling methods and models.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print the information as JSON")
     return parser

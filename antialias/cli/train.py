@@ -9,11 +9,10 @@ A thin shell over :func:`antialias.train.train`. Several processes (GPUs) are la
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Any
 
-from antialias.cli import CLIError
+from antialias.cli import CLIError, add_command, add_on_corrupt
 
 __all__ = ["add_parser", "run"]
 
@@ -38,17 +37,6 @@ def _filter_size(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the help, and the examples epilog kept as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        # "(default: True)" on --no-progress would read as the flag's effect; flags need none.
-        # "(default: None)" after "(default: cuda when available)" says nothing: leave it out.
-        if action.nargs == 0 or action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _changeable() -> tuple[str, ...]:
     from antialias.train.engine import RESUME_CHANGEABLE
 
@@ -61,14 +49,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from antialias.train.recipes import RECIPES
 
     epilog = _EXAMPLES + "".join(f"  {name:14s} {r.description}\n" for name, r in RECIPES.items())
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="train or fine-tune a model (torchrun for several GPUs)",
         description="Train or fine-tune a model on a folder in the ImageNet layout\n"
         "(DATA/train/<class>/<image>, DATA/val/<class>/<image>), validating top-1/top-5 accuracy\n"
         "and crop consistency after every epoch.",
         epilog=epilog,
-        formatter_class=_Formatter,
     )
     parser.add_argument("data", nargs="?", help="folder with train/ and val/ class folders")
     parser.add_argument("--train-dir", help="training folder (default DATA/train)")
@@ -174,12 +162,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         help="loader workers per process (default: this machine's CPUs / its processes, at most 8)",
     )
-    group.add_argument(
-        "--on-corrupt",
-        choices=("fail", "skip"),
-        default="fail",
-        help="an unreadable image: stop with its name, or skip it with a warning",
-    )
+    add_on_corrupt(group)
     group.add_argument(
         "--no-verify",
         dest="verify_images",
@@ -241,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
                 "give DATA (a folder with train/ and val/) or both --train-dir and --val-dir"
             )
     if args.output:
-        _check_output(args)
+        _check_output(args)  # before training: a path that cannot be written would lose the summary
     fields = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{name: getattr(args, name) for name in fields if hasattr(args, name)})
     result = train(config)
@@ -252,24 +235,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights: {result.weights}")
     print(f"checkpoint: {result.checkpoint}")
     if args.output:
-        from antialias._io import atomic_write_text, json_safe
+        from antialias.files import write_json
 
-        atomic_write_text(args.output, json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n")
+        write_json(args.output, result.to_dict())
     return 0
 
 
 def _check_output(args: argparse.Namespace) -> None:
     """--output is checked before training: writable, a file name, and none of the run's own files."""
-    from antialias._io import check_output_path
+    from antialias.files import check_output_path
 
     out = args.output_dir
     inputs: list[tuple[str, str | None]] = [(f"run's {name}", os.path.join(out, name)) for name in ("weights.pt", "log.jsonl", "config.json")]
     inputs += [("checkpoint", os.path.join(out, p)) for p in (os.listdir(out) if os.path.isdir(out) else []) if p.endswith(".pt")]
     inputs += [("--init-weights file", args.init_weights), ("--resume checkpoint", args.resume if args.resume != "latest" else None)]
-    try:
-        check_output_path(args.output, kind="file", what="--output", inputs=inputs)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    check_output_path(args.output, kind="file", what="--output", inputs=inputs)  # a ValueError: main() reports it
 
 
 def _print_table(history: list[dict[str, Any]]) -> None:

@@ -308,6 +308,7 @@ def test_zoo_first_then_torchvision(data, capsys, monkeypatch):
     zoo = types.ModuleType("antialias.models")
     zoo.get_model = get_model  # type: ignore[attr-defined]
     zoo.list_models = lambda: ["aa_tiny"]  # type: ignore[attr-defined]
+    zoo.classifier_name = lambda model: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "antialias.models", zoo)
     code, out, err = run_cli(
         [
@@ -406,22 +407,32 @@ def test_corrupt_image_fail_or_skip(data, models, tmp_path, capsys, caplog):
     out_json = tmp_path / "skip.json"
     code, _, err = run_cli([*args, "--on-corrupt", "skip", "--output", str(out_json)], capsys)
     assert code == 0 and "zz_broken.jpg" in caplog.text  # a logged warning
-    assert (
-        json.loads(out_json.read_text())["models"][f"{models}:oracle"]["metrics"]["accuracy"][
-            "images"
-        ]
-        == 6
-    )
+    result = json.loads(out_json.read_text())
+    assert result["models"][f"{models}:oracle"]["metrics"]["accuracy"]["images"] == 6
+    assert result["skipped_images"] == 1  # counted in the results, not only logged
+    code, _, err = run_cli([*args, "--output", str(out_json)], capsys)  # nothing to skip: 0
+    assert code == 2 and json.loads(out_json.read_text())["skipped_images"] == 1  # a failed run writes nothing
+    bad.unlink()
+    code, _, err = run_cli([*args, "--on-corrupt", "skip", "--output", str(out_json)], capsys)
+    assert code == 0 and json.loads(out_json.read_text())["skipped_images"] == 0
 
 
-def test_truncated_image_is_named_from_a_worker(data, models, capsys):
+def test_truncated_image_is_named_from_a_worker(data, models, tmp_path, capsys):
     # The header is intact, the pixel data is not: found when a DataLoader worker decodes it.
     path = data / "n0_red" / "img1.jpg"
-    path.write_bytes(path.read_bytes()[:300])
+    original = path.read_bytes()
+    path.write_bytes(original[:300])
     args = ["--model", f"{models}:oracle", "--data", str(data), "--metrics", "accuracy", *SMALL]
     args[args.index("--workers") + 1] = "1"
     code, _, err = run_cli(args, capsys)
     assert_clean_error(code, err, "img1.jpg")
+    # Skipped when it fails to decode in the worker (the next image of its class stands in), and counted.
+    path.write_bytes(original[: len(original) * 4 // 5])  # the header check passes
+    out_json = tmp_path / "skip.json"
+    code, _, err = run_cli([*args, "--on-corrupt", "skip", "--metrics", "accuracy,consistency", "--output", str(out_json)], capsys)
+    assert code == 0, err
+    result = json.loads(out_json.read_text())
+    assert result["skipped_images"] == 1 and result["models"][f"{models}:oracle"]["metrics"]["accuracy"]["images"] == 6
 
 
 def test_images_smaller_than_the_crop(data, models, capsys):
