@@ -11,7 +11,6 @@ from torch import nn
 from antialias.convert import convert
 from antialias.layers import BlurConv2d, LpsDown2d, create_downsample, link_residual_phases
 from antialias.layers.polyphase import _PolyphaseDownNd
-from antialias.metrics.shift import circular_consistency, crop_consistency
 from antialias.models import get_model
 
 SHIFTS = [(0, 0), (1, 0), (0, 1), (1, 1), (3, 5), (-7, 2), (16, 16), (31, 1), (2, -9)]
@@ -128,16 +127,3 @@ def test_lps_resnet18_trains_its_scorers(images):
         for name, p in layer.scorer.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, (i, name)
     assert model.fc.weight.grad.abs().sum() > 0
-
-
-def test_shift_metrics_work_on_polyphase_models(images):
-    data = [(images, torch.tensor([0, 1, 2])), (images.flip(3)[:2], torch.tensor([3, 4]))]
-    aps = _zoo("aps")
-    result = circular_consistency(aps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0))
-    assert result.consistency == 1.0 and result.agree.shape == (5, 2)
-    lps = _converted("lps")
-    assert circular_consistency(lps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0)).consistency == 1.0
-    assert lps.training is False
-    # crop consistency needs no divisibility: 24x24 crops of the 32x32 images (24 is not a multiple of 32)
-    crops = crop_consistency(aps, data, crop_size=24, max_offset=8, passes=2, generator=torch.Generator().manual_seed(0))
-    assert 0.0 <= crops.consistency <= 1.0 and crops.agree.shape == (5, 2)

@@ -1,4 +1,4 @@
-"""Models with known answers for the metric tests (imported by the test modules).
+"""Models with known answers for the metric tests, and the batching they share (imported by the test modules).
 
 Each model reads pixels the test wrote on purpose (an offset written into the image, a label in a
 channel), so the expected metric values follow from the construction, not from a run.
@@ -21,6 +21,13 @@ class CornerParity(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cls = 2 * (x[:, 0, 0, 0] > 0.5).long() + (x[:, 1, 0, 0] > 0.5).long()
         return F.one_hot(cls, 4).float()
+
+
+def batches(
+    images: torch.Tensor, labels: torch.Tensor, size: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` cut into batches of ``size`` (the last one shorter)."""
+    return [(images[i : i + size], labels[i : i + size]) for i in range(0, len(images), size)]
 
 
 def parity_images(n: int, size: int) -> torch.Tensor:
