@@ -97,7 +97,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ("--batch-size", 32, "images per batch and per forward pass"),
         ("--workers", 2, "data-loading worker processes"),
     ):
-        data.add_argument(flag, type=int, default=default, help=text)
+        data.add_argument(flag, type=int, default=default, metavar="N", help=text)
     add_on_corrupt(data)
     shift = parser.add_argument_group("shift metrics")
     for flag, default, text in (
@@ -110,7 +110,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ("--equivariance-images", 64, "equivariance: images used (cost grows as N x shifts^2)"),
         ("--seed", 0, "seed of the random offsets and corruptions"),
     ):
-        shift.add_argument(flag, type=int, default=default, help=text)
+        shift.add_argument(flag, type=int, default=default, metavar="N", help=text)
     shift.add_argument("--shared-offsets", action="store_true",
                        help="consistency: one offset pair per batch, as the reference, instead of per image")
     shift.add_argument("--fractional-shift", type=float, default=1.0, help="fractional: shifts in [0, N) pixels")

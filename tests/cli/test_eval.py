@@ -108,6 +108,16 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+def test_help_shows_the_defaults_of_options_not_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("--on-corrupt {fail,skip}", "--max-offset N", "(default: 256)", "corruptions: ImageNet-C"):
+        assert text in out, text
+    assert "(default: None)" not in out and "(default: False)" not in out
+
+
 def test_compares_models_side_by_side(data, models, tmp_path, capsys):
     out_json = tmp_path / "res" / "results.json"
     plots = tmp_path / "plots"
