@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec, filter_name, get_taps
+from antialias.layers import _polyphase_ops as ops
 from antialias.layers._checks import (
     IntOrTuple,
     check_channels,
@@ -19,19 +20,21 @@ from antialias.layers._checks import (
     check_tuple,
     like_format,
 )
-from antialias.layers._polyphase_ops import (
-    _aps_down,
-    _check_norm,
-    _check_output_size,
-    _check_phase,
-    _check_polyphase_size,
-    _check_tau,
-    _check_up_taps,
-    _lps_down,
-    _order_free_sum,
-    _polyphase_up,
-    _tree_sum,
-)
+
+__all__ = [
+    "ApsDown1d",
+    "ApsDown2d",
+    "ApsDown3d",
+    "LpsDown1d",
+    "LpsDown2d",
+    "LpsDown3d",
+    "LpsScorer",
+    "PolyphaseUp1d",
+    "PolyphaseUp2d",
+    "PolyphaseUp3d",
+    "link_residual_phases",
+    "set_lps_temperature",
+]
 
 logger = logging.getLogger("antialias.layers.polyphase")
 
@@ -128,13 +131,21 @@ class _PhaseLinked(nn.Module):
             leader._published = None  # every follower has read it: never reuse it in a later pass
         return phase
 
-    def _sampling_repr(self) -> str:
+    def _options_repr(self) -> str:
+        """The layer's own options, shown after the sampling ones."""
+        return ""
+
+    def extra_repr(self) -> str:
         stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
-        return (
+        s = (
             f"channels={self.channels}, stride={stride}"
             + (f", filter_size={filter_name(self.filter_size)}" if len(self.taps) > 1 else "")
             + f", pad_mode={self.pad_mode!r}"
+            + self._options_repr()
         )
+        if getattr(self, "return_phase", False):
+            s += ", return_phase=True"
+        return s + (", follows a leader" if self.leader is not None else "")
 
 
 class _PolyphaseDownNd(_PhaseLinked):
@@ -156,7 +167,7 @@ class _PolyphaseDownNd(_PhaseLinked):
 
     def forward(self, input: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         check_input(input, self.dims, self.channels, self._name)
-        _check_polyphase_size(input, self._name)
+        ops.check_polyphase_size(input, self._name)
         phase: Optional[Tensor] = None
         if self.leader is not None:
             grid = [-(-input.size(d + 2) // s) for d, s in enumerate(self.stride)]
@@ -179,17 +190,14 @@ class _ApsDownNd(_PolyphaseDownNd):
         return_phase: bool = False,
     ) -> None:
         super().__init__(channels, stride, filter_size, pad_mode)
-        self.norm = _check_norm(norm)
+        self.norm = ops.check_norm(norm)
         self.return_phase = bool(return_phase)
 
     def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        return _aps_down(x, self.stride, self.norm, self.taps, self.pad_mode, phase)
+        return ops.aps_down(x, self.stride, self.norm, self.taps, self.pad_mode, phase)
 
-    def extra_repr(self) -> str:
-        s = f"{self._sampling_repr()}, norm={self.norm!r}"
-        if self.return_phase:
-            s += ", return_phase=True"
-        return s + (", follows a leader" if self.leader is not None else "")
+    def _options_repr(self) -> str:
+        return f", norm={self.norm!r}"
 
 
 _APS_DOC = """Adaptive polyphase sampling (APS, Chaman & Dokmanic, CVPR 2021) for {what}.
@@ -313,8 +321,8 @@ class LpsScorer(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         h = self.conv2(self.relu(self.conv1(input)))
-        per_position = _tree_sum(h, 1).flatten(1)  # the same additions at every position
-        return _order_free_sum(per_position) / math.prod(h.shape[1:])
+        per_position = ops.tree_sum(h, 1).flatten(1)  # the same additions at every position
+        return ops.order_free_sum(per_position) / math.prod(h.shape[1:])
 
 
 class _LpsDownNd(_PolyphaseDownNd):
@@ -336,7 +344,7 @@ class _LpsDownNd(_PolyphaseDownNd):
         if channels is None and scorer is None:
             raise ValueError(f"{type(self).__name__} needs channels (the width of its scorer's input), got None")
         super().__init__(channels, stride, filter_size, pad_mode)
-        self._tau = _check_tau(tau)
+        self._tau = ops.check_tau(tau)
         self.hard = bool(hard)
         self.return_phase = bool(return_phase)
         if scorer is None and channels is not None:  # channels is not None here (checked above)
@@ -350,7 +358,7 @@ class _LpsDownNd(_PolyphaseDownNd):
 
     @tau.setter
     def tau(self, value: float) -> None:
-        self._tau = _check_tau(value)
+        self._tau = ops.check_tau(value)
 
     def follow(self, leader: Optional[_PolyphaseDownNd]) -> _LpsDownNd:
         super().follow(leader)
@@ -361,15 +369,10 @@ class _LpsDownNd(_PolyphaseDownNd):
     def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         if phase is None and self.scorer is None:
             raise RuntimeError(f"{self._name} has no scorer (it was a follower); link it to a leader with follow()")
-        return _lps_down(x, self.stride, self.scorer, self._tau, self.training, self.hard, self.taps, self.pad_mode, phase)
+        return ops.lps_down(x, self.stride, self.scorer, self._tau, self.training, self.hard, self.taps, self.pad_mode, phase)
 
-    def extra_repr(self) -> str:
-        s = f"{self._sampling_repr()}, tau={self._tau:g}"
-        if self.hard:
-            s += ", hard=True"
-        if self.return_phase:
-            s += ", return_phase=True"
-        return s + (", follows a leader" if self.leader is not None else "")
+    def _options_repr(self) -> str:
+        return f", tau={self._tau:g}" + (", hard=True" if self.hard else "")
 
 
 _LPS_DOC = """Learnable polyphase sampling (LPS, Rojas-Gomez et al., NeurIPS 2022) for {what}.
@@ -445,7 +448,7 @@ class _PolyphaseUpNd(_PhaseLinked):
         pad_mode: str = "circular",
     ) -> None:
         super().__init__(channels, stride, filter_size, pad_mode)
-        self.taps = _check_up_taps(filter_size, self.stride, self._name)
+        self.taps = ops.check_up_taps(filter_size, self.stride, self._name)
 
     def follow(self, leader: Optional[_PolyphaseDownNd]) -> _PolyphaseUpNd:
         """Take the phase from ``leader`` (the matching down layer) when ``forward`` gets none.
@@ -457,19 +460,16 @@ class _PolyphaseUpNd(_PhaseLinked):
 
     def forward(self, input: Tensor, phase: Optional[Tensor] = None, output_size: Optional[IntOrTuple] = None) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
-        _check_polyphase_size(input, self._name)
+        ops.check_polyphase_size(input, self._name)
         grid = list(input.shape[2:])
         if phase is None:
             if self.leader is None:
                 raise ValueError(f"{self._name} needs the phase chosen by the down layer (or a leader set with follow())")
             phase = self._read_leader(input.size(0), grid)
-        _check_phase(phase, input.size(0), math.prod(self.stride), self._name)
-        sizes = _check_output_size(output_size, self.dims, grid, self.stride, self._name)
-        y = _polyphase_up(input, phase, self.stride, self.taps, self.pad_mode, sizes)
+        ops.check_phase(phase, input.size(0), math.prod(self.stride), self._name)
+        sizes = ops.check_output_size(output_size, self.dims, grid, self.stride, self._name)
+        y = ops.polyphase_up(input, phase, self.stride, self.taps, self.pad_mode, sizes)
         return like_format(y, input)
-
-    def extra_repr(self) -> str:
-        return self._sampling_repr() + (", follows a leader" if self.leader is not None else "")
 
 
 _UP_DOC = """Polyphase upsampling for {what}: the counterpart of :class:`ApsDown{d}d` and :class:`LpsDown{d}d`.
@@ -532,7 +532,6 @@ class PolyphaseUp3d(_PolyphaseUpNd):
 
 APS_DOWN: dict[int, type[_ApsDownNd]] = {1: ApsDown1d, 2: ApsDown2d, 3: ApsDown3d}
 LPS_DOWN: dict[int, type[_LpsDownNd]] = {1: LpsDown1d, 2: LpsDown2d, 3: LpsDown3d}
-POLYPHASE_UP: dict[int, type[_PolyphaseUpNd]] = {1: PolyphaseUp1d, 2: PolyphaseUp2d, 3: PolyphaseUp3d}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -594,7 +593,7 @@ def set_lps_temperature(model: nn.Module, tau: float) -> int:
         >>> set_lps_temperature(nn.Sequential(LpsDown2d(channels=4), LpsDown2d(channels=4)), 0.5)
         2
     """
-    tau = _check_tau(tau)
+    tau = ops.check_tau(tau)
     count = 0
     for module in model.modules():
         if isinstance(module, _LpsDownNd):

@@ -30,19 +30,19 @@ NORMS = ("l2", "l1")
 # Argument checks
 
 
-def _check_norm(norm: str) -> str:
+def check_norm(norm: str) -> str:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     return norm
 
 
-def _check_tau(tau: float) -> float:
+def check_tau(tau: float) -> float:
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau (the Gumbel-softmax temperature) must be a finite number > 0, got {tau!r}")
     return float(tau)
 
 
-def _check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
+def check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
     if not isinstance(phase, Tensor):
         raise TypeError(f"{name}: phase must be a tensor of component indices (N,) or weights (N, P), got {type(phase).__name__}")
     if phase.is_floating_point():
@@ -59,11 +59,11 @@ def _check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
         raise ValueError(f"{name}: phase indices must lie in [0, {phases}), got values in [{int(phase.min())}, {int(phase.max())}]")
 
 
-def _check_polyphase_size(x: Tensor, name: str) -> None:
+def check_polyphase_size(x: Tensor, name: str) -> None:
     check_size(x, [1] * (x.dim() - 2), name, "an empty axis has no polyphase components")
 
 
-def _check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> List[float]:
+def check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> List[float]:
     """The interpolation taps of an up layer: ``1`` (placement only) or a filter that keeps a constant
     map constant at every stride (see :func:`~antialias.layers.functional.check_upsample_taps`)."""
     taps = list(get_taps(filter_size))
@@ -144,7 +144,7 @@ def _lowest_argmax(values: Tensor) -> Tensor:
     return torch.where(hit, positions, sentinel).amin(-1)
 
 
-def _tree_sum(values: Tensor, dim: int) -> Tensor:
+def tree_sum(values: Tensor, dim: int) -> Tensor:
     """Sum over ``dim`` by pairwise elementwise additions.
 
     Every output element gets the same sequence of exactly rounded additions, wherever it lies in the
@@ -163,23 +163,23 @@ def _tree_sum(values: Tensor, dim: int) -> Tensor:
     return values.squeeze(dim)
 
 
-def _order_free_sum(values: Tensor) -> Tensor:
+def order_free_sum(values: Tensor) -> Tensor:
     """Sum over the last axis, independent of the order of its elements.
 
     A circular shift of a component permutes its positions; a plain sum would add them in another
     order and could round differently, so that two nearly tied components swap rank. Sorting first
     makes the sum a function of the multiset of values only.
     """
-    return _tree_sum(values.sort(-1).values, -1)
+    return tree_sum(values.sort(-1).values, -1)
 
 
-def _aps_norms(x: Tensor, stride: Sequence[int], norm: str) -> Tensor:
+def aps_norms(x: Tensor, stride: Sequence[int], norm: str) -> Tensor:
     """``(N, P)`` l2 (sum of squares) or l1 norms of the components, over channels and positions."""
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     energy = work.abs() if norm == "l1" else work * work
-    per_position = _tree_sum(energy, 1).unsqueeze(1)  # the same additions at every position
+    per_position = tree_sum(energy, 1).unsqueeze(1)  # the same additions at every position
     comps = _components(per_position, stride)  # (N, P, 1, L...)
-    return _order_free_sum(comps.flatten(2))
+    return order_free_sum(comps.flatten(2))
 
 
 def _select(x: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
@@ -252,12 +252,12 @@ def _place(y: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
     return out.reshape([n, c] + [g * s for g, s in zip(grid, stride, strict=True)])
 
 
-def _aps_down(
+def aps_down(
     x: Tensor, stride: List[int], norm: str, taps: List[float], pad_mode: str, phase: Optional[Tensor]
 ) -> Tuple[Tensor, Tensor]:
     x = _wrap_to_multiple(_blur(x, taps, pad_mode), stride)
     if phase is None:
-        phase = _lowest_argmax(_aps_norms(x, stride, norm))
+        phase = _lowest_argmax(aps_norms(x, stride, norm))
     return _select(x, stride, phase), phase
 
 
@@ -272,7 +272,7 @@ def _lps_logits(x: Tensor, stride: List[int], scorer: Any) -> Tensor:
     return scores.reshape(x.size(0), math.prod(stride))
 
 
-def _lps_down(
+def lps_down(
     x: Tensor,
     stride: List[int],
     scorer: Any,
@@ -291,7 +291,7 @@ def _lps_down(
     return _select(x, stride, phase), phase
 
 
-def _polyphase_up(
+def polyphase_up(
     y: Tensor,
     phase: Tensor,
     stride: List[int],
@@ -307,7 +307,7 @@ def _polyphase_up(
     return out
 
 
-def _check_output_size(output_size: Optional[IntOrTuple], ndim: int, grid: Sequence[int], stride: Sequence[int], name: str) -> Optional[List[int]]:
+def check_output_size(output_size: Optional[IntOrTuple], ndim: int, grid: Sequence[int], stride: Sequence[int], name: str) -> Optional[List[int]]:
     if output_size is None:
         return None
     sizes = list(check_tuple(output_size, ndim, "output_size"))

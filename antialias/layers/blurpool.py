@@ -330,7 +330,7 @@ class _BlurConvMixin(_ConvBase):
 
     _ndim: ClassVar[int]
     _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
-    if TYPE_CHECKING:  # set by _blur_conv_init; the conv's own forward (declared for the type checker only)
+    if TYPE_CHECKING:  # set by __init__; the conv's own forward (declared for the type checker only)
         blur: nn.Module
         _dims: int
         _name: str
@@ -338,6 +338,31 @@ class _BlurConvMixin(_ConvBase):
         _min_key: Any
 
         def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor: ...
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 2,
+        padding: Any = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own signature, at stride 1
+        conv_init(self, in_channels, out_channels, kernel_size, stride=1, padding=padding, dilation=dilation,
+                  groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype)
+        self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
+        self._dims = self._ndim
+        self._name = type(self).__name__
+        self._update_min_size()
 
     @torch.jit.unused
     def _size_key(self) -> Any:
@@ -398,8 +423,7 @@ class _BlurConvMixin(_ConvBase):
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
             raise TypeError(f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}")
-        # cls is a concrete BlurConvNd; the mixin (typed as _ConvNd) cannot declare its __init__.
-        new = cls(  # type: ignore[call-arg]
+        new = cls(
             conv.in_channels,
             conv.out_channels,
             conv.kernel_size,
@@ -421,43 +445,6 @@ class _BlurConvMixin(_ConvBase):
         return new
 
 
-def _blur_conv_init(
-    self: Any,
-    conv_cls: type[nn.Module],
-    in_channels: int,
-    out_channels: int,
-    kernel_size: IntOrTuple,
-    stride: IntOrTuple,
-    padding: Any,
-    dilation: IntOrTuple,
-    groups: int,
-    bias: bool,
-    padding_mode: str,
-    filter_size: FilterSpec,
-    pad_mode: str,
-    device: Any,
-    dtype: Any,
-) -> None:
-    conv_cls.__init__(
-        self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        bias=bias,
-        padding_mode=padding_mode,
-        device=device,
-        dtype=dtype,
-    )
-    self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
-    self._dims = self._ndim
-    self._name = type(self).__name__
-    self._update_min_size()
-
-
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):
     """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
 
@@ -475,26 +462,6 @@ class BlurConv1d(_BlurConvMixin, nn.Conv1d):
 
     _ndim = 1
     _conv_cls = nn.Conv1d
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrTuple,
-        stride: IntOrTuple = 2,
-        padding: Any = 0,
-        dilation: IntOrTuple = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        filter_size: FilterSpec = 4,
-        pad_mode: str = "reflect",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        _blur_conv_init(self, nn.Conv1d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                        bias, padding_mode, filter_size, pad_mode, device, dtype)
 
 
 class BlurConv2d(_BlurConvMixin, nn.Conv2d):
@@ -529,26 +496,6 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
     _ndim = 2
     _conv_cls = nn.Conv2d
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrTuple,
-        stride: IntOrTuple = 2,
-        padding: Any = 0,
-        dilation: IntOrTuple = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        filter_size: FilterSpec = 4,
-        pad_mode: str = "reflect",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        _blur_conv_init(self, nn.Conv2d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                        bias, padding_mode, filter_size, pad_mode, device, dtype)
-
 
 class BlurConv3d(_BlurConvMixin, nn.Conv3d):
     """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
@@ -564,26 +511,6 @@ class BlurConv3d(_BlurConvMixin, nn.Conv3d):
 
     _ndim = 3
     _conv_cls = nn.Conv3d
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrTuple,
-        stride: IntOrTuple = 2,
-        padding: Any = 0,
-        dilation: IntOrTuple = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        *,
-        filter_size: FilterSpec = 4,
-        pad_mode: str = "reflect",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        _blur_conv_init(self, nn.Conv3d, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                        bias, padding_mode, filter_size, pad_mode, device, dtype)
 
 
 BLUR_POOL: dict[int, type[_BlurPoolNd]] = {1: BlurPool1d, 2: BlurPool2d, 3: BlurPool3d}

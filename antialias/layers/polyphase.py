@@ -55,6 +55,8 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec, get_taps
+from antialias.layers import _polyphase_modules
+from antialias.layers import _polyphase_ops as ops
 from antialias.layers._checks import (
     IntOrTuple,
     check_input,
@@ -62,63 +64,27 @@ from antialias.layers._checks import (
     check_tuple,
     like_format,
 )
-from antialias.layers._polyphase_modules import APS_DOWN as APS_DOWN
-from antialias.layers._polyphase_modules import LPS_DOWN as LPS_DOWN
-from antialias.layers._polyphase_modules import POLYPHASE_UP as POLYPHASE_UP
-from antialias.layers._polyphase_modules import ApsDown1d as ApsDown1d
-from antialias.layers._polyphase_modules import ApsDown2d as ApsDown2d
-from antialias.layers._polyphase_modules import ApsDown3d as ApsDown3d
-from antialias.layers._polyphase_modules import LpsDown1d as LpsDown1d
-from antialias.layers._polyphase_modules import LpsDown2d as LpsDown2d
-from antialias.layers._polyphase_modules import LpsDown3d as LpsDown3d
-from antialias.layers._polyphase_modules import LpsScorer as LpsScorer
-from antialias.layers._polyphase_modules import PolyphaseUp1d as PolyphaseUp1d
-from antialias.layers._polyphase_modules import PolyphaseUp2d as PolyphaseUp2d
-from antialias.layers._polyphase_modules import PolyphaseUp3d as PolyphaseUp3d
-from antialias.layers._polyphase_modules import _PolyphaseDownNd as _PolyphaseDownNd
-from antialias.layers._polyphase_modules import link_residual_phases as link_residual_phases
-from antialias.layers._polyphase_modules import set_lps_temperature as set_lps_temperature
-from antialias.layers._polyphase_ops import NORMS as NORMS
-from antialias.layers._polyphase_ops import (
-    _aps_down,
-    _aps_norms,
-    _check_norm,
-    _check_output_size,
-    _check_phase,
-    _check_polyphase_size,
-    _check_tau,
-    _check_up_taps,
-    _lps_down,
-    _polyphase_up,
+from antialias.layers._polyphase_modules import *  # noqa: F403
+from antialias.layers._polyphase_modules import APS_DOWN, LPS_DOWN
+from antialias.layers._polyphase_modules import (
+    _PolyphaseDownNd as _PolyphaseDownNd,  # for the shift-invariance checks
 )
+from antialias.layers._polyphase_ops import NORMS as NORMS
 from antialias.layers.factory import register_downsample
 
 __all__ = [
     "NORMS",
-    "ApsDown1d",
-    "ApsDown2d",
-    "ApsDown3d",
-    "LpsDown1d",
-    "LpsDown2d",
-    "LpsDown3d",
-    "LpsScorer",
-    "PolyphaseUp1d",
-    "PolyphaseUp2d",
-    "PolyphaseUp3d",
     "aps_down1d",
     "aps_down2d",
     "aps_down3d",
-    "link_residual_phases",
     "lps_down1d",
     "lps_down2d",
     "lps_down3d",
     "polyphase_up1d",
     "polyphase_up2d",
     "polyphase_up3d",
-    "set_lps_temperature",
 ]
-
-_ = (_aps_norms, _PolyphaseDownNd)  # re-exported for tests and the shift-invariance checks
+__all__ += _polyphase_modules.__all__  # the modules and the whole-model helpers
 
 # ----------------------------------------------------------------------------------------------------
 # Functions
@@ -129,12 +95,12 @@ def _aps_down_nd(
     return_phase: bool, name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     strides = list(check_tuple(stride, ndim, "stride"))
-    _check_norm(norm)
+    ops.check_norm(norm)
     taps = list(get_taps(filter_size))
     mode = check_pad_mode(pad_mode)
     check_input(x, ndim, None, name)
-    _check_polyphase_size(x, name)
-    y, phase = _aps_down(x, strides, norm, taps, mode, None)
+    ops.check_polyphase_size(x, name)
+    y, phase = ops.aps_down(x, strides, norm, taps, mode, None)
     y = like_format(y, x)
     return (y, phase) if return_phase else y
 
@@ -212,12 +178,12 @@ def _lps_down_nd(
     if not callable(scorer):
         raise TypeError(f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}")
     strides = list(check_tuple(stride, ndim, "stride"))
-    _check_tau(tau)
+    ops.check_tau(tau)
     taps = list(get_taps(filter_size))
     mode = check_pad_mode(pad_mode)
     check_input(x, ndim, None, name)
-    _check_polyphase_size(x, name)
-    y, phase = _lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator)
+    ops.check_polyphase_size(x, name)
+    y, phase = ops.lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator)
     y = like_format(y, x)
     return (y, phase) if return_phase else y
 
@@ -309,13 +275,13 @@ def _polyphase_up_nd(
     output_size: Optional[IntOrTuple], name: str,
 ) -> Tensor:
     strides = list(check_tuple(stride, ndim, "stride"))
-    taps = _check_up_taps(filter_size, strides, name)
+    taps = ops.check_up_taps(filter_size, strides, name)
     mode = check_pad_mode(pad_mode)
     check_input(y, ndim, None, name)
-    _check_polyphase_size(y, name)
-    _check_phase(phase, y.size(0), math.prod(strides), name)
-    sizes = _check_output_size(output_size, ndim, list(y.shape[2:]), strides, name)
-    return like_format(_polyphase_up(y, phase, strides, taps, mode, sizes), y)
+    ops.check_polyphase_size(y, name)
+    ops.check_phase(phase, y.size(0), math.prod(strides), name)
+    sizes = ops.check_output_size(output_size, ndim, list(y.shape[2:]), strides, name)
+    return like_format(ops.polyphase_up(y, phase, strides, taps, mode, sizes), y)
 
 
 def polyphase_up1d(

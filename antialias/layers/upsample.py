@@ -115,5 +115,3 @@ class BlurUpsample3d(_BlurUpsampleNd):
 
     _ndim = 3
 
-
-BLUR_UPSAMPLE: dict[int, type[_BlurUpsampleNd]] = {1: BlurUpsample1d, 2: BlurUpsample2d, 3: BlurUpsample3d}

@@ -270,7 +270,7 @@ def _wavelet_factory(
                 f"{ {n: w for n, w in sorted(_BY_LENGTH.items())} }, got filter_size={filter_size!r}; "
                 f"or pass wavelet=..."
             )
-        wavelet = _BY_LENGTH[filter_size]  # type: ignore[index]
+        wavelet = _BY_LENGTH[filter_size]
     return WAVELET_POOL[ndim](channels, stride, wavelet, pad_mode)
 
 

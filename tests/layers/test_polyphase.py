@@ -29,7 +29,8 @@ from antialias.layers import (
     polyphase_up2d,
     set_lps_temperature,
 )
-from antialias.layers.polyphase import NORMS, _aps_norms
+from antialias.layers._polyphase_ops import aps_norms as _aps_norms
+from antialias.layers.polyphase import NORMS
 from antialias.train import lps_temperature
 
 APS = {1: ApsDown1d, 2: ApsDown2d, 3: ApsDown3d}
