@@ -301,6 +301,7 @@ def insert_after(
         targets.append(matches[index])
     gm = fx.GraphModule(module, graph, class_name=type(module).__name__)
     _copy_missing_state(module, gm)
+    _order_like(module, gm)
     _copy_plain_attributes(module, gm)
     expected = set(module.state_dict())
     taken = {n for n, _ in module.named_modules()}
@@ -327,6 +328,25 @@ def _copy_plain_attributes(module: nn.Module, gm: fx.GraphModule) -> None:
         if not key.startswith("_") and key not in vars(gm) and not hasattr(type(gm), key):
             setattr(gm, key, value)
     gm.training = module.training  # not recursive: its children keep their own modes
+
+
+def _order_like(original: nn.Module, new: nn.Module) -> None:
+    """Order the parameters, buffers and children of ``new`` (and of its new containers) as in ``original``.
+
+    A GraphModule holds its submodules in the order its graph first uses them, and
+    :func:`_copy_missing_state` appends the rest: the state dict would keep its keys but not their order.
+    """
+    if new is original:
+        return
+    for attr in ("_parameters", "_buffers", "_modules"):
+        mine, theirs = getattr(new, attr), getattr(original, attr)
+        order = [k for k in theirs if k in mine] + [k for k in mine if k not in theirs]
+        items = [(k, mine.pop(k)) for k in order]
+        mine.update(items)
+    for name, child in new.named_children():
+        counterpart = original._modules.get(name)
+        if counterpart is not None:
+            _order_like(counterpart, child)
 
 
 def _copy_missing_state(module: nn.Module, gm: fx.GraphModule) -> None:

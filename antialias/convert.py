@@ -52,11 +52,12 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
+from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires typing_extensions
 
 from antialias.filters import FilterSpec, get_taps
 from antialias.layers.alias_free import replace_activations
@@ -176,23 +177,24 @@ class ConversionReport:
 # Public API
 
 
-def convert(
-    model: nn.Module,
-    filter_size: FilterSpec = 4,
-    *,
-    method: str = "blur",
-    pad_mode: str | None = None,
-    min_channels: int = 0,
-    antialias_stem: bool | None = None,
-    include: str | Sequence[str] | None = None,
-    exclude: str | Sequence[str] | None = None,
-    conv_padding_mode: str | None = None,
-    placement: str = "paper",
-    circular: bool = False,
-    example_inputs: Tensor | tuple[Any, ...] | None = None,
-    activations: str | None = None,
-    inplace: bool = False,
-) -> nn.Module:
+class _Keywords(TypedDict, total=False):
+    """The keyword arguments of :func:`convert` (described there; the defaults are :func:`convert_with_report`'s)."""
+
+    method: str
+    pad_mode: str | None
+    min_channels: int
+    antialias_stem: bool | None
+    include: str | Sequence[str] | None
+    exclude: str | Sequence[str] | None
+    conv_padding_mode: str | None
+    placement: str
+    circular: bool
+    example_inputs: Tensor | tuple[Any, ...] | None
+    activations: str | None
+    inplace: bool
+
+
+def convert(model: nn.Module, filter_size: FilterSpec = 4, **options: Unpack[_Keywords]) -> nn.Module:
     """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
 
     Max pools, average pools and strided convolutions of any ``nn.Module`` (1D, 2D or 3D) are rewritten
@@ -208,8 +210,8 @@ def convert(
             (``"blur"``; the polyphase module adds ``"aps"`` and ``"lps"``).
         pad_mode: padding of the downsampling layers: ``"reflect"`` (``None``: the default),
             ``"replicate"``, ``"zeros"``, ``"circular"``.
-        min_channels: leave layers whose maps have fewer channels alone (pools whose channel count
-            cannot be read from the graph are converted).
+        min_channels: leave layers whose maps have fewer channels alone (0: none; pools whose channel
+            count cannot be read from the graph are converted).
         antialias_stem: also anti-alias the first downsampling layer when it is a convolution (the
             reference's ``pool_only=False``; the same option as the zoo's). ``None``: the placement's
             default, ``False`` (the full-resolution stem is costly to blur) except for a stride-4 stem
@@ -221,7 +223,7 @@ def convert(
             downsampling layer), so with ``pad_mode="circular"`` the network is exactly equivariant to
             circular shifts by its total stride: shifting the input by the total stride shifts the
             output by one sample.
-        placement: ``"paper"`` (conv -> norm -> act -> blur); ``"reference"``, the paper's placement with
+        placement: ``"paper"`` (the default: conv -> norm -> act -> blur); ``"reference"``, the paper's placement with
             the reference package's choices for its architectures: a ResNet's stem max pool (``conv1``,
             ``bn1``, ``maxpool``, ``layer1`` children) uses kernel 2, and a stride-4 stem convolution
             (AlexNet) keeps stride 2 and is followed by a stride-2 blur after its activation; or
@@ -231,7 +233,7 @@ def convert(
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
             ``conv_padding_mode="circular"``, then checks on a random input (the example input's shape)
             that a circular shift leaves the output unchanged. Needs ``method="aps"`` or ``"lps"``; the
-            sides of the input must be multiples of the network's total stride.
+            sides of the input must be multiples of the network's total stride. Default ``False``.
         example_inputs: the positional arguments of one forward call (a tensor or a tuple), run once
             without gradients to read the execution order, the channel counts that reach each layer,
             and the strided ``F.*`` calls and step-slicing of ``forward`` methods. ``None``: a random
@@ -240,7 +242,7 @@ def convert(
         activations: ``"alias_free"`` wraps every activation module in
             :class:`~antialias.layers.AliasFreeActivation` (Michaeli et al., CVPR 2023; with
             ``conv_padding_mode="circular"`` for sub-pixel shifts); ``None`` leaves them.
-        inplace: convert ``model`` itself instead of a copy (use the returned module).
+        inplace: convert ``model`` itself instead of a copy (``False``; use the returned module).
 
     Returns:
         The anti-aliased model: the same classes, with the layers replaced, except where a
@@ -266,11 +268,7 @@ def convert(
         >>> sorted(aa.state_dict()) == sorted(net.state_dict())
         True
     """
-    _check_activations(activations)
-    options = _Options.build(
-        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement, circular
-    )
-    return _with_activations(_convert(model, options, example_inputs, inplace), activations)[0]
+    return convert_with_report(model, filter_size, **options)[0]
 
 
 def convert_with_report(
@@ -290,7 +288,7 @@ def convert_with_report(
     activations: str | None = None,
     inplace: bool = False,
 ) -> tuple[nn.Module, ConversionReport]:
-    """:func:`convert`, and a :class:`ConversionReport` of what changed and what was left alone.
+    """:func:`convert` (the same arguments), and a :class:`ConversionReport` of what changed and what was left alone.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AvgPool2d(2))
@@ -302,23 +300,15 @@ def convert_with_report(
         >>> [(s.name, s.reason) for s in report.skipped]
         [('0', 'stem (antialias_stem=False)')]
     """
-    _check_activations(activations)
+    if activations not in (None, "alias_free"):
+        raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
     options = _Options.build(
         filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement, circular
     )
-    return _with_activations(_convert(model, options, example_inputs, inplace), activations)
-
-
-def _check_activations(activations: str | None) -> None:
-    if activations not in (None, "alias_free"):
-        raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
-
-
-def _with_activations(result: tuple[nn.Module, ConversionReport], activations: str | None) -> tuple[nn.Module, ConversionReport]:
-    """``activations="alias_free"``: wrap the converted model's activation modules (parameter-free, no key changes)."""
+    model, report = _convert(model, options, example_inputs, inplace)
     if activations == "alias_free":
-        replace_activations(result[0])
-    return result
+        replace_activations(model)  # parameter-free wrappers: no key changes
+    return model, report
 
 
 def _convert(
