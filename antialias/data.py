@@ -393,45 +393,73 @@ def load_image_folder(
     return ImageFolderDataset(path, samples, classes, transform, on_corrupt=on_corrupt)
 
 
-def _normalize(mean: Sequence[float], std: Sequence[float]) -> Callable:
-    from torchvision import transforms
+class _ToFloat:
+    """A PIL image or array as ``ToTensor`` reads it; a tensor to float32 (integers scaled to ``[0, 1]``)."""
 
-    return transforms.Normalize(mean=list(mean), std=list(std))
+    def __call__(self, image: Any) -> torch.Tensor:
+        from torchvision.transforms import functional as F
+
+        return F.convert_image_dtype(image, torch.float32) if isinstance(image, torch.Tensor) else F.to_tensor(image)
+
+    def __repr__(self) -> str:
+        return "ToFloat()"
 
 
 def eval_transform(
     resize: int | None = 256,
-    crop: int = 224,
+    crop: int | tuple[int, int] = 224,
     *,
+    crop_pct: float | None = None,
+    interpolation: str = "bilinear",
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
-) -> Callable[[Image.Image], torch.Tensor]:
-    """The accuracy protocol: Resize(``resize``) (shorter side), CenterCrop(``crop``), ToTensor,
-    Normalize(``mean``, ``std``).
+) -> Callable[[Any], torch.Tensor]:
+    """The accuracy protocol: Resize(``resize``) (shorter side), CenterCrop(``crop``), to float, Normalize(``mean``, ``std``).
+
+    The one evaluation transform of the library (the weights' ``transforms()`` is this one too). It
+    takes a PIL image (or an ``HxWxC`` array, read as ``ToTensor`` reads it), a ``uint8`` tensor
+    ``(3, H, W)`` or a batch ``(N, 3, H, W)``, or a float tensor already in ``[0, 1]``.
 
     Args:
         resize: shorter side after resizing; ``None`` or 0 keeps the stored size (for folders
             already cropped, such as ImageNet-C).
-        crop: side of the square center crop.
-        mean: per-channel mean subtracted after ToTensor.
+        crop: side of the square center crop, or its ``(height, width)``.
+        crop_pct: the crop's share of the resized image (timm's ``crop_pct``); when given, ``resize``
+            becomes ``round(width / crop_pct)`` (256 for 224 at 0.875).
+        interpolation: torchvision's ``InterpolationMode`` value (``"bilinear"``, ``"bicubic"``, ...).
+        mean: per-channel mean subtracted after scaling to ``[0, 1]``.
         std: per-channel standard deviation divided by.
 
+    Raises:
+        ValueError: a crop smaller than 1 pixel or larger than the resized side, an unknown interpolation.
+
     Shape:
-        - Output: :math:`(3, crop, crop)`, float32.
+        - Input: a PIL image, :math:`(3, H, W)` or :math:`(N, 3, H, W)`.
+        - Output: :math:`(3, crop, crop)` or :math:`(N, 3, crop, crop)`, float32.
     """
     from torchvision import transforms
 
-    if crop < 1:
+    size = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+    if min(size) < 1:
         raise ValueError(f"crop must be a positive size, got {crop}")
+    if crop_pct is not None:
+        if not 0 < crop_pct:
+            raise ValueError(f"crop_pct must be > 0, got {crop_pct}")
+        resize = int(round(size[1] / crop_pct))
+    try:
+        mode = transforms.InterpolationMode(interpolation)
+    except ValueError:
+        modes = [m.value for m in transforms.InterpolationMode]
+        raise ValueError(f"interpolation must be one of {modes}, got {interpolation!r}") from None
     steps: list[Callable] = []
     if resize:
-        if resize < crop:
+        if resize < max(size):
             raise ValueError(
                 f"resize ({resize}) must be at least crop ({crop}): a smaller image would be "
                 "padded with zeros"
             )
-        steps.append(transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR))
-    steps += [transforms.CenterCrop(crop), transforms.ToTensor(), _normalize(mean, std)]
+        steps.append(transforms.Resize(resize, interpolation=mode, antialias=True))
+    steps += [transforms.CenterCrop(size), _ToFloat(), transforms.Normalize(mean=list(mean), std=list(std))]
     return transforms.Compose(steps)
 
 
@@ -442,7 +470,7 @@ def consistency_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> Callable[[Image.Image], torch.Tensor]:
-    """The shift protocol: Resize(256), CenterCrop(256), ToTensor, Normalize.
+    """The shift protocol: Resize(256), CenterCrop(256), to float, Normalize (:func:`eval_transform`).
 
     The shift metrics take their shifted ``crop_size`` views (224 in the paper) out of this
     larger image: ``crop`` should be ``crop_size + max_offset``.

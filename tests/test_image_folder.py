@@ -106,3 +106,34 @@ def test_transforms_validate_sizes():
         4,
         4,
     )
+
+
+def test_eval_transform_takes_pil_uint8_batches_and_floats_alike():
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    tf = eval_transform(20, 16)
+    pil = tf(Image.fromarray(array))
+    uint8 = torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    assert pil.shape == (3, 16, 16) and pil.dtype == torch.float32
+    torch.testing.assert_close(tf(uint8), pil, atol=2e-2, rtol=0)  # PIL and tensor resizes round differently
+    batch = torch.stack([uint8, uint8])
+    assert tf(batch).shape == (2, 3, 16, 16)
+    torch.testing.assert_close(tf(batch.float() / 255), tf(batch), atol=2e-2, rtol=0)  # a float is not scaled again
+    no_resize = eval_transform(None, 16)
+    assert torch.equal(no_resize(uint8.float() / 255), no_resize(uint8))
+
+
+def test_eval_transform_crop_pct_interpolation_and_the_weights_transform():
+    from antialias.models import ResNet50_Weights
+
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 411, 3), dtype=np.uint8))
+    # The weights' transform is this one: crop_pct 0.875 of 224 is Resize(256).
+    expected = eval_transform(256, 224)(image)
+    assert torch.equal(eval_transform(crop=224, crop_pct=0.875)(image), expected)
+    assert torch.equal(ResNet50_Weights.DEFAULT.transforms()(image), expected)
+    assert eval_transform(crop=(20, 30), crop_pct=1.0)(image).shape == (3, 20, 30)
+    assert not torch.equal(eval_transform(256, 224, interpolation="bicubic")(image), expected)
+    with pytest.raises(ValueError, match="interpolation must be one of .*got 'cubic'"):
+        eval_transform(interpolation="cubic")
+    with pytest.raises(ValueError, match="crop_pct must be > 0"):
+        eval_transform(crop_pct=0.0)

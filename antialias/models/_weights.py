@@ -106,39 +106,16 @@ class Preprocessing:
         return int(round(self.input_size[-1] / self.crop_pct))
 
     def transforms(self) -> Callable[[Any], Any]:
-        """The evaluation transform: resize, center crop, float in [0, 1], normalize.
-
-        It takes a PIL image, a ``uint8`` tensor ``(3, H, W)`` or a batch ``(N, 3, H, W)``, or a float
-        tensor already in ``[0, 1]`` (as torchvision's ``ImageClassification`` preset does).
+        """The evaluation transform: :func:`antialias.data.eval_transform` with these fields.
 
         Shape:
-            - Input: a PIL image, ``(3, H, W)`` or ``(N, 3, H, W)``.
+            - Input: a PIL image, ``(3, H, W)`` or ``(N, 3, H, W)`` (``uint8``, or float in ``[0, 1]``).
             - Output: ``(3, 224, 224)`` or ``(N, 3, 224, 224)`` (``input_size``), float32.
         """
-        from torchvision import transforms as T
+        from antialias.data import eval_transform
 
-        mode = T.InterpolationMode(self.interpolation)
-        return T.Compose([
-            T.Resize(self.resize_size, interpolation=mode, antialias=True),
-            T.CenterCrop(self.input_size[-2:]),
-            _ToFloat(),
-            T.Normalize(self.mean, self.std),
-        ])
-
-
-class _ToFloat:
-    """A PIL image or an integer tensor to a float tensor in ``[0, 1]``; a float tensor stays as it is."""
-
-    def __call__(self, image: Any) -> Any:
-        import torch
-        from torchvision.transforms import functional as F
-
-        if not isinstance(image, torch.Tensor):
-            image = F.pil_to_tensor(image)
-        return F.convert_image_dtype(image, torch.float32)
-
-    def __repr__(self) -> str:
-        return "ToFloat()"
+        return eval_transform(crop=self.input_size[-2:], crop_pct=self.crop_pct, interpolation=self.interpolation,
+                              mean=self.mean, std=self.std)
 
 
 @dataclass(frozen=True)
