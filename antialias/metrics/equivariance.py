@@ -24,6 +24,7 @@ from antialias.metrics._common import (
     eval_mode,
     iterate,
     positive_int,
+    roll_views,
     summary_repr,
 )
 from antialias.metrics.shift import fractional_shift
@@ -171,36 +172,34 @@ def _distance(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def _shifted_references(
-    features: torch.Tensor, views: list[int], grid: list[tuple[int, int]], stride: int
+    features: torch.Tensor, index: list[int], shifts: torch.Tensor, stride: int
 ) -> torch.Tensor:
-    """``shift(F(x), d / stride)`` for each view (image ``v // len(grid)``, shift ``grid[v % ..]``).
+    """``shift(F(x), d / stride)`` for each view: image ``index[j]``, input shift ``shifts[j]``.
 
     Shifts that are multiples of the stride use ``torch.roll`` (exact); the others go through one
     batched :func:`fractional_shift` (one FFT for all of them, not one per view).
     """
-    out = torch.empty(
-        (len(views), *features.shape[1:]), dtype=features.dtype, device=features.device
-    )
-    fractional: list[int] = []
-    for j, v in enumerate(views):
-        dy, dx = grid[v % len(grid)]
-        if dy % stride == 0 and dx % stride == 0:
-            out[j] = torch.roll(
-                features[v // len(grid)], (dy // stride, dx // stride), dims=(-2, -1)
-            )
-        else:
-            fractional.append(j)
+    out = torch.empty((len(index), *features.shape[1:]), dtype=features.dtype, device=features.device)
+    whole = (shifts % stride == 0).all(1)
+    rolled, fractional = whole.nonzero().flatten().tolist(), (~whole).nonzero().flatten().tolist()
+    if rolled:
+        out[rolled] = roll_views(features, [index[j] for j in rolled], shifts[rolled] // stride)
     if fractional:
-        images = [views[j] // len(grid) for j in fractional]
-        shifts = torch.tensor(
-            [
-                [grid[views[j] % len(grid)][0] / stride, grid[views[j] % len(grid)][1] / stride]
-                for j in fractional
-            ],
-            dtype=torch.float64,
-        )
-        out[fractional] = fractional_shift(features[images], shifts)
+        images = features[[index[j] for j in fractional]]
+        out[fractional] = fractional_shift(images, shifts[fractional].double() / stride)
     return out
+
+
+def _stride(name: str, input_height: int, features: torch.Tensor) -> int:
+    """The cumulative stride of a layer: input height / feature height, rounded (with a warning)."""
+    ratio = input_height / features.shape[-2]
+    stride = max(1, round(ratio))
+    if abs(ratio - stride) > 1e-6:
+        logger.warning(
+            "layer %s: input %d / features %d is not an integer stride; using %d",
+            name, input_height, features.shape[-2], stride,
+        )
+    return stride
 
 
 def feature_equivariance(
@@ -251,7 +250,8 @@ def feature_equivariance(
         if not shift_list:
             raise ValueError("shifts must name at least one shift")
     check_chunk_size(chunk_size)
-    grid = [(dy, dx) for dy in shift_list for dx in shift_list]
+    grid = torch.tensor([(dy, dx) for dy in shift_list for dx in shift_list])
+    per_image = grid.shape[0]
     dev = resolve_device(device, model=model)
 
     names: list[str] | None = list(layers) if layers is not None else None
@@ -274,7 +274,7 @@ def feature_equivariance(
                     if not names:
                         raise ValueError("layers must name at least one layer")
                     recorder = _Recorder(model, names)
-                    sums = {name: torch.zeros(len(grid), dtype=torch.float64) for name in names}
+                    sums = {name: torch.zeros(per_image, dtype=torch.float64) for name in names}
 
                 model(images)
                 reference = {}
@@ -282,55 +282,35 @@ def feature_equivariance(
                     out = recorder.outputs.get(name)
                     if out is None or out.dim() != 4:
                         shape = None if out is None else tuple(out.shape)
-                        raise ValueError(
-                            f"layer {name!r} must output (N, C, H, W) features, got {shape}"
-                        )
+                        raise ValueError(f"layer {name!r} must output (N, C, H, W) features, got {shape}")
                     reference[name] = out.detach()
                     if name not in layer_strides:
-                        ratio = images.shape[-2] / out.shape[-2]
-                        stride = max(1, round(ratio))
-                        if abs(ratio - stride) > 1e-6:
-                            logger.warning(
-                                "layer %s: input %d / features %d is not an integer stride; "
-                                "using %d",
-                                name,
-                                images.shape[-2],
-                                out.shape[-2],
-                                stride,
-                            )
-                        layer_strides[name] = stride
+                        layer_strides[name] = _stride(name, images.shape[-2], out)
 
-                total = n * len(grid)
+                total = n * per_image
                 step = total if chunk_size is None else chunk_size
                 for start in range(0, total, step):
-                    idx = list(range(start, min(start + step, total)))
-                    views = torch.stack(
-                        [
-                            torch.roll(images[i // len(grid)], grid[i % len(grid)], dims=(-2, -1))
-                            for i in idx
-                        ]
-                    )
-                    model(views)
+                    views = range(start, min(start + step, total))
+                    index = [i // per_image for i in views]
+                    cell = torch.tensor([i % per_image for i in views])
+                    model(roll_views(images, index, grid[cell]))
                     for name in names:
-                        feats = recorder.outputs[name]
-                        refs = _shifted_references(reference[name], idx, grid, layer_strides[name])
-                        dist = _distance(feats, refs, distance).cpu()  # type: ignore[arg-type]
-                        for j, i in enumerate(idx):
-                            sums[name][i % len(grid)] += dist[j]
+                        refs = _shifted_references(reference[name], index, grid[cell], layer_strides[name])
+                        dist = _distance(recorder.outputs[name], refs, distance).cpu()  # type: ignore[arg-type]
+                        sums[name].index_add_(0, cell, dist)
                 images_seen += n
     finally:
         if recorder is not None:
             recorder.close()
     if images_seen == 0 or names is None:
         raise ValueError("data yielded no batch")
-    shape = (len(shift_list), len(shift_list))
     shift_tensor = torch.tensor(shift_list)
     return EquivarianceResult(
         layers=list(names),
         strides={name: layer_strides[name] for name in names},
         shifts_y=shift_tensor,
         shifts_x=shift_tensor.clone(),
-        distances={name: (sums[name] / images_seen).view(shape).float() for name in names},
+        distances={name: (sums[name] / images_seen).view(len(shift_list), -1).float() for name in names},
         distance=distance,
         images=images_seen,
         params={"input_shift": "circular"},

@@ -215,12 +215,10 @@ def plot_bars(
     ax = fig.subplots()
     width = 0.8 / len(series)
     low = math.inf
-    any_spread = False
     for j, (name, values) in enumerate(series.items()):
         pairs = [_mean_std(values[k]) for k in labels]
         means = [scale * m for m, _ in pairs]
         stds = [scale * s for _, s in pairs]
-        any_spread = any_spread or any(stds)
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
         bars = ax.bar(xs, means, width, yerr=stds if any(stds) else None, capsize=2, label=name)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, rotation=90, padding=3)
