@@ -233,10 +233,10 @@ def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Pa
     assert not marker.exists() and not planted.exists()
     # eval --model torchvision.models:resnet18 --weights DEFAULT: the same loader.
     _evil_file(planted, marker)
-    from antialias.cli.eval import load_model
+    from antialias.train.model import build_model  # the one resolver of eval and train
 
     with pytest.raises(WeightsDownloadError, match="put it at"):
-        load_model("torchvision.models:resnet18", "DEFAULT")
+        build_model("torchvision.models:resnet18", weights="DEFAULT")
     assert not marker.exists() and not planted.exists()
 
 
@@ -586,7 +586,7 @@ def test_eval_weights_must_exist_and_names_win_over_files(data: Path, tmp_path: 
     assert "missing.pth' (for --model" in capsys.readouterr().err
     assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path), *common]) == 2
     assert "is a folder; expected a file of weights" in capsys.readouterr().err
-    from antialias.cli.eval import _is_model_file
+    from antialias.train.model import _is_model_file  # the one resolver decides what is a file
 
     monkeypatch.chdir(tmp_path)
     Path("resnet18").write_bytes(b"a file named like a model")
