@@ -22,14 +22,7 @@ import torch.distributed as dist
 
 from antialias.devices import resolve_device
 
-__all__ = [
-    "DistributedContext",
-    "all_gather_objects",
-    "all_reduce_sum",
-    "barrier",
-    "init_distributed",
-    "shutdown_distributed",
-]
+__all__ = ["DistributedContext", "all_gather_objects", "all_reduce_sum", "barrier", "init_distributed", "shutdown_distributed"]
 
 logger = logging.getLogger(__name__)
 

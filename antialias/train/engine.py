@@ -284,9 +284,19 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
         shutdown_distributed(ctx)
 
 
+@dataclass
+class _Trained:
+    """What a checkpoint saves and a resume restores: the bare model, its optimiser, schedule and scaler."""
+
+    model: nn.Module
+    optimizer: Optimizer
+    scheduler: LRScheduler
+    scaler: torch.amp.GradScaler
+
+
 def _setup(
     config: TrainConfig, recipe: Recipe, ctx: DistributedContext, model: nn.Module, steps_per_epoch: int
-) -> tuple[nn.Module, Optimizer, LRScheduler, torch.amp.GradScaler]:
+) -> _Trained:
     """Place the model on the device; build its optimiser, schedule and gradient scaler."""
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -302,21 +312,11 @@ def _setup(
     scheduler = build_scheduler(
         optimizer, recipe, steps_per_epoch=steps_per_epoch, warmup_start=config.warmup_start
     )
-    scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
-    return model, optimizer, scheduler, scaler
+    return _Trained(model, optimizer, scheduler, torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16"))
 
 
 def _resume(
-    path: Path,
-    *,
-    config: TrainConfig,
-    recipe: Recipe,
-    ctx: DistributedContext,
-    data: _Data,
-    model: nn.Module,
-    optimizer: Optimizer,
-    scheduler: LRScheduler,
-    scaler: torch.amp.GradScaler,
+    path: Path, config: TrainConfig, recipe: Recipe, ctx: DistributedContext, data: _Data, t: _Trained,
     steps_per_epoch: int,
 ) -> tuple[int, int, float | None]:
     """Restore the checkpoint's model, optimiser, schedule, scaler and RNG states; return
@@ -328,12 +328,12 @@ def _resume(
             f" but the data folders have {data.classes!r}"
         )
     warn_config_changes(state.get("config", {}), config, recipe)
-    load_resumed_model(model, state, path, config)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    extend_schedule(scheduler, recipe, steps_per_epoch=steps_per_epoch)  # a longer run (epochs)
+    load_resumed_model(t.model, state, path, config)
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.scheduler.load_state_dict(state["scheduler"])
+    extend_schedule(t.scheduler, recipe, steps_per_epoch=steps_per_epoch)  # a longer run (epochs)
     if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
+        t.scaler.load_state_dict(state["scaler"])
     start_epoch, step, best_top1 = state["epoch"], state["step"], state.get("best_top1")
     rng = state.get("rng") or []
     if len(rng) == ctx.world_size:
@@ -385,18 +385,8 @@ def _open_run_folder(
 
 
 def _save_epoch(
-    *,
-    config: TrainConfig,
-    recipe: Recipe,
-    ctx: DistributedContext,
-    data: _Data,
-    model: nn.Module,
-    optimizer: Optimizer,
-    scheduler: LRScheduler,
-    scaler: torch.amp.GradScaler,
-    row: dict[str, Any],
-    best_top1: float | None,
-    is_best: bool,
+    config: TrainConfig, recipe: Recipe, ctx: DistributedContext, data: _Data, t: _Trained, row: dict[str, Any],
+    best_top1: float | None, is_best: bool,
 ) -> None:
     """Write the epoch's checkpoint (rank 0), with the RNG states of every process."""
     rng_states = all_gather_objects(ctx, ckpt.capture_rng_state())
@@ -406,10 +396,10 @@ def _save_epoch(
         "format": ckpt.CHECKPOINT_FORMAT,
         "epoch": row["epoch"],
         "step": row["step"],
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
+        "model": t.model.state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+        "scheduler": t.scheduler.state_dict(),
+        "scaler": t.scaler.state_dict(),
         "rng": rng_states,
         "world_size": ctx.world_size,
         "best_top1": best_top1,
@@ -434,15 +424,13 @@ def _run(
     resume_path: Path | None,
 ) -> TrainResult:
     out = Path(config.output_dir)
-    bare, optimizer, scheduler, scaler = _setup(config, recipe, ctx, model, steps_per_epoch)
+    t = _setup(config, recipe, ctx, model, steps_per_epoch)
+    bare, optimizer = t.model, t.optimizer
     # Model randomness (dropout) differs per process; data randomness does not (see data.py).
     _seed_everything(config.seed + ctx.rank)
     start_epoch, step, best_top1 = 0, 0, None
     if resume_path is not None:
-        start_epoch, step, best_top1 = _resume(
-            resume_path, config=config, recipe=recipe, ctx=ctx, data=data, model=bare,
-            optimizer=optimizer, scheduler=scheduler, scaler=scaler, steps_per_epoch=steps_per_epoch,
-        )
+        start_epoch, step, best_top1 = _resume(resume_path, config, recipe, ctx, data, t, steps_per_epoch)
     model, ddp = bare, None
     if ctx.distributed:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -475,8 +463,8 @@ def _run(
         )
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
-            model, loader, optimizer, steps=steps_per_epoch, criterion=criterion, scheduler=scheduler,
-            device=ctx.device, accum_steps=config.accum_steps, scaler=scaler, amp=config.amp,
+            model, loader, optimizer, steps=steps_per_epoch, criterion=criterion, scheduler=t.scheduler,
+            device=ctx.device, accum_steps=config.accum_steps, scaler=t.scaler, amp=config.amp,
             channels_last=config.channels_last, ddp=ddp, ctx=ctx, epoch=epoch,
             progress=f"epoch {epoch + 1}/{recipe.epochs}" if config.progress else None,
         )
@@ -503,10 +491,7 @@ def _run(
         if ctx.is_main:
             history.append(row)
             _append_log(out / LOG, row)
-        _save_epoch(
-            config=config, recipe=recipe, ctx=ctx, data=data, model=bare, optimizer=optimizer,
-            scheduler=scheduler, scaler=scaler, row=row, best_top1=best_top1, is_best=is_best,
-        )
+        _save_epoch(config, recipe, ctx, data, t, row, best_top1, is_best)
         if ctx.is_main:
             logger.info(
                 "epoch %d/%d: loss %.4f, lr %.4g, val top-1 %s, consistency %s, %.1f img/s",

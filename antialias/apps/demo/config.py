@@ -14,6 +14,11 @@ __all__ = ["COMPARISON_METRICS", "DATASETS", "METRICS", "DemoConfig", "Variant",
            "spec_name", "variant_filter"]
 
 DATASETS = ("digits", "cifar10")
+# What ``None`` means per data set (see DemoConfig).
+_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"epochs": 6, "widths": (16, 32, 64), "batch_size": 32},
+    "cifar10": {"epochs": 15, "widths": (32, 64, 128), "batch_size": 128},
+}
 
 # Metrics reported per model, in table order: (key, column title).
 METRICS: tuple[tuple[str, str], ...] = (
@@ -147,23 +152,21 @@ class DemoConfig:
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
+    def _resolved(self, name: str) -> Any:
+        value = getattr(self, name)
+        return _DATASET_DEFAULTS[self.dataset][name] if value is None else value
+
     @property
     def resolved_epochs(self) -> int:
-        if self.epochs is not None:
-            return self.epochs
-        return 6 if self.dataset == "digits" else 15
+        return int(self._resolved("epochs"))
 
     @property
     def resolved_widths(self) -> tuple[int, int, int]:
-        if self.widths is not None:
-            return self.widths
-        return (16, 32, 64) if self.dataset == "digits" else (32, 64, 128)
+        return self._resolved("widths")
 
     @property
     def resolved_batch_size(self) -> int:
-        if self.batch_size is not None:
-            return self.batch_size
-        return 32 if self.dataset == "digits" else 128
+        return int(self._resolved("batch_size"))
 
     @property
     def metrics(self) -> tuple[tuple[str, str], ...]:
