@@ -95,12 +95,14 @@ class Converter:
                         self.rank[name] = (base, position)
                 elif node.op == "call_function" and node.target in _STRIDED_FUNCTIONS:
                     self._report_functional(region, node)
-        reported = {s.name.split(":")[0] for s in self.report.skipped}
+        # One entry per module and function: the graph's (above) or the example forward's.
+        reported = {s.name for s in self.report.skipped}
         for owner, call in self.seen.calls:
-            if (owner or "<model>") not in reported:
+            name = f"{owner or '<model>'}:{call.split('(')[0].removeprefix('F.').strip()}"
+            if name not in reported:
+                reported.add(name)
                 self.report.skipped.append(SkippedLayer(
-                    f"{owner or '<model>'}:{call.split('(')[0]}", call,
-                    "subsampling in forward() (found by the example forward); convert() edits modules only",
+                    name, call, "subsampling in forward() (found by the example forward); convert() edits modules only",
                 ))
 
     def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:

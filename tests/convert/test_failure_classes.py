@@ -252,6 +252,58 @@ def test_functional_pools_and_step_slicing_are_found_at_run_time_and_reported() 
     assert any(c.startswith("slicing with a step") for c in calls)
 
 
+class BothInOneForward(Functional):
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        return F.max_pool2d(x, 2) + x[:, :, ::2, ::2]  # traceable: the graph reports the pool
+
+
+def test_a_traced_functional_call_does_not_hide_slicing_in_the_same_forward() -> None:
+    with pytest.warns(UserWarning, match="nothing to anti-alias"):
+        _, report = convert_with_report(BothInOneForward())
+    names = [s.name for s in report.skipped if s.name.startswith("<model>:")]
+    assert names == ["<model>:max_pool2d", "<model>:slicing with a step"]
+
+
+class HaloBlock(nn.Module):
+    """timm's halo attention in short: it asserts that its map splits into 4x4 blocks, and queries at
+    stride 2 through a strided 1x1 convolution (bat_resnext26ts, halonet_h1, sehalonet33ts, ...)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.q = nn.Conv2d(channels, channels, 1, stride=2, bias=False)
+        self.kv = nn.Conv2d(channels, channels, 1, bias=False)
+        self.shortcut = nn.Conv2d(channels, channels, 1, stride=2, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        torch._assert(x.shape[-2] % 4 == 0 and x.shape[-1] % 4 == 0, "the map must split into 4x4 blocks")
+        return self.q(x) * F.avg_pool2d(self.kv(x), 2) + self.shortcut(x)
+
+
+@pytest.mark.parametrize("side", [32, 33, 40, 48])
+def test_blocks_that_assert_on_their_input_size_see_the_original_sizes(side: int) -> None:
+    # The halo models failed in the sweep because the original already fails at its small input (96:
+    # their last stage sees 3x3 maps, not a multiple of the block): the conversion keeps every size.
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(3, 2, 1), HaloBlock(8), HaloBlock(8)).eval()
+    x = torch.randn(1, 3, side, side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the example forward may fail like the original
+        aa, report = convert_with_report(net, example_inputs=x)
+    assert {"1", "2.q", "2.shortcut", "3.q", "3.shortcut"} <= {c.name for c in report.converted}
+    sizes: dict[str, list[tuple[int, ...]]] = {"net": [], "aa": []}
+    for key, model in (("net", net), ("aa", aa)):
+        for block in (model[2], model[3]):
+            block.register_forward_pre_hook(lambda m, args, key=key: sizes[key].append(tuple(args[0].shape)))
+    try:
+        expected = net(x).shape
+    except (AssertionError, RuntimeError):  # 33: the first block sees 17x17, 40: the second 10x10
+        with pytest.raises((AssertionError, RuntimeError)):
+            aa(x)
+    else:
+        assert aa(x).shape == expected
+    assert sizes["aa"] == sizes["net"] and sizes["net"]
+
+
 def test_a_failing_example_forward_is_reported_and_the_conversion_goes_on() -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 16 * 16, 2))
     net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), net)
