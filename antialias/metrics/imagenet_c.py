@@ -17,7 +17,6 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -224,10 +223,6 @@ def imagenet_c_scores(
     )
 
 
-def _numeric_dirs(path: Path) -> list[int]:
-    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
-
-
 def imagenet_c_errors(
     model: nn.Module,
     root: str | os.PathLike,
@@ -271,7 +266,8 @@ def imagenet_c_errors(
         folder = base / name
         if not folder.is_dir():
             raise FileNotFoundError(f"corruption folder {str(folder)!r} does not exist")
-        sevs = list(severities) if severities is not None else _numeric_dirs(folder)
+        numbered = (int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+        sevs = list(severities) if severities is not None else sorted(numbered)
         if not sevs:
             raise ValueError(f"no severity folder (1..5) in {str(folder)!r}")
         for severity in sevs:
@@ -314,7 +310,6 @@ def corruption_errors(
     the numbers approximate, not reproduce, the published ImageNet-C (which stores JPEG files).
 
     Args:
-        model: classifier returning ``(N, classes)`` logits.
         root: a labelled image folder (ImageNet layout), or an
             :class:`antialias.data.ImageFolderDataset` of one (its transform is not used).
         corruptions: corruption names; None: the 15 of :data:`IMAGENET_C_CORRUPTIONS`.
@@ -322,11 +317,8 @@ def corruption_errors(
         resize: shorter side before the crop; None (or 0) keeps the stored size.
         crop: center crop side (at least 32).
         seed: base seed of the corruptions' randomness.
-        batch_size: images per forward pass.
-        num_workers: DataLoader worker processes.
-        on_corrupt: ``"fail"`` or ``"skip"`` for unreadable images.
-        device: where to run; default the model's device.
-        progress: show progress bars.
+        model, batch_size, num_workers, on_corrupt, device, progress: as for
+            :func:`imagenet_c_errors`.
 
     Returns:
         ``{corruption: {severity: error}}``.

@@ -299,14 +299,9 @@ def fractional_consistency(
     (circular) consistency cannot see.
 
     Args:
-        model: classifier returning ``(N, classes)`` logits.
-        data: ``(images, labels)`` batches of the images as the model sees them.
         max_shift: shifts are drawn from ``[0, max_shift)`` (float pixels).
-        passes: shift pairs per image.
-        generator: CPU random generator; None: torch's global one.
-        device: where to run; default the model's device.
-        progress: show a progress bar.
-        chunk_size: most views per forward pass; None: all views of a batch at once.
+        model, data, passes, generator, device, progress, chunk_size: as for
+            :func:`circular_consistency`.
 
     Returns:
         A :class:`ConsistencyResult` (float ``offsets``: the shifts).
