@@ -142,27 +142,18 @@ def check_batch(batch: object, min_size: int = 0, what: str = "") -> Batch:
     return images, labels.long()
 
 
-def check_logits(logits: torch.Tensor) -> None:
-    """Fail clearly when the model does not return ``(N, classes)`` logits."""
+def check_logits(logits: torch.Tensor, labels: torch.Tensor | None = None, what: str = "") -> None:
+    """Fail clearly when the model does not return ``(N, classes)`` logits or, with ``labels``, when
+    they are missing (-1) or beyond the model's classes."""
     if logits.dim() != 2:
-        raise ValueError(
-            f"the model must return (N, classes) logits, got shape {tuple(logits.shape)}"
-        )
-
-
-def check_labels(logits: torch.Tensor, labels: torch.Tensor, what: str) -> None:
-    """Fail clearly when labels are missing (-1) or beyond the model's classes."""
-    check_logits(logits)
-    if labels.numel() == 0:
+        raise ValueError(f"the model must return (N, classes) logits, got shape {tuple(logits.shape)}")
+    if labels is None or labels.numel() == 0:
         return
     if int(labels.min()) < 0:
-        raise ValueError(
-            f"{what} needs labelled images: the data has no class folders (labels are -1)"
-        )
+        raise ValueError(f"{what} needs labelled images: the data has no class folders (labels are -1)")
     if int(labels.max()) >= logits.shape[1]:
         raise ValueError(
-            f"the data has label {int(labels.max())} but the model outputs only "
-            f"{logits.shape[1]} classes"
+            f"the data has label {int(labels.max())} but the model outputs only {logits.shape[1]} classes"
         )
 
 
@@ -245,10 +236,7 @@ def classify_views(
                 return render(images, index, flat[start:stop])
 
             logits = forward_views(model, views, n * per_image, chunk_size, dev)
-            if labelled:
-                check_labels(logits, labels, what)
-            else:
-                check_logits(logits)  # unlabelled images are fine
+            check_logits(logits, labels if labelled else None, what)
             reduced = reduce(logits.cpu().view(n, per_image, -1), labels)
             for key, value in {"labels": labels, "offsets": offsets, **reduced}.items():
                 out.setdefault(key, []).append(value)
