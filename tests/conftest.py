@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,36 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# The tiny image folders and run settings of the training tests (tests/train/_train_data.py) serve the tests
+# outside tests/train too: ``from _train_data import TINY, write_image_tree``.
+sys.path.append(str(Path(__file__).resolve().parent / "train"))
+
+
+class _Payload:
+    """Unpickling this calls ``open(marker, "w")``: the marker file appears only if the pickle runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def payload(tmp_path: Path) -> _Payload:
+    """An object whose unpickling creates ``tmp_path / "MARKER"`` (the classic pickle exploit): plant it in a
+    file, load the file, and assert that the marker does not exist."""
+    return _Payload(tmp_path / "MARKER")
+
+
+@pytest.fixture
+def image_data(tmp_path: Path) -> Path:
+    """``data/train`` and ``data/val``: two classes ("blue", "red") of four 40x40 images each."""
+    from _train_data import write_image_tree
+
+    root = tmp_path / "data"
+    write_image_tree(root / "train", seed=0)
+    write_image_tree(root / "val", seed=1)
+    return root

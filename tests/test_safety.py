@@ -3,13 +3,13 @@
 Every code-execution test plants a pickle whose ``__reduce__`` would create a marker file when
 unpickled (or a module that would create it when imported) and asserts that the marker does not
 exist afterwards. Downloads are served from 127.0.0.1 or refused by a stand-in for the network;
-no test needs a GPU or the network.
+no test needs a GPU or the network. These are the end-to-end checks; the units they rest on are tested
+in ``tests/test_io.py`` (antialias._io) and ``tests/models/test_load.py`` (the zoo's loader).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import socket
@@ -17,14 +17,14 @@ import subprocess
 import sys
 import textwrap
 import urllib.error
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _train_data import TINY as TRAIN_TINY
+from _train_data import write_image_tree
 from PIL import Image
-from torch import nn
 
 from antialias import _io
 from antialias.cli import main
@@ -39,21 +39,12 @@ from antialias.train.engine import NonFiniteLossError
 from antialias.train.model import import_object, load_init_weights
 
 # --------------------------------------------------------------------------------------------------
-# Fixtures: payloads, a tiny model file, a tiny data set, an isolated hub cache, a local server
+# Fixtures: a planted weights file, a tiny model file, a tiny data set, no network
 
 
-class _Payload:
-    """Unpickling this calls ``open(marker, "w")``: the file appears only if the pickle runs."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple:
-        return (open, (self.marker, "w"))
-
-
-def _evil_file(path: Path, marker: Path, *, legacy: bool = False) -> Path:
-    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": _Payload(marker)}, path, _use_new_zipfile_serialization=not legacy)
+def _evil_file(path: Path, payload: object, *, legacy: bool = False) -> Path:
+    """A weights file with the ``payload`` fixture planted in it."""
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": payload}, path, _use_new_zipfile_serialization=not legacy)
     return path
 
 
@@ -90,32 +81,11 @@ NETS = textwrap.dedent(
     """
 )
 
-TINY = {
-    "batch_size": 4,
-    "lr": 0.1,
-    "crop_size": 32,
-    "val_resize": 32,
-    "max_offset": 8,
-    "workers": 0,
-    "progress": False,
-    "device": "cpu",
-    "consistency_passes": 0,
-}
+TINY = {**TRAIN_TINY, "consistency_passes": 0}
 CLI_TINY = [
     "--batch-size", "4", "--lr", "0.1", "--crop-size", "32", "--val-resize", "32", "--max-offset", "8",
     "--workers", "0", "--no-progress", "--device", "cpu", "--consistency-passes", "0",
 ]
-
-
-def _write_images(root: Path, seed: int = 0, per_class: int = 4) -> Path:
-    rng = np.random.default_rng(seed)
-    for index, name in enumerate(("blue", "red")):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 80, (40, 40, 3)).astype(np.uint8)
-            pixels[..., 2 - 2 * index] += 150
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
 
 
 @pytest.fixture
@@ -124,14 +94,6 @@ def nets(tmp_path: Path) -> str:
     path = tmp_path / "nets.py"
     path.write_text(NETS)
     return str(path)
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    _write_images(root / "train", seed=0)
-    _write_images(root / "val", seed=1)
-    return root
 
 
 def _config(data: Path, out: Path, model: str, **overrides: object) -> TrainConfig:
@@ -153,77 +115,16 @@ def _sha(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# 1. torch.export files
-
-
-def _exported(tmp_path: Path) -> Path:
-    class Small(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(3, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.fc(x.mean((2, 3)))
-
-    path = tmp_path / "ok.pt2"
-    torch.export.save(torch.export.export(Small(), (torch.randn(1, 3, 8, 8),)), path)
-    return path
-
-
-def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
-    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info, data if info.filename.endswith(suffix) else zin.read(info.filename))
-    return out
-
-
-@pytest.mark.slow  # torch.export of a tiny model: ~5 s
-def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path) -> None:
-    marker = tmp_path / "MARKER"
-    ok = _exported(tmp_path)
-    buffer = io.BytesIO()
-    torch.save((_Payload(marker),), buffer)
-    # torch.export.load unpickles the sample inputs with weights_only=False: the classic way in.
-    evil = _with_member(ok, tmp_path / "evil.pt2", "sample_inputs/model.pt", buffer.getvalue())
-    with pytest.raises(_io.UnsafeFileError, match="run code"):
-        _io.load_exported_program(evil)
-    assert not marker.exists()
-    # The same file on the command line: a one-line error, and nothing ran.
-    images = _write_images(tmp_path / "images")
-    code = main(["eval", "--model", str(evil), "--data", str(images), "--metrics", "circular", "--crop", "8",
-                 "--resize", "8", "--circular-shift", "2", "--passes", "1", "--no-progress", "--device", "cpu"])
-    assert code == 2 and not marker.exists()
-    # A clean export still loads and runs.
-    assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
-
-
-@pytest.mark.slow  # torch.export of a tiny model: ~5 s
-def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -> None:
-    ok = _exported(tmp_path)
-    prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
-    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "objects.pt2", "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info, zin.read(info.filename))
-        zout.writestr(f"{prefix}/data/constants/opaque_obj_0", b"whatever")
-    with pytest.raises(_io.UnsafeFileError, match="pickled Python objects"):
-        _io.load_exported_program(tmp_path / "objects.pt2")
-    with zipfile.ZipFile(tmp_path / "old.pt2", "w") as z:
-        z.writestr("x/version", "1")
-    with pytest.raises(CheckpointError, match="current format"):
-        _io.load_exported_program(tmp_path / "old.pt2")
-
-
-# --------------------------------------------------------------------------------------------------
 # 2-3. torchvision's weights and the download cache
 
 
-def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Path, offline: None) -> None:
+def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Path, offline: None, payload: object) -> None:
     import torchvision
 
     marker = tmp_path / "MARKER"
     url = torchvision.models.ResNet18_Weights.DEFAULT.url
     (hub_dir / "checkpoints").mkdir(parents=True)
-    planted = _evil_file(hub_dir / "checkpoints" / url.rsplit("/", 1)[1], marker)
+    planted = _evil_file(hub_dir / "checkpoints" / url.rsplit("/", 1)[1], payload)
     model = torchvision.models.resnet18()
     # train --init-weights torchvision: the planted file fails the hash check, is deleted, and
     # offline the error is one line naming where the file goes.
@@ -232,7 +133,7 @@ def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Pa
     assert str(planted) in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists() and not planted.exists()
     # eval --model torchvision.models:resnet18 --weights DEFAULT: the same loader.
-    _evil_file(planted, marker)
+    _evil_file(planted, payload)
     from antialias.train.model import build_model  # the one resolver of eval and train
 
     with pytest.raises(WeightsDownloadError, match="put it at"):
@@ -240,74 +141,7 @@ def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Pa
     assert not marker.exists() and not planted.exists()
 
 
-def test_torchvision_style_weights_load_through_the_loader(hub_dir: Path, tmp_path: Path) -> None:
-    source = tmp_path / "w.pth"
-    torch.save({"fc.weight": torch.ones(2, 3)}, source)
-    named = tmp_path / f"tiny-{_sha(source)[:8]}.pth"
-    source.rename(named)
-    state = _load.read_torchvision_state_dict(named.as_uri(), progress=False)
-    assert torch.equal(state["fc.weight"], torch.ones(2, 3))
-    assert (hub_dir / "checkpoints" / named.name).is_file()  # shared with torch.hub, hash-named
-
-
-def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = http_server
-    marker = tmp_path / "MARKER"
-    evil = _evil_file(root / "model-00000000.pth", marker)
-    if _sha(evil).startswith("00000000"):  # pragma: no cover - one chance in 4 billion
-        pytest.skip("the payload's hash happens to start with 00000000")
-    with pytest.raises(CheckpointError, match="deleted, not cached"):
-        read_state_dict(f"{base}/model-00000000.pth", progress=False)
-    leftovers = [p for p in hub_dir.rglob("*") if p.is_file()]
-    assert leftovers == [] and not marker.exists()
-
-
-def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = http_server
-    good = root / "w.pth"
-    torch.save({"w": torch.ones(2)}, good)
-    name = f"w-{_sha(good)[:8]}.pth"
-    good.rename(root / name)
-    marker = tmp_path / "MARKER"
-    (hub_dir / "checkpoints").mkdir(parents=True)
-    _evil_file(hub_dir / "checkpoints" / name, marker)
-    state = read_state_dict(f"{base}/{name}", progress=False)
-    assert torch.equal(state["w"], torch.ones(2)) and not marker.exists()
-    assert _sha(hub_dir / "checkpoints" / name) == _sha(root / name)
-
-
-def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, http_server: tuple[str, Path]) -> None:
-    base, root = http_server
-    for folder, value in (("a", 1.0), ("b", 2.0)):
-        (root / folder).mkdir()
-        torch.save({"w": torch.full((2,), value)}, root / folder / "model.pth")
-    a = read_state_dict(f"{base}/a/model.pth", progress=False)
-    b = read_state_dict(f"{base}/b/model.pth", progress=False)
-    assert a["w"].tolist() == [1.0, 1.0] and b["w"].tolist() == [2.0, 2.0]
-    assert _load.cache_path(f"{base}/a/model.pth") != _load.cache_path(f"{base}/b/model.pth")
-    assert not (hub_dir / "checkpoints" / "model.pth").exists()  # not where torch.hub looks by name
-
-
-def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
-    marker = tmp_path / "MARKER"
-    for legacy in (False, True):
-        path = _evil_file(tmp_path / f"evil{int(legacy)}.pth", marker, legacy=legacy)
-        with pytest.raises(_io.UnsafeFileError, match="could run code.*nothing from it was run"):
-            read_state_dict(path)
-    assert not marker.exists()
-
-
-def test_safetensors_weights_timm_style_are_read_without_pickle(tmp_path: Path) -> None:
-    safetensors = pytest.importorskip("safetensors.torch")
-    path = tmp_path / "model.safetensors"
-    safetensors.save_file({"fc.weight": torch.ones(2, 3)}, str(path))
-    assert torch.equal(read_state_dict(path)["fc.weight"], torch.ones(2, 3))
-    path.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="not a safetensors file"):
-        read_state_dict(path)
-
-
-def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: object) -> None:
     import pickle
 
     from torchvision.datasets import CIFAR10
@@ -318,7 +152,7 @@ def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Pa
     folder = tmp_path / "cifar" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name, _ in CIFAR10.train_list + CIFAR10.test_list:
-        (folder / name).write_bytes(pickle.dumps({"data": _Payload(marker), "labels": [0]}))
+        (folder / name).write_bytes(pickle.dumps({"data": payload, "labels": [0]}))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": ["a"]}))
     monkeypatch.setattr(CIFAR10, "_check_integrity", lambda self: True)  # as if the MD5 collided
     with pytest.raises(_io.UnsafeFileError, match="io.open"):
@@ -384,29 +218,15 @@ def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damag
         ck.find_resumable(tmp_path)
 
 
-def test_resume_passes_over_a_damaged_latest_checkpoint(data: Path, tmp_path: Path, nets: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_resume_passes_over_a_damaged_latest_checkpoint(image_data: Path, tmp_path: Path, nets: str, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "run"
-    train(_config(data, out, f"{nets}:tiny", epochs=3, stop_after=2, save_every=1))
+    train(_config(image_data, out, f"{nets}:tiny", epochs=3, stop_after=2, save_every=1))
     with open(out / ck.LATEST, "r+b") as f:
         f.truncate(1000)
-    result = train(_config(data, out, f"{nets}:tiny", epochs=3, resume="latest"))
+    result = train(_config(image_data, out, f"{nets}:tiny", epochs=3, resume="latest"))
     assert result.epochs_completed == 3
     assert any("checkpoint_latest.pt is damaged" in r.getMessage() and "checkpoint_epoch0002.pt" in r.getMessage()
                for r in caplog.records)
-
-
-def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) -> None:
-    path = tmp_path / "w.pt"
-    torch.save({"w": torch.arange(1000.0)}, path)
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as z:
-        info = next(i for i in z.infolist() if i.filename.endswith("data/0"))
-    offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 400
-    data[offset] ^= 0xFF
-    path.write_bytes(bytes(data))
-    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(1000.0))  # torch reads it silently
-    with pytest.raises(CheckpointError, match="CRC-32"):
-        read_state_dict(path)
 
 
 def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
@@ -422,93 +242,82 @@ def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
 # 7-8. run folders: another run, a finished run, an older checkpoint, a second process
 
 
-def test_run_folders_are_never_written_over_without_overwrite(data: Path, tmp_path: Path, nets: str) -> None:
+def test_run_folders_are_never_written_over_without_overwrite(image_data: Path, tmp_path: Path, nets: str) -> None:
     model = f"{nets}:tiny"
     a, b = tmp_path / "a", tmp_path / "b"
-    train(_config(data, a, model, epochs=2, stop_after=1, save_every=1))
-    train(_config(data, b, model, epochs=1, seed=1))
+    train(_config(image_data, a, model, epochs=2, stop_after=1, save_every=1))
+    train(_config(image_data, b, model, epochs=1, seed=1))
     before = {p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")}
     # Another run's checkpoint into finished run B: refused, B untouched.
     with pytest.raises(ValueError, match="already holds another run"):
-        train(_config(data, b, model, epochs=2, resume=str(a / ck.LATEST)))
+        train(_config(image_data, b, model, epochs=2, resume=str(a / ck.LATEST)))
     # A new run into B: refused.
     with pytest.raises(ValueError, match="already holds a run"):
-        train(_config(data, b, model, epochs=1))
+        train(_config(image_data, b, model, epochs=1))
     assert before == {p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")}
     # Resuming A from its own older checkpoint: refused without overwrite ...
-    train(_config(data, a, model, epochs=2, resume="latest"))
+    train(_config(image_data, a, model, epochs=2, resume="latest"))
     with pytest.raises(ValueError, match="holds epoch 1, but the run .* has reached epoch 2"):
-        train(_config(data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt")))
+        train(_config(image_data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt")))
     # ... and allowed with it, which removes the discarded epochs' checkpoints.
-    result = train(_config(data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt"), overwrite=True))
+    result = train(_config(image_data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt"), overwrite=True))
     assert result.epochs_completed == 2
     assert [json.loads(line)["epoch"] for line in (a / "log.jsonl").read_text().splitlines()] == [1, 2]
 
 
-def test_resuming_a_checkpoint_of_another_model_is_a_one_line_error(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resuming_a_checkpoint_of_another_model_is_a_one_line_error(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
     a = tmp_path / "a"
-    train(_config(data, a, f"{nets}:tiny", epochs=2, stop_after=1))
-    code = main(["train", str(data), "--model", "resnet18", "--baseline", "--output-dir", str(tmp_path / "b"),
+    train(_config(image_data, a, f"{nets}:tiny", epochs=2, stop_after=1))
+    code = main(["train", str(image_data), "--model", "resnet18", "--baseline", "--output-dir", str(tmp_path / "b"),
                  "--resume", str(a / ck.LATEST), "--epochs", "2", *CLI_TINY])
     err = capsys.readouterr().err
     assert code == 2 and "does not fit 'resnet18'" in err and "Traceback" not in err
     assert not (tmp_path / "b").exists()
 
 
-def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     with _io.RunLock(out):
         with pytest.raises(_io.RunLockedError, match=rf"pid {os.getpid()} on host {socket.gethostname()}"):
-            train(_config(data, out, f"{nets}:tiny", epochs=1))
-        code = main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1", *CLI_TINY])
+            train(_config(image_data, out, f"{nets}:tiny", epochs=1))
+        code = main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1", *CLI_TINY])
         assert code == 2 and "in use by another run" in capsys.readouterr().err
     assert not (out / "log.jsonl").exists()
     # Released: the run goes ahead.
-    assert train(_config(data, out, f"{nets}:tiny", epochs=1)).epochs_completed == 1
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
-    pid = os.fork()
-    if pid == 0:  # the child takes the lock and dies without releasing it
-        _io.RunLock(tmp_path).acquire()
-        os._exit(0)
-    os.waitpid(pid, 0)
-    with _io.RunLock(tmp_path) as lock:  # a dead holder leaves no stale lock
-        assert lock.held
+    assert train(_config(image_data, out, f"{nets}:tiny", epochs=1)).epochs_completed == 1
 
 
 # --------------------------------------------------------------------------------------------------
 # 9-10. output paths: checked before any work, never one of the inputs
 
 
-def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code = main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
+    code = main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
                  "--output", str(out / "weights.pt"), *CLI_TINY])
     assert code == 2 and "would destroy" in capsys.readouterr().err and not out.exists()
     weights = tmp_path / "w.pt"
     torch.save(import_object(f"{nets}:tiny")().state_dict(), weights)
     before = _sha(weights)
     code = main(["eval", "--model", f"{nets}:tiny", "--weights", str(weights), "--output", str(weights),
-                 "--data", str(data / "val"), "--metrics", "accuracy", "--device", "cpu"])
+                 "--data", str(image_data / "val"), "--metrics", "accuracy", "--device", "cpu"])
     assert code == 2 and "same file as --weights file" in capsys.readouterr().err
     assert _sha(weights) == before
 
 
 @pytest.mark.parametrize("bad", ["a_file/x.json", "/proc/antialias-x.json"])
-def test_unwritable_outputs_fail_before_any_work(data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_outputs_fail_before_any_work(image_data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     if bad.startswith("/proc") and not Path("/proc").is_dir():
         pytest.skip("no /proc on this system")
     (tmp_path / "a_file").write_text("x")
     target = bad if bad.startswith("/") else str(tmp_path / bad)
     out = tmp_path / "run"
-    assert main(["train", str(data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
+    assert main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
                  "--output", target, *CLI_TINY]) == 2
     assert not out.exists()  # stopped before training
-    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(data / "val"), "--metrics", "accuracy",
+    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(image_data / "val"), "--metrics", "accuracy",
                  "--output", target, "--device", "cpu"]) == 2
-    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(data / "val"), "--metrics", "consistency",
+    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(image_data / "val"), "--metrics", "consistency",
                  "--plots", str(tmp_path / "a_file"), "--device", "cpu"]) == 2
     assert main(["demo", "--output", target]) == 2
     err = capsys.readouterr().err
@@ -540,19 +349,19 @@ def test_truncated_jpeg_fails_by_name_or_is_skipped_and_counted(tmp_path: Path) 
     assert skipping.skipped == [str(broken)]
 
 
-def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(data: Path, tmp_path: Path, nets: str) -> None:
-    broken = data / "train" / "red" / "broken.jpg"
+def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(image_data: Path, tmp_path: Path, nets: str) -> None:
+    broken = image_data / "train" / "red" / "broken.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(broken)
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 4 // 5])  # passes the header check
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="broken.jpg"):  # batch 3: every one of the 9 images is used
-        train(_config(data, out, f"{nets}:tiny", epochs=1, batch_size=3))
-    result = train(_config(data, tmp_path / "skip", f"{nets}:tiny", epochs=1, on_corrupt="skip", batch_size=3))
+        train(_config(image_data, out, f"{nets}:tiny", epochs=1, batch_size=3))
+    result = train(_config(image_data, tmp_path / "skip", f"{nets}:tiny", epochs=1, on_corrupt="skip", batch_size=3))
     assert result.history[-1]["skipped_images"] == 1
 
 
 def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_path: Path) -> None:
-    root = _write_images(tmp_path / "images", per_class=2)
+    root = write_image_tree(tmp_path / "images", per_class=2)
     (root / ".ipynb_checkpoints").mkdir()
     Image.new("RGB", (8, 8)).save(root / ".ipynb_checkpoints" / "x.png")
     Image.new("RGB", (8, 8)).save(root / "blue" / ".hidden.png")
@@ -580,8 +389,8 @@ def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_pat
 # 13, 16. weights arguments and messages
 
 
-def test_eval_weights_must_exist_and_names_win_over_files(data: Path, tmp_path: Path, nets: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--data", str(data / "val"), "--metrics", "accuracy", "--device", "cpu", "--no-progress"]
+def test_eval_weights_must_exist_and_names_win_over_files(image_data: Path, tmp_path: Path, nets: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--data", str(image_data / "val"), "--metrics", "accuracy", "--device", "cpu", "--no-progress"]
     assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path / "missing.pth"), *common]) == 2
     assert "missing.pth' (for --model" in capsys.readouterr().err
     assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path), *common]) == 2
@@ -619,16 +428,16 @@ def test_nan_logits_are_an_error_not_a_perfect_score(nets: str) -> None:
                          generator=torch.Generator().manual_seed(0))
 
 
-def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint(data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 1"):
-        train(_config(data, out, f"{nets}:diverging", epochs=3))
+        train(_config(image_data, out, f"{nets}:diverging", epochs=3))
     state = ck.load_checkpoint(out / ck.LATEST)
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
     assert not (out / "weights.pt").exists()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1]
-    code = main(["train", str(data), "--model", f"{nets}:diverging", "--output-dir", str(tmp_path / "cli"),
+    code = main(["train", str(image_data), "--model", f"{nets}:diverging", "--output-dir", str(tmp_path / "cli"),
                  "--epochs", "3", *CLI_TINY])
     assert code == 2 and "not finite" in capsys.readouterr().err
 

@@ -22,10 +22,22 @@ Example:
     MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=3, stride=2, pad_mode='reflect')
 """
 
+from antialias.models._head import MODEL_META_KEY as MODEL_META_KEY
+from antialias.models._head import classifier_name as classifier_name
+from antialias.models._head import read_model_meta as read_model_meta
+from antialias.models._head import replace_classifier_weights as replace_classifier_weights
+from antialias.models._head import state_dict_num_classes as state_dict_num_classes
 from antialias.models._load import CheckpointError as CheckpointError
 from antialias.models._load import WeightsDownloadError as WeightsDownloadError
+from antialias.models._load import extract_state_dict as extract_state_dict
 from antialias.models._load import load_weights as load_weights
+from antialias.models._load import read_state_dict as read_state_dict
+from antialias.models._load import read_torchvision_state_dict as read_torchvision_state_dict
 from antialias.models._load import remap_reference_state_dict as remap_reference_state_dict
+from antialias.models._load import state_dict_mismatch as state_dict_mismatch
+from antialias.models._load import (
+    torchvision_weights_through_loader as torchvision_weights_through_loader,
+)
 from antialias.models._registry import get_model as get_model
 from antialias.models._registry import list_models as list_models
 from antialias.models._registry import register_model as register_model
@@ -82,44 +94,20 @@ from antialias.models.vgg import vgg19 as vgg19
 from antialias.models.vgg import vgg19_bn as vgg19_bn
 
 __all__ = [
-    "LICENSE",
-    "CheckpointError",
-    "Weights",
-    "WeightsDownloadError",
-    "WeightsEnum",
-    "get_model",
-    "get_model_weights",
-    "get_weight",
-    "list_models",
-    "load_weights",
-    "register_model",
-    "remap_reference_state_dict",
-    "AlexNet_Weights",
-    "VGG11_Weights",
-    "VGG11_BN_Weights",
-    "VGG13_Weights",
-    "VGG13_BN_Weights",
-    "VGG16_Weights",
-    "VGG16_BN_Weights",
-    "VGG19_Weights",
-    "VGG19_BN_Weights",
-    "ResNet18_Weights",
-    "ResNet34_Weights",
-    "ResNet50_Weights",
-    "ResNet101_Weights",
-    "ResNet152_Weights",
-    "ResNeXt50_32X4D_Weights",
-    "ResNeXt101_32X8D_Weights",
-    "Wide_ResNet50_2_Weights",
-    "Wide_ResNet101_2_Weights",
-    "DenseNet121_Weights",
-    "DenseNet161_Weights",
-    "DenseNet169_Weights",
-    "DenseNet201_Weights",
-    "MobileNet_V2_Weights",
-    "alexnet",
-    "densenet121", "densenet161", "densenet169", "densenet201",
-    "mobilenet_v2",
+    "LICENSE", "CheckpointError", "Weights", "WeightsDownloadError", "WeightsEnum", "get_model", "get_model_weights",
+    "get_weight", "list_models", "load_weights", "register_model", "remap_reference_state_dict",
+    # reading checkpoints as the zoo does (safely, in any layout) and fitting them to a model
+    "MODEL_META_KEY", "classifier_name", "extract_state_dict", "read_model_meta", "read_state_dict",
+    "read_torchvision_state_dict", "replace_classifier_weights", "state_dict_mismatch", "state_dict_num_classes",
+    "torchvision_weights_through_loader",
+    # the weights enums, one per architecture (torchvision's names)
+    "AlexNet_Weights", "VGG11_Weights", "VGG11_BN_Weights", "VGG13_Weights", "VGG13_BN_Weights", "VGG16_Weights",
+    "VGG16_BN_Weights", "VGG19_Weights", "VGG19_BN_Weights", "ResNet18_Weights", "ResNet34_Weights",
+    "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights", "ResNeXt50_32X4D_Weights",
+    "ResNeXt101_32X8D_Weights", "Wide_ResNet50_2_Weights", "Wide_ResNet101_2_Weights", "DenseNet121_Weights",
+    "DenseNet161_Weights", "DenseNet169_Weights", "DenseNet201_Weights", "MobileNet_V2_Weights",
+    # the builders
+    "alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "mobilenet_v2",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",

@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,7 @@ from antialias.models._load import (
     read_state_dict,
     resolve_weights,
 )
+from antialias.models._registry import BuilderT, register_model
 from antialias.models._weights import WeightsEnum
 
 __all__ = ["build", "zoo_builder"]
@@ -151,17 +152,20 @@ BUILDER_ARGS = """
 
 
 def zoo_builder(
-    enum: type[WeightsEnum], *, antialias_stem: bool = False, has_stem: bool = True, stem_doc: str = "``False``"
-) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Give a two-line builder ``def arch(**kwargs): return build("arch", **kwargs)`` the zoo's
-    keyword-only signature, its family's defaults and the shared Args section of its docstring."""
+    enum: type[WeightsEnum], *, antialias_stem: bool = False, has_stem: bool = True, stem_doc: str | None = None
+) -> Callable[[BuilderT], BuilderT]:
+    """Register a two-line builder ``def arch(**kwargs): return build("arch", **kwargs)`` as ``arch``
+    (:func:`~antialias.models.register_model`) with the zoo's keyword-only signature, its family's defaults
+    and the shared Args section of its docstring."""
     params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default) for name, default in (
         ("weights", None), ("progress", True), ("filter_size", None), ("antialias_stem", antialias_stem),
         ("method", "blur"), ("pad_mode", "reflect"), ("conv_padding_mode", "zeros"), ("circular", False),
     )]
     params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    if stem_doc is None:
+        stem_doc = f"``{antialias_stem}``" + ("" if has_stem else " (no strided stem convolution; ``True`` is an error)")
 
-    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def decorator(fn: BuilderT) -> BuilderT:
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> nn.Module:
             kwargs.setdefault("antialias_stem", antialias_stem)
@@ -169,6 +173,6 @@ def zoo_builder(
 
         wrapper.__signature__ = inspect.Signature(params, return_annotation=inspect.signature(fn).return_annotation)  # type: ignore[attr-defined]
         wrapper.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + BUILDER_ARGS.format(enum=enum.__name__, stem_default=stem_doc)
-        return wrapper
+        return register_model(fn.__name__)(cast(BuilderT, wrapper))
 
     return decorator

@@ -9,6 +9,7 @@ bias may differ in shape, and only in the number of outputs. Every other key mus
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ __all__ = [
     "num_classes_of",
     "read_model_meta",
     "replace_classifier_weights",
+    "state_dict_num_classes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,14 +125,20 @@ def read_model_meta(weights: Any) -> dict[str, Any]:
     return {}
 
 
-def _last_linear_classes(state_dict: Mapping[str, Tensor]) -> int | None:
-    # State dicts follow module registration order and every zoo model ends with its classifier:
-    # the last 2-D ".weight" is the classifier's (in torchvision's and in the reference's layout).
+def state_dict_num_classes(state_dict: Mapping[str, Tensor]) -> int | None:
+    """The class count of a checkpoint: the outputs of its last 2-D ``.weight`` (None if it has none).
+
+    State dicts follow module registration order and every zoo model ends with its classifier, in
+    torchvision's and in the reference's layout.
+    """
     for key in reversed(list(state_dict)):
         value = state_dict[key]
         if key.endswith(".weight") and isinstance(value, Tensor) and value.dim() == 2:
             return int(value.shape[0])
     return None
+
+
+_last_linear_classes = state_dict_num_classes  # old private name: cli/eval.py and train/model.py still import it
 
 
 def _torchvision_enum(weights: Any, arch: str) -> Any:
@@ -157,18 +165,12 @@ def _torchvision_enum(weights: Any, arch: str) -> Any:
         name = weights.rpartition(".")[2] if weights.startswith(enum.__name__ + ".") else weights
         from antialias.models._weights import get_model_weights
 
-        ours = get_model_weights(arch) if arch in _weights_archs() else None
-        if ours is not None and name in ours.__members__:
-            return None  # our catalog's name wins (DEFAULT is the anti-aliased model)
+        with contextlib.suppress(ValueError):
+            if name in get_model_weights(arch).__members__:
+                return None  # our catalog's name wins (DEFAULT is the anti-aliased model)
         if name in enum.__members__:
             return enum[name]
     return None
-
-
-def _weights_archs() -> set[str]:
-    from antialias.models._weights import _REGISTRY
-
-    return set(_REGISTRY)
 
 
 def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dict[str, Any]) -> nn.Module:
@@ -222,7 +224,7 @@ def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dic
     state = None
     if saved is None:  # a file without a description: its classifier says
         state = read_state_dict(weights, progress=kwargs.get("progress", True))
-        saved = _last_linear_classes(state)
+        saved = state_dict_num_classes(state)
     if requested is None and saved is not None:
         kwargs["num_classes"] = saved
     if requested is None or requested == saved:

@@ -33,20 +33,18 @@ import logging
 import os
 import re
 import urllib.error
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 import torch
 from torch import Tensor, nn
 
-from antialias._io import CheckpointError, UnsafeFileError, fsync_dir, safe_torch_load, sha256_file
+from antialias._io import CheckpointError, atomic_write, safe_torch_load, sha256_file
 from antialias.models._weights import _HASH_RE, MIRROR_ENV, WeightsEnum
 
 __all__ = [
     "CheckpointError",
-    "UnsafeFileError",
     "cache_path",
     "WeightsArg",
     "WeightsDownloadError",
@@ -78,17 +76,6 @@ class WeightsDownloadError(ConnectionError, ValueError):
 
 # --------------------------------------------------------------------------------------------------
 # Reading
-
-
-def _describe(source: object) -> str:
-    return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
-
-
-def _torch_load(path: Path, *, expected_sha256: str | None = None) -> Any:
-    # The one safe reader (antialias._io): integrity (zip CRCs, recorded SHA-256) first, then
-    # torch.load(weights_only=True). Zip-format files are memory-mapped: the tensors are read from
-    # the page cache as they are copied into the model, instead of into a second full copy in memory.
-    return safe_torch_load(path, what="weights", expected_sha256=expected_sha256)
 
 
 def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, Tensor]:
@@ -150,44 +137,33 @@ def cache_path(url: str) -> Path:
 
 
 def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -> None:
-    """Download ``url`` to a temporary file beside ``target``; rename it only after the hash check."""
+    """Download ``url`` into ``target`` atomically (:func:`antialias._io.atomic_write`): the file appears only
+    complete and after its hash check; a refused or partial download is deleted."""
     import urllib.request
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.part")
-    digest = hashlib.sha256()
-    try:
+    from tqdm.auto import tqdm
+
+    def write(out: IO[bytes]) -> None:
+        digest = hashlib.sha256()
         request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
         # A fresh opener per download: `urlopen` caches one built from the proxy variables of its first call, so a
         # proxy set (or unset) later in the process would be ignored.
-        opener = urllib.request.build_opener()
-        with opener.open(request, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310 (http, https, file only)
+        with urllib.request.build_opener().open(request, timeout=60) as response:  # noqa: S310 (http, https, file only)
             total = response.headers.get("Content-Length")
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name, leave=False)
-            try:
+            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name, leave=False,
+                      disable=not progress) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     digest.update(chunk)
                     out.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            out.flush()
-            os.fsync(out.fileno())
+                    bar.update(len(chunk))
         if hash_prefix is not None and not digest.hexdigest().startswith(hash_prefix):
             raise CheckpointError(
                 f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
                 f"{hash_prefix!r} (got {digest.hexdigest()[:16]}...); it was deleted, not cached"
             )
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, write)
 
 
 def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
@@ -255,7 +231,9 @@ def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: s
                 raise FileNotFoundError(f"weights file {text!r} does not exist (expected a file of weights)")
         if path.name.endswith(".safetensors"):
             return extract_state_dict(_read_safetensors(path), source=f"{str(path)!r}")
-        return extract_state_dict(_torch_load(path), source=f"{str(path)!r}")
+        # The one safe reader (antialias._io): integrity (zip CRCs, recorded SHA-256), then weights_only;
+        # zip files are memory-mapped, so the tensors are not held twice in memory while they load.
+        return extract_state_dict(safe_torch_load(path, what="weights"), source=f"{str(path)!r}")
     raise TypeError(f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}")
 
 
@@ -273,17 +251,9 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
 
 
 def read_torchvision_state_dict(url: str, *, progress: bool = True) -> dict[str, Tensor]:
-    """torchvision's weights at ``url``, through this module's loader.
-
-    The file name carries its SHA-256 prefix (torchvision's convention), which is checked; the
-    file is read with ``weights_only=True``; offline, the one-line error names the cache path.
-    """
-    hash_prefix = _url_hash_prefix(url)
-    path = _download(url, hash_prefix=hash_prefix, progress=progress)
-    obj = _torch_load(path)
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"torchvision's weights {str(path)!r} hold no state dict")
-    return dict(obj)
+    """torchvision's weights at ``url``, read as :func:`read_state_dict` reads a URL: cached in torch.hub's
+    cache, the SHA-256 prefix in the file name checked, ``weights_only``, a one-line error offline."""
+    return read_state_dict(url, progress=progress)
 
 
 @contextlib.contextmanager
@@ -548,20 +518,15 @@ def resolve_weights(weights: WeightsArg, arch: str | None) -> WeightsArg:
 
     enum = None
     if arch is not None:
-        try:
+        with contextlib.suppress(ValueError):
             enum = get_model_weights(arch)
-        except ValueError:
-            enum = None
     if isinstance(weights, WeightsEnum):
         return enum.verify(weights) if enum is not None else weights
     if isinstance(weights, str) and not weights.startswith(_URL_SCHEMES) and not os.path.exists(weights):
         if enum is not None:
-            name = weights.rpartition(".")[2] if weights.startswith(enum.__name__ + ".") else weights
-            if name in enum.__members__:
-                return enum.__members__[name]
-            names = f"a weights name of {arch} ({', '.join(enum.__members__)})"
-        else:
-            names = "a weights name"
+            with contextlib.suppress(ValueError):
+                return enum.verify(weights)
+        names = f"a weights name of {arch} ({', '.join(enum.__members__)})" if enum is not None else "a weights name"
         raise FileNotFoundError(f"weights {weights!r} is neither an existing file, a URL, nor {names}")
     return weights
 
@@ -572,7 +537,7 @@ def describe_weights(weights: WeightsArg) -> str:
         return f"weights {weights!r}"
     if isinstance(weights, Mapping):
         return "the state dict given as weights"
-    return f"weights {_describe(weights)}"
+    return f"weights {os.fspath(weights)!r}" if isinstance(weights, (str, os.PathLike)) else f"weights {type(weights).__name__}"
 
 
 def load_weights(model: nn.Module, weights: WeightsArg, *, progress: bool = True, arch: str | None = None) -> nn.Module:

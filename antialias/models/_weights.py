@@ -39,38 +39,8 @@ from typing import Any
 
 from antialias.data import IMAGENET_MEAN, IMAGENET_STD  # the one mean/std of the library
 
-__all__ = [
-    "LICENSE",
-    "MIRROR_ENV",
-    "Preprocessing",
-    "Weights",
-    "WeightsEnum",
-    "get_model_weights",
-    "get_weight",
-    "AlexNet_Weights",
-    "VGG11_Weights",
-    "VGG11_BN_Weights",
-    "VGG13_Weights",
-    "VGG13_BN_Weights",
-    "VGG16_Weights",
-    "VGG16_BN_Weights",
-    "VGG19_Weights",
-    "VGG19_BN_Weights",
-    "ResNet18_Weights",
-    "ResNet34_Weights",
-    "ResNet50_Weights",
-    "ResNet101_Weights",
-    "ResNet152_Weights",
-    "ResNeXt50_32X4D_Weights",
-    "ResNeXt101_32X8D_Weights",
-    "Wide_ResNet50_2_Weights",
-    "Wide_ResNet101_2_Weights",
-    "DenseNet121_Weights",
-    "DenseNet161_Weights",
-    "DenseNet169_Weights",
-    "DenseNet201_Weights",
-    "MobileNet_V2_Weights",
-]
+# The 23 weights enums below (WEIGHTS_ENUMS names them) are exported by antialias.models.
+__all__ = ["LICENSE", "MIRROR_ENV", "WEIGHTS_ENUMS", "Preprocessing", "Weights", "WeightsEnum", "get_model_weights", "get_weight"]
 
 LICENSE = "CC BY-NC-SA 4.0 (non-commercial)"
 """License of the reference's weights: Creative Commons Attribution-NonCommercial-ShareAlike 4.0."""
@@ -249,85 +219,39 @@ class WeightsEnum(Enum):
 
 
 # --------------------------------------------------------------------------------------------------
-# The catalog. Facts from the reference (file names and their SHA-256 prefixes) and from
-# REFERENCE.md section 3 (published top-1 / consistency in percent); num_params from torchvision.
+# The catalog: one line per file. Facts from the reference (file names, which carry their SHA-256
+# prefix) and REFERENCE.md section 3 (published top-1 / consistency in percent, None where none is
+# published); parameter counts from torchvision (anti-aliasing adds none).
 
-# arch: (enum name, lpf4_finetune hash, {k: scratch hash}, torchvision V1 file, num_params)
-_CATALOG: dict[str, tuple[str, str, dict[int, str], str, int]] = {
-    "alexnet": ("AlexNet_Weights", "20598a7a",
-                {2: "da8aca74", 3: "f9bbc410", 4: "0114fe25", 5: "4fa3706a"}, "alexnet-owt-7be5be79.pth", 61100840),
-    "vgg11": ("VGG11_Weights", "35eab449", {}, "vgg11-8a719046.pth", 132863336),
-    "vgg11_bn": ("VGG11_BN_Weights", "5d60b5e4", {}, "vgg11_bn-6002323d.pth", 132868840),
-    "vgg13": ("VGG13_Weights", "d8ff02c4", {}, "vgg13-19584684.pth", 133047848),
-    "vgg13_bn": ("VGG13_BN_Weights", "45e2a72f", {}, "vgg13_bn-abd245e5.pth", 133053736),
-    "vgg16": ("VGG16_Weights", "79c9dff7",
-              {2: "60268e0c", 3: "e9b0ce42", 4: "de9267ac", 5: "1391f70c"}, "vgg16-397923af.pth", 138357544),
-    "vgg16_bn": ("VGG16_BN_Weights", "1dd798d1",
-                 {2: "2c2052a8", 3: "1782878a", 4: "a1c3559b", 5: "c500b52f"}, "vgg16_bn-6c64b313.pth", 138365992),
-    "vgg19": ("VGG19_Weights", "7ab2cf45", {}, "vgg19-dcbb9e9d.pth", 143667240),
-    "vgg19_bn": ("VGG19_BN_Weights", "d0114293", {}, "vgg19_bn-c79401a0.pth", 143678248),
-    "resnet18": ("ResNet18_Weights", "8cc58f59",
-                 {2: "6e2ee76f", 3: "449351b9", 4: "8c77af40", 5: "c1eed0a1"}, "resnet18-f37072fd.pth", 11689512),
-    "resnet34": ("ResNet34_Weights", "db622952",
-                 {2: "4707aed9", 3: "16aa6c48", 4: "55747267", 5: "85283561"}, "resnet34-b627a593.pth", 21797672),
-    "resnet50": ("ResNet50_Weights", "cad66808",
-                 {2: "f0f7589d", 3: "a4e868d2", 4: "994b528f", 5: "9953c9ad"}, "resnet50-0676ba61.pth", 25557032),
-    "resnet101": ("ResNet101_Weights", "9280acb0",
-                  {2: "3d00941d", 3: "928f1444", 4: "f8a116ff", 5: "1f3745af"}, "resnet101-63fe2227.pth", 44549160),
-    "resnet152": ("ResNet152_Weights", "7f67d9ae", {}, "resnet152-394f9c45.pth", 60192808),
-    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights", "9106e549", {}, "resnext50_32x4d-7cdf4587.pth", 25028904),
-    "resnext101_32x8d": ("ResNeXt101_32X8D_Weights", "8f13a25d", {}, "resnext101_32x8d-8ba56ff5.pth", 88791336),
-    "wide_resnet50_2": ("Wide_ResNet50_2_Weights", "02a183f7", {}, "wide_resnet50_2-95faca4d.pth", 68883240),
-    "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "da4eae04", {}, "wide_resnet101_2-32ee1156.pth", 126886696),
-    "densenet121": ("DenseNet121_Weights", "eceaa619",
-                    {2: "7da7d4cd", 3: "0f267ad8", 4: "edeaab00", 5: "ebc7880c"}, "densenet121-a639ec97.pth", 7978856),
-    "densenet161": ("DenseNet161_Weights", "a5e0f328", {}, "densenet161-8d451a50.pth", 28681000),
-    "densenet169": ("DenseNet169_Weights", "992131e6", {}, "densenet169-b2777c0a.pth", 14149480),
-    "densenet201": ("DenseNet201_Weights", "736979b2", {}, "densenet201-c1103571.pth", 20013928),
-    "mobilenet_v2": ("MobileNet_V2_Weights", "7eed94b1",
-                     {2: "f4379012", 3: "23b2e2ee", 4: "2e0b9cb9", 5: "ab8fe968"}, "mobilenet_v2-b0353104.pth", 3504872),
+_NUM_PARAMS = {
+    "alexnet": 61100840, "vgg11": 132863336, "vgg11_bn": 132868840, "vgg13": 133047848,
+    "vgg13_bn": 133053736, "vgg16": 138357544, "vgg16_bn": 138365992, "vgg19": 143667240,
+    "vgg19_bn": 143678248, "resnet18": 11689512, "resnet34": 21797672, "resnet50": 25557032,
+    "resnet101": 44549160, "resnet152": 60192808, "resnext50_32x4d": 25028904,
+    "resnext101_32x8d": 88791336, "wide_resnet50_2": 68883240, "wide_resnet101_2": 126886696,
+    "densenet121": 7978856, "densenet161": 28681000, "densenet169": 14149480, "densenet201": 20013928,
+    "mobilenet_v2": 3504872,
 }
 
-# Published top-1 / consistency (%), REFERENCE.md section 3: torchvision baseline and lpf4_finetune.
-_BASELINE = {
-    "alexnet": (56.55, 78.18), "vgg16": (71.59, 88.52), "vgg16_bn": (73.36, 89.24),
-    "resnet18": (69.74, 85.11), "resnet34": (73.30, 87.56), "resnet50": (76.16, 89.20),
-    "resnet101": (77.37, 89.81), "resnet152": (78.31, 90.92), "densenet121": (74.43, 88.81),
-    "mobilenet_v2": (71.88, 86.50),
-}
-_FINETUNE = {
-    "alexnet": (56.94, 83.31), "vgg16": (72.96, 90.91), "vgg16_bn": (75.13, 91.58),
-    "resnet18": (71.67, 88.36), "resnet34": (74.60, 89.77), "resnet50": (77.41, 91.32),
-    "resnet101": (78.38, 91.97), "resnet152": (79.07, 92.42), "densenet121": (75.79, 90.35),
-    "mobilenet_v2": (72.72, 87.73),
-}
-_SCRATCH = {("resnet50", 2): (76.81, 89.96), ("resnet50", 3): (76.83, 90.91),
-            ("resnet50", 4): (77.23, 91.29), ("resnet50", 5): (77.04, 91.31)}
 
-def _official(arch: str, k: int, recipe: str) -> Weights:
-    """The catalog entry of the reference's ``arch`` trained with filter ``k`` (``recipe``: finetune/scratch)."""
-    _, finetune_hash, scratch, _, num_params = _CATALOG[arch]
-    none: tuple[float | None, float | None] = (None, None)
-    if recipe == "finetune":
-        suffix, digest, numbers = "lpf4_finetune", finetune_hash, _FINETUNE.get(arch, none)
-        how = "fine-tuned from torchvision's baseline"
-    else:
-        suffix, digest, numbers = f"lpf{k}", scratch[k], _SCRATCH.get((arch, k), none)
-        how = "trained from scratch"
+def _reference(stem: str, top1: float | None = None, consistency: float | None = None) -> Weights:
+    """The reference's ``<arch>_lpf<k>[_finetune]-<hash>.pth``: ``finetune`` from torchvision's baseline, or from scratch."""
+    arch, _, tail = stem.partition("_lpf")
+    k, recipe = int(tail[0]), "finetune" if "_finetune-" in tail else "scratch"
+    how = "fine-tuned from torchvision's baseline" if recipe == "finetune" else "trained from scratch"
     return Weights(
-        url=f"{REFERENCE_BASE_URL}{arch}_{suffix}-{digest}.pth", arch=arch, filter_size=k, recipe=recipe,
-        top1=numbers[0], consistency=numbers[1], num_params=num_params, license=LICENSE,
+        url=f"{REFERENCE_BASE_URL}{stem}.pth", arch=arch, filter_size=k, recipe=recipe, top1=top1,
+        consistency=consistency, num_params=_NUM_PARAMS[arch], license=LICENSE,
         docs=f"The reference's (Zhang, ICML 2019) anti-aliased {arch}, filter_size={k}, {how}. {LICENSE}.",
     )
 
 
-def _torchvision(arch: str) -> Weights:
-    """The catalog entry of torchvision's baseline (not anti-aliased) ``arch``, IMAGENET1K_V1."""
-    _, _, _, tv_file, num_params = _CATALOG[arch]
-    top1, consistency = _BASELINE.get(arch, (None, None))
+def _torchvision(stem: str, top1: float | None = None, consistency: float | None = None) -> Weights:
+    """torchvision's baseline (not anti-aliased) ``<arch>-<hash>.pth``, IMAGENET1K_V1."""
+    arch = stem.partition("-")[0]
     return Weights(
-        url=TORCHVISION_BASE_URL + tv_file, arch=arch, filter_size=None, recipe="torchvision", top1=top1,
-        consistency=consistency, num_params=num_params, license=TORCHVISION_LICENSE,
+        url=f"{TORCHVISION_BASE_URL}{stem}.pth", arch=arch, filter_size=None, recipe="torchvision", top1=top1,
+        consistency=consistency, num_params=_NUM_PARAMS[arch], license=TORCHVISION_LICENSE,
         docs=f"torchvision's baseline {arch} (IMAGENET1K_V1), not anti-aliased: the starting point for fine-tuning.",
     )
 
@@ -335,260 +259,229 @@ def _torchvision(arch: str) -> Weights:
 # One class per architecture, written out so that IDEs and type checkers see every member.
 
 class AlexNet_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``alexnet``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``alexnet``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("alexnet", 4, "finetune")
-    LPF2 = _official("alexnet", 2, "scratch")
-    LPF3 = _official("alexnet", 3, "scratch")
-    LPF4 = _official("alexnet", 4, "scratch")
-    LPF5 = _official("alexnet", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("alexnet")
+    LPF4_FINETUNE = _reference("alexnet_lpf4_finetune-20598a7a", 56.94, 83.31)
+    LPF2 = _reference("alexnet_lpf2-da8aca74")
+    LPF3 = _reference("alexnet_lpf3-f9bbc410")
+    LPF4 = _reference("alexnet_lpf4-0114fe25")
+    LPF5 = _reference("alexnet_lpf5-4fa3706a")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("alexnet-owt-7be5be79", 56.55, 78.18)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG11_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg11``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg11``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg11", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11")
+    LPF4_FINETUNE = _reference("vgg11_lpf4_finetune-35eab449")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11-8a719046")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG11_BN_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg11_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg11_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg11_bn", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11_bn")
+    LPF4_FINETUNE = _reference("vgg11_bn_lpf4_finetune-5d60b5e4")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11_bn-6002323d")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG13_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg13``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg13``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg13", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13")
+    LPF4_FINETUNE = _reference("vgg13_lpf4_finetune-d8ff02c4")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13-19584684")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG13_BN_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg13_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg13_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg13_bn", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13_bn")
+    LPF4_FINETUNE = _reference("vgg13_bn_lpf4_finetune-45e2a72f")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13_bn-abd245e5")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG16_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg16``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg16``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg16", 4, "finetune")
-    LPF2 = _official("vgg16", 2, "scratch")
-    LPF3 = _official("vgg16", 3, "scratch")
-    LPF4 = _official("vgg16", 4, "scratch")
-    LPF5 = _official("vgg16", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16")
+    LPF4_FINETUNE = _reference("vgg16_lpf4_finetune-79c9dff7", 72.96, 90.91)
+    LPF2 = _reference("vgg16_lpf2-60268e0c")
+    LPF3 = _reference("vgg16_lpf3-e9b0ce42")
+    LPF4 = _reference("vgg16_lpf4-de9267ac")
+    LPF5 = _reference("vgg16_lpf5-1391f70c")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16-397923af", 71.59, 88.52)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG16_BN_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg16_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg16_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg16_bn", 4, "finetune")
-    LPF2 = _official("vgg16_bn", 2, "scratch")
-    LPF3 = _official("vgg16_bn", 3, "scratch")
-    LPF4 = _official("vgg16_bn", 4, "scratch")
-    LPF5 = _official("vgg16_bn", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16_bn")
+    LPF4_FINETUNE = _reference("vgg16_bn_lpf4_finetune-1dd798d1", 75.13, 91.58)
+    LPF2 = _reference("vgg16_bn_lpf2-2c2052a8")
+    LPF3 = _reference("vgg16_bn_lpf3-1782878a")
+    LPF4 = _reference("vgg16_bn_lpf4-a1c3559b")
+    LPF5 = _reference("vgg16_bn_lpf5-c500b52f")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16_bn-6c64b313", 73.36, 89.24)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG19_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg19``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg19``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg19", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19")
+    LPF4_FINETUNE = _reference("vgg19_lpf4_finetune-7ab2cf45")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19-dcbb9e9d")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG19_BN_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``vgg19_bn``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``vgg19_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("vgg19_bn", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19_bn")
+    LPF4_FINETUNE = _reference("vgg19_bn_lpf4_finetune-d0114293")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19_bn-c79401a0")
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet18_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnet18``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnet18``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnet18", 4, "finetune")
-    LPF2 = _official("resnet18", 2, "scratch")
-    LPF3 = _official("resnet18", 3, "scratch")
-    LPF4 = _official("resnet18", 4, "scratch")
-    LPF5 = _official("resnet18", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet18")
+    LPF4_FINETUNE = _reference("resnet18_lpf4_finetune-8cc58f59", 71.67, 88.36)
+    LPF2 = _reference("resnet18_lpf2-6e2ee76f")
+    LPF3 = _reference("resnet18_lpf3-449351b9")
+    LPF4 = _reference("resnet18_lpf4-8c77af40")
+    LPF5 = _reference("resnet18_lpf5-c1eed0a1")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet18-f37072fd", 69.74, 85.11)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet34_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnet34``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnet34``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnet34", 4, "finetune")
-    LPF2 = _official("resnet34", 2, "scratch")
-    LPF3 = _official("resnet34", 3, "scratch")
-    LPF4 = _official("resnet34", 4, "scratch")
-    LPF5 = _official("resnet34", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet34")
+    LPF4_FINETUNE = _reference("resnet34_lpf4_finetune-db622952", 74.6, 89.77)
+    LPF2 = _reference("resnet34_lpf2-4707aed9")
+    LPF3 = _reference("resnet34_lpf3-16aa6c48")
+    LPF4 = _reference("resnet34_lpf4-55747267")
+    LPF5 = _reference("resnet34_lpf5-85283561")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet34-b627a593", 73.3, 87.56)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet50_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnet50``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnet50``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnet50", 4, "finetune")
-    LPF2 = _official("resnet50", 2, "scratch")
-    LPF3 = _official("resnet50", 3, "scratch")
-    LPF4 = _official("resnet50", 4, "scratch")
-    LPF5 = _official("resnet50", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet50")
+    LPF4_FINETUNE = _reference("resnet50_lpf4_finetune-cad66808", 77.41, 91.32)
+    LPF2 = _reference("resnet50_lpf2-f0f7589d", 76.81, 89.96)
+    LPF3 = _reference("resnet50_lpf3-a4e868d2", 76.83, 90.91)
+    LPF4 = _reference("resnet50_lpf4-994b528f", 77.23, 91.29)
+    LPF5 = _reference("resnet50_lpf5-9953c9ad", 77.04, 91.31)
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet50-0676ba61", 76.16, 89.2)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet101_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnet101``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnet101``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnet101", 4, "finetune")
-    LPF2 = _official("resnet101", 2, "scratch")
-    LPF3 = _official("resnet101", 3, "scratch")
-    LPF4 = _official("resnet101", 4, "scratch")
-    LPF5 = _official("resnet101", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet101")
+    LPF4_FINETUNE = _reference("resnet101_lpf4_finetune-9280acb0", 78.38, 91.97)
+    LPF2 = _reference("resnet101_lpf2-3d00941d")
+    LPF3 = _reference("resnet101_lpf3-928f1444")
+    LPF4 = _reference("resnet101_lpf4-f8a116ff")
+    LPF5 = _reference("resnet101_lpf5-1f3745af")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet101-63fe2227", 77.37, 89.81)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet152_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnet152``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnet152``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnet152", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet152")
+    LPF4_FINETUNE = _reference("resnet152_lpf4_finetune-7f67d9ae", 79.07, 92.42)
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet152-394f9c45", 78.31, 90.92)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNeXt50_32X4D_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnext50_32x4d``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnext50_32x4d``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnext50_32x4d", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext50_32x4d")
+    LPF4_FINETUNE = _reference("resnext50_32x4d_lpf4_finetune-9106e549")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext50_32x4d-7cdf4587")
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``resnext101_32x8d``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``resnext101_32x8d``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("resnext101_32x8d", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext101_32x8d")
+    LPF4_FINETUNE = _reference("resnext101_32x8d_lpf4_finetune-8f13a25d")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext101_32x8d-8ba56ff5")
     DEFAULT = LPF4_FINETUNE
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``wide_resnet50_2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``wide_resnet50_2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("wide_resnet50_2", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet50_2")
+    LPF4_FINETUNE = _reference("wide_resnet50_2_lpf4_finetune-02a183f7")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet50_2-95faca4d")
     DEFAULT = LPF4_FINETUNE
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``wide_resnet101_2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``wide_resnet101_2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("wide_resnet101_2", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet101_2")
+    LPF4_FINETUNE = _reference("wide_resnet101_2_lpf4_finetune-da4eae04")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet101_2-32ee1156")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet121_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``densenet121``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``densenet121``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("densenet121", 4, "finetune")
-    LPF2 = _official("densenet121", 2, "scratch")
-    LPF3 = _official("densenet121", 3, "scratch")
-    LPF4 = _official("densenet121", 4, "scratch")
-    LPF5 = _official("densenet121", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet121")
+    LPF4_FINETUNE = _reference("densenet121_lpf4_finetune-eceaa619", 75.79, 90.35)
+    LPF2 = _reference("densenet121_lpf2-7da7d4cd")
+    LPF3 = _reference("densenet121_lpf3-0f267ad8")
+    LPF4 = _reference("densenet121_lpf4-edeaab00")
+    LPF5 = _reference("densenet121_lpf5-ebc7880c")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet121-a639ec97", 74.43, 88.81)
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet161_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``densenet161``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``densenet161``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("densenet161", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet161")
+    LPF4_FINETUNE = _reference("densenet161_lpf4_finetune-a5e0f328")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet161-8d451a50")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet169_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``densenet169``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``densenet169``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("densenet169", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet169")
+    LPF4_FINETUNE = _reference("densenet169_lpf4_finetune-992131e6")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet169-b2777c0a")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet201_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``densenet201``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``densenet201``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("densenet201", 4, "finetune")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet201")
+    LPF4_FINETUNE = _reference("densenet201_lpf4_finetune-736979b2")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet201-c1103571")
     DEFAULT = LPF4_FINETUNE
 
 
 class MobileNet_V2_Weights(WeightsEnum):
-    """Pretrained weights of the anti-aliased ``mobilenet_v2``. ``DEFAULT`` is ``LPF4_FINETUNE``; the reference's
-    weights (``LPF*``) are CC BY-NC-SA 4.0: non-commercial use only."""
+    """Weights of the anti-aliased ``mobilenet_v2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
 
-    LPF4_FINETUNE = _official("mobilenet_v2", 4, "finetune")
-    LPF2 = _official("mobilenet_v2", 2, "scratch")
-    LPF3 = _official("mobilenet_v2", 3, "scratch")
-    LPF4 = _official("mobilenet_v2", 4, "scratch")
-    LPF5 = _official("mobilenet_v2", 5, "scratch")
-    TORCHVISION_IMAGENET1K_V1 = _torchvision("mobilenet_v2")
+    LPF4_FINETUNE = _reference("mobilenet_v2_lpf4_finetune-7eed94b1", 72.72, 87.73)
+    LPF2 = _reference("mobilenet_v2_lpf2-f4379012")
+    LPF3 = _reference("mobilenet_v2_lpf3-23b2e2ee")
+    LPF4 = _reference("mobilenet_v2_lpf4-2e0b9cb9")
+    LPF5 = _reference("mobilenet_v2_lpf5-ab8fe968")
+    TORCHVISION_IMAGENET1K_V1 = _torchvision("mobilenet_v2-b0353104", 71.88, 86.5)
     DEFAULT = LPF4_FINETUNE
 
-_REGISTRY: dict[str, type[WeightsEnum]] = {
-    w.DEFAULT.value.arch: w
-    for w in (
-        AlexNet_Weights, VGG11_Weights, VGG11_BN_Weights, VGG13_Weights, VGG13_BN_Weights, VGG16_Weights,
-        VGG16_BN_Weights, VGG19_Weights, VGG19_BN_Weights, ResNet18_Weights, ResNet34_Weights, ResNet50_Weights,
-        ResNet101_Weights, ResNet152_Weights, ResNeXt50_32X4D_Weights, ResNeXt101_32X8D_Weights,
-        Wide_ResNet50_2_Weights, Wide_ResNet101_2_Weights, DenseNet121_Weights, DenseNet161_Weights,
-        DenseNet169_Weights, DenseNet201_Weights, MobileNet_V2_Weights,
-    )
-}
+
+_REGISTRY: dict[str, type[WeightsEnum]] = {e["DEFAULT"].value.arch: e for e in WeightsEnum.__subclasses__()}
 
 WEIGHTS_ENUMS: tuple[str, ...] = tuple(e.__name__ for e in _REGISTRY.values())
-"""The names of the 23 weights enums (also in ``__all__``)."""
+"""The names of the 23 weights enums."""
 
 
 def get_weight(name: str) -> WeightsEnum:

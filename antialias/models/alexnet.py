@@ -18,10 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antialias.models._builder import build, zoo_builder
-from antialias.models._registry import register_model
-from antialias.models._weights import (
-    AlexNet_Weights,
-)
+from antialias.models._weights import AlexNet_Weights
 
 if TYPE_CHECKING:
     from torchvision.models import AlexNet
@@ -29,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["alexnet"]
 
 
-@register_model()
 @zoo_builder(AlexNet_Weights, antialias_stem=True, stem_doc="``True`` (the reference's AlexNet default, which its weights use)")
 def alexnet(**kwargs: Any) -> AlexNet:
     """Anti-aliased AlexNet ("One weird trick" variant, as torchvision's)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antialias.models._builder import build, zoo_builder
-from antialias.models._registry import register_model
 from antialias.models._weights import (
     DenseNet121_Weights,
     DenseNet161_Weights,
@@ -35,28 +34,24 @@ if TYPE_CHECKING:
 __all__ = ["densenet121", "densenet161", "densenet169", "densenet201"]
 
 
-@register_model()
 @zoo_builder(DenseNet121_Weights)
 def densenet121(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-121."""
     return build("densenet121", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(DenseNet161_Weights)
 def densenet161(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-161."""
     return build("densenet161", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(DenseNet169_Weights)
 def densenet169(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-169."""
     return build("densenet169", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(DenseNet201_Weights)
 def densenet201(**kwargs: Any) -> DenseNet:
     """Anti-aliased DenseNet-201."""

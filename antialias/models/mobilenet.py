@@ -19,10 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antialias.models._builder import build, zoo_builder
-from antialias.models._registry import register_model
-from antialias.models._weights import (
-    MobileNet_V2_Weights,
-)
+from antialias.models._weights import MobileNet_V2_Weights
 
 if TYPE_CHECKING:
     from torchvision.models import MobileNetV2
@@ -30,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["mobilenet_v2"]
 
 
-@register_model()
 @zoo_builder(MobileNet_V2_Weights, stem_doc="``False`` (the reference never anti-aliases this stem)")
 def mobilenet_v2(**kwargs: Any) -> MobileNetV2:
     """Anti-aliased MobileNetV2."""

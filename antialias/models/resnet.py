@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antialias.models._builder import build, zoo_builder
-from antialias.models._registry import register_model
 from antialias.models._weights import (
     ResNet18_Weights,
     ResNet34_Weights,
@@ -46,63 +45,54 @@ if TYPE_CHECKING:
 __all__ = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
 
 
-@register_model()
 @zoo_builder(ResNet18_Weights)
 def resnet18(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-18 (He et al., 2016; Zhang, 2019)."""
     return build("resnet18", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNet34_Weights)
 def resnet34(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-34 (He et al., 2016; Zhang, 2019)."""
     return build("resnet34", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNet50_Weights)
 def resnet50(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-50 (He et al., 2016; Zhang, 2019)."""
     return build("resnet50", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNet101_Weights)
 def resnet101(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-101 (He et al., 2016; Zhang, 2019)."""
     return build("resnet101", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNet152_Weights)
 def resnet152(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-152 (He et al., 2016; Zhang, 2019)."""
     return build("resnet152", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNeXt50_32X4D_Weights)
 def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-50 32x4d (Xie et al., 2017; Zhang, 2019)."""
     return build("resnext50_32x4d", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(ResNeXt101_32X8D_Weights)
 def resnext101_32x8d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-101 32x8d (Xie et al., 2017; Zhang, 2019)."""
     return build("resnext101_32x8d", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(Wide_ResNet50_2_Weights)
 def wide_resnet50_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""
     return build("wide_resnet50_2", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
 @zoo_builder(Wide_ResNet101_2_Weights)
 def wide_resnet101_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antialias.models._builder import build, zoo_builder
-from antialias.models._registry import register_model
 from antialias.models._weights import (
     VGG11_BN_Weights,
     VGG11_Weights,
@@ -27,60 +26,50 @@ if TYPE_CHECKING:
 
 __all__ = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
 
-_STEM = "``False`` (VGG has no strided stem convolution; ``True`` is an error)"
 
-
-@register_model()
-@zoo_builder(VGG11_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG11_Weights, has_stem=False)
 def vgg11(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-11 (configuration "A")."""
     return build("vgg11", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG11_BN_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG11_BN_Weights, has_stem=False)
 def vgg11_bn(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-11 with batch normalization."""
     return build("vgg11_bn", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG13_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG13_Weights, has_stem=False)
 def vgg13(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-13 (configuration "B")."""
     return build("vgg13", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG13_BN_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG13_BN_Weights, has_stem=False)
 def vgg13_bn(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-13 with batch normalization."""
     return build("vgg13_bn", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG16_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG16_Weights, has_stem=False)
 def vgg16(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-16 (configuration "D")."""
     return build("vgg16", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG16_BN_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG16_BN_Weights, has_stem=False)
 def vgg16_bn(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-16 with batch normalization."""
     return build("vgg16_bn", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG19_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG19_Weights, has_stem=False)
 def vgg19(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-19 (configuration "E")."""
     return build("vgg19", **kwargs)  # type: ignore[return-value]
 
 
-@register_model()
-@zoo_builder(VGG19_BN_Weights, has_stem=False, stem_doc=_STEM)
+@zoo_builder(VGG19_BN_Weights, has_stem=False)
 def vgg19_bn(**kwargs: Any) -> VGG:
     """Anti-aliased VGG-19 with batch normalization."""
     return build("vgg19_bn", **kwargs)  # type: ignore[return-value]

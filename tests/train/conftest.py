@@ -1,22 +1,12 @@
-"""Fixtures of the training tests: a tiny ImageNet-layout folder and tiny run settings."""
+"""Fixtures of the training tests: tiny models importable by name (``image_data`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from _train_data import write_image_tree
 
 HERE = Path(__file__).resolve().parent
-
-@pytest.fixture
-def image_data(tmp_path: Path) -> Path:
-    """``data/train`` and ``data/val``, two classes of four images each."""
-    root = tmp_path / "data"
-    write_image_tree(root / "train", seed=0)
-    write_image_tree(root / "val", seed=1)
-    return root
-
 
 @pytest.fixture
 def tiny_models(monkeypatch: pytest.MonkeyPatch) -> str:

@@ -19,18 +19,11 @@ from pathlib import Path
 import antialiased_cnns
 import pytest
 import torch
+from _zoo_archs import ARCHS
 from torch import Tensor, nn
 
 import antialias.models as zoo
 
-ARCHS = [
-    "alexnet",
-    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
-    "densenet121", "densenet161", "densenet169", "densenet201",
-    "mobilenet_v2",
-]
 FILTER_SIZES = [2, 3, 4, 5]
 NUM_CLASSES = 10
 

@@ -1,4 +1,4 @@
-"""Loading weights: downloads through torch.hub's cache, hashes, refused pickles, broken files, mismatches."""
+"""antialias.models._load: downloads through torch.hub's cache, hashes, refused pickles, broken files, mismatches."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import pickle
 import re
 import socket
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,14 @@ import torch
 from torch import nn
 
 import antialias.models as zoo
-from antialias.models import CheckpointError, WeightsDownloadError, remap_reference_state_dict
+from antialias._io import UnsafeFileError
+from antialias.models import (
+    CheckpointError,
+    WeightsDownloadError,
+    _load,
+    read_state_dict,
+    remap_reference_state_dict,
+)
 
 
 def _sha256(path: Path) -> str:
@@ -131,22 +139,16 @@ def test_file_placed_by_hand_in_the_cache_loads_offline(small_resnet: nn.Module,
 # ---- unsafe and broken files -----------------------------------------------------------------------
 
 
-class _Payload:
-    """Unpickling this object would create the marker file (the classic pickle exploit)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
+def _evil_file(path: Path, payload: object, *, legacy: bool = False) -> Path:
+    """A weights file with the ``payload`` fixture planted in it."""
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": payload}, path, _use_new_zipfile_serialization=not legacy)
+    return path
 
 
 @pytest.mark.parametrize("legacy", [False, True])
-def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, legacy: bool) -> None:
-    marker = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
-    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": _Payload(marker)}, path,
-               _use_new_zipfile_serialization=not legacy)
+def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, legacy: bool, payload: object) -> None:
+    marker = tmp_path / "MARKER"
+    path = _evil_file(tmp_path / "evil.pth", payload, legacy=legacy)
     with pytest.raises(CheckpointError, match="refusing to load.*could run code"):
         zoo.resnet18(weights=path, num_classes=10)
     assert not marker.exists()
@@ -156,10 +158,10 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, legacy: bo
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-def test_raw_pickle_file_is_refused(tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
+def test_raw_pickle_file_is_refused(tmp_path: Path, payload: object) -> None:
+    marker = tmp_path / "MARKER"
     path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps(_Payload(marker)))
+    path.write_bytes(pickle.dumps(payload))
     with pytest.raises(CheckpointError, match="refusing|truncated or corrupt"):
         zoo.resnet18(weights=path)
     assert not marker.exists()
@@ -198,6 +200,87 @@ def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
         zoo.resnet18(weights=str(tmp_path / "nope.pth"))
     with pytest.raises(TypeError, match="weights must be"):
         zoo.resnet18(weights=12)
+
+
+def test_torchvision_style_weights_load_through_the_loader(hub_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "w.pth"
+    torch.save({"fc.weight": torch.ones(2, 3)}, source)
+    named = tmp_path / f"tiny-{_sha256(source)[:8]}.pth"
+    source.rename(named)
+    state = _load.read_torchvision_state_dict(named.as_uri(), progress=False)
+    assert torch.equal(state["fc.weight"], torch.ones(2, 3))
+    assert (hub_dir / "checkpoints" / named.name).is_file()  # shared with torch.hub, hash-named
+
+
+def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object) -> None:
+    base, root = http_server
+    marker = tmp_path / "MARKER"
+    evil = _evil_file(root / "model-00000000.pth", payload)
+    if _sha256(evil).startswith("00000000"):  # pragma: no cover - one chance in 4 billion
+        pytest.skip("the payload's hash happens to start with 00000000")
+    with pytest.raises(CheckpointError, match="deleted, not cached"):
+        read_state_dict(f"{base}/model-00000000.pth", progress=False)
+    leftovers = [p for p in hub_dir.rglob("*") if p.is_file()]
+    assert leftovers == [] and not marker.exists()
+
+
+def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object) -> None:
+    base, root = http_server
+    good = root / "w.pth"
+    torch.save({"w": torch.ones(2)}, good)
+    name = f"w-{_sha256(good)[:8]}.pth"
+    good.rename(root / name)
+    marker = tmp_path / "MARKER"
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    _evil_file(hub_dir / "checkpoints" / name, payload)
+    state = read_state_dict(f"{base}/{name}", progress=False)
+    assert torch.equal(state["w"], torch.ones(2)) and not marker.exists()
+    assert _sha256(hub_dir / "checkpoints" / name) == _sha256(root / name)
+
+
+def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, http_server: tuple[str, Path]) -> None:
+    base, root = http_server
+    for folder, value in (("a", 1.0), ("b", 2.0)):
+        (root / folder).mkdir()
+        torch.save({"w": torch.full((2,), value)}, root / folder / "model.pth")
+    a = read_state_dict(f"{base}/a/model.pth", progress=False)
+    b = read_state_dict(f"{base}/b/model.pth", progress=False)
+    assert a["w"].tolist() == [1.0, 1.0] and b["w"].tolist() == [2.0, 2.0]
+    assert _load.cache_path(f"{base}/a/model.pth") != _load.cache_path(f"{base}/b/model.pth")
+    assert not (hub_dir / "checkpoints" / "model.pth").exists()  # not where torch.hub looks by name
+
+
+def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(tmp_path: Path, payload: object) -> None:
+    marker = tmp_path / "MARKER"
+    for legacy in (False, True):
+        path = _evil_file(tmp_path / f"evil{int(legacy)}.pth", payload, legacy=legacy)
+        with pytest.raises(UnsafeFileError, match="could run code.*nothing from it was run"):
+            read_state_dict(path)
+    assert not marker.exists()
+
+
+def test_safetensors_weights_timm_style_are_read_without_pickle(tmp_path: Path) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "model.safetensors"
+    safetensors.save_file({"fc.weight": torch.ones(2, 3)}, str(path))
+    assert torch.equal(read_state_dict(path)["fc.weight"], torch.ones(2, 3))
+    path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        read_state_dict(path)
+
+
+def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.arange(1000.0)}, path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("data/0"))
+    offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 400
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(1000.0))  # torch reads it silently
+    with pytest.raises(CheckpointError, match="CRC-32"):
+        read_state_dict(path)
 
 
 # ---- checkpoints that do not fit ---------------------------------------------------------------------

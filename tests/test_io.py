@@ -1,0 +1,177 @@
+"""antialias._io: safe reading (no code from a file, integrity first), atomic writes, output checks, run locks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from _train_data import write_image_tree
+from torch import nn
+
+from antialias import _io
+from antialias.cli import main
+
+# ---- torch.export files ------------------------------------------------------------------------------
+
+
+def _exported(tmp_path: Path) -> Path:
+    class Small(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean((2, 3)))
+
+    path = tmp_path / "ok.pt2"
+    torch.export.save(torch.export.export(Small(), (torch.randn(1, 3, 8, 8),)), path)
+    return path
+
+
+def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, data if info.filename.endswith(suffix) else zin.read(info.filename))
+    return out
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path, payload: object) -> None:
+    marker = tmp_path / "MARKER"
+    ok = _exported(tmp_path)
+    buffer = io.BytesIO()
+    torch.save((payload,), buffer)
+    # torch.export.load unpickles the sample inputs with weights_only=False: the classic way in.
+    evil = _with_member(ok, tmp_path / "evil.pt2", "sample_inputs/model.pt", buffer.getvalue())
+    with pytest.raises(_io.UnsafeFileError, match="run code"):
+        _io.load_exported_program(evil)
+    assert not marker.exists()
+    # The same file on the command line: a one-line error, and nothing ran.
+    images = write_image_tree(tmp_path / "images")
+    code = main(["eval", "--model", str(evil), "--data", str(images), "--metrics", "circular", "--crop", "8",
+                 "--resize", "8", "--circular-shift", "2", "--passes", "1", "--no-progress", "--device", "cpu"])
+    assert code == 2 and not marker.exists()
+    # A clean export still loads and runs.
+    assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -> None:
+    ok = _exported(tmp_path)
+    prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
+    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "objects.pt2", "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info.filename))
+        zout.writestr(f"{prefix}/data/constants/opaque_obj_0", b"whatever")
+    with pytest.raises(_io.UnsafeFileError, match="pickled Python objects"):
+        _io.load_exported_program(tmp_path / "objects.pt2")
+    with zipfile.ZipFile(tmp_path / "old.pt2", "w") as z:
+        z.writestr("x/version", "1")
+    with pytest.raises(_io.CheckpointError, match="current format"):
+        _io.load_exported_program(tmp_path / "old.pt2")
+
+
+# ---- torch files and plain pickles -------------------------------------------------------------------
+
+
+def test_safe_torch_load_refuses_a_payload_and_checks_the_expected_hash(tmp_path: Path, payload: object) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.zeros(1), "x": payload}, path)
+    with pytest.raises(_io.UnsafeFileError, match="could run code.*nothing from it was run"):
+        _io.safe_torch_load(path, what="checkpoint")
+    assert not (tmp_path / "MARKER").exists()
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(2)}, good)
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert torch.equal(_io.safe_torch_load(good, expected_sha256=digest[:8])["w"], torch.ones(2))
+    wrong = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
+    with pytest.raises(_io.CheckpointError, match=f"does not start with '{wrong}'"):
+        _io.safe_torch_load(good, expected_sha256=wrong)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _io.safe_torch_load(tmp_path / "missing.pt")
+
+
+def test_restricted_pickle_load_builds_plain_data_only(payload: object, tmp_path: Path) -> None:
+    data = {"data": [1, 2], "labels": b"ab"}
+    assert _io.restricted_pickle_load(io.BytesIO(pickle.dumps(data))) == data
+    with pytest.raises(_io.UnsafeFileError, match="io.open"):
+        _io.restricted_pickle_load(io.BytesIO(pickle.dumps(payload)))
+    assert not (tmp_path / "MARKER").exists()
+
+
+# ---- atomic writes and recorded hashes ---------------------------------------------------------------
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = _io.atomic_write_text(tmp_path / "result.json", "old")
+
+    def fail(f: object) -> None:
+        f.write(b"half")  # type: ignore[attr-defined]
+        raise RuntimeError("disk full (test)")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _io.atomic_write(path, fail)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_temporaries_of_killed_writers_are_removed(tmp_path: Path) -> None:
+    dead = 2**22 + 12345  # above the usual pid_max: no such process
+    stale = tmp_path / f".result.json.{dead}.{'0' * 32}.tmp"
+    mine = tmp_path / f".result.json.{os.getpid()}.{'1' * 32}.tmp"  # a writer still at work
+    stale.write_text("x")
+    mine.write_text("x")
+    _io.atomic_write_text(tmp_path / "result.json", "new")
+    assert not stale.exists() and mine.exists() and (tmp_path / "result.json").read_text() == "new"
+
+
+def test_atomic_save_records_the_hash_that_verify_file_checks(tmp_path: Path) -> None:
+    path = _io.atomic_save({"w": torch.arange(4.0)}, tmp_path / "c.pt", record_hash=True)
+    assert _io.read_hash_record(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert _io.hash_record_path(path) == tmp_path / "c.pt.sha256"
+    _io.verify_file(path)
+    _io.hash_record_path(path).write_text("0" * 64 + "  c.pt\n")
+    with pytest.raises(_io.CheckpointError, match="differs from the one recorded"):
+        _io.verify_file(path)
+
+
+def test_json_safe_turns_non_finite_numbers_and_tensors_into_json() -> None:
+    value = {"a": float("nan"), "b": [1.0, float("inf")], "c": torch.tensor([0.5, float("-inf")]), 1: (2,)}
+    assert _io.json_safe(value) == {"a": None, "b": [1.0, None], "c": [0.5, None], "1": [2]}
+
+
+# ---- output paths and run locks ------------------------------------------------------------------------
+
+
+def test_check_output_path_refuses_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    assert _io.check_output_path(tmp_path / "new" / "out.json", kind="file", what="--output") == tmp_path / "new" / "out.json"
+    assert not (tmp_path / "new").exists()  # creates nothing
+    with pytest.raises(ValueError, match="is a folder; expected a file name"):
+        _io.check_output_path(tmp_path / "a_dir", kind="file", what="--output")
+    with pytest.raises(ValueError, match="is a file; expected a folder"):
+        _io.check_output_path(tmp_path / "a_file", kind="dir", what="--output-dir")
+    with pytest.raises(ValueError, match="is not a folder"):
+        _io.check_output_path(tmp_path / "a_file" / "x.json", kind="file", what="--output")
+    with pytest.raises(ValueError, match="same file as --weights file"):
+        _io.check_output_path(tmp_path / "a_file", kind="file", what="--output", inputs=[("--weights file", tmp_path / "a_file")])
+    with pytest.raises(ValueError, match="kind must be 'file' or 'dir'"):
+        _io.check_output_path(tmp_path / "x", kind="pipe", what="--output")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
+    pid = os.fork()
+    if pid == 0:  # the child takes the lock and dies without releasing it
+        _io.RunLock(tmp_path).acquire()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with _io.RunLock(tmp_path) as lock:  # a dead holder leaves no stale lock
+        assert lock.held
+    assert not lock.held
