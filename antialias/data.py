@@ -127,6 +127,8 @@ class ImageFolderDataset(Dataset):
         samples: ``(path, class_index)`` pairs.
         classes: class names, in index order.
         transform: applied to the RGB ``PIL.Image``.
+        rejected: paths of the images the up-front check of :func:`load_image_folder` left out
+            (``on_corrupt="skip"``), kept as :attr:`rejected`; :attr:`skipped` lists those that failed later.
     """
 
     def __init__(
@@ -136,10 +138,12 @@ class ImageFolderDataset(Dataset):
         classes: list[str],
         transform: Callable[[Image.Image], Any] | None = None,
         on_corrupt: Literal["fail", "skip"] = "fail",
+        rejected: Sequence[str] = (),
     ) -> None:
         if on_corrupt not in _ON_CORRUPT:
             raise ValueError(f"on_corrupt must be one of {_ON_CORRUPT}, got {on_corrupt!r}")
         self.root = str(root)
+        self.rejected = list(rejected)
         self.samples = samples
         self.classes = classes
         self.class_to_idx = {name: i for i, name in enumerate(classes)}
@@ -372,6 +376,7 @@ def load_image_folder(
         samples = [(file, -1) for file in sorted(flat)]
         logger.info("%s has no class folders: %d unlabelled images", root, len(samples))
 
+    rejected = []
     if verify:
         kept = []
         for file, target in samples:
@@ -382,6 +387,7 @@ def load_image_folder(
                 raise CorruptImageError(problem)
             else:
                 logger.warning("skipping %s", problem)
+                rejected.append(file)
         if not kept:
             raise ValueError(f"no readable image left in data folder {str(root)!r}")
         if len(kept) < len(samples):
@@ -390,7 +396,7 @@ def load_image_folder(
     if classes:
         shown = ", ".join(classes[:20]) + (f", ... ({len(classes) - 20} more)" if len(classes) > 20 else "")
         logger.info(f"{root}: {len(samples)} images in {len(classes)} classes (index order): {shown}")
-    return ImageFolderDataset(path, samples, classes, transform, on_corrupt=on_corrupt)
+    return ImageFolderDataset(path, samples, classes, transform, on_corrupt=on_corrupt, rejected=rejected)
 
 
 class _ToFloat:

@@ -342,8 +342,7 @@ class _Data:
         # Without resizing, every image must hold the largest crop: check now, naming the file.
         min_size = None if args.resize else max(sizes)
         base = load_image_folder(args.data, None, on_corrupt=args.on_corrupt, verify=True, min_size=min_size)
-        # Images the up-front check skipped (--on-corrupt skip): those found less those kept.
-        self.rejected = len(load_image_folder(args.data, None, verify=False)) - len(base) if args.on_corrupt == "skip" else 0
+        self.rejected = len(base.rejected)  # --on-corrupt skip: left out by the up-front check
         samples = base.samples
         if args.max_images is not None and args.max_images < len(samples):
             generator = torch.Generator().manual_seed(args.seed)
