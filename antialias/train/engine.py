@@ -73,7 +73,7 @@ from antialias.train.distributed import (
     shutdown_distributed,
 )
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
-from antialias.train.loop import _pct, evaluate, train_one_epoch
+from antialias.train.loop import _pct, epoch_generator, evaluate, train_one_epoch
 from antialias.train.model import build_model, load_init_weights
 from antialias.train.optim import build_optimizer, build_scheduler, extend_schedule
 from antialias.train.recipes import Recipe
@@ -149,12 +149,6 @@ def _skipped_images(data: _Data) -> int:
     """Images that failed to decode in full and were skipped so far (``on_corrupt="skip"``), this process."""
     folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
     return sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
-
-
-def _loader_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
-    # The loader draws its workers' base seed from this generator; deriving it from
-    # (seed, epoch, rank) keeps it off the global RNG and identical after a resume.
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 1_009 + rank)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -459,7 +453,7 @@ def _run(
             drop_last=True,
             num_workers=_num_workers(config),
             pin_memory=ctx.device.type == "cuda",
-            generator=_loader_generator(config.seed, epoch, ctx.rank),
+            generator=epoch_generator(config.seed, epoch, ctx.rank),
         )
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(

@@ -25,7 +25,7 @@ from antialias.devices import resolve_device
 from antialias.train.config import TrainConfig, _num_workers
 from antialias.train.distributed import DistributedContext, all_reduce_sum
 
-__all__ = ["EpochStats", "NonFiniteLossError", "autocast", "evaluate", "train_one_epoch"]
+__all__ = ["EpochStats", "NonFiniteLossError", "autocast", "epoch_generator", "evaluate", "train_one_epoch"]
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -193,6 +193,14 @@ def _check_finite_loss(
         )
 
 
+def epoch_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
+    """A generator for (``seed``, ``epoch``, ``rank``): off the global RNG, and the same again after a resume.
+
+    The engine's loaders draw their workers' base seeds from it, and the consistency metric its crops.
+    """
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 1_009 + rank)
+
+
 def evaluate(
     *,
     bare: nn.Module,
@@ -222,9 +230,7 @@ def evaluate(
             loader = DataLoader(
                 Subset(data.val_consistency, shard), batch_size=val_batch, num_workers=workers, pin_memory=pin_memory
             )
-            generator = torch.Generator().manual_seed(
-                config.seed * 1_000_003 + epoch * 1_009 + ctx.rank
-            )
+            generator = epoch_generator(config.seed, epoch, ctx.rank)
             with autocast(config.amp, ctx.device):
                 result = crop_consistency(
                     bare,
