@@ -107,14 +107,11 @@ def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str
     return module
 
 
-_HOOK_DICTS = _fx.HOOK_DICTS
-
-
 def _move_hooks(old: nn.Module, new: nn.Module) -> bool:
     """Give ``new`` the hook dicts of ``old`` (the users' handles still remove them); ``True`` if any."""
-    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _HOOK_DICTS):
+    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _fx.HOOK_DICTS):
         return False
-    for attr in _HOOK_DICTS:
+    for attr in _fx.HOOK_DICTS:
         if hasattr(old, attr):
             setattr(new, attr, getattr(old, attr))
     if getattr(old, "_is_full_backward_hook", None) is not None:

@@ -569,6 +569,11 @@ class Converter:
                 continue
             name, graph_module = result
             old = self.model.get_submodule(name)
+            kept = {id(m) for m in graph_module.modules()}
+            self.report.hooks_dropped += [
+                f"{name}.{sub}" if name else sub for sub, m in old.named_modules()
+                if sub and id(m) not in kept and any(getattr(m, attr, None) for attr in _fx.HOOK_DICTS)
+            ]
             self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
             self.model = _swap(self.model, {name: graph_module}, self.report.hooks_moved)
             self.report.graph_modules.append(name)

@@ -128,6 +128,8 @@ class ConversionReport:
         untraced: ``(module name, error)`` of the modules that ``torch.fx`` could not trace.
         padding_mode: convolutions whose ``padding_mode`` was set by ``conv_padding_mode``.
         hooks_moved: replaced modules whose forward/backward hooks now live on their replacement.
+        hooks_dropped: modules with hooks that a ``torch.fx.GraphModule`` flattened into its graph: their
+            ``forward`` is no longer called, so their hooks no longer fire.
         example_forward: the run-time check (execution order, channel counts, strided ``F.*`` calls and
             slicing): ``"ran on (1, 3, 64, 64)"``, or why it could not run.
         invariance: with ``circular=True``, the self-test's result (``""`` otherwise).
@@ -140,6 +142,7 @@ class ConversionReport:
     untraced: list[tuple[str, str]] = field(default_factory=list)
     padding_mode: list[str] = field(default_factory=list)
     hooks_moved: list[str] = field(default_factory=list)
+    hooks_dropped: list[str] = field(default_factory=list)
     example_forward: str = ""
     invariance: str = ""
 
@@ -166,6 +169,8 @@ class ConversionReport:
             lines.append("not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced))
         if self.hooks_moved:
             lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
+        if self.hooks_dropped:
+            lines.append("hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped))
         if self.example_forward:
             lines.append(f"example forward: {self.example_forward}")
         if self.invariance:

@@ -217,6 +217,30 @@ def test_hooks_move_to_the_replacement() -> None:
     assert seen == [(1, 4, 4, 4), (1, 4, 4, 4)]
 
 
+class Flattened(nn.Module):
+    """A strided conv whose activation has two users (rule 5): the module becomes a GraphModule, and its
+    ``pre`` Sequential is flattened into the graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU())
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu(self.down(self.pre(x)))
+        return self.head(y) + y.mean()
+
+
+def test_hooks_of_modules_flattened_into_a_graph_module_are_reported_dropped() -> None:
+    net = nn.Sequential(Flattened())
+    net[0].pre.register_forward_hook(lambda *args: None)
+    net[0].pre[0].register_forward_hook(lambda *args: None)  # a leaf: kept, its hook still fires
+    aa, report = convert_with_report(net, antialias_stem=True)
+    assert report.graph_modules == ["0"] and aa[0].get_submodule("pre.0")._forward_hooks
+    assert report.hooks_dropped == ["0.pre"] and "hooks dropped" in str(report)
+
+
 def test_a_meta_device_model_converts() -> None:
     with torch.device("meta"):
         net = torchvision.models.resnet18(num_classes=10)
