@@ -2,9 +2,11 @@
 
 Each subcommand lives in ``antialias/cli/<name>.py`` and exposes two functions::
 
-    def add_parser(subparsers) -> argparse.ArgumentParser  # registers the subcommand
+    def add_parser(subparsers) -> argparse.ArgumentParser  # registers the subcommand (add_command)
     def run(args: argparse.Namespace) -> int               # executes it, returns the exit code
 
+The subcommands share :func:`add_command` (one help format), :func:`csv_list` and :func:`add_on_corrupt`.
+They are applications of the library: they import its public names only (``tests/test_architecture.py``).
 Bad user input raises :class:`CLIError` (or ``ValueError``/``FileNotFoundError``; a missing optional
 extra raises ``ImportError``); :func:`main` turns it into a one-line message on stderr and exit code 2,
 without a traceback (``antialias -v`` logs the traceback too).
