@@ -21,13 +21,13 @@ python -m pip install --no-deps --no-build-isolation -e . > "$OUT/pip_self.txt" 
 
 # The kernel tests on the GPU: the compiled kernels (no interpreter), the backend forced to triton on cuda.
 ANTIALIAS_TEST_DEVICE=cuda TRITON_INTERPRET=0 timeout 300 python -m pytest -q -p no:xdist -p no:cacheprovider \
-  tests/layers/test_triton_kernels.py "tests/layers/test_locality.py::test_forward_is_local" \
-  "tests/layers/test_locality.py::test_backward_is_local" -k "triton or not locality" \
+  tests/layers/test_triton.py "tests/layers/test_functional.py::test_forward_is_local" \
+  "tests/layers/test_functional.py::test_backward_is_local" -k "triton or not is_local" \
   --junitxml="$OUT/pytest_triton.xml" > "$OUT/pytest_triton.txt" 2>&1
 echo "pytest rc=$?" >> "$OUT/pytest_triton.txt"
 # The layer suite with the triton backend forced on CUDA tensors (values against the reference and slices).
 ANTIALIAS_TEST_DEVICE=cuda ANTIALIAS_BACKEND=triton TRITON_INTERPRET=0 timeout 180 python -m pytest -q -p no:xdist \
-  -p no:cacheprovider tests/layers/test_kernels.py tests/layers/test_blurpool.py > "$OUT/pytest_layers_triton.txt" 2>&1
+  -p no:cacheprovider tests/layers/test_functional.py tests/layers/test_blurpool.py > "$OUT/pytest_layers_triton.txt" 2>&1
 echo "pytest rc=$?" >> "$OUT/pytest_layers_triton.txt"
 
 if [ "${QUICK:-0}" = "1" ]; then

@@ -7,7 +7,7 @@ rule (reflect falls back to replicate on an axis too short for it, circular wrap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,11 @@ def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tu
     if any(v < minimum for v in values):
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return values
+
+
+def compact(values: Sequence[int]) -> Union[int, Tuple[int, ...]]:
+    """One int when every axis has the same value, else the tuple (for reprs: ``stride=2``, ``stride=(1, 2)``)."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
 
 
 def check_pad_off(pad_off: int) -> int:
@@ -132,13 +137,23 @@ def check_upsample_taps(filter_size: Optional[FilterSpec], factors: Sequence[int
 
 
 
+def is_channels_last(x: Tensor) -> bool:
+    """Stored as (N, *S, C) (and not also plainly contiguous, as when C == 1)."""
+    if x.is_contiguous():
+        return False
+    if x.dim() == 4:
+        return x.is_contiguous(memory_format=torch.channels_last)
+    if x.dim() == 5:
+        return x.is_contiguous(memory_format=torch.channels_last_3d)
+    return False
+
+
 def like_format(y: Tensor, x: Tensor) -> Tensor:
     """Return ``y`` in the memory format of ``x`` (channels_last inputs give channels_last outputs)."""
-    if not x.is_contiguous():
-        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(x):
+        if x.dim() == 4:
             return y.contiguous(memory_format=torch.channels_last)
-        if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d):
-            return y.contiguous(memory_format=torch.channels_last_3d)
+        return y.contiguous(memory_format=torch.channels_last_3d)
     return y.contiguous()
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias.layers._checks import like_format, pad
+from antialias.layers._checks import is_channels_last, like_format, pad
 
 
 def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
@@ -154,21 +154,10 @@ def _apply_axis(z: Tensor, mat: Tensor, dim: int) -> Tensor:
     return y.reshape(shape)
 
 
-def _channels_last(x: Tensor) -> bool:
-    """Stored as (N, *S, C) (and not also plainly contiguous, as when C == 1)."""
-    if x.is_contiguous():
-        return False
-    if x.dim() == 4:
-        return x.is_contiguous(memory_format=torch.channels_last)
-    if x.dim() == 5:
-        return x.is_contiguous(memory_format=torch.channels_last_3d)
-    return False
-
-
 def separable_matmul(x: Tensor, mats: List[Tensor]) -> Tensor:
     """Apply ``mats[d]`` along spatial axis ``d``, working in the memory order of ``x`` (kept in the output)."""
     ndim = x.dim() - 2
-    if _channels_last(x):
+    if is_channels_last(x):
         # (N, C, *S) stored as (N, *S, C): contract the spatial axes of that contiguous view, permute back.
         z = x.permute([0] + list(range(2, ndim + 2)) + [1])
         for d in range(ndim):
@@ -375,7 +364,7 @@ def eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: s
         and pad_mode != "circular"
         and x.dtype in (torch.float32, torch.bfloat16)
         and min(x.size(2), x.size(3)) >= CONV_MIN_SIZE
-        and _channels_last(x)
+        and is_channels_last(x)
     ):
         conv = _conv_plan(key, x.size(1), x.size(2), x.size(3), (stride[0], stride[1]), pad_mode, pad_off, x.dtype, x.device)
     local = _local_pair(lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off), list(x.shape))

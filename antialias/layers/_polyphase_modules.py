@@ -1,9 +1,8 @@
-"""Polyphase sampling modules (APS, LPS, the up layer) and the whole-model helpers; see
-:mod:`antialias.layers.polyphase` for the rule and its conventions."""
+"""The polyphase sampling modules (APS, LPS, the up layer); see :mod:`antialias.layers.polyphase` for the rule
+and its conventions."""
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any, ClassVar, List, Literal, Optional, Tuple, Union, cast
 
@@ -18,6 +17,7 @@ from antialias.layers._checks import (
     check_input,
     check_pad_mode,
     check_tuple,
+    compact,
     like_format,
 )
 
@@ -32,11 +32,8 @@ __all__ = [
     "PolyphaseUp1d",
     "PolyphaseUp2d",
     "PolyphaseUp3d",
-    "link_residual_phases",
-    "set_lps_temperature",
 ]
 
-logger = logging.getLogger("antialias.layers.polyphase")
 
 # ----------------------------------------------------------------------------------------------------
 # Modules
@@ -136,7 +133,7 @@ class _PhaseLinked(nn.Module):
         return ""
 
     def extra_repr(self) -> str:
-        stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
+        stride = compact(self.stride)
         s = (
             f"channels={self.channels}, stride={stride}"
             + (f", filter_size={filter_name(self.filter_size)}" if len(self.taps) > 1 else "")
@@ -532,71 +529,3 @@ class PolyphaseUp3d(_PolyphaseUpNd):
 
 APS_DOWN: dict[int, type[_ApsDownNd]] = {1: ApsDown1d, 2: ApsDown2d, 3: ApsDown3d}
 LPS_DOWN: dict[int, type[_LpsDownNd]] = {1: LpsDown1d, 2: LpsDown2d, 3: LpsDown3d}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Whole-model helpers
-
-
-def link_residual_phases(model: nn.Module) -> list[tuple[str, str]]:
-    """Make the shortcut of every residual block reuse the phase its main path chose.
-
-    A block is a module, not a container, with a ``downsample`` child (the convention of torchvision's
-    and timm's ResNet-family blocks, whose main path runs before the shortcut). When the shortcut holds APS/LPS
-    down layers and the rest of the block holds exactly one, the shortcut's layers follow it (see
-    :meth:`ApsDown2d.follow`). Blocks with several candidate leaders are left alone, with a warning.
-    Calling it twice changes nothing.
-
-    Returns:
-        ``(leader, follower)`` qualified module names of the links made or found.
-
-    Example:
-        >>> block = nn.Module()
-        >>> block.aa, block.downsample = ApsDown2d(), nn.Sequential(ApsDown2d())
-        >>> link_residual_phases(block)
-        [('aa', 'downsample.0')]
-    """
-    links: list[tuple[str, str]] = []
-    for block_name, block in model.named_modules():
-        shortcut = getattr(block, "downsample", None)
-        # In a container, a child named "downsample" is a step of the chain (e.g. convert()'s
-        # Sequential(pool, downsample)), not a shortcut.
-        if not isinstance(shortcut, nn.Module) or isinstance(block, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
-            continue
-        in_shortcut = {id(m) for m in shortcut.modules()}
-        followers = [(n, m) for n, m in shortcut.named_modules() if isinstance(m, _PolyphaseDownNd)]
-        if not followers:
-            continue
-        leaders = [
-            (n, m) for n, m in block.named_modules()
-            if isinstance(m, _PolyphaseDownNd) and id(m) not in in_shortcut and m.leader is None
-        ]
-        if len(leaders) != 1:
-            logger.warning(
-                "not linking the phases of %r: expected one polyphase layer outside its shortcut, found %d",
-                block_name, len(leaders),
-            )
-            continue
-        lead_name, leader = leaders[0]
-        prefix = f"{block_name}." if block_name else ""
-        for name, follower in followers:
-            if follower.leader is not leader:
-                follower.follow(leader)
-            links.append((prefix + lead_name, f"{prefix}downsample" + (f".{name}" if name else "")))
-    return links
-
-
-def set_lps_temperature(model: nn.Module, tau: float) -> int:
-    """Set the Gumbel-softmax temperature of every LPS layer in ``model``; returns how many were set.
-
-    Example:
-        >>> set_lps_temperature(nn.Sequential(LpsDown2d(channels=4), LpsDown2d(channels=4)), 0.5)
-        2
-    """
-    tau = ops.check_tau(tau)
-    count = 0
-    for module in model.modules():
-        if isinstance(module, _LpsDownNd):
-            module.tau = tau
-            count += 1
-    return count

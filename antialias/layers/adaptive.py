@@ -39,7 +39,14 @@ import torch  # noqa: F401 (the doctests use it)
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import IntOrTuple, check_input, check_pad_mode, check_tuple, pad
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_input,
+    check_pad_mode,
+    check_tuple,
+    compact,
+    pad,
+)
 from antialias.layers.factory import register_downsample
 
 __all__ = [
@@ -216,7 +223,7 @@ class _AdaptiveBlurPoolNd(nn.Module):
         return _apply_filters(padded, self.filter_logits(padded), self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
-        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        stride = compact(self.stride)
         return (
             f"channels={self.channels}, stride={stride}, kernel_size={self.kernel_size}, groups={self.groups}, "
             f"pad_mode={self.pad_mode!r}"

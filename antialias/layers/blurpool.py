@@ -34,6 +34,7 @@ from antialias.layers._checks import (
     check_pad_off,
     check_size,
     check_tuple,
+    compact,
 )
 from antialias.layers.functional import _blur_pool_checked, _max_blur_pool_checked
 
@@ -94,21 +95,13 @@ class _BlurPoolNd(_BlurBase):
         return _blur_pool_checked(input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name)
 
     def extra_repr(self) -> str:
-        stride = self.stride[0] if len(set(self.stride)) == 1 else tuple(self.stride)
+        stride = compact(self.stride)
         s = f"{self._filter_repr()}, stride={stride}, pad_mode={self.pad_mode!r}"
         return s + (f", pad_off={self.pad_off}" if self.pad_off else "")
 
 
 class BlurPool1d(_BlurPoolNd):
-    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``.
-
-    Args:
-        channels: number of input channels, checked at call; ``None`` accepts any.
-        stride: subsampling factor.
-        filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
-            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
-        pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
-        pad_off: extra padding on both sides, as the reference's ``pad_off``.
+    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see :class:`BlurPool2d`.
 
     Shape:
         - Input: ``(N, C, L)``
@@ -158,14 +151,8 @@ class BlurPool2d(_BlurPoolNd):
 
 
 class BlurPool3d(_BlurPoolNd):
-    """Blur-pool for volumes (video, 3D scans): low-pass filter, then subsample by ``stride``.
-
-    Args:
-        channels: number of input channels, checked at call; ``None`` accepts any.
-        stride: subsampling factor, an int or ``(s_d, s_h, s_w)`` (e.g. ``(1, 2, 2)`` keeps time).
-        filter_size: the low-pass filter: an int ``k`` (binomial), a family string or taps.
-        pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
-        pad_off: extra padding on every side.
+    """Blur-pool for volumes (video, 3D scans): low-pass filter, then subsample by ``stride``; see
+    :class:`BlurPool2d` (``stride=(1, 2, 2)`` keeps time).
 
     Shape:
         - Input: ``(N, C, D, H, W)``
@@ -210,8 +197,8 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         )
 
     def extra_repr(self) -> str:
-        kernel = self.kernel_size[0] if len(set(self.kernel_size)) == 1 else tuple(self.kernel_size)
-        padding = self.padding[0] if len(set(self.padding)) == 1 else tuple(self.padding)
+        kernel = compact(self.kernel_size)
+        padding = compact(self.padding)
         return f"kernel_size={kernel}, padding={padding}, " + super().extra_repr()
 
     @classmethod
@@ -239,16 +226,8 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
 
 class MaxBlurPool1d(_MaxBlurPoolNd):
-    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`.
-
-    Args:
-        kernel_size: window of the max.
-        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool1d``).
-        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
-        channels: number of input channels; ``None`` accepts any.
-        filter_size: the low-pass filter (int ``k``, family string or taps).
-        pad_mode: padding of the blur.
-        pad_off: extra padding of the blur.
+    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`; see
+    :class:`MaxBlurPool2d`.
 
     Shape:
         - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
@@ -291,16 +270,8 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
 
 
 class MaxBlurPool3d(_MaxBlurPoolNd):
-    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`.
-
-    Args:
-        kernel_size: window of the max.
-        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool3d``).
-        padding: implicit ``-inf`` padding of the max.
-        channels: number of input channels; ``None`` accepts any.
-        filter_size: the low-pass filter (int ``k``, family string or taps).
-        pad_mode: padding of the blur.
-        pad_off: extra padding of the blur.
+    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`; see
+    :class:`MaxBlurPool2d`.
 
     Shape:
         - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from antialias.filters import FilterSpec
+from antialias.layers._checks import IntOrTuple, check_tuple, compact
 from antialias.layers.blurpool import BLUR_POOL, MAX_BLUR_POOL
-from antialias.layers.functional import IntOrTuple, check_tuple
 
 __all__ = ["create_downsample", "create_max_downsample", "list_downsample_methods", "register_downsample"]
 
@@ -130,7 +130,7 @@ def create_max_downsample(
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
     kernel = check_tuple(kernel_size, ndim, "kernel_size")
     step = kernel if stride is None else check_tuple(stride, ndim, "stride")
-    step_arg: IntOrTuple = step[0] if len(set(step)) == 1 else step
+    step_arg = compact(step)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if circular:
         layers["pad"] = _CIRCULAR_PAD[ndim](tuple(p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)))

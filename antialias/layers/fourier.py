@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import IntOrTuple, check_channels, check_input, check_tuple
+from antialias.layers._checks import IntOrTuple, check_channels, check_input, check_tuple, compact
 from antialias.layers.factory import register_downsample
 
 __all__ = [
@@ -181,7 +181,7 @@ class _FourierPoolNd(nn.Module):
         return _fourier_pool(input, self.stride, self.window)
 
     def extra_repr(self) -> str:
-        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        stride = compact(self.stride)
         return f"channels={self.channels}, stride={stride}, window={self.window!r}"
 
 

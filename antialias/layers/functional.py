@@ -1,8 +1,10 @@
 """Functional anti-aliased sampling: blur-pool, max-blur-pool and blur-upsample in 1D, 2D and 3D.
 
 The public functions (``blur_pool2d`` ...) validate their arguments and resolve the filter on every
-call; the modules in :mod:`antialias.layers.blurpool` resolve them once and call the private, scriptable
-kernels below (``_blur_pool``, ``_blur_upsample``) directly.
+call; the modules in :mod:`antialias.layers.blurpool` resolve them once and call the scriptable entry
+points below (``_blur_pool_checked`` ...) directly. This module also holds the backend dispatch; the
+argument checks and the padding are in ``_checks.py``, the CPU kernels in ``_cpu.py``, the GPU ones in
+``_triton/``.
 
 Convention:
     Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and
@@ -153,7 +155,7 @@ def _max_blur_pool(
 # ``_dispatch_*`` functions below (TorchScript scripting takes the scriptable branch of the callers).
 #
 # - "auto" (default): CUDA tensors -> the fused Triton kernels (``antialias.layers._triton``) when Triton
-#   imports; CPU tensors in eager mode -> the matrix kernels above (strided slices on long axes);
+#   imports; CPU tensors in eager mode -> the matrix kernels of ``_cpu`` (strided slices on long axes);
 # - "triton": the Triton kernels on any device (CPU tensors need ``TRITON_INTERPRET=1`` set before Triton is
 #   imported: Triton's interpreter, how CI tests the kernels without a GPU);
 # - "cpu": the eager CPU kernels as on CPU (matrix products, slices elsewhere), whatever the device;

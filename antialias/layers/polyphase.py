@@ -48,6 +48,7 @@ Convention:
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Optional, Tuple, Union
 
@@ -65,7 +66,7 @@ from antialias.layers._checks import (
     like_format,
 )
 from antialias.layers._polyphase_modules import *  # noqa: F403
-from antialias.layers._polyphase_modules import APS_DOWN, LPS_DOWN
+from antialias.layers._polyphase_modules import APS_DOWN, LPS_DOWN, _LpsDownNd
 from antialias.layers._polyphase_modules import (
     _PolyphaseDownNd as _PolyphaseDownNd,  # for the shift-invariance checks
 )
@@ -74,6 +75,8 @@ from antialias.layers.factory import register_downsample
 
 __all__ = [
     "NORMS",
+    "link_residual_phases",
+    "set_lps_temperature",
     "aps_down1d",
     "aps_down2d",
     "aps_down3d",
@@ -84,7 +87,9 @@ __all__ = [
     "polyphase_up2d",
     "polyphase_up3d",
 ]
-__all__ += _polyphase_modules.__all__  # the modules and the whole-model helpers
+__all__ += _polyphase_modules.__all__  # the modules
+
+logger = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------
 # Functions
@@ -348,6 +353,74 @@ def polyphase_up3d(
         torch.Size([1, 1, 4, 4, 4])
     """
     return _polyphase_up_nd(input, 3, phase, stride, filter_size, pad_mode, output_size, "polyphase_up3d")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Whole-model helpers
+
+
+def link_residual_phases(model: nn.Module) -> list[tuple[str, str]]:
+    """Make the shortcut of every residual block reuse the phase its main path chose.
+
+    A block is a module, not a container, with a ``downsample`` child (the convention of torchvision's
+    and timm's ResNet-family blocks, whose main path runs before the shortcut). When the shortcut holds APS/LPS
+    down layers and the rest of the block holds exactly one, the shortcut's layers follow it (see
+    :meth:`ApsDown2d.follow`). Blocks with several candidate leaders are left alone, with a warning.
+    Calling it twice changes nothing.
+
+    Returns:
+        ``(leader, follower)`` qualified module names of the links made or found.
+
+    Example:
+        >>> block = nn.Module()
+        >>> block.aa, block.downsample = ApsDown2d(), nn.Sequential(ApsDown2d())
+        >>> link_residual_phases(block)
+        [('aa', 'downsample.0')]
+    """
+    links: list[tuple[str, str]] = []
+    for block_name, block in model.named_modules():
+        shortcut = getattr(block, "downsample", None)
+        # In a container, a child named "downsample" is a step of the chain (e.g. convert()'s
+        # Sequential(pool, downsample)), not a shortcut.
+        if not isinstance(shortcut, nn.Module) or isinstance(block, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            continue
+        in_shortcut = {id(m) for m in shortcut.modules()}
+        followers = [(n, m) for n, m in shortcut.named_modules() if isinstance(m, _PolyphaseDownNd)]
+        if not followers:
+            continue
+        leaders = [
+            (n, m) for n, m in block.named_modules()
+            if isinstance(m, _PolyphaseDownNd) and id(m) not in in_shortcut and m.leader is None
+        ]
+        if len(leaders) != 1:
+            logger.warning(
+                "not linking the phases of %r: expected one polyphase layer outside its shortcut, found %d",
+                block_name, len(leaders),
+            )
+            continue
+        lead_name, leader = leaders[0]
+        prefix = f"{block_name}." if block_name else ""
+        for name, follower in followers:
+            if follower.leader is not leader:
+                follower.follow(leader)
+            links.append((prefix + lead_name, f"{prefix}downsample" + (f".{name}" if name else "")))
+    return links
+
+
+def set_lps_temperature(model: nn.Module, tau: float) -> int:
+    """Set the Gumbel-softmax temperature of every LPS layer in ``model``; returns how many were set.
+
+    Example:
+        >>> set_lps_temperature(nn.Sequential(LpsDown2d(channels=4), LpsDown2d(channels=4)), 0.5)
+        2
+    """
+    tau = ops.check_tau(tau)
+    count = 0
+    for module in model.modules():
+        if isinstance(module, _LpsDownNd):
+            module.tau = tau
+            count += 1
+    return count
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -11,7 +11,13 @@ import torch  # noqa: F401  (the examples use it)
 from torch import Tensor
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import IntOrTuple, check_input, check_tuple, check_upsample_taps
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_input,
+    check_tuple,
+    check_upsample_taps,
+    compact,
+)
 from antialias.layers.blurpool import _BlurBase
 from antialias.layers.functional import _blur_upsample_checked
 
@@ -39,7 +45,7 @@ class _BlurUpsampleNd(_BlurBase):
         return _blur_upsample_checked(input, self.axis_taps, self.scale_factor, self.pad_mode, self._name)
 
     def extra_repr(self) -> str:
-        factor = self.scale_factor[0] if len(set(self.scale_factor)) == 1 else tuple(self.scale_factor)
+        factor = compact(self.scale_factor)
         return f"{self._filter_repr()}, scale_factor={factor}, pad_mode={self.pad_mode!r}"
 
 

@@ -45,6 +45,7 @@ from antialias.layers._checks import (
     check_input,
     check_pad_mode,
     check_tuple,
+    compact,
     pad,
 )
 from antialias.layers.factory import register_downsample
@@ -189,7 +190,7 @@ class _WaveletPoolNd(nn.Module):
         return _wavelet_pool(input, self.stride, self.wavelet, self.pad_mode)
 
     def extra_repr(self) -> str:
-        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        stride = compact(self.stride)
         return f"channels={self.channels}, stride={stride}, wavelet={self.wavelet!r}, pad_mode={self.pad_mode!r}"
 
 

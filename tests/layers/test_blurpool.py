@@ -1,4 +1,5 @@
-"""The blur-pool layer family: exactness against the reference, semantics, edge inputs, errors, export."""
+"""The blur-pool layer family (blurpool.py): exactness against the reference, semantics, edge inputs, errors,
+export, and the degenerate inputs of every layer (empty batch or channels, axes too short: issue 13, item 17)."""
 
 import itertools
 import math
@@ -7,6 +8,18 @@ import antialiased_cnns
 import pytest
 import torch
 import torch.nn.functional as F
+from _families import (
+    APS,
+    BLUR_CONV,
+    BLUR_POOL,
+    LPS,
+    MAX_BLUR_POOL,
+    NDIMS,
+    UP,
+    UPSAMPLE,
+    ceil_div,
+    nd_shape,
+)
 
 from antialias.filters import get_kernel
 from antialias.layers import (
@@ -16,22 +29,16 @@ from antialias.layers import (
     BlurPool1d,
     BlurPool2d,
     BlurPool3d,
-    BlurUpsample1d,
     BlurUpsample2d,
     BlurUpsample3d,
     MaxBlurPool1d,
     MaxBlurPool2d,
-    MaxBlurPool3d,
     blur_pool1d,
     blur_pool2d,
     blur_pool3d,
-    blur_upsample2d,
     max_blur_pool2d,
 )
 
-BLUR_POOLS = {1: BlurPool1d, 2: BlurPool2d, 3: BlurPool3d}
-MAX_BLUR_POOLS = {1: MaxBlurPool1d, 2: MaxBlurPool2d, 3: MaxBlurPool3d}
-UPSAMPLES = {1: BlurUpsample1d, 2: BlurUpsample2d, 3: BlurUpsample3d}
 REFERENCE_PAD = {"reflect": "reflect", "replicate": "replicate", "zeros": "zero"}
 
 
@@ -51,7 +58,7 @@ def test_equals_reference_blurpool(generator, filter_size, pad_mode):
         x = _input(generator, ndim, size)
         ref_cls = antialiased_cnns.BlurPool if ndim == 2 else antialiased_cnns.BlurPool1D
         ref = ref_cls(3, pad_type=REFERENCE_PAD[pad_mode], filt_size=filter_size, stride=stride, pad_off=pad_off)
-        ours = BLUR_POOLS[ndim](3, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off)
+        ours = BLUR_POOL[ndim](3, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off)
         expected, actual = ref(x), ours(x)
         assert actual.shape == expected.shape, (ndim, stride, size, pad_off)
         err = (actual - expected).abs().max().item()
@@ -90,7 +97,7 @@ def test_3d_equals_dense_conv(generator, filter_size, pad_mode):
 def test_output_size_is_ceil(ndim):
     for k, s, size in itertools.product(range(1, 8), range(1, 5), range(5, 10)):
         x = torch.zeros((1, 2) + (size,) * ndim)
-        out = BLUR_POOLS[ndim](filter_size=k, stride=s)(x)
+        out = BLUR_POOL[ndim](filter_size=k, stride=s)(x)
         assert out.shape[2:] == (math.ceil(size / s),) * ndim, (k, s, size)
 
 
@@ -99,7 +106,7 @@ def test_output_size_is_ceil(ndim):
 def test_constant_stays_constant(ndim, pad_mode):
     x = torch.full((1, 2) + (9,) * ndim, 3.0)
     for k in range(1, 8):
-        torch.testing.assert_close(BLUR_POOLS[ndim](filter_size=k, pad_mode=pad_mode)(x), torch.full_like(x[(...,) + (slice(None, None, 2),) * ndim], 3.0))
+        torch.testing.assert_close(BLUR_POOL[ndim](filter_size=k, pad_mode=pad_mode)(x), torch.full_like(x[(...,) + (slice(None, None, 2),) * ndim], 3.0))
 
 
 def test_zero_padding_darkens_border():
@@ -113,11 +120,11 @@ def test_circular_shift_by_stride_shifts_output_by_one(generator, ndim, stride):
     dims = tuple(range(2, 2 + ndim))
     x = torch.randn((2, 3) + (4 * stride,) * ndim, generator=generator)
     for k in range(1, 8):
-        pool = BLUR_POOLS[ndim](filter_size=k, stride=stride, pad_mode="circular")
+        pool = BLUR_POOL[ndim](filter_size=k, stride=stride, pad_mode="circular")
         shifted = pool(torch.roll(x, (stride,) * ndim, dims))
         torch.testing.assert_close(shifted, torch.roll(pool(x), (1,) * ndim, dims), atol=1e-6, rtol=0)
         # and a shift that is not a multiple of the stride is *not* exactly reproduced for k = 1
-    aliased = BLUR_POOLS[ndim](filter_size=1, stride=stride, pad_mode="circular")
+    aliased = BLUR_POOL[ndim](filter_size=1, stride=stride, pad_mode="circular")
     assert not torch.allclose(aliased(torch.roll(x, 1, dims[-1])), aliased(x))
 
 
@@ -135,7 +142,7 @@ def test_module_equals_functional(generator):
     for ndim, fn in ((1, blur_pool1d), (2, blur_pool2d), (3, blur_pool3d)):
         x = _input(generator, ndim, 7)
         for spec in (3, "box-2", [1.0, 2.0, 1.0]):
-            torch.testing.assert_close(BLUR_POOLS[ndim](filter_size=spec, stride=2)(x), fn(x, filter_size=spec, stride=2))
+            torch.testing.assert_close(BLUR_POOL[ndim](filter_size=spec, stride=2)(x), fn(x, filter_size=spec, stride=2))
 
 
 def test_filter_families_and_taps(generator):
@@ -193,9 +200,9 @@ def test_tiny_maps_under_reflect_fall_back_to_replicate(generator, size, filter_
 def test_empty_batch():
     for ndim in (1, 2, 3):
         x = torch.zeros((0, 3) + (8,) * ndim)
-        assert BLUR_POOLS[ndim](3)(x).shape == (0, 3) + (4,) * ndim
-        assert MAX_BLUR_POOLS[ndim]()(x).shape == (0, 3) + (4,) * ndim
-        assert UPSAMPLES[ndim]()(x).shape == (0, 3) + (16,) * ndim
+        assert BLUR_POOL[ndim](3)(x).shape == (0, 3) + (4,) * ndim
+        assert MAX_BLUR_POOL[ndim]()(x).shape == (0, 3) + (4,) * ndim
+        assert UPSAMPLE[ndim]()(x).shape == (0, 3) + (16,) * ndim
 
 
 def test_non_contiguous_input(generator):
@@ -275,17 +282,6 @@ def test_bad_inputs_raise_at_call(x, error, match):
         BlurPool2d(channels=3)(x)
 
 
-def test_functional_validates_too():
-    with pytest.raises(ValueError, match="pad_mode must be one of"):
-        blur_pool2d(torch.zeros(1, 1, 4, 4), pad_mode="bogus")
-    with pytest.raises(ValueError, match=r"blur_pool1d expects a 3D input \(N, C, L\)"):
-        blur_pool1d(torch.zeros(1, 4, 4, 4))
-    with pytest.raises(ValueError, match="stride must be >= 1"):
-        blur_pool2d(torch.zeros(1, 1, 4, 4), stride=-1)
-    with pytest.raises(ValueError, match=r"scale_factor must be >= 1, got \(1, 0\)"):
-        blur_upsample2d(torch.zeros(1, 1, 4, 4), scale_factor=(1, 0))
-
-
 def test_pad_mode_aliases():
     assert BlurPool2d(pad_mode="zero").pad_mode == "zeros"  # the reference's name
     assert BlurPool2d(pad_mode="refl").pad_mode == "reflect"
@@ -319,12 +315,12 @@ def test_extra_repr():
 def test_max_blur_pool_from_max_pool(generator, ndim):
     pool_cls = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.MaxPool3d)[ndim - 1]
     pool = pool_cls(3, stride=2, padding=1)
-    new = MAX_BLUR_POOLS[ndim].from_max_pool(pool, filter_size=1)
+    new = MAX_BLUR_POOL[ndim].from_max_pool(pool, filter_size=1)
     x = torch.randn((2, 3) + (9,) * ndim, generator=generator)
     # with the trivial filter (k = 1) the max-blur-pool is the original max pool
     torch.testing.assert_close(new(x), pool(x))
     with pytest.raises(ValueError, match="ceil_mode"):
-        MAX_BLUR_POOLS[ndim].from_max_pool(pool_cls(2, ceil_mode=True))
+        MAX_BLUR_POOL[ndim].from_max_pool(pool_cls(2, ceil_mode=True))
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -349,33 +345,6 @@ def test_blur_conv_is_reference_placement(generator):
     ref[1].weight.data.copy_(conv.weight.data)
     x = torch.randn(2, 4, 14, 14, generator=generator)
     torch.testing.assert_close(BlurConv2d.from_conv(conv)(x), ref(x), atol=1e-6, rtol=0)
-
-
-def test_upsample_k4_is_bilinear(generator):
-    x = torch.randn(2, 3, 7, 10, generator=generator)
-    expected = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-    torch.testing.assert_close(BlurUpsample2d(filter_size=4)(x), expected, atol=1e-6, rtol=0)
-
-
-@pytest.mark.parametrize("ndim", [1, 2, 3])
-def test_upsample_shape_gain_and_shift(generator, ndim):
-    dims = tuple(range(2, 2 + ndim))
-    for k, factor in itertools.product(range(1, 8), (2, 3)):
-        up = UPSAMPLES[ndim](filter_size="box-3" if factor == 3 else max(k, 2), scale_factor=factor, pad_mode="circular")
-        x = torch.randn((1, 2) + (5,) * ndim, generator=generator)
-        out = up(x)
-        assert out.shape[2:] == (5 * factor,) * ndim
-        # matching gain: a constant map stays constant
-        torch.testing.assert_close(up(torch.ones_like(x)), torch.ones_like(out))
-        # one input sample of shift = `factor` output samples of shift
-        torch.testing.assert_close(up(torch.roll(x, (1,) * ndim, dims)), torch.roll(out, (factor,) * ndim, dims), atol=1e-6, rtol=0)
-
-
-def test_upsample_then_blur_pool_is_smooth_round_trip(generator):
-    x = torch.randn(1, 2, 16, 16, generator=generator)
-    round_trip = BlurPool2d(filter_size=4, pad_mode="replicate")(BlurUpsample2d(filter_size=4)(x))
-    assert round_trip.shape == x.shape
-    assert (round_trip - x).abs().mean() < x.abs().mean()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,3 +406,151 @@ def test_legacy_onnx_export_matches(tmp_path, generator, layer):
     session = ort.InferenceSession(str(path))
     (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     torch.testing.assert_close(torch.from_numpy(out), layer(x), atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Degenerate inputs (issue 13, item 17)
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+@pytest.mark.parametrize(("n", "c"), [(0, 3), (2, 0), (0, 0)])
+def test_empty_batch_or_channels(ndim, n, c):
+    x = torch.randn(nd_shape(n, c, ndim))
+    spatial = x.shape[2:]
+    down = tuple(ceil_div(s) for s in spatial)
+    for pad_mode in ("reflect", "replicate", "zeros", "circular"):
+        out = BLUR_POOL[ndim](filter_size=4, pad_mode=pad_mode)(x)
+        assert out.shape == (n, c) + down, pad_mode
+    assert MAX_BLUR_POOL[ndim](2, 2)(x).shape == (n, c) + tuple(ceil_div(s - 1) for s in spatial)
+    assert MAX_BLUR_POOL[ndim](3, 2, 1)(x).shape == (n, c) + down
+    assert UPSAMPLE[ndim]()(x).shape == (n, c) + tuple(2 * s for s in spatial)
+    assert UPSAMPLE[ndim](scale_factor=3)(x).shape == (n, c) + tuple(3 * s for s in spatial)
+    y, phase = APS[ndim](return_phase=True)(x)
+    assert y.shape == (n, c) + down and phase.shape == (n,) and phase.dtype == torch.int64
+    up = UP[ndim]()(y, phase)
+    assert up.shape == (n, c) + tuple(2 * s for s in down)
+    # every output is finite (zeros), never uninitialized memory
+    for out in (BLUR_POOL[ndim]()(x), UPSAMPLE[ndim]()(x), y, up):
+        assert out.numel() == 0 or bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+def test_empty_batch_lps_and_blur_conv(ndim):
+    x = torch.randn(nd_shape(0, 3, ndim))
+    down = tuple(ceil_div(s) for s in x.shape[2:])
+    for training in (False, True):
+        lps = LPS[ndim](3, return_phase=True).train(training)
+        y, phase = lps(x)
+        assert y.shape == (0, 3) + down
+        assert phase.shape == ((0, 2**ndim) if training else (0,))
+    conv = BLUR_CONV[ndim](3, 5, 3, padding=1)
+    assert conv(x).shape == (0, 5) + down
+
+
+def test_empty_output_is_attached_to_autograd():
+    for layer in (BlurPool2d(), MaxBlurPool2d(), BlurUpsample2d(scale_factor=(2, 3))):
+        x = torch.randn(0, 4, 8, 8).to(memory_format=torch.channels_last).requires_grad_()
+        out = layer(x)
+        assert out.requires_grad
+        out.sum().backward()
+        assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_empty_batch_under_torchscript():
+    scripted = torch.jit.script(MaxBlurPool2d(2, 2))
+    assert scripted(torch.randn(2, 0, 6, 6)).shape == (2, 0, 3, 3)
+    with pytest.raises(Exception, match=r"of size >= 2"):
+        scripted(torch.randn(2, 3, 1, 1))
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+@pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros", "circular"])
+def test_empty_spatial_axis_is_refused(ndim, pad_mode):
+    shape = list(nd_shape(2, 3, ndim))
+    shape[-1] = 0
+    x = torch.randn(shape)
+    axis = ndim - 1
+    layers = [
+        BLUR_POOL[ndim](pad_mode=pad_mode),
+        BLUR_POOL[ndim](pad_mode=pad_mode, pad_off=1),
+        UPSAMPLE[ndim](pad_mode=pad_mode),
+        APS[ndim](pad_mode=pad_mode),
+        LPS[ndim](3, pad_mode=pad_mode).eval(),
+    ]
+    for layer in layers:
+        name = type(layer).__name__
+        with pytest.raises(ValueError, match=rf"{name} needs spatial axis {axis} of size >= 1 \(.*\), got an input of shape \{shape}"):
+            layer(x)
+    with pytest.raises(ValueError, match=r"PolyphaseUp\dd needs spatial axis"):
+        UP[ndim]()(x, torch.zeros(2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+def test_max_blur_pool_map_smaller_than_its_window(ndim):
+    with pytest.raises(ValueError, match=r"MaxBlurPool\dd needs spatial axis 0 of size >= 2 \(kernel_size - 2 \* padding.*\), got an input of shape \[2, 3, 1"):
+        MAX_BLUR_POOL[ndim]()(torch.randn((2, 3) + (1,) * ndim))
+    x = torch.randn((2, 3) + (8,) * ndim)
+    with pytest.raises(ValueError, match=r"needs spatial axis 0 of size >= 10 .*got an input of shape \[2, 3, 8"):
+        MAX_BLUR_POOL[ndim](kernel_size=10)(x)
+    # padding lowers the minimum: kernel 10 with padding 1 still needs 8 samples, and 8 is enough
+    assert MAX_BLUR_POOL[ndim](kernel_size=10, stride=2, padding=1)(x).shape == (2, 3) + (1,) * ndim
+    # the smallest map that works: exactly the window
+    assert MAX_BLUR_POOL[ndim](3, 2)(torch.randn((1, 1) + (3,) * ndim)).shape == (1, 1) + (1,) * ndim
+    with pytest.raises(ValueError, match=r"max_blur_pool2d needs spatial axis 1 of size >= 3"):
+        max_blur_pool2d(torch.randn(1, 1, 5, 2), 3)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+def test_blur_conv_minimum_input_is_exact(padding_mode):
+    """The error names the smallest input that works; every input from there on works (no hidden holes)."""
+    for k, stride, padding, dilation in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2, "same"), (1, 2)):
+        if isinstance(padding, int) and padding_mode != "zeros" and padding == 0:
+            continue
+        conv = BlurConv1d(1, 2, k, stride, padding, dilation, padding_mode=padding_mode)
+        works = []
+        for length in range(1, 30):
+            try:
+                assert conv(torch.randn(1, 1, length)).shape[:2] == (1, 2)
+                works.append(length)
+            except ValueError as error:
+                assert "needs spatial axis 0 of size >= " in str(error) and "got an input of shape [1, 1, " in str(error)
+        assert works and works == list(range(works[0], 30)), (k, stride, padding, dilation)
+        with pytest.raises(ValueError, match=rf"BlurConv1d needs spatial axis 0 of size >= {works[0]} "):
+            conv(torch.randn(1, 1, works[0] - 1)) if works[0] > 1 else conv(torch.randn(1, 1, 0))
+    with pytest.raises(ValueError, match=r"BlurConv2d needs spatial axis 0 of size >= 5 .*shape \[1, 3, 4, 4\]"):
+        BlurConv2d(3, 4, 3)(torch.randn(1, 3, 4, 4))
+
+
+def test_blur_conv_minimum_follows_a_later_padding_mode_change():
+    """convert(conv_padding_mode="circular") sets padding_mode on built layers: the minimum follows it."""
+    conv = BlurConv1d(1, 1, 7, 2, 3)
+    assert conv(torch.randn(1, 1, 1)).shape == (1, 1, 1)  # zeros padding: one sample is enough
+    conv.padding_mode = "reflect"
+    with pytest.raises(ValueError, match=r"BlurConv1d needs spatial axis 0 of size >= 7 "):
+        conv(torch.randn(1, 1, 6))
+    assert conv(torch.randn(1, 1, 7)).shape == (1, 1, 4)
+    # and a stride moved from the blur back to the convolution (convert's kernel == stride convolutions)
+    conv = BlurConv2d(1, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"needs spatial axis 0 of size >= 3 "):
+        conv(torch.randn(1, 1, 2, 2))
+    conv.blur.stride, conv.stride = [1, 1], (2, 2)
+    assert conv(torch.randn(1, 1, 2, 2)).shape == (1, 1, 1, 1)
+
+
+def test_one_sample_axes_work_in_every_pad_mode():
+    """The minimum of a blur-pool is one sample, also where the padding is wider than the axis."""
+    x = torch.randn(2, 3, 1, 1)
+    for pad_mode, k in itertools.product(("reflect", "replicate", "zeros", "circular"), range(1, 8)):
+        out = BlurPool2d(filter_size=k, pad_mode=pad_mode)(x)
+        assert out.shape == (2, 3, 1, 1)
+        if pad_mode != "zeros":  # a constant extension keeps the one value
+            torch.testing.assert_close(out, x)
+
+
+def test_constants_stay_constant_through_blur_pool_on_tiny_maps():
+    for size, k in itertools.product((1, 2, 3), range(1, 8)):
+        x = torch.full((1, 2, size, size + 1), 5.0)
+        for pad_mode in ("reflect", "replicate", "circular"):
+            out = BlurPool2d(filter_size=k, pad_mode=pad_mode)(x)
+            assert out.shape[2:] == (math.ceil(size / 2), math.ceil((size + 1) / 2))
+            torch.testing.assert_close(out, torch.full_like(out, 5.0))

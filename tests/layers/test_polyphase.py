@@ -1,5 +1,6 @@
 """APS / LPS polyphase sampling: the rule against a direct re-implementation, exact shift behaviour,
-round trips with the up layer, LPS training, leader/follower links, the factory, errors."""
+round trips with the up layer, LPS training, leader/follower links, the factory, errors, NaN through the phase
+choice (polyphase.py with the private _polyphase_modules.py and _polyphase_ops.py)."""
 
 import copy
 import itertools
@@ -7,6 +8,7 @@ import math
 
 import pytest
 import torch
+from _families import LPS, NDIMS, nd_shape
 from torch import nn
 
 from antialias.layers import (
@@ -607,3 +609,57 @@ def test_errors():
         PolyphaseUp2d()(y)
     with pytest.raises(TypeError, match="scorer must be a callable"):
         lps_down2d(y, scorer=3)
+
+
+# ------------------------------------------------------------------------------------------------
+# Degenerate inputs (issue 13, item 17)
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+@pytest.mark.parametrize("filter_size", [1, 3])
+def test_nan_propagates_through_aps(generator, ndim, filter_size):
+    x = torch.randn(nd_shape(3, 2, ndim, size=4), generator=generator)
+    for index in itertools.product(*(range(s) for s in x.shape[2:])):  # every phase of the NaN
+        bad = x.clone()
+        bad[(1, 1) + index] = float("nan")
+        y, phase = APS[ndim](filter_size=filter_size, return_phase=True)(bad)
+        assert torch.isnan(y[1]).any(), index
+        # the other samples of the batch are untouched
+        clean, clean_phase = APS[ndim](filter_size=filter_size, return_phase=True)(x)
+        assert torch.equal(y[[0, 2]], clean[[0, 2]]) and torch.equal(phase[[0, 2]], clean_phase[[0, 2]])
+
+
+@pytest.mark.parametrize("ndim", NDIMS)
+def test_nan_propagates_through_lps(generator, ndim):
+    torch.manual_seed(0)
+    x = torch.randn(nd_shape(2, 3, ndim, size=4), generator=generator)
+    lps = LPS[ndim](3)
+    for index in itertools.product(*(range(2) for _ in range(ndim))):  # one NaN in each phase
+        bad = x.clone()
+        bad[(0, 0) + index] = float("nan")
+        assert torch.isnan(lps.eval()(bad)[0]).any(), index
+        assert torch.isnan(lps.train()(bad)[0]).any(), index
+        assert not torch.isnan(lps.eval()(bad)[1]).any()
+
+
+def test_nan_wins_over_infinity():
+    x = torch.tensor([[[float("inf"), float("nan"), 1.0, 2.0]]])
+    y, phase = ApsDown1d(return_phase=True)(x)
+    assert phase.tolist() == [1] and torch.isnan(y).any()
+    # two NaN components: the lowest phase, as for ties
+    x = torch.tensor([[[float("nan"), float("nan"), 1.0, 2.0]]])
+    assert ApsDown1d(return_phase=True)(x)[1].tolist() == [0]
+
+
+def test_polyphase_up_interpolation_keeps_constants_or_is_refused():
+    phase = torch.tensor([3])
+    out = PolyphaseUp2d(filter_size="triangle-3")(torch.ones(1, 1, 3, 3), phase)
+    torch.testing.assert_close(out, torch.ones_like(out))
+    out = PolyphaseUp2d(stride=3, filter_size="triangle-5")(torch.ones(1, 1, 3, 3), phase)
+    torch.testing.assert_close(out, torch.ones_like(out))
+    with pytest.raises(ValueError, match=r"PolyphaseUp2d: filter_size='triangle-3' does not keep a constant map constant at scale factor 3"):
+        PolyphaseUp2d(stride=3, filter_size="triangle-3")
+    with pytest.raises(ValueError, match=r"polyphase_up2d: .* at scale factor 3"):
+        polyphase_up2d(torch.ones(1, 1, 2, 2), phase, stride=3, filter_size=3)
+    # placement alone (filter 1, the default) is the inverse of the down layer, zeros elsewhere
+    assert PolyphaseUp2d()(torch.ones(1, 1, 2, 2), phase).sum() == 4

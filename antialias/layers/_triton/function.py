@@ -15,6 +15,7 @@ import torch
 import triton
 from torch import Tensor
 
+from antialias.layers._checks import is_channels_last
 from antialias.layers._triton import interpreting, kernels
 from antialias.layers._triton import tables as T
 
@@ -65,22 +66,19 @@ def _as5d(t: Tensor) -> Tuple[List[int], List[int]]:
     return sizes, strides
 
 
-def _channels_last(t: Tensor) -> bool:
-    if t.is_contiguous():
-        return False
-    if t.dim() == 4:
-        return t.is_contiguous(memory_format=torch.channels_last)
-    if t.dim() == 5:
-        return t.is_contiguous(memory_format=torch.channels_last_3d)
-    return False
-
-
 def _empty_like_format(x: Tensor, shape: Sequence[int]) -> Tensor:
     """A new tensor of ``shape`` in the memory format of ``x`` (channels_last in, channels_last out)."""
     fmt = torch.contiguous_format
-    if _channels_last(x):
+    if is_channels_last(x):
         fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
     return torch.empty(list(shape), dtype=x.dtype, device=x.device, memory_format=fmt)
+
+
+def _tables_and_output(x: Tensor, tables: List[T.AxisTable], acc: torch.dtype) -> Tuple[List[Tensor], Tensor]:
+    """The (index, weight) tables of the three axes on the device, flat, and the empty output they define."""
+    dev = [u for t in tables for u in _on_device(t, x.device, acc)]
+    out_spatial = [t[0].size(0) for t in tables][3 - (x.dim() - 2):]
+    return dev, _empty_like_format(x, list(x.shape[:2]) + out_spatial)
 
 
 def _block(total: int) -> int:
@@ -102,19 +100,17 @@ def _wide(*ts: Tensor) -> bool:
 def _separable(x: Tensor, tables: List[T.AxisTable]) -> Tensor:
     """Launch :func:`kernels.separable_kernel`; output shape from the tables, format from ``x``."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    dev = [_on_device(t, x.device, acc) for t in tables]
-    out_spatial = [t[0].size(0) for t in tables][3 - (x.dim() - 2):]
-    y = _empty_like_format(x, list(x.shape[:2]) + out_spatial)
+    dev, y = _tables_and_output(x, tables, acc)
     if y.numel() == 0:
         return y
     xs, xst = _as5d(x)
     ys, yst = _as5d(y)
     block = _block(y.numel())
     kernels.separable_kernel[_grid(y.numel(), block)](
-        x, y, dev[0][0], dev[0][1], dev[1][0], dev[1][1], dev[2][0], dev[2][1],
+        x, y, *dev,
         y.numel(), ys[1], ys[2], ys[3], ys[4], *xst, *yst,
         R_D=tables[0][0].size(1), R_H=tables[1][0].size(1), R_W=tables[2][0].size(1),
-        CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), ACC_F64=acc == torch.float64, BLOCK=block,
+        CHANNELS_LAST=is_channels_last(y), WIDE_INDEX=_wide(x, y), ACC_F64=acc == torch.float64, BLOCK=block,
     )
     return y
 
@@ -161,9 +157,7 @@ class _MaxBlurPool(torch.autograd.Function):
                 adj: List[T.AxisTable]) -> Tensor:
         ctx.save_for_backward(x)
         ctx.args = (kernel, padding, adj)
-        dev = [_on_device(t, x.device, torch.float32) for t in fwd]
-        out_spatial = [t[0].size(0) for t in fwd][3 - (x.dim() - 2):]
-        y = _empty_like_format(x, list(x.shape[:2]) + out_spatial)
+        dev, y = _tables_and_output(x, fwd, torch.float32)
         if y.numel() == 0:
             return y
         xs, xst = _as5d(x)
@@ -171,10 +165,10 @@ class _MaxBlurPool(torch.autograd.Function):
         k3, p3 = _pad3(kernel, 1), _pad3(padding, 0)
         block = _block(y.numel())
         kernels.max_blur_kernel[_grid(y.numel(), block)](
-            x, y, dev[0][0], dev[0][1], dev[1][0], dev[1][1], dev[2][0], dev[2][1],
+            x, y, *dev,
             y.numel(), ys[1], ys[2], ys[3], ys[4], xs[2], xs[3], xs[4], p3[0], p3[1], p3[2], *xst, *yst,
             R_D=fwd[0][0].size(1), R_H=fwd[1][0].size(1), R_W=fwd[2][0].size(1), K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=_channels_last(y), WIDE_INDEX=_wide(x, y), BLOCK=block,
+            CHANNELS_LAST=is_channels_last(y), WIDE_INDEX=_wide(x, y), BLOCK=block,
         )
         return y
 
@@ -194,7 +188,7 @@ class _MaxBlurPool(torch.autograd.Function):
         kernels.max_unpool_kernel[_grid(gx.numel(), block)](
             x, grad_max, gx, gx.numel(), xs[1], xs[2], xs[3], xs[4], ms[2], ms[3], ms[4], p3[0], p3[1], p3[2],
             *xst, *mst, *gst, K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=_channels_last(gx), WIDE_INDEX=_wide(x, grad_max, gx), BLOCK=block,
+            CHANNELS_LAST=is_channels_last(gx), WIDE_INDEX=_wide(x, grad_max, gx), BLOCK=block,
         )
         return gx, None, None, None, None
 

@@ -1,4 +1,5 @@
-"""The fused Triton kernels equal the float64 reference path (the strided slices formulation), forward and backward.
+"""The private GPU kernels (the _triton package behind functional.py's backend dispatch) equal the float64 reference path
+(the strided slices formulation), forward and backward.
 
 Without a GPU they run in Triton's interpreter (``TRITON_INTERPRET=1``, set in ``tests/conftest.py``); with
 ``ANTIALIAS_TEST_DEVICE=cuda`` the same tests run the compiled kernels (``benchmarks/gpu_check.sh``). Maps are

@@ -1,10 +1,18 @@
-"""The private kernels: the matrix formulation equals the strided one; the fast max equals max pooling.
+"""The functional API's kernels (functional.py, with the private _cpu.py kernels and _checks.py padding).
 
-The layers run the matrix formulation on CPU in eager mode and TorchScript, the strided (slices)
-formulation under torch.compile/export and elsewhere; both must give the same values and gradients
-everywhere, including the cases the reference cannot check (circular padding, 3D, upsampling, tiny maps).
+The matrix formulation equals the strided one and the fast max equals max pooling: the layers run the
+matrix formulation on CPU in eager mode and TorchScript, the strided (slices) formulation under
+torch.compile/export and elsewhere; both must give the same values and gradients everywhere, including the
+cases the reference cannot check (circular padding, 3D, upsampling, tiny maps).
+
+Locality on every backend: one NaN or Inf changes only the outputs whose window holds it (STYLE 26, issue
+12). A banded matrix product multiplies every input of a row by the matrix's zeros (0 * NaN = NaN); the CPU
+kernels must not let that spread a NaN over the map, forward or backward. The expected set of outputs is
+that of the windows: the slices formulation run on a one-hot indicator (non-negative taps, so no
+cancellation), checked against the count a depthwise convolution gives for an interior sample.
 """
 
+import importlib.util
 import itertools
 
 import pytest
@@ -12,8 +20,23 @@ import torch
 import torch.nn.functional as F
 
 from antialias.filters import get_taps
-from antialias.layers import BlurPool2d, BlurPool3d, BlurUpsample2d, MaxBlurPool2d
-from antialias.layers import _cpu as CPU
+from antialias.layers import (
+    BlurPool2d,
+    BlurPool3d,
+    BlurUpsample2d,
+    MaxBlurPool2d,
+    aps_down2d,
+    blur_pool1d,
+    blur_pool2d,
+    blur_upsample1d,
+    blur_upsample2d,
+    lps_down2d,
+    max_blur_pool2d,
+    polyphase_up2d,
+)
+from antialias.layers import (
+    _cpu as CPU,
+)
 from antialias.layers import functional as AF
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
@@ -214,3 +237,161 @@ def test_cpu_autocast_forward_and_backward(generator, fmt):
     torch.testing.assert_close(y.float(), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(z.float(), expected, rtol=2e-2, atol=2e-2)
     assert x.grad is not None and x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Locality
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+# (backend, memory format, map size, dtype): the matrix products (NCHW), the channels_last convolution path
+# (maps of at least CPU.CONV_MIN_SIZE), the strided slices, the Triton kernels (interpreter on CPU).
+BACKENDS = [
+    ("cpu", torch.contiguous_format, 32, torch.float32),
+    ("cpu", torch.contiguous_format, 32, torch.bfloat16),
+    ("cpu", torch.channels_last, 48, torch.float32),
+    ("cpu", torch.channels_last, 48, torch.bfloat16),
+    ("slices", torch.contiguous_format, 32, torch.float32),
+    pytest.param("triton", torch.contiguous_format, 16, torch.float32,
+                 marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton")),
+    pytest.param("triton", torch.channels_last, 16, torch.float32,
+                 marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton")),
+]
+IDS = ["cpu-matrix", "cpu-matrix-bf16", "cpu-conv-cl", "cpu-conv-cl-bf16", "slices", "triton", "triton-cl"]
+TAPS = [0.125, 0.375, 0.375, 0.125]  # binomial k=4
+
+
+def _windows(op, shape, where, pad_mode):
+    """Outputs whose window holds input ``where``: the op's slices formulation on a one-hot input."""
+    one_hot = torch.zeros(shape, dtype=torch.float64)
+    one_hot[where] = 1.0
+    with AF.set_backend("slices"):
+        return op(one_hot, pad_mode) > 0
+
+
+def _adjoint_windows(op, shape, out_where, pad_mode):
+    """Inputs the backward of output ``out_where`` reaches: autograd of the slices formulation."""
+    x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    with AF.set_backend("slices"):
+        y = op(x, pad_mode)
+    upstream = torch.zeros_like(y)
+    upstream[out_where] = 1.0
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    return grad != 0
+
+
+def _pool(x, pad_mode):
+    return AF._blur_pool(x, TAPS, [2, 2], pad_mode, 0)
+
+
+def _upsample(x, pad_mode):
+    return AF._blur_upsample(x, TAPS, [2, 2], pad_mode)
+
+
+def _max_blur(x, pad_mode):
+    return AF._max_blur_pool(x, [2, 2], [0, 0], TAPS, [2, 2], pad_mode, 0)
+
+
+def _input(size, fmt, dtype, generator, device):
+    x = torch.randn(2, 3, size, size, generator=generator).to(device, dtype)
+    return x.contiguous(memory_format=fmt)
+
+
+def _device(backend, device):
+    """Triton runs on the device under test (interpreter on CPU); the CPU backends on the CPU."""
+    return device if backend == "triton" else torch.device("cpu")
+
+
+@pytest.mark.parametrize(("backend", "fmt", "size", "dtype"), BACKENDS, ids=IDS)
+@pytest.mark.parametrize("pad_mode", ["reflect", "zeros", "circular"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_forward_is_local(generator, device, backend, fmt, size, dtype, pad_mode, bad):
+    shape = (2, 3, size, size)
+    device = _device(backend, device)
+    for op, name in ((_pool, "blur_pool"), (_upsample, "blur_upsample"), (_max_blur, "max_blur_pool")):
+        for where in ((1, 2, 10, 9), (0, 0, 0, 1), (1, 1, size - 1, size - 2)):  # interior, borders
+            x = _input(size, fmt, dtype, generator, device)
+            x[where] = bad
+            expected = _windows(op, shape, where, pad_mode)
+            with AF.set_backend(backend):
+                if backend == "cpu":
+                    assert AF._choose(x) == "matrix"
+                out = op(x, pad_mode).cpu()
+            msg = f"{name} {backend} {pad_mode} {bad} at {where}"
+            assert torch.equal(~torch.isfinite(out), expected), f"{msg}: {int((~torch.isfinite(out)).sum())} bad outputs"
+            if name == "blur_pool" and where == (1, 2, 10, 9):
+                assert int(expected.sum()) == 4, msg  # 2x2 outputs, as a depthwise convolution gives
+
+
+@pytest.mark.parametrize(("backend", "fmt", "size", "dtype"), BACKENDS, ids=IDS)
+def test_backward_is_local(generator, device, backend, fmt, size, dtype):
+    """A NaN in the upstream gradient reaches only the inputs of that output's window (the adjoint)."""
+    shape = (2, 3, size, size)
+    device = _device(backend, device)
+    for op in (_pool, _upsample, _max_blur):
+        for pad_mode in ("reflect", "circular"):
+            x = _input(size, fmt, dtype, generator, device).requires_grad_(True)
+            with AF.set_backend(backend):
+                y = op(x, pad_mode)
+                out_where = (1, 2, 3, 4)
+                upstream = torch.randn(y.shape, generator=generator).to(device, dtype)
+                upstream[out_where] = float("nan")
+                (grad,) = torch.autograd.grad(y, x, upstream)
+            grad, x, upstream = grad.cpu(), x.detach().cpu(), upstream.cpu()
+            if op is _max_blur:  # the gradient reaches the winners of the windows only
+                xr = x.detach().double().requires_grad_(True)
+                with AF.set_backend("slices"):
+                    ref = CPU.blur_pool_slices(F.max_pool2d(xr, 2, 1), TAPS, [2, 2], pad_mode, 0)
+                (ref_grad,) = torch.autograd.grad(ref, xr, upstream.double())
+                expected = torch.isnan(ref_grad)
+            else:
+                expected = _adjoint_windows(op, shape, out_where, pad_mode)
+            assert 0 < int(expected.sum()) <= 16
+            assert torch.equal(torch.isnan(grad), expected), f"{op.__name__} {backend} {pad_mode}"
+
+
+def test_nan_map_counts_reported_in_issue(generator):
+    """The issue's case: one NaN in a 32x32 map gave 256/256 NaN outputs, one Inf gave 252; now 4 each."""
+    for bad in (float("nan"), float("inf")):
+        x = torch.randn(1, 1, 32, 32, generator=generator)
+        x[0, 0, 10, 9] = bad
+        out = AF.blur_pool2d(x, 4)
+        assert int((~torch.isfinite(out)).sum()) == 4
+        conv = F.conv2d(F.pad(x, (1, 2, 1, 2)), torch.ones(1, 1, 4, 4), stride=2)
+        assert torch.equal(~torch.isfinite(out), ~torch.isfinite(conv))
+
+
+# ------------------------------------------------------------------------------------------------
+# Degenerate inputs (issue 13, item 17)
+
+
+def test_functional_validates_too():
+    with pytest.raises(ValueError, match="pad_mode must be one of"):
+        blur_pool2d(torch.zeros(1, 1, 4, 4), pad_mode="bogus")
+    with pytest.raises(ValueError, match=r"blur_pool1d expects a 3D input \(N, C, L\)"):
+        blur_pool1d(torch.zeros(1, 4, 4, 4))
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        blur_pool2d(torch.zeros(1, 1, 4, 4), stride=-1)
+    with pytest.raises(ValueError, match=r"scale_factor must be >= 1, got \(1, 0\)"):
+        blur_upsample2d(torch.zeros(1, 1, 4, 4), scale_factor=(1, 0))
+
+
+def test_empty_inputs_of_the_functionals():
+    x = torch.randn(2, 0, 5, 4)
+    assert blur_pool2d(x, stride=2).shape == (2, 0, 3, 2)
+    assert max_blur_pool2d(x, 2).shape == (2, 0, 2, 2)
+    assert blur_upsample2d(x, scale_factor=(1, 3)).shape == (2, 0, 5, 12)
+    assert aps_down2d(x).shape == (2, 0, 3, 2)
+    assert polyphase_up2d(torch.randn(0, 3, 2, 2), torch.zeros(0, dtype=torch.int64)).shape == (0, 3, 4, 4)
+
+
+def test_empty_spatial_axis_in_the_functionals():
+    x = torch.randn(1, 2, 0, 4)
+    with pytest.raises(ValueError, match=r"blur_pool2d needs spatial axis 0 of size >= 1"):
+        blur_pool2d(x, pad_mode="circular")
+    with pytest.raises(ValueError, match=r"blur_upsample1d needs spatial axis 0 of size >= 1"):
+        blur_upsample1d(torch.randn(1, 2, 0))
+    with pytest.raises(ValueError, match=r"aps_down2d needs spatial axis 0"):
+        aps_down2d(x)
+    with pytest.raises(ValueError, match=r"lps_down2d needs spatial axis 0"):
+        lps_down2d(x, lambda c: c.flatten(1).sum(1))

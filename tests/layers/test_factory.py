@@ -1,4 +1,4 @@
-"""create_max_downsample: the one rule "max at stride 1, then the method's downsampling"."""
+"""The layer factory (factory.py): methods by name, and create_max_downsample, the one rule "max at stride 1, then the method's downsampling"."""
 
 from __future__ import annotations
 
@@ -6,8 +6,25 @@ import pytest
 import torch
 from torch import nn
 
-from antialias.layers import MaxBlurPool2d, create_downsample
+from antialias.layers import (
+    BlurPool1d,
+    MaxBlurPool2d,
+    create_downsample,
+    list_downsample_methods,
+    register_downsample,
+)
 from antialias.layers.factory import create_max_downsample
+
+
+def test_register_list_and_create():
+    methods = list_downsample_methods()
+    assert {"blur", "aps", "lps", "flc", "asap", "wavelet", "adaptive"} <= set(methods) and methods == sorted(methods)
+    with pytest.raises(ValueError, match="downsample method 'blur' is already registered"):
+        register_downsample("blur", lambda *args, **kwargs: nn.Identity())
+    with pytest.raises(ValueError, match="ndim must be 1, 2 or 3, got 4"):
+        create_downsample("blur", 4, 8, 2)
+    layer = create_downsample("blur", 1, 8, 3, filter_size=3, pad_mode="zeros")
+    assert isinstance(layer, BlurPool1d) and (layer.stride, layer.taps, layer.pad_mode) == ([3], [0.25, 0.5, 0.25], "zeros")
 
 
 def test_blur_is_the_fused_max_blur_pool():
