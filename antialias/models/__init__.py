@@ -13,6 +13,10 @@ The reference's weights are CC BY-NC-SA 4.0: **non-commercial use only**. They d
 torch.hub's cache with their SHA-256 prefix checked; set ``ANTIALIAS_WEIGHTS_MIRROR`` to a base URL to
 download them from a mirror, or put the file in the cache folder by hand (the error says where).
 
+Checkpoints of any model are read the zoo's way by :func:`read_state_dict` (safely: no code runs; in
+any of the usual wrappings), compared with :func:`state_dict_mismatch`, and fitted to another class
+count with :func:`replace_classifier_weights`.
+
 Example:
     >>> from antialias.models import get_model, list_models
     >>> list_models("resnet5*")
@@ -33,11 +37,11 @@ from antialias.models._load import extract_state_dict as extract_state_dict
 from antialias.models._load import load_weights as load_weights
 from antialias.models._load import read_state_dict as read_state_dict
 from antialias.models._load import read_torchvision_state_dict as read_torchvision_state_dict
-from antialias.models._load import remap_reference_state_dict as remap_reference_state_dict
 from antialias.models._load import state_dict_mismatch as state_dict_mismatch
 from antialias.models._load import (
     torchvision_weights_through_loader as torchvision_weights_through_loader,
 )
+from antialias.models._reference import remap_reference_state_dict as remap_reference_state_dict
 from antialias.models._registry import get_model as get_model
 from antialias.models._registry import list_models as list_models
 from antialias.models._registry import register_model as register_model

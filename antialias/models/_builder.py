@@ -23,11 +23,11 @@ from antialias.filters import FilterSpec, filter_name
 from antialias.models._load import (
     WeightsArg,
     describe_weights,
-    infer_filter_size,
     load_state_dict,
     read_state_dict,
     resolve_weights,
 )
+from antialias.models._reference import infer_filter_size
 from antialias.models._registry import BuilderT, register_model
 from antialias.models._weights import WeightsEnum
 

@@ -138,9 +138,6 @@ def state_dict_num_classes(state_dict: Mapping[str, Tensor]) -> int | None:
     return None
 
 
-_last_linear_classes = state_dict_num_classes  # old private name: cli/eval.py and train/model.py still import it
-
-
 def _torchvision_enum(weights: Any, arch: str) -> Any:
     """Torchvision's weights (an enum member, or a member name of torchvision's enum of ``arch``), or None."""
     import torchvision.models as tvm
@@ -184,12 +181,11 @@ def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dic
     """
     from antialias.models._load import (
         describe_weights,
-        infer_filter_size,
         load_state_dict,
         read_state_dict,
-        remap_reference_state_dict,
         resolve_weights,
     )
+    from antialias.models._reference import infer_filter_size, remap_reference_state_dict
     from antialias.models._weights import WeightsEnum
 
     weights = kwargs["weights"]

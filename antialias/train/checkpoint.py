@@ -35,7 +35,7 @@ from antialias import _io
 from antialias._io import CheckpointError
 
 # One reader of every checkpoint layout (plain, {'state_dict'|'model': ...}, DDP/compile prefixes): the zoo's.
-from antialias.models._load import extract_state_dict as extract_state_dict
+from antialias.models import extract_state_dict as extract_state_dict
 
 __all__ = [
     "BEST",

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from antialias import _io
 from antialias.devices import resolve_device
-from antialias.models._head import MODEL_META_KEY
+from antialias.models import MODEL_META_KEY
 from antialias.train import checkpoint as ckpt
 from antialias.train.config import (
     CONFIG,

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from antialias.models._load import read_state_dict, state_dict_mismatch
+from antialias.models import read_state_dict, state_dict_mismatch
 
 __all__ = [
     "SOURCES", "build_model", "import_object", "load_init_weights", "load_strict",
@@ -68,7 +68,7 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
     if weights is None:
         return torchvision.models.get_model(name, **kwargs)
     # torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors).
-    from antialias.models._load import torchvision_weights_through_loader
+    from antialias.models import torchvision_weights_through_loader
 
     with torchvision_weights_through_loader():
         return torchvision.models.get_model(name, **kwargs)
@@ -188,7 +188,7 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
         if weights is None:
             model = factory(**kwargs)
         else:
-            from antialias.models._load import torchvision_weights_through_loader
+            from antialias.models import torchvision_weights_through_loader
 
             with torchvision_weights_through_loader():
                 model = factory(**kwargs)
@@ -263,12 +263,12 @@ def _saved_model(path: str) -> nn.Module:
 def weights_num_classes(path: str | os.PathLike[str]) -> int | None:
     """The class count a weights file gives its classifier: its description (``antialias train``
     stores it), else the shape of its last 2-D weight; ``None`` when neither tells."""
-    from antialias.models._head import _last_linear_classes, read_model_meta
+    from antialias.models import read_model_meta, state_dict_num_classes
 
     meta = read_model_meta(path)
     if isinstance(meta.get("num_classes"), int):
         return int(meta["num_classes"])
-    return _last_linear_classes(read_state_dict(path))
+    return state_dict_num_classes(read_state_dict(path))
 
 
 def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: str = "weights") -> None:
@@ -401,7 +401,7 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
                 f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
             ) from None
         # Through the zoo's loader: hash-checked, weights_only, a one-line error offline.
-        from antialias.models._load import read_torchvision_state_dict
+        from antialias.models import read_torchvision_state_dict
 
         return read_torchvision_state_dict(weights.url, progress=False), f"torchvision {enum.__name__}.{member}"
     if not os.path.isfile(spec):
@@ -436,7 +436,7 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier:
         FileNotFoundError: the file is missing.
         ValueError: the file is unreadable, or names or shapes do not match (the message lists them).
     """
-    from antialias.models._head import replace_classifier_weights
+    from antialias.models import replace_classifier_weights
 
     state_dict, described = _read_weights(spec, arch)
     message = None

@@ -155,7 +155,7 @@ def warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Reci
 
 def load_resumed_model(model: nn.Module, state: dict[str, Any], path: Path, config: TrainConfig) -> None:
     """Load the checkpoint's weights strictly, or say which model the checkpoint holds (one line)."""
-    from antialias.models._load import state_dict_mismatch
+    from antialias.models import state_dict_mismatch
 
     missing, unexpected, shapes = state_dict_mismatch(model.state_dict(), state["model"])
     if missing or unexpected or shapes:

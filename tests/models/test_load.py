@@ -21,7 +21,6 @@ from antialias.models import (
     WeightsDownloadError,
     _load,
     read_state_dict,
-    remap_reference_state_dict,
 )
 
 
@@ -305,17 +304,6 @@ def test_wrong_num_classes_lists_the_shapes(small_resnet: nn.Module, tmp_path: P
         zoo.resnet18(weights=path, filter_size=5)
 
 
-def test_wrong_filter_size_for_a_reference_checkpoint(tmp_path: Path) -> None:
-    import antialiased_cnns
-
-    ref = antialiased_cnns.resnet18(filter_size=5, num_classes=10)
-    path = tmp_path / "ref_lpf5.pth"
-    torch.save({"state_dict": ref.state_dict()}, path)
-    with pytest.raises(CheckpointError, match=r"trained with filter_size=5 .*shape \(64, 1, 5, 5\).*use 3-tap filters"):
-        zoo.resnet18(weights=path, num_classes=10, filter_size=3)
-    assert zoo.resnet18(weights=path, num_classes=10).maxpool.taps == [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16]
-
-
 # ---- formats ---------------------------------------------------------------------------------------------
 
 
@@ -328,29 +316,3 @@ def test_plain_state_dict_module_prefix_and_legacy_format(small_resnet: nn.Modul
     assert _same_weights(zoo.resnet18(weights=wrapped, num_classes=10, filter_size=5), small_resnet)
     in_memory = zoo.resnet18(weights={"state_dict": small_resnet.state_dict()}, num_classes=10, filter_size=5)
     assert _same_weights(in_memory, small_resnet)
-
-
-def test_remap_rules_by_name() -> None:
-    model = zoo.mobilenet_v2(num_classes=10)
-    ref = {
-        "features.2.conv.2.filt": torch.ones(96, 1, 4, 4),  # a spliced blur
-        "features.2.conv.3.weight": torch.ones(24, 96, 1, 1),  # -> conv.2
-        "features.2.conv.4.running_mean": torch.ones(24),  # -> conv.3
-        "features.2.conv.1.0.weight": torch.ones(96, 1, 3, 3),  # before the blur: unchanged
-        "features.1.conv.1.weight": torch.ones(16, 32, 1, 1),  # a block without blur: unchanged
-        "classifier.0.weight": torch.ones(10, 1280),  # the omitted Dropout -> classifier.1
-    }
-    assert sorted(remap_reference_state_dict(ref, model)) == [
-        "classifier.1.weight", "features.1.conv.1.weight", "features.2.conv.1.0.weight",
-        "features.2.conv.2.weight", "features.2.conv.3.running_mean"]
-    same = {k: v for k, v in model.state_dict().items()}
-    assert list(remap_reference_state_dict(same, model)) == list(same)  # our own layout is a fixed point
-
-
-def test_legacy_densenet_names(tmp_path: Path) -> None:
-    model = zoo.densenet121(num_classes=10)
-    legacy = {}
-    for key, value in model.state_dict().items():
-        legacy[key.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace("denselayer2.conv2.", "denselayer2.conv.2.")] = value
-    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
-    assert _same_weights(zoo.densenet121(weights=legacy, num_classes=10), model)
