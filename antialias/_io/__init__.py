@@ -32,31 +32,12 @@ from antialias._io.write import atomic_save as atomic_save
 from antialias._io.write import atomic_write as atomic_write
 from antialias._io.write import atomic_write_text as atomic_write_text
 from antialias._io.write import check_output_path as check_output_path
-from antialias._io.write import fsync_dir as fsync_dir
 from antialias._io.write import json_safe as json_safe
-from antialias._io.write import remove_stale_temps as remove_stale_temps
 from antialias._io.write import write_hash_record as write_hash_record
 
 __all__ = [
-    "HASH_SUFFIX",
-    "CheckpointError",
-    "RunLock",
-    "RunLockedError",
-    "UnsafeFileError",
-    "atomic_save",
-    "atomic_write",
-    "atomic_write_text",
-    "check_output_path",
-    "fsync_dir",
-    "hash_record_path",
-    "json_safe",
-    "load_exported_program",
-    "read_hash_record",
-    "restricted_pickle_load",
-    "restricted_unpickling",
-    "remove_stale_temps",
-    "safe_torch_load",
-    "sha256_file",
-    "verify_file",
-    "write_hash_record",
+    "HASH_SUFFIX", "CheckpointError", "RunLock", "RunLockedError", "UnsafeFileError", "atomic_save", "atomic_write",
+    "atomic_write_text", "check_output_path", "hash_record_path", "json_safe", "load_exported_program",
+    "read_hash_record", "restricted_pickle_load", "restricted_unpickling", "safe_torch_load", "sha256_file",
+    "verify_file", "write_hash_record",
 ]

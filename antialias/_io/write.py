@@ -32,9 +32,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_output_path",
-    "fsync_dir",
     "json_safe",
-    "remove_stale_temps",
     "write_hash_record",
 ]
 
@@ -58,7 +56,7 @@ def write_hash_record(path: str | os.PathLike[str], digest: str | None = None) -
     return atomic_write_text(hash_record_path(path), f"{digest}  {path.name}\n")
 
 
-def fsync_dir(directory: str | os.PathLike[str]) -> None:
+def _fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename in ``directory`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -76,7 +74,7 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
 
 
-def remove_stale_temps(directory: str | os.PathLike[str]) -> None:
+def _remove_stale_temps(directory: str | os.PathLike[str]) -> None:
     """Delete temporary files that killed writers left in ``directory`` (their process is gone)."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -103,7 +101,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
         The target path.
     """
     path = Path(path)
-    remove_stale_temps(path.parent)
+    _remove_stale_temps(path.parent)
     tmp = _temp_path(path)
     try:
         with open(tmp, "wb") as f:
@@ -114,7 +112,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    _fsync_dir(path.parent)
     return path
 
 
