@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
@@ -19,11 +18,6 @@ __all__: list[str] = []
 
 _LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
-_STRIDED_FUNCTIONS: dict[Any, int] = {
-    F.max_pool1d: 2, F.max_pool2d: 2, F.max_pool3d: 2, F.avg_pool1d: 2, F.avg_pool2d: 2, F.avg_pool3d: 2,
-    F.conv1d: 3, F.conv2d: 3, F.conv3d: 3,
-}  # function -> position of its stride argument
-
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _MAX_POOL: dict[int, Any] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}

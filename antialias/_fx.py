@@ -36,6 +36,7 @@ __all__ = [
     "is_norm",
     "observe",
     "output_of",
+    "strided_call",
     "trace",
     "trace_regions",
 ]
@@ -423,6 +424,15 @@ def _strided_value(stride: Any) -> bool:
     return any(isinstance(v, int) and v > 1 for v in values)
 
 
+def strided_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """``"F.<name>(stride=...)"`` for a call of a pooling or convolution function that subsamples
+    (``name`` is the function's ``__name__``, the arguments as passed); ``None`` otherwise."""
+    if name not in _STRIDED_POOL_CALLS and name not in _STRIDED_CONV_CALLS:
+        return None
+    stride = _stride_of(name, args, kwargs)
+    return f"F.{name}(stride={stride})" if _strided_value(stride) else None
+
+
 def _step_slices(index: Any) -> list[int]:
     items = index if isinstance(index, tuple) else (index,)
     return [i for i, item in enumerate(items) if isinstance(item, slice) and isinstance(item.step, int) and item.step > 1]
@@ -468,10 +478,8 @@ def observe(
         def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
             name = getattr(func, "__name__", "")
-            if name in _STRIDED_POOL_CALLS or name in _STRIDED_CONV_CALLS:
-                stride = _stride_of(name, args, kwargs)
-                if _strided_value(stride):
-                    record(f"F.{name}(stride={stride})")
+            if (call := strided_call(name, args, kwargs)) is not None:
+                record(call)
             elif name == "__getitem__" and len(args) == 2 and isinstance(args[0], torch.Tensor) and args[0].dim() >= 3:
                 if steps := _step_slices(args[1]):
                     record(f"slicing with a step (index {args[1]!r}, dims {steps})")

@@ -22,7 +22,6 @@ from antialias._edits import (
     _PATCH_EMBED_MIN_STRIDE,
     _PLAIN_CONVS,
     _REPLICATE_PAD,
-    _STRIDED_FUNCTIONS,
     _ConvJob,
     _describe,
     _divisor,
@@ -63,7 +62,6 @@ class Converter:
         self.index = {name: i for i, name in enumerate(self.modules)}
         self.replacements: dict[str, nn.Module] = {}
         self.old: dict[str, str] = {}
-        self.pool_channels: dict[str, int | None] = {}
 
     # -- analysis -------------------------------------------------------------------------------------
 
@@ -79,7 +77,6 @@ class Converter:
             self.report.example_forward = self.report.example_forward.lstrip()
         regions, failures = _fx.trace_regions(self.model, _wanted)
         self.report.untraced = failures
-        self.regions = regions
         self.node_of: dict[str, tuple[_fx.Region, fx.Node]] = {}
         self.calls: dict[str, int] = {}
         self.rank: dict[str, tuple[int, int]] = {}
@@ -93,33 +90,19 @@ class Converter:
                     if name not in self.node_of:
                         self.node_of[name] = (region, node)
                         self.rank[name] = (base, position)
-                elif node.op == "call_function" and node.target in _STRIDED_FUNCTIONS:
-                    self._report_functional(region, node)
-        # One entry per module and function: the graph's (above) or the example forward's.
-        reported = {s.name for s in self.report.skipped}
+                elif node.op == "call_function":
+                    call = _fx.strided_call(getattr(node.target, "__name__", ""), node.args, node.kwargs)
+                    if call is not None:
+                        outer = _fx.enclosing_module(node)
+                        self._report_call(region.absolute(outer[1] if outer else ""), call, "functional call in forward()")
         for owner, call in self.seen.calls:
-            name = f"{owner or '<model>'}:{call.split('(')[0].removeprefix('F.').strip()}"
-            if name not in reported:
-                reported.add(name)
-                self.report.skipped.append(SkippedLayer(
-                    name, call, "subsampling in forward() (found by the example forward); convert() edits modules only",
-                ))
+            self._report_call(owner, call, "subsampling in forward() (found by the example forward)")
 
-    def _report_functional(self, region: _fx.Region, node: fx.Node) -> None:
-        target: Any = node.target
-        position = _STRIDED_FUNCTIONS[target]
-        stride = node.args[position] if len(node.args) > position else node.kwargs.get("stride")
-        if stride is None and "pool" in target.__name__:
-            stride = node.args[1] if len(node.args) > 1 else node.kwargs.get("kernel_size")
-        values = _tuple(stride, 1) if stride is not None else (1,)
-        if all(isinstance(v, int) and v <= 1 for v in values):
-            return
-        outer = _fx.enclosing_module(node)
-        owner = region.absolute(outer[1] if outer else "")
-        self.report.skipped.append(SkippedLayer(
-            f"{owner or '<model>'}:{target.__name__}", f"{target.__name__}(stride={stride})",
-            "functional call in forward(); convert() edits modules only",
-        ))
+    def _report_call(self, owner: str, call: str, where: str) -> None:
+        """One entry per module and function: the graph's, or else the example forward's."""
+        name = f"{owner or '<model>'}:{call.split('(')[0].removeprefix('F.').strip()}"
+        if all(s.name != name for s in self.report.skipped):
+            self.report.skipped.append(SkippedLayer(name, call, f"{where}; convert() edits modules only"))
 
     def _order(self, name: str) -> tuple[int, int]:
         return self.rank.get(name, (self.index[name], 0))
