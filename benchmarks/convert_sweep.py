@@ -1,6 +1,9 @@
 """convert() on every torchvision model and the smallest model of each timm family (issue 15).
 
-Each model runs in its own subprocess with a time limit, random weights and a small input:
+The model set is ``convert_sweep_models.json`` (every torchvision model; per timm family, see
+:func:`timm_family`, the one with the fewest parameters); ``--refresh-models`` recomputes it. Each model
+runs in its own subprocess with a time limit, random weights and a small input (raised to what the model's
+configuration asks, see :func:`_build`):
 
 1. the original's output (evaluation mode);
 2. ``convert_with_report(model, example_inputs=...)``;
@@ -9,8 +12,10 @@ Each model runs in its own subprocess with a time limit, random weights and a sm
 4. the converted model runs in evaluation mode with the original's output shapes, and forward + backward
    in training mode.
 
-One JSON line per model goes to ``--output``; a Markdown summary table is printed at the end (and with
-``--summary FILE`` only the table is printed, from an earlier run). Run it on an idle machine, e.g.::
+One JSON line per model goes to ``--output``; models already there are skipped (``--redo error timeout``
+runs them again) and rows of models no longer in the set are dropped. A Markdown summary table is
+printed at the end (with ``--summary FILE`` only the table, from an earlier run). Run it on an idle
+machine, e.g.::
 
     nice -n 19 python benchmarks/convert_sweep.py --output benchmarks/convert_sweep.jsonl --jobs 1
 """
@@ -24,58 +29,57 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 TORCHVISION_GROUPS = ("", "quantization", "detection", "segmentation", "video", "optical_flow")
-# Prefixes that name a variant, not an architecture: the family is then the next word (tf_efficientnet).
-_VARIANT_PREFIXES = {"tf", "legacy", "dm", "eca", "ecaresnet", "gc", "seresnet", "skresnet", "nf", "test", "vit", "samvit"}
+MODELS_FILE = Path(__file__).with_name("convert_sweep_models.json")
 
 
-_LARGE = re.compile(r"giant|huge|large|xlarge|xxl|_g_|_h_|_l_|big|_e_|gigantic|enormous|_b[4-8]|_l\d|_m_|medium|base|_b_")
+def timm_family(module: str, name: str) -> str:
+    """``module:prefix``: the timm module that defines the model, then the name's leading letters.
 
-
-_SMALL_WORDS = ("atto", "femto", "pico", "nano", "xxs", "tiny", "xs", "mini", "small", "s")
-
-
-def _size_hint(name: str) -> tuple[int, int, int]:
-    """Sorts the names that say small first: a size word, then the smallest number in the name."""
-    words = re.split(r"[_.]", name)
-    rank = min((i for i, w in enumerate(_SMALL_WORDS) for word in words if word.startswith(w)), default=len(_SMALL_WORDS))
-    numbers = [int(n) for n in re.findall(r"\d+", name)]
-    return rank, min(numbers, default=999), len(name)
-
-
-def timm_families() -> dict[str, str]:
-    """The smallest model (fewest parameters, counted on the meta device) of each timm family.
-
-    Names that say large (``large``, ``huge``, ``base`` ...) are counted only when a family has no other,
-    and of the rest the three whose names say smallest (:func:`_size_hint`).
+    The prefix is the first word of the name up to its first digit, a version suffix kept
+    (``resnet50d`` -> ``resnet``, ``convnextv2_atto`` -> ``convnextv2``, ``tf_efficientnet_b0`` -> ``tf``),
+    which splits modules that hold several architectures (``resnet:seresnext``, ``byoanet:halonet``).
     """
+    word = name.split("_")[0]
+    match = re.match(r"[a-z]+?(?:v\d+)?(?=\d|$)", word)
+    return f"{module}:{match.group(0) if match else word}"
+
+
+def count_parameters(name: str) -> int | None:
+    """A timm model's parameter count, built on the meta device (None: it cannot be built there)."""
     import timm
     import torch
 
+    try:
+        with torch.device("meta"):
+            return sum(p.numel() for p in timm.create_model(name, pretrained=False).parameters())
+    except Exception:
+        return None
+
+
+def timm_families(count: Callable[[str], int | None] = count_parameters) -> dict[str, dict[str, Any]]:
+    """The smallest model of each timm family (:func:`timm_family`), ``test_*`` models left out.
+
+    Smallest = fewest parameters (:func:`count_parameters`) over every name of the family (ties: the first
+    name in sorted order). A model that cannot be built on the meta device is never picked, unless no name
+    of its family can be, then the first name is.
+    """
+    import timm
+
     families: dict[str, list[str]] = {}
-    for name in timm.list_models():
-        if name.startswith("test_"):
-            continue
-        words = name.split("_")
-        family = words[0] if words[0] not in _VARIANT_PREFIXES or len(words) == 1 else "_".join(words[:2])
-        families.setdefault(re.sub(r"\d.*$", "", family) or family, []).append(name)
+    for module in timm.list_modules():
+        for name in timm.list_models(module=module):
+            if not name.startswith("test_"):
+                families.setdefault(timm_family(module, name), []).append(name)
     chosen = {}
     for family, names in sorted(families.items()):
-        small = sorted([n for n in names if not _LARGE.search(n)] or names, key=_size_hint)[:3]
-        best: tuple[int, str] | None = None
-        for name in small:
-            try:
-                with torch.device("meta"):
-                    count = sum(p.numel() for p in timm.create_model(name, pretrained=False).parameters())
-            except Exception:  # a model that cannot even be built on the meta device: sweep it anyway
-                count = 1 << 62
-            if best is None or count < best[0]:
-                best = (count, name)
-        assert best is not None
-        chosen[family] = best[1]
+        counts = {name: count(name) for name in sorted(names)}
+        pick = min(counts, key=lambda n: (counts[n] is None, counts[n] or 0))
+        chosen[family] = {"model": pick, "params": counts[pick], "names": len(names)}
     return chosen
 
 
@@ -89,16 +93,44 @@ def torchvision_models() -> list[str]:
     return names
 
 
-def all_models() -> list[str]:
-    return torchvision_models() + [f"timm::{name}" for name in timm_families().values()]
+def write_models_file(path: Path = MODELS_FILE, count: Callable[[str], int | None] = count_parameters) -> None:
+    """Computes the model set (minutes: every timm model is built on the meta device) and saves it."""
+    import timm
+    import torchvision
+
+    data = {
+        "rule": "every torchvision model; per timm family (module:prefix, see timm_family) the one with the "
+                "fewest parameters counted on the meta device",
+        "versions": {"timm": timm.__version__, "torchvision": torchvision.__version__},
+        "torchvision": torchvision_models(),
+        "timm": timm_families(count),
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def all_models(path: Path = MODELS_FILE) -> list[str]:
+    """The sweep's models, read from ``convert_sweep_models.json`` (``--refresh-models`` rewrites it)."""
+    data = json.loads(path.read_text())
+    return data["torchvision"] + [f"timm::{v['model']}" for v in data["timm"].values()]
 
 
 # ----------------------------------------------------------------------------------------------------
 # One model (runs in the subprocess)
 
 
+def _input_side(small: int, minimum: int, multiple: int = 1) -> int:
+    """``small``, raised to the model's minimum and rounded up to a multiple (of the patch size)."""
+    return -(-max(small, minimum) // multiple) * multiple
+
+
 def _build(spec: str) -> tuple[Any, Any, str]:
-    """(model, example inputs, kind) with random weights."""
+    """(model, example inputs, kind) with random weights.
+
+    The input is small (96 x 96 images, 8 x 64 x 64 clips), raised to what the model's own
+    configuration asks: timm's ``fixed_input_size``, ``min_input_size``, a multiple of the patch size
+    when ``first_conv`` cuts patches (kernel == stride),
+    torchvision's ``min_size`` / ``min_temporal_size`` (the weights' meta).
+    """
     import torch
     import torchvision.models as tvm
 
@@ -109,15 +141,21 @@ def _build(spec: str) -> tuple[Any, Any, str]:
 
         model = timm.create_model(name, pretrained=False)
         cfg = getattr(model, "pretrained_cfg", {}) or {}
-        size = cfg.get("input_size", (3, 224, 224))
-        fixed = cfg.get("fixed_input_size", False)
-        side = size[-1] if fixed else max(64, min(size[-1], 96))
-        return model, (torch.randn(2, size[0], side, side),), "classification"
+        channels, height, width = cfg.get("input_size", (3, 224, 224))
+        if not cfg.get("fixed_input_size", False):
+            first = model.get_submodule(cfg["first_conv"]) if isinstance(cfg.get("first_conv"), str) else None
+            patchify = isinstance(first, torch.nn.Conv2d) and first.kernel_size == first.stride
+            patch = max(first.stride) if patchify and isinstance(first, torch.nn.Conv2d) else 1
+            height = width = _input_side(min(width, 96), max(64, *cfg.get("min_input_size", (0, 0, 0))[1:]), patch)
+        return model, (torch.randn(2, channels, height, width),), "classification"
     module = getattr(tvm, group) if group else tvm
+    base = name.removeprefix("quantized_")  # list_models names the quantizable ones quantized_*
+    # the least that any of the model's weights asks (vit_h_14: 224, not its default weights' 518)
+    metas = [w.meta for w in tvm.get_model_weights(base)] if group in ("", "quantization", "video") else [{}]
+    side = min(max(meta.get("min_size", (0, 0))) for meta in metas)
     if group == "quantization":
-        builder = getattr(module, name.removeprefix("quantized_"))  # list_models names them quantized_*
-        side = 299 if "inception" in name else 96
-        return builder(weights=None, quantize=False), (torch.randn(2, 3, side, side),), "classification"
+        side = _input_side(96, side)
+        return getattr(module, base)(weights=None, quantize=False), (torch.randn(2, 3, side, side),), "classification"
     if group == "detection":
         sizes = {} if name.startswith("ssd") else {"min_size": 96, "max_size": 96}  # SSD: its own fixed size
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, **sizes)
@@ -126,13 +164,12 @@ def _build(spec: str) -> tuple[Any, Any, str]:
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, aux_loss=False)
         return model, (torch.randn(2, 3, 64, 64),), "segmentation"
     if group == "video":
-        side = 112 if name.startswith(("mvit", "s3d", "swin3d")) else 64
-        frames = 16 if name.startswith("mvit") else 8
+        side, frames = _input_side(64, side), max(8, min(meta.get("min_temporal_size", 0) for meta in metas))
         return tvm.get_model(name, weights=None), (torch.randn(1, 3, frames, side, side),), "video"
     if group == "optical_flow":
         model = tvm.get_model(name, weights=None)
         return model, (torch.randn(1, 3, 128, 128), torch.randn(1, 3, 128, 128)), "optical_flow"
-    side = 299 if name == "inception_v3" else (224 if name.startswith(("vit", "swin", "maxvit")) else 96)
+    side = _input_side(96, side)
     return tvm.get_model(name, weights=None), (torch.randn(2, 3, side, side),), "classification"
 
 
@@ -186,6 +223,7 @@ def run_one(spec: str) -> dict[str, Any]:
     start = time.perf_counter()
     result: dict[str, Any] = {"model": spec, "status": "ok"}
     model, inputs, kind = _build(spec)
+    result["input"] = _shapes(inputs)
     model.eval()
     with torch.no_grad():
         expected = _shapes(model(*inputs), kind == "detection")
@@ -243,12 +281,45 @@ def summary(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows by model (the last row of a model wins)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return {row["model"]: row for row in rows}
+
+
+def _sweep(pending: list[str], timeout: float, jobs: int) -> Iterator[dict[str, Any]]:
+    """Runs each model in its own subprocess; yields their rows as they finish."""
+    running: list[tuple[str, subprocess.Popen[str], float]] = []
+    while pending or running:
+        while pending and len(running) < jobs:
+            spec = pending.pop(0)
+            proc = subprocess.Popen([sys.executable, __file__, "--one", spec], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+            running.append((spec, proc, time.monotonic()))
+        time.sleep(0.2)
+        for item in list(running):
+            spec, proc, started = item
+            if proc.poll() is None and time.monotonic() - started < timeout:
+                continue
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+                yield {"model": spec, "status": "timeout", "error": f"over {timeout:.0f} s"}
+            else:
+                lines = (proc.stdout.read() if proc.stdout else "").strip().splitlines()
+                yield json.loads(lines[-1]) if lines else {"model": spec, "status": "crash", "error": f"exit {proc.returncode}"}
+            running.remove(item)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--output", type=Path, default=Path("convert_sweep.jsonl"), help="JSON lines, one per model")
-    parser.add_argument("--models", nargs="*", help="specs source:group:name (default: all)")
-    parser.add_argument("--torchvision-only", action="store_true", help="only torchvision's models")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per model")
+    parser.add_argument("--output", type=Path, default=Path("convert_sweep.jsonl"),
+                        help="JSON lines, one per model; models already there are not run again")
+    parser.add_argument("--models", nargs="*", help="specs source:group:name; None: the whole set")
+    parser.add_argument("--models-file", type=Path, help=f"the model set (JSON); None: {MODELS_FILE.name} beside this script")
+    parser.add_argument("--refresh-models", action="store_true", help="recompute --models-file first (minutes)")
+    parser.add_argument("--redo", nargs="*", default=[], help="run these again: statuses (error, timeout ...) or specs")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per model")
     parser.add_argument("--jobs", type=int, default=1, help="models run at the same time")
     parser.add_argument("--summary", type=Path, help="print the table of an earlier run's JSON lines and exit")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the subprocess's entry
@@ -261,38 +332,26 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
     if args.summary:
-        sys.stdout.write(summary([json.loads(line) for line in args.summary.read_text().splitlines() if line]) + "\n")
+        sys.stdout.write(summary(list(_read(args.summary).values())) + "\n")
         return 0
-    models = args.models or (torchvision_models() if args.torchvision_only else all_models())
-    done = set()
-    if args.output.exists():
-        done = {json.loads(line)["model"] for line in args.output.read_text().splitlines() if line}
-    pending = [m for m in models if m not in done]
-    running: list[tuple[str, subprocess.Popen[str], float]] = []
+    models_file = args.models_file or MODELS_FILE
+    if args.refresh_models:
+        write_models_file(models_file)
+    models = args.models or all_models(models_file)
+    rows = _read(args.output)
+    if not args.models:  # the full set: rows of models no longer in it go
+        rows = {m: rows[m] for m in models if m in rows}
+    rows = {m: r for m, r in rows.items() if m not in args.redo and r["status"] not in args.redo}
+    args.output.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
     with args.output.open("a") as out:
-        while pending or running:
-            while pending and len(running) < args.jobs:
-                spec = pending.pop(0)
-                proc = subprocess.Popen([sys.executable, __file__, "--one", spec], stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
-                running.append((spec, proc, time.monotonic()))
-            time.sleep(0.2)
-            for item in list(running):
-                spec, proc, started = item
-                if proc.poll() is None and time.monotonic() - started < args.timeout:
-                    continue
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                    line = json.dumps({"model": spec, "status": "timeout", "error": f"over {args.timeout:.0f} s"})
-                else:
-                    lines = (proc.stdout.read() if proc.stdout else "").strip().splitlines()
-                    line = lines[-1] if lines else json.dumps({"model": spec, "status": "crash", "error": f"exit {proc.returncode}"})
-                out.write(line + "\n")
-                out.flush()
-                running.remove(item)
-    results = [json.loads(line) for line in args.output.read_text().splitlines() if line]
-    sys.stdout.write(summary([r for r in results if r["model"] in set(models)]) + "\n")
+        for row in _sweep([m for m in models if m not in rows], args.timeout, args.jobs):
+            rows[row["model"]] = row
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    order = {m: i for i, m in enumerate(models)}
+    ordered = sorted(rows.values(), key=lambda r: order.get(r["model"], len(order)))
+    args.output.write_text("".join(json.dumps(r) + "\n" for r in ordered))
+    sys.stdout.write(summary([r for r in ordered if r["model"] in order]) + "\n")
     return 0
 
 
