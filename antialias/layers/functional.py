@@ -108,15 +108,6 @@ def _blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: st
     return blur_upsample_slices(x, taps, factor, pad_mode)
 
 
-def _blur_upsample_checked(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str) -> Tensor:
-    """:func:`_blur_upsample_axes` after the size checks (as :func:`_blur_pool_checked`)."""
-    check_size(x, [1] * (x.dim() - 2), name, "an empty axis cannot be upsampled")
-    if x.numel() == 0:
-        sizes = [x.size(d + 2) * factor[d] for d in range(x.dim() - 2)]
-        return empty_output(x, sizes)
-    return _blur_upsample_axes(x, taps, factor, pad_mode)
-
-
 def _blur_upsample_axes(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str) -> Tensor:
     """:func:`_blur_upsample` with a filter per axis (from :func:`check_upsample_taps`).
 
@@ -284,7 +275,7 @@ def _dispatch_max_blur_pool(
 
 
 # ----------------------------------------------------------------------------------------------------
-# Public functions
+# What the layers call (size checks, empty inputs), and the public functions
 
 
 def _blur_pool_checked(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int, name: str) -> Tensor:
@@ -295,6 +286,15 @@ def _blur_pool_checked(x: Tensor, taps: List[float], stride: List[int], pad_mode
         sizes = [(x.size(d + 2) + 2 * pad_off - 1) // stride[d] + 1 for d in range(x.dim() - 2)]
         return empty_output(x, sizes)
     return _blur_pool(x, taps, stride, pad_mode, pad_off)
+
+
+def _blur_upsample_checked(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str) -> Tensor:
+    """:func:`_blur_upsample_axes` after the size checks (as :func:`_blur_pool_checked`)."""
+    check_size(x, [1] * (x.dim() - 2), name, "an empty axis cannot be upsampled")
+    if x.numel() == 0:
+        sizes = [x.size(d + 2) * factor[d] for d in range(x.dim() - 2)]
+        return empty_output(x, sizes)
+    return _blur_upsample_axes(x, taps, factor, pad_mode)
 
 
 def _max_blur_pool_checked(

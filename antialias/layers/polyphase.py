@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import Any, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -95,19 +96,28 @@ logger = logging.getLogger(__name__)
 # Functions
 
 
-def _aps_down_nd(
-    x: Tensor, ndim: int, stride: IntOrTuple, norm: str, filter_size: FilterSpec, pad_mode: str,
-    return_phase: bool, name: str,
+def _down_nd(
+    x: Tensor, ndim: int, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str, return_phase: bool, name: str,
+    select: Callable[[Tensor, List[int], List[float], str], Tuple[Tensor, Tensor]],
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    """Check the common arguments, then ``select(x, strides, taps, pad_mode)``: APS's or LPS's rule."""
     strides = list(check_tuple(stride, ndim, "stride"))
-    ops.check_norm(norm)
     taps = list(get_taps(filter_size))
     mode = check_pad_mode(pad_mode)
     check_input(x, ndim, None, name)
     ops.check_polyphase_size(x, name)
-    y, phase = ops.aps_down(x, strides, norm, taps, mode, None)
+    y, phase = select(x, strides, taps, mode)
     y = like_format(y, x)
     return (y, phase) if return_phase else y
+
+
+def _aps_down_nd(
+    x: Tensor, ndim: int, stride: IntOrTuple, norm: str, filter_size: FilterSpec, pad_mode: str,
+    return_phase: bool, name: str,
+) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    ops.check_norm(norm)
+    return _down_nd(x, ndim, stride, filter_size, pad_mode, return_phase, name,
+                    lambda x, strides, taps, mode: ops.aps_down(x, strides, norm, taps, mode, None))
 
 
 def aps_down1d(
@@ -182,15 +192,9 @@ def _lps_down_nd(
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     if not callable(scorer):
         raise TypeError(f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}")
-    strides = list(check_tuple(stride, ndim, "stride"))
     ops.check_tau(tau)
-    taps = list(get_taps(filter_size))
-    mode = check_pad_mode(pad_mode)
-    check_input(x, ndim, None, name)
-    ops.check_polyphase_size(x, name)
-    y, phase = ops.lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator)
-    y = like_format(y, x)
-    return (y, phase) if return_phase else y
+    return _down_nd(x, ndim, stride, filter_size, pad_mode, return_phase, name,
+                    lambda x, strides, taps, mode: ops.lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator))
 
 
 def lps_down1d(
