@@ -22,15 +22,8 @@ from antialias.train.model import SOURCES
 from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
 __all__ = [
-    "CONFIG",
-    "LOG",
-    "RESUME_CHANGEABLE",
-    "TrainConfig",
-    "TrainResult",
-    "default_workers",
-    "resolve_recipe",
-    "resume_config",
-    "validate_config",
+    "CONFIG", "LOG", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers", "resolve_recipe",
+    "resume_config", "validate_config",
 ]
 
 LOG = "log.jsonl"
@@ -44,27 +37,9 @@ ON_CORRUPT = ("fail", "skip")
 
 # Fields whose change between a checkpoint and a resumed run alters the training trajectory.
 _TRAJECTORY_FIELDS = (
-    "model",
-    "source",
-    "filter_size",
-    "batch_size",
-    "accum_steps",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "nesterov",
-    "schedule",
-    "step_size",
-    "gamma",
-    "warmup_epochs",
-    "warmup_start",
-    "label_smoothing",
-    "epochs",
-    "crop_size",
-    "seed",
-    "amp",
-    "sync_bn",
-    "channels_last",
+    "model", "source", "filter_size", "batch_size", "accum_steps", "lr", "momentum", "weight_decay",
+    "nesterov", "schedule", "step_size", "gamma", "warmup_epochs", "warmup_start", "label_smoothing", "epochs",
+    "crop_size", "seed", "amp", "sync_bn", "channels_last",
 )
 
 
@@ -222,22 +197,9 @@ def resolve_recipe(config: TrainConfig) -> Recipe:
     'cosine'
     """
     base = _base_recipe(config)
-    overrides = {
-        name: getattr(config, name)
-        for name in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "momentum",
-            "weight_decay",
-            "schedule",
-            "step_size",
-            "gamma",
-            "warmup_epochs",
-            "label_smoothing",
-        )
-        if getattr(config, name) is not None
-    }
+    # Every recipe field but its name and description is also an option; None: the recipe's.
+    fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("name", "description")]
+    overrides = {name: getattr(config, name) for name in fields if getattr(config, name) is not None}
     if (
         config.scale_lr
         and config.lr is None

@@ -70,7 +70,25 @@ def _sample_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, dtype=np.uint64)[0])
 
 
-class EpochSeededDataset(Dataset):
+class TransformedDataset(Dataset):
+    """Apply a deterministic ``transform`` to the images of ``dataset`` (e.g. for validation)."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[Any], Any]) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, label = self.dataset[index]
+        return self._apply(image, index), label
+
+    def _apply(self, image: Any, index: int) -> Any:
+        return self.transform(image)
+
+
+class EpochSeededDataset(TransformedDataset):
     """Apply a random ``transform`` whose randomness depends only on ``(seed, epoch, index)``.
 
     Call :meth:`set_epoch` before each epoch, before the data loader creates its workers (they copy
@@ -84,8 +102,7 @@ class EpochSeededDataset(Dataset):
     """
 
     def __init__(self, dataset: Dataset, transform: Callable[[Any], Any], seed: int = 0) -> None:
-        self.dataset = dataset
-        self.transform = transform
+        super().__init__(dataset, transform)
         self.seed = int(seed)
         self.epoch = 0
 
@@ -93,34 +110,14 @@ class EpochSeededDataset(Dataset):
         """Select the augmentation of ``epoch`` (0-based)."""
         self.epoch = int(epoch)
 
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        image, label = self.dataset[index]
+    def _apply(self, image: Any, index: int) -> Any:
         # fork_rng restores the global generator afterwards, so the model's own randomness (dropout)
         # is untouched by data loading with or without workers.
         with torch.random.fork_rng(devices=[]):
             # Seed the CPU generator only: torch.manual_seed would also reseed (and, unlike the
             # CPU one, not restore) the CUDA generators that GPU dropout draws from.
             torch.default_generator.manual_seed(_sample_seed(self.seed, self.epoch, index))
-            image = self.transform(image)
-        return image, label
-
-
-class TransformedDataset(Dataset):
-    """Apply a deterministic ``transform`` to the images of ``dataset`` (e.g. for validation)."""
-
-    def __init__(self, dataset: Dataset, transform: Callable[[Any], Any]) -> None:
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        image, label = self.dataset[index]
-        return self.transform(image), label
+            return self.transform(image)
 
 
 def check_same_classes(

@@ -89,14 +89,8 @@ from antialias.train.run_folder import (
 from antialias.train.run_folder import read_log as _read_log  # noqa: F401  (tests/test_safety.py)
 
 __all__ = [
-    "LOG",
-    "NonFiniteLossError",
-    "RESUME_CHANGEABLE",
-    "TrainConfig",
-    "TrainResult",
-    "default_workers",
-    "resolve_recipe",
-    "train",
+    "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
+    "resolve_recipe", "train",
 ]
 
 logger = logging.getLogger(__name__)
