@@ -443,10 +443,10 @@ def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint
 
 
 def test_the_log_is_strict_json_with_null_for_non_finite_numbers(tmp_path: Path) -> None:
-    from antialias.train.engine import _append_log, _read_log
+    from antialias.train.run_folder import append_log, read_log
 
     log = tmp_path / "log.jsonl"
-    _append_log(log, {"epoch": 1, "train_loss": float("nan"), "val_top1": float("inf")})
+    append_log(log, {"epoch": 1, "train_loss": float("nan"), "val_top1": float("inf")})
     text = log.read_text()
     assert "NaN" not in text and "Infinity" not in text
 
@@ -456,4 +456,4 @@ def test_the_log_is_strict_json_with_null_for_non_finite_numbers(tmp_path: Path)
     assert json.loads(text, parse_constant=strict) == {"epoch": 1, "train_loss": None, "val_top1": None}
     with open(log, "a") as f:  # a crash while appending leaves an incomplete last line
         f.write('{"epoch": 2, "train_lo')
-    assert [row["epoch"] for row in _read_log(log)] == [1]
+    assert [row["epoch"] for row in read_log(log)] == [1]

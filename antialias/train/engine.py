@@ -86,7 +86,6 @@ from antialias.train.run_folder import (
     warn_config_changes,
     write_json_atomic,
 )
-from antialias.train.run_folder import read_log as _read_log  # noqa: F401  (tests/test_safety.py)
 
 __all__ = [
     "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
