@@ -389,13 +389,8 @@ def _max_blur_pool_nd(
 
 
 def max_blur_pool1d(
-    input: Tensor,
-    kernel_size: IntOrTuple = 2,
-    filter_size: FilterSpec = 4,
-    stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0,
-    pad_mode: str = "reflect",
-    pad_off: int = 0,
+    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (1D); see :class:`~antialias.layers.MaxBlurPool1d`.
 
@@ -410,13 +405,8 @@ def max_blur_pool1d(
 
 
 def max_blur_pool2d(
-    input: Tensor,
-    kernel_size: IntOrTuple = 2,
-    filter_size: FilterSpec = 4,
-    stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0,
-    pad_mode: str = "reflect",
-    pad_off: int = 0,
+    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (2D, the paper's MaxBlurPool); see :class:`~antialias.layers.MaxBlurPool2d`.
 
@@ -432,13 +422,8 @@ def max_blur_pool2d(
 
 
 def max_blur_pool3d(
-    input: Tensor,
-    kernel_size: IntOrTuple = 2,
-    filter_size: FilterSpec = 4,
-    stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0,
-    pad_mode: str = "reflect",
-    pad_off: int = 0,
+    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (3D); see :class:`~antialias.layers.MaxBlurPool3d`.
 

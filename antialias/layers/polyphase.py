@@ -121,13 +121,8 @@ def _aps_down_nd(
 
 
 def aps_down1d(
-    input: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    norm: str = "l2",
-    return_phase: bool = False,
+    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    norm: str = "l2", return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a 1D signal; see :class:`ApsDown1d`.
 
@@ -143,13 +138,8 @@ def aps_down1d(
 
 
 def aps_down2d(
-    input: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    norm: str = "l2",
-    return_phase: bool = False,
+    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    norm: str = "l2", return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling (Chaman & Dokmanic, CVPR 2021) of a 2D map; see :class:`ApsDown2d`.
 
@@ -166,13 +156,8 @@ def aps_down2d(
 
 
 def aps_down3d(
-    input: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    norm: str = "l2",
-    return_phase: bool = False,
+    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    norm: str = "l2", return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a volume; see :class:`ApsDown3d`.
 
@@ -198,16 +183,8 @@ def _lps_down_nd(
 
 
 def lps_down1d(
-    input: Tensor,
-    scorer: Any,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    tau: float = 1.0,
-    training: bool = False,
-    hard: bool = False,
-    return_phase: bool = False,
+    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling of a 1D signal; see :class:`LpsDown1d`.
@@ -228,16 +205,8 @@ def lps_down1d(
 
 
 def lps_down2d(
-    input: Tensor,
-    scorer: Any,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    tau: float = 1.0,
-    training: bool = False,
-    hard: bool = False,
-    return_phase: bool = False,
+    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling (Rojas-Gomez et al., NeurIPS 2022) of a 2D map; see :class:`LpsDown2d`.
@@ -255,16 +224,8 @@ def lps_down2d(
 
 
 def lps_down3d(
-    input: Tensor,
-    scorer: Any,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    tau: float = 1.0,
-    training: bool = False,
-    hard: bool = False,
-    return_phase: bool = False,
+    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
+    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling of a volume; see :class:`LpsDown3d`.
@@ -294,13 +255,8 @@ def _polyphase_up_nd(
 
 
 def polyphase_up1d(
-    input: Tensor,
-    phase: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
+    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a 1D signal back at the phase a polyphase down layer chose; see :class:`PolyphaseUp1d`.
 
@@ -316,13 +272,8 @@ def polyphase_up1d(
 
 
 def polyphase_up2d(
-    input: Tensor,
-    phase: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
+    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a 2D map back at the phase a polyphase down layer chose; see :class:`PolyphaseUp2d`.
 
@@ -339,13 +290,8 @@ def polyphase_up2d(
 
 
 def polyphase_up3d(
-    input: Tensor,
-    phase: Tensor,
-    *,
-    stride: IntOrTuple = 2,
-    filter_size: FilterSpec = 1,
-    pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
+    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a volume back at the phase a polyphase down layer chose; see :class:`PolyphaseUp3d`.
 
