@@ -14,13 +14,14 @@ The rules (Zhang, ICML 2019, and the reference code's placements):
 - Left alone, and reported: the stem (the first downsampling layer in execution order, when it is a
   convolution, as the reference does), transposed and dilated convolutions, vision-transformer patch
   embeddings (kernel == stride >= 8), stride-1 layers, layers below ``min_channels`` or filtered by
-  ``include``/``exclude``, and strided ``F.max_pool2d``/``F.conv2d`` calls written in a ``forward``
-  (only modules are edited).
+  ``include``/``exclude``, and strided ``F.max_pool2d``/``F.conv2d`` calls and step slicing
+  (``x[:, ::2]``) written in a ``forward``, found on the graph or by the example forward (only modules
+  are edited).
 
-Sizes: the converted layers give the original output sizes for the usual configurations (3x3 stride-2
-convolutions with padding 1, 1x1 stride-2, kernel-2 stride-2), with ``ceil(L / stride)`` samples. Two
-exceptions: ``ceil_mode=True`` max pools (the size can be one sample smaller; said in the report) and
-``AvgPool(kernel == stride)`` on odd sizes (``ceil`` instead of ``floor``).
+Sizes: the converted layers give the original output sizes: ``ceil_mode=True`` max pools pad their end,
+floor-mode ``AvgPool(kernel == stride)`` drops the last ``L % stride`` samples as before (not under
+``placement="reference"``, whose blur alone gives ``ceil(L / stride)``), and a pool whose size rule cannot
+be reproduced (a ceil-mode pool with partial windows) is left alone, with the reason.
 
 Where does the downsampling layer go after a strided convolution? The graph is only analysed; the modules
 are edited so that the model keeps its classes and its state-dict keys. Starting at the convolution's
@@ -36,8 +37,9 @@ then, in this order:
    ``Sequential(activation, layer)``;
 5. otherwise the innermost module whose ``forward`` produced the value is re-traced and replaced by a
    ``torch.fx.GraphModule`` with the layer inserted as a new node (reported in
-   :attr:`ConversionReport.graph_modules`). Its parameter names are unchanged; its submodules become plain
-   containers. If the model is that module, the result is a GraphModule.
+   :attr:`ConversionReport.graph_modules`). Its state-dict keys and their order are unchanged; its
+   submodules become plain containers (their hooks: :attr:`ConversionReport.hooks_dropped`). If the
+   model is that module, the result is a GraphModule.
 
 Where the model (or part of it) cannot be traced (data-dependent control flow, e.g. a detection model as
 a whole), the converter traces its largest traceable submodules (the backbone); a strided convolution
