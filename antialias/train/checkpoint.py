@@ -32,26 +32,17 @@ from typing import Any
 import torch
 
 from antialias import _io
-from antialias._io import CheckpointError
+
+# atomic_save: torch.save so that the file is always the old one or the new one, never half written.
+from antialias._io import CheckpointError, atomic_save
 
 # One reader of every checkpoint layout (plain, {'state_dict'|'model': ...}, DDP/compile prefixes): the zoo's.
 from antialias.models import extract_state_dict as extract_state_dict
 
 __all__ = [
-    "BEST",
-    "CheckpointError",
-    "LATEST",
-    "WEIGHTS",
-    "atomic_save",
-    "capture_rng_state",
-    "epoch_checkpoint_name",
-    "extract_state_dict",
-    "find_resumable",
-    "list_checkpoints",
-    "load_checkpoint",
-    "restore_rng_state",
-    "save_checkpoint",
-    "save_weights",
+    "BEST", "CheckpointError", "LATEST", "WEIGHTS", "atomic_save", "capture_rng_state", "epoch_checkpoint_name",
+    "extract_state_dict", "find_resumable", "list_checkpoints", "load_checkpoint", "restore_rng_state",
+    "save_checkpoint", "save_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,20 +62,6 @@ _EPOCH_RE = re.compile(r"^checkpoint_epoch(\d+)\.pt$")
 def epoch_checkpoint_name(epoch: int) -> str:
     """File name of the checkpoint kept for ``epoch`` (1-based): ``checkpoint_epoch0030.pt``."""
     return f"checkpoint_epoch{epoch:04d}.pt"
-
-
-def atomic_save(obj: Any, path: str | os.PathLike[str], *, record_hash: bool = False) -> Path:
-    """Save ``obj`` with :func:`torch.save` so that ``path`` is always either the old or the new file.
-
-    Args:
-        obj: anything :func:`torch.save` accepts.
-        path: the target file; its folder must exist.
-        record_hash: also record the file's SHA-256 beside it (``<path>.sha256``).
-
-    Returns:
-        The target path.
-    """
-    return _io.atomic_save(obj, path, record_hash=record_hash)
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:

@@ -65,13 +65,17 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
     kwargs: dict[str, Any] = {"weights": weights}
     if num_classes is not None and weights is None:
         kwargs["num_classes"] = num_classes
-    if weights is None:
+    with _safe_downloads(weights):
         return torchvision.models.get_model(name, **kwargs)
-    # torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors).
+
+
+def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
+    """With weights named: torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors)."""
+    if weights is None:
+        return contextlib.nullcontext()
     from antialias.models import torchvision_weights_through_loader
 
-    with torchvision_weights_through_loader():
-        return torchvision.models.get_model(name, **kwargs)
+    return torchvision_weights_through_loader()
 
 
 @contextlib.contextmanager
@@ -185,13 +189,8 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
     if weights is not None:
         kwargs["weights"] = weights
     try:
-        if weights is None:
+        with _safe_downloads(weights):
             model = factory(**kwargs)
-        else:
-            from antialias.models import torchvision_weights_through_loader
-
-            with torchvision_weights_through_loader():
-                model = factory(**kwargs)
     except TypeError as exc:
         if weights is None:
             raise
