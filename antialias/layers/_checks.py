@@ -48,6 +48,12 @@ def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tu
     return values
 
 
+def blur_pads(k: int, pad_off: int = 0) -> Tuple[int, int]:
+    """The padding of a ``k``-tap blur, ``(before, after)``: ``(k - 1) // 2`` and ``k // 2``, plus ``pad_off``
+    each (the reference's rule; the output then has ``ceil(L / stride)`` samples for odd and even ``k``)."""
+    return (k - 1) // 2 + pad_off, k // 2 + pad_off
+
+
 def compact(values: Sequence[int]) -> Union[int, Tuple[int, ...]]:
     """One int when every axis has the same value, else the tuple (for reprs: ``stride=2``, ``stride=(1, 2)``)."""
     return values[0] if len(set(values)) == 1 else tuple(values)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias.layers._checks import is_channels_last, like_format, pad
+from antialias.layers._checks import blur_pads, is_channels_last, like_format, pad
 
 
 def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
@@ -36,9 +36,7 @@ def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
 def blur_pool_slices(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
     """Pad, then accumulate the taps on strided views, one axis after the other (the fusable formulation)."""
     ndim = x.dim() - 2
-    k = len(taps)
-    left = (k - 1) // 2 + pad_off
-    right = k // 2 + pad_off
+    left, right = blur_pads(len(taps), pad_off)
     pads: List[int] = []
     for _ in range(ndim):
         pads += [left, right]
@@ -74,19 +72,23 @@ def source_index(pos: Tensor, length: int, pad_mode: str, left: int, right: int)
     return pos.clamp(0, length - 1), valid
 
 
+def pool_sources(k: int, length: int, stride: int, pad_mode: str, pad_off: int) -> Tuple[Tensor, Tensor]:
+    """Pad + filter + subsample along an axis of ``length`` samples: the sample each of the ``k`` taps of each
+    output reads, and whether it is a real one (not zero padding); both ``(L_out, k)``."""
+    left, right = blur_pads(k, pad_off)
+    out_len = (length + left + right - k) // stride + 1
+    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(k).unsqueeze(0) - left
+    return source_index(pos, length, pad_mode, left, right)
+
+
 def pool_matrix(
     taps: List[float], length: int, stride: int, pad_mode: str, pad_off: int, dtype: torch.dtype, device: torch.device
 ) -> Tensor:
     """The ``(L_out, length)`` matrix of pad + filter + subsample along one axis (built in float64)."""
-    k = len(taps)
-    left = (k - 1) // 2 + pad_off
-    right = k // 2 + pad_off
-    out_len = (length + left + right - k) // stride + 1
-    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(k).unsqueeze(0) - left
-    index, valid = source_index(pos, length, pad_mode, left, right)
+    index, valid = pool_sources(len(taps), length, stride, pad_mode, pad_off)
     weight = torch.tensor(taps, dtype=torch.float64).unsqueeze(0) * valid.to(torch.float64)
     # Taps that land on the same sample (reflected or replicated borders) add up: scatter_add.
-    mat = torch.zeros(out_len, length, dtype=torch.float64).scatter_add_(1, index, weight)
+    mat = torch.zeros(index.size(0), length, dtype=torch.float64).scatter_add_(1, index, weight)
     return mat.to(device=device, dtype=dtype)
 
 
@@ -218,7 +220,7 @@ _ConvPlan = Tuple[Tensor, List[int], List[int], List[_ConvAxis]]
 def _conv_axis(taps: List[float], length: int, stride: int, pad_mode: str, pad_off: int, dtype: torch.dtype,
                device: torch.device) -> Optional[_ConvAxis]:
     k = len(taps)
-    left = (k - 1) // 2 + pad_off
+    left = blur_pads(k, pad_off)[0]
     mat = pool_matrix(taps, length, stride, pad_mode, pad_off, torch.float64, torch.device("cpu"))
     out_len = mat.size(0)
     conv_len = (length + 2 * left - k) // stride + 1  # the convolution pads ``left`` on both sides
@@ -246,7 +248,7 @@ def _conv_plan(taps: Tuple[float, ...], channels: int, height: int, width: int, 
             axes.append(axis)
         t = torch.tensor(taps, dtype=torch.float64)
         weight = (t[:, None] * t[None, :]).to(device, dtype).expand(channels, 1, len(taps), len(taps)).contiguous()
-    left = (len(taps) - 1) // 2 + pad_off
+    left = blur_pads(len(taps), pad_off)[0]
     return weight, list(stride), [left, left], axes
 
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from antialias.filters import FilterSpec, get_taps
 from antialias.layers._checks import (
     IntOrTuple,
+    blur_pads,
     check_size,
     check_tuple,
     check_upsample_taps,
@@ -209,7 +210,7 @@ def _blur(x: Tensor, taps: List[float], pad_mode: str, gain: float = 1.0) -> Ten
         return x
     ndim = x.dim() - 2
     k = len(taps)
-    left, right = (k - 1) // 2, k // 2
+    left, right = blur_pads(k)
     if pad_mode == "circular" and all(right <= x.size(d + 2) for d in range(ndim)):
         y = F.pad(x, [left, right] * ndim, mode="circular")  # one copy; wraps at most once here
     else:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from antialias.filters import FilterSpec
 from antialias.layers._checks import (
     IntOrTuple,
+    blur_pads,
     check_input,
     check_pad_mode,
     check_tuple,
@@ -69,7 +70,7 @@ def _check_kernel_size(kernel_size: Any) -> int:
 
 
 def _pads(kernel_size: int, ndim: int) -> list[int]:
-    return [(kernel_size - 1) // 2, kernel_size // 2] * ndim
+    return list(blur_pads(kernel_size)) * ndim
 
 
 def _apply_filters(padded: Tensor, logits: Tensor, kernel_size: int, stride: Sequence[int]) -> Tensor:

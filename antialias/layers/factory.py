@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import IntOrTuple, check_tuple, compact
+from antialias.layers._checks import IntOrTuple, blur_pads, check_tuple, compact
 from antialias.layers.blurpool import BLUR_POOL, MAX_BLUR_POOL
 
 __all__ = ["create_downsample", "create_max_downsample", "list_downsample_methods", "register_downsample"]
@@ -133,7 +133,7 @@ def create_max_downsample(
     step_arg = compact(step)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if circular:
-        layers["pad"] = _CIRCULAR_PAD[ndim](tuple(p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)))
+        layers["pad"] = _CIRCULAR_PAD[ndim](tuple(p for k in reversed(kernel) for p in blur_pads(k)))
         padding = 0
     if method == "blur":  # the fused layer: one pass over the dense max
         layers["pool"] = MAX_BLUR_POOL[ndim](

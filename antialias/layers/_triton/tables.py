@@ -19,7 +19,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from antialias.layers._cpu import source_index, upsample_phases
+from antialias.layers._cpu import pool_sources, source_index, upsample_phases
 
 __all__ = ["AxisTable", "identity_table", "pool_table", "transpose", "upsample_table"]
 
@@ -35,13 +35,9 @@ def _source(pos: Tensor, length: int, pad_mode: str, left: int, right: int) -> T
 @functools.lru_cache(maxsize=1024)
 def pool_table(taps: Tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int) -> AxisTable:
     """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per output."""
-    k = len(taps)
-    left = (k - 1) // 2 + pad_off
-    right = k // 2 + pad_off
-    out_len = (length + left + right - k) // stride + 1
-    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(k).unsqueeze(0) - left
-    index = _source(pos, length, pad_mode, left, right)
-    weight = torch.tensor(taps, dtype=torch.float64).expand(out_len, k).clone()
+    index, valid = pool_sources(len(taps), length, stride, pad_mode, pad_off)
+    index = torch.where(valid, index, torch.full_like(index, -1))
+    weight = torch.tensor(taps, dtype=torch.float64).expand(index.shape).clone()
     return index.to(torch.int32), weight, length
 
 
