@@ -10,11 +10,17 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
+from _demo_run import reduced_run  # noqa: E402
+
 from antialias.apps import demo  # noqa: E402
 from antialias.apps.demo import DemoConfig, experiment, run_demo, write_outputs  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+
+@pytest.fixture
+def reduced_result() -> dict:
+    return reduced_run()
 
 
 def test_reduced_run_structure(reduced_result):

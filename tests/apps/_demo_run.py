@@ -1,15 +1,19 @@
-"""Fixtures of the demo's tests: one reduced run, shared by the experiment and report tests."""
+"""One reduced demo run, shared by the experiment and report tests (computed once per session).
+
+A helper module rather than a ``conftest.py``: a second conftest beside ``tests/conftest.py`` collides
+with it under ``--doctest-modules`` (both import as ``conftest``).
+"""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 
 
-@pytest.fixture(scope="session")
-def reduced_result() -> dict:
-    """Two seeds of the baseline, blur-3 and APS, one epoch on 96 digits (the run takes a while: once per session)."""
-    pytest.importorskip("sklearn")
-    pytest.importorskip("matplotlib")
+@functools.cache
+def reduced_run() -> dict:
+    """Two seeds of the baseline, blur-3 and APS, one epoch on 96 digits."""
     from antialias.apps.demo import DemoConfig, experiment, run_demo
 
     config = DemoConfig(
