@@ -173,3 +173,17 @@ def test_score_datasets_builds_each_data_set_when_its_turn_comes(caplog):
         scores = score_datasets(datasets(), score, desc="bench", batch_size=2, num_workers=0)
     assert scores == {1: 10.0, 2: 20.0}
     assert "bench/2: 20.0" in caplog.text
+
+
+def test_metric_results_show_tensors_by_shape_in_their_repr():
+    from antialias.metrics import crop_consistency
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3)).eval()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.rand(40, 3, 12, 12), torch.randint(0, 3, (40,))), batch_size=20
+    )
+    result = crop_consistency(model, loader, crop_size=8, max_offset=4, passes=1,
+                              generator=torch.Generator().manual_seed(0))
+    text = repr(result)
+    assert text.startswith("ConsistencyResult(consistency=") and "agree=<tensor (40, 1) bool>" in text
+    assert "tensor([" not in text and len(text) < 400
