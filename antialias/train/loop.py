@@ -134,7 +134,10 @@ def train_one_epoch(
                 if batch is None:
                     if steps is None and micro == 0:
                         break
-                    raise ValueError(f"batches ran out at step {index + 1} of {steps} ({accum_steps} per step)")
+                    raise ValueError(
+                        f"batches ran out at step {index + 1} of {steps or 'the epoch'}, after {micro} of its "
+                        f"{accum_steps} micro-batches; give at least steps x accum_steps batches"
+                    )
                 images = batch[0].to(dev, non_blocking=non_blocking).contiguous(memory_format=memory_format)
                 labels = batch[1].to(dev, non_blocking=non_blocking)
                 # Skip DDP's all-reduce on all but the last accumulation step.
