@@ -34,10 +34,9 @@ from antialias.layers import (
     max_blur_pool2d,
     polyphase_up2d,
 )
-from antialias.layers import (
-    _cpu as CPU,
-)
+from antialias.layers import _cpu as CPU
 from antialias.layers import functional as AF
+from antialias.layers._checks import blur_pads, compact
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
 FILTERS = [1, 2, 3, 4, 6, 7, "gaussian-5"]
@@ -374,6 +373,15 @@ def test_functional_validates_too():
         blur_pool2d(torch.zeros(1, 1, 4, 4), stride=-1)
     with pytest.raises(ValueError, match=r"scale_factor must be >= 1, got \(1, 0\)"):
         blur_upsample2d(torch.zeros(1, 1, 4, 4), scale_factor=(1, 0))
+    with pytest.raises(TypeError, match="max_blur_pool2d expects a Tensor, got list"):
+        max_blur_pool2d([[[[1.0]]]])
+
+
+def test_padding_rule_and_compact_reprs():
+    """The one padding rule (reference): (k - 1) // 2 before, k // 2 after, plus pad_off on both sides."""
+    assert [blur_pads(k) for k in range(1, 6)] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
+    assert blur_pads(4, pad_off=1) == (2, 3)
+    assert compact([2, 2, 2]) == 2 and compact([1, 2]) == (1, 2)
 
 
 def test_empty_inputs_of_the_functionals():
