@@ -26,11 +26,15 @@ __all__ = ["add_parser", "run"]
 logger = logging.getLogger(__name__)
 
 
-def _seeds(value: str) -> list[int]:
+def _ints(value: str, expected: str) -> list[int]:
     try:
-        seeds = [int(v) for v in csv_list(value)]
+        return [int(v) for v in csv_list(value)]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integer seeds, got {value!r}") from exc
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from exc
+
+
+def _seeds(value: str) -> list[int]:
+    seeds = _ints(value, "comma-separated integer seeds")
     if not seeds:
         raise argparse.ArgumentTypeError(f"expected at least one seed, got {value!r}")
     return seeds
@@ -66,10 +70,7 @@ def _methods(value: str) -> list[str]:
 
 
 def _widths(value: str) -> list[int]:
-    try:
-        widths = [int(v) for v in csv_list(value)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected three comma-separated channel counts, got {value!r}") from exc
+    widths = _ints(value, "three comma-separated channel counts")
     if len(widths) != 3 or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"expected three positive channel counts such as 8,16,32, got {value!r}")
     return widths
