@@ -59,9 +59,11 @@ PUBLIC = {
         "IMAGENET_P_PERTURBATIONS", "AccuracyResult", "ConsistencyResult", "DiagonalResult",
         "EquivarianceResult", "ImageNetCResult", "ImageNetPResult", "WorstCaseResult",
     ],
+    "antialias.files": ["check_output_path", "write_json"],
     "antialias.train": [
         "train", "TrainConfig", "TrainResult", "RECIPES", "Recipe", "recipe_for", "build_model",
         "load_checkpoint", "save_checkpoint", "load_init_weights", "train_transform", "lps_temperature",
+        "train_one_epoch", "evaluate", "EpochStats",
     ],
 }
 

@@ -16,6 +16,9 @@ from antialias.train.data import train_transform as train_transform
 from antialias.train.engine import TrainConfig as TrainConfig
 from antialias.train.engine import TrainResult as TrainResult
 from antialias.train.engine import train as train
+from antialias.train.loop import EpochStats as EpochStats
+from antialias.train.loop import evaluate as evaluate
+from antialias.train.loop import train_one_epoch as train_one_epoch
 from antialias.train.model import build_model as build_model
 from antialias.train.model import load_init_weights as load_init_weights
 from antialias.train.recipes import RECIPES as RECIPES
@@ -24,16 +27,19 @@ from antialias.train.recipes import recipe_for as recipe_for
 from antialias.train.schedules import lps_temperature as lps_temperature
 
 __all__ = [
+    "EpochStats",
     "RECIPES",
     "Recipe",
     "TrainConfig",
     "TrainResult",
     "build_model",
+    "evaluate",
     "load_checkpoint",
     "load_init_weights",
     "lps_temperature",
     "recipe_for",
     "save_checkpoint",
     "train",
+    "train_one_epoch",
     "train_transform",
 ]

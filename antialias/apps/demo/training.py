@@ -21,7 +21,7 @@ from antialias.metrics import (
     diagonal_shift,
     fractional_consistency,
 )
-from antialias.train.loop import train_one_epoch
+from antialias.train import train_one_epoch
 
 __all__ = ["evaluate_model", "train_model"]
 
@@ -39,7 +39,7 @@ def train_model(
     ``torch.manual_seed(seed)`` (in a forked RNG state) fixes the initial weights and a generator
     seeded with ``seed`` the batch order, so the variants of one seed start from the same weights and see the same batches.
     AdamW with a one-cycle learning rate, cross-entropy, one
-    :func:`antialias.train.loop.train_one_epoch` per epoch (the training engine's loop).
+    :func:`antialias.train.train_one_epoch` per epoch (the training engine's loop).
 
     Args:
         variant: the downsampling method.
