@@ -92,20 +92,35 @@ def pool_matrix(
     return mat.to(device=device, dtype=dtype)
 
 
+def upsample_sources(taps: List[float], length: int, factor: int, pad_mode: str) -> Tuple[Tensor, Tensor, Tensor]:
+    """Zero-insert by ``factor`` + filter along an axis of ``length`` samples (see :func:`_upsample_axis`): per
+    output, the sample each of its taps reads, whether that is a real sample (not zero padding nor an unused
+    slot), and the tap's weight; all ``(length * factor, W)``."""
+    weights, offsets, left, right = upsample_phases(taps, factor)
+    width = 1
+    for o in offsets:
+        width = max(width, len(o))
+    j = torch.arange(length)
+    index = torch.zeros(length, factor, width, dtype=torch.long)
+    valid = torch.zeros(length, factor, width, dtype=torch.bool)
+    weight = torch.zeros(length, factor, width, dtype=torch.float64)
+    for r in range(factor):
+        for t in range(len(offsets[r])):
+            source, real = source_index(j + offsets[r][t], length, pad_mode, left, right)
+            index[:, r, t] = source
+            valid[:, r, t] = real
+            weight[:, r, t] = weights[r][t]
+    n = length * factor
+    return index.reshape(n, width), valid.reshape(n, width), weight.reshape(n, width)
+
+
 def upsample_matrix(
     taps: List[float], length: int, factor: int, pad_mode: str, dtype: torch.dtype, device: torch.device
 ) -> Tensor:
-    """The ``(length * factor, length)`` matrix of zero-insertion + filter along one axis (see :func:`_upsample_axis`)."""
-    weights, offsets, left, right = upsample_phases(taps, factor)
-    j = torch.arange(length)
-    mat = torch.zeros(length, factor, length, dtype=torch.float64)
-    for r in range(factor):
-        rows = mat[:, r]
-        for t in range(len(offsets[r])):
-            index, valid = source_index(j + offsets[r][t], length, pad_mode, left, right)
-            rows.scatter_add_(1, index.unsqueeze(1), (valid.to(torch.float64) * weights[r][t]).unsqueeze(1))
-    return mat.reshape(length * factor, length).to(device=device, dtype=dtype)
-
+    """The ``(length * factor, length)`` matrix of zero-insertion + filter along one axis (built in float64)."""
+    index, valid, weight = upsample_sources(taps, length, factor, pad_mode)
+    mat = torch.zeros(index.size(0), length, dtype=torch.float64).scatter_add_(1, index, weight * valid.to(torch.float64))
+    return mat.to(device=device, dtype=dtype)
 
 
 @torch.jit.unused

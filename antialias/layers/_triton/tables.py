@@ -19,17 +19,12 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from antialias.layers._cpu import pool_sources, source_index, upsample_phases
+from antialias.layers._cpu import pool_sources, upsample_sources
 
 __all__ = ["AxisTable", "identity_table", "pool_table", "transpose", "upsample_table"]
 
 # (index int32 (L_out, R), weight float64 (L_out, R), input length)
 AxisTable = Tuple[Tensor, Tensor, int]
-
-
-def _source(pos: Tensor, length: int, pad_mode: str, left: int, right: int) -> Tensor:
-    index, valid = source_index(pos, length, pad_mode, left, right)
-    return torch.where(valid, index, torch.full_like(index, -1))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -44,16 +39,8 @@ def pool_table(taps: Tuple[float, ...], length: int, stride: int, pad_mode: str,
 @functools.lru_cache(maxsize=1024)
 def upsample_table(taps: Tuple[float, ...], length: int, factor: int, pad_mode: str) -> AxisTable:
     """Zero-insert by ``factor`` + filter (gain ``factor``), the phases of ``_cpu.upsample_phases``."""
-    weights, offsets, left, right = upsample_phases(list(taps), factor)
-    width = max(1, max(len(o) for o in offsets))
-    j = torch.arange(length)
-    index = torch.full((length, factor, width), -1, dtype=torch.long)
-    weight = torch.zeros(length, factor, width, dtype=torch.float64)
-    for r in range(factor):
-        for t in range(len(offsets[r])):
-            index[:, r, t] = _source(j + offsets[r][t], length, pad_mode, left, right)
-            weight[:, r, t] = weights[r][t]
-    return index.reshape(length * factor, width).to(torch.int32), weight.reshape(length * factor, width), length
+    index, valid, weight = upsample_sources(list(taps), length, factor, pad_mode)
+    return torch.where(valid, index, torch.full_like(index, -1)).to(torch.int32), weight, length
 
 
 def transpose(table: AxisTable) -> AxisTable:
