@@ -62,18 +62,11 @@ class TrainConfig:
             classifier trained for another number of classes is re-initialised (a message names it).
         num_classes: outputs of the classifier; default the data's class count.
         recipe: recipe name (see :data:`antialias.train.RECIPES`); default: the model's family.
-        epochs: total epochs of the schedule.
-        batch_size: global batch of one optimiser step (see the module's Convention).
-        lr: peak learning rate.
-        momentum: SGD momentum.
-        weight_decay: weight decay.
+        epochs, batch_size, lr, momentum, weight_decay, schedule, step_size, gamma, warmup_epochs,
+            label_smoothing: override the recipe's value (see :class:`~antialias.train.Recipe`);
+            ``batch_size`` is the global batch of one optimiser step (see the engine's Convention).
         nesterov: Nesterov momentum.
-        schedule: ``"step"``, ``"cosine"`` or ``"constant"``.
-        step_size: epochs between divisions of the rate by ``1 / gamma`` (step schedule).
-        gamma: factor of each division.
-        warmup_epochs: linear warm-up length in epochs (fractional allowed), per step.
         warmup_start: factor of the rate at the start of the warm-up.
-        label_smoothing: label smoothing of the cross-entropy.
         scale_lr: when ``batch_size`` differs from the recipe's global batch (256) and ``lr`` is
             None, scale the recipe's rate linearly, ``lr * batch_size / 256`` (Goyal et al., 2017),
             with a warning; False keeps the recipe's rate.
@@ -228,34 +221,11 @@ def _num_workers(config: TrainConfig) -> int:
 # Options a resumed run may change; every other option is restored from the run's config.json and
 # may only be given again with the same value.
 RESUME_CHANGEABLE = (
-    "epochs",
-    "stop_after",
-    "save_every",
-    "workers",
-    "device",
-    "progress",
-    "val_batch_size",
-    "consistency_passes",
-    "verify_images",
-    "deterministic",
-    "compile",
-    "data",
-    "train_dir",
-    "val_dir",
+    "epochs", "stop_after", "save_every", "workers", "device", "progress", "val_batch_size", "consistency_passes",
+    "verify_images", "deterministic", "compile", "data", "train_dir", "val_dir",
 )
 # Options of one invocation: never restored.
 _RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
-
-
-def _saved_config(config: TrainConfig) -> dict[str, Any] | None:
-    path = Path(config.output_dir) / CONFIG
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ValueError(f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged") from None
-        return saved if isinstance(saved, dict) else None
-    return None
 
 
 def resume_config(config: TrainConfig) -> TrainConfig:
@@ -270,12 +240,15 @@ def resume_config(config: TrainConfig) -> TrainConfig:
     """
     if config.resume is None:
         return config
-    saved = _saved_config(config)
-    if saved is None:
+    path = Path(config.output_dir) / CONFIG
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged") from None
+    if not isinstance(saved, dict):
         if not config.model:
             raise FileNotFoundError(
-                f"{str(Path(config.output_dir) / CONFIG)!r} does not exist: resume needs the run's "
-                "folder, or the model and data given again"
+                f"{str(path)!r} does not exist: resume needs the run's folder, or the model and data given again"
             )
         return config
     restored: dict[str, Any] = {}
@@ -303,50 +276,37 @@ def resume_config(config: TrainConfig) -> TrainConfig:
     return TrainConfig(**restored)
 
 
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device: torch.device) -> int:
     """Check every option before anything is read or written; return the per-process micro-batch."""
-    if config.source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {config.source!r}")
-    if config.amp not in AMP_MODES:
-        raise ValueError(f"amp must be one of {AMP_MODES}, got {config.amp!r}")
+    choices = {"source": (config.source, SOURCES), "amp": (config.amp, AMP_MODES),
+               "schedule": (recipe.schedule, SCHEDULES), "on_corrupt": (config.on_corrupt, ON_CORRUPT)}
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     if config.amp == "fp16" and device.type != "cuda":
         raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
-    if recipe.schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {recipe.schedule!r}")
-    if config.on_corrupt not in ON_CORRUPT:
-        raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {config.on_corrupt!r}")
     if config.sync_bn and ctx_world > 1 and device.type == "cpu":
         raise ValueError(
             "sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU; on CPU train a model "
             "without batch norm or leave sync_bn off"
         )
-    _check_positive_int("epochs", recipe.epochs)
-    _check_positive_int("batch_size", recipe.batch_size)
-    _check_positive_int("accum_steps", config.accum_steps)
-    _check_positive_int("crop_size", config.crop_size)
-    _check_positive_int("val_resize", config.val_resize)
-    _check_positive_int("max_offset", config.max_offset)
-    _check_positive_int("consistency_passes", config.consistency_passes, 0)
-    if config.workers is not None:
-        _check_positive_int("workers", config.workers, 0)
-    if config.num_classes is not None:
-        _check_positive_int("num_classes", config.num_classes)
-    _check_positive_int("save_every", config.save_every, 0)
-    if recipe.schedule == "step":
-        _check_positive_int("step_size", recipe.step_size)
-    if config.stop_after is not None:
-        _check_positive_int("stop_after", config.stop_after)
-    if config.val_batch_size is not None:
-        _check_positive_int("val_batch_size", config.val_batch_size)
+    # name -> (value, smallest allowed); None: not set (only optional options may be None).
+    minimums = {
+        "epochs": (recipe.epochs, 1), "batch_size": (recipe.batch_size, 1), "accum_steps": (config.accum_steps, 1),
+        "crop_size": (config.crop_size, 1), "val_resize": (config.val_resize, 1), "max_offset": (config.max_offset, 1),
+        "consistency_passes": (config.consistency_passes, 0), "workers": (config.workers, 0),
+        "num_classes": (config.num_classes, 1), "save_every": (config.save_every, 0),
+        "step_size": (recipe.step_size if recipe.schedule == "step" else None, 1),
+        "stop_after": (config.stop_after, 1), "val_batch_size": (config.val_batch_size, 1),
+    }
+    optional = ("workers", "num_classes", "step_size", "stop_after", "val_batch_size")
+    for name, (value, minimum) in minimums.items():
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     if config.val_resize < config.crop_size:
-        raise ValueError(
-            f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})"
-        )
+        raise ValueError(f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})")
     for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing"):
         value = getattr(recipe, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -358,9 +318,7 @@ def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device:
     if not 0 <= config.warmup_start <= 1:
         raise ValueError(f"warmup_start must be in [0, 1], got {config.warmup_start!r}")
     if recipe.warmup_epochs > recipe.epochs:
-        raise ValueError(
-            f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})"
-        )
+        raise ValueError(f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})")
     parts = ctx_world * config.accum_steps
     if recipe.batch_size % parts:
         raise ValueError(

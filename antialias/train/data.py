@@ -16,12 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = [
-    "EpochSeededDataset",
-    "TransformedDataset",
-    "check_same_classes",
-    "train_transform",
-]
+__all__ = ["EpochSeededDataset", "TransformedDataset", "check_same_classes", "train_transform"]
 
 
 def train_transform(

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -45,6 +46,8 @@ from antialias import _io
 from antialias.devices import resolve_device
 from antialias.models import MODEL_META_KEY
 from antialias.train import checkpoint as ckpt
+from antialias.train import data as train_data
+from antialias.train import distributed, run_folder
 from antialias.train.config import (
     CONFIG,
     LOG,
@@ -58,34 +61,11 @@ from antialias.train.config import (
 )
 from antialias.train.config import RESUME_CHANGEABLE as RESUME_CHANGEABLE
 from antialias.train.config import default_workers as default_workers
-from antialias.train.data import (
-    EpochSeededDataset,
-    TransformedDataset,
-    check_same_classes,
-    train_transform,
-)
-from antialias.train.distributed import (
-    DistributedContext,
-    all_gather_objects,
-    all_reduce_sum,
-    barrier,
-    init_distributed,
-    shutdown_distributed,
-)
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
 from antialias.train.loop import _pct, epoch_generator, evaluate, train_one_epoch
 from antialias.train.model import build_model, load_init_weights
 from antialias.train.optim import build_optimizer, build_scheduler, extend_schedule
 from antialias.train.recipes import Recipe
-from antialias.train.run_folder import append_log as _append_log
-from antialias.train.run_folder import (
-    check_output_dir,
-    json_line,
-    load_resumed_model,
-    read_log,
-    warn_config_changes,
-    write_json_atomic,
-)
 
 __all__ = [
     "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
@@ -100,7 +80,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Data:
-    train: EpochSeededDataset
+    train: train_data.EpochSeededDataset
     val_accuracy: Any
     val_consistency: Any
     classes: list[str]
@@ -109,11 +89,8 @@ class _Data:
 def _load_data(config: TrainConfig) -> _Data:
     from antialias.data import consistency_transform, eval_transform, load_image_folder
 
-    if config.train_dir is None or config.val_dir is None:
-        if config.data is None:
-            raise ValueError(
-                "give data (a folder with train/ and val/) or both train_dir and val_dir"
-            )
+    if config.data is None and (config.train_dir is None or config.val_dir is None):
+        raise ValueError("give data (a folder with train/ and val/) or both train_dir and val_dir")
     train_dir = config.train_dir or os.path.join(str(config.data), "train")
     val_dir = config.val_dir or os.path.join(str(config.data), "val")
     for what, folder in (("training", train_dir), ("validation", val_dir)):
@@ -122,19 +99,21 @@ def _load_data(config: TrainConfig) -> _Data:
                 f"{what} folder {folder!r} does not exist; expected the ImageNet layout "
                 f"DATA/train/<class>/<image> and DATA/val/<class>/<image>"
             )
-    train_set = load_image_folder(train_dir, on_corrupt=config.on_corrupt, verify=config.verify_images)
-    val_set = load_image_folder(val_dir, on_corrupt=config.on_corrupt, verify=config.verify_images)
+    train_set, val_set = (
+        load_image_folder(folder, on_corrupt=config.on_corrupt, verify=config.verify_images)
+        for folder in (train_dir, val_dir)
+    )
     for folder, dataset in ((train_dir, train_set), (val_dir, val_set)):
         if not dataset.classes:
             raise ValueError(
                 f"{folder!r} has images but no class sub-folders; training needs labels "
                 "(one sub-folder per class)"
             )
-    check_same_classes(train_set.classes, val_set.classes, train_dir=train_dir, val_dir=val_dir)
-    train = EpochSeededDataset(train_set, train_transform(config.crop_size), seed=config.seed)
-    val_accuracy = TransformedDataset(val_set, eval_transform(config.val_resize, config.crop_size))
+    train_data.check_same_classes(train_set.classes, val_set.classes, train_dir=train_dir, val_dir=val_dir)
+    train = train_data.EpochSeededDataset(train_set, train_data.train_transform(config.crop_size), seed=config.seed)
+    val_accuracy = train_data.TransformedDataset(val_set, eval_transform(config.val_resize, config.crop_size))
     side = config.crop_size + config.max_offset
-    val_consistency = TransformedDataset(val_set, consistency_transform(side, side))
+    val_consistency = train_data.TransformedDataset(val_set, consistency_transform(side, side))
     return _Data(train, val_accuracy, val_consistency, list(train_set.classes))
 
 
@@ -150,12 +129,7 @@ def _skipped_images(data: _Data) -> int:
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:
-        pass
+    np.random.seed(seed % 2**32)
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -177,9 +151,8 @@ def train(config: TrainConfig) -> TrainResult:
     config = resume_config(config)
     if config.workers is None:
         config = dataclasses.replace(config, workers=default_workers())
-    recipe = resolve_recipe(config)
-    if config.scale_lr and config.lr is None and recipe.batch_size != _base_recipe(config).batch_size:
-        base = _base_recipe(config)
+    recipe, base = resolve_recipe(config), _base_recipe(config)
+    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
         logger.warning(
             f"global batch {recipe.batch_size} differs from recipe {base.name!r}'s {base.batch_size}: "
             f"lr scaled linearly, {base.lr:g} x {recipe.batch_size}/{base.batch_size} = {recipe.lr:g} "
@@ -188,16 +161,8 @@ def train(config: TrainConfig) -> TrainResult:
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
-    out = _io.check_output_path(
-        config.output_dir,
-        kind="dir",
-        what="output_dir",
-        inputs=[
-            ("data folder", config.data),
-            ("training folder", config.train_dir),
-            ("validation folder", config.val_dir),
-        ],
-    )
+    inputs = [("data folder", config.data), ("training folder", config.train_dir), ("validation folder", config.val_dir)]
+    out = _io.check_output_path(config.output_dir, kind="dir", what="output_dir", inputs=inputs)
     # One run per folder: rank 0 holds the folder's lock for the whole run (the other processes of
     # a torchrun job are part of the same run).
     created = not out.exists()
@@ -232,10 +197,7 @@ def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> n
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
     model = build_model(
-        config.model,
-        num_classes=config.num_classes or num_classes,
-        filter_size=config.filter_size,
-        source=config.source,
+        config.model, num_classes=config.num_classes or num_classes, filter_size=config.filter_size, source=config.source
     )
     if config.init_weights is not None and resume_path is None:
         load_init_weights(model, config.init_weights, arch=config.model, new_classifier=True)
@@ -243,7 +205,7 @@ def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> n
 
 
 def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> TrainResult:
-    resume_path, discard = check_output_dir(config)
+    resume_path, discard = run_folder.check_output_dir(config)
     # The model and its weights are checked before the images are (a bad --model or --init-weights
     # fails in seconds, not after every header of the data set was read).
     listed = _class_folders(config)
@@ -264,11 +226,11 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
             path.unlink(missing_ok=True)
             path.with_name(path.name + _io.HASH_SUFFIX).unlink(missing_ok=True)
 
-    ctx = init_distributed(config.device)
+    ctx = distributed.init_distributed(config.device)
     try:
         return _run(config, recipe, ctx, model, data, micro_batch, steps_per_epoch, resume_path)
     finally:
-        shutdown_distributed(ctx)
+        distributed.shutdown_distributed(ctx)
 
 
 @dataclass
@@ -282,7 +244,7 @@ class _Trained:
 
 
 def _setup(
-    config: TrainConfig, recipe: Recipe, ctx: DistributedContext, model: nn.Module, steps_per_epoch: int
+    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, model: nn.Module, steps_per_epoch: int
 ) -> _Trained:
     """Place the model on the device; build its optimiser, schedule and gradient scaler."""
     if config.deterministic:
@@ -303,7 +265,7 @@ def _setup(
 
 
 def _resume(
-    path: Path, config: TrainConfig, recipe: Recipe, ctx: DistributedContext, data: _Data, t: _Trained,
+    path: Path, config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, t: _Trained,
     steps_per_epoch: int,
 ) -> tuple[int, int, float | None]:
     """Restore the checkpoint's model, optimiser, schedule, scaler and RNG states; return
@@ -314,8 +276,8 @@ def _resume(
             f"checkpoint {str(path)!r} was trained on classes {state.get('classes')!r}"
             f" but the data folders have {data.classes!r}"
         )
-    warn_config_changes(state.get("config", {}), config, recipe)
-    load_resumed_model(t.model, state, path, config)
+    run_folder.warn_config_changes(state.get("config", {}), config, recipe)
+    run_folder.load_resumed_model(t.model, state, path, config)
     t.optimizer.load_state_dict(state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])
     extend_schedule(t.scheduler, recipe, steps_per_epoch=steps_per_epoch)  # a longer run (epochs)
@@ -341,7 +303,7 @@ def _resume(
 
 
 def _open_run_folder(
-    config: TrainConfig, recipe: Recipe, ctx: DistributedContext, data: _Data, start_epoch: int, micro_batch: int
+    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, start_epoch: int, micro_batch: int
 ) -> list[dict[str, Any]]:
     """Rank 0: write config.json, trim the log to the resumed epoch; return the log so far."""
     if not ctx.is_main:
@@ -349,17 +311,17 @@ def _open_run_folder(
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / LOG
-    history = [row for row in read_log(log_path) if row.get("epoch", 0) <= start_epoch]
+    history = [row for row in run_folder.read_log(log_path) if row.get("epoch", 0) <= start_epoch]
     if log_path.exists():
         # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
-        _io.atomic_write_text(log_path, "".join(json_line(row) for row in history))
+        _io.atomic_write_text(log_path, "".join(run_folder.json_line(row) for row in history))
     saved = {
         **dataclasses.asdict(config),
         "recipe_resolved": dataclasses.asdict(recipe),
         "classes": data.classes,
         "world_size": ctx.world_size,
     }
-    write_json_atomic(saved, out / CONFIG)
+    run_folder.write_json_atomic(saved, out / CONFIG)
     kind = "factory" if ":" in config.model else config.source
     logger.info(
         f"training {config.model} ({kind}) on {len(data.train)} images, "
@@ -372,11 +334,11 @@ def _open_run_folder(
 
 
 def _save_epoch(
-    config: TrainConfig, recipe: Recipe, ctx: DistributedContext, data: _Data, t: _Trained, row: dict[str, Any],
+    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, t: _Trained, row: dict[str, Any],
     best_top1: float | None, is_best: bool,
 ) -> None:
     """Write the epoch's checkpoint (rank 0), with the RNG states of every process."""
-    rng_states = all_gather_objects(ctx, ckpt.capture_rng_state())
+    rng_states = distributed.all_gather_objects(ctx, ckpt.capture_rng_state())
     if not ctx.is_main:
         return
     state = {
@@ -401,14 +363,8 @@ def _save_epoch(
 
 
 def _run(
-    config: TrainConfig,
-    recipe: Recipe,
-    ctx: DistributedContext,
-    model: nn.Module,
-    data: _Data,
-    micro_batch: int,
-    steps_per_epoch: int,
-    resume_path: Path | None,
+    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, model: nn.Module, data: _Data,
+    micro_batch: int, steps_per_epoch: int, resume_path: Path | None,
 ) -> TrainResult:
     out = Path(config.output_dir)
     t = _setup(config, recipe, ctx, model, steps_per_epoch)
@@ -440,13 +396,8 @@ def _run(
         sampler.set_epoch(epoch)
         data.train.set_epoch(epoch)
         loader = DataLoader(
-            data.train,
-            batch_size=micro_batch,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=_num_workers(config),
-            pin_memory=ctx.device.type == "cuda",
-            generator=epoch_generator(config.seed, epoch, ctx.rank),
+            data.train, batch_size=micro_batch, sampler=sampler, drop_last=True, num_workers=_num_workers(config),
+            pin_memory=ctx.device.type == "cuda", generator=epoch_generator(config.seed, epoch, ctx.rank),
         )
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
@@ -457,7 +408,7 @@ def _run(
         )
         seconds = stats.seconds
         step += steps_per_epoch
-        loss_sum, correct, count = all_reduce_sum(ctx, [stats.loss_sum, stats.correct, float(stats.count)])
+        loss_sum, correct, count = distributed.all_reduce_sum(ctx, [stats.loss_sum, stats.correct, float(stats.count)])
         metrics = evaluate(bare=bare, data=data, config=config, ctx=ctx, epoch=epoch, val_batch=val_batch)
         row = {
             "epoch": epoch + 1,
@@ -477,20 +428,14 @@ def _run(
             best_top1 = top1
         if ctx.is_main:
             history.append(row)
-            _append_log(out / LOG, row)
+            run_folder.append_log(out / LOG, row)
         _save_epoch(config, recipe, ctx, data, t, row, best_top1, is_best)
         if ctx.is_main:
             logger.info(
-                "epoch %d/%d: loss %.4f, lr %.4g, val top-1 %s, consistency %s, %.1f img/s",
-                epoch + 1,
-                recipe.epochs,
-                row["train_loss"],
-                lr,
-                _pct(top1),
-                _pct(metrics["consistency"]),
-                row["images_per_s"] or 0.0,
+                f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f}, lr {lr:.4g}, val top-1 "
+                f"{_pct(top1)}, consistency {_pct(metrics['consistency'])}, {row['images_per_s'] or 0.0:.1f} img/s"
             )
-        barrier(ctx)
+        distributed.barrier(ctx)
 
     completed = max(start_epoch, end_epoch)
     weights = None
@@ -498,9 +443,9 @@ def _run(
         weights = str(out / ckpt.WEIGHTS)
         if ctx.is_main:
             ckpt.save_weights(bare, weights, meta=_model_meta(config, data))
-        barrier(ctx)
+        distributed.barrier(ctx)
     if ctx.is_main and not history:
-        history = read_log(out / LOG)
+        history = run_folder.read_log(out / LOG)
     return TrainResult(
         output_dir=str(out),
         epochs_completed=completed,

@@ -31,8 +31,8 @@ from torch import nn
 from antialias.models import read_state_dict, state_dict_mismatch
 
 __all__ = [
-    "SOURCES", "build_model", "import_object", "load_init_weights", "load_strict",
-    "takes_argument", "torchvision_names", "weights_num_classes",
+    "SOURCES", "build_model", "import_object", "load_init_weights", "load_strict", "takes_argument",
+    "torchvision_names", "weights_num_classes",
 ]
 
 logger = logging.getLogger(__name__)

@@ -19,15 +19,8 @@ from antialias.train.config import _TRAJECTORY_FIELDS, CONFIG, LOG, TrainConfig
 from antialias.train.recipes import Recipe
 
 __all__ = [
-    "append_log",
-    "check_output_dir",
-    "json_line",
-    "load_resumed_model",
-    "logged_epoch",
-    "read_log",
-    "run_files",
-    "warn_config_changes",
-    "write_json_atomic",
+    "append_log", "check_output_dir", "json_line", "load_resumed_model", "logged_epoch", "read_log", "run_files",
+    "warn_config_changes", "write_json_atomic",
 ]
 
 logger = logging.getLogger(__name__)

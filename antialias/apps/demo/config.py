@@ -10,8 +10,10 @@ from typing import Any
 from antialias.filters import FilterSpec, filter_name, get_taps
 from antialias.layers import list_downsample_methods
 
-__all__ = ["COMPARISON_METRICS", "DATASETS", "METRICS", "DemoConfig", "Variant", "make_variants", "parse_methods",
-           "spec_name", "variant_filter"]
+__all__ = [
+    "COMPARISON_METRICS", "DATASETS", "METRICS", "DemoConfig", "Variant", "make_variants", "parse_methods",
+    "spec_name", "variant_filter",
+]
 
 DATASETS = ("digits", "cifar10")
 # What ``None`` means per data set (see DemoConfig).
