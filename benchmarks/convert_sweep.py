@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -153,6 +154,7 @@ def _build(spec: str) -> tuple[Any, Any, str]:
     # the least that any of the model's weights asks (vit_h_14: 224, not its default weights' 518)
     metas = [w.meta for w in tvm.get_model_weights(base)] if group in ("", "quantization", "video") else [{}]
     side = min(max(meta.get("min_size", (0, 0))) for meta in metas)
+    side = 299 if base == "inception_v3" else side  # its auxiliary classifier (training) needs 17 x 17 maps
     if group == "quantization":
         side = _input_side(96, side)
         return getattr(module, base)(weights=None, quantize=False), (torch.randn(2, 3, side, side),), "classification"
@@ -290,11 +292,13 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
 def _sweep(pending: list[str], timeout: float, jobs: int) -> Iterator[dict[str, Any]]:
     """Runs each model in its own subprocess; yields their rows as they finish."""
     running: list[tuple[str, subprocess.Popen[str], float]] = []
+    # this checkout's antialias, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     while pending or running:
         while pending and len(running) < jobs:
             spec = pending.pop(0)
             proc = subprocess.Popen([sys.executable, __file__, "--one", spec], stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True)
+                                    stderr=subprocess.DEVNULL, text=True, env=env)
             running.append((spec, proc, time.monotonic()))
         time.sleep(0.2)
         for item in list(running):
