@@ -122,3 +122,64 @@ def test_architecture_doc_examples_run():
     code = "\n".join(blocks)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------
+# Tests mirror the package (issue 16): antialias/<package>/<module>.py is tested in
+# tests/<package>/test_<module>.py (nested packages joined with "_", leading underscores dropped: apps/demo/config.py
+# -> tests/apps/test_demo_config.py); a module tested elsewhere is listed here, and that test module's docstring
+# names it.
+TESTED_IN = {
+    "__main__.py": "tests/cli/test_info.py",
+    "_io/lock.py": "tests/test_io.py",
+    "_io/read.py": "tests/test_io.py",
+    "_io/write.py": "tests/test_io.py",
+    "_fx.py": "tests/convert/test_fx.py",
+    "_edits.py": "tests/convert/test_edits.py",
+    "_rewrite.py": "tests/convert/test_rewrite.py",
+    "convert.py": "tests/convert/test_convert.py",
+    "data.py": "tests/test_image_folder.py",
+    "cli/__init__.py": "tests/cli/test_info.py",
+    "cli/demo.py": "tests/cli/test_demo_cli.py",
+    "layers/_checks.py": "tests/layers/test_functional.py",
+    "layers/_cpu.py": "tests/layers/test_functional.py",
+    "layers/_polyphase_modules.py": "tests/layers/test_polyphase.py",
+    "layers/_polyphase_ops.py": "tests/layers/test_polyphase.py",
+    "layers/_triton/function.py": "tests/layers/test_triton.py",
+    "layers/_triton/kernels.py": "tests/layers/test_triton.py",
+    "layers/_triton/tables.py": "tests/layers/test_triton.py",
+    **{f"models/{family}.py": "tests/models/test_families.py"
+       for family in ("alexnet", "densenet", "mobilenet", "resnet", "vgg")},
+}
+
+
+def _mirror(relative: Path) -> str:
+    parts = [p.lstrip("_") for p in relative.with_suffix("").parts]
+    if len(parts) == 1:
+        return f"tests/test_{parts[0]}.py"
+    return f"tests/{parts[0]}/test_{'_'.join(parts[1:])}.py"
+
+
+def test_every_module_has_its_test_module():
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if path.name == "__init__.py" and str(relative) not in TESTED_IN:
+            continue  # a package's facade: its names are checked by tests/test_api.py
+        test = TESTED_IN.get(str(relative), _mirror(relative))
+        if not (ROOT / test).is_file():
+            missing.append(f"{relative}: expected {test}")
+        elif str(relative) in TESTED_IN:
+            # the module, or its whole package when that is private (_io, _triton)
+            names = {relative.stem} | ({relative.parent.name} if relative.parent.name.startswith("_") else set())
+            doc = ast.get_docstring(ast.parse((ROOT / test).read_text())) or ""
+            if not any(name.lstrip("_") in doc for name in names):
+                missing.append(f"{relative}: {test}'s docstring does not name it")
+    assert not missing, missing
+
+
+def test_mirror_rule():
+    assert _mirror(Path("apps/demo/config.py")) == "tests/apps/test_demo_config.py"
+    assert _mirror(Path("models/_weights.py")) == "tests/models/test_weights.py"
+    assert _mirror(Path("filters.py")) == "tests/test_filters.py"
+

@@ -1,4 +1,5 @@
-"""Image-folder loading: ImageFolder semantics and clear failures."""
+"""antialias.data (data.py): image-folder loading with ImageFolder semantics and clear failures, and the one
+evaluation transform."""
 
 from __future__ import annotations
 

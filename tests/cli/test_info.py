@@ -1,3 +1,5 @@
+"""``antialias info`` and ``--version``, through cli/__init__.py and ``python -m antialias`` (__main__.py)."""
+
 import json
 import subprocess
 import sys
