@@ -7,16 +7,11 @@ Only tensors and plain Python values go in, so :func:`load_checkpoint` reads it 
 ``weights_only=True`` (no arbitrary code runs on load).
 
 Convention:
-    Every file is written to a temporary file in the same folder, flushed and fsync-ed, then renamed
-    over the target with :func:`os.replace` and the folder is fsync-ed. A process killed at any moment
-    (even with SIGKILL, which no handler can catch) therefore leaves either the previous complete file
-    or the new complete file, never a truncated one. The leftover temporary file of a killed writer is
-    removed by the next save into that folder.
-
-    Each checkpoint is an independent file (never a hard link of another: damage to one cannot
-    reach the others) with its SHA-256 recorded beside it (``<name>.sha256``). Loading verifies the
-    record and the zip CRCs first; :func:`find_resumable` falls back to the newest intact checkpoint
-    of a folder, naming the damaged ones.
+    Every file is written atomically (a temporary file, fsync-ed, renamed over the target): a process
+    killed at any moment, even by SIGKILL, leaves the previous complete file or the new one. Each
+    checkpoint is an independent file (never a hard link: damage to one cannot reach the others) with
+    its SHA-256 beside it (``<name>.sha256``), verified with the zip CRCs on load; :func:`find_resumable`
+    falls back to the newest intact checkpoint of a folder, naming the damaged ones.
 """
 
 from __future__ import annotations
@@ -25,10 +20,12 @@ import logging
 import os
 import random
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from antialias import _io
@@ -72,13 +69,8 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     """
     digest = _io.read_hash_record(src)
     (dst.with_name(dst.name + _io.HASH_SUFFIX)).unlink(missing_ok=True)
-
-    def copy(out: Any) -> None:
-        with open(src, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                out.write(chunk)
-
-    _io.atomic_write(dst, copy)
+    with open(src, "rb") as f:
+        _io.atomic_write(dst, lambda out: shutil.copyfileobj(f, out, 1 << 20))
     if digest is not None:
         _io.write_hash_record(dst, digest)
 
@@ -91,21 +83,11 @@ def save_checkpoint(
     is_best: bool = False,
     save_every: int = 0,
 ) -> list[Path]:
-    """Write the checkpoint of a finished ``epoch`` and apply the retention rules.
+    """Write the checkpoint ``state`` of a finished ``epoch`` (1-based) into ``directory`` (created if missing).
 
     ``checkpoint_latest.pt`` is always (re)written; ``checkpoint_best.pt`` when ``is_best``; and
     ``checkpoint_epochNNNN.pt`` when ``save_every > 0`` and ``epoch`` is a multiple of it. Each file is
-    written atomically (see the module's Convention).
-
-    Args:
-        state: the checkpoint dictionary.
-        directory: the run's output folder (created if missing).
-        epoch: number of finished epochs (1-based).
-        is_best: this epoch has the best validation metric so far.
-        save_every: keep a copy every that many epochs; 0 keeps none.
-
-    Returns:
-        The files written, latest first.
+    written atomically (see the module's Convention). Returns the files written, latest first.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -184,17 +166,8 @@ def find_resumable(
         state = attempt(latest)
         if state is not None:
             return latest, state, damaged
-    epochs = sorted(
-        (int(m.group(1)), p)
-        for p in (directory.iterdir() if directory.is_dir() else [])
-        if (m := _EPOCH_RE.match(p.name))
-    )
-    chosen: tuple[Path, dict[str, Any]] | None = None
-    for _, path in reversed(epochs):
-        state = attempt(path)
-        if state is not None:
-            chosen = (path, state)
-            break
+    epochs = sorted((p for p in list_checkpoints(directory) if _EPOCH_RE.match(p.name)), key=_epoch_of, reverse=True)
+    chosen = next(((path, state) for path in epochs if (state := attempt(path)) is not None), None)
     best = directory / BEST
     if best.exists():
         state = attempt(best)
@@ -242,10 +215,6 @@ def capture_rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state()
-    try:
-        import numpy as np
-    except ImportError:  # numpy is optional for torch
-        return state
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state["numpy"] = {
         "kind": str(kind),
@@ -266,15 +235,6 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
     if "numpy" in state:
-        import numpy as np
-
-        np_state = state["numpy"]
-        np.random.set_state(
-            (
-                np_state["kind"],
-                np_state["keys"].numpy().astype(np.uint32),
-                np_state["pos"],
-                np_state["has_gauss"],
-                np_state["cached_gaussian"],
-            )
-        )
+        saved = state["numpy"]
+        keys = saved["keys"].numpy().astype(np.uint32)
+        np.random.set_state((saved["kind"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"]))

@@ -300,11 +300,11 @@ def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device:
         "stop_after": (config.stop_after, 1), "val_batch_size": (config.val_batch_size, 1),
     }
     optional = ("workers", "num_classes", "step_size", "stop_after", "val_batch_size")
-    for name, (value, minimum) in minimums.items():
-        if value is None and name in optional:
+    for name, (number, minimum) in minimums.items():
+        if number is None and name in optional:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {number!r}")
     if config.val_resize < config.crop_size:
         raise ValueError(f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})")
     for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing"):

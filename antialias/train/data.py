@@ -43,19 +43,14 @@ def train_transform(
 
     if not isinstance(crop_size, int) or isinstance(crop_size, bool) or crop_size < 1:
         raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
-    if mean is None or std is None:
-        from antialias.data import IMAGENET_MEAN, IMAGENET_STD
+    from antialias.data import IMAGENET_MEAN, IMAGENET_STD
 
-        mean = IMAGENET_MEAN if mean is None else mean
-        std = IMAGENET_STD if std is None else std
-    return transforms.Compose(
-        [
-            transforms.RandomResizedCrop(crop_size),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(list(mean), list(std)),
-        ]
-    )
+    return transforms.Compose([
+        transforms.RandomResizedCrop(crop_size),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(list(IMAGENET_MEAN if mean is None else mean), list(IMAGENET_STD if std is None else std)),
+    ])
 
 
 def _sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -128,19 +123,11 @@ def check_same_classes(
     """
     if list(train_classes) == list(val_classes):
         return
-    only_train = sorted(set(train_classes) - set(val_classes))
-    only_val = sorted(set(val_classes) - set(train_classes))
     parts = []
-    if only_train:
-        parts.append(f"in {train_dir!r} but not in {val_dir!r}: {_preview(only_train)}")
-    if only_val:
-        parts.append(f"in {val_dir!r} but not in {train_dir!r}: {_preview(only_val)}")
-    raise ValueError(
-        "training and validation folders must have the same class sub-folders; classes "
-        + "; ".join(parts)
-    )
-
-
-def _preview(names: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    for one, other, names in ((train_dir, val_dir, set(train_classes) - set(val_classes)),
+                              (val_dir, train_dir, set(val_classes) - set(train_classes))):
+        shown = sorted(names)
+        if shown:
+            more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+            parts.append(f"in {one!r} but not in {other!r}: {', '.join(map(repr, shown[:10]))}{more}")
+    raise ValueError("training and validation folders must have the same class sub-folders; classes " + "; ".join(parts))

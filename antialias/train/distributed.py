@@ -82,12 +82,11 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
     Raises:
         ValueError: the launcher's variables are incomplete or not integers, or ``device`` is bad.
     """
-    present = [name for name in _ENV if name in os.environ]
     world_size = _env_int("WORLD_SIZE") if "WORLD_SIZE" in os.environ else 1
     if world_size <= 1:
         local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else 0
         return DistributedContext(device=resolve_device(device, local_rank=local_rank))
-    missing = [name for name in _ENV if name not in present]
+    missing = [name for name in _ENV if name not in os.environ]
     if missing:
         raise ValueError(
             f"WORLD_SIZE={world_size} but {missing} are not set; launch with torchrun, which sets "
@@ -100,24 +99,13 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
         torch.cuda.set_device(resolved)
     owns_group = not dist.is_initialized()
     if owns_group:
-        kwargs: dict[str, Any] = {}
-        if resolved.type == "cuda":
-            # Binding the group to the device lets NCCL set up eagerly and silences a warning.
-            kwargs["device_id"] = resolved
-        dist.init_process_group(
-            backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs
-        )
+        # Binding the group to the device lets NCCL set up eagerly and silences a warning.
+        kwargs: dict[str, Any] = {"device_id": resolved} if resolved.type == "cuda" else {}
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)
     else:
         backend = str(dist.get_backend())  # the caller's group, used as it is
     logger.debug(f"rank {rank}/{world_size} (local {local_rank}) on {resolved} with {backend}")
-    return DistributedContext(
-        rank=rank,
-        world_size=world_size,
-        local_rank=local_rank,
-        device=resolved,
-        backend=backend,
-        owns_group=owns_group,
-    )
+    return DistributedContext(rank, world_size, local_rank, resolved, backend, owns_group)
 
 
 def shutdown_distributed(ctx: DistributedContext) -> None:
@@ -129,10 +117,7 @@ def shutdown_distributed(ctx: DistributedContext) -> None:
 def barrier(ctx: DistributedContext) -> None:
     """Wait until every process gets here (no-op for a single process)."""
     if ctx.distributed:
-        if ctx.backend == "nccl":
-            dist.barrier(device_ids=[ctx.device.index])
-        else:
-            dist.barrier()
+        dist.barrier(device_ids=[ctx.device.index] if ctx.backend == "nccl" else None)
 
 
 def all_reduce_sum(ctx: DistributedContext, values: list[float]) -> list[float]:

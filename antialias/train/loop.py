@@ -176,11 +176,7 @@ def train_one_epoch(
 
 
 def _check_finite_loss(
-    losses: torch.Tensor,
-    ctx: DistributedContext | None,
-    epoch: int,
-    index: int,
-    optimizer: torch.optim.Optimizer,
+    losses: torch.Tensor, ctx: DistributedContext | None, epoch: int, index: int, optimizer: torch.optim.Optimizer
 ) -> None:
     """Stop at the first NaN/inf loss, before the optimiser applies its gradients (every process stops)."""
     bad = float((~torch.isfinite(losses)).any())
@@ -213,40 +209,31 @@ def evaluate(
     epoch: int,
     val_batch: int,
 ) -> dict[str, float | None]:
+    """Top-1/top-5 accuracy and crop consistency of ``bare`` on this process's share of ``data``'s validation
+    sets, summed over the processes: ``{"val_top1", "val_top5", "consistency"}`` (``None``: no image)."""
     from antialias.metrics import accuracy, crop_consistency
 
     shard = list(range(ctx.rank, len(data.val_accuracy), ctx.world_size))
-    workers, pin_memory = _num_workers(config), ctx.device.type == "cuda"
-    progress = config.progress and ctx.is_main
+    n, progress = float(len(shard)), config.progress and ctx.is_main
+
+    def loader(dataset: Any) -> DataLoader:
+        return DataLoader(Subset(dataset, shard), batch_size=val_batch, num_workers=_num_workers(config),
+                          pin_memory=ctx.device.type == "cuda")
+
     totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # top1*n, top5*n, n, consistency*n, n (consistency)
     if shard:
-        loader = DataLoader(
-            Subset(data.val_accuracy, shard), batch_size=val_batch, num_workers=workers, pin_memory=pin_memory
-        )
         with autocast(config.amp, ctx.device):
             # With fewer than 5 classes, top-5 counts every image as correct (the metric's rule).
-            acc = accuracy(bare, loader, topk=(1, 5), device=ctx.device, progress=progress)
-        totals[0] = acc["top1"] * len(shard)
-        totals[1] = acc["top5"] * len(shard)
-        totals[2] = float(len(shard))
+            acc = accuracy(bare, loader(data.val_accuracy), topk=(1, 5), device=ctx.device, progress=progress)
+        totals[:3] = [acc["top1"] * n, acc["top5"] * n, n]
         if config.consistency_passes > 0:
-            loader = DataLoader(
-                Subset(data.val_consistency, shard), batch_size=val_batch, num_workers=workers, pin_memory=pin_memory
-            )
-            generator = epoch_generator(config.seed, epoch, ctx.rank)
             with autocast(config.amp, ctx.device):
                 result = crop_consistency(
-                    bare,
-                    loader,
-                    crop_size=config.crop_size,
-                    max_offset=config.max_offset,
-                    passes=config.consistency_passes,
-                    generator=generator,
-                    device=ctx.device,
-                    progress=progress,
+                    bare, loader(data.val_consistency), crop_size=config.crop_size, max_offset=config.max_offset,
+                    passes=config.consistency_passes, generator=epoch_generator(config.seed, epoch, ctx.rank),
+                    device=ctx.device, progress=progress,
                 )
-            totals[3] = result.consistency * len(shard)
-            totals[4] = float(len(shard))
+            totals[3:] = [result.consistency * n, n]
     top1, top5, n, cons, n_cons = all_reduce_sum(ctx, totals)
     return {
         "val_top1": top1 / n if n else None,

@@ -71,44 +71,28 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
 
 def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
     """With weights named: torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors)."""
-    if weights is None:
-        return contextlib.nullcontext()
     from antialias.models import torchvision_weights_through_loader
 
-    return torchvision_weights_through_loader()
+    return contextlib.nullcontext() if weights is None else torchvision_weights_through_loader()
 
 
 @contextlib.contextmanager
-def _installed_modules_only() -> Iterator[None]:
-    """Hide the working directory from imports: a ``torchvision.py`` lying there must not replace torchvision.
+def _import_path(append: str | None = None) -> Iterator[None]:
+    """``sys.path`` while a model's module is imported: installed modules (and ``PYTHONPATH``) only, then ``append``.
 
-    ``python -m`` and an interactive interpreter put the working directory (``""`` or its path)
-    first on ``sys.path``; a name is imported here only from installed modules (and
-    ``PYTHONPATH``). A file in the working directory is used only when named by its path.
+    ``python -m`` and an interactive interpreter put the working directory (``""`` or its path) first
+    on ``sys.path``: it is hidden, so a ``torchvision.py`` lying there cannot replace torchvision. A
+    file's folder is appended, not prepended: its siblings can be imported, never in place of an
+    installed module.
     """
-    cwd = os.path.realpath(os.getcwd())
-    hidden = [(i, p) for i, p in enumerate(sys.path) if p in ("", ".") or os.path.realpath(p) == cwd]
-    for i, _ in reversed(hidden):
-        del sys.path[i]
+    cwd, saved = os.path.realpath(os.getcwd()), list(sys.path)
+    sys.path[:] = [p for p in saved if p not in ("", ".") and os.path.realpath(p) != cwd]
+    if append is not None and append not in sys.path:
+        sys.path.append(append)
     try:
         yield
     finally:
-        for i, p in hidden:
-            sys.path.insert(i, p)
-
-
-@contextlib.contextmanager
-def _also_on_path(folder: str) -> Iterator[None]:
-    # Appended, not prepended: the file's siblings can be imported, never in place of an installed module.
-    added = folder not in sys.path
-    if added:
-        sys.path.append(folder)
-    try:
-        yield
-    finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+        sys.path[:] = saved
 
 
 def import_object(spec: str) -> Any:
@@ -136,10 +120,10 @@ def import_object(spec: str) -> Any:
             if module_spec is None or module_spec.loader is None:
                 raise ValueError(f"model {spec!r}: cannot import {target!r}")
             module = importlib.util.module_from_spec(module_spec)
-            with _also_on_path(str(path.resolve().parent)):
+            with _import_path(append=str(path.resolve().parent)):
                 module_spec.loader.exec_module(module)
         else:
-            with _installed_modules_only():
+            with _import_path():
                 module = importlib.import_module(target)
     except ImportError as exc:
         local = Path(*target.split(".")).with_suffix(".py")
@@ -360,11 +344,9 @@ def build_model(
             elif name in torchvision_names():
                 source = "torchvision"
             else:
-                close = difflib.get_close_matches(name, list(list_models()) + torchvision_names(), n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else ""
                 raise ValueError(
-                    f"unknown model {name!r}: not a zoo or torchvision model name, a 'module:function' "
-                    f"or an existing TorchScript file{hint}"
+                    f"unknown model {name!r}{_close(name, list(list_models()) + torchvision_names())}: not a zoo or "
+                    "torchvision model name, a 'module:function' or an existing TorchScript file"
                 )
         if source == "zoo":
             return _zoo_model(name, num_classes, filter_size, weights)  # the zoo reads files itself
@@ -414,11 +396,8 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier:
     """Load pretrained weights into ``model``: every name and shape must match (with
     ``new_classifier``, except a classifier trained for another number of classes).
 
-    The zoo keeps torchvision's parameter names, so torchvision's baseline weights load as they are:
-    that is how fine-tuning an anti-aliased model starts. With ``new_classifier`` and a different
-    class count (ImageNet's 1000 to a data set's 10), the classifier (the model's last
-    ``nn.Linear``, e.g. ``fc``) keeps its fresh initialisation and a message names it; every other
-    key still loads strictly. ``antialias train --init-weights`` does this.
+    The zoo keeps torchvision's parameter names, so torchvision's baseline weights load as they are
+    (fine-tuning, ``antialias train --init-weights``).
 
     Args:
         model: the freshly built model.
@@ -426,7 +405,8 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier:
             ``"torchvision"`` / ``"torchvision:IMAGENET1K_V1"`` for torchvision's weights of ``arch``
             (downloaded).
         arch: the model's name (for torchvision weights and messages).
-        new_classifier: re-initialise a classifier whose class count differs (see above).
+        new_classifier: a classifier (the model's last ``nn.Linear``) trained for another class count
+            keeps its fresh initialisation, with a message naming it; every other key loads strictly.
 
     Returns:
         A description of the weights loaded.

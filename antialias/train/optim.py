@@ -84,11 +84,11 @@ def build_scheduler(
         raise ValueError(f"schedule must be one of ('step', 'cosine', 'constant'), got {recipe.schedule!r}")
     if warmup == 0:
         return main
-    ramp: LRScheduler
-    if warmup_start > 0:
-        ramp = LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup)
-    else:
-        ramp = LambdaLR(optimizer, _Ramp(warmup_start, warmup))
+    ramp: LRScheduler = (
+        LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup)
+        if warmup_start > 0
+        else LambdaLR(optimizer, _Ramp(warmup_start, warmup))  # LinearLR refuses a start of 0
+    )
     return SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 

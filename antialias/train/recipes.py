@@ -8,14 +8,10 @@ All learning rates are for a *global* batch of 256 images, as in the reference; 
 global batch whatever the number of processes (see :class:`~antialias.train.TrainConfig`).
 
 Convention:
-    * ``"default"`` (ResNet, ResNeXt, Wide-ResNet, DenseNet): SGD, momentum 0.9, weight decay 1e-4,
-      lr 0.1 divided by 10 every 30 epochs, 90 epochs.
-    * ``"alexnet"`` and ``"vgg"`` (VGG without batch norm): the same with lr 0.01.
-    * ``"vgg_bn"``: the same with lr 0.05.
-    * ``"mobilenet_v2"``: lr 0.05, cosine schedule, weight decay 4e-5, 150 epochs.
-    * ``"finetune"``: start from torchvision's weights, lr 0.01, 60 epochs. The reference gives the
-      learning rate and length only; we keep the family's schedule and, for the step schedule, divide
-      the rate by 10 every 20 epochs (a third of the run, as 30 of 90 is for training from scratch).
+    Each recipe's ``description`` in :data:`RECIPES` states its settings. For ``"finetune"`` the
+    reference gives the learning rate and length only (0.01, 60 epochs); we keep the family's schedule
+    and, for the step schedule, divide the rate by 10 every 20 epochs (a third of the run, as 30 of 90
+    is for training from scratch).
 """
 
 from __future__ import annotations
@@ -72,9 +68,7 @@ _DEFAULT = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "default": _DEFAULT,
-    "alexnet": _DEFAULT.replace(
-        name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"
-    ),
+    "alexnet": _DEFAULT.replace(name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"),
     "vgg": _DEFAULT.replace(name="vgg", lr=0.01, description="VGG without BN: as default, lr 0.01"),
     "vgg_bn": _DEFAULT.replace(name="vgg_bn", lr=0.05, description="VGG-BN: as default, lr 0.05"),
     "mobilenet_v2": _DEFAULT.replace(
@@ -130,10 +124,7 @@ def recipe_for(model: str, *, finetune: bool = False) -> Recipe:
     >>> recipe_for("mobilenet_v2", finetune=True).schedule, recipe_for("resnet50", finetune=True).lr
     ('cosine', 0.01)
     """
-    lowered = model.lower()
-    family = next(
-        (r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(lowered, pat)), "default"
-    )
+    family = next((r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(model.lower(), pat)), "default")
     recipe = RECIPES[family]
     if not finetune:
         return recipe
