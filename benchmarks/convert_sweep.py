@@ -268,13 +268,20 @@ def summary(results: list[dict[str, Any]]) -> str:
     def count(key: str) -> int:
         return sum(1 for r in results if r.get(key) is True)
 
+    ran = [r for r in results if "converted" in r]
+    # reasons for layers left alone, by the number of models (sizes in a reason dropped)
+    reasons = Counter(reason for r in ran for reason in {re.sub(r" == \(\d+, \d+\)", "", x) for x in r["left_alone"]})
     lines = [
-        "| models | convert + state dict kept | eval, same output shapes | forward + backward (train) | every strided layer reported |",
-        "|---|---|---|---|---|",
+        "| models | convert + state dict kept | eval, same output shapes | forward + backward (train) | every strided layer reported | a layer converted |",
+        "|---|---|---|---|---|---|",
         f"| {total} | {count('state_kept')}/{total} | {count('eval_shapes_kept')}/{total} | {count('trains')}/{total} | "
-        f"{sum(1 for r in results if r.get('unreported') == [])}/{total} |",
+        f"{sum(1 for r in results if r.get('unreported') == [])}/{total} | {sum(1 for r in ran if r['converted'])}/{total} |",
         "",
         f"Status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}.",
+        "",
+        "| layers left alone, reason | models |",
+        "|---|---|",
+        *(f"| {reason} | {n} |" for reason, n in reasons.most_common()),
     ]
     failures = [r for r in results if r["status"] != "ok"]
     if failures:
