@@ -352,10 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = _read(args.output)
     if not args.models:  # the full set: rows of models no longer in it go
         rows = {m: rows[m] for m in models if m in rows}
-    rows = {m: r for m, r in rows.items() if m not in args.redo and r["status"] not in args.redo}
+    pending = [m for m in models if m not in rows or m in args.redo or rows[m]["status"] in args.redo]
     args.output.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
-    with args.output.open("a") as out:
-        for row in _sweep([m for m in models if m not in rows], args.timeout, args.jobs):
+    with args.output.open("a") as out:  # a redone model's old row stays until the end (if interrupted, the last row wins)
+        for row in _sweep(pending, args.timeout, args.jobs):
             rows[row["model"]] = row
             out.write(json.dumps(row) + "\n")
             out.flush()
