@@ -128,9 +128,9 @@ def _build(spec: str) -> tuple[Any, Any, str]:
     """(model, example inputs, kind) with random weights.
 
     The input is small (96 x 96 images, 8 x 64 x 64 clips), raised to what the model's own
-    configuration asks: timm's ``fixed_input_size``, ``min_input_size``, a multiple of the patch size
-    when ``first_conv`` cuts patches (kernel == stride),
-    torchvision's ``min_size`` / ``min_temporal_size`` (the weights' meta).
+    configuration asks: timm's ``fixed_input_size``, ``min_input_size`` and a multiple of the patch
+    size when ``first_conv`` cuts patches (kernel == stride); torchvision's ``min_size`` /
+    ``min_temporal_size`` (the least over the model's weights' meta).
     """
     import torch
     import torchvision.models as tvm
