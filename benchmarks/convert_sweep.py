@@ -145,8 +145,7 @@ def _build(spec: str) -> tuple[Any, Any, str]:
         channels, height, width = cfg.get("input_size", (3, 224, 224))
         if not cfg.get("fixed_input_size", False):
             first = model.get_submodule(cfg["first_conv"]) if isinstance(cfg.get("first_conv"), str) else None
-            patchify = isinstance(first, torch.nn.Conv2d) and first.kernel_size == first.stride
-            patch = max(first.stride) if patchify and isinstance(first, torch.nn.Conv2d) else 1
+            patch = max(first.stride) if isinstance(first, torch.nn.Conv2d) and first.kernel_size == first.stride else 1
             height = width = _input_side(min(width, 96), max(64, *cfg.get("min_input_size", (0, 0, 0))[1:]), patch)
         return model, (torch.randn(2, channels, height, width),), "classification"
     module = getattr(tvm, group) if group else tvm
