@@ -204,9 +204,6 @@ def save_weights(
     return atomic_save(obj, path, record_hash=True)
 
 
-# --- RNG states ---------------------------------------------------------------------------------
-
-
 def capture_rng_state() -> dict[str, Any]:
     """The RNG states of this process: torch (CPU and the current CUDA device), NumPy and Python.
 

@@ -174,9 +174,6 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
-# --- configuration ------------------------------------------------------------------------------
-
-
 def _base_recipe(config: TrainConfig) -> Recipe:
     if config.recipe is not None:
         return get_recipe(config.recipe)

@@ -48,19 +48,14 @@ from antialias.models import MODEL_META_KEY
 from antialias.train import checkpoint as ckpt
 from antialias.train import data as train_data
 from antialias.train import distributed, run_folder
-from antialias.train.config import (
-    CONFIG,
-    LOG,
-    TrainConfig,
-    TrainResult,
-    _base_recipe,
-    _num_workers,
-    resolve_recipe,
-    resume_config,
-    validate_config,
-)
+from antialias.train.config import CONFIG as CONFIG
+from antialias.train.config import LOG as LOG
 from antialias.train.config import RESUME_CHANGEABLE as RESUME_CHANGEABLE
+from antialias.train.config import TrainConfig as TrainConfig
+from antialias.train.config import TrainResult as TrainResult
+from antialias.train.config import _base_recipe, _num_workers, resume_config, validate_config
 from antialias.train.config import default_workers as default_workers
+from antialias.train.config import resolve_recipe as resolve_recipe
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
 from antialias.train.loop import _pct, epoch_generator, evaluate, train_one_epoch
 from antialias.train.model import build_model, load_init_weights
@@ -68,14 +63,11 @@ from antialias.train.optim import build_optimizer, build_scheduler, extend_sched
 from antialias.train.recipes import Recipe
 
 __all__ = [
-    "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
+    "CONFIG", "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
     "resolve_recipe", "train",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-# --- data ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -121,9 +113,6 @@ def _skipped_images(data: _Data) -> int:
     """Images that failed to decode in full and were skipped so far (``on_corrupt="skip"``), this process."""
     folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
     return sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
-
-
-# --- the run ------------------------------------------------------------------------------------
 
 
 def _seed_everything(seed: int) -> None:
@@ -288,10 +277,8 @@ def _resume(
     if len(rng) == ctx.world_size:
         ckpt.restore_rng_state(rng[ctx.rank])
     else:
-        logger.warning(
-            f"checkpoint has RNG states of {len(rng)} processes, this run has "
-            f"{ctx.world_size}: reseeding (data order and augmentation still match)"
-        )
+        logger.warning(f"checkpoint has RNG states of {len(rng)} processes, this run has {ctx.world_size}: "
+                       "reseeding (data order and augmentation still match)")
         _seed_everything(config.seed + ctx.rank + 7919 * start_epoch)
     logger.info(f"resumed from {path} after epoch {start_epoch} (step {step})")
     if start_epoch >= recipe.epochs:
@@ -357,9 +344,7 @@ def _save_epoch(
         "config": {**dataclasses.asdict(config), **dataclasses.asdict(recipe)},
         MODEL_META_KEY: _model_meta(config, data),
     }
-    ckpt.save_checkpoint(
-        state, config.output_dir, epoch=row["epoch"], is_best=is_best, save_every=config.save_every
-    )
+    ckpt.save_checkpoint(state, config.output_dir, epoch=row["epoch"], is_best=is_best, save_every=config.save_every)
 
 
 def _run(
@@ -388,9 +373,7 @@ def _run(
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     val_batch = config.val_batch_size or micro_batch * config.accum_steps
-    end_epoch = recipe.epochs
-    if config.stop_after is not None:
-        end_epoch = min(end_epoch, start_epoch + config.stop_after)
+    end_epoch = recipe.epochs if config.stop_after is None else min(recipe.epochs, start_epoch + config.stop_after)
 
     for epoch in range(start_epoch, end_epoch):
         sampler.set_epoch(epoch)
@@ -406,26 +389,19 @@ def _run(
             channels_last=config.channels_last, ddp=ddp, ctx=ctx, epoch=epoch,
             progress=f"epoch {epoch + 1}/{recipe.epochs}" if config.progress else None,
         )
-        seconds = stats.seconds
         step += steps_per_epoch
         loss_sum, correct, count = distributed.all_reduce_sum(ctx, [stats.loss_sum, stats.correct, float(stats.count)])
         metrics = evaluate(bare=bare, data=data, config=config, ctx=ctx, epoch=epoch, val_batch=val_batch)
         row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "train_loss": loss_sum / count,
-            "train_top1": correct / count,
-            "lr": lr,
-            **metrics,
-            "images_per_s": count / seconds if seconds > 0 else None,
-            "epoch_time_s": seconds,
+            "epoch": epoch + 1, "step": step, "train_loss": loss_sum / count, "train_top1": correct / count, "lr": lr,
+            **metrics, "images_per_s": count / stats.seconds if stats.seconds > 0 else None,
+            "epoch_time_s": stats.seconds,
         }
         if config.on_corrupt == "skip":
             row["skipped_images"] = _skipped_images(data)
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)
-        if is_best:
-            best_top1 = top1
+        best_top1 = top1 if is_best else best_top1
         if ctx.is_main:
             history.append(row)
             run_folder.append_log(out / LOG, row)
@@ -447,14 +423,8 @@ def _run(
     if ctx.is_main and not history:
         history = run_folder.read_log(out / LOG)
     return TrainResult(
-        output_dir=str(out),
-        epochs_completed=completed,
-        steps=step,
-        history=history,
-        best_top1=best_top1,
-        weights=weights,
-        checkpoint=str(out / ckpt.LATEST),
-        recipe=dataclasses.asdict(recipe),
+        output_dir=str(out), epochs_completed=completed, steps=step, history=history, best_top1=best_top1,
+        weights=weights, checkpoint=str(out / ckpt.LATEST), recipe=dataclasses.asdict(recipe),
     )
 
 

@@ -46,6 +46,11 @@ def _close(name: str, names: list[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+def _given(**kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments that are not ``None`` (the builder's defaults stand for the others)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def torchvision_names() -> list[str]:
     """torchvision's classification model names (``torchvision.models.list_models``), sorted."""
     import torchvision
@@ -62,11 +67,8 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
             f"unknown torchvision classification model {name!r}{_close(name, names)} "
             f"(torchvision.models.list_models() lists {len(names)})"
         )
-    kwargs: dict[str, Any] = {"weights": weights}
-    if num_classes is not None and weights is None:
-        kwargs["num_classes"] = num_classes
     with _safe_downloads(weights):
-        return torchvision.models.get_model(name, **kwargs)
+        return torchvision.models.get_model(name, weights=weights, **_given(num_classes=num_classes if weights is None else None))
 
 
 def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
@@ -165,16 +167,11 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
         return factory
     if not callable(factory):
         raise ValueError(f"model factory {spec!r} is not a function, got {type(factory).__name__}")
-    kwargs: dict[str, Any] = {}
-    if num_classes is not None:
-        if not takes_argument(factory, "num_classes"):
-            raise ValueError(f"model factory {spec!r} takes no num_classes= argument")
-        kwargs["num_classes"] = num_classes
-    if weights is not None:
-        kwargs["weights"] = weights
+    if num_classes is not None and not takes_argument(factory, "num_classes"):
+        raise ValueError(f"model factory {spec!r} takes no num_classes= argument")
     try:
         with _safe_downloads(weights):
-            model = factory(**kwargs)
+            model = factory(**_given(num_classes=num_classes, weights=weights))
     except TypeError as exc:
         if weights is None:
             raise
@@ -192,15 +189,8 @@ def _zoo_model(name: str, num_classes: int | None, filter_size: Any, weights: An
         hint = _close(name, names)
         if name in torchvision_names():
             hint += " (it is a torchvision model: pass --convert to anti-alias it, --baseline to train it as is)"
-        raise ValueError(
-            f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo"
-        )
-    kwargs: dict[str, Any] = {"weights": weights}
-    if filter_size is not None:
-        kwargs["filter_size"] = filter_size
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    return get_model(name, **kwargs)
+        raise ValueError(f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo")
+    return get_model(name, weights=weights, **_given(filter_size=filter_size, num_classes=num_classes))
 
 
 _MODEL_FILE_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".jit")

@@ -23,16 +23,8 @@ import math
 from collections.abc import Iterable
 
 import torch
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import (
-    ConstantLR,
-    CosineAnnealingLR,
-    LambdaLR,
-    LinearLR,
-    LRScheduler,
-    SequentialLR,
-    StepLR,
-)
+from torch.optim import Optimizer, lr_scheduler
+from torch.optim.lr_scheduler import LRScheduler
 
 from antialias.train.recipes import Recipe
 
@@ -75,21 +67,21 @@ def build_scheduler(
     total = recipe.epochs * steps_per_epoch
     warmup = min(_warmup_steps(recipe, steps_per_epoch), total)
     if recipe.schedule == "step":
-        main: LRScheduler = StepLR(optimizer, step_size=recipe.step_size * steps_per_epoch, gamma=recipe.gamma)
+        main: LRScheduler = lr_scheduler.StepLR(optimizer, step_size=recipe.step_size * steps_per_epoch, gamma=recipe.gamma)
     elif recipe.schedule == "cosine":
-        main = CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1), eta_min=0.0)
+        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1), eta_min=0.0)
     elif recipe.schedule == "constant":
-        main = ConstantLR(optimizer, factor=1.0, total_iters=0)
+        main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     else:
         raise ValueError(f"schedule must be one of ('step', 'cosine', 'constant'), got {recipe.schedule!r}")
     if warmup == 0:
         return main
     ramp: LRScheduler = (
-        LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup)
+        lr_scheduler.LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup)
         if warmup_start > 0
-        else LambdaLR(optimizer, _Ramp(warmup_start, warmup))  # LinearLR refuses a start of 0
+        else lr_scheduler.LambdaLR(optimizer, _Ramp(warmup_start, warmup))  # LinearLR refuses a start of 0
     )
-    return SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+    return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
 def extend_schedule(scheduler: LRScheduler, recipe: Recipe, *, steps_per_epoch: int) -> None:
@@ -98,16 +90,16 @@ def extend_schedule(scheduler: LRScheduler, recipe: Recipe, *, steps_per_epoch: 
     The rate of the next step is the closed-form cosine at the current step under the new length
     (unchanged when the length is the checkpoint's, so an unchanged run resumes exactly).
     """
-    children = scheduler._schedulers if isinstance(scheduler, SequentialLR) else [scheduler]
+    children = scheduler._schedulers if isinstance(scheduler, lr_scheduler.SequentialLR) else [scheduler]
     warmup = min(_warmup_steps(recipe, steps_per_epoch), recipe.epochs * steps_per_epoch)
     for child in children:
-        if not isinstance(child, CosineAnnealingLR):
+        if not isinstance(child, lr_scheduler.CosineAnnealingLR):
             continue
         t_max = max(recipe.epochs * steps_per_epoch - warmup, 1)
         if child.T_max == t_max:
             continue
         child.T_max = t_max
-        if isinstance(scheduler, SequentialLR) and scheduler.last_epoch < warmup:
+        if isinstance(scheduler, lr_scheduler.SequentialLR) and scheduler.last_epoch < warmup:
             continue  # still warming up: the cosine starts later, at the new length
         t = min(child.last_epoch, t_max)
         rates = [

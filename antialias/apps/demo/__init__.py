@@ -3,19 +3,14 @@
 A few-minute version of the paper's central experiment (Zhang, ICML 2019, Figure 1 and Table 1),
 runnable on a laptop CPU without downloading anything:
 
-1. Data: scikit-learn's handwritten digits (1,797 real 8x8 scans, bundled inside the scikit-learn
-   wheel), upscaled x2 (nearest) and centred on a 32x32 canvas; a fixed split of 1,347 training and
-   450 test images. Optionally torchvision's CIFAR-10 (the paper's CIFAR setting), from a folder.
-2. Models: :class:`DemoNet`, three conv-BN-ReLU-pool stages and global average pooling, circular
-   padding everywhere, in one variant per downsampling method: the baseline (``MaxPool2d(2, 2)``),
-   max-blur-pool with each filter size (:class:`~antialias.layers.MaxBlurPool2d`) and, when the
-   polyphase layers are installed, adaptive polyphase sampling (APS); or, with ``methods=``, any
-   method of the layer factory (:func:`antialias.layers.factory.create_max_downsample`). Every
-   variant is trained with the same seeds (same initial weights and batch order per seed) and
-   *without* shift augmentation.
-3. Evaluation (:mod:`antialias.metrics`): clean accuracy, accuracy under circular shifts, consistency
-   under circular shifts and under shifted crops, and the probability of the correct class along a
-   diagonal shift (the paper's Figure 1). Mean and spread over the seeds.
+1. Data (:func:`load_data`): scikit-learn's handwritten digits (1,797 real 8x8 scans, bundled inside
+   the scikit-learn wheel) on a 32x32 canvas, or torchvision's CIFAR-10 (the paper's CIFAR setting).
+2. Models (:class:`DemoNet`): a small CNN with circular padding, one variant per downsampling method
+   (:func:`make_variants`, :func:`parse_methods`), all trained with the same seeds and *without*
+   shift augmentation (:func:`train_model`).
+3. Evaluation (:func:`evaluate_model`, through :mod:`antialias.metrics`): clean accuracy, accuracy
+   and consistency under shifts, the probability of the correct class along a diagonal shift (the
+   paper's Figure 1); mean and spread over the seeds.
 
 Convention:
     Shifts span ``-max_shift..max_shift`` pixels per axis (8 by default), drawn uniformly and

@@ -224,7 +224,6 @@ def make_variants(
         >>> [v.name for v in make_variants((2, 4), aps=False)]
         ['baseline', 'blur-2', 'blur-4']
     """
-    filters = list(filters)
     variants: list[Variant] = []
     if baseline:
         variants.append(Variant("baseline", "max", None, "MaxPool (baseline)"))
@@ -237,9 +236,7 @@ def make_variants(
         variants.append(Variant("aps", "aps", None, "MaxPool + APS"))
     if not variants:
         raise ValueError("no variant to train: give filters, or keep the baseline or APS")
-    if len({v.name for v in variants}) != len(variants):
-        raise ValueError(f"filters must be distinct, got {filters}")
-    return variants
+    return _check_distinct(variants, "filters")
 
 
 def parse_methods(names: Sequence[str]) -> list[Variant]:

@@ -25,10 +25,6 @@ __all__ = ["run_demo"]
 
 logger = logging.getLogger(__name__)
 
-# --------------------------------------------------------------------------------------------
-# The whole experiment
-# --------------------------------------------------------------------------------------------
-
 # Per-process state of the worker pool: the data set is loaded once per worker.
 _WORKER: dict[str, Any] = {}
 
@@ -44,19 +40,18 @@ def _run_one(variant: Variant, seed: int, data: DemoData, config: DemoConfig, re
 
 def _worker_init(config: DemoConfig, messages: Any, threads: int, data: DemoData | None) -> None:
     torch.set_num_threads(threads)
-    _WORKER["config"] = config
-    _WORKER["messages"] = messages
-    if data is None:
-        data = load_data(
-            config.dataset, data_dir=config.data_dir, download=False,
-            train_size=config.train_size, test_size=config.test_size,
-        )
-    _WORKER["data"] = data
+    _WORKER.update(config=config, messages=messages, data=data or _load(config, download=False))
 
 
 def _worker_task(variant: Variant, seed: int) -> dict[str, Any]:
-    messages = _WORKER["messages"]
-    return _run_one(variant, seed, _WORKER["data"], _WORKER["config"], messages.put)
+    return _run_one(variant, seed, _WORKER["data"], _WORKER["config"], _WORKER["messages"].put)
+
+
+def _load(config: DemoConfig, download: bool) -> DemoData:
+    return load_data(
+        config.dataset, data_dir=config.data_dir, download=download, train_size=config.train_size,
+        test_size=config.test_size,
+    )
 
 
 def _cpu_count() -> int:
@@ -95,10 +90,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     variants = config.variants()
     device = resolve_device(config.device)  # a bad name or missing CUDA fails before any training
     # Loading in the parent first surfaces data errors (and downloads) before any worker starts.
-    data = load_data(
-        config.dataset, data_dir=config.data_dir, download=config.download,
-        train_size=config.train_size, test_size=config.test_size,
-    )
+    data = _load(config, download=config.download)
     if config.dataset == "cifar10" and device.type == "cpu":
         logger.warning("CIFAR-10 on the CPU takes hours at the default size; --device cuda is recommended")
     tasks = [(v, s) for s in config.seeds for v in variants]
@@ -109,7 +101,10 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
         "training %d models (%d variants x %d seeds, %d epochs) on %s with %d worker(s)",
         len(tasks), len(variants), len(config.seeds), epochs, config.device, workers,
     )
-    bar = _progress(config.progress, len(tasks) * (epochs + 1))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks) * (epochs + 1), desc="antialias demo", unit="epoch", disable=not config.progress,
+               dynamic_ncols=True)
     results: list[dict[str, Any]] = []
     try:
         if workers == 1:
@@ -127,12 +122,6 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     finally:
         bar.close()
     return _collect(config, variants, data, results, workers, time.perf_counter() - start)
-
-
-def _progress(enabled: bool, total: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="antialias demo", unit="epoch", disable=not enabled, dynamic_ncols=True)
 
 
 def _run_pool(

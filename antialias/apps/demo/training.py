@@ -10,17 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from antialias import metrics
 from antialias.apps.demo.config import DemoConfig, Variant
 from antialias.apps.demo.data import DemoData
 from antialias.apps.demo.model import DemoNet
 from antialias.devices import resolve_device
-from antialias.metrics import (
-    accuracy,
-    circular_consistency,
-    crop_consistency,
-    diagonal_shift,
-    fractional_consistency,
-)
 from antialias.train import train_one_epoch
 
 __all__ = ["evaluate_model", "train_model"]
@@ -106,19 +100,19 @@ def evaluate_model(model: nn.Module, data: DemoData, config: DemoConfig, seed: i
     # circular_consistency draws rolls from {0..2m}: pre-rolled by -m, the images see -m..m.
     rolled = _batches(torch.roll(data.test_images, (-m, -m), dims=(-2, -1)), data.test_labels, chunk)
     padded = _batches(data.padded_test_images(m), data.test_labels, chunk)
-    top1 = accuracy(model, clean, topk=(1,), device=device)["top1"]
-    circular = circular_consistency(
+    top1 = metrics.accuracy(model, clean, topk=(1,), device=device)["top1"]
+    circular = metrics.circular_consistency(
         model, rolled, max_shift=2 * m + 1, passes=config.passes,
         generator=torch.Generator().manual_seed(seed), device=device, chunk_size=chunk,
     )
-    crop = crop_consistency(
+    crop = metrics.crop_consistency(
         model, padded, crop_size=size, max_offset=2 * m + 1, passes=config.passes,
         generator=torch.Generator().manual_seed(seed + 1), device=device, chunk_size=chunk,
     )
-    diagonal = diagonal_shift(model, padded, crop_size=size, max_offset=2 * m, device=device, chunk_size=chunk)
+    diagonal = metrics.diagonal_shift(model, padded, crop_size=size, max_offset=2 * m, device=device, chunk_size=chunk)
     extra = {}
     if config.methods is not None:
-        fractional = fractional_consistency(
+        fractional = metrics.fractional_consistency(
             model, clean, max_shift=1.0, passes=config.passes,
             generator=torch.Generator().manual_seed(seed + 2), device=device, chunk_size=chunk,
         )
