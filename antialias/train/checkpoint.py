@@ -76,11 +76,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 def save_checkpoint(
-    state: Mapping[str, Any],
-    directory: str | os.PathLike[str],
-    *,
-    epoch: int,
-    is_best: bool = False,
+    state: Mapping[str, Any], directory: str | os.PathLike[str], *, epoch: int, is_best: bool = False,
     save_every: int = 0,
 ) -> list[Path]:
     """Write the checkpoint ``state`` of a finished ``epoch`` (1-based) into ``directory`` (created if missing).

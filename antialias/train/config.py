@@ -49,14 +49,14 @@ class TrainConfig:
 
     Args:
         data: folder in the ImageNet layout with ``train/`` and ``val/`` class folders.
-        model: a zoo name, a torchvision name (with ``source``) or ``"package.module:function"``.
+        model: a zoo name, a torchvision name (with ``source``) or ``"package.module:function"`` (see
+            :func:`~antialias.train.build_model` for ``model``, ``source`` and ``filter_size``).
         output_dir: folder for checkpoints, ``log.jsonl``, ``config.json`` and ``weights.pt``. It
             must not hold checkpoints of another run unless ``resume`` is set.
         train_dir: training folder, default ``data/train``.
         val_dir: validation folder, default ``data/val``.
-        source: ``"zoo"`` (anti-aliased zoo model), ``"convert"`` (torchvision model passed
-            through ``antialias.convert``) or ``"torchvision"`` (the unchanged baseline).
-        filter_size: blur filter of anti-aliased models (int 1..7 or a family string).
+        source: ``"zoo"``, ``"convert"`` or ``"torchvision"`` (the unchanged baseline).
+        filter_size: blur filter of anti-aliased models.
         init_weights: start from these weights, loaded strictly: a state-dict file or
             ``"torchvision[:NAME]"``. Selects the fine-tuning recipe when ``recipe`` is None. A
             classifier trained for another number of classes is re-initialised (a message names it).

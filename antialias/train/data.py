@@ -20,10 +20,7 @@ __all__ = ["EpochSeededDataset", "TransformedDataset", "check_same_classes", "tr
 
 
 def train_transform(
-    crop_size: int = 224,
-    *,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
+    crop_size: int = 224, *, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
 ) -> Callable[[Any], torch.Tensor]:
     """The reference's training augmentation: RandomResizedCrop, horizontal flip, ImageNet Normalize.
 

@@ -62,22 +62,14 @@ class EpochStats:
 
 
 def train_one_epoch(
-    model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    optimizer: torch.optim.Optimizer,
-    *,
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], optimizer: torch.optim.Optimizer, *,
     steps: int | None = None,
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    device: torch.device | None = None,
-    accum_steps: int = 1,
-    scaler: torch.amp.GradScaler | None = None,
-    amp: str = "none",
-    channels_last: bool = False,
-    ddp: nn.parallel.DistributedDataParallel | None = None,
-    ctx: DistributedContext | None = None,
-    epoch: int = 0,
-    progress: str | None = None,
+    device: torch.device | None = None, accum_steps: int = 1,
+    scaler: torch.amp.GradScaler | None = None, amp: str = "none", channels_last: bool = False,
+    ddp: nn.parallel.DistributedDataParallel | None = None, ctx: DistributedContext | None = None,
+    epoch: int = 0, progress: str | None = None,
 ) -> EpochStats:
     """Run the optimiser steps of one epoch, as torchvision's references do: forward, loss, backward, step.
 
@@ -201,16 +193,10 @@ def epoch_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
 
 
 def evaluate(
-    *,
-    bare: nn.Module,
-    data: Any,  # engine._Data: val_accuracy, val_consistency
-    config: TrainConfig,
-    ctx: DistributedContext,
-    epoch: int,
-    val_batch: int,
+    *, bare: nn.Module, data: Any, config: TrainConfig, ctx: DistributedContext, epoch: int, val_batch: int
 ) -> dict[str, float | None]:
-    """Top-1/top-5 accuracy and crop consistency of ``bare`` on this process's share of ``data``'s validation
-    sets, summed over the processes: ``{"val_top1", "val_top5", "consistency"}`` (``None``: no image)."""
+    """Top-1/top-5 accuracy and crop consistency of ``bare`` on this process's share of ``data.val_accuracy`` and
+    ``data.val_consistency``, summed over the processes: ``{"val_top1", "val_top5", "consistency"}`` (``None``: no image)."""
     from antialias.metrics import accuracy, crop_consistency
 
     shard = list(range(ctx.rank, len(data.val_accuracy), ctx.world_size))

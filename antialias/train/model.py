@@ -267,12 +267,7 @@ def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: 
 
 
 def build_model(
-    name: str,
-    *,
-    num_classes: int | None = None,
-    filter_size: Any = None,
-    source: str = "auto",
-    weights: Any = None,
+    name: str, *, num_classes: int | None = None, filter_size: Any = None, source: str = "auto", weights: Any = None
 ) -> nn.Module:
     """Build a model from its name and load its weights: the one resolver of ``antialias train`` and ``antialias eval``.
 

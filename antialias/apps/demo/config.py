@@ -214,11 +214,8 @@ def make_variants(
 ) -> list[Variant]:
     """The baseline, one max-blur-pool variant per filter, and APS (when available).
 
-    Args:
-        filters: blur filter sizes (int ``k``: binomial; or a family string).
-        baseline: include the max-pool baseline.
-        aps: include APS: ``None`` when the ``"aps"`` method is registered in
-            :func:`antialias.layers.create_downsample`, ``True`` requires it (``ValueError`` if not).
+    The arguments are :class:`DemoConfig`'s fields of the same names (``aps=True`` without the
+    polyphase layers is a ``ValueError``).
 
     Example:
         >>> [v.name for v in make_variants((2, 4), aps=False)]

@@ -99,11 +99,7 @@ def _cifar10(root: str | None, download: bool) -> tuple[Tensor, Tensor, Tensor, 
 
 
 def load_data(
-    dataset: str = "digits",
-    *,
-    data_dir: str | None = None,
-    download: bool = False,
-    train_size: int | None = None,
+    dataset: str = "digits", *, data_dir: str | None = None, download: bool = False, train_size: int | None = None,
     test_size: int | None = None,
 ) -> DemoData:
     """Load and normalize the demo's data set.
@@ -113,12 +109,7 @@ def load_data(
     training and test sets. Both are normalized with the training set's per-channel mean and
     standard deviation.
 
-    Args:
-        dataset: ``"digits"`` or ``"cifar10"``.
-        data_dir: CIFAR-10's folder.
-        download: allow torchvision to download CIFAR-10.
-        train_size: keep the first ``train_size`` training images.
-        test_size: keep the first ``test_size`` test images.
+    The arguments are :class:`~antialias.apps.demo.DemoConfig`'s fields of the same names.
 
     Raises:
         ValueError: unknown data set, or CIFAR-10 without ``data_dir``.

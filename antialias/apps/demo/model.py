@@ -52,11 +52,7 @@ class DemoNet(nn.Module):
     """
 
     def __init__(
-        self,
-        variant: Variant,
-        widths: Sequence[int] = (16, 32, 64),
-        in_channels: int = 1,
-        num_classes: int = 10,
+        self, variant: Variant, widths: Sequence[int] = (16, 32, 64), in_channels: int = 1, num_classes: int = 10
     ) -> None:
         super().__init__()
         stages = []

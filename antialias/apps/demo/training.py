@@ -21,26 +21,16 @@ __all__ = ["evaluate_model", "train_model"]
 
 
 def train_model(
-    variant: Variant,
-    seed: int,
-    data: DemoData,
-    config: DemoConfig,
-    *,
+    variant: Variant, seed: int, data: DemoData, config: DemoConfig, *,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[DemoNet, dict[str, Any]]:
-    """Train one :class:`DemoNet` without shift augmentation.
+    """Train one :class:`DemoNet` of ``variant`` on ``data`` without shift augmentation, as ``config`` says.
 
     ``torch.manual_seed(seed)`` (in a forked RNG state) fixes the initial weights and a generator
-    seeded with ``seed`` the batch order, so the variants of one seed start from the same weights and see the same batches.
-    AdamW with a one-cycle learning rate, cross-entropy, one
-    :func:`antialias.train.train_one_epoch` per epoch (the training engine's loop).
-
-    Args:
-        variant: the downsampling method.
-        seed: the seed.
-        data: the training data.
-        config: epochs, batch size, learning rate, device.
-        on_epoch: called after every epoch with ``(epoch, mean training loss)``.
+    seeded with ``seed`` the batch order, so the variants of one seed start from the same weights and
+    see the same batches. AdamW with a one-cycle learning rate, cross-entropy, one
+    :func:`antialias.train.train_one_epoch` per epoch (the training engine's loop); ``on_epoch`` is
+    called after every epoch with ``(epoch, mean training loss)``.
 
     Returns:
         The model in eval mode, and ``{"train_loss": ..., "train_time_s": ..., "epoch_time_s": ...}``.
@@ -49,14 +39,11 @@ def train_model(
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(seed)
         model = DemoNet(variant, config.resolved_widths, data.in_channels, data.num_classes).to(device)
-    images = data.train_images.to(device)
-    labels = data.train_labels.to(device)
-    n = labels.numel()
-    epochs = config.resolved_epochs
-    batch_size = config.resolved_batch_size
-    steps_per_epoch = math.ceil(n / batch_size)
+    images, labels = data.train_images.to(device), data.train_labels.to(device)
+    n, epochs, batch_size = labels.numel(), config.resolved_epochs, config.resolved_batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=epochs * steps_per_epoch)
+    steps = epochs * math.ceil(n / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps)
     order = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     loss_mean = float("nan")
