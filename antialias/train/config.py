@@ -190,12 +190,7 @@ def resolve_recipe(config: TrainConfig) -> Recipe:
     # Every recipe field but its name and description is also an option; None: the recipe's.
     fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("name", "description")]
     overrides = {name: getattr(config, name) for name in fields if getattr(config, name) is not None}
-    if (
-        config.scale_lr
-        and config.lr is None
-        and config.batch_size is not None
-        and config.batch_size != base.batch_size
-    ):
+    if config.scale_lr and config.lr is None and config.batch_size not in (None, base.batch_size):
         overrides["lr"] = base.lr * config.batch_size / base.batch_size
     return base.replace(**overrides)
 
@@ -249,7 +244,7 @@ def resume_config(config: TrainConfig) -> TrainConfig:
             )
         return config
     restored: dict[str, Any] = {}
-    changed = []
+    changed: list[str] = []
     for f in dataclasses.fields(TrainConfig):
         name, given = f.name, getattr(config, f.name)
         default = None if f.default is dataclasses.MISSING else f.default

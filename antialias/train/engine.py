@@ -302,20 +302,13 @@ def _open_run_folder(
     if log_path.exists():
         # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
         _io.atomic_write_text(log_path, "".join(run_folder.json_line(row) for row in history))
-    saved = {
-        **dataclasses.asdict(config),
-        "recipe_resolved": dataclasses.asdict(recipe),
-        "classes": data.classes,
-        "world_size": ctx.world_size,
-    }
-    run_folder.write_json_atomic(saved, out / CONFIG)
+    saved = {"recipe_resolved": dataclasses.asdict(recipe), "classes": data.classes, "world_size": ctx.world_size}
+    run_folder.write_json_atomic({**dataclasses.asdict(config), **saved}, out / CONFIG)
     kind = "factory" if ":" in config.model else config.source
     logger.info(
-        f"training {config.model} ({kind}) on {len(data.train)} images, "
-        f"{len(data.classes)} classes; {ctx.world_size} process(es) on {ctx.device}; "
-        f"global batch {recipe.batch_size} = {ctx.world_size} x {config.accum_steps} x "
-        f"{micro_batch}; recipe {recipe.name}: lr {recipe.lr}, {recipe.schedule}, "
-        f"{recipe.epochs} epochs"
+        f"training {config.model} ({kind}) on {len(data.train)} images, {len(data.classes)} classes; "
+        f"{ctx.world_size} process(es) on {ctx.device}; global batch {recipe.batch_size} = {ctx.world_size} x "
+        f"{config.accum_steps} x {micro_batch}; recipe {recipe.name}: lr {recipe.lr}, {recipe.schedule}, {recipe.epochs} epochs"
     )
     return history
 

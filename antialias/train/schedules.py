@@ -11,11 +11,6 @@ import math
 __all__ = ["lps_temperature"]
 
 
-def _check_positive(value: float, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} (a Gumbel-softmax temperature) must be a finite number > 0, got {value!r}")
-
-
 def lps_temperature(
     epoch: int, initial: float = 1.0, gamma: float = 0.85, step_size: int = 10, minimum: float = 0.025
 ) -> float:
@@ -35,12 +30,12 @@ def lps_temperature(
         >>> [round(lps_temperature(e), 4) for e in (0, 9, 10, 25)]
         [1.0, 1.0, 0.85, 0.7225]
     """
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
-    if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-        raise ValueError(f"step_size must be an int >= 1, got {step_size!r}")
+    for name, number, low in (("epoch", epoch, 0), ("step_size", step_size, 1)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {number!r}")
     if not 0 < gamma <= 1:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-    _check_positive(initial, "initial")
-    _check_positive(minimum, "minimum")
+    for name, value in (("initial", initial), ("minimum", minimum)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} (a Gumbel-softmax temperature) must be a finite number > 0, got {value!r}")
     return max(initial * gamma ** (epoch // step_size), minimum)

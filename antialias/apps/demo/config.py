@@ -177,19 +177,18 @@ class DemoConfig:
 
     def variants(self) -> list[Variant]:
         """The models of one seed: :func:`parse_methods` of ``methods``, else :func:`make_variants`."""
-        if self.methods is not None:
-            return parse_methods(self.methods)
-        return make_variants(self.filters, baseline=self.baseline, aps=self.aps)
+        if self.methods is None:
+            return make_variants(self.filters, baseline=self.baseline, aps=self.aps)
+        return parse_methods(self.methods)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["filters"] = [f if isinstance(f, (int, str)) else spec_name(f) for f in self.filters]
-        out["methods"] = list(self.methods) if self.methods is not None else None
-        out["epochs"] = self.resolved_epochs
-        out["widths"] = list(self.resolved_widths)
-        out["batch_size"] = self.resolved_batch_size
-        out["seeds"] = list(self.seeds)
-        return out
+        return {
+            **dataclasses.asdict(self),
+            "filters": [f if isinstance(f, (int, str)) else spec_name(f) for f in self.filters],
+            "methods": list(self.methods) if self.methods is not None else None,
+            "epochs": self.resolved_epochs, "widths": list(self.resolved_widths), "batch_size": self.resolved_batch_size,
+            "seeds": list(self.seeds),
+        }
 
 
 def spec_name(spec: FilterSpec) -> str:

@@ -93,9 +93,7 @@ def _cifar10(root: str | None, download: bool) -> tuple[Tensor, Tensor, Tensor, 
         images = torch.as_tensor(ds.data).permute(0, 3, 1, 2).float() / 255.0
         return images, torch.as_tensor(ds.targets, dtype=torch.int64)
 
-    x_train, y_train = to_tensor(train)
-    x_test, y_test = to_tensor(test)
-    return x_train, y_train, x_test, y_test, list(train.classes)
+    return (*to_tensor(train), *to_tensor(test), list(train.classes))
 
 
 def load_data(
@@ -118,18 +116,14 @@ def load_data(
     if dataset == "digits":
         images, labels, classes = _digits()
         perm = torch.randperm(labels.numel(), generator=torch.Generator().manual_seed(0))
-        n_test = 450
-        test_idx, train_idx = perm[:n_test], perm[n_test:]
+        test_idx, train_idx = perm[:450], perm[450:]
         x_train, y_train = images[train_idx], labels[train_idx]
         x_test, y_test = images[test_idx], labels[test_idx]
     elif dataset == "cifar10":
         x_train, y_train, x_test, y_test, classes = _cifar10(data_dir, download)
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if train_size is not None:
-        x_train, y_train = x_train[:train_size], y_train[:train_size]
-    if test_size is not None:
-        x_test, y_test = x_test[:test_size], y_test[:test_size]
+    x_train, y_train, x_test, y_test = x_train[:train_size], y_train[:train_size], x_test[:test_size], y_test[:test_size]
     mean = x_train.mean(dim=(0, 2, 3))
     std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name
 from antialias.apps.demo.data import DemoData, load_data
@@ -97,16 +98,11 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     epochs = config.resolved_epochs
     cores = _cpu_count()
     workers = 1 if device.type != "cpu" else min(config.workers or cores, len(tasks))
-    logger.info(
-        "training %d models (%d variants x %d seeds, %d epochs) on %s with %d worker(s)",
-        len(tasks), len(variants), len(config.seeds), epochs, config.device, workers,
-    )
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks) * (epochs + 1), desc="antialias demo", unit="epoch", disable=not config.progress,
-               dynamic_ncols=True)
+    logger.info(f"training {len(tasks)} models ({len(variants)} variants x {len(config.seeds)} seeds, {epochs} "
+                f"epochs) on {config.device} with {workers} worker(s)")
     results: list[dict[str, Any]] = []
-    try:
+    with tqdm(total=len(tasks) * (epochs + 1), desc="antialias demo", unit="epoch", disable=not config.progress,
+              dynamic_ncols=True) as bar:
         if workers == 1:
             threads = torch.get_num_threads()
             if device.type == "cpu":
@@ -119,8 +115,6 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
                 torch.set_num_threads(threads)
         else:
             results = _run_pool(config, data, tasks, workers, max(1, cores // workers), bar)
-    finally:
-        bar.close()
     return _collect(config, variants, data, results, workers, time.perf_counter() - start)
 
 
@@ -178,28 +172,24 @@ def _collect(
         per_seed_acc = correct.mean(1)
         keys = dict.fromkeys([key for key, _ in METRICS + config.metrics] + ["epoch_time_s"])
         summary = {key: _spread([float(r[key]) for r in runs]) for key in keys}
-        out_variants.append(
-            {
-                "name": variant.name,
-                "label": variant.label,
-                "method": variant.method,
-                "filter_size": spec_name(variant.filter_size) if variant.filter_size is not None else None,
-                "seeds": [
-                    {k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs
-                ],
-                "summary": summary,
-                "diagonal": {
-                    "shifts": list(range(-m, m + 1)),
-                    "probability_mean": per_seed_prob.mean(0).tolist(),
-                    "probability_std": _std0(per_seed_prob).tolist(),
-                    "accuracy_mean": per_seed_acc.mean(0).tolist(),
-                    "accuracy_std": _std0(per_seed_acc).tolist(),
-                    # One test image's curve per seed (the paper's Figure 1 shows single images).
-                    "example_image": 0,
-                    "example_probability": probs[:, 0].tolist(),
-                },
-            }
-        )
+        out_variants.append({
+            "name": variant.name,
+            "label": variant.label,
+            "method": variant.method,
+            "filter_size": spec_name(variant.filter_size) if variant.filter_size is not None else None,
+            "seeds": [{k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs],
+            "summary": summary,
+            "diagonal": {
+                "shifts": list(range(-m, m + 1)),
+                "probability_mean": per_seed_prob.mean(0).tolist(),
+                "probability_std": _std0(per_seed_prob).tolist(),
+                "accuracy_mean": per_seed_acc.mean(0).tolist(),
+                "accuracy_std": _std0(per_seed_acc).tolist(),
+                # One test image's curve per seed (the paper's Figure 1 shows single images).
+                "example_image": 0,
+                "example_probability": probs[:, 0].tolist(),
+            },
+        })
     return {
         "config": config.to_dict(),
         "data": {
