@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -48,13 +49,6 @@ def train_transform(
         transforms.ToTensor(),
         transforms.Normalize(list(IMAGENET_MEAN if mean is None else mean), list(IMAGENET_STD if std is None else std)),
     ])
-
-
-def _sample_seed(seed: int, epoch: int, index: int) -> int:
-    # SeedSequence mixes the three numbers well; consecutive indices get unrelated streams.
-    import numpy as np
-
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, dtype=np.uint64)[0])
 
 
 class TransformedDataset(Dataset):
@@ -103,7 +97,9 @@ class EpochSeededDataset(TransformedDataset):
         with torch.random.fork_rng(devices=[]):
             # Seed the CPU generator only: torch.manual_seed would also reseed (and, unlike the
             # CPU one, not restore) the CUDA generators that GPU dropout draws from.
-            torch.default_generator.manual_seed(_sample_seed(self.seed, self.epoch, index))
+            # SeedSequence mixes the three numbers well; consecutive indices get unrelated streams.
+            sample_seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, dtype=np.uint64)[0]
+            torch.default_generator.manual_seed(int(sample_seed))
             return self.transform(image)
 
 

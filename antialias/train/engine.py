@@ -109,12 +109,6 @@ def _load_data(config: TrainConfig) -> _Data:
     return _Data(train, val_accuracy, val_consistency, list(train_set.classes))
 
 
-def _skipped_images(data: _Data) -> int:
-    """Images that failed to decode in full and were skipped so far (``on_corrupt="skip"``), this process."""
-    folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
-    return sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -390,8 +384,9 @@ def _run(
             **metrics, "images_per_s": count / stats.seconds if stats.seconds > 0 else None,
             "epoch_time_s": stats.seconds,
         }
-        if config.on_corrupt == "skip":
-            row["skipped_images"] = _skipped_images(data)
+        if config.on_corrupt == "skip":  # images that failed to decode and were skipped so far, this process
+            folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
+            row["skipped_images"] = sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)
         best_top1 = top1 if is_best else best_top1

@@ -363,17 +363,13 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
             weights = enum[member]
         except KeyError:
             names = [m for m in enum.__members__ if m != "DEFAULT"]
-            raise ValueError(
-                f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
-            ) from None
+            raise ValueError(f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}") from None
         # Through the zoo's loader: hash-checked, weights_only, a one-line error offline.
         from antialias.models import read_torchvision_state_dict
 
         return read_torchvision_state_dict(weights.url, progress=False), f"torchvision {enum.__name__}.{member}"
     if not os.path.isfile(spec):
-        raise FileNotFoundError(
-            f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
-        )
+        raise FileNotFoundError(f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'")
     return read_state_dict(spec), spec
 
 

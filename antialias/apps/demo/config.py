@@ -33,10 +33,7 @@ METRICS: tuple[tuple[str, str], ...] = (
 
 # The columns of a method comparison (``methods=``): the sub-pixel protocol and the cost join.
 COMPARISON_METRICS: tuple[tuple[str, str], ...] = (
-    ("clean_accuracy", "clean acc."),
-    ("circular_consistency", "consistency (circular)"),
-    ("crop_consistency", "consistency (crop)"),
-    ("diagonal_stability", "same class on diagonal"),
+    *(m for m in METRICS if m[0] != "shift_accuracy"),
     ("fractional_consistency", "consistency (sub-pixel)"),
     ("epoch_time_s", "s / epoch"),
 )

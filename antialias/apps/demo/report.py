@@ -13,10 +13,6 @@ from antialias.metrics.plots import CurvePanel, plot_bars, plot_curves
 __all__ = ["format_table", "write_outputs"]
 
 
-def _columns(result: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    return METRICS if result["config"].get("methods") is None else COMPARISON_METRICS
-
-
 def _cell(key: str, summary: dict[str, float], seeds: int) -> str:
     # Times in seconds, everything else a fraction shown in percent.
     scale, digits = (1.0, 2) if key.endswith("_s") else (100.0, 1)
@@ -28,7 +24,7 @@ def format_table(result: dict[str, Any], *, markdown: bool = False) -> str:
     """The results as a text (or Markdown) table: mean ± standard deviation over seeds, in percent."""
     seeds = len(result["config"]["seeds"])
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
-    columns = _columns(result)
+    columns = METRICS if result["config"].get("methods") is None else COMPARISON_METRICS
     header = ["model"] + [title for _, title in columns]
     rows = [[v["label"]] + [_cell(key, v["summary"][key], seeds) for key, _ in columns] for v in result["variants"]]
     unit = "Percent" if all(not k.endswith("_s") for k, _ in columns) else "Percent (times in seconds)"
