@@ -82,8 +82,7 @@ class TrainConfig:
             ``crop_size + max_offset`` pixels.
         consistency_passes: passes of the consistency metric per epoch (0 skips it).
         val_batch_size: validation batch per process; default the per-process training batch.
-        workers: data-loader worker processes per training process; default the CPUs this process
-            may use divided by the processes of this machine (at most 8).
+        workers: data-loader worker processes per training process; default :func:`default_workers`.
         seed: seed of initialisation, shuffling, augmentation and metrics.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
         resume: a checkpoint to continue from, or ``"latest"`` for ``output_dir``'s newest intact one

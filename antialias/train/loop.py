@@ -106,6 +106,7 @@ def train_one_epoch(
     from tqdm.auto import tqdm
 
     dev = resolve_device(device, model=model)
+    scaler = scaler or torch.amp.GradScaler(dev.type, enabled=False)  # disabled: the loss and step pass through
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.float64, device=dev)
@@ -138,7 +139,7 @@ def train_one_epoch(
                     with autocast(amp, dev):
                         output = model(images)
                         loss = criterion(output, labels)
-                    (loss / accum_steps if scaler is None else scaler.scale(loss / accum_steps)).backward()
+                    scaler.scale(loss / accum_steps).backward()
                 step_losses.append(loss.detach().float())
                 with torch.no_grad():
                     loss_sum += loss.detach().double() * labels.shape[0]
@@ -147,11 +148,8 @@ def train_one_epoch(
             if not step_losses:
                 break
             _check_finite_loss(torch.stack(step_losses), ctx, epoch, index, optimizer)
-            if scaler is None:
-                optimizer.step()
-            else:
-                scaler.step(optimizer)
-                scaler.update()
+            scaler.step(optimizer)
+            scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if scheduler is not None:
                 scheduler.step()
