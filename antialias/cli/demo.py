@@ -14,6 +14,7 @@ See :mod:`antialias.apps.demo` for the experiment. The table goes to stdout; ``r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import logging
 from typing import Any
@@ -114,7 +115,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="digits: scikit-learn's bundled 8x8 scans on a 32x32 canvas (no download); cifar10: "
         "torchvision's CIFAR-10 from --data",
     )
-    data.add_argument("--data", metavar="DIR", help="folder holding cifar-10-batches-py (cifar10 only)")
+    data.add_argument("--data", dest="data_dir", metavar="DIR", help="folder holding cifar-10-batches-py (cifar10 only)")
     data.add_argument("--download", action="store_true", help="download CIFAR-10 into --data if missing (needs the internet)")
     data.add_argument("--train-size", type=int, default=None, metavar="N", help="train on the first N images only")
     data.add_argument("--test-size", type=int, default=None, metavar="N", help="evaluate on the first N test images only")
@@ -127,8 +128,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
         "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table",
     )
-    models.add_argument("--no-baseline", action="store_true", help="skip the max-pool baseline")
-    models.add_argument("--no-aps", action="store_true", help="skip the APS variant (included when the polyphase layers exist)")
+    models.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline")
+    models.add_argument("--no-aps", dest="aps", action="store_const", const=False, default=None, help="skip the APS variant (included when the polyphase layers exist)")
     models.add_argument("--seeds", type=_seeds, default="0,1,2", metavar="LIST", help="comma-separated seeds, one model per variant and seed")
     models.add_argument("--epochs", type=_auto(int, "an integer"), default="auto", metavar="N",
                         help="training epochs; auto: 6 for digits, 15 for cifar10")
@@ -146,14 +147,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                            help="processes training models in parallel on the CPU (0: one per CPU core)")
     run_group.add_argument("--output", default="antialias-demo", metavar="DIR",
                            help="folder for results.json, table.md, consistency.png and diagonal.png")
-    run_group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run_group.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from antialias.apps.demo import DemoConfig, format_table, run_demo, write_outputs
 
-    if args.dataset != "cifar10" and (args.data or args.download):
+    if args.dataset != "cifar10" and (args.data_dir or args.download):
         raise CLIError(f"--data and --download apply to --dataset cifar10, not to {args.dataset!r}")
     if importlib.util.find_spec("matplotlib") is None:  # fail before minutes of training, not after
         raise CLIError("the demo's plots need matplotlib: pip install 'antialias[demo]'")
@@ -162,28 +163,11 @@ def run(args: argparse.Namespace) -> int:
     from antialias.files import check_output_path
 
     # Before minutes of training: a folder that cannot be written would lose the results (a ValueError: main() reports it).
-    check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data)])
-    config = DemoConfig(
-        dataset=args.dataset,
-        data_dir=args.data,
-        download=args.download,
-        seeds=tuple(args.seeds),
-        epochs=args.epochs,
-        filters=tuple(args.filters),
-        baseline=not args.no_baseline,
-        aps=False if args.no_aps else None,
-        methods=tuple(args.methods) if args.methods is not None else None,
-        widths=tuple(args.widths) if args.widths else None,  # type: ignore[arg-type]
-        batch_size=args.batch_size,
-        lr=args.lr,
-        max_shift=args.max_shift,
-        passes=args.passes,
-        train_size=args.train_size,
-        test_size=args.test_size,
-        device=args.device,
-        workers=args.workers or None,
-        progress=not args.no_progress,
-    )
+    check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data_dir)])
+    # Every option is named as the DemoConfig field it sets (which turns the lists into tuples).
+    fields = {f.name for f in dataclasses.fields(DemoConfig)}
+    options = {k: v for k, v in vars(args).items() if k in fields}
+    config = DemoConfig(**{**options, "workers": args.workers or None})  # --workers 0: one per CPU core
     try:
         result = run_demo(config)
         paths = write_outputs(result, args.output)

@@ -16,7 +16,6 @@ Convention:
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import re
@@ -41,8 +40,6 @@ __all__ = [
     "extract_state_dict", "find_resumable", "list_checkpoints", "load_checkpoint", "restore_rng_state",
     "save_checkpoint", "save_weights",
 ]
-
-logger = logging.getLogger(__name__)
 
 LATEST = "checkpoint_latest.pt"
 """File name of the checkpoint written after every epoch."""
@@ -104,13 +101,10 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    names = {LATEST, BEST}
-    return sorted(p for p in directory.iterdir() if p.name in names or _EPOCH_RE.match(p.name))
+    return sorted(p for p in directory.iterdir() if p.name in (LATEST, BEST) or _EPOCH_RE.match(p.name))
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`, safely.
 
     The file is verified first (its recorded SHA-256 and zip CRCs), then read with
@@ -183,9 +177,7 @@ def _epoch_of(path: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
-def save_weights(
-    model: torch.nn.Module, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None
-) -> Path:
+def save_weights(model: torch.nn.Module, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None) -> Path:
     """Save ``model``'s weights atomically (CPU tensors, torchvision names).
 
     Without ``meta`` the file is a plain state dict; with it, ``{"state_dict": ..., "antialias":
@@ -193,9 +185,7 @@ def save_weights(
     zoo (``antialias.models.get_model(name, weights=path)``, which reads ``meta``) and into any
     model with ``model.load_state_dict(torch.load(path, weights_only=True)["state_dict"])``.
     """
-    state_dict = extract_state_dict(
-        {k: v.detach().cpu() for k, v in model.state_dict().items()}, source="the model"
-    )
+    state_dict = extract_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, source="the model")
     obj: Any = state_dict if meta is None else {"state_dict": state_dict, "antialias": dict(meta)}
     return atomic_save(obj, path, record_hash=True)
 
