@@ -241,9 +241,7 @@ def _setup(
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), recipe, nesterov=config.nesterov)
-    scheduler = build_scheduler(
-        optimizer, recipe, steps_per_epoch=steps_per_epoch, warmup_start=config.warmup_start
-    )
+    scheduler = build_scheduler(optimizer, recipe, steps_per_epoch=steps_per_epoch, warmup_start=config.warmup_start)
     return _Trained(model, optimizer, scheduler, torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16"))
 
 

@@ -67,8 +67,9 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
             f"unknown torchvision classification model {name!r}{_close(name, names)} "
             f"(torchvision.models.list_models() lists {len(names)})"
         )
+    num_classes = num_classes if weights is None else None  # named weights come with their classifier
     with _safe_downloads(weights):
-        return torchvision.models.get_model(name, weights=weights, **_given(num_classes=num_classes if weights is None else None))
+        return torchvision.models.get_model(name, weights=weights, **_given(num_classes=num_classes))
 
 
 def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
@@ -87,14 +88,20 @@ def _import_path(append: str | None = None) -> Iterator[None]:
     file's folder is appended, not prepended: its siblings can be imported, never in place of an
     installed module.
     """
-    cwd, saved = os.path.realpath(os.getcwd()), list(sys.path)
-    sys.path[:] = [p for p in saved if p not in ("", ".") and os.path.realpath(p) != cwd]
-    if append is not None and append not in sys.path:
-        sys.path.append(append)
+    cwd = os.path.realpath(os.getcwd())
+    hidden = [(i, p) for i, p in enumerate(sys.path) if p in ("", ".") or os.path.realpath(p) == cwd]
+    for i, _ in reversed(hidden):
+        del sys.path[i]
+    added = append if append is not None and append not in sys.path else None
+    if added is not None:
+        sys.path.append(added)
     try:
         yield
-    finally:
-        sys.path[:] = saved
+    finally:  # only what was changed here is undone: what the module adds to sys.path stays
+        if added is not None and added in sys.path:
+            sys.path.remove(added)
+        for i, p in hidden:
+            sys.path.insert(i, p)
 
 
 def import_object(spec: str) -> Any:
