@@ -315,10 +315,14 @@ def test_zoo_first_then_torchvision(data, capsys, monkeypatch):
         calls.append((name, kwargs))
         return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
 
+    import antialias.models as real_zoo
+
+    # A stand-in zoo with one model; every other name of antialias.models is the real one.
     zoo = types.ModuleType("antialias.models")
     zoo.get_model = get_model  # type: ignore[attr-defined]
     zoo.list_models = lambda: ["aa_tiny"]  # type: ignore[attr-defined]
     zoo.classifier_name = lambda model: None  # type: ignore[attr-defined]
+    zoo.__getattr__ = lambda name: getattr(real_zoo, name)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "antialias.models", zoo)
     code, out, err = run_cli(
         [
