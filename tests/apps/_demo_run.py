@@ -10,6 +10,8 @@ import functools
 
 import pytest
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
+
 
 @functools.cache
 def reduced_run() -> dict:

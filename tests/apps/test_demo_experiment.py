@@ -10,12 +10,10 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from _demo_run import reduced_run  # noqa: E402
+from _demo_run import PNG_MAGIC, reduced_run  # noqa: E402
 
 from antialias.apps import demo  # noqa: E402
 from antialias.apps.demo import DemoConfig, experiment, run_demo, write_outputs  # noqa: E402
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture

@@ -43,6 +43,22 @@ def _close(actual, expected, msg=""):
     torch.testing.assert_close(actual.double(), expected.double(), rtol=0, atol=1e-6 * scale, msg=lambda m: f"{msg}\n{m}")
 
 
+def _check_against_reference(kernel, reference, x, generator, device, msg):
+    """The float32 kernel's output and input gradient equal the float64 reference's, for one random upstream.
+
+    ``kernel`` and ``reference`` are ``(function, *arguments after the input)``.
+    """
+    x32 = x.float().requires_grad_(True)
+    y = kernel[0](x32, *kernel[1:])
+    xr = x.clone().requires_grad_(True)
+    expected = reference[0](xr, *reference[1:])
+    upstream = _randn(generator, *expected.shape, device=device)
+    (expected_grad,) = torch.autograd.grad(expected, xr, upstream)
+    (grad,) = torch.autograd.grad(y, x32, upstream.float())
+    _close(y, expected.detach(), msg)
+    _close(grad, expected_grad, msg)
+
+
 def _reference_pool(x, taps, stride, pad_mode, pad_off, upstream):
     """Float64 output and input gradient of the slices formulation (the specification), on the same inputs."""
     xr = x.detach().double().requires_grad_(True)
@@ -184,16 +200,11 @@ def test_blur_upsample(generator, device, pad_mode):
             shapes.append(((1, 2, size + 2), [factor]))
         for shape, factors in shapes:
             x = _randn(generator, *shape, device=device)
-            x32 = x.float().requires_grad_(True)
-            y = TF.blur_upsample(x32, taps, factors, pad_mode)
-            xr = x.clone().requires_grad_(True)
-            expected = CPU.blur_upsample_slices(xr, taps, factors, pad_mode)
-            upstream = _randn(generator, *expected.shape, device=device)
-            (expected_grad,) = torch.autograd.grad(expected, xr, upstream)
-            (grad,) = torch.autograd.grad(y, x32, upstream.float())
-            msg = f"{spec} f={factors} {shape}"
-            _close(y.double(), expected.detach(), msg)
-            _close(grad.double(), expected_grad, msg)
+            _check_against_reference(
+                (TF.blur_upsample, taps, factors, pad_mode),
+                (CPU.blur_upsample_slices, taps, factors, pad_mode),
+                x, generator, device, f"{spec} f={factors} {shape}",
+            )
 
 
 def _reference_max_blur(x, kernel, padding, taps, stride, pad_mode):
@@ -208,16 +219,11 @@ def test_max_blur_pool_fused(generator, device, pad_mode):
     cases = ((1, 0, 4, 2, 6), (2, 0, 4, 2, 7), (2, 1, 7, 3, 3), (3, 1, 3, 1, 5))
     for kernel, padding, k, stride, size in cases:
         x = _randn(generator, 2, 3, size, size + 1, device=device)
-        x32 = x.float().requires_grad_(True)
-        y = TF.max_blur_pool(x32, [kernel] * 2, [padding] * 2, _taps(k), [stride] * 2, pad_mode, 0)
-        xr = x.clone().requires_grad_(True)
-        expected = _reference_max_blur(xr, kernel, padding, _taps(k), [stride] * 2, pad_mode)
-        upstream = _randn(generator, *expected.shape, device=device)
-        (expected_grad,) = torch.autograd.grad(expected, xr, upstream)
-        (grad,) = torch.autograd.grad(y, x32, upstream.float())
-        msg = f"max {kernel} pad {padding} k={k} s={stride} n={size}"
-        _close(y.double(), expected.detach(), msg)
-        _close(grad.double(), expected_grad, msg)
+        _check_against_reference(
+            (TF.max_blur_pool, [kernel] * 2, [padding] * 2, _taps(k), [stride] * 2, pad_mode, 0),
+            (_reference_max_blur, kernel, padding, _taps(k), [stride] * 2, pad_mode),
+            x, generator, device, f"max {kernel} pad {padding} k={k} s={stride} n={size}",
+        )
 
 
 def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
