@@ -28,7 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from antialias.models import read_state_dict, state_dict_mismatch
+from antialias.models import (
+    read_state_dict,
+    state_dict_mismatch,
+    torchvision_weights_through_loader,
+)
 
 __all__ = [
     "SOURCES", "build_model", "import_object", "load_init_weights", "load_strict", "takes_argument",
@@ -74,8 +78,6 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
 
 def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
     """With weights named: torchvision's own download goes through the zoo's safe loader (hash checked, one-line errors)."""
-    from antialias.models import torchvision_weights_through_loader
-
     return contextlib.nullcontext() if weights is None else torchvision_weights_through_loader()
 
 
