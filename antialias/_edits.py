@@ -16,12 +16,22 @@ from antialias.layers.polyphase import link_residual_phases
 
 __all__: list[str] = []
 
-_LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)  # their forward's F.* call is theirs, not hidden
+_LEAVES = (
+    _ConvNd,
+    _MaxPoolNd,
+    _AvgPoolNd,
+    _LPPoolNd,
+)  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _MAX_POOL: dict[int, Any] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
-_REPLICATE_PAD: dict[int, Any] = {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d}
+_REPLICATE_PAD: dict[int, Any] = {
+    1: nn.ReplicationPad1d,
+    2: nn.ReplicationPad2d,
+    3: nn.ReplicationPad3d,
+}
+
 
 def _describe(module: nn.Module, depth: int = 0) -> str:
     """A one-line form of a module: ``Type(extra_repr, child=Type(...), ...)``."""
@@ -79,7 +89,9 @@ def _wanted(module: nn.Module) -> bool:
     return isinstance(module, (_ConvNd, _MaxPoolNd, _AvgPoolNd))
 
 
-def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str], prefix: str = "") -> nn.Module:
+def _swap(
+    module: nn.Module, replacements: dict[str, nn.Module], moved: list[str], prefix: str = ""
+) -> nn.Module:
     """Return the replacement of ``module``, or ``module`` with its replaced descendants swapped in.
 
     The hooks of a replaced module move to its replacement (named in ``moved``), unless the
@@ -103,7 +115,9 @@ def _swap(module: nn.Module, replacements: dict[str, nn.Module], moved: list[str
 
 def _move_hooks(old: nn.Module, new: nn.Module) -> bool:
     """Give ``new`` the hook dicts of ``old`` (the users' handles still remove them); ``True`` if any."""
-    if any(m is old for m in new.modules()) or not any(getattr(old, attr, None) for attr in _fx.HOOK_DICTS):
+    if any(m is old for m in new.modules()) or not any(
+        getattr(old, attr, None) for attr in _fx.HOOK_DICTS
+    ):
         return False
     for attr in _fx.HOOK_DICTS:
         if hasattr(old, attr):
@@ -135,7 +149,10 @@ class _TrimToStride(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         ndim = len(self.stride)
         index = [slice(None)] * (input.dim() - ndim)
-        index += [slice(0, input.size(d - ndim) - input.size(d - ndim) % s) for d, s in enumerate(self.stride)]
+        index += [
+            slice(0, input.size(d - ndim) - input.size(d - ndim) % s)
+            for d, s in enumerate(self.stride)
+        ]
         return input[tuple(index)]
 
     def extra_repr(self) -> str:
@@ -156,7 +173,9 @@ def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
         if root is follower:
             follower.follow(None)
             if getattr(leader, "scorer", None) is not None:
-                follower.scorer = leader.scorer  # LPS: the scorer moves to the layer that now chooses
+                follower.scorer = (
+                    leader.scorer
+                )  # LPS: the scorer moves to the layer that now chooses
             leader.follow(follower)
         else:
             follower.follow(root)

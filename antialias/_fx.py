@@ -52,13 +52,52 @@ _NOT_ACTIVATIONS = (nn.MultiheadAttention, nn.Softmax, nn.Softmin, nn.LogSoftmax
 # Functions and tensor methods that map a map to a map of the same grid, sample by sample or per channel:
 # a downsampling layer may move past them (the paper places it after the norm and the activation).
 _PASS_FUNCTIONS: set[Any] = {
-    F.relu, F.relu_, F.relu6, F.silu, F.gelu, F.hardswish, F.hardsigmoid, F.hardtanh, F.hardtanh_,
-    F.leaky_relu, F.leaky_relu_, F.elu, F.elu_, F.selu, F.celu, F.mish, F.softplus, F.prelu,
-    F.sigmoid, F.tanh, F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.batch_norm, F.group_norm,
-    F.layer_norm, F.instance_norm, torch.relu, torch.relu_, torch.sigmoid, torch.tanh,
-    torch.clamp, torch.batch_norm,
+    F.relu,
+    F.relu_,
+    F.relu6,
+    F.silu,
+    F.gelu,
+    F.hardswish,
+    F.hardsigmoid,
+    F.hardtanh,
+    F.hardtanh_,
+    F.leaky_relu,
+    F.leaky_relu_,
+    F.elu,
+    F.elu_,
+    F.selu,
+    F.celu,
+    F.mish,
+    F.softplus,
+    F.prelu,
+    F.sigmoid,
+    F.tanh,
+    F.dropout,
+    F.dropout1d,
+    F.dropout2d,
+    F.dropout3d,
+    F.batch_norm,
+    F.group_norm,
+    F.layer_norm,
+    F.instance_norm,
+    torch.relu,
+    torch.relu_,
+    torch.sigmoid,
+    torch.tanh,
+    torch.clamp,
+    torch.batch_norm,
 }
-_PASS_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "contiguous"}
+_PASS_METHODS = {
+    "relu",
+    "relu_",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "clamp",
+    "clamp_",
+    "contiguous",
+}
 
 
 def is_norm(module: nn.Module) -> bool:
@@ -73,18 +112,26 @@ def is_activation(module: nn.Module) -> bool:
         return False
     if type(module).__module__ == "torch.nn.modules.activation":
         return True
-    return bool(_ACT_NAME.search(type(module).__name__)) and not any(True for _ in module.parameters())
+    return bool(_ACT_NAME.search(type(module).__name__)) and not any(
+        True for _ in module.parameters()
+    )
 
 
 def _is_dropout(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.dropout._DropoutNd) or (
-        "Drop" in type(module).__name__ and not any(True for _ in module.parameters())
+        "Drop" in type(module).__name__
+        and not any(True for _ in module.parameters())
         and not any(True for _ in module.children())
     )
 
 
 def _is_pass_module(module: nn.Module) -> bool:
-    return isinstance(module, nn.Identity) or is_norm(module) or is_activation(module) or _is_dropout(module)
+    return (
+        isinstance(module, nn.Identity)
+        or is_norm(module)
+        or is_activation(module)
+        or _is_dropout(module)
+    )
 
 
 class ConvertTracer(fx.Tracer):
@@ -147,9 +194,13 @@ def trace_regions(
         failures.append((prefix, f"{type(exc).__name__}: {message}"))
         logger.debug("cannot trace %r: %s", prefix or type(module).__name__, exc)
         for name, child in module.named_children():
-            if ConvertTracer().is_leaf_module(child, name) or not any(wanted(m) for m in child.modules()):
+            if ConvertTracer().is_leaf_module(child, name) or not any(
+                wanted(m) for m in child.modules()
+            ):
                 continue
-            sub_regions, sub_failures = trace_regions(child, wanted, f"{prefix}.{name}" if prefix else name)
+            sub_regions, sub_failures = trace_regions(
+                child, wanted, f"{prefix}.{name}" if prefix else name
+            )
             regions += sub_regions
             failures += sub_failures
         return regions, failures
@@ -260,7 +311,9 @@ def _signature(node: fx.Node, outer: str) -> tuple[Any, ...]:
 
     if node.op == "call_module":
         return (node.op, rel(str(node.target)))
-    inner = tuple(rel(name) for _, name in _stack(node) if not outer or name.startswith(outer + "."))
+    inner = tuple(
+        rel(name) for _, name in _stack(node) if not outer or name.startswith(outer + ".")
+    )
     return (node.op, node.target, inner)
 
 
@@ -287,7 +340,11 @@ def insert_after(
     wanted = []
     for node, _, _ in insertions:
         signature = _signature(node, outer_name)
-        index = sum(1 for other in inside[: inside.index(node)] if _signature(other, outer_name) == signature)
+        index = sum(
+            1
+            for other in inside[: inside.index(node)]
+            if _signature(other, outer_name) == signature
+        )
         wanted.append((signature, index))
     try:
         graph = trace(module)
@@ -315,7 +372,9 @@ def insert_after(
         expected |= set(layer.state_dict(prefix=name + "."))
         with gm.graph.inserting_after(target):
             inserted = gm.graph.call_module(name, (target,))
-        target.replace_all_uses_with(inserted, delete_user_cb=lambda user, new=inserted: user is not new)
+        target.replace_all_uses_with(
+            inserted, delete_user_cb=lambda user, new=inserted: user is not new
+        )
     gm.recompile()
     if set(gm.state_dict()) != expected:
         return None
@@ -378,16 +437,29 @@ def _copy_missing_state(module: nn.Module, gm: fx.GraphModule) -> None:
 
 
 _STRIDED_POOL_CALLS = {
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
     "max_pool3d_with_indices",
 }
 _STRIDED_CONV_CALLS = {"conv1d", "conv2d", "conv3d"}
 HOOK_DICTS = (
-    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
 )
-
 
 
 @dataclass
@@ -435,7 +507,11 @@ def strided_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> st
 
 def _step_slices(index: Any) -> list[int]:
     items = index if isinstance(index, tuple) else (index,)
-    return [i for i, item in enumerate(items) if isinstance(item, slice) and isinstance(item.step, int) and item.step > 1]
+    return [
+        i
+        for i, item in enumerate(items)
+        if isinstance(item, slice) and isinstance(item.step, int) and item.step > 1
+    ]
 
 
 def observe(
@@ -475,21 +551,36 @@ def observe(
             seen.calls.append(key)
 
     class _Mode(torch.overrides.TorchFunctionMode):
-        def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        def __torch_function__(
+            self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+        ) -> Any:
             kwargs = kwargs or {}
             name = getattr(func, "__name__", "")
             if (call := strided_call(name, args, kwargs)) is not None:
                 record(call)
-            elif name == "__getitem__" and len(args) == 2 and isinstance(args[0], torch.Tensor) and args[0].dim() >= 3:
+            elif (
+                name == "__getitem__"
+                and len(args) == 2
+                and isinstance(args[0], torch.Tensor)
+                and args[0].dim() >= 3
+            ):
                 if steps := _step_slices(args[1]):
                     record(f"slicing with a step (index {args[1]!r}, dims {steps})")
             return func(*args, **kwargs)
 
     from torch.nn.modules import module as module_mod
 
-    handles = [module_mod.register_module_forward_pre_hook(pre_hook), module_mod.register_module_forward_hook(post_hook)]
+    handles = [
+        module_mod.register_module_forward_pre_hook(pre_hook),
+        module_mod.register_module_forward_hook(post_hook),
+    ]
     # The model's own hooks must not see this forward: they are set aside until it ends.
-    hooks = [(m, attr, getattr(m, attr)) for m in model.modules() for attr in HOOK_DICTS if getattr(m, attr, None)]
+    hooks = [
+        (m, attr, getattr(m, attr))
+        for m in model.modules()
+        for attr in HOOK_DICTS
+        if getattr(m, attr, None)
+    ]
     for module, attr, _ in hooks:
         setattr(module, attr, OrderedDict())
     model.eval()

@@ -58,7 +58,9 @@ class Converter:
         self.opt = options
         self.inputs = inputs
         self.report = ConversionReport()
-        self.modules: dict[str, Any] = dict(model.named_modules())  # convs, pools ...: read by attribute
+        self.modules: dict[str, Any] = dict(
+            model.named_modules()
+        )  # convs, pools ...: read by attribute
         self.index = {name: i for i, name in enumerate(self.modules)}
         self.replacements: dict[str, nn.Module] = {}
         self.old: dict[str, str] = {}
@@ -66,14 +68,20 @@ class Converter:
     # -- analysis -------------------------------------------------------------------------------------
 
     def _analyse(self) -> None:
-        self.seen = _fx.Observation({}, {}, [], error=self.inputs if isinstance(self.inputs, str) else None)
+        self.seen = _fx.Observation(
+            {}, {}, [], error=self.inputs if isinstance(self.inputs, str) else None
+        )
         if not isinstance(self.inputs, str):
             watch = {name for name, m in self.modules.items() if _wanted(m)}
             self.seen = _fx.observe(self.model, self.inputs, watch, _LEAVES)
             shapes = ", ".join(str(tuple(x.shape)) for x in self.inputs if isinstance(x, Tensor))
-            self.report.example_forward = f"ran on {shapes}" if self.seen.error is None else f"failed on {shapes}"
+            self.report.example_forward = (
+                f"ran on {shapes}" if self.seen.error is None else f"failed on {shapes}"
+            )
         if self.seen.error is not None:
-            self.report.example_forward += f" ({self.seen.error}): strided calls in forward() may be missed"
+            self.report.example_forward += (
+                f" ({self.seen.error}): strided calls in forward() may be missed"
+            )
             self.report.example_forward = self.report.example_forward.lstrip()
         regions, failures = _fx.trace_regions(self.model, _wanted)
         self.report.untraced = failures
@@ -91,18 +99,28 @@ class Converter:
                         self.node_of[name] = (region, node)
                         self.rank[name] = (base, position)
                 elif node.op == "call_function":
-                    call = _fx.strided_call(getattr(node.target, "__name__", ""), node.args, node.kwargs)
+                    call = _fx.strided_call(
+                        getattr(node.target, "__name__", ""), node.args, node.kwargs
+                    )
                     if call is not None:
                         outer = _fx.enclosing_module(node)
-                        self._report_call(region.absolute(outer[1] if outer else ""), call, "functional call in forward()")
+                        self._report_call(
+                            region.absolute(outer[1] if outer else ""),
+                            call,
+                            "functional call in forward()",
+                        )
         for owner, call in self.seen.calls:
-            self._report_call(owner, call, "subsampling in forward() (found by the example forward)")
+            self._report_call(
+                owner, call, "subsampling in forward() (found by the example forward)"
+            )
 
     def _report_call(self, owner: str, call: str, where: str) -> None:
         """One entry per module and function: the graph's, or else the example forward's."""
         name = f"{owner or '<model>'}:{call.split('(')[0].removeprefix('F.').strip()}"
         if all(s.name != name for s in self.report.skipped):
-            self.report.skipped.append(SkippedLayer(name, call, f"{where}; convert() edits modules only"))
+            self.report.skipped.append(
+                SkippedLayer(name, call, f"{where}; convert() edits modules only")
+            )
 
     def _order(self, name: str) -> tuple[int, int]:
         return self.rank.get(name, (self.index[name], 0))
@@ -114,7 +132,9 @@ class Converter:
 
     def _matches(self, name: str) -> str | None:
         """The include/exclude reason to leave ``name`` alone, if any."""
-        if self.opt.include is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.opt.include):
+        if self.opt.include is not None and not any(
+            fnmatch.fnmatchcase(name, p) for p in self.opt.include
+        ):
             return f"not matched by include={list(self.opt.include)}"
         if self.opt.exclude is not None:
             for pattern in self.opt.exclude:
@@ -131,7 +151,9 @@ class Converter:
         for name, module in self.modules.items():
             children = dict(module.named_children())
             pool = children.get("maxpool")
-            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(pool, nn.MaxPool2d):
+            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(
+                pool, nn.MaxPool2d
+            ):
                 if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
                     found.add(f"{name}.maxpool" if name else "maxpool")
         return found
@@ -140,7 +162,9 @@ class Converter:
 
     def _plan(self) -> tuple[list[tuple[str, nn.Module]], list[_ConvJob]]:
         candidates = [
-            (name, m) for name, m in self.modules.items() if isinstance(m, (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd))
+            (name, m)
+            for name, m in self.modules.items()
+            if isinstance(m, (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd))
         ]
         candidates.sort(key=lambda item: self._order(item[0]))
         strided = [name for name, m in candidates if _strided(m)]
@@ -168,7 +192,11 @@ class Converter:
                 else:
                     job.site = site
                     used.add(site.module)
-        self.commute = {name: conv for name, pool in pools if (conv := self._commuting_conv(name, pool, used)) is not None}
+        self.commute = {
+            name: conv
+            for name, pool in pools
+            if (conv := self._commuting_conv(name, pool, used)) is not None
+        }
         return pools, [job for job in convs if job.kind != "skip"]
 
     def _commuting_conv(self, name: str, pool: nn.Module, taken: set[str]) -> str | None:
@@ -179,24 +207,41 @@ class Converter:
         (DenseNet's transitions: 0.92x the FLOPs of the model). Only for ``method="blur"``: methods that
         choose by content (APS, LPS) see different maps on the two sides.
         """
-        if self.opt.method != "blur" or not isinstance(pool, _AvgPoolNd) or name not in self.node_of:
+        if (
+            self.opt.method != "blur"
+            or not isinstance(pool, _AvgPoolNd)
+            or name not in self.node_of
+        ):
             return None
         ndim = _pool_ndim(pool)
-        if _tuple(pool.kernel_size, ndim) != _tuple(pool.stride or pool.kernel_size, ndim) or any(_tuple(pool.padding, ndim)):
+        if _tuple(pool.kernel_size, ndim) != _tuple(pool.stride or pool.kernel_size, ndim) or any(
+            _tuple(pool.padding, ndim)
+        ):
             return None
         if _divisor(pool) is not None or getattr(pool, "ceil_mode", False):
             return None
         region, node = self.node_of[name]
         source = node.args[0] if node.args else None
-        if not isinstance(source, fx.Node) or source.op != "call_module" or len(_fx.data_users(source)) != 1:
+        if (
+            not isinstance(source, fx.Node)
+            or source.op != "call_module"
+            or len(_fx.data_users(source)) != 1
+        ):
             return None
         conv_name = region.absolute(str(source.target))
         conv = self.modules.get(conv_name)
         if conv is None:
             return None
-        if (not _is_plain_conv(conv) or _PLAIN_CONVS[type(conv)] != ndim or conv.bias is not None
-                or any(k != 1 for k in conv.kernel_size) or any(s != 1 for s in conv.stride)
-                or conv.padding not in ((0,) * ndim, "valid") or self.calls.get(conv_name, 1) != 1 or conv_name in taken):
+        if (
+            not _is_plain_conv(conv)
+            or _PLAIN_CONVS[type(conv)] != ndim
+            or conv.bias is not None
+            or any(k != 1 for k in conv.kernel_size)
+            or any(s != 1 for s in conv.stride)
+            or conv.padding not in ((0,) * ndim, "valid")
+            or self.calls.get(conv_name, 1) != 1
+            or conv_name in taken
+        ):
             return None
         return conv_name
 
@@ -221,13 +266,25 @@ class Converter:
                 return False
         if getattr(module, "ceil_mode", False) and not self.opt.circular:
             kernel, padding = _tuple(module.kernel_size, ndim), _tuple(module.padding, ndim)
-            if isinstance(module, _MaxPoolNd) and any(k < p + s for k, p, s in zip(kernel, padding, stride, strict=True)):
+            if isinstance(module, _MaxPoolNd) and any(
+                k < p + s for k, p, s in zip(kernel, padding, stride, strict=True)
+            ):
                 # torch drops a last window that starts in the padding; padding the end cannot reproduce that
-                self._skip(name, module, "ceil_mode with kernel_size < padding + stride (its size rule is not reproduced)")
+                self._skip(
+                    name,
+                    module,
+                    "ceil_mode with kernel_size < padding + stride (its size rule is not reproduced)",
+                )
                 return False
-            if isinstance(module, _AvgPoolNd) and (kernel != stride or any(padding) or _divisor(module) is not None):
-                self._skip(name, module, "ceil_mode average pooling with overlapping windows, padding or "
-                           "divisor_override (its partial windows are not reproduced)")
+            if isinstance(module, _AvgPoolNd) and (
+                kernel != stride or any(padding) or _divisor(module) is not None
+            ):
+                self._skip(
+                    name,
+                    module,
+                    "ceil_mode average pooling with overlapping windows, padding or "
+                    "divisor_override (its partial windows are not reproduced)",
+                )
                 return False
         reason = self._matches(name)
         channels = self._channels(name)
@@ -256,7 +313,9 @@ class Converter:
         kind = "after"
         if name == stem:
             split = (
-                self.opt.placement == "reference" and self.opt.antialias_stem is not False and all(s == 4 for s in stride)
+                self.opt.placement == "reference"
+                and self.opt.antialias_stem is not False
+                and all(s == 4 for s in stride)
                 and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
             )
             if split:
@@ -265,8 +324,14 @@ class Converter:
                 self._skip(name, conv, "stem (antialias_stem=False)")
                 return None
         reason = self._matches(name)
-        one_by_one = all(k == 1 for k in conv.kernel_size) and all(p == 0 for p in _tuple(conv.padding, ndim))
-        before = kind != "split" and _is_plain_conv(conv) and (self.opt.placement == "before" or one_by_one)
+        one_by_one = all(k == 1 for k in conv.kernel_size) and all(
+            p == 0 for p in _tuple(conv.padding, ndim)
+        )
+        before = (
+            kind != "split"
+            and _is_plain_conv(conv)
+            and (self.opt.placement == "before" or one_by_one)
+        )
         channels = conv.in_channels if before else conv.out_channels
         if reason is None and channels < self.opt.min_channels:
             reason = f"{channels} channels < min_channels={self.opt.min_channels}"
@@ -276,7 +341,9 @@ class Converter:
         if kind == "split":
             return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
         if before:
-            why = "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
+            why = (
+                "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
+            )
             job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
             return job if self._before_form(job, conv) else None
         return _ConvJob(name, "after", ndim, channels, stride, stride)
@@ -288,7 +355,9 @@ class Converter:
             if not self._before_form(job, conv):
                 job.kind = "skip"
         else:
-            self._skip(job.name, conv, f"{why}, and {type(conv).__name__} is not a plain convolution")
+            self._skip(
+                job.name, conv, f"{why}, and {type(conv).__name__} is not a plain convolution"
+            )
             job.kind = "skip"
 
     def _before_form(self, job: _ConvJob, conv: _ConvNd) -> bool:
@@ -303,8 +372,12 @@ class Converter:
         if all(2 * p == k - 1 for p, k in zip(padding, conv.kernel_size, strict=True)):
             return True
         if self.opt.method != "blur":
-            self._skip(job.name, conv, f"{job.reason or 'placement=before'}; {self.opt.method!r} before a "
-                       f"kernel_size={tuple(conv.kernel_size)} convolution would change its output size")
+            self._skip(
+                job.name,
+                conv,
+                f"{job.reason or 'placement=before'}; {self.opt.method!r} before a "
+                f"kernel_size={tuple(conv.kernel_size)} convolution would change its output size",
+            )
             return False
         job.kind, job.stride = "before-dense", (1,) * job.ndim
         job.reason += "; blur at stride 1, the convolution keeps its stride (same output size)"
@@ -313,7 +386,11 @@ class Converter:
     def _find_site(self, job: _ConvJob, taken: set[str]) -> _Site | str:
         """Where the downsampling layer of ``job`` goes, or why it cannot go after the activation."""
         if job.name not in self.node_of:
-            failed = [error for name, error in self.report.untraced if not name or job.name.startswith(name + ".")]
+            failed = [
+                error
+                for name, error in self.report.untraced
+                if not name or job.name.startswith(name + ".")
+            ]
             return f"not traceable ({failed[-1]})" if failed else "not reached by torch.fx tracing"
         if self.calls.get(job.name, 1) != 1:
             return f"called {self.calls[job.name]} times"
@@ -330,15 +407,27 @@ class Converter:
                 return _Site("identity", name, name)
         if len(users := _fx.data_users(last)) == 1:
             (user,) = users
-            if user.op == "call_module" and _fx.is_chain_input(user, last) and len(user.args) == 1 and not user.kwargs:
+            if (
+                user.op == "call_module"
+                and _fx.is_chain_input(user, last)
+                and len(user.args) == 1
+                and not user.kwargs
+            ):
                 name = region.absolute(str(user.target))
                 consumer = self.modules[name]
-                if (_PLAIN_CONVS.get(type(consumer)) == job.ndim and all(s == 1 for s in consumer.stride)
-                        and once(name)):
+                if (
+                    _PLAIN_CONVS.get(type(consumer)) == job.ndim
+                    and all(s == 1 for s in consumer.stride)
+                    and once(name)
+                ):
                     return _Site("consumer", name, where)
         for _, name in outputs:
             module = self.modules[name]
-            if isinstance(module, nn.Sequential) and _same_forward(module, nn.Sequential) and once(name):
+            if (
+                isinstance(module, nn.Sequential)
+                and _same_forward(module, nn.Sequential)
+                and once(name)
+            ):
                 return _Site("append", name, where)
         for _, name in outputs:
             if not _has_state(self.modules[name]) and once(name):
@@ -349,20 +438,32 @@ class Converter:
 
     def _like(self, layer: nn.Module, near: nn.Module) -> nn.Module:
         """Put a new layer on the device, dtype and train/eval mode of the module it joins."""
-        tensors = [t for t in list(near.parameters()) + list(near.buffers()) if t.is_floating_point()]
+        tensors = [
+            t for t in list(near.parameters()) + list(near.buffers()) if t.is_floating_point()
+        ]
         if not tensors:
-            tensors = [t for t in list(self.model.parameters()) + list(self.model.buffers()) if t.is_floating_point()]
+            tensors = [
+                t
+                for t in list(self.model.parameters()) + list(self.model.buffers())
+                if t.is_floating_point()
+            ]
         if tensors:
             layer = layer.to(device=tensors[0].device, dtype=tensors[0].dtype)
         return layer.train(near.training)
 
-    def _downsample(self, ndim: int, channels: int | None, stride: tuple[int, ...], near: nn.Module) -> nn.Module:
+    def _downsample(
+        self, ndim: int, channels: int | None, stride: tuple[int, ...], near: nn.Module
+    ) -> nn.Module:
         """The ``method`` layer. Its channel count comes from the tensors: a convolution's
         ``in_channels``/``out_channels``, or what reached the layer in the example forward. Where that is
         unknown (the forward failed, several counts) the layer is built with ``channels=None`` and takes
         what arrives; a method that needs the count (LPS: its scorer) then raises."""
         stride_arg: int | tuple[int, ...] = stride[0] if len(set(stride)) == 1 else stride
-        options: dict[str, Any] = {"stride": stride_arg, "filter_size": self.opt.filter_size, "pad_mode": self.opt.pad_mode}
+        options: dict[str, Any] = {
+            "stride": stride_arg,
+            "filter_size": self.opt.filter_size,
+            "pad_mode": self.opt.pad_mode,
+        }
         try:
             layer = create_downsample(self.opt.method, ndim, channels=channels, **options)
         except ValueError:
@@ -382,13 +483,17 @@ class Converter:
         stride = _tuple(pool.stride or pool.kernel_size, ndim)
         job = _ConvJob(conv_name, "before", ndim, conv.in_channels, stride)
         new: Any = self._before(job, conv)
-        if self.opt.placement != "reference":  # floor mode drops the last L % stride samples, as before
+        if (
+            self.opt.placement != "reference"
+        ):  # floor mode drops the last L % stride samples, as before
             new.blur = nn.Sequential(OrderedDict(trim=_TrimToStride(stride), downsample=new.blur))
         new.stride = (1,) * ndim
         self.old.setdefault(conv_name, _describe(conv))
         self._replace(conv_name, new)
         self._replace(name, nn.Identity())
-        converted[name] = f"before the 1x1 convolution {conv_name} (they commute; it runs on 1/{math.prod(stride)} of the samples)"
+        converted[name] = (
+            f"before the 1x1 convolution {conv_name} (they commute; it runs on 1/{math.prod(stride)} of the samples)"
+        )
 
     def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
         """``conv`` that subsamples its input first (``BlurConv``), sharing its Parameters."""
@@ -397,11 +502,15 @@ class Converter:
         conv.stride = job.stride  # BlurConv's blur stride (its checks of the input size included)
         try:
             blur_conv: Any = BLUR_CONV[job.ndim]
-            new = blur_conv.from_conv(conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds)
+            new = blur_conv.from_conv(
+                conv, filter_size=self.opt.filter_size, pad_mode=self.opt.pad_mode, downsample=ds
+            )
         finally:
             conv.stride = stride
         if job.kind == "before-dense":
-            new.stride = tuple(job.conv_stride)  # the blur ran at stride 1, the convolution keeps its stride
+            new.stride = tuple(
+                job.conv_stride
+            )  # the blur ran at stride 1, the convolution keeps its stride
         return new
 
     def _pool_replacement(self, name: str, pool: nn.Module) -> tuple[nn.Module, str]:
@@ -415,7 +524,9 @@ class Converter:
         is_max = isinstance(pool, _MaxPoolNd)
         if is_max and name in self.resnet_pools:
             kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
-        if self.opt.conv_padding_mode == "circular" and (is_max or any(padding) or kernel != stride):
+        if self.opt.conv_padding_mode == "circular" and (
+            is_max or any(padding) or kernel != stride
+        ):
             # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
             # and circular sampling the whole network is then exactly equivariant to circular shifts.
             pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
@@ -427,29 +538,47 @@ class Converter:
         if is_max:
             if self.opt.method == "blur":
                 new: nn.Module = MAX_BLUR_POOL[ndim](
-                    kernel_size=list(kernel), channels=channels, filter_size=self.opt.filter_size,
-                    stride=list(stride), padding=list(padding), pad_mode=self.opt.pad_mode,
+                    kernel_size=list(kernel),
+                    channels=channels,
+                    filter_size=self.opt.filter_size,
+                    stride=list(stride),
+                    padding=list(padding),
+                    pad_mode=self.opt.pad_mode,
                 )
                 new = self._like(new, pool)
             else:
-                new = nn.Sequential(OrderedDict(pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds))
+                new = nn.Sequential(
+                    OrderedDict(
+                        pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds
+                    )
+                )
             if not ceil:
                 return new, how
             # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
             # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
             end_pad = [p for s in reversed(stride) for p in (0, s - 1)]
             parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(end_pad)), pool=new)
-            return nn.Sequential(parts), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
+            return nn.Sequential(
+                parts
+            ), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
         if kernel == stride and not any(padding) and _divisor(pool) is None:
             if ceil:
                 return ds, how  # ceil(L / s) samples, as the original's
             if self.opt.placement == "reference":
-                return ds, how + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)"
+                return (
+                    ds,
+                    how
+                    + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)",
+                )
             # floor mode drops the last L % s samples, and so does the replacement
             parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
-            return nn.Sequential(parts), how + " (floor mode: the last L % stride samples are dropped, as before)"
+            return nn.Sequential(
+                parts
+            ), how + " (floor mode: the last L % stride samples are dropped, as before)"
         extra: dict[str, Any] = {} if ndim == 1 else {"divisor_override": _divisor(pool)}
-        dense = type(pool)(kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra)
+        dense = type(pool)(
+            kernel, stride=1, padding=padding, count_include_pad=pool.count_include_pad, **extra
+        )
         if _divisor(pool) is not None:
             how += f" (divisor_override={_divisor(pool)} kept: the average at stride 1, then the downsampling)"
         return nn.Sequential(OrderedDict(pool=dense, downsample=ds)), how
@@ -460,7 +589,9 @@ class Converter:
         old = self.modules[name]
         _follow_mode(new, old)
         self.replacements[name] = new
-        self.report.edits.append(ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new)))
+        self.report.edits.append(
+            ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new))
+        )
 
     def _apply_site(self, job: _ConvJob) -> str:
         site = job.site
@@ -471,7 +602,9 @@ class Converter:
             self._replace(site.module, ds)
             return f"after {site.where}, as {site.module} (was Identity)"
         if site.kind == "consumer":
-            new = self._before(_ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target)
+            new = self._before(
+                _ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target
+            )
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, new)
             return f"after {site.where}, in {type(new).__name__} {site.module}"
@@ -526,18 +659,24 @@ class Converter:
         for name in sorted(converted, key=self._order):
             module = final.get(name)
             text = _describe(module) if module is not None else "(inside a GraphModule)"
-            self.report.converted.append(ConvertedLayer(name, self.old[name], text, converted[name]))
+            self.report.converted.append(
+                ConvertedLayer(name, self.old[name], text, converted[name])
+            )
         return self.model, self.report
 
     def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
         """Rule 5: insert the layers as graph nodes, one GraphModule per module that produced their inputs."""
         groups: dict[tuple[str, str], list[_ConvJob]] = {}
         for job in jobs:
-            assert job.site is not None and job.site.region is not None and job.site.node is not None
+            assert (
+                job.site is not None and job.site.region is not None and job.site.node is not None
+            )
             outer = _fx.enclosing_module(job.site.node)
             groups.setdefault((job.site.region.prefix, outer[0] if outer else ""), []).append(job)
         # Deepest modules first: re-tracing an outer module then goes through the inner GraphModules.
-        for (prefix, _), group in sorted(groups.items(), key=lambda item: -len(item[1][0].name.split("."))):
+        for (prefix, _), group in sorted(
+            groups.items(), key=lambda item: -len(item[1][0].name.split("."))
+        ):
             sites = [_placed(job) for job in group]
             region = _fx.Region(prefix, self.model.get_submodule(prefix), sites[0].region.graph)  # type: ignore[union-attr]
             insertions: list[tuple[fx.Node, nn.Module, str]] = []
@@ -554,20 +693,28 @@ class Converter:
             old = self.model.get_submodule(name)
             kept = {id(m) for m in graph_module.modules()}
             self.report.hooks_dropped += [
-                f"{name}.{sub}" if name else sub for sub, m in old.named_modules()
-                if sub and id(m) not in kept and any(getattr(m, attr, None) for attr in _fx.HOOK_DICTS)
+                f"{name}.{sub}" if name else sub
+                for sub, m in old.named_modules()
+                if sub
+                and id(m) not in kept
+                and any(getattr(m, attr, None) for attr in _fx.HOOK_DICTS)
             ]
             self.report.edits.append(ModuleEdit(name, _describe(old), _describe(graph_module)))
             self.model = _swap(self.model, {name: graph_module}, self.report.hooks_moved)
             self.report.graph_modules.append(name)
             for job, site in zip(group, sites, strict=True):
-                converted[job.name] = f"after {site.where}, as a node of GraphModule {name or '<model>'}"
+                converted[job.name] = (
+                    f"after {site.where}, as a node of GraphModule {name or '<model>'}"
+                )
 
     def _graph_fallback(self, job: _ConvJob, converted: dict[str, str]) -> None:
         conv = self.modules[job.name]
         conv.stride = job.conv_stride  # undo, then place the blur before the convolution
         self.report.edits = [e for e in self.report.edits if e.name != job.name]
-        self._fallback(job, f"the module around {_placed(job).where} could not be re-traced to insert the layer")
+        self._fallback(
+            job,
+            f"the module around {_placed(job).where} could not be re-traced to insert the layer",
+        )
         if job.kind == "skip":
             return
         new = self._before(job, conv)
@@ -582,6 +729,10 @@ class Converter:
             return
         # Every convolution, padded or not (without padding the mode changes nothing): one rule for all.
         for name, module in self.model.named_modules():
-            if isinstance(module, _ConvNd) and not module.transposed and module.padding_mode != mode:
+            if (
+                isinstance(module, _ConvNd)
+                and not module.transposed
+                and module.padding_mode != mode
+            ):
                 module.padding_mode = mode  # type: ignore[assignment]  # validated by _Options
                 self.report.padding_mode.append(name)

@@ -67,8 +67,14 @@ from antialias.layers.factory import list_downsample_methods
 from antialias.layers.functional import check_pad_mode
 
 __all__ = [
-    "PLACEMENTS", "ConversionReport", "ConvertedLayer", "ModuleEdit", "SkippedLayer", "check_circular_invariance",
-    "convert", "convert_with_report",
+    "PLACEMENTS",
+    "ConversionReport",
+    "ConvertedLayer",
+    "ModuleEdit",
+    "SkippedLayer",
+    "check_circular_invariance",
+    "convert",
+    "convert_with_report",
 ]
 
 logger = logging.getLogger(__name__)
@@ -166,13 +172,20 @@ class ConversionReport:
             lines.append("left alone:")
             lines += [f"  {s.name:<{width}}  {s.reason}  ({s.layer})" for s in others]
         if self.graph_modules:
-            lines.append("replaced by torch.fx.GraphModule: " + ", ".join(n or "<model>" for n in self.graph_modules))
+            lines.append(
+                "replaced by torch.fx.GraphModule: "
+                + ", ".join(n or "<model>" for n in self.graph_modules)
+            )
         if self.untraced:
-            lines.append("not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced))
+            lines.append(
+                "not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced)
+            )
         if self.hooks_moved:
             lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
         if self.hooks_dropped:
-            lines.append("hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped))
+            lines.append(
+                "hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped)
+            )
         if self.example_forward:
             lines.append(f"example forward: {self.example_forward}")
         if self.invariance:
@@ -201,7 +214,9 @@ class _Keywords(TypedDict, total=False):
     inplace: bool
 
 
-def convert(model: nn.Module, filter_size: FilterSpec = 4, **options: Unpack[_Keywords]) -> nn.Module:
+def convert(
+    model: nn.Module, filter_size: FilterSpec = 4, **options: Unpack[_Keywords]
+) -> nn.Module:
     """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
 
     Max pools, average pools and strided convolutions of any ``nn.Module`` (1D, 2D or 3D) are rewritten
@@ -310,7 +325,16 @@ def convert_with_report(
     if activations not in (None, "alias_free"):
         raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
     options = _Options.build(
-        filter_size, method, pad_mode, min_channels, antialias_stem, include, exclude, conv_padding_mode, placement, circular
+        filter_size,
+        method,
+        pad_mode,
+        min_channels,
+        antialias_stem,
+        include,
+        exclude,
+        conv_padding_mode,
+        placement,
+        circular,
     )
     model, report = _convert(model, options, example_inputs, inplace)
     if activations == "alias_free":
@@ -319,7 +343,10 @@ def convert_with_report(
 
 
 def _convert(
-    model: nn.Module, options: _Options, example_inputs: Tensor | tuple[Any, ...] | None, inplace: bool
+    model: nn.Module,
+    options: _Options,
+    example_inputs: Tensor | tuple[Any, ...] | None,
+    inplace: bool,
 ) -> tuple[nn.Module, ConversionReport]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
@@ -347,7 +374,9 @@ def _convert(
     return model, report
 
 
-def _example_inputs(model: nn.Module, given: Tensor | tuple[Any, ...] | None) -> tuple[Any, ...] | str:
+def _example_inputs(
+    model: nn.Module, given: Tensor | tuple[Any, ...] | None
+) -> tuple[Any, ...] | str:
     """The example forward's arguments, or why there are none."""
     if given is not None:
         return given if isinstance(given, tuple) else (given,)
@@ -357,18 +386,28 @@ def _example_inputs(model: nn.Module, given: Tensor | tuple[Any, ...] | None) ->
     ndim = len(first.kernel_size)
     size = (_EXAMPLE_SIZE,) * ndim
     cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
-    if isinstance(cfg, dict) and isinstance(cfg.get("input_size"), (tuple, list)) and len(cfg["input_size"]) == ndim + 1:
+    if (
+        isinstance(cfg, dict)
+        and isinstance(cfg.get("input_size"), (tuple, list))
+        and len(cfg["input_size"]) == ndim + 1
+    ):
         size = tuple(int(v) for v in cfg["input_size"][1:])
     weight = first.weight
     dtype = weight.dtype if weight.is_floating_point() else torch.float32
-    x = torch.randn(1, first.in_channels, *size, generator=torch.Generator().manual_seed(0))  # global RNG untouched
+    x = torch.randn(
+        1, first.in_channels, *size, generator=torch.Generator().manual_seed(0)
+    )  # global RNG untouched
     return (x.to(device=weight.device, dtype=dtype),)
 
 
-_SHIFT_TOLERANCE = 1e-4  # relative to the output's scale: float rounding (APS ties), far below a real change
+_SHIFT_TOLERANCE = (
+    1e-4  # relative to the output's scale: float rounding (APS ties), far below a real change
+)
 
 
-def check_circular_invariance(model: nn.Module, example_inputs: Tensor | tuple[Any, ...], suspects: Sequence[str] = ()) -> str:
+def check_circular_invariance(
+    model: nn.Module, example_inputs: Tensor | tuple[Any, ...], suspects: Sequence[str] = ()
+) -> str:
     """Check that a circular shift of the input by one sample leaves ``model``'s output unchanged.
 
     Runs in evaluation mode (modes are restored) on a random input of the shape of the first example
@@ -396,7 +435,10 @@ def check_circular_invariance(model: nn.Module, example_inputs: Tensor | tuple[A
     model.eval()
     try:
         with torch.no_grad():
-            outputs = [model(torch.roll(x, shifts, dims), *inputs[1:]) for shifts in ((0,) * len(dims), (1,) * len(dims))]
+            outputs = [
+                model(torch.roll(x, shifts, dims), *inputs[1:])
+                for shifts in ((0,) * len(dims), (1,) * len(dims))
+            ]
     except Exception as exc:  # the model's own error on this input
         return _unchecked(f"the forward failed ({type(exc).__name__}: {str(exc)[:200]})")
     finally:
@@ -417,7 +459,9 @@ def check_circular_invariance(model: nn.Module, example_inputs: Tensor | tuple[A
 
 
 def _unchecked(reason: str) -> str:
-    warnings.warn(f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3)
+    warnings.warn(
+        f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3
+    )
     return f"not checked: {reason}"
 
 
@@ -450,8 +494,17 @@ class _Options:
 
     @classmethod
     def build(
-        cls, filter_size: FilterSpec, method: str, pad_mode: str | None, min_channels: int, antialias_stem: bool | None,
-        include: Any, exclude: Any, conv_padding_mode: str | None, placement: str, circular: bool = False,
+        cls,
+        filter_size: FilterSpec,
+        method: str,
+        pad_mode: str | None,
+        min_channels: int,
+        antialias_stem: bool | None,
+        include: Any,
+        exclude: Any,
+        conv_padding_mode: str | None,
+        placement: str,
+        circular: bool = False,
     ) -> _Options:
         get_taps(filter_size)  # raises on a bad filter
         if method not in list_downsample_methods():
@@ -463,23 +516,37 @@ class _Options:
         if antialias_stem is not None and not isinstance(antialias_stem, bool):
             raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
         if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
-            raise ValueError(f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}")
+            raise ValueError(
+                f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}"
+            )
         if not isinstance(circular, bool):
             raise TypeError(f"circular must be True or False, got {circular!r}")
         if circular:
             # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
             if method == "blur":
-                raise ValueError("circular=True promises invariance to every circular shift, which needs a method that "
-                                 "picks its sampling phase from the content ('aps', 'lps'), got method='blur'")
+                raise ValueError(
+                    "circular=True promises invariance to every circular shift, which needs a method that "
+                    "picks its sampling phase from the content ('aps', 'lps'), got method='blur'"
+                )
             for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
                 if value not in (None, "circular"):
-                    raise ValueError(f"circular=True sets {option}='circular', got {option}={value!r}")
+                    raise ValueError(
+                        f"circular=True sets {option}='circular', got {option}={value!r}"
+                    )
             if antialias_stem is False:
-                raise ValueError("circular=True anti-aliases the stem too, got antialias_stem=False")
+                raise ValueError(
+                    "circular=True anti-aliases the stem too, got antialias_stem=False"
+                )
             pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
         return cls(
-            filter_size, method, check_pad_mode("reflect" if pad_mode is None else pad_mode), min_channels, antialias_stem,
-            _patterns(include, "include"), _patterns(exclude, "exclude"), conv_padding_mode, placement, circular,
+            filter_size,
+            method,
+            check_pad_mode("reflect" if pad_mode is None else pad_mode),
+            min_channels,
+            antialias_stem,
+            _patterns(include, "include"),
+            _patterns(exclude, "exclude"),
+            conv_padding_mode,
+            placement,
+            circular,
         )
-
-

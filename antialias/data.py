@@ -80,7 +80,9 @@ def _to_rgb(img: Image.Image, path: str) -> Image.Image:
         raise CorruptImageError(f"image {path!r} has no pixels ({img.size[0]}x{img.size[1]})")
     if img.mode == "F":
         if not np.isfinite(pixels).all():
-            raise CorruptImageError(f"image {path!r} holds NaN or infinite pixels (a float image); expected finite values")
+            raise CorruptImageError(
+                f"image {path!r} holds NaN or infinite pixels (a float image); expected finite values"
+            )
         low, high = float(pixels.min()), float(pixels.max())
         if low >= 0 and high <= 1:
             scaled = pixels * 255.0
@@ -209,7 +211,9 @@ class ImageFolderDataset(Dataset):
         counted in :attr:`skipped`.
         """
         self._failed[index] = True
-        logger.warning(f"skipping image {self.samples[index][0]!r}: it cannot be decoded ({error.__cause__ or error})")
+        logger.warning(
+            f"skipping image {self.samples[index][0]!r}: it cannot be decoded ({error.__cause__ or error})"
+        )
         target = self.samples[index][1]
         n = len(self.samples)
         for step in range(1, n):
@@ -220,7 +224,9 @@ class ImageFolderDataset(Dataset):
                 return self._decode(other), target
             except CorruptImageError as exc:
                 self._failed[other] = True
-                logger.warning(f"skipping image {self.samples[other][0]!r}: it cannot be decoded ({exc.__cause__ or exc})")
+                logger.warning(
+                    f"skipping image {self.samples[other][0]!r}: it cannot be decoded ({exc.__cause__ or exc})"
+                )
         raise CorruptImageError(
             f"no readable image left in class {target} of {self.root!r}: every image of it failed to decode"
         ) from error
@@ -232,7 +238,9 @@ class ImageFolderDataset(Dataset):
         )
 
 
-def _find_images(directory: Path, extensions: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> list[str]:
+def _find_images(
+    directory: Path, extensions: tuple[str, ...], exclude: frozenset[str] = frozenset()
+) -> list[str]:
     """Image files under ``directory``: hidden entries ignored, symbolic links followed, each folder once.
 
     A link back to a folder already walked (``ln -s .. data/a/up``) would otherwise make ``os.walk``
@@ -244,7 +252,11 @@ def _find_images(directory: Path, extensions: tuple[str, ...], exclude: frozense
 
     def follow(real: str) -> bool:
         # Not a folder walked already, not the data root or another class, not an ancestor (a loop).
-        return real not in seen and (real == top or real not in exclude) and not top.startswith(real + os.sep)
+        return (
+            real not in seen
+            and (real == top or real not in exclude)
+            and not top.startswith(real + os.sep)
+        )
 
     for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -252,7 +264,11 @@ def _find_images(directory: Path, extensions: tuple[str, ...], exclude: frozense
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and follow(os.path.realpath(os.path.join(dirpath, d))))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and follow(os.path.realpath(os.path.join(dirpath, d)))
+        )
         for name in filenames:
             if not name.startswith(".") and name.lower().endswith(extensions):
                 found.append(os.path.join(dirpath, name))
@@ -351,13 +367,19 @@ def load_image_folder(
 
     # torchvision's ImageFolder rules: class folders are the visible sub-folders (``.ipynb_checkpoints``
     # and other hidden entries are not classes), links to folders included.
-    class_dirs = sorted(entry.name for entry in os.scandir(path) if entry.is_dir() and not entry.name.startswith("."))
+    class_dirs = sorted(
+        entry.name
+        for entry in os.scandir(path)
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
     samples: list[tuple[str, int]] = []
     classes: list[str] = []
     if class_dirs:
         classes = class_dirs
         # A link into the root or another class is not followed: its images would get this class.
-        exclude = frozenset([os.path.realpath(path)] + [os.path.realpath(path / name) for name in class_dirs])
+        exclude = frozenset(
+            [os.path.realpath(path)] + [os.path.realpath(path / name) for name in class_dirs]
+        )
         for index, name in enumerate(class_dirs):
             samples.extend((file, index) for file in _find_images(path / name, exts, exclude))
     if not samples:
@@ -365,7 +387,9 @@ def load_image_folder(
         flat = [
             os.path.join(path, entry.name)
             for entry in os.scandir(path)
-            if entry.is_file() and not entry.name.startswith(".") and entry.name.lower().endswith(exts)
+            if entry.is_file()
+            and not entry.name.startswith(".")
+            and entry.name.lower().endswith(exts)
         ]
         if not flat:
             raise ValueError(
@@ -394,9 +418,15 @@ def load_image_folder(
             logger.warning("skipped %d of %d images", len(samples) - len(kept), len(samples))
         samples = kept
     if classes:
-        shown = ", ".join(classes[:20]) + (f", ... ({len(classes) - 20} more)" if len(classes) > 20 else "")
-        logger.info(f"{root}: {len(samples)} images in {len(classes)} classes (index order): {shown}")
-    return ImageFolderDataset(path, samples, classes, transform, on_corrupt=on_corrupt, rejected=rejected)
+        shown = ", ".join(classes[:20]) + (
+            f", ... ({len(classes) - 20} more)" if len(classes) > 20 else ""
+        )
+        logger.info(
+            f"{root}: {len(samples)} images in {len(classes)} classes (index order): {shown}"
+        )
+    return ImageFolderDataset(
+        path, samples, classes, transform, on_corrupt=on_corrupt, rejected=rejected
+    )
 
 
 class _ToFloat:
@@ -405,7 +435,11 @@ class _ToFloat:
     def __call__(self, image: Any) -> torch.Tensor:
         from torchvision.transforms import functional as F
 
-        return F.convert_image_dtype(image, torch.float32) if isinstance(image, torch.Tensor) else F.to_tensor(image)
+        return (
+            F.convert_image_dtype(image, torch.float32)
+            if isinstance(image, torch.Tensor)
+            else F.to_tensor(image)
+        )
 
     def __repr__(self) -> str:
         return "ToFloat()"
@@ -465,7 +499,11 @@ def eval_transform(
                 "padded with zeros"
             )
         steps.append(transforms.Resize(resize, interpolation=mode, antialias=True))
-    steps += [transforms.CenterCrop(size), _ToFloat(), transforms.Normalize(mean=list(mean), std=list(std))]
+    steps += [
+        transforms.CenterCrop(size),
+        _ToFloat(),
+        transforms.Normalize(mean=list(mean), std=list(std)),
+    ]
     return transforms.Compose(steps)
 
 

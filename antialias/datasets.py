@@ -103,7 +103,9 @@ def corrupt_image(
         ImportError: the package is not installed.
     """
     if corruption not in IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS:
-        raise ValueError(f"unknown corruption {corruption!r}; expected one of {IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS}")
+        raise ValueError(
+            f"unknown corruption {corruption!r}; expected one of {IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS}"
+        )
     if severity not in (1, 2, 3, 4, 5):
         raise ValueError(f"severity must be 1..5, got {severity!r}")
     array = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)

@@ -44,10 +44,14 @@ def resolve_device(
             f"device {device!r} is not a device name; expected auto, cpu, cuda, cuda:N, mps, ... ({exc})"
         ) from None
     if resolved.type == "meta":
-        raise ValueError(f"device {device!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps")
+        raise ValueError(
+            f"device {device!r} holds no data (shapes only); expected auto, cpu, cuda, cuda:N or mps"
+        )
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was asked for but CUDA is not available on this machine")
+            raise ValueError(
+                f"device {device!r} was asked for but CUDA is not available on this machine"
+            )
         if resolved.index is None:
             resolved = torch.device("cuda", local_rank % torch.cuda.device_count())
     return resolved

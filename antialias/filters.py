@@ -117,14 +117,24 @@ def get_taps(spec: FilterSpec) -> tuple[float, ...]:
         sigma = float(match["sigma"]) if match["sigma"] is not None else None
         return _normalize(_gaussian(size, sigma))
     if isinstance(spec, Tensor):
-        if spec.dim() != 1 or spec.is_complex() or not (spec.is_floating_point() or spec.dtype in (torch.int32, torch.int64)):
-            raise ValueError(f"filter taps tensor must be 1D and real, got shape {tuple(spec.shape)} and dtype {spec.dtype}")
+        if (
+            spec.dim() != 1
+            or spec.is_complex()
+            or not (spec.is_floating_point() or spec.dtype in (torch.int32, torch.int64))
+        ):
+            raise ValueError(
+                f"filter taps tensor must be 1D and real, got shape {tuple(spec.shape)} and dtype {spec.dtype}"
+            )
         return _normalize(spec.detach().cpu().double().tolist())
-    if isinstance(spec, Sequence) and not isinstance(spec, str):  # str returned above; mypy keeps it in
+    if isinstance(spec, Sequence) and not isinstance(
+        spec, str
+    ):  # str returned above; mypy keeps it in
         if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in spec):
             raise TypeError(f"filter taps must be numbers, got {list(spec)!r}")
         return _normalize(spec)
-    raise TypeError(f"filter_size must be an int, a family string or a sequence of taps, got {type(spec).__name__}")
+    raise TypeError(
+        f"filter_size must be an int, a family string or a sequence of taps, got {type(spec).__name__}"
+    )
 
 
 def filter_name(spec: FilterSpec) -> str:

@@ -62,7 +62,9 @@ def count_parameters(name: str) -> int | None:
         return None
 
 
-def timm_families(count: Callable[[str], int | None] = count_parameters) -> dict[str, dict[str, Any]]:
+def timm_families(
+    count: Callable[[str], int | None] = count_parameters,
+) -> dict[str, dict[str, Any]]:
     """The smallest model of each timm family (:func:`timm_family`), ``test_*`` models left out.
 
     Smallest = fewest parameters (:func:`count_parameters`) over every name of the family (ties: the first
@@ -94,14 +96,16 @@ def torchvision_models() -> list[str]:
     return names
 
 
-def write_models_file(path: Path = MODELS_FILE, count: Callable[[str], int | None] = count_parameters) -> None:
+def write_models_file(
+    path: Path = MODELS_FILE, count: Callable[[str], int | None] = count_parameters
+) -> None:
     """Computes the model set (minutes: every timm model is built on the meta device) and saves it."""
     import timm
     import torchvision
 
     data = {
         "rule": "every torchvision model; per timm family (module:prefix, see timm_family) the one with the "
-                "fewest parameters counted on the meta device",
+        "fewest parameters counted on the meta device",
         "versions": {"timm": timm.__version__, "torchvision": torchvision.__version__},
         "torchvision": torchvision_models(),
         "timm": timm_families(count),
@@ -144,28 +148,55 @@ def _build(spec: str) -> tuple[Any, Any, str]:
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         channels, height, width = cfg.get("input_size", (3, 224, 224))
         if not cfg.get("fixed_input_size", False):
-            first = model.get_submodule(cfg["first_conv"]) if isinstance(cfg.get("first_conv"), str) else None
-            patch = max(first.stride) if isinstance(first, torch.nn.Conv2d) and first.kernel_size == first.stride else 1
-            height = width = _input_side(min(width, 96), max(64, *cfg.get("min_input_size", (0, 0, 0))[1:]), patch)
+            first = (
+                model.get_submodule(cfg["first_conv"])
+                if isinstance(cfg.get("first_conv"), str)
+                else None
+            )
+            patch = (
+                max(first.stride)
+                if isinstance(first, torch.nn.Conv2d) and first.kernel_size == first.stride
+                else 1
+            )
+            height = width = _input_side(
+                min(width, 96), max(64, *cfg.get("min_input_size", (0, 0, 0))[1:]), patch
+            )
         return model, (torch.randn(2, channels, height, width),), "classification"
     module = getattr(tvm, group) if group else tvm
     base = name.removeprefix("quantized_")  # list_models names the quantizable ones quantized_*
     # the least that any of the model's weights asks (vit_h_14: 224, not its default weights' 518)
-    metas = [w.meta for w in tvm.get_model_weights(base)] if group in ("", "quantization", "video") else [{}]
+    metas = (
+        [w.meta for w in tvm.get_model_weights(base)]
+        if group in ("", "quantization", "video")
+        else [{}]
+    )
     side = min(max(meta.get("min_size", (0, 0))) for meta in metas)
-    side = 299 if base == "inception_v3" else side  # its auxiliary classifier (training) needs 17 x 17 maps
+    side = (
+        299 if base == "inception_v3" else side
+    )  # its auxiliary classifier (training) needs 17 x 17 maps
     if group == "quantization":
         side = _input_side(96, side)
-        return getattr(module, base)(weights=None, quantize=False), (torch.randn(2, 3, side, side),), "classification"
+        return (
+            getattr(module, base)(weights=None, quantize=False),
+            (torch.randn(2, 3, side, side),),
+            "classification",
+        )
     if group == "detection":
-        sizes = {} if name.startswith("ssd") else {"min_size": 96, "max_size": 96}  # SSD: its own fixed size
+        sizes = (
+            {} if name.startswith("ssd") else {"min_size": 96, "max_size": 96}
+        )  # SSD: its own fixed size
         model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, **sizes)
         return model, ([torch.rand(3, 96, 96), torch.rand(3, 96, 96)],), "detection"
     if group == "segmentation":
-        model = tvm.get_model(name, weights=None, weights_backbone=None, num_classes=3, aux_loss=False)
+        model = tvm.get_model(
+            name, weights=None, weights_backbone=None, num_classes=3, aux_loss=False
+        )
         return model, (torch.randn(2, 3, 64, 64),), "segmentation"
     if group == "video":
-        side, frames = _input_side(64, side), max(8, min(meta.get("min_temporal_size", 0) for meta in metas))
+        side, frames = (
+            _input_side(64, side),
+            max(8, min(meta.get("min_temporal_size", 0) for meta in metas)),
+        )
         return tvm.get_model(name, weights=None), (torch.randn(1, 3, frames, side, side),), "video"
     if group == "optical_flow":
         model = tvm.get_model(name, weights=None)
@@ -208,10 +239,14 @@ def _train_inputs(kind: str, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     targets = []
     for _ in images:
         box = torch.tensor([[10.0, 12.0, 60.0, 70.0]])
-        targets.append({
-            "boxes": box, "labels": torch.tensor([1]), "masks": torch.zeros(1, 96, 96, dtype=torch.uint8),
-            "keypoints": torch.tensor([[[20.0, 30.0, 1.0]] * 17]),
-        })
+        targets.append(
+            {
+                "boxes": box,
+                "labels": torch.tensor([1]),
+                "masks": torch.zeros(1, 96, 96, dtype=torch.uint8),
+                "keypoints": torch.tensor([[[20.0, 30.0, 1.0]] * 17]),
+            }
+        )
     return images, targets
 
 
@@ -229,21 +264,36 @@ def run_one(spec: str) -> dict[str, Any]:
     with torch.no_grad():
         expected = _shapes(model(*inputs), kind == "detection")
     strided = {
-        n for n, m in model.named_modules()
-        if isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.modules.pooling._MaxPoolNd,
-                          torch.nn.modules.pooling._AvgPoolNd, torch.nn.modules.pooling._LPPoolNd))
-        and any(s > 1 for s in ((m.stride,) if isinstance(m.stride, int) else (m.stride or m.kernel_size)))  # type: ignore[union-attr]
+        n
+        for n, m in model.named_modules()
+        if isinstance(
+            m,
+            (
+                torch.nn.modules.conv._ConvNd,
+                torch.nn.modules.pooling._MaxPoolNd,
+                torch.nn.modules.pooling._AvgPoolNd,
+                torch.nn.modules.pooling._LPPoolNd,
+            ),
+        )
+        and any(
+            s > 1
+            for s in ((m.stride,) if isinstance(m.stride, int) else (m.stride or m.kernel_size))
+        )  # type: ignore[union-attr]
         and not getattr(m, "transposed", False)
     }
     converted, report = convert_with_report(model, example_inputs=inputs)
     result["converted"] = len(report.converted)
     result["left_alone"] = sorted({s.reason for s in report.skipped if s.reason != "stride 1"})
-    result["unreported"] = sorted(strided - {c.name for c in report.converted} - {s.name for s in report.skipped})
+    result["unreported"] = sorted(
+        strided - {c.name for c in report.converted} - {s.name for s in report.skipped}
+    )
     result["functional"] = [s.layer for s in report.skipped if ":" in s.name]
     result["graph_modules"] = len(report.graph_modules)
     result["ceil_pools"] = sum("ceil_mode" in c.placement for c in report.converted)
     before, after = model.state_dict(), converted.state_dict()
-    result["state_kept"] = list(before) == list(after) and all(torch.equal(before[k], after[k]) for k in before)
+    result["state_kept"] = list(before) == list(after) and all(
+        torch.equal(before[k], after[k]) for k in before
+    )
     converted.eval()
     with torch.no_grad():
         result["eval_shapes_kept"] = _shapes(converted(*inputs), kind == "detection") == expected
@@ -269,7 +319,11 @@ def summary(results: list[dict[str, Any]]) -> str:
 
     ran = [r for r in results if "converted" in r]
     # reasons for layers left alone, by the number of models (sizes in a reason dropped)
-    reasons = Counter(reason for r in ran for reason in {re.sub(r" == \(\d+, \d+\)", "", x) for x in r["left_alone"]})
+    reasons = Counter(
+        reason
+        for r in ran
+        for reason in {re.sub(r" == \(\d+, \d+\)", "", x) for x in r["left_alone"]}
+    )
     lines = [
         "| models | convert + state dict kept | eval, same output shapes | forward + backward (train) | every strided layer reported | a layer converted |",
         "|---|---|---|---|---|---|",
@@ -285,13 +339,20 @@ def summary(results: list[dict[str, Any]]) -> str:
     failures = [r for r in results if r["status"] != "ok"]
     if failures:
         lines += ["", "| model | status | error |", "|---|---|---|"]
-        lines += [f"| {r['model']} | {r['status']} | {str(r.get('error', r.get('unreported', '')))[:140]} |" for r in failures]
+        lines += [
+            f"| {r['model']} | {r['status']} | {str(r.get('error', r.get('unreported', '')))[:140]} |"
+            for r in failures
+        ]
     return "\n".join(lines)
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:
     """Rows by model (the last row of a model wins)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines() if line]
+        if path.exists()
+        else []
+    )
     return {row["model"]: row for row in rows}
 
 
@@ -299,12 +360,22 @@ def _sweep(pending: list[str], timeout: float, jobs: int) -> Iterator[dict[str, 
     """Runs each model in its own subprocess; yields their rows as they finish."""
     running: list[tuple[str, subprocess.Popen[str], float]] = []
     # this checkout's antialias, installed or not
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     while pending or running:
         while pending and len(running) < jobs:
             spec = pending.pop(0)
-            proc = subprocess.Popen([sys.executable, __file__, "--one", spec], stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--one", spec],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
             running.append((spec, proc, time.monotonic()))
         time.sleep(0.2)
         for item in list(running):
@@ -317,28 +388,57 @@ def _sweep(pending: list[str], timeout: float, jobs: int) -> Iterator[dict[str, 
                 yield {"model": spec, "status": "timeout", "error": f"over {timeout:.0f} s"}
             else:
                 lines = (proc.stdout.read() if proc.stdout else "").strip().splitlines()
-                yield json.loads(lines[-1]) if lines else {"model": spec, "status": "crash", "error": f"exit {proc.returncode}"}
+                yield (
+                    json.loads(lines[-1])
+                    if lines
+                    else {"model": spec, "status": "crash", "error": f"exit {proc.returncode}"}
+                )
             running.remove(item)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--output", type=Path, default=Path("convert_sweep.jsonl"),
-                        help="JSON lines, one per model; models already there are not run again")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("convert_sweep.jsonl"),
+        help="JSON lines, one per model; models already there are not run again",
+    )
     parser.add_argument("--models", nargs="*", help="specs source:group:name; None: the whole set")
-    parser.add_argument("--models-file", type=Path, help=f"the model set (JSON); None: {MODELS_FILE.name} beside this script")
-    parser.add_argument("--refresh-models", action="store_true", help="recompute --models-file first (minutes)")
-    parser.add_argument("--redo", nargs="*", default=[], help="run these again: statuses (error, timeout ...) or specs")
+    parser.add_argument(
+        "--models-file",
+        type=Path,
+        help=f"the model set (JSON); None: {MODELS_FILE.name} beside this script",
+    )
+    parser.add_argument(
+        "--refresh-models", action="store_true", help="recompute --models-file first (minutes)"
+    )
+    parser.add_argument(
+        "--redo",
+        nargs="*",
+        default=[],
+        help="run these again: statuses (error, timeout ...) or specs",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per model")
     parser.add_argument("--jobs", type=int, default=1, help="models run at the same time")
-    parser.add_argument("--summary", type=Path, help="print the table of an earlier run's JSON lines and exit")
+    parser.add_argument(
+        "--summary", type=Path, help="print the table of an earlier run's JSON lines and exit"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the subprocess's entry
     args = parser.parse_args(argv)
     if args.one:
         try:
             result = run_one(args.one)
         except Exception as exc:
-            result = {"model": args.one, "status": "error", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:400]}
+            result = {
+                "model": args.one,
+                "status": "error",
+                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+                    :400
+                ],
+            }
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
     if args.summary:
@@ -351,9 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = _read(args.output)
     if not args.models:  # the full set: rows of models no longer in it go
         rows = {m: rows[m] for m in models if m in rows}
-    pending = [m for m in models if m not in rows or m in args.redo or rows[m]["status"] in args.redo]
+    pending = [
+        m for m in models if m not in rows or m in args.redo or rows[m]["status"] in args.redo
+    ]
     args.output.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
-    with args.output.open("a") as out:  # a redone model's old row stays until the end (if interrupted, the last row wins)
+    with args.output.open(
+        "a"
+    ) as out:  # a redone model's old row stays until the end (if interrupted, the last row wins)
         for row in _sweep(pending, args.timeout, args.jobs):
             rows[row["model"]] = row
             out.write(json.dumps(row) + "\n")

@@ -71,7 +71,11 @@ def bench(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int) 
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
-    return {"median_ms": round(statistics.median(times), 4), "min_ms": round(min(times), 4), "max_ms": round(max(times), 4)}
+    return {
+        "median_ms": round(statistics.median(times), 4),
+        "min_ms": round(min(times), 4),
+        "max_ms": round(max(times), 4),
+    }
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
@@ -114,7 +118,9 @@ def _layer_candidates(channels: int, device: torch.device) -> dict[str, Callable
 
     out: dict[str, Callable[[], nn.Module]] = {}
     for backend in _backends(device):
-        out[f"ours[{backend}]"] = lambda b=backend: _WithBackend(BlurPool2d(channels, filter_size=4), b)
+        out[f"ours[{backend}]"] = lambda b=backend: _WithBackend(
+            BlurPool2d(channels, filter_size=4), b
+        )
     with contextlib.suppress(ImportError):
         import antialiased_cnns
 
@@ -134,25 +140,44 @@ def bench_layers(args: argparse.Namespace, device: torch.device) -> list[dict[st
     rows: list[dict[str, Any]] = []
     for shape in args.shapes:
         n, c, h, w = shape
-        for fmt_name, fmt in (("NCHW", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        for fmt_name, fmt in (
+            ("NCHW", torch.contiguous_format),
+            ("channels_last", torch.channels_last),
+        ):
             for dtype in args.dtypes:
-                x = torch.randn(n, c, h, w, device=device, dtype=dtype).contiguous(memory_format=fmt)
-                row: dict[str, Any] = {"shape": shape, "format": fmt_name, "dtype": str(dtype).replace("torch.", "")}
+                x = torch.randn(n, c, h, w, device=device, dtype=dtype).contiguous(
+                    memory_format=fmt
+                )
+                row: dict[str, Any] = {
+                    "shape": shape,
+                    "format": fmt_name,
+                    "dtype": str(dtype).replace("torch.", ""),
+                }
                 row["floor"] = bench(lambda x=x: x.clone(), device, args.warmup, args.iters)
                 for i, (name, make) in enumerate(_layer_candidates(c, device).items()):
                     modes = [("eager", False)]
                     if args.compile_layers and (i == 0 or name == "reference"):
-                        modes.append(("compiled", True))  # ours: compile traces one form whatever the backend
+                        modes.append(
+                            ("compiled", True)
+                        )  # ours: compile traces one form whatever the backend
                     for mode, compiled in modes:
-                        row[f"{name}/{mode}"] = _guard(lambda make=make, compiled=compiled, x=x, dtype=dtype: _time_layer(
-                            make().to(device, dtype), x, compiled, device, args))
+                        row[f"{name}/{mode}"] = _guard(
+                            lambda make=make, compiled=compiled, x=x, dtype=dtype: _time_layer(
+                                make().to(device, dtype), x, compiled, device, args
+                            )
+                        )
                 rows.append(row)
                 logger.info(json.dumps(row))
     return rows
 
 
-def _time_layer(layer: nn.Module, x: torch.Tensor, compiled: bool, device: torch.device,
-                args: argparse.Namespace) -> dict[str, Any]:
+def _time_layer(
+    layer: nn.Module,
+    x: torch.Tensor,
+    compiled: bool,
+    device: torch.device,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     if compiled and isinstance(layer, _WithBackend):
         layer = layer.layer
     fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(layer) if compiled else layer
@@ -177,7 +202,9 @@ def _net_candidates(arch: str, device: torch.device) -> dict[str, Callable[[], n
 
     from antialias.models import get_model
 
-    out: dict[str, Callable[[], nn.Module]] = {"torchvision": lambda: getattr(torchvision.models, arch)()}
+    out: dict[str, Callable[[], nn.Module]] = {
+        "torchvision": lambda: getattr(torchvision.models, arch)()
+    }
     with contextlib.suppress(ImportError):
         import antialiased_cnns
 
@@ -187,12 +214,20 @@ def _net_candidates(arch: str, device: torch.device) -> dict[str, Callable[[], n
     return out
 
 
-def _time_network(model: nn.Module, batch: int, size: int, compiled: bool, device: torch.device,
-                  args: argparse.Namespace) -> dict[str, Any]:
+def _time_network(
+    model: nn.Module,
+    batch: int,
+    size: int,
+    compiled: bool,
+    device: torch.device,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     if compiled and isinstance(model, _WithBackend):
         model = model.layer  # compile traces the same (slices) form whatever the backend
     model = model.to(device).to(memory_format=torch.channels_last)
-    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
     target = torch.randint(0, 1000, (batch,), device=device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model) if compiled else model
@@ -233,18 +268,24 @@ def bench_networks(args: argparse.Namespace, device: torch.device) -> list[dict[
         batch = args.batch or ARCH_BATCH.get(arch, 64)
         row: dict[str, Any] = {"arch": arch, "batch": batch, "size": args.image_size}
         for name, make in _net_candidates(arch, device).items():
-            compile_it = arch in args.compile_archs and not (name.startswith("ours[") and not name.endswith("[slices]"))
+            compile_it = arch in args.compile_archs and not (
+                name.startswith("ours[") and not name.endswith("[slices]")
+            )
             modes = [("eager", False)] + ([("compiled", True)] if compile_it else [])
             for mode, compiled in modes:
                 torch.manual_seed(0)
-                row[f"{name}/{mode}"] = _guard(lambda make=make, compiled=compiled, batch=batch: _time_network(
-                    make(), batch, args.image_size, compiled, device, args))
+                row[f"{name}/{mode}"] = _guard(
+                    lambda make=make, compiled=compiled, batch=batch: _time_network(
+                        make(), batch, args.image_size, compiled, device, args
+                    )
+                )
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
         base = row.get("torchvision/eager", {})
         if "train_img_s" in base:
             row["train_ratio_to_torchvision"] = {
-                k: round(v["train_img_s"] / base["train_img_s"], 3) for k, v in row.items()
+                k: round(v["train_img_s"] / base["train_img_s"], 3)
+                for k, v in row.items()
                 if isinstance(v, dict) and "train_img_s" in v
             }
         rows.append(row)
@@ -257,19 +298,35 @@ def bench_networks(args: argparse.Namespace, device: torch.device) -> list[dict[
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--device", default="cuda", help="cuda or cpu")
-    parser.add_argument("--quick", action="store_true", help="tiny shapes and iterations (a smoke check)")
-    parser.add_argument("--sections", nargs="+", default=["layers", "networks"], choices=["layers", "networks"])
-    parser.add_argument("--shapes", type=lambda s: [int(v) for v in s.split("x")], nargs="+", default=None,
-                        help="blur-pool inputs NxCxHxW (default 64x256x56x56 32x64x224x224)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny shapes and iterations (a smoke check)"
+    )
+    parser.add_argument(
+        "--sections", nargs="+", default=["layers", "networks"], choices=["layers", "networks"]
+    )
+    parser.add_argument(
+        "--shapes",
+        type=lambda s: [int(v) for v in s.split("x")],
+        nargs="+",
+        default=None,
+        help="blur-pool inputs NxCxHxW (default 64x256x56x56 32x64x224x224)",
+    )
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--compile-layers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--archs", nargs="+", default=list(ARCH_BATCH))
-    parser.add_argument("--compile-archs", nargs="*", default=["resnet50"],
-                        help="networks also timed under torch.compile (compiling is the slow part)")
-    parser.add_argument("--batch", type=int, default=None, help="network batch (default per arch: 256/128/128/64)")
+    parser.add_argument(
+        "--compile-archs",
+        nargs="*",
+        default=["resnet50"],
+        help="networks also timed under torch.compile (compiling is the slow part)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="network batch (default per arch: 256/128/128/64)"
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--iters", type=int, default=30)
@@ -284,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device here (use --device cpu --quick for a smoke check)")
+        raise SystemExit(
+            "--device cuda: no CUDA device here (use --device cpu --quick for a smoke check)"
+        )
     if args.quick:
         args.shapes = args.shapes or [[2, 8, 16, 16]]
         args.archs = args.archs if args.archs != list(ARCH_BATCH) else ["resnet18"]
@@ -292,14 +351,27 @@ def main(argv: list[str] | None = None) -> int:
         args.image_size = 64 if args.image_size == 224 else args.image_size
         args.warmup, args.iters, args.net_warmup, args.net_iters = 1, 2, 1, 1
         args.compile_layers = False  # compiling dominates a smoke check
-        args.compile_archs = [a for a in args.compile_archs if a in args.archs] if args.compile_archs != ["resnet50"] else []
+        args.compile_archs = (
+            [a for a in args.compile_archs if a in args.archs]
+            if args.compile_archs != ["resnet50"]
+            else []
+        )
     args.shapes = args.shapes or [[64, 256, 56, 56], [32, 64, 224, 224]]
     args.dtypes = [getattr(torch, d) for d in args.dtypes]
     started = time.time()
     result: dict[str, Any] = {
-        "args": {k: (v if not isinstance(v, list) or not v or not isinstance(v[0], torch.dtype) else [str(d) for d in v])
-                 for k, v in vars(args).items()},
-        "env": {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"},
+        "args": {
+            k: (
+                v
+                if not isinstance(v, list) or not v or not isinstance(v[0], torch.dtype)
+                else [str(d) for d in v]
+            )
+            for k, v in vars(args).items()
+        },
+        "env": {
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        },
     }
     with contextlib.suppress(ImportError):
         import triton

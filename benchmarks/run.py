@@ -59,7 +59,9 @@ logger = logging.getLogger("benchmarks")
 # Timing and memory
 
 
-def race(candidates: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2) -> dict[str, dict[str, Any]]:
+def race(
+    candidates: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2
+) -> dict[str, dict[str, Any]]:
     """Time the candidates in interleaved rounds; return median/min/max seconds (and every round) per name.
 
     Each round runs every candidate once, starting from a different one (rotation), so no candidate always
@@ -72,16 +74,21 @@ def race(candidates: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2)
     names = list(candidates)
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             start = time.perf_counter()
             candidates[name]()
             times[name].append(time.perf_counter() - start)
-    return {n: {"median": statistics.median(v), "min": min(v), "max": max(v), "rounds": v} for n, v in times.items()}
+    return {
+        n: {"median": statistics.median(v), "min": min(v), "max": max(v), "rounds": v}
+        for n, v in times.items()
+    }
 
 
 def paired_ratio(times: dict[str, dict[str, Any]], name: str, base: str) -> dict[str, float]:
     """Median and interquartile range over rounds of ``time[name] / time[base]`` measured in the same round."""
-    ratios = sorted(a / b for a, b in zip(times[name]["rounds"], times[base]["rounds"], strict=True))
+    ratios = sorted(
+        a / b for a, b in zip(times[name]["rounds"], times[base]["rounds"], strict=True)
+    )
     if len(ratios) < 4:
         return {"median": statistics.median(ratios), "q1": ratios[0], "q3": ratios[-1]}
     q1, _, q3 = statistics.quantiles(ratios, n=4)
@@ -203,17 +210,30 @@ def bench_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for k in args.filters:
                     peers = _peers(c, k)
                     if mode == "compile" and not args.compile_peers:
-                        peers = {name: make for name, make in peers.items() if name in ("ours", "reference")}
+                        peers = {
+                            name: make
+                            for name, make in peers.items()
+                            if name in ("ours", "reference")
+                        }
                     modules: dict[str, Callable[[Tensor], Tensor]] = {}
                     if mode == "compile":
                         torch._dynamo.reset()  # a fresh cache per configuration: no recompile limit
                     for name, make in peers.items():
                         module = make().to(dtype)
                         if mode == "compile":
-                            module = torch.compile(module, dynamic=False, fullgraph=(name == "ours"))
+                            module = torch.compile(
+                                module, dynamic=False, fullgraph=(name == "ours")
+                            )
                         modules[name] = module
-                    for pass_name, wrap in (("forward", _forward), ("forward+backward", _forward_backward)):
-                        if mode == "compile" and pass_name == "forward+backward" and k not in args.compile_backward_filters:
+                    for pass_name, wrap in (
+                        ("forward", _forward),
+                        ("forward+backward", _forward_backward),
+                    ):
+                        if (
+                            mode == "compile"
+                            and pass_name == "forward+backward"
+                            and k not in args.compile_backward_filters
+                        ):
                             continue
                         label = f"{fmt_name} {dtype_name} {mode} k={k} {pass_name}"
                         logger.info("layers: %s", label)
@@ -222,7 +242,11 @@ def bench_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
                         runs["copy"] = lambda b=buffer, t=x: b.copy_(t)
                         times = race(runs, rounds=args.rounds)
                         copy = times.pop("copy")
-                        floor_s = floor_share * copy["median"] * (2 if pass_name == "forward+backward" else 1)
+                        floor_s = (
+                            floor_share
+                            * copy["median"]
+                            * (2 if pass_name == "forward+backward" else 1)
+                        )
                         row = {
                             "format": fmt_name,
                             "dtype": dtype_name,
@@ -235,9 +259,15 @@ def bench_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
                             "times": times,
                         }
                         ours = times["ours"]["median"]
-                        row["speedup"] = {name: t["median"] / ours for name, t in times.items() if name != "ours"}
+                        row["speedup"] = {
+                            name: t["median"] / ours for name, t in times.items() if name != "ours"
+                        }
                         # per-round ratios: steadier than a ratio of medians when the machine's load drifts
-                        row["speedup_paired"] = {name: paired_ratio(times, name, "ours") for name in times if name != "ours"}
+                        row["speedup_paired"] = {
+                            name: paired_ratio(times, name, "ours")
+                            for name in times
+                            if name != "ours"
+                        }
                         row["ours_over_floor"] = ours / floor_s
                         rows.append(row)
                         _print_layer_row(row)
@@ -250,8 +280,10 @@ _LAYER_HEADER = False
 def _print_layer_row(row: dict[str, Any]) -> None:
     global _LAYER_HEADER
     if not _LAYER_HEADER:
-        print(f"\n{'blur-pool (ms, median)':44s} {'ours':>8s} {'ref':>8s} {'timm':>8s} {'kornia':>8s} {'floor':>7s}"
-              f" | {'ref/ours [IQR]':>20s} {'timm/ours [IQR]':>21s} {'kornia/ours [IQR]':>23s} {'ours/floor':>10s}")
+        print(
+            f"\n{'blur-pool (ms, median)':44s} {'ours':>8s} {'ref':>8s} {'timm':>8s} {'kornia':>8s} {'floor':>7s}"
+            f" | {'ref/ours [IQR]':>20s} {'timm/ours [IQR]':>21s} {'kornia/ours [IQR]':>23s} {'ours/floor':>10s}"
+        )
         _LAYER_HEADER = True
     label = f"{row['format']} {row['dtype']} {row['mode']} k={row['filter_size']} {'fwd' if row['pass'] == 'forward' else 'fwd+bwd'}"
     t = row["times"]
@@ -266,8 +298,11 @@ def _print_layer_row(row: dict[str, Any]) -> None:
         p = row["speedup_paired"][name]
         return f"{p['median']:{width}.2f}x [{p['q1']:.2f}-{p['q3']:.2f}]"
 
-    print(f"{label:44s} {ms('ours')} {ms('reference')} {ms('timm')} {ms('kornia')} {row['floor_s'] * 1e3:7.2f}"
-          f" | {ratio('reference', 7)} {ratio('timm', 8)} {ratio('kornia', 10)} {row['ours_over_floor']:9.2f}x", flush=True)
+    print(
+        f"{label:44s} {ms('ours')} {ms('reference')} {ms('timm')} {ms('kornia')} {row['floor_s'] * 1e3:7.2f}"
+        f" | {ratio('reference', 7)} {ratio('timm', 8)} {ratio('kornia', 10)} {row['ours_over_floor']:9.2f}x",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -292,7 +327,9 @@ def _models(arch: str, filter_size: int = 4) -> dict[str, Callable[[], nn.Module
     return makers
 
 
-def _train_step(model: nn.Module, x: Tensor, target: Tensor) -> tuple[Callable[[], None], Callable[[], None]]:
+def _train_step(
+    model: nn.Module, x: Tensor, target: Tensor
+) -> tuple[Callable[[], None], Callable[[], None]]:
     """(prepare, step): ``prepare`` drops the gradients (outside the measured call), ``step`` trains once."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
@@ -315,12 +352,28 @@ def bench_networks(args: argparse.Namespace) -> list[dict[str, Any]]:
             fmt = torch.channels_last if fmt_name == "channels_last" else torch.contiguous_format
             makers = _models(arch)
             models = {name: make().to(memory_format=fmt) for name, make in makers.items()}
-            flops = {name: count_flops(m.eval(), torch.randn(1, 3, args.image_size, args.image_size, generator=gen))
-                     for name, m in models.items()} if fmt_name == "NCHW" else {}
-            row: dict[str, Any] = {"arch": arch, "format": fmt_name, "batch": args.batch, "image_size": args.image_size,
-                                   "train_batch": args.train_batch, "flops": flops}
+            flops = (
+                {
+                    name: count_flops(
+                        m.eval(), torch.randn(1, 3, args.image_size, args.image_size, generator=gen)
+                    )
+                    for name, m in models.items()
+                }
+                if fmt_name == "NCHW"
+                else {}
+            )
+            row: dict[str, Any] = {
+                "arch": arch,
+                "format": fmt_name,
+                "batch": args.batch,
+                "image_size": args.image_size,
+                "train_batch": args.train_batch,
+                "flops": flops,
+            }
             # Inference
-            x = torch.randn(args.batch, 3, args.image_size, args.image_size, generator=gen).contiguous(memory_format=fmt)
+            x = torch.randn(
+                args.batch, 3, args.image_size, args.image_size, generator=gen
+            ).contiguous(memory_format=fmt)
             for m in models.values():
                 m.eval()
 
@@ -332,10 +385,14 @@ def bench_networks(args: argparse.Namespace) -> list[dict[str, Any]]:
                 return run
 
             logger.info("networks: %s %s inference", arch, fmt_name)
-            row["inference"] = race({n: infer(m) for n, m in models.items()}, rounds=args.net_rounds, warmup=1)
+            row["inference"] = race(
+                {n: infer(m) for n, m in models.items()}, rounds=args.net_rounds, warmup=1
+            )
             row["inference_peak_bytes"] = {n: peak_memory(infer(m)) for n, m in models.items()}
             # One training step
-            xt = torch.randn(args.train_batch, 3, args.image_size, args.image_size, generator=gen).contiguous(memory_format=fmt)
+            xt = torch.randn(
+                args.train_batch, 3, args.image_size, args.image_size, generator=gen
+            ).contiguous(memory_format=fmt)
             target = torch.randint(0, 1000, (args.train_batch,), generator=gen)
             steps = {}
             for n, m in models.items():
@@ -350,7 +407,9 @@ def bench_networks(args: argparse.Namespace) -> list[dict[str, Any]]:
                 return run
 
             logger.info("networks: %s %s training step", arch, fmt_name)
-            row["train_step"] = race({n: timed(*s) for n, s in steps.items()}, rounds=args.net_rounds, warmup=1)
+            row["train_step"] = race(
+                {n: timed(*s) for n, s in steps.items()}, rounds=args.net_rounds, warmup=1
+            )
             peaks = {}
             for n, (prepare, step) in steps.items():
                 prepare()
@@ -379,27 +438,40 @@ def _print_network_row(row: dict[str, Any]) -> None:
     label = f"{row['arch']} {row['format']}"
     inf, tr = row["inference"], row["train_step"]
     mem_i, mem_t = row["inference_peak_bytes"], row["train_peak_bytes"]
-    print(f"\n{label} (inference batch {row['batch']}, training batch {row['train_batch']}, {row['image_size']}px)")
-    print(f"  {'model':15s} {'infer ms':>9s} {'x tv':>6s} {'train ms':>9s} {'x tv':>6s} {'infer MB':>9s} {'train MB':>9s} {'x tv':>6s} {'GFLOPs':>7s} {'x tv':>6s}")
+    print(
+        f"\n{label} (inference batch {row['batch']}, training batch {row['train_batch']}, {row['image_size']}px)"
+    )
+    print(
+        f"  {'model':15s} {'infer ms':>9s} {'x tv':>6s} {'train ms':>9s} {'x tv':>6s} {'infer MB':>9s} {'train MB':>9s} {'x tv':>6s} {'GFLOPs':>7s} {'x tv':>6s}"
+    )
     for name in ("torchvision", "reference", "ours", "ours_filter1"):
         if name not in mem_t:
             continue
         cells = []
         if name in inf:
-            cells.append(f"{inf[name]['median'] * 1e3:9.1f} {inf[name]['median'] / inf[tv]['median']:6.3f}")
-            cells.append(f"{tr[name]['median'] * 1e3:9.1f} {tr[name]['median'] / tr[tv]['median']:6.3f}")
+            cells.append(
+                f"{inf[name]['median'] * 1e3:9.1f} {inf[name]['median'] / inf[tv]['median']:6.3f}"
+            )
+            cells.append(
+                f"{tr[name]['median'] * 1e3:9.1f} {tr[name]['median'] / tr[tv]['median']:6.3f}"
+            )
             cells.append(f"{mem_i[name] / 2**20:9.1f}")
         else:
             cells.append(f"{'-':>9s} {'-':>6s} {'-':>9s} {'-':>6s} {'-':>9s}")
         cells.append(f"{mem_t[name] / 2**20:9.1f} {mem_t[name] / mem_t[tv]:6.3f}")
         if name in row["flops"]:
-            cells.append(f"{row['flops'][name] / 1e9:7.2f} {row['flops'][name] / row['flops'][tv]:6.3f}")
+            cells.append(
+                f"{row['flops'][name] / 1e9:7.2f} {row['flops'][name] / row['flops'][tv]:6.3f}"
+            )
         label_name = {"ours_filter1": "ours (k=1)"}.get(name, name)
         print(f"  {label_name:15s} " + " ".join(cells), flush=True)
     if "reference" in inf:
-        print(f"  ours vs reference: inference {inf['ours']['median'] / inf['reference']['median']:.3f}x time, "
-              f"training {tr['ours']['median'] / tr['reference']['median']:.3f}x time, "
-              f"{mem_t['ours'] / mem_t['reference']:.3f}x training peak memory", flush=True)
+        print(
+            f"  ours vs reference: inference {inf['ours']['median'] / inf['reference']['median']:.3f}x time, "
+            f"training {tr['ours']['median'] / tr['reference']['median']:.3f}x time, "
+            f"{mem_t['ours'] / mem_t['reference']:.3f}x training peak memory",
+            flush=True,
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -407,25 +479,74 @@ def _print_network_row(row: dict[str, Any]) -> None:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small shapes, filter 4 only, fewer rounds (about a minute)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small shapes, filter 4 only, fewer rounds (about a minute)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
-    parser.add_argument("--sections", nargs="+", choices=["layers", "networks"], default=["layers", "networks"])
+    parser.add_argument(
+        "--sections", nargs="+", choices=["layers", "networks"], default=["layers", "networks"]
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--shape", type=int, nargs=4, default=None, metavar=("N", "C", "H", "W"),
-                        help="blur-pool input shape (default 16 256 56 56; --quick: 4 64 56 56)")
-    parser.add_argument("--filters", type=int, nargs="+", default=None, help="blur-pool filter sizes (default 2 3 4 5)")
-    parser.add_argument("--modes", nargs="+", choices=["eager", "compile"], default=["eager", "compile"])
-    parser.add_argument("--compile-peers", action="store_true", help="also compile timm and kornia (slow to compile)")
-    parser.add_argument("--compile-backward-filters", type=int, nargs="*", default=[4],
-                        help="filter sizes whose compiled forward+backward is measured")
-    parser.add_argument("--rounds", type=int, default=None, help="timing rounds per blur-pool comparison (default 15; --quick: 11)")
-    parser.add_argument("--archs", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "densenet121"])
-    parser.add_argument("--network-formats", nargs="+", choices=["NCHW", "channels_last"], default=["NCHW"])
-    parser.add_argument("--batch", type=int, default=None, help="inference batch (default 8; --quick: 2)")
-    parser.add_argument("--train-batch", type=int, default=None, help="training batch (default 8; --quick: 2)")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=("N", "C", "H", "W"),
+        help="blur-pool input shape (default 16 256 56 56; --quick: 4 64 56 56)",
+    )
+    parser.add_argument(
+        "--filters",
+        type=int,
+        nargs="+",
+        default=None,
+        help="blur-pool filter sizes (default 2 3 4 5)",
+    )
+    parser.add_argument(
+        "--modes", nargs="+", choices=["eager", "compile"], default=["eager", "compile"]
+    )
+    parser.add_argument(
+        "--compile-peers",
+        action="store_true",
+        help="also compile timm and kornia (slow to compile)",
+    )
+    parser.add_argument(
+        "--compile-backward-filters",
+        type=int,
+        nargs="*",
+        default=[4],
+        help="filter sizes whose compiled forward+backward is measured",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="timing rounds per blur-pool comparison (default 15; --quick: 11)",
+    )
+    parser.add_argument(
+        "--archs", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "densenet121"]
+    )
+    parser.add_argument(
+        "--network-formats", nargs="+", choices=["NCHW", "channels_last"], default=["NCHW"]
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="inference batch (default 8; --quick: 2)"
+    )
+    parser.add_argument(
+        "--train-batch", type=int, default=None, help="training batch (default 8; --quick: 2)"
+    )
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--net-rounds", type=int, default=None, help="timing rounds per network comparison (default 4; --quick: 3)")
+    parser.add_argument(
+        "--net-rounds",
+        type=int,
+        default=None,
+        help="timing rounds per network comparison (default 4; --quick: 3)",
+    )
     return parser
 
 
@@ -449,7 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     import antialias
 
     meta = {
-        "command": " ".join(["python", "benchmarks/run.py"] + (argv if argv is not None else sys.argv[1:])),
+        "command": " ".join(
+            ["python", "benchmarks/run.py"] + (argv if argv is not None else sys.argv[1:])
+        ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "antialias": antialias.__version__,
         "torch": torch.__version__,

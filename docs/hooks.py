@@ -38,10 +38,14 @@ def _rewrite_links(text: str, page_dir: str) -> str:
         target = match.group("target")
         if "://" in target or target.startswith(("mailto:", "#")):
             return match.group(0)
-        if target.startswith("docs/") and target.endswith("/"):  # a folder: the repository's view of it
-            return f"{match.group(1)}{GITHUB.replace('/blob/', '/tree/')}{target}{match.group('rest')}"
+        if target.startswith("docs/") and target.endswith(
+            "/"
+        ):  # a folder: the repository's view of it
+            return (
+                f"{match.group(1)}{GITHUB.replace('/blob/', '/tree/')}{target}{match.group('rest')}"
+            )
         if target.startswith("docs/"):  # a file of the site itself
-            return f"{match.group(1)}{up}{target[len('docs/'):]}{match.group('rest')}"
+            return f"{match.group(1)}{up}{target[len('docs/') :]}{match.group('rest')}"
         return f"{match.group(1)}{GITHUB}{target}{match.group('rest')}"  # the repository's file
 
     return _LINK.sub(fix, text)
@@ -55,8 +59,12 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     def insert(match: re.Match[str]) -> str:
         title = match.group("title").strip()
         if title not in sections:
-            raise ValueError(f"{page.file.src_path}: README.md has no section '## {title}' ({sorted(sections)})")
-        body = re.sub(r"^(#{2,6}) ", lambda m: m.group(1)[1:] + " ", sections[title], flags=re.MULTILINE)
+            raise ValueError(
+                f"{page.file.src_path}: README.md has no section '## {title}' ({sorted(sections)})"
+            )
+        body = re.sub(
+            r"^(#{2,6}) ", lambda m: m.group(1)[1:] + " ", sections[title], flags=re.MULTILINE
+        )
         body = re.sub(r"^<!-- readme-test:.*-->\n", "", body, flags=re.MULTILINE)
         return _rewrite_links(body, str(Path(page.file.src_path).parent))
 

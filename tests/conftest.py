@@ -44,8 +44,18 @@ def device() -> torch.device:
     return torch.device(os.environ.get("ANTIALIAS_TEST_DEVICE", "cpu"))
 
 
-_INIT_FUNCTIONS = ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_", "constant_", "ones_",
-                   "zeros_", "xavier_uniform_", "xavier_normal_", "trunc_normal_")
+_INIT_FUNCTIONS = (
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "uniform_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "trunc_normal_",
+)
 
 
 @pytest.fixture
@@ -61,7 +71,14 @@ def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "hub"
     monkeypatch.setattr(torch.hub, "_hub_dir", str(path))
     monkeypatch.delenv("ANTIALIAS_WEIGHTS_MIRROR", raising=False)
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)  # the server is on 127.0.0.1, never behind a proxy
     return path
 

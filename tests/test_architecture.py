@@ -30,7 +30,9 @@ def _floor(module: str) -> int | None:
     for level, names in enumerate(FLOORS):
         if parts[1] in names:
             return level
-    raise AssertionError(f"module {module} is on no floor: add it to FLOORS and docs/architecture.md")
+    raise AssertionError(
+        f"module {module} is on no floor: add it to FLOORS and docs/architecture.md"
+    )
 
 
 def _modules() -> list[tuple[str, Path]]:
@@ -45,7 +47,11 @@ def _imports(path: Path) -> list[tuple[str, list[str]]]:
     """``(module, names)`` of every absolute import of ``antialias``, at any depth (lazy ones too)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("antialias"):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("antialias")
+        ):
             found.append((node.module, [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
             found += [(a.name, []) for a in node.names if a.name.startswith("antialias")]
@@ -58,7 +64,9 @@ def test_imports_never_go_up_a_floor():
         level = _floor(module)
         for target, names in _imports(path):
             # ``from antialias import layers`` imports a module; ``from antialias import __version__`` does not.
-            submodules = [n for n in names if (PACKAGE / n).is_dir() or (PACKAGE / f"{n}.py").is_file()]
+            submodules = [
+                n for n in names if (PACKAGE / n).is_dir() or (PACKAGE / f"{n}.py").is_file()
+            ]
             targets = [target] + [f"{target}.{n}" for n in submodules if target == "antialias"]
             for t in targets:
                 t_level = _floor(t) if t != "antialias" else None
@@ -120,7 +128,9 @@ def test_architecture_doc_examples_run():
     assert len(blocks) == 2
     # A fresh interpreter: the examples register a method and a model for good.
     code = "\n".join(blocks)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -148,8 +158,10 @@ TESTED_IN = {
     "layers/_triton/function.py": "tests/layers/test_triton.py",
     "layers/_triton/kernels.py": "tests/layers/test_triton.py",
     "layers/_triton/tables.py": "tests/layers/test_triton.py",
-    **{f"models/{family}.py": "tests/models/test_families.py"
-       for family in ("alexnet", "densenet", "mobilenet", "resnet", "vgg")},
+    **{
+        f"models/{family}.py": "tests/models/test_families.py"
+        for family in ("alexnet", "densenet", "mobilenet", "resnet", "vgg")
+    },
 }
 
 
@@ -171,7 +183,9 @@ def test_every_module_has_its_test_module():
             missing.append(f"{relative}: expected {test}")
         elif str(relative) in TESTED_IN:
             # the module, or its whole package when that is private (_io, _triton)
-            names = {relative.stem} | ({relative.parent.name} if relative.parent.name.startswith("_") else set())
+            names = {relative.stem} | (
+                {relative.parent.name} if relative.parent.name.startswith("_") else set()
+            )
             doc = ast.get_docstring(ast.parse((ROOT / test).read_text())) or ""
             if not any(name.lstrip("_") in doc for name in names):
                 missing.append(f"{relative}: {test}'s docstring does not name it")
@@ -182,4 +196,3 @@ def test_mirror_rule():
     assert _mirror(Path("apps/demo/config.py")) == "tests/apps/test_demo_config.py"
     assert _mirror(Path("models/_weights.py")) == "tests/models/test_weights.py"
     assert _mirror(Path("filters.py")) == "tests/test_filters.py"
-

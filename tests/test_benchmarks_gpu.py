@@ -19,8 +19,23 @@ def test_gpu_benchmark_smoke_on_cpu(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "gpu.json"
-    argv = ["--device", "cpu", "--quick", "--dtypes", "float32", "--shapes", "1x4x8x8", "--archs", "resnet18",
-            "--image-size", "64", "--batch", "2", "--output", str(out)]
+    argv = [
+        "--device",
+        "cpu",
+        "--quick",
+        "--dtypes",
+        "float32",
+        "--shapes",
+        "1x4x8x8",
+        "--archs",
+        "resnet18",
+        "--image-size",
+        "64",
+        "--batch",
+        "2",
+        "--output",
+        str(out),
+    ]
     assert module.main(argv) == 0
     result = json.loads(out.read_text())
     (layer,) = result["layers"][:1]
@@ -29,4 +44,7 @@ def test_gpu_benchmark_smoke_on_cpu(tmp_path):
     assert {row["format"] for row in result["layers"]} == {"NCHW", "channels_last"}
     (net,) = result["networks"]
     assert net["arch"] == "resnet18" and net["torchvision/eager"]["train_img_s"] > 0
-    assert net["ours[cpu]/eager"]["infer_img_s"] > 0 and "ours[cpu]/eager" in net["train_ratio_to_torchvision"]
+    assert (
+        net["ours[cpu]/eager"]["infer_img_s"] > 0
+        and "ours[cpu]/eager" in net["train_ratio_to_torchvision"]
+    )

@@ -71,7 +71,9 @@ def test_every_corruption_is_reproducible_from_its_seed():
         assert not np.array_equal(a, image), name
     # Those drawing from generators of their own (skimage's, numba's) follow the seed too.
     for name in ("gaussian_noise", "impulse_noise", "glass_blur"):
-        assert not np.array_equal(corrupt_image(image, name, 3, seed=1), corrupt_image(image, name, 3, seed=2)), name
+        assert not np.array_equal(
+            corrupt_image(image, name, 3, seed=1), corrupt_image(image, name, 3, seed=2)
+        ), name
 
 
 def test_corrupt_image_errors(monkeypatch):

@@ -24,7 +24,11 @@ def test_none_means_the_models_device():
 
 @pytest.mark.parametrize(
     "device, match",
-    [("nonsense", "'nonsense' is not a device name"), ("meta", "holds no data"), (3.5, "is not a device name")],
+    [
+        ("nonsense", "'nonsense' is not a device name"),
+        ("meta", "holds no data"),
+        (3.5, "is not a device name"),
+    ],
 )
 def test_bad_devices(device, match):
     with pytest.raises(ValueError, match=match):

@@ -18,7 +18,9 @@ def _strict(text: str):
 
 def test_write_json_is_strict_and_creates_the_folder(tmp_path):
     path = tmp_path / "new" / "deeper" / "results.json"
-    written = write_json(path, {"nan": math.nan, "inf": -math.inf, "t": torch.tensor([1.5, math.nan]), 3: (1, 2)})
+    written = write_json(
+        path, {"nan": math.nan, "inf": -math.inf, "t": torch.tensor([1.5, math.nan]), 3: (1, 2)}
+    )
     assert written == path and path.read_text().endswith("}\n")
     assert _strict(path.read_text()) == {"nan": None, "inf": None, "t": [1.5, None], "3": [1, 2]}
 
@@ -36,8 +38,13 @@ def test_check_output_path_refuses_an_input_and_a_folder(tmp_path):
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"x")
     with pytest.raises(ValueError, match="is the same file as --weights file"):
-        check_output_path(weights, kind="file", what="--output", inputs=[("--weights file", str(weights))])
+        check_output_path(
+            weights, kind="file", what="--output", inputs=[("--weights file", str(weights))]
+        )
     with pytest.raises(ValueError, match="is a folder; expected a file name"):
         check_output_path(tmp_path, kind="file", what="--output")
-    assert check_output_path(tmp_path / "a" / "r.json", kind="file", what="--output") == tmp_path / "a" / "r.json"
+    assert (
+        check_output_path(tmp_path / "a" / "r.json", kind="file", what="--output")
+        == tmp_path / "a" / "r.json"
+    )
     assert not (tmp_path / "a").exists()  # checked, nothing created

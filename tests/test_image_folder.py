@@ -116,10 +116,14 @@ def test_eval_transform_takes_pil_uint8_batches_and_floats_alike():
     pil = tf(Image.fromarray(array))
     uint8 = torch.from_numpy(array).permute(2, 0, 1).contiguous()
     assert pil.shape == (3, 16, 16) and pil.dtype == torch.float32
-    torch.testing.assert_close(tf(uint8), pil, atol=2e-2, rtol=0)  # PIL and tensor resizes round differently
+    torch.testing.assert_close(
+        tf(uint8), pil, atol=2e-2, rtol=0
+    )  # PIL and tensor resizes round differently
     batch = torch.stack([uint8, uint8])
     assert tf(batch).shape == (2, 3, 16, 16)
-    torch.testing.assert_close(tf(batch.float() / 255), tf(batch), atol=2e-2, rtol=0)  # a float is not scaled again
+    torch.testing.assert_close(
+        tf(batch.float() / 255), tf(batch), atol=2e-2, rtol=0
+    )  # a float is not scaled again
     no_resize = eval_transform(None, 16)
     assert torch.equal(no_resize(uint8.float() / 255), no_resize(uint8))
 
@@ -127,7 +131,9 @@ def test_eval_transform_takes_pil_uint8_batches_and_floats_alike():
 def test_eval_transform_crop_pct_interpolation_and_the_weights_transform():
     from antialias.models import ResNet50_Weights
 
-    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 411, 3), dtype=np.uint8))
+    image = Image.fromarray(
+        np.random.default_rng(1).integers(0, 256, (300, 411, 3), dtype=np.uint8)
+    )
     # The weights' transform is this one: crop_pct 0.875 of 224 is Resize(256).
     expected = eval_transform(256, 224)(image)
     assert torch.equal(eval_transform(crop=224, crop_pct=0.875)(image), expected)

@@ -42,7 +42,9 @@ def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
 
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
-def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path, payload: object) -> None:
+def test_pt2_with_a_pickle_payload_is_refused_without_running_it(
+    tmp_path: Path, payload: object
+) -> None:
     marker = tmp_path / "MARKER"
     ok = _exported(tmp_path)
     buffer = io.BytesIO()
@@ -54,8 +56,28 @@ def test_pt2_with_a_pickle_payload_is_refused_without_running_it(tmp_path: Path,
     assert not marker.exists()
     # The same file on the command line: a one-line error, and nothing ran.
     images = write_image_tree(tmp_path / "images")
-    code = main(["eval", "--model", str(evil), "--data", str(images), "--metrics", "circular", "--crop", "8",
-                 "--resize", "8", "--circular-shift", "2", "--passes", "1", "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(evil),
+            "--data",
+            str(images),
+            "--metrics",
+            "circular",
+            "--crop",
+            "8",
+            "--resize",
+            "8",
+            "--circular-shift",
+            "2",
+            "--passes",
+            "1",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 2 and not marker.exists()
     # A clean export still loads and runs.
     assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
@@ -80,7 +102,9 @@ def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -
 # ---- torch files and plain pickles -------------------------------------------------------------------
 
 
-def test_safe_torch_load_refuses_a_payload_and_checks_the_expected_hash(tmp_path: Path, payload: object) -> None:
+def test_safe_torch_load_refuses_a_payload_and_checks_the_expected_hash(
+    tmp_path: Path, payload: object
+) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"w": torch.zeros(1), "x": payload}, path)
     with pytest.raises(_io.UnsafeFileError, match="could run code.*nothing from it was run"):
@@ -141,7 +165,12 @@ def test_atomic_save_records_the_hash_that_verify_file_checks(tmp_path: Path) ->
 
 
 def test_json_safe_turns_non_finite_numbers_and_tensors_into_json() -> None:
-    value = {"a": float("nan"), "b": [1.0, float("inf")], "c": torch.tensor([0.5, float("-inf")]), 1: (2,)}
+    value = {
+        "a": float("nan"),
+        "b": [1.0, float("inf")],
+        "c": torch.tensor([0.5, float("-inf")]),
+        1: (2,),
+    }
     assert _io.json_safe(value) == {"a": None, "b": [1.0, None], "c": [0.5, None], "1": [2]}
 
 
@@ -151,7 +180,10 @@ def test_json_safe_turns_non_finite_numbers_and_tensors_into_json() -> None:
 def test_check_output_path_refuses_before_any_work(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "a_dir").mkdir()
-    assert _io.check_output_path(tmp_path / "new" / "out.json", kind="file", what="--output") == tmp_path / "new" / "out.json"
+    assert (
+        _io.check_output_path(tmp_path / "new" / "out.json", kind="file", what="--output")
+        == tmp_path / "new" / "out.json"
+    )
     assert not (tmp_path / "new").exists()  # creates nothing
     with pytest.raises(ValueError, match="is a folder; expected a file name"):
         _io.check_output_path(tmp_path / "a_dir", kind="file", what="--output")
@@ -160,7 +192,12 @@ def test_check_output_path_refuses_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="is not a folder"):
         _io.check_output_path(tmp_path / "a_file" / "x.json", kind="file", what="--output")
     with pytest.raises(ValueError, match="same file as --weights file"):
-        _io.check_output_path(tmp_path / "a_file", kind="file", what="--output", inputs=[("--weights file", tmp_path / "a_file")])
+        _io.check_output_path(
+            tmp_path / "a_file",
+            kind="file",
+            what="--output",
+            inputs=[("--weights file", tmp_path / "a_file")],
+        )
     with pytest.raises(ValueError, match="kind must be 'file' or 'dir'"):
         _io.check_output_path(tmp_path / "x", kind="pipe", what="--output")  # type: ignore[arg-type]
 

@@ -52,7 +52,9 @@ def _blocks() -> list[Block]:
         j = i + 1
         while j < len(lines) and lines[j].strip() != "```":
             j += 1
-        previous = next((lines[k].strip() for k in range(start - 1, -1, -1) if lines[k].strip()), "")
+        previous = next(
+            (lines[k].strip() for k in range(start - 1, -1, -1) if lines[k].strip()), ""
+        )
         marker = _MARKER.match(previous)
         blocks.append(
             Block(
@@ -80,7 +82,14 @@ def _run(block: Block) -> dict:
 @pytest.fixture
 def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No network (every URL goes to a closed local port) and an empty torch.hub cache."""
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     for name in ("no_proxy", "NO_PROXY", "ANTIALIAS_WEIGHTS_MIRROR"):
         monkeypatch.delenv(name, raising=False)
@@ -94,7 +103,7 @@ def test_the_readme_has_examples_and_every_marker_is_known() -> None:
     for block in BLOCKS:
         assert block.kind in (None, *_KINDS), f"{block.id}: unknown marker {block.kind!r}"
         if block.kind == "offline-error":
-            assert re.fullmatch(r'"[^"]+"', block.arg), f"{block.id}: offline-error needs \"TEXT\""
+            assert re.fullmatch(r'"[^"]+"', block.arg), f'{block.id}: offline-error needs "TEXT"'
         if block.kind == "skip":
             assert block.arg, f"{block.id}: a skip marker says why"
     assert not any("torchvision_resnet50" in b.code for b in BLOCKS)  # the old undefined name
@@ -121,7 +130,7 @@ def test_the_readme_claims_hold() -> None:
     from antialias.models import list_models
 
     assert len(list_models()) == 23 and len(list_models("*resnet*")) == 7
-    assert '# 7: resnet18 ... resnet152, wide_resnet50_2, wide_resnet101_2' in text
+    assert "# 7: resnet18 ... resnet152, wide_resnet50_2, wide_resnet101_2" in text
     # Time claims name the machine they were measured on.
     for claim in re.findall(r"[^.]*\b\d+(?:\.\d+)? (?:s|seconds|minutes?)\b[^.]*\.", text):
         if "benchmarks/run.py" in claim or "about 4 min" in claim:
@@ -156,7 +165,9 @@ def test_fine_tune_walkthrough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     from antialias.cli import main
 
     steps = [b for b in BLOCKS if b.kind == "walkthrough"]
-    assert [b.language for b in steps][:2] == ["python", "bash"], "a Python block, then the commands"
+    assert [b.language for b in steps][:2] == ["python", "bash"], (
+        "a Python block, then the commands"
+    )
     monkeypatch.chdir(tmp_path)
     ran = []
     for block in steps:

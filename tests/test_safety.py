@@ -44,7 +44,11 @@ from antialias.train.model import import_object, load_init_weights
 
 def _evil_file(path: Path, payload: object, *, legacy: bool = False) -> Path:
     """A weights file with the ``payload`` fixture planted in it."""
-    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": payload}, path, _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"state_dict": {"w": torch.zeros(1)}, "x": payload},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     return path
 
 
@@ -83,8 +87,23 @@ NETS = textwrap.dedent(
 
 TINY = {**TRAIN_TINY, "consistency_passes": 0}
 CLI_TINY = [
-    "--batch-size", "4", "--lr", "0.1", "--crop-size", "32", "--val-resize", "32", "--max-offset", "8",
-    "--workers", "0", "--no-progress", "--device", "cpu", "--consistency-passes", "0",
+    "--batch-size",
+    "4",
+    "--lr",
+    "0.1",
+    "--crop-size",
+    "32",
+    "--val-resize",
+    "32",
+    "--max-offset",
+    "8",
+    "--workers",
+    "0",
+    "--no-progress",
+    "--device",
+    "cpu",
+    "--consistency-passes",
+    "0",
 ]
 
 
@@ -118,7 +137,9 @@ def _sha(path: Path) -> str:
 # 2-3. torchvision's weights and the download cache
 
 
-def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Path, offline: None, payload: object) -> None:
+def test_planted_torchvision_file_is_never_unpickled(
+    hub_dir: Path, tmp_path: Path, offline: None, payload: object
+) -> None:
     import torchvision
 
     marker = tmp_path / "MARKER"
@@ -141,7 +162,9 @@ def test_planted_torchvision_file_is_never_unpickled(hub_dir: Path, tmp_path: Pa
     assert not marker.exists() and not planted.exists()
 
 
-def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: object) -> None:
+def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: object
+) -> None:
     import pickle
 
     from torchvision.datasets import CIFAR10
@@ -164,9 +187,13 @@ def test_planted_cifar10_batch_is_refused_even_when_its_md5_matches(tmp_path: Pa
 # 4. imports never come from the working directory by accident
 
 
-def test_module_names_are_not_imported_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_names_are_not_imported_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     marker = tmp_path / "MARKER"
-    (tmp_path / "cwd_shadow_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef build(**kw):\n    return None\n")
+    (tmp_path / "cwd_shadow_mod.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef build(**kw):\n    return None\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend("")  # as python -m and an interactive interpreter do
     with pytest.raises(ValueError, match=r"give its path, './cwd_shadow_mod.py:build'"):
@@ -177,13 +204,30 @@ def test_module_names_are_not_imported_from_the_working_directory(tmp_path: Path
 
 
 @pytest.mark.slow  # a fresh interpreter imports torch: ~10 s on 2 cores
-def test_python_m_antialias_ignores_a_torchvision_py_in_the_working_directory(tmp_path: Path) -> None:
+def test_python_m_antialias_ignores_a_torchvision_py_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
     marker = tmp_path / "MARKER"
     (tmp_path / "torchvision.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     result = subprocess.run(
-        [sys.executable, "-m", "antialias", "eval", "--model", "torchvision.models:resnet18", "--metrics", "circular",
-         "--data", str(tmp_path / "missing"), "--device", "cpu"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "antialias",
+            "eval",
+            "--model",
+            "torchvision.models:resnet18",
+            "--metrics",
+            "circular",
+            "--data",
+            str(tmp_path / "missing"),
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr
     assert not marker.exists()
@@ -194,10 +238,16 @@ def test_python_m_antialias_ignores_a_torchvision_py_in_the_working_directory(tm
 
 
 def _state(epoch: int) -> dict:
-    return {"format": ck.CHECKPOINT_FORMAT, "epoch": epoch, "model": {"w": torch.full((1000,), float(epoch))}}
+    return {
+        "format": ck.CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "model": {"w": torch.full((1000,), float(epoch))},
+    }
 
 
-def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damaged_file(tmp_path: Path) -> None:
+def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damaged_file(
+    tmp_path: Path,
+) -> None:
     for epoch in (1, 2):
         ck.save_checkpoint(_state(epoch), tmp_path, epoch=epoch, save_every=1)
     latest, kept = tmp_path / ck.LATEST, tmp_path / "checkpoint_epoch0002.pt"
@@ -214,23 +264,32 @@ def test_kept_checkpoints_are_independent_and_resume_falls_back_naming_the_damag
         ck.load_checkpoint(latest)
     kept.write_bytes(b"")
     (tmp_path / "checkpoint_epoch0001.pt").write_bytes(b"junk")
-    with pytest.raises(CheckpointError, match="no intact checkpoint.*checkpoint_latest.pt.*checkpoint_epoch0002.pt"):
+    with pytest.raises(
+        CheckpointError, match="no intact checkpoint.*checkpoint_latest.pt.*checkpoint_epoch0002.pt"
+    ):
         ck.find_resumable(tmp_path)
 
 
-def test_resume_passes_over_a_damaged_latest_checkpoint(image_data: Path, tmp_path: Path, nets: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_resume_passes_over_a_damaged_latest_checkpoint(
+    image_data: Path, tmp_path: Path, nets: str, caplog: pytest.LogCaptureFixture
+) -> None:
     out = tmp_path / "run"
     train(_config(image_data, out, f"{nets}:tiny", epochs=3, stop_after=2, save_every=1))
     with open(out / ck.LATEST, "r+b") as f:
         f.truncate(1000)
     result = train(_config(image_data, out, f"{nets}:tiny", epochs=3, resume="latest"))
     assert result.epochs_completed == 3
-    assert any("checkpoint_latest.pt is damaged" in r.getMessage() and "checkpoint_epoch0002.pt" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "checkpoint_latest.pt is damaged" in r.getMessage()
+        and "checkpoint_epoch0002.pt" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
-    path = ck.atomic_save({"format": ck.CHECKPOINT_FORMAT, "epoch": 1}, tmp_path / "c.pt", record_hash=True)
+    path = ck.atomic_save(
+        {"format": ck.CHECKPOINT_FORMAT, "epoch": 1}, tmp_path / "c.pt", record_hash=True
+    )
     assert _io.read_hash_record(path) == _sha(path)
     record = path.with_name(path.name + ".sha256")
     record.write_text("0" * 64 + "  c.pt\n")
@@ -242,7 +301,9 @@ def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
 # 7-8. run folders: another run, a finished run, an older checkpoint, a second process
 
 
-def test_run_folders_are_never_written_over_without_overwrite(image_data: Path, tmp_path: Path, nets: str) -> None:
+def test_run_folders_are_never_written_over_without_overwrite(
+    image_data: Path, tmp_path: Path, nets: str
+) -> None:
     model = f"{nets}:tiny"
     a, b = tmp_path / "a", tmp_path / "b"
     train(_config(image_data, a, model, epochs=2, stop_after=1, save_every=1))
@@ -254,33 +315,79 @@ def test_run_folders_are_never_written_over_without_overwrite(image_data: Path, 
     # A new run into B: refused.
     with pytest.raises(ValueError, match="already holds a run"):
         train(_config(image_data, b, model, epochs=1))
-    assert before == {p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")}
+    assert before == {
+        p.name: _sha(p) for p in b.iterdir() if p.is_file() and not p.name.startswith(".")
+    }
     # Resuming A from its own older checkpoint: refused without overwrite ...
     train(_config(image_data, a, model, epochs=2, resume="latest"))
     with pytest.raises(ValueError, match="holds epoch 1, but the run .* has reached epoch 2"):
         train(_config(image_data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt")))
     # ... and allowed with it, which removes the discarded epochs' checkpoints.
-    result = train(_config(image_data, a, model, epochs=2, resume=str(a / "checkpoint_epoch0001.pt"), overwrite=True))
+    result = train(
+        _config(
+            image_data,
+            a,
+            model,
+            epochs=2,
+            resume=str(a / "checkpoint_epoch0001.pt"),
+            overwrite=True,
+        )
+    )
     assert result.epochs_completed == 2
-    assert [json.loads(line)["epoch"] for line in (a / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in (a / "log.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+    ]
 
 
-def test_resuming_a_checkpoint_of_another_model_is_a_one_line_error(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resuming_a_checkpoint_of_another_model_is_a_one_line_error(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = tmp_path / "a"
     train(_config(image_data, a, f"{nets}:tiny", epochs=2, stop_after=1))
-    code = main(["train", str(image_data), "--model", "resnet18", "--baseline", "--output-dir", str(tmp_path / "b"),
-                 "--resume", str(a / ck.LATEST), "--epochs", "2", *CLI_TINY])
+    code = main(
+        [
+            "train",
+            str(image_data),
+            "--model",
+            "resnet18",
+            "--baseline",
+            "--output-dir",
+            str(tmp_path / "b"),
+            "--resume",
+            str(a / ck.LATEST),
+            "--epochs",
+            "2",
+            *CLI_TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "does not fit 'resnet18'" in err and "Traceback" not in err
     assert not (tmp_path / "b").exists()
 
 
-def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     with _io.RunLock(out):
-        with pytest.raises(_io.RunLockedError, match=rf"pid {os.getpid()} on host {socket.gethostname()}"):
+        with pytest.raises(
+            _io.RunLockedError, match=rf"pid {os.getpid()} on host {socket.gethostname()}"
+        ):
             train(_config(image_data, out, f"{nets}:tiny", epochs=1))
-        code = main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1", *CLI_TINY])
+        code = main(
+            [
+                "train",
+                str(image_data),
+                "--model",
+                f"{nets}:tiny",
+                "--output-dir",
+                str(out),
+                "--epochs",
+                "1",
+                *CLI_TINY,
+            ]
+        )
         assert code == 2 and "in use by another run" in capsys.readouterr().err
     assert not (out / "log.jsonl").exists()
     # Released: the run goes ahead.
@@ -291,34 +398,114 @@ def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_holder(image_d
 # 9-10. output paths: checked before any work, never one of the inputs
 
 
-def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
-    code = main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
-                 "--output", str(out / "weights.pt"), *CLI_TINY])
+    code = main(
+        [
+            "train",
+            str(image_data),
+            "--model",
+            f"{nets}:tiny",
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "1",
+            "--output",
+            str(out / "weights.pt"),
+            *CLI_TINY,
+        ]
+    )
     assert code == 2 and "would destroy" in capsys.readouterr().err and not out.exists()
     weights = tmp_path / "w.pt"
     torch.save(import_object(f"{nets}:tiny")().state_dict(), weights)
     before = _sha(weights)
-    code = main(["eval", "--model", f"{nets}:tiny", "--weights", str(weights), "--output", str(weights),
-                 "--data", str(image_data / "val"), "--metrics", "accuracy", "--device", "cpu"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            f"{nets}:tiny",
+            "--weights",
+            str(weights),
+            "--output",
+            str(weights),
+            "--data",
+            str(image_data / "val"),
+            "--metrics",
+            "accuracy",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 2 and "same file as --weights file" in capsys.readouterr().err
     assert _sha(weights) == before
 
 
 @pytest.mark.parametrize("bad", ["a_file/x.json", "/proc/antialias-x.json"])
-def test_unwritable_outputs_fail_before_any_work(image_data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_outputs_fail_before_any_work(
+    image_data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     if bad.startswith("/proc") and not Path("/proc").is_dir():
         pytest.skip("no /proc on this system")
     (tmp_path / "a_file").write_text("x")
     target = bad if bad.startswith("/") else str(tmp_path / bad)
     out = tmp_path / "run"
-    assert main(["train", str(image_data), "--model", f"{nets}:tiny", "--output-dir", str(out), "--epochs", "1",
-                 "--output", target, *CLI_TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(image_data),
+                "--model",
+                f"{nets}:tiny",
+                "--output-dir",
+                str(out),
+                "--epochs",
+                "1",
+                "--output",
+                target,
+                *CLI_TINY,
+            ]
+        )
+        == 2
+    )
     assert not out.exists()  # stopped before training
-    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(image_data / "val"), "--metrics", "accuracy",
-                 "--output", target, "--device", "cpu"]) == 2
-    assert main(["eval", "--model", f"{nets}:tiny", "--data", str(image_data / "val"), "--metrics", "consistency",
-                 "--plots", str(tmp_path / "a_file"), "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"{nets}:tiny",
+                "--data",
+                str(image_data / "val"),
+                "--metrics",
+                "accuracy",
+                "--output",
+                target,
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"{nets}:tiny",
+                "--data",
+                str(image_data / "val"),
+                "--metrics",
+                "consistency",
+                "--plots",
+                str(tmp_path / "a_file"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert main(["demo", "--output", target]) == 2
     err = capsys.readouterr().err
     assert "not writable" in err or "not a folder" in err
@@ -337,9 +524,13 @@ def test_truncated_jpeg_fails_by_name_or_is_skipped_and_counted(tmp_path: Path) 
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
         for i in range(3):
-            Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / name / f"{i}.jpg")
+            Image.fromarray(
+                np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            ).save(root / name / f"{i}.jpg")
     broken = root / "b" / "0.jpg"
-    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 4 // 5])  # the header is intact
+    broken.write_bytes(
+        broken.read_bytes()[: broken.stat().st_size * 4 // 5]
+    )  # the header is intact
     failing = load_image_folder(root, ToTensor())
     with pytest.raises(CorruptImageError, match="0.jpg"):
         list(DataLoader(failing, batch_size=6))
@@ -349,14 +540,26 @@ def test_truncated_jpeg_fails_by_name_or_is_skipped_and_counted(tmp_path: Path) 
     assert skipping.skipped == [str(broken)]
 
 
-def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(image_data: Path, tmp_path: Path, nets: str) -> None:
+def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(
+    image_data: Path, tmp_path: Path, nets: str
+) -> None:
     broken = image_data / "train" / "red" / "broken.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(broken)
-    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 4 // 5])  # passes the header check
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+        broken
+    )
+    broken.write_bytes(
+        broken.read_bytes()[: broken.stat().st_size * 4 // 5]
+    )  # passes the header check
     out = tmp_path / "run"
-    with pytest.raises(ValueError, match="broken.jpg"):  # batch 3: every one of the 9 images is used
+    with pytest.raises(
+        ValueError, match="broken.jpg"
+    ):  # batch 3: every one of the 9 images is used
         train(_config(image_data, out, f"{nets}:tiny", epochs=1, batch_size=3))
-    result = train(_config(image_data, tmp_path / "skip", f"{nets}:tiny", epochs=1, on_corrupt="skip", batch_size=3))
+    result = train(
+        _config(
+            image_data, tmp_path / "skip", f"{nets}:tiny", epochs=1, on_corrupt="skip", batch_size=3
+        )
+    )
     assert result.history[-1]["skipped_images"] == 1
 
 
@@ -378,7 +581,9 @@ def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_pat
     dataset = load_image_folder(root)
     paths = [p for p, _ in dataset.samples]
     for name in ("deep.png", "float.tif"):
-        image, _ = dataset[paths.index(str(root / ("blue" if name == "deep.png" else "red") / name))]
+        image, _ = dataset[
+            paths.index(str(root / ("blue" if name == "deep.png" else "red") / name))
+        ]
         pixels = np.asarray(image)
         assert pixels.min() == 0 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 2, name
     with pytest.raises(CorruptImageError, match=r"huge.tif.*values in \[0, 1000\]"):
@@ -389,9 +594,28 @@ def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_pat
 # 13, 16. weights arguments and messages
 
 
-def test_eval_weights_must_exist_and_names_win_over_files(image_data: Path, tmp_path: Path, nets: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--data", str(image_data / "val"), "--metrics", "accuracy", "--device", "cpu", "--no-progress"]
-    assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path / "missing.pth"), *common]) == 2
+def test_eval_weights_must_exist_and_names_win_over_files(
+    image_data: Path,
+    tmp_path: Path,
+    nets: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    common = [
+        "--data",
+        str(image_data / "val"),
+        "--metrics",
+        "accuracy",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            ["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path / "missing.pth"), *common]
+        )
+        == 2
+    )
     assert "missing.pth' (for --model" in capsys.readouterr().err
     assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path), *common]) == 2
     assert "is a folder; expected a file of weights" in capsys.readouterr().err
@@ -402,7 +626,9 @@ def test_eval_weights_must_exist_and_names_win_over_files(image_data: Path, tmp_
     assert not _is_model_file("resnet18") and _is_model_file("./resnet18")
 
 
-def test_messages_name_the_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_messages_name_the_bad_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(CheckpointError, match="is a folder; expected a file of weights"):
         read_state_dict(tmp_path)
     with pytest.raises(ValueError, match="does not end in a file name"):
@@ -412,7 +638,22 @@ def test_messages_name_the_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     with pytest.raises(ValueError, match="ANTIALIAS_WEIGHTS_MIRROR='not a url' is not a URL"):
         ResNet18_Weights.LPF4.download_url  # noqa: B018
-    assert main(["eval", "--model", "resnet18", "--metrics", "circular", "--data", str(tmp_path), "--device", "meta"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "resnet18",
+                "--metrics",
+                "circular",
+                "--data",
+                str(tmp_path),
+                "--device",
+                "meta",
+            ]
+        )
+        == 2
+    )
     assert "--device 'meta': device 'meta' holds no data" in capsys.readouterr().err
 
 
@@ -424,11 +665,18 @@ def test_nan_logits_are_an_error_not_a_perfect_score(nets: str) -> None:
     model = import_object(f"{nets}:nan_logits")()
     images = torch.randn(4, 3, 24, 24)
     with pytest.raises(NonFiniteLogitsError, match="non-finite logits .* for 40 of 40 inputs"):
-        crop_consistency(model, [(images, torch.zeros(4, dtype=torch.long))], crop_size=16, max_offset=8,
-                         generator=torch.Generator().manual_seed(0))
+        crop_consistency(
+            model,
+            [(images, torch.zeros(4, dtype=torch.long))],
+            crop_size=16,
+            max_offset=8,
+            generator=torch.Generator().manual_seed(0),
+        )
 
 
-def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint(image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 1"):
         train(_config(image_data, out, f"{nets}:diverging", epochs=3))
@@ -437,8 +685,19 @@ def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_checkpoint
     assert not (out / "weights.pt").exists()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1]
-    code = main(["train", str(image_data), "--model", f"{nets}:diverging", "--output-dir", str(tmp_path / "cli"),
-                 "--epochs", "3", *CLI_TINY])
+    code = main(
+        [
+            "train",
+            str(image_data),
+            "--model",
+            f"{nets}:diverging",
+            "--output-dir",
+            str(tmp_path / "cli"),
+            "--epochs",
+            "3",
+            *CLI_TINY,
+        ]
+    )
     assert code == 2 and "not finite" in capsys.readouterr().err
 
 
@@ -453,7 +712,11 @@ def test_the_log_is_strict_json_with_null_for_non_finite_numbers(tmp_path: Path)
     def strict(name: str) -> None:
         raise ValueError(f"non-JSON constant {name}")
 
-    assert json.loads(text, parse_constant=strict) == {"epoch": 1, "train_loss": None, "val_top1": None}
+    assert json.loads(text, parse_constant=strict) == {
+        "epoch": 1,
+        "train_loss": None,
+        "val_top1": None,
+    }
     with open(log, "a") as f:  # a crash while appending leaves an incomplete last line
         f.write('{"epoch": 2, "train_lo')
     assert [row["epoch"] for row in read_log(log)] == [1]

@@ -34,11 +34,25 @@ def _circular_resnet18(seed=0) -> nn.Module:
 def _zoo(method: str, filter_size=1, seed=0) -> nn.Module:
     """The zoo's ResNet-18 with ``method`` at every subsampling, the stem included, circular padding."""
     torch.manual_seed(seed)
-    return get_model("resnet18", method=method, filter_size=filter_size, antialias_stem=True, num_classes=10, **CIRCULAR).eval()
+    return get_model(
+        "resnet18",
+        method=method,
+        filter_size=filter_size,
+        antialias_stem=True,
+        num_classes=10,
+        **CIRCULAR,
+    ).eval()
 
 
 def _converted(method: str, placement="paper", filter_size=1) -> nn.Module:
-    return convert(_circular_resnet18(), filter_size, method=method, antialias_stem=True, placement=placement, **CIRCULAR).eval()
+    return convert(
+        _circular_resnet18(),
+        filter_size,
+        method=method,
+        antialias_stem=True,
+        placement=placement,
+        **CIRCULAR,
+    ).eval()
 
 
 def _hand_built(method: str, filter_size=1, link=True) -> nn.Module:
@@ -46,7 +60,9 @@ def _hand_built(method: str, filter_size=1, link=True) -> nn.Module:
     model = _circular_resnet18()
 
     def down(channels):
-        return create_downsample(method, 2, channels, 2, filter_size=filter_size, pad_mode="circular")
+        return create_downsample(
+            method, 2, channels, 2, filter_size=filter_size, pad_mode="circular"
+        )
 
     model.conv1 = BlurConv2d.from_conv(model.conv1, downsample=down(3))
     model.maxpool = nn.Sequential(nn.CircularPad2d(1), nn.MaxPool2d(3, stride=1), down(64))
@@ -54,7 +70,9 @@ def _hand_built(method: str, filter_size=1, link=True) -> nn.Module:
         block = layer[0]
         block.conv1.stride = (1, 1)
         block.conv2 = BlurConv2d.from_conv(block.conv2, downsample=down(block.conv2.in_channels))
-        block.downsample[0] = BlurConv2d.from_conv(block.downsample[0], downsample=down(block.downsample[0].in_channels))
+        block.downsample[0] = BlurConv2d.from_conv(
+            block.downsample[0], downsample=down(block.downsample[0].in_channels)
+        )
     if link:
         assert len(link_residual_phases(model)) == 3
     return model.eval()
@@ -80,7 +98,10 @@ def test_zoo_polyphase_resnet18_is_invariant_to_circular_shifts(images, method, 
     assert _shift_spread(model, images) <= TOLERANCE
 
 
-@pytest.mark.parametrize("method,placement", [("aps", "paper"), ("aps", "reference"), ("aps", "before"), ("lps", "paper")])
+@pytest.mark.parametrize(
+    "method,placement",
+    [("aps", "paper"), ("aps", "reference"), ("aps", "before"), ("lps", "paper")],
+)
 def test_converted_resnet18_is_invariant_to_circular_shifts(images, method, placement):
     assert _shift_spread(_converted(method, placement), images) <= TOLERANCE
 
@@ -97,8 +118,11 @@ def test_aps_resnet18_invariance_on_a_non_square_input():
 
 @pytest.mark.parametrize("build", ["baseline", "zoo-blur", "convert-blur"])
 def test_baseline_and_blur_pool_are_not_invariant(images, build):
-    model = {"baseline": _circular_resnet18, "zoo-blur": lambda: _zoo("blur", 4),
-             "convert-blur": lambda: _converted("blur", filter_size=4)}[build]()
+    model = {
+        "baseline": _circular_resnet18,
+        "zoo-blur": lambda: _zoo("blur", 4),
+        "convert-blur": lambda: _converted("blur", filter_size=4),
+    }[build]()
     # Measured: baseline ~1.7, blur-pool ~0.02-0.08 on logits of magnitude ~1-4: far above rounding.
     assert _shift_spread(model, images) > 1000 * TOLERANCE
 
@@ -106,7 +130,9 @@ def test_baseline_and_blur_pool_are_not_invariant(images, build):
 def test_unlinked_residual_phases_break_the_guarantee(images):
     """Main path and shortcut must keep the same phase; chosen independently, they misalign."""
     model = _converted("aps")
-    followers = [m for m in model.modules() if isinstance(m, _PolyphaseDownNd) and m.leader is not None]
+    followers = [
+        m for m in model.modules() if isinstance(m, _PolyphaseDownNd) and m.leader is not None
+    ]
     assert len(followers) == 3
     assert _shift_spread(model, images) <= TOLERANCE
     for m in followers:

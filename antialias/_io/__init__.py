@@ -36,8 +36,23 @@ from antialias._io.write import json_safe as json_safe
 from antialias._io.write import write_hash_record as write_hash_record
 
 __all__ = [
-    "HASH_SUFFIX", "CheckpointError", "RunLock", "RunLockedError", "UnsafeFileError", "atomic_save", "atomic_write",
-    "atomic_write_text", "check_output_path", "hash_record_path", "json_safe", "load_exported_program",
-    "read_hash_record", "restricted_pickle_load", "restricted_unpickling", "safe_torch_load", "sha256_file",
-    "verify_file", "write_hash_record",
+    "HASH_SUFFIX",
+    "CheckpointError",
+    "RunLock",
+    "RunLockedError",
+    "UnsafeFileError",
+    "atomic_save",
+    "atomic_write",
+    "atomic_write_text",
+    "check_output_path",
+    "hash_record_path",
+    "json_safe",
+    "load_exported_program",
+    "read_hash_record",
+    "restricted_pickle_load",
+    "restricted_unpickling",
+    "safe_torch_load",
+    "sha256_file",
+    "verify_file",
+    "write_hash_record",
 ]

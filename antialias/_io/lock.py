@@ -57,7 +57,11 @@ class RunLock:
         except (OSError, ValueError):
             info = {}
         pid, host, started = info.get("pid", "?"), info.get("host", "?"), info.get("started")
-        since = f", since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}" if started else ""
+        since = (
+            f", since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}"
+            if started
+            else ""
+        )
         return f"pid {pid} on host {host}{since}"
 
     def acquire(self) -> RunLock:
@@ -79,7 +83,9 @@ class RunLock:
                 f"run folder {str(self.directory)!r} is in use by another run ({self._holder()}); wait for it to "
                 "finish or stop it, or choose another output folder"
             ) from None
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        record = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, (record + "\n").encode(), 0)
         os.fsync(fd)
@@ -87,15 +93,23 @@ class RunLock:
         return self
 
     def _acquire_exclusive_create(self) -> RunLock:  # pragma: no cover - Windows only
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        record = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        )
         try:
             info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
             info = {}
-        if info.get("pid") and info.get("host") == socket.gethostname() and not pid_alive(int(info["pid"])):
+        if (
+            info.get("pid")
+            and info.get("host") == socket.gethostname()
+            and not pid_alive(int(info["pid"]))
+        ):
             self.path.unlink(missing_ok=True)  # its holder died
         elif info.get("pid"):
-            raise RunLockedError(f"run folder {str(self.directory)!r} is in use by another run ({self._holder()})")
+            raise RunLockedError(
+                f"run folder {str(self.directory)!r} is in use by another run ({self._holder()})"
+            )
         self.path.write_text(record + "\n", encoding="utf-8")
         self._fd = -1
         return self

@@ -76,7 +76,9 @@ def read_hash_record(path: str | os.PathLike[str]) -> str | None:
     return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
 
 
-def verify_file(path: str | os.PathLike[str], *, expected_sha256: str | None = None, what: str = "file") -> None:
+def verify_file(
+    path: str | os.PathLike[str], *, expected_sha256: str | None = None, what: str = "file"
+) -> None:
     """Check that ``path`` is intact before it is loaded.
 
     Three checks, each when it applies: its SHA-256 starts with ``expected_sha256`` (a prefix or
@@ -91,10 +93,14 @@ def verify_file(path: str | os.PathLike[str], *, expected_sha256: str | None = N
     path = Path(path)
     if not path.is_file():
         if path.exists():
-            raise CheckpointError(f"{what} {str(path)!r} is a folder, not a file; expected a file of weights")
+            raise CheckpointError(
+                f"{what} {str(path)!r} is a folder, not a file; expected a file of weights"
+            )
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{what} {str(path)!r} is damaged (truncated or corrupt): the file is empty (0 bytes)")
+        raise CheckpointError(
+            f"{what} {str(path)!r} is damaged (truncated or corrupt): the file is empty (0 bytes)"
+        )
     recorded = read_hash_record(path)
     if expected_sha256 is not None or recorded is not None:
         digest = sha256_file(path)
@@ -113,7 +119,9 @@ def verify_file(path: str | os.PathLike[str], *, expected_sha256: str | None = N
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise CheckpointError(f"{what} {str(path)!r} is damaged: not a readable zip archive ({exc})") from None
+            raise CheckpointError(
+                f"{what} {str(path)!r} is damaged: not a readable zip archive ({exc})"
+            ) from None
         if bad is not None:
             raise CheckpointError(
                 f"{what} {str(path)!r} is damaged: the CRC-32 of its member {bad!r} does not match its data"
@@ -171,7 +179,16 @@ def safe_torch_load(
         raise CheckpointError(
             f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file of tensors ({reason})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        KeyError,
+        IndexError,
+        UnicodeDecodeError,
+        OSError,
+    ) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
         raise CheckpointError(
             f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file ({first})"
@@ -216,7 +233,9 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     verify_file(path, what="torch.export file")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{str(path)!r} is not a torch.export file (.pt2 files are zip archives)")
+        raise CheckpointError(
+            f"{str(path)!r} is not a torch.export file (.pt2 files are zip archives)"
+        )
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     if not any(name.endswith("archive_format") for name in names):
@@ -240,7 +259,9 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
         ) from None
     except Exception as exc:  # torch.export raises many types for foreign files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{str(path)!r} is not a readable torch.export file ({first})") from None
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable torch.export file ({first})"
+        ) from None
 
 
 # Globals a pickle of plain data (dicts, lists, bytes, numpy arrays) may name: CIFAR-10's batches.
@@ -282,7 +303,9 @@ def restricted_unpickling(module: Any) -> Iterator[None]:
     ``pickle.load``): a planted batch cannot run code.
     """
     original = module.pickle
-    module.pickle = types.SimpleNamespace(load=restricted_pickle_load, loads=None, UnpicklingError=pickle.UnpicklingError)
+    module.pickle = types.SimpleNamespace(
+        load=restricted_pickle_load, loads=None, UnpicklingError=pickle.UnpicklingError
+    )
     try:
         yield
     finally:

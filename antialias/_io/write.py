@@ -150,7 +150,12 @@ def atomic_save(obj: Any, path: str | os.PathLike[str], *, record_hash: bool = F
         # record beside a new file (which would then be reported as damaged).
         hash_record_path(target).unlink(missing_ok=True)
     # torch.save needs only write/flush of a file object; _Hashing provides them but is no IO[bytes].
-    atomic_write(target, lambda f: torch.save(obj, cast(IO[bytes], _Hashing(f))) if record_hash else torch.save(obj, f))
+    atomic_write(
+        target,
+        lambda f: (
+            torch.save(obj, cast(IO[bytes], _Hashing(f))) if record_hash else torch.save(obj, f)
+        ),
+    )
     if record_hash:
         write_hash_record(target, digest.hexdigest())
     return target
@@ -211,13 +216,17 @@ def check_output_path(
         raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
     text = os.fspath(path)
     if not text:
-        raise ValueError(f"{what} is empty; expected a {'file name' if kind == 'file' else 'folder'}")
+        raise ValueError(
+            f"{what} is empty; expected a {'file name' if kind == 'file' else 'folder'}"
+        )
     out = Path(text).expanduser()
     if kind == "file":
         if out.is_dir():
             raise ValueError(f"{what} {text!r} is a folder; expected a file name")
         if out.exists() and not out.is_file():
-            raise ValueError(f"{what} {text!r} exists and is not a regular file; expected a file name")
+            raise ValueError(
+                f"{what} {text!r} exists and is not a regular file; expected a file name"
+            )
     elif out.exists() and not out.is_dir():
         raise ValueError(f"{what} {text!r} is a file; expected a folder")
     for description, other in inputs:

@@ -47,9 +47,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-def add_command(subparsers: Any, name: str, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+def add_command(
+    subparsers: Any, name: str, help: str, description: str, epilog: str | None = None
+) -> argparse.ArgumentParser:
     """Register the subcommand ``name``, its help in the house format (:class:`HelpFormatter`)."""
-    return subparsers.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    return subparsers.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
 
 
 def csv_list(value: str) -> list[str]:
@@ -59,12 +63,18 @@ def csv_list(value: str) -> list[str]:
 
 def add_on_corrupt(group: Any) -> None:
     """The ``--on-corrupt`` option of the commands that read an image folder."""
-    group.add_argument("--on-corrupt", choices=("fail", "skip"), default="fail",
-                       help="an unreadable image: stop with its path, or skip it with a warning (counted)")
+    group.add_argument(
+        "--on-corrupt",
+        choices=("fail", "skip"),
+        default="fail",
+        help="an unreadable image: stop with its path, or skip it with a warning (counted)",
+    )
 
 
 def _available_commands() -> list[str]:
-    return [name for name in _COMMANDS if importlib.util.find_spec(f"antialias.cli.{name}") is not None]
+    return [
+        name for name in _COMMANDS if importlib.util.find_spec(f"antialias.cli.{name}") is not None
+    ]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -99,10 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError, ImportError) as exc:
+    except (
+        CLIError,
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        NotADirectoryError,
+        KeyError,
+        ImportError,
+    ) as exc:
         # ImportError: an optional extra is missing (e.g. scikit-learn for the demo); the message says which.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        logging.getLogger(__name__).debug("traceback of the error below", exc_info=True)  # shown with -v
+        logging.getLogger(__name__).debug(
+            "traceback of the error below", exc_info=True
+        )  # shown with -v
         print(f"antialias {args.command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -73,7 +73,9 @@ def _methods(value: str) -> list[str]:
 def _widths(value: str) -> list[int]:
     widths = _ints(value, "three comma-separated channel counts")
     if len(widths) != 3 or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"expected three positive channel counts such as 8,16,32, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected three positive channel counts such as 8,16,32, got {value!r}"
+        )
     return widths
 
 
@@ -115,39 +117,110 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="digits: scikit-learn's bundled 8x8 scans on a 32x32 canvas (no download); cifar10: "
         "torchvision's CIFAR-10 from --data",
     )
-    data.add_argument("--data", dest="data_dir", metavar="DIR", help="folder holding cifar-10-batches-py (cifar10 only)")
-    data.add_argument("--download", action="store_true", help="download CIFAR-10 into --data if missing (needs the internet)")
-    data.add_argument("--train-size", type=int, default=None, metavar="N", help="train on the first N images only")
-    data.add_argument("--test-size", type=int, default=None, metavar="N", help="evaluate on the first N test images only")
+    data.add_argument(
+        "--data",
+        dest="data_dir",
+        metavar="DIR",
+        help="folder holding cifar-10-batches-py (cifar10 only)",
+    )
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="download CIFAR-10 into --data if missing (needs the internet)",
+    )
+    data.add_argument(
+        "--train-size", type=int, default=None, metavar="N", help="train on the first N images only"
+    )
+    data.add_argument(
+        "--test-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="evaluate on the first N test images only",
+    )
     models = parser.add_argument_group("models and training")
-    models.add_argument("--filters", type=_filters, default="2,3,4,5", metavar="LIST",
-                        help="max-blur-pool filter sizes, one model each (int k: binomial, or e.g. box-3; 'none')")
     models.add_argument(
-        "--methods", type=_methods, default=None, metavar="LIST",
+        "--filters",
+        type=_filters,
+        default="2,3,4,5",
+        metavar="LIST",
+        help="max-blur-pool filter sizes, one model each (int k: binomial, or e.g. box-3; 'none')",
+    )
+    models.add_argument(
+        "--methods",
+        type=_methods,
+        default=None,
+        metavar="LIST",
         help="compare downsampling methods instead of --filters/--no-baseline/--no-aps: 'max' (the baseline), "
         f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
         "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table",
     )
-    models.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline")
-    models.add_argument("--no-aps", dest="aps", action="store_const", const=False, default=None, help="skip the APS variant (included when the polyphase layers exist)")
-    models.add_argument("--seeds", type=_seeds, default="0,1,2", metavar="LIST", help="comma-separated seeds, one model per variant and seed")
-    models.add_argument("--epochs", type=_auto(int, "an integer"), default="auto", metavar="N",
-                        help="training epochs; auto: 6 for digits, 15 for cifar10")
-    models.add_argument("--widths", type=_auto(_widths), default="auto", metavar="C1,C2,C3",
-                        help="channels of the three stages; auto: 16,32,64 for digits, 32,64,128 for cifar10")
-    models.add_argument("--batch-size", type=_auto(int, "an integer"), default="auto", metavar="N",
-                        help="training batch size; auto: 32 for digits, 128 for cifar10")
-    models.add_argument("--lr", type=float, default=0.01, help="peak learning rate (AdamW, one-cycle)")
+    models.add_argument(
+        "--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline"
+    )
+    models.add_argument(
+        "--no-aps",
+        dest="aps",
+        action="store_const",
+        const=False,
+        default=None,
+        help="skip the APS variant (included when the polyphase layers exist)",
+    )
+    models.add_argument(
+        "--seeds",
+        type=_seeds,
+        default="0,1,2",
+        metavar="LIST",
+        help="comma-separated seeds, one model per variant and seed",
+    )
+    models.add_argument(
+        "--epochs",
+        type=_auto(int, "an integer"),
+        default="auto",
+        metavar="N",
+        help="training epochs; auto: 6 for digits, 15 for cifar10",
+    )
+    models.add_argument(
+        "--widths",
+        type=_auto(_widths),
+        default="auto",
+        metavar="C1,C2,C3",
+        help="channels of the three stages; auto: 16,32,64 for digits, 32,64,128 for cifar10",
+    )
+    models.add_argument(
+        "--batch-size",
+        type=_auto(int, "an integer"),
+        default="auto",
+        metavar="N",
+        help="training batch size; auto: 32 for digits, 128 for cifar10",
+    )
+    models.add_argument(
+        "--lr", type=float, default=0.01, help="peak learning rate (AdamW, one-cycle)"
+    )
     evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--max-shift", type=int, default=8, metavar="PX", help="shifts span -PX..PX pixels per axis")
-    evaluation.add_argument("--passes", type=int, default=5, help="shifted pairs per test image for the consistencies")
+    evaluation.add_argument(
+        "--max-shift", type=int, default=8, metavar="PX", help="shifts span -PX..PX pixels per axis"
+    )
+    evaluation.add_argument(
+        "--passes", type=int, default=5, help="shifted pairs per test image for the consistencies"
+    )
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    run_group.add_argument("--workers", type=int, default=0,
-                           help="processes training models in parallel on the CPU (0: one per CPU core)")
-    run_group.add_argument("--output", default="antialias-demo", metavar="DIR",
-                           help="folder for results.json, table.md, consistency.png and diagonal.png")
-    run_group.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    run_group.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes training models in parallel on the CPU (0: one per CPU core)",
+    )
+    run_group.add_argument(
+        "--output",
+        default="antialias-demo",
+        metavar="DIR",
+        help="folder for results.json, table.md, consistency.png and diagonal.png",
+    )
+    run_group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
+    )
     return parser
 
 
@@ -163,11 +236,15 @@ def run(args: argparse.Namespace) -> int:
     from antialias.files import check_output_path
 
     # Before minutes of training: a folder that cannot be written would lose the results (a ValueError: main() reports it).
-    check_output_path(args.output, kind="dir", what="--output", inputs=[("--data folder", args.data_dir)])
+    check_output_path(
+        args.output, kind="dir", what="--output", inputs=[("--data folder", args.data_dir)]
+    )
     # Every option is named as the DemoConfig field it sets (which turns the lists into tuples).
     fields = {f.name for f in dataclasses.fields(DemoConfig)}
     options = {k: v for k, v in vars(args).items() if k in fields}
-    config = DemoConfig(**{**options, "workers": args.workers or None})  # --workers 0: one per CPU core
+    config = DemoConfig(
+        **{**options, "workers": args.workers or None}
+    )  # --workers 0: one per CPU core
     try:
         result = run_demo(config)
         paths = write_outputs(result, args.output)
@@ -180,10 +257,14 @@ def run(args: argparse.Namespace) -> int:
         if row["metric"] == "circular_consistency":
             sign = "+" if row["difference"] >= 0 else ""
             beyond = "beyond" if row["exceeds_spread"] else "within"
-            verdicts.append(f"  {row['variant']}: {sign}{100 * row['difference']:.1f} points, {beyond} the spread over seeds")
+            verdicts.append(
+                f"  {row['variant']}: {sign}{100 * row['difference']:.1f} points, {beyond} the spread over seeds"
+            )
     if verdicts:
         print("consistency (circular) vs the baseline:")
         print("\n".join(verdicts))
-    print(f"wall time {result['wall_time_s']:.0f} s with {result['environment']['workers']} worker(s) on {config.device}")
+    print(
+        f"wall time {result['wall_time_s']:.0f} s with {result['environment']['workers']} worker(s) on {config.device}"
+    )
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

@@ -46,7 +46,9 @@ def _ints(value: str) -> list[int]:
     try:
         return [int(v) for v in csv_list(value)]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from exc
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,41 +59,70 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="measure accuracy, shift-invariance and robustness of models on an image folder",
         description="Evaluate one or more classifiers on an image folder (ImageNet validation layout: one "
         "sub-folder per class, sorted names = class indices). Metrics: "
-        + "; ".join(f"{k}: {v}" for k, v in METRICS.items()) + ".",
+        + "; ".join(f"{k}: {v}" for k, v in METRICS.items())
+        + ".",
     )
     models = parser.add_argument_group("models")
     models.add_argument(
-        "--model", dest="models", action="append", required=True, metavar="SPEC",
+        "--model",
+        dest="models",
+        action="append",
+        required=True,
+        metavar="SPEC",
         help="model to evaluate (repeat to compare side by side): a name of the anti-aliased zoo or else of "
         "torchvision, 'module:function' (or 'file.py:function') returning an nn.Module "
         "(torchvision.models:resnet50 is torchvision's baseline), or a saved TorchScript (.pt) / "
         "torch.export (.pt2) file",
     )
     models.add_argument(
-        "--weights", action="append", default=None, metavar="W",
+        "--weights",
+        action="append",
+        default=None,
+        metavar="W",
         help="weights of the models, in --model order (once per model; 'none' for none): a checkpoint file "
         "(state dict, or a dict with 'state_dict'/'model') or a weights name of the zoo/torchvision (e.g. DEFAULT)",
     )
     models.add_argument(
-        "--num-classes", type=int, default=None, metavar="N",
+        "--num-classes",
+        type=int,
+        default=None,
+        metavar="N",
         help="outputs of the models given by name (default: what the weights file says or its classifier's "
         "shape, else the data's class count)",
     )
     models.add_argument(
-        "--methods", type=csv_list, default=[], metavar="LIST",
+        "--methods",
+        type=csv_list,
+        default=[],
+        metavar="LIST",
         help="also evaluate every --model converted with each of these anti-aliasing methods (antialias.convert, "
         "the model's weights kept): a method of the layer factory, or '<method>-<filter>' (blur-4, blur-box-3); "
         "e.g. blur-4,aps,flc,asap,wavelet",
     )
-    models.add_argument("--label", dest="labels", action="append", default=None, metavar="NAME",
-                        help="column names of the models in the table and JSON, in --model order")
+    models.add_argument(
+        "--label",
+        dest="labels",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="column names of the models in the table and JSON, in --model order",
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--data", metavar="DIR", help="image folder (class sub-folders)")
-    data.add_argument("--metrics", type=csv_list, default="accuracy,consistency", metavar="LIST",
-                      help=f"comma-separated metrics: {', '.join(METRICS)}")
+    data.add_argument(
+        "--metrics",
+        type=csv_list,
+        default="accuracy,consistency",
+        metavar="LIST",
+        help=f"comma-separated metrics: {', '.join(METRICS)}",
+    )
     for flag, default, text in (
-        ("--resize", 256, "shorter side after resizing (0: keep the stored size, images must then be large "
-         "enough for the crop)"),
+        (
+            "--resize",
+            256,
+            "shorter side after resizing (0: keep the stored size, images must then be large "
+            "enough for the crop)",
+        ),
         ("--crop", 224, "side of the (center) crop the model sees"),
         ("--max-images", None, "evaluate a seeded random subset"),
         ("--batch-size", 32, "images per batch and per forward pass"),
@@ -101,8 +132,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_on_corrupt(data)
     shift = parser.add_argument_group("shift metrics")
     for flag, default, text in (
-        ("--max-offset", 32, "consistency: crop offsets in 0..N-1 per axis; diagonal: offsets 0..N; the shift "
-         "images are Resize(--resize) + CenterCrop(--crop + N)"),
+        (
+            "--max-offset",
+            32,
+            "consistency: crop offsets in 0..N-1 per axis; diagonal: offsets 0..N; the shift "
+            "images are Resize(--resize) + CenterCrop(--crop + N)",
+        ),
         ("--passes", 5, "consistency passes (crop pairs per image)"),
         ("--circular-shift", 32, "circular: shifts in 0..N-1"),
         ("--worst-case-shift", 4, "worst-case: shifts -N..N (circular) or 0..N (crop)"),
@@ -111,22 +146,49 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ("--seed", 0, "seed of the random offsets and corruptions"),
     ):
         shift.add_argument(flag, type=int, default=default, metavar="N", help=text)
-    shift.add_argument("--shared-offsets", action="store_true",
-                       help="consistency: one offset pair per batch, as the reference, instead of per image")
-    shift.add_argument("--fractional-shift", type=float, default=1.0, help="fractional: shifts in [0, N) pixels")
+    shift.add_argument(
+        "--shared-offsets",
+        action="store_true",
+        help="consistency: one offset pair per batch, as the reference, instead of per image",
+    )
+    shift.add_argument(
+        "--fractional-shift", type=float, default=1.0, help="fractional: shifts in [0, N) pixels"
+    )
     shift.add_argument("--worst-case-mode", choices=("circular", "crop"), default="circular")
-    shift.add_argument("--layers", type=csv_list, default=None, metavar="LIST",
-                       help="equivariance: comma-separated module names (default: the model's top-level blocks)")
+    shift.add_argument(
+        "--layers",
+        type=csv_list,
+        default=None,
+        metavar="LIST",
+        help="equivariance: comma-separated module names (default: the model's top-level blocks)",
+    )
     robust = parser.add_argument_group("robustness")
-    robust.add_argument("--imagenet-c", metavar="DIR", help="ImageNet-C root (corruption/severity/class/image)")
-    robust.add_argument("--imagenet-p", metavar="DIR", help="ImageNet-P root (perturbation/class/sequence)")
-    robust.add_argument("--difficulty", type=int, default=1, choices=(1, 2, 3), help="ImageNet-P difficulty")
-    robust.add_argument("--corruptions", type=csv_list, default=None, metavar="LIST",
-                        help="corruptions to score (default all 15)")
-    robust.add_argument("--severities", type=_ints, default=[1, 2, 3, 4, 5], metavar="LIST",
-                        help="severities to score")
     robust.add_argument(
-        "--alexnet-p", metavar="FILE",
+        "--imagenet-c", metavar="DIR", help="ImageNet-C root (corruption/severity/class/image)"
+    )
+    robust.add_argument(
+        "--imagenet-p", metavar="DIR", help="ImageNet-P root (perturbation/class/sequence)"
+    )
+    robust.add_argument(
+        "--difficulty", type=int, default=1, choices=(1, 2, 3), help="ImageNet-P difficulty"
+    )
+    robust.add_argument(
+        "--corruptions",
+        type=csv_list,
+        default=None,
+        metavar="LIST",
+        help="corruptions to score (default all 15)",
+    )
+    robust.add_argument(
+        "--severities",
+        type=_ints,
+        default=[1, 2, 3, 4, 5],
+        metavar="LIST",
+        help="severities to score",
+    )
+    robust.add_argument(
+        "--alexnet-p",
+        metavar="FILE",
         help="JSON {perturbation: {flip_probability, top5_distance}} of AlexNet, to normalize mFR/mT5D "
         "(default: a compared model given as --model alexnet)",
     )
@@ -134,7 +196,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     out.add_argument("--output", metavar="FILE", help="write all results as JSON")
     out.add_argument("--records", action="store_true", help="include per-image records in the JSON")
     out.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
-    out.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda:1', ...")
+    out.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda:1', ..."
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -149,17 +213,30 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     if not args.metrics:
         raise CLIError("--metrics is empty; choose from " + ", ".join(METRICS))
     metrics = list(dict.fromkeys(args.metrics))
-    for name, low in (("crop", 1), ("batch_size", 1), ("passes", 1), ("max_offset", 1), ("circular_shift", 1),
-                      ("worst_case_shift", 0), ("equivariance_shift", 1), ("equivariance_images", 1), ("resize", 0),
-                      ("workers", 0)):
+    for name, low in (
+        ("crop", 1),
+        ("batch_size", 1),
+        ("passes", 1),
+        ("max_offset", 1),
+        ("circular_shift", 1),
+        ("worst_case_shift", 0),
+        ("equivariance_shift", 1),
+        ("equivariance_images", 1),
+        ("resize", 0),
+        ("workers", 0),
+    ):
         if getattr(args, name) < low:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+            raise CLIError(
+                f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}"
+            )
     if args.fractional_shift <= 0:
         raise CLIError(f"--fractional-shift must be > 0, got {args.fractional_shift}")
     if args.max_images is not None and args.max_images < 1:
         raise CLIError(f"--max-images must be >= 1, got {args.max_images}")
     if any(m in _NEEDS_DATA for m in metrics) and not args.data:
-        raise CLIError(f"metrics {', '.join(m for m in metrics if m in _NEEDS_DATA)} need --data DIR (an image folder)")
+        raise CLIError(
+            f"metrics {', '.join(m for m in metrics if m in _NEEDS_DATA)} need --data DIR (an image folder)"
+        )
     for metric in ("imagenet-c", "imagenet-p"):
         if metric in metrics and not getattr(args, METRIC_TABLE[metric].path or ""):
             raise CLIError(f"metric {metric} needs --{metric} DIR")
@@ -172,10 +249,19 @@ def _check_args(args: argparse.Namespace) -> list[str]:
             "shifted-crop images"
         )
     need = args.crop + args.worst_case_shift
-    if "worst-case" in metrics and args.worst_case_mode == "crop" and args.resize and args.resize < need:
-        raise CLIError(f"--resize {args.resize} is smaller than --crop + --worst-case-shift = {need}")
+    if (
+        "worst-case" in metrics
+        and args.worst_case_mode == "crop"
+        and args.resize
+        and args.resize < need
+    ):
+        raise CLIError(
+            f"--resize {args.resize} is smaller than --crop + --worst-case-shift = {need}"
+        )
     if "corruptions" in metrics and args.crop < 32:
-        raise CLIError(f"metric corruptions needs --crop >= 32 (imagecorruptions' minimum), got {args.crop}")
+        raise CLIError(
+            f"metric corruptions needs --crop >= 32 (imagecorruptions' minimum), got {args.crop}"
+        )
     if any(s not in (1, 2, 3, 4, 5) for s in args.severities):
         raise CLIError(f"--severities must be in 1..5, got {args.severities}")
     if args.corruptions is not None and "corruptions" in metrics:
@@ -184,7 +270,9 @@ def _check_args(args: argparse.Namespace) -> list[str]:
         known = IMAGENET_C_CORRUPTIONS + EXTRA_CORRUPTIONS
         bad = [c for c in args.corruptions if c not in known]
         if bad:
-            raise CLIError(f"unknown corruption(s) {', '.join(bad)}; choose from {', '.join(known)}")
+            raise CLIError(
+                f"unknown corruption(s) {', '.join(bad)}; choose from {', '.join(known)}"
+            )
     n = len(args.models)
     if args.weights is not None and len(args.weights) != n:
         raise CLIError(
@@ -225,9 +313,14 @@ def _device(name: str) -> torch.device:
 
 
 def _labels(args: argparse.Namespace) -> list[str]:
-    labels = args.labels or [Path(spec).name if os.path.isfile(spec) else spec for spec in args.models]
+    labels = args.labels or [
+        Path(spec).name if os.path.isfile(spec) else spec for spec in args.models
+    ]
     # A repeated label gets its rank: resnet18, resnet18#2.
-    return [f"{label}#{labels[:i].count(label) + 1}" if label in labels[:i] else label for i, label in enumerate(labels)]
+    return [
+        f"{label}#{labels[:i].count(label) + 1}" if label in labels[:i] else label
+        for i, label in enumerate(labels)
+    ]
 
 
 # --- Models ---
@@ -239,7 +332,9 @@ def _has_weights(weights: str | None) -> bool:
     return weights is not None and weights.lower() != "none"
 
 
-def _build(label: str, spec: str, weights: str | None, num_classes: int | None, classes: list[str] | None) -> nn.Module:
+def _build(
+    label: str, spec: str, weights: str | None, num_classes: int | None, classes: list[str] | None
+) -> nn.Module:
     """Build one ``--model`` with its ``--weights`` by the library's one resolver, and say what may make its
     numbers meaningless."""
     from antialias.models import classifier_name
@@ -249,26 +344,37 @@ def _build(label: str, spec: str, weights: str | None, num_classes: int | None, 
     weights = weights if _has_weights(weights) else None
     named = not os.path.isfile(spec) and ":" not in spec
     if weights is not None and os.path.isdir(weights):
-        raise CLIError(f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights")
+        raise CLIError(
+            f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights"
+        )
     if weights is not None and not os.path.isfile(weights):
-        if not _WEIGHTS_NAME_RE.match(weights) or weights.lower().endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")):
+        if not _WEIGHTS_NAME_RE.match(weights) or weights.lower().endswith(
+            (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+        ):
             raise CLIError(
                 f"--weights {weights!r} (for --model {spec!r}) does not exist; expected a file of weights or a "
                 "weights name such as DEFAULT"
             )
     elif weights is not None and num_classes is not None:
         saved = weights_num_classes(weights)
-        if saved is not None and saved != num_classes:  # a fresh classifier would be evaluated: meaningless
+        if (
+            saved is not None and saved != num_classes
+        ):  # a fresh classifier would be evaluated: meaningless
             raise CLIError(
                 f"--num-classes {num_classes} but weights {weights!r} have {saved} classes; leave --num-classes "
                 "out to use the file's"
             )
     elif weights is None and named:
         logger.warning(f"model {label!r} has no --weights: it is randomly initialised")
-        num_classes = len(classes) if num_classes is None and classes else num_classes  # sized for the data
+        num_classes = (
+            len(classes) if num_classes is None and classes else num_classes
+        )  # sized for the data
     try:
         model = build_model(spec, num_classes=num_classes, weights=weights)
-    except (RuntimeError, OSError) as exc:  # ValueError/TypeError/KeyError name the model already: main() reports them
+    except (
+        RuntimeError,
+        OSError,
+    ) as exc:  # ValueError/TypeError/KeyError name the model already: main() reports them
         raise CLIError(f"cannot build model {spec!r} with weights {weights!r}: {exc}") from exc
     head = classifier_name(model)
     outputs = getattr(model.get_submodule(head), "out_features", None) if head else None
@@ -304,8 +410,12 @@ def _converted(model: nn.Module, label: str, method: str, filt: str | int | None
     import antialias
 
     if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
-        raise CLIError(f"--methods: model {label!r} is a saved program, not an nn.Module that can be converted")
-    options: dict[str, Any] = {"method": method} if filt is None else {"method": method, "filter_size": filt}
+        raise CLIError(
+            f"--methods: model {label!r} is a saved program, not an nn.Module that can be converted"
+        )
+    options: dict[str, Any] = (
+        {"method": method} if filt is None else {"method": method, "filter_size": filt}
+    )
     try:
         converted = antialias.convert(copy.deepcopy(model), **options)
     except (TypeError, ValueError) as exc:
@@ -341,14 +451,20 @@ class _Data:
         ]
         # Without resizing, every image must hold the largest crop: check now, naming the file.
         min_size = None if args.resize else max(sizes)
-        base = load_image_folder(args.data, None, on_corrupt=args.on_corrupt, verify=True, min_size=min_size)
+        base = load_image_folder(
+            args.data, None, on_corrupt=args.on_corrupt, verify=True, min_size=min_size
+        )
         self.rejected = len(base.rejected)  # --on-corrupt skip: left out by the up-front check
         samples = base.samples
         if args.max_images is not None and args.max_images < len(samples):
             generator = torch.Generator().manual_seed(args.seed)
-            keep = sorted(torch.randperm(len(samples), generator=generator)[: args.max_images].tolist())
+            keep = sorted(
+                torch.randperm(len(samples), generator=generator)[: args.max_images].tolist()
+            )
             samples = [samples[i] for i in keep]
-        self.base = ImageFolderDataset(base.root, samples, base.classes, None, on_corrupt=args.on_corrupt)
+        self.base = ImageFolderDataset(
+            base.root, samples, base.classes, None, on_corrupt=args.on_corrupt
+        )
         self.views = [self.base]  # every dataset that decodes images: each counts what it skipped
         logger.info("%s: %d images, %d classes", args.data, len(self.base), len(self.base.classes))
 
@@ -366,13 +482,20 @@ class _Data:
 
         samples = self.base.samples
         if limit is not None and limit < len(samples):
-            samples = samples[:: len(samples) // limit][:limit]  # spread over the classes (sorted by class)
+            samples = samples[:: len(samples) // limit][
+                :limit
+            ]  # spread over the classes (sorted by class)
         # A file that fails to decode in full is skipped by name (--on-corrupt skip).
         transform = eval_transform(self.args.resize or None, size)
-        dataset = ImageFolderDataset(self.base.root, samples, self.base.classes, transform, on_corrupt=self.args.on_corrupt)
+        dataset = ImageFolderDataset(
+            self.base.root, samples, self.base.classes, transform, on_corrupt=self.args.on_corrupt
+        )
         self.views.append(dataset)
         return torch.utils.data.DataLoader(
-            dataset, batch_size=self.args.batch_size, shuffle=False, num_workers=self.args.workers,
+            dataset,
+            batch_size=self.args.batch_size,
+            shuffle=False,
+            num_workers=self.args.workers,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -383,15 +506,23 @@ def _values(args: argparse.Namespace, data: _Data | None) -> dict[str, Any]:
 
     return {
         **vars(args),
-        "generator": torch.Generator().manual_seed(args.seed),  # fresh per model and metric: the same draws for all
+        "generator": torch.Generator().manual_seed(
+            args.seed
+        ),  # fresh per model and metric: the same draws for all
         "transform": eval_transform(None, args.crop),  # benchmark folders are cropped already
         "classes": data.classes if data is not None and data.classes else None,
         "sequence_batch_size": max(1, args.batch_size // 8),
     }
 
 
-def _evaluate(entry: _Entry, model: nn.Module, metrics: list[str], data: _Data | None, args: argparse.Namespace,
-              device: torch.device) -> None:
+def _evaluate(
+    entry: _Entry,
+    model: nn.Module,
+    metrics: list[str],
+    data: _Data | None,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
     for metric in metrics:
         logger.info("%s: %s", entry.label, metric)
         try:
@@ -405,8 +536,14 @@ def _evaluate(entry: _Entry, model: nn.Module, metrics: list[str], data: _Data |
             raise CLIError(f"model {entry.label!r} failed during {metric}: {first}") from exc
 
 
-def _evaluate_one(entry: _Entry, model: nn.Module, metric: str, data: _Data | None, args: argparse.Namespace,
-                  device: torch.device) -> None:
+def _evaluate_one(
+    entry: _Entry,
+    model: nn.Module,
+    metric: str,
+    data: _Data | None,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> None:
     spec = METRIC_TABLE[metric]
     kwargs = spec.bind(_values(args, data))
     source: Any
@@ -450,7 +587,9 @@ def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
                 logger.info("normalizing ImageNet-P rates by model %s", entry.label)
     for entry in entries:
         if "imagenet-p" in entry.results:
-            result = entry.results["imagenet-p"] = imagenet_p_scores(entry.results["imagenet-p"], alexnet=alexnet)
+            result = entry.results["imagenet-p"] = imagenet_p_scores(
+                entry.results["imagenet-p"], alexnet=alexnet
+            )
             entry.metrics["imagenet-p"] = result.summary()
 
 
@@ -465,25 +604,39 @@ def _cell(value: Any, percent: bool) -> str:
 
 def _table(entries: list[_Entry], metrics: list[str]) -> str:
     rows = [
-        [column.title] + [_cell(e.metrics.get(name, {}).get(column.key), column.percent) for e in entries]
-        for name, spec in METRIC_TABLE.items() if name in metrics
+        [column.title]
+        + [_cell(e.metrics.get(name, {}).get(column.key), column.percent) for e in entries]
+        for name, spec in METRIC_TABLE.items()
+        if name in metrics
         for column in spec.columns
     ]
     if "equivariance" in metrics:
         per_layer = [e.metrics.get("equivariance", {}).get("layers", {}) for e in entries]
         for name in dict.fromkeys(layer for layers in per_layer for layer in layers):
-            rows.append([f"equivariance {name}"] + [_cell(layers[name]["mean"] if name in layers else None, False)
-                                                   for layers in per_layer])
+            rows.append(
+                [f"equivariance {name}"]
+                + [
+                    _cell(layers[name]["mean"] if name in layers else None, False)
+                    for layers in per_layer
+                ]
+            )
     header = ["metric"] + [e.label for e in entries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def _write_json(path: str, entries: list[_Entry], metrics: list[str], args: argparse.Namespace,
-                skipped_images: int) -> None:
+def _write_json(
+    path: str,
+    entries: list[_Entry],
+    metrics: list[str],
+    args: argparse.Namespace,
+    skipped_images: int,
+) -> None:
     from antialias import __version__
     from antialias.files import write_json
 
@@ -491,16 +644,24 @@ def _write_json(path: str, entries: list[_Entry], metrics: list[str], args: argp
     payload = {
         "antialias": __version__,
         "metrics": metrics,
-        "config": {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in hidden},
+        "config": {
+            k: v for k, v in vars(args).items() if not k.startswith("_") and k not in hidden
+        },
         "skipped_images": skipped_images,  # --on-corrupt skip: images left out, each named in the log
         "models": {
-            e.label: {"spec": e.spec, "weights": e.weights, "metrics": e.metrics,
-                      **({"records": e.records} if args.records else {})}
+            e.label: {
+                "spec": e.spec,
+                "weights": e.weights,
+                "metrics": e.metrics,
+                **({"records": e.records} if args.records else {}),
+            }
             for e in entries
         },
     }
     try:
-        logger.info("wrote %s", write_json(path, payload))  # strict JSON, atomic: a crash leaves the old file
+        logger.info(
+            "wrote %s", write_json(path, payload)
+        )  # strict JSON, atomic: a crash leaves the old file
     except OSError as exc:
         raise CLIError(f"cannot write --output {path!r} ({exc})") from exc
 
@@ -513,19 +674,33 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot create --plots folder {directory!r} ({exc})") from exc
-    accuracy = {e.label: e.metrics["accuracy"]["top1"] for e in entries} if "accuracy" in metrics else None
+    accuracy = (
+        {e.label: e.metrics["accuracy"]["top1"] for e in entries} if "accuracy" in metrics else None
+    )
     written = []
     for metric in metrics:
         spec = METRIC_TABLE[metric]
         if spec.plot == "diagonal":
-            written.append(plots.plot_diagonal({e.label: e.results[metric] for e in entries}, out / f"{metric}.png"))
+            written.append(
+                plots.plot_diagonal(
+                    {e.label: e.results[metric] for e in entries}, out / f"{metric}.png"
+                )
+            )
         elif spec.plot == "consistency":
             values = {e.label: e.results[metric].consistency for e in entries}
-            written.append(plots.plot_consistency(values, out / f"{metric}.png", accuracy=accuracy, title=spec.plot_title))
+            written.append(
+                plots.plot_consistency(
+                    values, out / f"{metric}.png", accuracy=accuracy, title=spec.plot_title
+                )
+            )
         elif spec.plot == "equivariance":
             for e in entries:
                 safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in e.label)
-                written.append(plots.plot_equivariance(e.results[metric], out / f"{metric}_{safe}.png", title=e.label))
+                written.append(
+                    plots.plot_equivariance(
+                        e.results[metric], out / f"{metric}_{safe}.png", title=e.label
+                    )
+                )
     for path in written:
         logger.info("wrote %s", path)
     return written
@@ -534,7 +709,9 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
 def _folder_classes(folder: str) -> list[str] | None:
     """The class sub-folders of ``folder`` (sorted: the class indices), without reading any image."""
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+        names = sorted(
+            e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
+        )
     except OSError:
         return None  # the image folder's own checks report it
     return names or None
@@ -559,7 +736,9 @@ def run(args: argparse.Namespace) -> int:
     weights = args.weights or [None] * len(args.models)
     try:
         if "equivariance" in metrics and any(os.path.isfile(spec) for spec in args.models):
-            raise CLIError("metric equivariance needs forward hooks: give an eager model, not a saved file")
+            raise CLIError(
+                "metric equivariance needs forward hooks: give an eager model, not a saved file"
+            )
         classes = _folder_classes(args.data) if args.data else None
         # Every model is built and its weights read before the first image: a bad second model
         # or weights file fails in seconds, not after the first model's evaluation.

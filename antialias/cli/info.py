@@ -37,7 +37,9 @@ def collect_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "cuda": torch.cuda.is_available(),
-        "layers": sorted(name for name in layers.__all__ if name[0].isupper() and name != "PAD_MODES"),
+        "layers": sorted(
+            name for name in layers.__all__ if name[0].isupper() and name != "PAD_MODES"
+        ),
         "downsample_methods": layers.list_downsample_methods(),
     }
     try:

@@ -61,22 +61,51 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("data", nargs="?", help="folder with train/ and val/ class folders")
     parser.add_argument("--train-dir", help="training folder (default DATA/train)")
     parser.add_argument("--val-dir", help="validation folder (default DATA/val)")
-    parser.add_argument("--output-dir", required=True, help="run folder: checkpoints, log.jsonl, config.json, weights.pt")
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        help="run folder: checkpoints, log.jsonl, config.json, weights.pt",
+    )
 
     group = parser.add_argument_group("model")
-    group.add_argument("--model", help="zoo model name, torchvision name (with --convert/--baseline) or "
-                       "package.module:function (required unless --resume)")
+    group.add_argument(
+        "--model",
+        help="zoo model name, torchvision name (with --convert/--baseline) or "
+        "package.module:function (required unless --resume)",
+    )
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--convert", dest="source", action="store_const", const="convert",
-                        help="anti-alias the torchvision model with antialias.convert")
-    source.add_argument("--baseline", dest="source", action="store_const", const="torchvision",
-                        help="train the torchvision model unchanged")
+    source.add_argument(
+        "--convert",
+        dest="source",
+        action="store_const",
+        const="convert",
+        help="anti-alias the torchvision model with antialias.convert",
+    )
+    source.add_argument(
+        "--baseline",
+        dest="source",
+        action="store_const",
+        const="torchvision",
+        help="train the torchvision model unchanged",
+    )
     parser.set_defaults(source="zoo")
-    group.add_argument("--filter-size", type=_filter_size, default=4, help="blur filter: taps 1..7 or a family such as box-3")
-    group.add_argument("--init-weights", metavar="PATH|torchvision[:NAME]",
-                       help="start from these weights, loaded strictly (fine-tuning); a classifier trained for another "
-                       "number of classes is re-initialised, with a message naming it")
-    group.add_argument("--num-classes", type=int, help="outputs of the classifier (default: the data's class count)")
+    group.add_argument(
+        "--filter-size",
+        type=_filter_size,
+        default=4,
+        help="blur filter: taps 1..7 or a family such as box-3",
+    )
+    group.add_argument(
+        "--init-weights",
+        metavar="PATH|torchvision[:NAME]",
+        help="start from these weights, loaded strictly (fine-tuning); a classifier trained for another "
+        "number of classes is re-initialised, with a message naming it",
+    )
+    group.add_argument(
+        "--num-classes",
+        type=int,
+        help="outputs of the classifier (default: the data's class count)",
+    )
     group.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm (multi-GPU)")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     group.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -84,11 +113,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group = parser.add_argument_group("optimisation (default: the model's recipe)")
     group.add_argument("--recipe", help="recipe name (see below); default from the model name")
     group.add_argument("--epochs", type=int)
-    group.add_argument("--batch-size", type=int, help="global batch of one step, split over processes and accumulation")
-    group.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled linearly when "
-                       "--batch-size differs from its 256: lr x batch / 256)")
-    group.add_argument("--no-lr-scaling", dest="scale_lr", action="store_false",
-                       help="keep the recipe's lr whatever the global batch")
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        help="global batch of one step, split over processes and accumulation",
+    )
+    group.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: the recipe's, scaled linearly when "
+        "--batch-size differs from its 256: lr x batch / 256)",
+    )
+    group.add_argument(
+        "--no-lr-scaling",
+        dest="scale_lr",
+        action="store_false",
+        help="keep the recipe's lr whatever the global batch",
+    )
     group.add_argument("--momentum", type=float)
     group.add_argument("--weight-decay", type=float)
     group.add_argument("--nesterov", action="store_true")
@@ -96,39 +137,76 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument("--step-size", type=int, help="epochs between lr divisions (step)")
     group.add_argument("--gamma", type=float, help="factor of each lr division (step)")
     group.add_argument("--warmup-epochs", type=float, help="linear warm-up length in epochs")
-    group.add_argument("--warmup-start", type=float, default=0.01, help="lr factor at the start of the warm-up")
+    group.add_argument(
+        "--warmup-start", type=float, default=0.01, help="lr factor at the start of the warm-up"
+    )
     group.add_argument("--label-smoothing", type=float)
     group.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
-    group.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
-                       help="automatic mixed precision (fp16 on GPU only)")
+    group.add_argument(
+        "--amp",
+        choices=("none", "bf16", "fp16"),
+        default="none",
+        help="automatic mixed precision (fp16 on GPU only)",
+    )
 
     group = parser.add_argument_group("data and validation")
     group.add_argument("--crop-size", type=int, default=224)
     group.add_argument("--val-resize", type=int, default=256)
     group.add_argument("--max-offset", type=int, default=32, help="consistency shift range")
-    group.add_argument("--consistency-passes", type=int, default=1, help="consistency passes per epoch (0: skip)")
+    group.add_argument(
+        "--consistency-passes", type=int, default=1, help="consistency passes per epoch (0: skip)"
+    )
     group.add_argument("--val-batch-size", type=int, help="default: the per-process train batch")
-    group.add_argument("--workers", type=int,
-                       help="loader workers per process (default: this machine's CPUs / its processes, at most 8)")
+    group.add_argument(
+        "--workers",
+        type=int,
+        help="loader workers per process (default: this machine's CPUs / its processes, at most 8)",
+    )
     add_on_corrupt(group)
-    group.add_argument("--no-verify", dest="verify_images", action="store_false",
-                       help="do not check every image's header before training")
+    group.add_argument(
+        "--no-verify",
+        dest="verify_images",
+        action="store_false",
+        help="do not check every image's header before training",
+    )
 
     group = parser.add_argument_group("run")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    group.add_argument("--overwrite", action="store_true",
-                       help="replace the run OUTPUT_DIR holds (another or a finished run, or the epochs after an older "
-                       "--resume CHECKPOINT of the same run); without it such a folder is refused")
-    group.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                       help="continue the run in OUTPUT_DIR exactly, from CHECKPOINT (default its latest): its options "
-                       "come back from its config.json, so --output-dir and --resume suffice; of the others only these "
-                       "may be given with a new value: " + ", ".join(_changeable()))
-    group.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (resume later)")
-    group.add_argument("--save-every", type=int, default=0, metavar="N",
-                       help="keep a checkpoint every N epochs (0: latest and best only)")
-    group.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)")
-    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run OUTPUT_DIR holds (another or a finished run, or the epochs after an older "
+        "--resume CHECKPOINT of the same run); without it such a folder is refused",
+    )
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="CHECKPOINT",
+        help="continue the run in OUTPUT_DIR exactly, from CHECKPOINT (default its latest): its options "
+        "come back from its config.json, so --output-dir and --resume suffice; of the others only these "
+        "may be given with a new value: " + ", ".join(_changeable()),
+    )
+    group.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after N epochs of this invocation (resume later)",
+    )
+    group.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep a checkpoint every N epochs (0: latest and best only)",
+    )
+    group.add_argument(
+        "--deterministic", action="store_true", help="deterministic algorithms (slower on GPU)"
+    )
+    group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     group.add_argument("--output", metavar="FILE.json", help="write the run's summary as JSON")
     return parser
 
@@ -167,10 +245,22 @@ def _check_output(args: argparse.Namespace) -> None:
     from antialias.files import check_output_path
 
     out = args.output_dir
-    inputs: list[tuple[str, str | None]] = [(f"run's {name}", os.path.join(out, name)) for name in ("weights.pt", "log.jsonl", "config.json")]
-    inputs += [("checkpoint", os.path.join(out, p)) for p in (os.listdir(out) if os.path.isdir(out) else []) if p.endswith(".pt")]
-    inputs += [("--init-weights file", args.init_weights), ("--resume checkpoint", args.resume if args.resume != "latest" else None)]
-    check_output_path(args.output, kind="file", what="--output", inputs=inputs)  # a ValueError: main() reports it
+    inputs: list[tuple[str, str | None]] = [
+        (f"run's {name}", os.path.join(out, name))
+        for name in ("weights.pt", "log.jsonl", "config.json")
+    ]
+    inputs += [
+        ("checkpoint", os.path.join(out, p))
+        for p in (os.listdir(out) if os.path.isdir(out) else [])
+        if p.endswith(".pt")
+    ]
+    inputs += [
+        ("--init-weights file", args.init_weights),
+        ("--resume checkpoint", args.resume if args.resume != "latest" else None),
+    ]
+    check_output_path(
+        args.output, kind="file", what="--output", inputs=inputs
+    )  # a ValueError: main() reports it
 
 
 def _print_table(history: list[dict[str, Any]]) -> None:

@@ -37,7 +37,9 @@ def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tu
         raise TypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
     if isinstance(value, int):
         values = (value,) * ndim
-    elif isinstance(value, Sequence) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    elif isinstance(value, Sequence) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
         values = tuple(value)
         if len(values) != ndim:
             raise ValueError(f"{name} must have {ndim} values, got {value!r}")
@@ -88,7 +90,9 @@ def check_input(x: Tensor, ndim: int, channels: Optional[int], name: str) -> Non
     if not x.is_floating_point():
         raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
     if channels is not None and x.size(1) != channels:
-        raise ValueError(f"{name} was built for {channels} channels, got an input with {x.size(1)} channels (shape {list(x.shape)})")
+        raise ValueError(
+            f"{name} was built for {channels} channels, got an input with {x.size(1)} channels (shape {list(x.shape)})"
+        )
 
 
 def empty_output(x: Tensor, sizes: List[int]) -> Tensor:
@@ -120,7 +124,9 @@ def linear_taps(factor: int) -> List[float]:
     return [t / total for t in taps]
 
 
-def check_upsample_taps(filter_size: Optional[FilterSpec], factors: Sequence[int], name: str) -> List[List[float]]:
+def check_upsample_taps(
+    filter_size: Optional[FilterSpec], factors: Sequence[int], name: str
+) -> List[List[float]]:
     """The taps of each spatial axis for a zero-insertion upsampling by ``factors``.
 
     ``None`` gives :func:`linear_taps` of each axis's factor (no filter on an axis of factor 1). An
@@ -140,7 +146,6 @@ def check_upsample_taps(filter_size: Optional[FilterSpec], factors: Sequence[int
                 f"filter_size=None (linear interpolation, matched to every factor) or a filter such as 'box-{f}'"
             )
     return [taps for _ in factors]
-
 
 
 def is_channels_last(x: Tensor) -> bool:
@@ -202,4 +207,3 @@ def pad(x: Tensor, pads: List[int], pad_mode: str) -> Tensor:
     if needs_fallback:
         x = F.pad(x, fallback, mode="replicate")
     return x
-

@@ -25,7 +25,9 @@ def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
     k = len(taps)
     out_len = (x.size(dim) - k) // stride + 1
     span = (out_len - 1) * stride + 1
-    last = x.dim() - 1  # a non-negative axis: the legacy ONNX exporter mistranslates movedim(dim, -1)
+    last = (
+        x.dim() - 1
+    )  # a non-negative axis: the legacy ONNX exporter mistranslates movedim(dim, -1)
     xt = x.movedim(dim, last)
     acc = xt[..., 0:span:stride] * taps[0]
     for i in range(1, k):
@@ -33,7 +35,9 @@ def _blur_axis(x: Tensor, taps: List[float], dim: int, stride: int) -> Tensor:
     return acc.movedim(last, dim)
 
 
-def blur_pool_slices(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+def blur_pool_slices(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
     """Pad, then accumulate the taps on strided views, one axis after the other (the fusable formulation)."""
     ndim = x.dim() - 2
     left, right = blur_pads(len(taps), pad_off)
@@ -54,7 +58,9 @@ def blur_pool_slices(x: Tensor, taps: List[float], stride: List[int], pad_mode: 
 MATRIX_MAX_LEN = 160
 
 
-def source_index(pos: Tensor, length: int, pad_mode: str, left: int, right: int) -> Tuple[Tensor, Tensor]:
+def source_index(
+    pos: Tensor, length: int, pad_mode: str, left: int, right: int
+) -> Tuple[Tensor, Tensor]:
     """Map positions on a padded axis (input coordinates, possibly outside ``[0, length)``) to input samples.
 
     Returns the sample index and a mask that is False where zero padding contributes nothing. The rules are
@@ -72,7 +78,9 @@ def source_index(pos: Tensor, length: int, pad_mode: str, left: int, right: int)
     return pos.clamp(0, length - 1), valid
 
 
-def pool_sources(k: int, length: int, stride: int, pad_mode: str, pad_off: int) -> Tuple[Tensor, Tensor]:
+def pool_sources(
+    k: int, length: int, stride: int, pad_mode: str, pad_off: int
+) -> Tuple[Tensor, Tensor]:
     """Pad + filter + subsample along an axis of ``length`` samples: the sample each of the ``k`` taps of each
     output reads, and whether it is a real one (not zero padding); both ``(L_out, k)``."""
     left, right = blur_pads(k, pad_off)
@@ -82,7 +90,13 @@ def pool_sources(k: int, length: int, stride: int, pad_mode: str, pad_off: int) 
 
 
 def pool_matrix(
-    taps: List[float], length: int, stride: int, pad_mode: str, pad_off: int, dtype: torch.dtype, device: torch.device
+    taps: List[float],
+    length: int,
+    stride: int,
+    pad_mode: str,
+    pad_off: int,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> Tensor:
     """The ``(L_out, length)`` matrix of pad + filter + subsample along one axis (built in float64)."""
     index, valid = pool_sources(len(taps), length, stride, pad_mode, pad_off)
@@ -92,7 +106,9 @@ def pool_matrix(
     return mat.to(device=device, dtype=dtype)
 
 
-def upsample_sources(taps: List[float], length: int, factor: int, pad_mode: str) -> Tuple[Tensor, Tensor, Tensor]:
+def upsample_sources(
+    taps: List[float], length: int, factor: int, pad_mode: str
+) -> Tuple[Tensor, Tensor, Tensor]:
     """Zero-insert by ``factor`` + filter along an axis of ``length`` samples (see :func:`_upsample_axis`): per
     output, the sample each of its taps reads, whether that is a real sample (not zero padding nor an unused
     slot), and the tap's weight; all ``(length * factor, W)``."""
@@ -115,11 +131,18 @@ def upsample_sources(taps: List[float], length: int, factor: int, pad_mode: str)
 
 
 def upsample_matrix(
-    taps: List[float], length: int, factor: int, pad_mode: str, dtype: torch.dtype, device: torch.device
+    taps: List[float],
+    length: int,
+    factor: int,
+    pad_mode: str,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> Tensor:
     """The ``(length * factor, length)`` matrix of zero-insertion + filter along one axis (built in float64)."""
     index, valid, weight = upsample_sources(taps, length, factor, pad_mode)
-    mat = torch.zeros(index.size(0), length, dtype=torch.float64).scatter_add_(1, index, weight * valid.to(torch.float64))
+    mat = torch.zeros(index.size(0), length, dtype=torch.float64).scatter_add_(
+        1, index, weight * valid.to(torch.float64)
+    )
     return mat.to(device=device, dtype=dtype)
 
 
@@ -186,7 +209,6 @@ def separable_matmul(x: Tensor, mats: List[Tensor]) -> Tensor:
     return z
 
 
-
 # ----------------------------------------------------------------------------------------------------
 # Eager CPU kernel: matrix products with a hand-written adjoint (not part of the TorchScript graph)
 
@@ -205,15 +227,28 @@ def _axis_mats(mat: Tensor, dtype: torch.dtype, device: torch.device) -> _AxisMa
 
 @functools.lru_cache(maxsize=1024)
 def _pool_mats(
-    taps: Tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int, dtype: torch.dtype, device: torch.device
+    taps: Tuple[float, ...],
+    length: int,
+    stride: int,
+    pad_mode: str,
+    pad_off: int,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> _AxisMats:
-    mat = pool_matrix(list(taps), length, stride, pad_mode, pad_off, torch.float64, torch.device("cpu"))
+    mat = pool_matrix(
+        list(taps), length, stride, pad_mode, pad_off, torch.float64, torch.device("cpu")
+    )
     return _axis_mats(mat, dtype, device)
 
 
 @functools.lru_cache(maxsize=1024)
 def _upsample_mats(
-    taps: Tuple[float, ...], length: int, factor: int, pad_mode: str, dtype: torch.dtype, device: torch.device
+    taps: Tuple[float, ...],
+    length: int,
+    factor: int,
+    pad_mode: str,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> _AxisMats:
     mat = upsample_matrix(list(taps), length, factor, pad_mode, torch.float64, torch.device("cpu"))
     return _axis_mats(mat, dtype, device)
@@ -232,8 +267,15 @@ _ConvAxis = Tuple[int, int, Tensor, Tensor, Tensor]
 _ConvPlan = Tuple[Tensor, List[int], List[int], List[_ConvAxis]]
 
 
-def _conv_axis(taps: List[float], length: int, stride: int, pad_mode: str, pad_off: int, dtype: torch.dtype,
-               device: torch.device) -> Optional[_ConvAxis]:
+def _conv_axis(
+    taps: List[float],
+    length: int,
+    stride: int,
+    pad_mode: str,
+    pad_off: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Optional[_ConvAxis]:
     k = len(taps)
     left = blur_pads(k, pad_off)[0]
     mat = pool_matrix(taps, length, stride, pad_mode, pad_off, torch.float64, torch.device("cpu"))
@@ -252,8 +294,17 @@ def _conv_axis(taps: List[float], length: int, stride: int, pad_mode: str, pad_o
 
 
 @functools.lru_cache(maxsize=512)
-def _conv_plan(taps: Tuple[float, ...], channels: int, height: int, width: int, stride: Tuple[int, int], pad_mode: str,
-               pad_off: int, dtype: torch.dtype, device: torch.device) -> Optional[_ConvPlan]:
+def _conv_plan(
+    taps: Tuple[float, ...],
+    channels: int,
+    height: int,
+    width: int,
+    stride: Tuple[int, int],
+    pad_mode: str,
+    pad_off: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Optional[_ConvPlan]:
     with torch.inference_mode(False):  # see _axis_mats
         axes: List[_ConvAxis] = []
         for length, s in ((height, stride[0]), (width, stride[1])):
@@ -262,7 +313,12 @@ def _conv_plan(taps: Tuple[float, ...], channels: int, height: int, width: int, 
                 return None
             axes.append(axis)
         t = torch.tensor(taps, dtype=torch.float64)
-        weight = (t[:, None] * t[None, :]).to(device, dtype).expand(channels, 1, len(taps), len(taps)).contiguous()
+        weight = (
+            (t[:, None] * t[None, :])
+            .to(device, dtype)
+            .expand(channels, 1, len(taps), len(taps))
+            .contiguous()
+        )
     left = blur_pads(len(taps), pad_off)[0]
     return weight, list(stride), [left, left], axes
 
@@ -272,8 +328,12 @@ def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: List[Tensor]) -> Tensor:
     y = F.conv2d(x, weight, None, stride, padding, 1, x.size(1))
     out_h, out_w = mats[0].size(0), mats[1].size(0)
     if y.size(2) != out_h or y.size(3) != out_w:  # even filters on odd maps: one more row or column
-        full = torch.empty((y.size(0), y.size(1), out_h, out_w), dtype=y.dtype, device=y.device,
-                           memory_format=torch.channels_last)
+        full = torch.empty(
+            (y.size(0), y.size(1), out_h, out_w),
+            dtype=y.dtype,
+            device=y.device,
+            memory_format=torch.channels_last,
+        )
         full[:, :, : y.size(2), : y.size(3)] = y
         y = full
     # Work on the (N, H, W, C) views, which are contiguous: slabs keep long contiguous rows.
@@ -283,7 +343,9 @@ def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: List[Tensor]) -> Tensor:
     slab = _apply_axis(_apply_axis(z.index_select(1, in_rows), row_weights, 1), mats[1], 2)
     out.index_copy_(1, out_rows, slab)
     _, _, out_cols, in_cols, col_weights = cols
-    slab = _apply_axis(_apply_axis(z.index_select(2, in_cols), mats[0][start:end], 1), col_weights, 2)
+    slab = _apply_axis(
+        _apply_axis(z.index_select(2, in_cols), mats[0][start:end], 1), col_weights, 2
+    )
     out[:, start:end].index_copy_(2, out_cols, slab)
     return y
 
@@ -334,7 +396,11 @@ class _SeparableLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, mats: List[Tensor], adjoint: List[Tensor], conv: Optional[_ConvPlan] = None,
+        ctx: Any,
+        x: Tensor,
+        mats: List[Tensor],
+        adjoint: List[Tensor],
+        conv: Optional[_ConvPlan] = None,
         local: Optional[_LocalPair] = None,
     ) -> Tensor:
         ctx.mats = mats
@@ -357,8 +423,16 @@ class _SeparableLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:  # type: ignore[override]
         local = None if ctx.local is None else (ctx.local[1], ctx.local[0])
-        grad = grad.to(ctx.adjoint[0].dtype)  # e.g. a bfloat16 gradient of a float32 (autocast) forward
-        return _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, local), None, None, None, None
+        grad = grad.to(
+            ctx.adjoint[0].dtype
+        )  # e.g. a bfloat16 gradient of a float32 (autocast) forward
+        return (
+            _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, local),
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 # Half precision on the CPU: the products run in float32 (one conversion each way, one rounding of the
@@ -369,11 +443,16 @@ _HALF = (torch.float16, torch.bfloat16)
 
 
 @torch.jit.unused
-def eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+def eager_blur_pool(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
     if x.dtype in _HALF:
         return eager_blur_pool(x.float(), taps, stride, pad_mode, pad_off).to(x.dtype)
     key = tuple(taps)
-    mats = [_pool_mats(key, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device) for d in range(x.dim() - 2)]
+    mats = [
+        _pool_mats(key, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device)
+        for d in range(x.dim() - 2)
+    ]
     conv: Optional[_ConvPlan] = None
     # channels_last only: in NCHW oneDNN's depthwise convolution is slower than the matrix products.
     if (
@@ -383,8 +462,20 @@ def eager_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: s
         and min(x.size(2), x.size(3)) >= CONV_MIN_SIZE
         and is_channels_last(x)
     ):
-        conv = _conv_plan(key, x.size(1), x.size(2), x.size(3), (stride[0], stride[1]), pad_mode, pad_off, x.dtype, x.device)
-    local = _local_pair(lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off), list(x.shape))
+        conv = _conv_plan(
+            key,
+            x.size(1),
+            x.size(2),
+            x.size(3),
+            (stride[0], stride[1]),
+            pad_mode,
+            pad_off,
+            x.dtype,
+            x.device,
+        )
+    local = _local_pair(
+        lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off), list(x.shape)
+    )
     return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats], conv, local)
 
 
@@ -393,13 +484,17 @@ def eager_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mod
     if x.dtype in _HALF:
         return eager_blur_upsample(x.float(), taps, factor, pad_mode).to(x.dtype)
     key = tuple(taps)
-    mats = [_upsample_mats(key, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
+    mats = [
+        _upsample_mats(key, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device)
+        for d in range(x.dim() - 2)
+    ]
     local = _local_pair(lambda t: blur_upsample_slices(t, taps, factor, pad_mode), list(x.shape))
     return _SeparableLinear.apply(x, [m[0] for m in mats], [m[1] for m in mats], None, local)
 
 
-
-def upsample_phases(taps: List[float], factor: int) -> Tuple[List[List[float]], List[List[int]], int, int]:
+def upsample_phases(
+    taps: List[float], factor: int
+) -> Tuple[List[List[float]], List[List[int]], int, int]:
     """Split the upsampling filter into its ``factor`` polyphase parts.
 
     Output sample ``n = factor * j + r`` is ``factor * sum_i taps[i] * u[n - c + i]`` where ``u`` is the
@@ -457,7 +552,6 @@ def blur_upsample_slices(x: Tensor, taps: List[float], factor: List[int], pad_mo
     return like_format(y, x)
 
 
-
 def max_pool(x: Tensor, kernel_size: List[int], padding: List[int]) -> Tensor:
     """Max over ``kernel_size`` windows at stride 1, with implicit ``-inf`` padding.
 
@@ -468,7 +562,11 @@ def max_pool(x: Tensor, kernel_size: List[int], padding: List[int]) -> Tensor:
     gradients at tied maxima stay those of ``nn.MaxPool2d``.
     """
     ndim = x.dim() - 2
-    shifted = x.device.type == "cpu" and x.is_contiguous() and not (torch.is_grad_enabled() and x.requires_grad)
+    shifted = (
+        x.device.type == "cpu"
+        and x.is_contiguous()
+        and not (torch.is_grad_enabled() and x.requires_grad)
+    )
     if shifted and not torch.jit.is_scripting():
         shifted = not compiling()
     if shifted:
@@ -497,4 +595,3 @@ def max_pool(x: Tensor, kernel_size: List[int], padding: List[int]) -> Tensor:
     if ndim == 2:
         return F.max_pool2d(x, kernel_size, 1, padding)
     return F.max_pool3d(x, kernel_size, 1, padding)
-

@@ -90,7 +90,9 @@ class _PhaseLinked(nn.Module):
             old._n_followers -= 1
         if leader is not None:
             if not isinstance(leader, _PolyphaseDownNd):
-                raise TypeError(f"{self._name} can only follow an APS or LPS down layer, got {type(leader).__name__}")
+                raise TypeError(
+                    f"{self._name} can only follow an APS or LPS down layer, got {type(leader).__name__}"
+                )
             while leader.leader is not None:  # follow the root, so chains stay one hop
                 leader = leader.leader
             if leader is self:
@@ -226,7 +228,10 @@ _APS_DOC = """Adaptive polyphase sampling (APS, Chaman & Dokmanic, CVPR 2021) fo
 
 class ApsDown1d(_ApsDownNd):
     __doc__ = _APS_DOC.format(
-        what="1D signals", d=1, inp="(N, C, L)", out="(N, C, L_out)",
+        what="1D signals",
+        d=1,
+        inp="(N, C, L)",
+        out="(N, C, L_out)",
         example="""        >>> aps = ApsDown1d(return_phase=True)
         >>> aps(torch.tensor([[[1.0, 5.0, 2.0, -6.0]]]))
         (tensor([[[ 5., -6.]]]), tensor([1]))""",
@@ -236,7 +241,10 @@ class ApsDown1d(_ApsDownNd):
 
 class ApsDown2d(_ApsDownNd):
     __doc__ = _APS_DOC.format(
-        what="2D maps", d=2, inp="(N, C, H, W)", out="(N, C, H_out, W_out)",
+        what="2D maps",
+        d=2,
+        inp="(N, C, H, W)",
+        out="(N, C, H_out, W_out)",
         example="""        >>> aps = ApsDown2d(channels=64, stride=2)
         >>> aps(torch.randn(2, 64, 32, 24)).shape
         torch.Size([2, 64, 16, 12])
@@ -248,7 +256,10 @@ class ApsDown2d(_ApsDownNd):
 
 class ApsDown3d(_ApsDownNd):
     __doc__ = _APS_DOC.format(
-        what="volumes", d=3, inp="(N, C, D, H, W)", out="(N, C, D_out, H_out, W_out)",
+        what="volumes",
+        d=3,
+        inp="(N, C, D, H, W)",
+        out="(N, C, D_out, H_out, W_out)",
         example="""        >>> ApsDown3d(stride=(1, 2, 2))(torch.randn(1, 2, 4, 6, 6)).shape
         torch.Size([1, 2, 4, 3, 3])""",
     )
@@ -305,16 +316,33 @@ class LpsScorer(nn.Module):
         if hidden_channels is not None:
             check_channels(hidden_channels)
         hidden = channels if hidden_channels is None else hidden_channels
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size < 1
+            or kernel_size % 2 == 0
+        ):
             raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError(f"padding_mode must be one of ('zeros', 'reflect', 'replicate', 'circular'), got {padding_mode!r}")
+            raise ValueError(
+                f"padding_mode must be one of ('zeros', 'reflect', 'replicate', 'circular'), got {padding_mode!r}"
+            )
         conv = _CONVS[ndim]
         pad = kernel_size // 2
         mode = cast(_ConvPaddingMode, padding_mode)  # checked above
-        self.conv1 = conv(channels, hidden, kernel_size, padding=pad, padding_mode=mode, device=device, dtype=dtype)
+        self.conv1 = conv(
+            channels,
+            hidden,
+            kernel_size,
+            padding=pad,
+            padding_mode=mode,
+            device=device,
+            dtype=dtype,
+        )
         self.relu = nn.ReLU()
-        self.conv2 = conv(hidden, hidden, kernel_size, padding=pad, padding_mode=mode, device=device, dtype=dtype)
+        self.conv2 = conv(
+            hidden, hidden, kernel_size, padding=pad, padding_mode=mode, device=device, dtype=dtype
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         h = self.conv2(self.relu(self.conv1(input)))
@@ -339,7 +367,9 @@ class _LpsDownNd(_PolyphaseDownNd):
         dtype: torch.dtype | None = None,
     ) -> None:
         if channels is None and scorer is None:
-            raise ValueError(f"{type(self).__name__} needs channels (the width of its scorer's input), got None")
+            raise ValueError(
+                f"{type(self).__name__} needs channels (the width of its scorer's input), got None"
+            )
         super().__init__(channels, stride, filter_size, pad_mode)
         self._tau = ops.check_tau(tau)
         self.hard = bool(hard)
@@ -365,8 +395,20 @@ class _LpsDownNd(_PolyphaseDownNd):
 
     def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         if phase is None and self.scorer is None:
-            raise RuntimeError(f"{self._name} has no scorer (it was a follower); link it to a leader with follow()")
-        return ops.lps_down(x, self.stride, self.scorer, self._tau, self.training, self.hard, self.taps, self.pad_mode, phase)
+            raise RuntimeError(
+                f"{self._name} has no scorer (it was a follower); link it to a leader with follow()"
+            )
+        return ops.lps_down(
+            x,
+            self.stride,
+            self.scorer,
+            self._tau,
+            self.training,
+            self.hard,
+            self.taps,
+            self.pad_mode,
+            phase,
+        )
 
     def _options_repr(self) -> str:
         return f", tau={self._tau:g}" + (", hard=True" if self.hard else "")
@@ -407,7 +449,10 @@ _LPS_DOC = """Learnable polyphase sampling (LPS, Rojas-Gomez et al., NeurIPS 202
 
 class LpsDown1d(_LpsDownNd):
     __doc__ = _LPS_DOC.format(
-        what="1D signals", d=1, inp="(N, C, L)", out="(N, C, L_out)",
+        what="1D signals",
+        d=1,
+        inp="(N, C, L)",
+        out="(N, C, L_out)",
         example="""        >>> LpsDown1d(channels=4, stride=3)(torch.randn(2, 4, 12)).shape
         torch.Size([2, 4, 4])""",
     )
@@ -416,7 +461,10 @@ class LpsDown1d(_LpsDownNd):
 
 class LpsDown2d(_LpsDownNd):
     __doc__ = _LPS_DOC.format(
-        what="2D maps", d=2, inp="(N, C, H, W)", out="(N, C, H_out, W_out)",
+        what="2D maps",
+        d=2,
+        inp="(N, C, H, W)",
+        out="(N, C, H_out, W_out)",
         example="""        >>> lps = LpsDown2d(channels=16).eval()
         >>> lps(torch.randn(2, 16, 8, 12)).shape
         torch.Size([2, 16, 4, 6])
@@ -428,7 +476,10 @@ class LpsDown2d(_LpsDownNd):
 
 class LpsDown3d(_LpsDownNd):
     __doc__ = _LPS_DOC.format(
-        what="volumes", d=3, inp="(N, C, D, H, W)", out="(N, C, D_out, H_out, W_out)",
+        what="volumes",
+        d=3,
+        inp="(N, C, D, H, W)",
+        out="(N, C, D_out, H_out, W_out)",
         example="""        >>> LpsDown3d(channels=2, stride=(1, 2, 2)).eval()(torch.randn(1, 2, 3, 4, 4)).shape
         torch.Size([1, 2, 3, 2, 2])""",
     )
@@ -455,13 +506,20 @@ class _PolyphaseUpNd(_PhaseLinked):
         self._attach(leader)
         return self
 
-    def forward(self, input: Tensor, phase: Optional[Tensor] = None, output_size: Optional[IntOrTuple] = None) -> Tensor:
+    def forward(
+        self,
+        input: Tensor,
+        phase: Optional[Tensor] = None,
+        output_size: Optional[IntOrTuple] = None,
+    ) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
         ops.check_polyphase_size(input, self._name)
         grid = list(input.shape[2:])
         if phase is None:
             if self.leader is None:
-                raise ValueError(f"{self._name} needs the phase chosen by the down layer (or a leader set with follow())")
+                raise ValueError(
+                    f"{self._name} needs the phase chosen by the down layer (or a leader set with follow())"
+                )
             phase = self._read_leader(input.size(0), grid)
         ops.check_phase(phase, input.size(0), math.prod(self.stride), self._name)
         sizes = ops.check_output_size(output_size, self.dims, grid, self.stride, self._name)
@@ -499,7 +557,10 @@ _UP_DOC = """Polyphase upsampling for {what}: the counterpart of :class:`ApsDown
 
 class PolyphaseUp1d(_PolyphaseUpNd):
     __doc__ = _UP_DOC.format(
-        what="1D signals", d=1, inp="(N, C, L)", out="(N, C, L_up)",
+        what="1D signals",
+        d=1,
+        inp="(N, C, L)",
+        out="(N, C, L_up)",
         example="""        >>> PolyphaseUp1d()(torch.tensor([[[5.0, -6.0]]]), torch.tensor([1]))
         tensor([[[ 0.,  5.,  0., -6.]]])""",
     )
@@ -508,7 +569,10 @@ class PolyphaseUp1d(_PolyphaseUpNd):
 
 class PolyphaseUp2d(_PolyphaseUpNd):
     __doc__ = _UP_DOC.format(
-        what="2D maps", d=2, inp="(N, C, H, W)", out="(N, C, H_up, W_up)",
+        what="2D maps",
+        d=2,
+        inp="(N, C, H, W)",
+        out="(N, C, H_up, W_up)",
         example="""        >>> down, up = ApsDown2d(return_phase=True), PolyphaseUp2d()
         >>> x = torch.randn(2, 3, 8, 6)
         >>> y, phase = down(x)
@@ -520,7 +584,10 @@ class PolyphaseUp2d(_PolyphaseUpNd):
 
 class PolyphaseUp3d(_PolyphaseUpNd):
     __doc__ = _UP_DOC.format(
-        what="volumes", d=3, inp="(N, C, D, H, W)", out="(N, C, D_up, H_up, W_up)",
+        what="volumes",
+        d=3,
+        inp="(N, C, D, H, W)",
+        out="(N, C, D_up, H_up, W_up)",
         example="""        >>> PolyphaseUp3d(stride=(1, 2, 2))(torch.ones(1, 1, 2, 2, 2), torch.tensor([1])).shape
         torch.Size([1, 1, 2, 4, 4])""",
     )

@@ -38,14 +38,23 @@ def check_norm(norm: str) -> str:
 
 
 def check_tau(tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
-        raise ValueError(f"tau (the Gumbel-softmax temperature) must be a finite number > 0, got {tau!r}")
+    if (
+        isinstance(tau, bool)
+        or not isinstance(tau, (int, float))
+        or not math.isfinite(tau)
+        or tau <= 0
+    ):
+        raise ValueError(
+            f"tau (the Gumbel-softmax temperature) must be a finite number > 0, got {tau!r}"
+        )
     return float(tau)
 
 
 def check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
     if not isinstance(phase, Tensor):
-        raise TypeError(f"{name}: phase must be a tensor of component indices (N,) or weights (N, P), got {type(phase).__name__}")
+        raise TypeError(
+            f"{name}: phase must be a tensor of component indices (N,) or weights (N, P), got {type(phase).__name__}"
+        )
     if phase.is_floating_point():
         if phase.shape != (batch, phases):
             raise ValueError(
@@ -53,11 +62,17 @@ def check_phase(phase: Tensor, batch: int, phases: int, name: str) -> None:
             )
         return
     if phase.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise TypeError(f"{name}: phase must hold integer indices or float weights, got dtype {phase.dtype}")
+        raise TypeError(
+            f"{name}: phase must hold integer indices or float weights, got dtype {phase.dtype}"
+        )
     if phase.shape != (batch,):
-        raise ValueError(f"{name}: phase indices must have shape ({batch},) (one per sample), got {list(phase.shape)}")
+        raise ValueError(
+            f"{name}: phase indices must have shape ({batch},) (one per sample), got {list(phase.shape)}"
+        )
     if phase.numel() and (int(phase.min()) < 0 or int(phase.max()) >= phases):
-        raise ValueError(f"{name}: phase indices must lie in [0, {phases}), got values in [{int(phase.min())}, {int(phase.max())}]")
+        raise ValueError(
+            f"{name}: phase indices must lie in [0, {phases}), got values in [{int(phase.min())}, {int(phase.max())}]"
+        )
 
 
 def check_polyphase_size(x: Tensor, name: str) -> None:
@@ -139,7 +154,9 @@ def _lowest_argmax(values: Tensor) -> Tensor:
     nan = values.isnan()
     top = values.nan_to_num(nan=-math.inf).amax(-1, keepdim=True)
     has_nan = nan.any(-1, keepdim=True)
-    hit = (has_nan & nan) | (~has_nan & (values == top))  # logical ops: ONNX Runtime has no boolean Where
+    hit = (has_nan & nan) | (
+        ~has_nan & (values == top)
+    )  # logical ops: ONNX Runtime has no boolean Where
     positions = torch.arange(values.size(-1), device=values.device).expand_as(values)
     sentinel = torch.full_like(positions, values.size(-1))
     return torch.where(hit, positions, sentinel).amin(-1)
@@ -224,7 +241,9 @@ def _blur(x: Tensor, taps: List[float], pad_mode: str, gain: float = 1.0) -> Ten
     return y if gain == 1.0 else y * gain
 
 
-def _gumbel_softmax(logits: Tensor, tau: float, hard: bool, generator: Optional[torch.Generator]) -> Tensor:
+def _gumbel_softmax(
+    logits: Tensor, tau: float, hard: bool, generator: Optional[torch.Generator]
+) -> Tensor:
     """Gumbel-softmax weights; ``hard`` gives one-hot weights with the soft gradient (straight-through)."""
     exp = torch.empty_like(logits).exponential_(generator=generator)
     gumbels = -exp.clamp_min(torch.finfo(logits.dtype).tiny).log()
@@ -254,7 +273,12 @@ def _place(y: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
 
 
 def aps_down(
-    x: Tensor, stride: List[int], norm: str, taps: List[float], pad_mode: str, phase: Optional[Tensor]
+    x: Tensor,
+    stride: List[int],
+    norm: str,
+    taps: List[float],
+    pad_mode: str,
+    phase: Optional[Tensor],
 ) -> Tuple[Tensor, Tensor]:
     x = _wrap_to_multiple(_blur(x, taps, pad_mode), stride)
     if phase is None:
@@ -269,7 +293,9 @@ def _lps_logits(x: Tensor, stride: List[int], scorer: Any) -> Tensor:
     if scores.dim() > 1:
         scores = scores.flatten(1)
         if scores.size(1) != 1:
-            raise ValueError(f"the LPS scorer must return one score per component, got shape {list(scores.shape)}")
+            raise ValueError(
+                f"the LPS scorer must return one score per component, got shape {list(scores.shape)}"
+            )
     return scores.reshape(x.size(0), math.prod(stride))
 
 
@@ -288,7 +314,9 @@ def lps_down(
     x = _wrap_to_multiple(_blur(x, taps, pad_mode), stride)
     if phase is None:
         logits = _lps_logits(x, stride, scorer)
-        phase = _gumbel_softmax(logits, tau, hard, generator) if training else _lowest_argmax(logits)
+        phase = (
+            _gumbel_softmax(logits, tau, hard, generator) if training else _lowest_argmax(logits)
+        )
     return _select(x, stride, phase), phase
 
 
@@ -308,7 +336,13 @@ def polyphase_up(
     return out
 
 
-def check_output_size(output_size: Optional[IntOrTuple], ndim: int, grid: Sequence[int], stride: Sequence[int], name: str) -> Optional[List[int]]:
+def check_output_size(
+    output_size: Optional[IntOrTuple],
+    ndim: int,
+    grid: Sequence[int],
+    stride: Sequence[int],
+    name: str,
+) -> Optional[List[int]]:
     if output_size is None:
         return None
     sizes = list(check_tuple(output_size, ndim, "output_size"))

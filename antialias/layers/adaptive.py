@@ -65,7 +65,9 @@ DEFAULT_GROUPS = 8
 
 def _check_kernel_size(kernel_size: Any) -> int:
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-        raise ValueError(f"kernel_size must be an int >= 1 (the filter is k x k), got {kernel_size!r}")
+        raise ValueError(
+            f"kernel_size must be an int >= 1 (the filter is k x k), got {kernel_size!r}"
+        )
     return kernel_size
 
 
@@ -73,7 +75,9 @@ def _pads(kernel_size: int, ndim: int) -> list[int]:
     return list(blur_pads(kernel_size)) * ndim
 
 
-def _apply_filters(padded: Tensor, logits: Tensor, kernel_size: int, stride: Sequence[int]) -> Tensor:
+def _apply_filters(
+    padded: Tensor, logits: Tensor, kernel_size: int, stride: Sequence[int]
+) -> Tensor:
     """Filter the padded map with the softmax of ``logits`` at the strided positions."""
     ndim = padded.dim() - 2
     taps = kernel_size**ndim
@@ -84,7 +88,9 @@ def _apply_filters(padded: Tensor, logits: Tensor, kernel_size: int, stride: Seq
     grouped = padded.reshape(batch, groups, channels // groups, *padded.shape[2:])
 
     def term(j: int, offset: tuple[int, ...]) -> Tensor:
-        index = [slice(None)] * 3 + [slice(o, o + s * (m - 1) + 1, s) for o, s, m in zip(offset, stride, out, strict=True)]
+        index = [slice(None)] * 3 + [
+            slice(o, o + s * (m - 1) + 1, s) for o, s, m in zip(offset, stride, out, strict=True)
+        ]
         return grouped[tuple(index)] * weights[:, :, j : j + 1]
 
     offsets = list(itertools.product(range(kernel_size), repeat=ndim))
@@ -95,7 +101,13 @@ def _apply_filters(padded: Tensor, logits: Tensor, kernel_size: int, stride: Seq
 
 
 def _adaptive_blur_pool_nd(
-    x: Tensor, logits: Tensor, ndim: int, kernel_size: int, stride: IntOrTuple, pad_mode: str, name: str
+    x: Tensor,
+    logits: Tensor,
+    ndim: int,
+    kernel_size: int,
+    stride: IntOrTuple,
+    pad_mode: str,
+    name: str,
 ) -> Tensor:
     k = _check_kernel_size(kernel_size)
     strides = check_tuple(stride, ndim, "stride")
@@ -103,20 +115,31 @@ def _adaptive_blur_pool_nd(
     check_input(x, ndim, None, name)
     out = [-(-size // s) for size, s in zip(x.shape[2:], strides, strict=True)]
     taps = k**ndim
-    if not isinstance(logits, Tensor) or logits.dim() != ndim + 2 or list(logits.shape[2:]) != out \
-            or logits.size(0) != x.size(0) or logits.size(1) % taps != 0:
+    if (
+        not isinstance(logits, Tensor)
+        or logits.dim() != ndim + 2
+        or list(logits.shape[2:]) != out
+        or logits.size(0) != x.size(0)
+        or logits.size(1) % taps != 0
+    ):
         shape = list(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(
             f"{name}: logits must have shape (N, groups * {taps}, *{out}) for an input of shape "
             f"{list(x.shape)}, got {shape}"
         )
     if x.size(1) % (logits.size(1) // taps) != 0:
-        raise ValueError(f"{name}: {logits.size(1) // taps} groups do not divide {x.size(1)} channels")
+        raise ValueError(
+            f"{name}: {logits.size(1) // taps} groups do not divide {x.size(1)} channels"
+        )
     return _apply_filters(pad(x, _pads(k, ndim), mode), logits, k, strides)
 
 
 def adaptive_blur_pool1d(
-    input: Tensor, logits: Tensor, kernel_size: int = 3, stride: IntOrTuple = 2, pad_mode: str = "reflect"
+    input: Tensor,
+    logits: Tensor,
+    kernel_size: int = 3,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
 ) -> Tensor:
     """Filter a 1D signal with per-position filters (the softmax of ``logits``), subsample.
 
@@ -130,11 +153,17 @@ def adaptive_blur_pool1d(
         >>> adaptive_blur_pool1d(torch.tensor([[[0.0, 3.0, 6.0, 9.0]]]), torch.zeros(1, 3, 2))
         tensor([[[2., 6.]]])
     """
-    return _adaptive_blur_pool_nd(input, logits, 1, kernel_size, stride, pad_mode, "adaptive_blur_pool1d")
+    return _adaptive_blur_pool_nd(
+        input, logits, 1, kernel_size, stride, pad_mode, "adaptive_blur_pool1d"
+    )
 
 
 def adaptive_blur_pool2d(
-    input: Tensor, logits: Tensor, kernel_size: int = 3, stride: IntOrTuple = 2, pad_mode: str = "reflect"
+    input: Tensor,
+    logits: Tensor,
+    kernel_size: int = 3,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
 ) -> Tensor:
     """Filter a 2D map with per-position, per-group ``k x k`` filters, then subsample (Zou et al. 2020).
 
@@ -158,11 +187,17 @@ def adaptive_blur_pool2d(
         >>> adaptive_blur_pool2d(x, torch.randn(2, 2 * 9, 4, 4)).shape
         torch.Size([2, 4, 4, 4])
     """
-    return _adaptive_blur_pool_nd(input, logits, 2, kernel_size, stride, pad_mode, "adaptive_blur_pool2d")
+    return _adaptive_blur_pool_nd(
+        input, logits, 2, kernel_size, stride, pad_mode, "adaptive_blur_pool2d"
+    )
 
 
 def adaptive_blur_pool3d(
-    input: Tensor, logits: Tensor, kernel_size: int = 3, stride: IntOrTuple = 2, pad_mode: str = "reflect"
+    input: Tensor,
+    logits: Tensor,
+    kernel_size: int = 3,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
 ) -> Tensor:
     """Filter a 3D volume with per-position ``k x k x k`` filters, subsample; see :func:`adaptive_blur_pool2d`.
 
@@ -174,7 +209,9 @@ def adaptive_blur_pool3d(
         >>> adaptive_blur_pool3d(torch.ones(1, 2, 5, 6, 7), torch.zeros(1, 27, 3, 3, 4)).shape
         torch.Size([1, 2, 3, 3, 4])
     """
-    return _adaptive_blur_pool_nd(input, logits, 3, kernel_size, stride, pad_mode, "adaptive_blur_pool3d")
+    return _adaptive_blur_pool_nd(
+        input, logits, 3, kernel_size, stride, pad_mode, "adaptive_blur_pool3d"
+    )
 
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -196,20 +233,35 @@ class _AdaptiveBlurPoolNd(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be an int >= 1 (the predictor's input width), got {channels!r}")
+            raise ValueError(
+                f"channels must be an int >= 1 (the predictor's input width), got {channels!r}"
+            )
         self.channels = channels
         self.stride = check_tuple(stride, self._ndim, "stride")
         self.kernel_size = _check_kernel_size(kernel_size)
         if groups is None:
             groups = math.gcd(channels, DEFAULT_GROUPS)
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or channels % groups != 0:
-            raise ValueError(f"groups must be an int >= 1 that divides channels={channels}, got {groups!r}")
+        if (
+            isinstance(groups, bool)
+            or not isinstance(groups, int)
+            or groups < 1
+            or channels % groups != 0
+        ):
+            raise ValueError(
+                f"groups must be an int >= 1 that divides channels={channels}, got {groups!r}"
+            )
         self.groups = groups
         self.pad_mode = check_pad_mode(pad_mode)
         taps = self.kernel_size**self._ndim
         # stride has self._ndim entries, as the chosen ConvNd wants; the dict of three classes cannot say so.
         self.filter_conv = _CONV[self._ndim](
-            channels, groups * taps, self.kernel_size, stride=self.stride, bias=False, device=device, dtype=dtype  # type: ignore[arg-type]
+            channels,
+            groups * taps,
+            self.kernel_size,
+            stride=self.stride,
+            bias=False,
+            device=device,
+            dtype=dtype,  # type: ignore[arg-type]
         )
         self.filter_norm = _NORM[self._ndim](groups * taps, device=device, dtype=dtype)
         nn.init.kaiming_normal_(self.filter_conv.weight, mode="fan_out", nonlinearity="relu")
@@ -344,14 +396,23 @@ def load_host_weights(model: nn.Module, state_dict: Mapping[str, Any]) -> list[s
 
 
 def _adaptive_factory(
-    ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec = 3, pad_mode: str = "reflect",
+    ndim: int,
+    channels: Optional[int],
+    stride: IntOrTuple,
+    *,
+    filter_size: FilterSpec = 3,
+    pad_mode: str = "reflect",
     **kwargs: Any,
 ) -> nn.Module:
     # filter_size is the predicted filter's k (an int); a family string or explicit taps make no sense here.
     if channels is None:
-        raise ValueError("the 'adaptive' downsample method needs channels (the width of its predictor), got None")
+        raise ValueError(
+            "the 'adaptive' downsample method needs channels (the width of its predictor), got None"
+        )
     if isinstance(filter_size, bool) or not isinstance(filter_size, int):
-        raise ValueError(f"the 'adaptive' method needs an int filter_size (its k x k filter), got {filter_size!r}")
+        raise ValueError(
+            f"the 'adaptive' method needs an int filter_size (its k x k filter), got {filter_size!r}"
+        )
     return ADAPTIVE_BLUR_POOL[ndim](channels, stride, filter_size, pad_mode=pad_mode, **kwargs)
 
 

@@ -38,11 +38,26 @@ from torch import Tensor, nn
 
 from antialias.layers.fourier import _fourier_pool
 
-__all__ = ["ALIAS_FREE_ACTIVATIONS", "AliasFreeActivation", "alias_free_activation", "replace_activations"]
+__all__ = [
+    "ALIAS_FREE_ACTIVATIONS",
+    "AliasFreeActivation",
+    "alias_free_activation",
+    "replace_activations",
+]
 
 ALIAS_FREE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.CELU, nn.SELU, nn.Hardswish, nn.Mish,
-    nn.Softplus, nn.Hardtanh,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.Hardswish,
+    nn.Mish,
+    nn.Softplus,
+    nn.Hardtanh,
 )
 """The activation modules :func:`replace_activations` wraps by default (parameter-free, elementwise;
 gates such as ``Sigmoid``/``Hardsigmoid`` in squeeze-excitation blocks act on ``1 x 1`` maps and are
@@ -82,7 +97,9 @@ def _check_up(up: int) -> int:
     return up
 
 
-def alias_free_activation(input: Tensor, activation: Callable[[Tensor], Tensor], up: int = 2) -> Tensor:
+def alias_free_activation(
+    input: Tensor, activation: Callable[[Tensor], Tensor], up: int = 2
+) -> Tensor:
     """Apply ``activation`` on a grid ``up`` times finer, low-pass and subsample back (AFC, 2023).
 
     Args:
@@ -99,7 +116,9 @@ def alias_free_activation(input: Tensor, activation: Callable[[Tensor], Tensor],
         True
     """
     if not isinstance(input, Tensor) or not input.is_floating_point():
-        raise TypeError(f"alias_free_activation expects a floating-point Tensor, got {getattr(input, 'dtype', type(input))}")
+        raise TypeError(
+            f"alias_free_activation expects a floating-point Tensor, got {getattr(input, 'dtype', type(input))}"
+        )
     if not callable(activation):
         raise TypeError(f"activation must be callable, got {activation!r}")
     return _alias_free(input, activation, _check_up(up))
@@ -174,7 +193,9 @@ def replace_activations(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"replace_activations expects an nn.Module, got {type(model).__name__}")
-    if not isinstance(types, tuple) or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in types):
+    if not isinstance(types, tuple) or not all(
+        isinstance(t, type) and issubclass(t, nn.Module) for t in types
+    ):
         raise TypeError(f"types must be a tuple of nn.Module classes, got {types!r}")
     _check_up(up)
     replaced: List[str] = []

@@ -58,7 +58,9 @@ class _BlurBase(nn.Module):
     channels: Optional[int]
     pad_mode: str
 
-    def __init__(self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str) -> None:
+    def __init__(
+        self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str
+    ) -> None:
         super().__init__()
         self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
         self.channels = check_channels(channels)
@@ -92,7 +94,9 @@ class _BlurPoolNd(_BlurBase):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
-        return _blur_pool_checked(input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name)
+        return _blur_pool_checked(
+            input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
+        )
 
     def extra_repr(self) -> str:
         stride = compact(self.stride)
@@ -183,17 +187,30 @@ class _MaxBlurPoolNd(_BlurPoolNd):
     ) -> None:
         kernel = list(check_tuple(kernel_size, self._ndim, "kernel_size"))
         super().__init__(
-            channels, stride=kernel if stride is None else stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off
+            channels,
+            stride=kernel if stride is None else stride,
+            filter_size=filter_size,
+            pad_mode=pad_mode,
+            pad_off=pad_off,
         )
         self.kernel_size = kernel
         self.padding = list(check_tuple(padding, self._ndim, "padding", minimum=0))
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
-            raise ValueError(f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}")
+            raise ValueError(
+                f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}"
+            )
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
         return _max_blur_pool_checked(
-            input, self.kernel_size, self.padding, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
+            input,
+            self.kernel_size,
+            self.padding,
+            self.taps,
+            self.stride,
+            self.pad_mode,
+            self.pad_off,
+            self._name,
         )
 
     def extra_repr(self) -> str:
@@ -203,14 +220,21 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
     @classmethod
     def from_max_pool(
-        cls, pool: nn.Module, *, channels: Optional[int] = None, filter_size: FilterSpec = 4, pad_mode: str = "reflect"
+        cls,
+        pool: nn.Module,
+        *,
+        channels: Optional[int] = None,
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
     ) -> "_MaxBlurPoolNd":
         """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
 
         Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
         """
         if getattr(pool, "return_indices", False) or getattr(pool, "ceil_mode", False):
-            raise ValueError(f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported")
+            raise ValueError(
+                f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported"
+            )
         # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
         if any(d != 1 for d in check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
@@ -301,14 +325,18 @@ class _BlurConvMixin(_ConvBase):
 
     _ndim: ClassVar[int]
     _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
-    if TYPE_CHECKING:  # set by __init__; the conv's own forward (declared for the type checker only)
+    if (
+        TYPE_CHECKING
+    ):  # set by __init__; the conv's own forward (declared for the type checker only)
         blur: nn.Module
         _dims: int
         _name: str
         _min_size: List[int]
         _min_key: Any
 
-        def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor: ...
+        def _conv_forward(
+            self, input: Tensor, weight: Tensor, bias: Optional[Tensor]
+        ) -> Tensor: ...
 
     def __init__(
         self,
@@ -328,9 +356,23 @@ class _BlurConvMixin(_ConvBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own signature, at stride 1
-        conv_init(self, in_channels, out_channels, kernel_size, stride=1, padding=padding, dilation=dilation,
-                  groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype)
-        self.blur = BLUR_POOL[self._ndim](in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode)
+        conv_init(
+            self,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=1,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self.blur = BLUR_POOL[self._ndim](
+            in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
+        )
         self._dims = self._ndim
         self._name = type(self).__name__
         self._update_min_size()
@@ -340,7 +382,13 @@ class _BlurConvMixin(_ConvBase):
         """What the smallest input depends on; all of it may change after construction (``convert`` sets
         ``padding_mode``, and moves a kernel == stride convolution's stride back from the blur)."""
         conv: Any = self
-        return (conv.padding_mode, conv.padding, conv.kernel_size, conv.dilation, getattr(conv.blur, "stride", None))
+        return (
+            conv.padding_mode,
+            conv.padding,
+            conv.kernel_size,
+            conv.dilation,
+            getattr(conv.blur, "stride", None),
+        )
 
     @torch.jit.unused
     def _update_min_size(self) -> None:
@@ -352,9 +400,18 @@ class _BlurConvMixin(_ConvBase):
         key = self._size_key()
         ndim = len(conv.kernel_size)
         stride = key[-1]
-        strides = [stride] * ndim if isinstance(stride, int) else list(stride) if stride is not None else []
+        strides = (
+            [stride] * ndim
+            if isinstance(stride, int)
+            else list(stride)
+            if stride is not None
+            else []
+        )
         if conv.padding == "same":
-            pads = [(dl * (k - 1) + 1) // 2 for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)]
+            pads = [
+                (dl * (k - 1) + 1) // 2
+                for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)
+            ]
         else:
             pads = [0] * ndim if isinstance(conv.padding, str) else list(conv.padding)
         sizes: List[int] = [1] * ndim
@@ -374,7 +431,12 @@ class _BlurConvMixin(_ConvBase):
             if self._size_key() != self._min_key:
                 self._update_min_size()
         check_input(input, self._dims, None, self._name)
-        check_size(input, self._min_size, self._name, "after the blur-pool by stride, the dilated kernel must fit")
+        check_size(
+            input,
+            self._min_size,
+            self._name,
+            "after the blur-pool by stride, the dilated kernel must fit",
+        )
         return self._conv_forward(self.blur(input), self.weight, self.bias)
 
     @classmethod
@@ -393,7 +455,9 @@ class _BlurConvMixin(_ConvBase):
         (e.g. from :func:`~antialias.layers.create_downsample`); it must hold no persistent state.
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
-            raise TypeError(f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}")
+            raise TypeError(
+                f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}"
+            )
         new = cls(
             conv.in_channels,
             conv.out_channels,
@@ -485,5 +549,9 @@ class BlurConv3d(_BlurConvMixin, nn.Conv3d):
 
 
 BLUR_POOL: dict[int, type[_BlurPoolNd]] = {1: BlurPool1d, 2: BlurPool2d, 3: BlurPool3d}
-MAX_BLUR_POOL: dict[int, type[_MaxBlurPoolNd]] = {1: MaxBlurPool1d, 2: MaxBlurPool2d, 3: MaxBlurPool3d}
+MAX_BLUR_POOL: dict[int, type[_MaxBlurPoolNd]] = {
+    1: MaxBlurPool1d,
+    2: MaxBlurPool2d,
+    3: MaxBlurPool3d,
+}
 BLUR_CONV: dict[int, type[nn.Module]] = {1: BlurConv1d, 2: BlurConv2d, 3: BlurConv3d}

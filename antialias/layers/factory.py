@@ -24,7 +24,12 @@ from antialias.filters import FilterSpec
 from antialias.layers._checks import IntOrTuple, blur_pads, check_tuple, compact
 from antialias.layers.blurpool import BLUR_POOL, MAX_BLUR_POOL
 
-__all__ = ["create_downsample", "create_max_downsample", "list_downsample_methods", "register_downsample"]
+__all__ = [
+    "create_downsample",
+    "create_max_downsample",
+    "list_downsample_methods",
+    "register_downsample",
+]
 
 DownsampleFactory = Callable[..., nn.Module]
 _FACTORIES: dict[str, DownsampleFactory] = {}
@@ -69,17 +74,25 @@ def create_downsample(
         BlurPool2d(channels=64, filter_size=4, stride=2, pad_mode='reflect')
     """
     if method not in _FACTORIES:
-        raise ValueError(f"unknown downsample method {method!r}; expected one of {list_downsample_methods()}")
+        raise ValueError(
+            f"unknown downsample method {method!r}; expected one of {list_downsample_methods()}"
+        )
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
-    layer = _FACTORIES[method](ndim, channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+    layer = _FACTORIES[method](
+        ndim, channels, stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs
+    )
     if device is not None or dtype is not None:
         layer = layer.to(device=device, dtype=dtype)
     return layer
 
 
 _MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_CIRCULAR_PAD: dict[int, type[nn.Module]] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_CIRCULAR_PAD: dict[int, type[nn.Module]] = {
+    1: nn.CircularPad1d,
+    2: nn.CircularPad2d,
+    3: nn.CircularPad3d,
+}
 
 
 def create_max_downsample(
@@ -133,12 +146,19 @@ def create_max_downsample(
     step_arg = compact(step)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if circular:
-        layers["pad"] = _CIRCULAR_PAD[ndim](tuple(p for k in reversed(kernel) for p in blur_pads(k)))
+        layers["pad"] = _CIRCULAR_PAD[ndim](
+            tuple(p for k in reversed(kernel) for p in blur_pads(k))
+        )
         padding = 0
     if method == "blur":  # the fused layer: one pass over the dense max
         layers["pool"] = MAX_BLUR_POOL[ndim](
-            kernel_size=list(kernel), channels=channels, filter_size=filter_size, stride=step_arg,
-            padding=padding, pad_mode=pad_mode, **kwargs,
+            kernel_size=list(kernel),
+            channels=channels,
+            filter_size=filter_size,
+            stride=step_arg,
+            padding=padding,
+            pad_mode=pad_mode,
+            **kwargs,
         )
         return layers["pool"] if len(layers) == 1 else nn.Sequential(layers)
     layers["pool"] = _MAX_POOL[ndim](kernel, stride=1, padding=padding)
@@ -148,8 +168,18 @@ def create_max_downsample(
     return nn.Sequential(layers)
 
 
-def _blur(ndim: int, channels: int | None, stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any) -> nn.Module:
-    return BLUR_POOL[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+def _blur(
+    ndim: int,
+    channels: int | None,
+    stride: IntOrTuple,
+    *,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    **kwargs: Any,
+) -> nn.Module:
+    return BLUR_POOL[ndim](
+        channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs
+    )
 
 
 register_downsample("blur", _blur)

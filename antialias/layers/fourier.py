@@ -65,8 +65,15 @@ def check_window(window: Optional[str]) -> Optional[str]:
     return window
 
 
-def _response(length: int, stride: int, window: Optional[str], count: int, dtype: torch.dtype,
-              device: torch.device, edge: float = 0.5) -> Tensor:
+def _response(
+    length: int,
+    stride: int,
+    window: Optional[str],
+    count: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    edge: float = 0.5,
+) -> Tensor:
     """``H(k)`` for the rFFT bins ``k = 0 .. count - 1`` of an axis of ``length`` samples.
 
     ``edge`` is the gain at ``|k| = L / (2 s)`` (FLC's is 1/2; the alias-free activation uses 1 so that
@@ -80,7 +87,9 @@ def _response(length: int, stride: int, window: Optional[str], count: int, dtype
     return h.to(dtype)
 
 
-def _lowpass_subsample_axis(x: Tensor, dim: int, stride: int, window: Optional[str], edge: float = 0.5) -> Tensor:
+def _lowpass_subsample_axis(
+    x: Tensor, dim: int, stride: int, window: Optional[str], edge: float = 0.5
+) -> Tensor:
     """``lowpass(x)[::stride]`` along ``dim`` (see the module's Convention)."""
     length = x.size(dim)
     out_len = -(-length // stride)
@@ -89,7 +98,9 @@ def _lowpass_subsample_axis(x: Tensor, dim: int, stride: int, window: Optional[s
     count = out_len // 2 + 1 if divisible else length // 2 + 1
     shape = [1] * x.dim()
     shape[dim] = count
-    spec = spec.narrow(dim, 0, count) * _response(length, stride, window, count, x.dtype, x.device, edge).view(shape)
+    spec = spec.narrow(dim, 0, count) * _response(
+        length, stride, window, count, x.dtype, x.device, edge
+    ).view(shape)
     if divisible:
         # The M-point DFT of the subsampled signal is X_lp[j] / s for |j| < M / 2 (no aliasing: the band
         # has M bins). On even M its Nyquist bin j = M / 2 receives both halves, H (X[M/2] + X[-M/2]).
@@ -105,7 +116,9 @@ def _lowpass_subsample_axis(x: Tensor, dim: int, stride: int, window: Optional[s
     return full[tuple(index)]
 
 
-def _fourier_pool(x: Tensor, stride: Sequence[int], window: Optional[str], edge: float = 0.5) -> Tensor:
+def _fourier_pool(
+    x: Tensor, stride: Sequence[int], window: Optional[str], edge: float = 0.5
+) -> Tensor:
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     # The low-pass is separable (a box in frequency, and the window is a product per axis), so axes are
     # processed one at a time with real transforms; each step's output is real.
@@ -115,7 +128,9 @@ def _fourier_pool(x: Tensor, stride: Sequence[int], window: Optional[str], edge:
     return work.to(x.dtype).contiguous()
 
 
-def _fourier_pool_nd(x: Tensor, ndim: int, stride: IntOrTuple, window: Optional[str], name: str) -> Tensor:
+def _fourier_pool_nd(
+    x: Tensor, ndim: int, stride: IntOrTuple, window: Optional[str], name: str
+) -> Tensor:
     strides = check_tuple(stride, ndim, "stride")
     check_window(window)
     check_input(x, ndim, None, name)
@@ -170,7 +185,9 @@ def fourier_pool3d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] 
 class _FourierPoolNd(nn.Module):
     _ndim: ClassVar[int]
 
-    def __init__(self, channels: Optional[int] = None, stride: IntOrTuple = 2, window: Optional[str] = None) -> None:
+    def __init__(
+        self, channels: Optional[int] = None, stride: IntOrTuple = 2, window: Optional[str] = None
+    ) -> None:
         super().__init__()
         self.channels = check_channels(channels)
         self.stride = check_tuple(stride, self._ndim, "stride")
@@ -254,12 +271,21 @@ FOURIER_POOL = {1: FourierPool1d, 2: FourierPool2d, 3: FourierPool3d}
 
 
 def _fourier_factory(window: Optional[str]) -> Any:
-    def factory(ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec = 4,
-                pad_mode: str = "reflect", **kwargs: Any) -> nn.Module:
+    def factory(
+        ndim: int,
+        channels: Optional[int],
+        stride: IntOrTuple,
+        *,
+        filter_size: FilterSpec = 4,
+        pad_mode: str = "reflect",
+        **kwargs: Any,
+    ) -> nn.Module:
         # The filter is the ideal low-pass and the transform is circular: filter_size and pad_mode (which
         # every caller passes, with their defaults) have no meaning here and are ignored.
         if kwargs:
-            raise TypeError(f"the {'asap' if window else 'flc'!r} downsample method takes no options, got {sorted(kwargs)}")
+            raise TypeError(
+                f"the {'asap' if window else 'flc'!r} downsample method takes no options, got {sorted(kwargs)}"
+            )
         return FOURIER_POOL[ndim](channels, stride, window)
 
     return factory

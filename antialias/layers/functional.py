@@ -88,12 +88,17 @@ __all__ = [
 # kernels of ``_cpu`` under TorchScript scripting.
 
 
-def _blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+def _blur_pool(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
     """Blur every spatial axis with ``taps`` and subsample it by its stride (validated arguments)."""
     if not torch.jit.is_scripting():
         return _dispatch_blur_pool(x, taps, stride, pad_mode, pad_off)
     if len(taps) > 1 and use_matrices(x):
-        mats = [pool_matrix(taps, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device) for d in range(x.dim() - 2)]
+        mats = [
+            pool_matrix(taps, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device)
+            for d in range(x.dim() - 2)
+        ]
         return separable_matmul(x, mats)
     return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
 
@@ -103,12 +108,17 @@ def _blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: st
     if not torch.jit.is_scripting():
         return _dispatch_blur_upsample(x, taps, factor, pad_mode)
     if use_matrices(x):
-        mats = [upsample_matrix(taps, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device) for d in range(x.dim() - 2)]
+        mats = [
+            upsample_matrix(taps, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device)
+            for d in range(x.dim() - 2)
+        ]
         return separable_matmul(x, mats)
     return blur_upsample_slices(x, taps, factor, pad_mode)
 
 
-def _blur_upsample_axes(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str) -> Tensor:
+def _blur_upsample_axes(
+    x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str
+) -> Tensor:
     """:func:`_blur_upsample` with a filter per axis (from :func:`check_upsample_taps`).
 
     Equal filters (the common case) take one call; otherwise each axis is upsampled on its own as a 1D
@@ -133,7 +143,13 @@ def _blur_upsample_axes(x: Tensor, taps: List[List[float]], factor: List[int], p
 
 
 def _max_blur_pool(
-    x: Tensor, kernel: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+    x: Tensor,
+    kernel: List[int],
+    padding: List[int],
+    taps: List[float],
+    stride: List[int],
+    pad_mode: str,
+    pad_off: int,
 ) -> Tensor:
     """Max over ``kernel`` windows at stride 1, then blur-pool (validated arguments): MaxBlurPool's one call."""
     if not torch.jit.is_scripting():
@@ -205,7 +221,9 @@ def _triton_kernels() -> Any:
     from antialias.layers import _triton
 
     if not _triton.available():
-        raise RuntimeError("the 'triton' backend needs the triton package (pip install triton), which is not importable")
+        raise RuntimeError(
+            "the 'triton' backend needs the triton package (pip install triton), which is not importable"
+        )
     from antialias.layers._triton import function
 
     return function
@@ -245,7 +263,9 @@ def _choose(x: Tensor) -> str:
 
 
 @torch.jit.unused
-def _dispatch_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+def _dispatch_blur_pool(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
     kind = _choose(x)
     if kind == "triton":
         return _triton_kernels().blur_pool(x, taps, stride, pad_mode, pad_off)
@@ -255,7 +275,9 @@ def _dispatch_blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mod
 
 
 @torch.jit.unused
-def _dispatch_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
+def _dispatch_blur_upsample(
+    x: Tensor, taps: List[float], factor: List[int], pad_mode: str
+) -> Tensor:
     kind = _choose(x)
     if kind == "triton":
         return _triton_kernels().blur_upsample(x, taps, factor, pad_mode)
@@ -266,7 +288,13 @@ def _dispatch_blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad
 
 @torch.jit.unused
 def _dispatch_max_blur_pool(
-    x: Tensor, kernel: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+    x: Tensor,
+    kernel: List[int],
+    padding: List[int],
+    taps: List[float],
+    stride: List[int],
+    pad_mode: str,
+    pad_off: int,
 ) -> Tensor:
     # The fused kernel keeps float32 maxima: float64 maxes first, then blurs with the Triton blur-pool.
     if x.dtype != torch.float64 and _choose(x) == "triton":
@@ -278,7 +306,9 @@ def _dispatch_max_blur_pool(
 # What the layers call (size checks, empty inputs), and the public functions
 
 
-def _blur_pool_checked(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int, name: str) -> Tensor:
+def _blur_pool_checked(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int, name: str
+) -> Tensor:
     """:func:`_blur_pool` after the size checks: an empty axis is refused, an empty batch or channel axis
     gives an empty output of the right shape."""
     check_size(x, [1] * (x.dim() - 2), name, "padding cannot extend an empty axis")
@@ -288,7 +318,9 @@ def _blur_pool_checked(x: Tensor, taps: List[float], stride: List[int], pad_mode
     return _blur_pool(x, taps, stride, pad_mode, pad_off)
 
 
-def _blur_upsample_checked(x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str) -> Tensor:
+def _blur_upsample_checked(
+    x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str
+) -> Tensor:
     """:func:`_blur_upsample_axes` after the size checks (as :func:`_blur_pool_checked`)."""
     check_size(x, [1] * (x.dim() - 2), name, "an empty axis cannot be upsampled")
     if x.numel() == 0:
@@ -298,8 +330,14 @@ def _blur_upsample_checked(x: Tensor, taps: List[List[float]], factor: List[int]
 
 
 def _max_blur_pool_checked(
-    x: Tensor, kernel_size: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str,
-    pad_off: int, name: str,
+    x: Tensor,
+    kernel_size: List[int],
+    padding: List[int],
+    taps: List[float],
+    stride: List[int],
+    pad_mode: str,
+    pad_off: int,
+    name: str,
 ) -> Tensor:
     """Max at stride 1, then :func:`_blur_pool_checked`; an axis shorter than the max's window is refused."""
     minimum = [max(kernel_size[d] - 2 * padding[d], 1) for d in range(x.dim() - 2)]
@@ -312,7 +350,13 @@ def _max_blur_pool_checked(
 
 
 def _blur_pool_nd(
-    x: Tensor, ndim: int, filter_size: FilterSpec, stride: IntOrTuple, pad_mode: str, pad_off: int, name: str
+    x: Tensor,
+    ndim: int,
+    filter_size: FilterSpec,
+    stride: IntOrTuple,
+    pad_mode: str,
+    pad_off: int,
+    name: str,
 ) -> Tensor:
     taps = list(get_taps(filter_size))
     strides = list(check_tuple(stride, ndim, "stride"))
@@ -323,7 +367,11 @@ def _blur_pool_nd(
 
 
 def blur_pool1d(
-    input: Tensor, filter_size: FilterSpec = 4, stride: IntOrTuple = 2, pad_mode: str = "reflect", pad_off: int = 0
+    input: Tensor,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Blur then subsample a 1D signal; see :class:`~antialias.layers.BlurPool1d`.
 
@@ -338,7 +386,11 @@ def blur_pool1d(
 
 
 def blur_pool2d(
-    input: Tensor, filter_size: FilterSpec = 4, stride: IntOrTuple = 2, pad_mode: str = "reflect", pad_off: int = 0
+    input: Tensor,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Blur then subsample a 2D map (Zhang, ICML 2019); see :class:`~antialias.layers.BlurPool2d`.
 
@@ -353,7 +405,11 @@ def blur_pool2d(
 
 
 def blur_pool3d(
-    input: Tensor, filter_size: FilterSpec = 4, stride: IntOrTuple = 2, pad_mode: str = "reflect", pad_off: int = 0
+    input: Tensor,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Blur then subsample a 3D volume; see :class:`~antialias.layers.BlurPool3d`.
 
@@ -389,8 +445,13 @@ def _max_blur_pool_nd(
 
 
 def max_blur_pool1d(
-    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
+    input: Tensor,
+    kernel_size: IntOrTuple = 2,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (1D); see :class:`~antialias.layers.MaxBlurPool1d`.
 
@@ -401,12 +462,19 @@ def max_blur_pool1d(
         >>> max_blur_pool1d(torch.zeros(1, 1, 9)).shape
         torch.Size([1, 1, 4])
     """
-    return _max_blur_pool_nd(input, 1, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool1d")
+    return _max_blur_pool_nd(
+        input, 1, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool1d"
+    )
 
 
 def max_blur_pool2d(
-    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
+    input: Tensor,
+    kernel_size: IntOrTuple = 2,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (2D, the paper's MaxBlurPool); see :class:`~antialias.layers.MaxBlurPool2d`.
 
@@ -418,12 +486,19 @@ def max_blur_pool2d(
         >>> max_blur_pool2d(torch.zeros(1, 1, 9, 9)).shape
         torch.Size([1, 1, 4, 4])
     """
-    return _max_blur_pool_nd(input, 2, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool2d")
+    return _max_blur_pool_nd(
+        input, 2, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool2d"
+    )
 
 
 def max_blur_pool3d(
-    input: Tensor, kernel_size: IntOrTuple = 2, filter_size: FilterSpec = 4, stride: IntOrTuple = 2,
-    padding: IntOrTuple = 0, pad_mode: str = "reflect", pad_off: int = 0,
+    input: Tensor,
+    kernel_size: IntOrTuple = 2,
+    filter_size: FilterSpec = 4,
+    stride: IntOrTuple = 2,
+    padding: IntOrTuple = 0,
+    pad_mode: str = "reflect",
+    pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (3D); see :class:`~antialias.layers.MaxBlurPool3d`.
 
@@ -434,11 +509,18 @@ def max_blur_pool3d(
         >>> max_blur_pool3d(torch.zeros(1, 1, 5, 5, 5)).shape
         torch.Size([1, 1, 2, 2, 2])
     """
-    return _max_blur_pool_nd(input, 3, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool3d")
+    return _max_blur_pool_nd(
+        input, 3, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool3d"
+    )
 
 
 def _blur_upsample_nd(
-    x: Tensor, ndim: int, filter_size: Optional[FilterSpec], scale_factor: IntOrTuple, pad_mode: str, name: str
+    x: Tensor,
+    ndim: int,
+    filter_size: Optional[FilterSpec],
+    scale_factor: IntOrTuple,
+    pad_mode: str,
+    name: str,
 ) -> Tensor:
     factors = list(check_tuple(scale_factor, ndim, "scale_factor"))
     taps = check_upsample_taps(filter_size, factors, name)
@@ -448,7 +530,10 @@ def _blur_upsample_nd(
 
 
 def blur_upsample1d(
-    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor,
+    filter_size: Optional[FilterSpec] = None,
+    scale_factor: IntOrTuple = 2,
+    pad_mode: str = "replicate",
 ) -> Tensor:
     """Anti-aliased upsampling (1D): insert zeros, then blur with gain ``scale_factor``.
 
@@ -465,7 +550,10 @@ def blur_upsample1d(
 
 
 def blur_upsample2d(
-    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor,
+    filter_size: Optional[FilterSpec] = None,
+    scale_factor: IntOrTuple = 2,
+    pad_mode: str = "replicate",
 ) -> Tensor:
     """Anti-aliased upsampling (2D): insert zeros, then blur with gain ``scale_factor`` per axis.
 
@@ -483,7 +571,10 @@ def blur_upsample2d(
 
 
 def blur_upsample3d(
-    input: Tensor, filter_size: Optional[FilterSpec] = None, scale_factor: IntOrTuple = 2, pad_mode: str = "replicate"
+    input: Tensor,
+    filter_size: Optional[FilterSpec] = None,
+    scale_factor: IntOrTuple = 2,
+    pad_mode: str = "replicate",
 ) -> Tensor:
     """Anti-aliased upsampling (3D); see :class:`~antialias.layers.BlurUpsample3d`.
 

@@ -97,7 +97,13 @@ logger = logging.getLogger(__name__)
 
 
 def _down_nd(
-    x: Tensor, ndim: int, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str, return_phase: bool, name: str,
+    x: Tensor,
+    ndim: int,
+    stride: IntOrTuple,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    return_phase: bool,
+    name: str,
     select: Callable[[Tensor, List[int], List[float], str], Tuple[Tensor, Tensor]],
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Check the common arguments, then ``select(x, strides, taps, pad_mode)``: APS's or LPS's rule."""
@@ -112,17 +118,36 @@ def _down_nd(
 
 
 def _aps_down_nd(
-    x: Tensor, ndim: int, stride: IntOrTuple, norm: str, filter_size: FilterSpec, pad_mode: str,
-    return_phase: bool, name: str,
+    x: Tensor,
+    ndim: int,
+    stride: IntOrTuple,
+    norm: str,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    return_phase: bool,
+    name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     ops.check_norm(norm)
-    return _down_nd(x, ndim, stride, filter_size, pad_mode, return_phase, name,
-                    lambda x, strides, taps, mode: ops.aps_down(x, strides, norm, taps, mode, None))
+    return _down_nd(
+        x,
+        ndim,
+        stride,
+        filter_size,
+        pad_mode,
+        return_phase,
+        name,
+        lambda x, strides, taps, mode: ops.aps_down(x, strides, norm, taps, mode, None),
+    )
 
 
 def aps_down1d(
-    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    norm: str = "l2", return_phase: bool = False,
+    input: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    norm: str = "l2",
+    return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a 1D signal; see :class:`ApsDown1d`.
 
@@ -138,8 +163,13 @@ def aps_down1d(
 
 
 def aps_down2d(
-    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    norm: str = "l2", return_phase: bool = False,
+    input: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    norm: str = "l2",
+    return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling (Chaman & Dokmanic, CVPR 2021) of a 2D map; see :class:`ApsDown2d`.
 
@@ -156,8 +186,13 @@ def aps_down2d(
 
 
 def aps_down3d(
-    input: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    norm: str = "l2", return_phase: bool = False,
+    input: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    norm: str = "l2",
+    return_phase: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Adaptive polyphase sampling of a volume; see :class:`ApsDown3d`.
 
@@ -172,19 +207,49 @@ def aps_down3d(
 
 
 def _lps_down_nd(
-    x: Tensor, ndim: int, scorer: Any, stride: IntOrTuple, tau: float, training: bool, hard: bool,
-    filter_size: FilterSpec, pad_mode: str, return_phase: bool, generator: Optional[torch.Generator], name: str,
+    x: Tensor,
+    ndim: int,
+    scorer: Any,
+    stride: IntOrTuple,
+    tau: float,
+    training: bool,
+    hard: bool,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    return_phase: bool,
+    generator: Optional[torch.Generator],
+    name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     if not callable(scorer):
-        raise TypeError(f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}")
+        raise TypeError(
+            f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}"
+        )
     ops.check_tau(tau)
-    return _down_nd(x, ndim, stride, filter_size, pad_mode, return_phase, name,
-                    lambda x, strides, taps, mode: ops.lps_down(x, strides, scorer, tau, training, hard, taps, mode, None, generator))
+    return _down_nd(
+        x,
+        ndim,
+        stride,
+        filter_size,
+        pad_mode,
+        return_phase,
+        name,
+        lambda x, strides, taps, mode: ops.lps_down(
+            x, strides, scorer, tau, training, hard, taps, mode, None, generator
+        ),
+    )
 
 
 def lps_down1d(
-    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
+    input: Tensor,
+    scorer: Any,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    tau: float = 1.0,
+    training: bool = False,
+    hard: bool = False,
+    return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling of a 1D signal; see :class:`LpsDown1d`.
@@ -201,12 +266,33 @@ def lps_down1d(
         >>> lps_down1d(torch.tensor([[[1.0, 5.0, 2.0, -6.0]]]), energy)
         tensor([[[ 5., -6.]]])
     """
-    return _lps_down_nd(input, 1, scorer, stride, tau, training, hard, filter_size, pad_mode, return_phase, generator, "lps_down1d")
+    return _lps_down_nd(
+        input,
+        1,
+        scorer,
+        stride,
+        tau,
+        training,
+        hard,
+        filter_size,
+        pad_mode,
+        return_phase,
+        generator,
+        "lps_down1d",
+    )
 
 
 def lps_down2d(
-    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
+    input: Tensor,
+    scorer: Any,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    tau: float = 1.0,
+    training: bool = False,
+    hard: bool = False,
+    return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling (Rojas-Gomez et al., NeurIPS 2022) of a 2D map; see :class:`LpsDown2d`.
@@ -220,12 +306,33 @@ def lps_down2d(
         >>> lps_down2d(torch.randn(2, 3, 8, 6), scorer).shape
         torch.Size([2, 3, 4, 3])
     """
-    return _lps_down_nd(input, 2, scorer, stride, tau, training, hard, filter_size, pad_mode, return_phase, generator, "lps_down2d")
+    return _lps_down_nd(
+        input,
+        2,
+        scorer,
+        stride,
+        tau,
+        training,
+        hard,
+        filter_size,
+        pad_mode,
+        return_phase,
+        generator,
+        "lps_down2d",
+    )
 
 
 def lps_down3d(
-    input: Tensor, scorer: Any, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1, pad_mode: str = "circular",
-    tau: float = 1.0, training: bool = False, hard: bool = False, return_phase: bool = False,
+    input: Tensor,
+    scorer: Any,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    tau: float = 1.0,
+    training: bool = False,
+    hard: bool = False,
+    return_phase: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Learnable polyphase sampling of a volume; see :class:`LpsDown3d`.
@@ -237,12 +344,31 @@ def lps_down3d(
         >>> lps_down3d(torch.randn(1, 2, 4, 4, 4), LpsScorer(3, channels=2)).shape
         torch.Size([1, 2, 2, 2, 2])
     """
-    return _lps_down_nd(input, 3, scorer, stride, tau, training, hard, filter_size, pad_mode, return_phase, generator, "lps_down3d")
+    return _lps_down_nd(
+        input,
+        3,
+        scorer,
+        stride,
+        tau,
+        training,
+        hard,
+        filter_size,
+        pad_mode,
+        return_phase,
+        generator,
+        "lps_down3d",
+    )
 
 
 def _polyphase_up_nd(
-    y: Tensor, ndim: int, phase: Tensor, stride: IntOrTuple, filter_size: FilterSpec, pad_mode: str,
-    output_size: Optional[IntOrTuple], name: str,
+    y: Tensor,
+    ndim: int,
+    phase: Tensor,
+    stride: IntOrTuple,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    output_size: Optional[IntOrTuple],
+    name: str,
 ) -> Tensor:
     strides = list(check_tuple(stride, ndim, "stride"))
     taps = ops.check_up_taps(filter_size, strides, name)
@@ -255,8 +381,13 @@ def _polyphase_up_nd(
 
 
 def polyphase_up1d(
-    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
-    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
+    input: Tensor,
+    phase: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a 1D signal back at the phase a polyphase down layer chose; see :class:`PolyphaseUp1d`.
 
@@ -268,12 +399,19 @@ def polyphase_up1d(
         >>> polyphase_up1d(torch.tensor([[[5.0, -6.0]]]), torch.tensor([1]))
         tensor([[[ 0.,  5.,  0., -6.]]])
     """
-    return _polyphase_up_nd(input, 1, phase, stride, filter_size, pad_mode, output_size, "polyphase_up1d")
+    return _polyphase_up_nd(
+        input, 1, phase, stride, filter_size, pad_mode, output_size, "polyphase_up1d"
+    )
 
 
 def polyphase_up2d(
-    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
-    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
+    input: Tensor,
+    phase: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a 2D map back at the phase a polyphase down layer chose; see :class:`PolyphaseUp2d`.
 
@@ -286,12 +424,19 @@ def polyphase_up2d(
         tensor([[[[0., 0., 0., 0.],
                   [0., 1., 0., 1.]]]])
     """
-    return _polyphase_up_nd(input, 2, phase, stride, filter_size, pad_mode, output_size, "polyphase_up2d")
+    return _polyphase_up_nd(
+        input, 2, phase, stride, filter_size, pad_mode, output_size, "polyphase_up2d"
+    )
 
 
 def polyphase_up3d(
-    input: Tensor, phase: Tensor, *, stride: IntOrTuple = 2, filter_size: FilterSpec = 1,
-    pad_mode: str = "circular", output_size: Optional[IntOrTuple] = None,
+    input: Tensor,
+    phase: Tensor,
+    *,
+    stride: IntOrTuple = 2,
+    filter_size: FilterSpec = 1,
+    pad_mode: str = "circular",
+    output_size: Optional[IntOrTuple] = None,
 ) -> Tensor:
     """Place a volume back at the phase a polyphase down layer chose; see :class:`PolyphaseUp3d`.
 
@@ -302,7 +447,9 @@ def polyphase_up3d(
         >>> polyphase_up3d(torch.ones(1, 1, 2, 2, 2), torch.tensor([0])).shape
         torch.Size([1, 1, 4, 4, 4])
     """
-    return _polyphase_up_nd(input, 3, phase, stride, filter_size, pad_mode, output_size, "polyphase_up3d")
+    return _polyphase_up_nd(
+        input, 3, phase, stride, filter_size, pad_mode, output_size, "polyphase_up3d"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -332,20 +479,24 @@ def link_residual_phases(model: nn.Module) -> list[tuple[str, str]]:
         shortcut = getattr(block, "downsample", None)
         # In a container, a child named "downsample" is a step of the chain (e.g. convert()'s
         # Sequential(pool, downsample)), not a shortcut.
-        if not isinstance(shortcut, nn.Module) or isinstance(block, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+        if not isinstance(shortcut, nn.Module) or isinstance(
+            block, (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+        ):
             continue
         in_shortcut = {id(m) for m in shortcut.modules()}
         followers = [(n, m) for n, m in shortcut.named_modules() if isinstance(m, _PolyphaseDownNd)]
         if not followers:
             continue
         leaders = [
-            (n, m) for n, m in block.named_modules()
+            (n, m)
+            for n, m in block.named_modules()
             if isinstance(m, _PolyphaseDownNd) and id(m) not in in_shortcut and m.leader is None
         ]
         if len(leaders) != 1:
             logger.warning(
                 "not linking the phases of %r: expected one polyphase layer outside its shortcut, found %d",
-                block_name, len(leaders),
+                block_name,
+                len(leaders),
             )
             continue
         lead_name, leader = leaders[0]
@@ -378,17 +529,35 @@ def set_lps_temperature(model: nn.Module, tau: float) -> int:
 
 
 def _aps_factory(
-    ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any
+    ndim: int,
+    channels: Optional[int],
+    stride: IntOrTuple,
+    *,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    **kwargs: Any,
 ) -> nn.Module:
-    return APS_DOWN[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+    return APS_DOWN[ndim](
+        channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs
+    )
 
 
 def _lps_factory(
-    ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec, pad_mode: str, **kwargs: Any
+    ndim: int,
+    channels: Optional[int],
+    stride: IntOrTuple,
+    *,
+    filter_size: FilterSpec,
+    pad_mode: str,
+    **kwargs: Any,
 ) -> nn.Module:
     if channels is None and kwargs.get("scorer") is None:
-        raise ValueError("the 'lps' downsample method needs channels (the width of its scorer), got None")
-    return LPS_DOWN[ndim](channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs)
+        raise ValueError(
+            "the 'lps' downsample method needs channels (the width of its scorer), got None"
+        )
+    return LPS_DOWN[ndim](
+        channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, **kwargs
+    )
 
 
 register_downsample("aps", _aps_factory)

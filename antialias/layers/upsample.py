@@ -42,7 +42,9 @@ class _BlurUpsampleNd(_BlurBase):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
-        return _blur_upsample_checked(input, self.axis_taps, self.scale_factor, self.pad_mode, self._name)
+        return _blur_upsample_checked(
+            input, self.axis_taps, self.scale_factor, self.pad_mode, self._name
+        )
 
     def extra_repr(self) -> str:
         factor = compact(self.scale_factor)
@@ -120,4 +122,3 @@ class BlurUpsample3d(_BlurUpsampleNd):
     """
 
     _ndim = 3
-

@@ -65,7 +65,14 @@ __all__ = [
 def _daubechies3() -> tuple[float, ...]:
     a = math.sqrt(10.0)
     b = math.sqrt(5.0 + 2.0 * a)
-    taps = (1 + a + b, 5 + a + 3 * b, 10 - 2 * a + 2 * b, 10 - 2 * a - 2 * b, 5 + a - 3 * b, 1 + a - b)
+    taps = (
+        1 + a + b,
+        5 + a + 3 * b,
+        10 - 2 * a + 2 * b,
+        10 - 2 * a - 2 * b,
+        5 + a - 3 * b,
+        1 + a - b,
+    )
     return tuple(t / (16 * math.sqrt(2.0)) for t in taps)
 
 
@@ -90,7 +97,9 @@ def check_wavelet(wavelet: str) -> str:
 def _check_stride(stride: IntOrTuple, ndim: int) -> tuple[int, ...]:
     strides = check_tuple(stride, ndim, "stride")
     if any(s > 2 for s in strides):
-        raise ValueError(f"one DWT level halves an axis: stride must be 1 or 2 per axis, got {stride!r}")
+        raise ValueError(
+            f"one DWT level halves an axis: stride must be 1 or 2 per axis, got {stride!r}"
+        )
     return strides
 
 
@@ -125,7 +134,9 @@ def _wavelet_pool(x: Tensor, stride: Sequence[int], wavelet: str, pad_mode: str)
     return y.reshape(batch, channels, *y.shape[2:])
 
 
-def _wavelet_pool_nd(x: Tensor, ndim: int, stride: IntOrTuple, wavelet: str, pad_mode: str, name: str) -> Tensor:
+def _wavelet_pool_nd(
+    x: Tensor, ndim: int, stride: IntOrTuple, wavelet: str, pad_mode: str, name: str
+) -> Tensor:
     strides = _check_stride(stride, ndim)
     check_wavelet(wavelet)
     mode = check_pad_mode(pad_mode)
@@ -133,7 +144,9 @@ def _wavelet_pool_nd(x: Tensor, ndim: int, stride: IntOrTuple, wavelet: str, pad
     return _wavelet_pool(x, strides, wavelet, mode)
 
 
-def wavelet_pool1d(input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect") -> Tensor:
+def wavelet_pool1d(
+    input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect"
+) -> Tensor:
     """The low band of a 1D DWT; see :class:`WaveletPool1d`.
 
     Shape:
@@ -146,7 +159,9 @@ def wavelet_pool1d(input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar",
     return _wavelet_pool_nd(input, 1, stride, wavelet, pad_mode, "wavelet_pool1d")
 
 
-def wavelet_pool2d(input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect") -> Tensor:
+def wavelet_pool2d(
+    input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect"
+) -> Tensor:
     """The ``LL`` band of a 2D DWT (WaveCNet, Li et al. CVPR 2020); see :class:`WaveletPool2d`.
 
     Shape:
@@ -160,7 +175,9 @@ def wavelet_pool2d(input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar",
     return _wavelet_pool_nd(input, 2, stride, wavelet, pad_mode, "wavelet_pool2d")
 
 
-def wavelet_pool3d(input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect") -> Tensor:
+def wavelet_pool3d(
+    input: Tensor, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect"
+) -> Tensor:
     """The ``LLL`` band of a 3D DWT; see :class:`WaveletPool3d`.
 
     Shape:
@@ -177,7 +194,11 @@ class _WaveletPoolNd(nn.Module):
     _ndim: ClassVar[int]
 
     def __init__(
-        self, channels: Optional[int] = None, stride: IntOrTuple = 2, wavelet: str = "haar", pad_mode: str = "reflect"
+        self,
+        channels: Optional[int] = None,
+        stride: IntOrTuple = 2,
+        wavelet: str = "haar",
+        pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.channels = check_channels(channels)
@@ -257,15 +278,27 @@ WAVELET_POOL = {1: WaveletPool1d, 2: WaveletPool2d, 3: WaveletPool3d}
 
 
 def _wavelet_factory(
-    ndim: int, channels: Optional[int], stride: IntOrTuple, *, filter_size: FilterSpec = 4, pad_mode: str = "reflect",
-    wavelet: Optional[str] = None, **kwargs: Any,
+    ndim: int,
+    channels: Optional[int],
+    stride: IntOrTuple,
+    *,
+    filter_size: FilterSpec = 4,
+    pad_mode: str = "reflect",
+    wavelet: Optional[str] = None,
+    **kwargs: Any,
 ) -> nn.Module:
     # Without an explicit wavelet, filter_size (which every caller passes) picks it by its number of taps:
     # 2 -> Haar, 4 -> db2 (the default), 6 -> db3.
     if kwargs:
-        raise TypeError(f"the 'wavelet' downsample method takes only the option 'wavelet', got {sorted(kwargs)}")
+        raise TypeError(
+            f"the 'wavelet' downsample method takes only the option 'wavelet', got {sorted(kwargs)}"
+        )
     if wavelet is None:
-        if isinstance(filter_size, bool) or not isinstance(filter_size, int) or filter_size not in _BY_LENGTH:
+        if (
+            isinstance(filter_size, bool)
+            or not isinstance(filter_size, int)
+            or filter_size not in _BY_LENGTH
+        ):
             raise ValueError(
                 f"the 'wavelet' method picks its wavelet by filter_size (taps): "
                 f"{ {n: w for n, w in sorted(_BY_LENGTH.items())} }, got filter_size={filter_size!r}; "

@@ -146,11 +146,15 @@ def check_logits(logits: torch.Tensor, labels: torch.Tensor | None = None, what:
     """Fail clearly when the model does not return ``(N, classes)`` logits or, with ``labels``, when
     they are missing (-1) or beyond the model's classes."""
     if logits.dim() != 2:
-        raise ValueError(f"the model must return (N, classes) logits, got shape {tuple(logits.shape)}")
+        raise ValueError(
+            f"the model must return (N, classes) logits, got shape {tuple(logits.shape)}"
+        )
     if labels is None or labels.numel() == 0:
         return
     if int(labels.min()) < 0:
-        raise ValueError(f"{what} needs labelled images: the data has no class folders (labels are -1)")
+        raise ValueError(
+            f"{what} needs labelled images: the data has no class folders (labels are -1)"
+        )
     if int(labels.max()) >= logits.shape[1]:
         raise ValueError(
             f"the data has label {int(labels.max())} but the model outputs only {logits.shape[1]} classes"
@@ -178,7 +182,11 @@ def forward_views(
         if isinstance(logits, (tuple, list)):  # e.g. Inception's aux outputs: keep the main head
             logits = logits[0]
         if isinstance(logits, torch.Tensor) and logits.is_floating_point():
-            finite = torch.isfinite(logits.reshape(logits.shape[0], -1)).all(dim=1) if logits.dim() else torch.isfinite(logits)
+            finite = (
+                torch.isfinite(logits.reshape(logits.shape[0], -1)).all(dim=1)
+                if logits.dim()
+                else torch.isfinite(logits)
+            )
             if not bool(finite.all()):
                 # argmax of NaN logits is arbitrary (a constant index): it would score as "consistent".
                 raise NonFiniteLogitsError(
@@ -254,7 +262,12 @@ def crop_views(crop_size: int, span: int) -> Render:
         base_x = (images.shape[-1] - crop_size - span) // 2
         return torch.stack(
             [
-                images[i, :, base_y + dy : base_y + dy + crop_size, base_x + dx : base_x + dx + crop_size]
+                images[
+                    i,
+                    :,
+                    base_y + dy : base_y + dy + crop_size,
+                    base_x + dx : base_x + dx + crop_size,
+                ]
                 for i, (dy, dx) in zip(index, offsets.tolist(), strict=True)
             ]
         )
@@ -273,7 +286,11 @@ def roll_views(images: torch.Tensor, index: list[int], shifts: torch.Tensor) -> 
 
 
 def benchmark_folders(
-    root: str | os.PathLike, benchmark: str, kind: str, names: Sequence[str] | None, skip: Sequence[str] = ()
+    root: str | os.PathLike,
+    benchmark: str,
+    kind: str,
+    names: Sequence[str] | None,
+    skip: Sequence[str] = (),
 ) -> tuple[Path, list[str]]:
     """``root`` and the condition folders to score: ``names``, or every folder of ``root`` whose name
     does not end with one of ``skip``."""
@@ -281,7 +298,9 @@ def benchmark_folders(
     if not base.is_dir():
         raise FileNotFoundError(f"{benchmark} folder {str(root)!r} does not exist")
     if names is None:
-        names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.endswith(tuple(skip)))
+        names = sorted(
+            p.name for p in base.iterdir() if p.is_dir() and not p.name.endswith(tuple(skip))
+        )
     if not names:
         raise ValueError(f"no {kind} folder in {benchmark} folder {str(root)!r}")
     return base, list(names)
@@ -301,7 +320,11 @@ def score_datasets(
     scores = {}
     for key, dataset in datasets:
         loader = DataLoader(
-            dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_fn
+            dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=collate_fn,
         )
         scores[key] = score(key, loader)
         logger.info("%s/%s: %s", desc, key, scores[key])

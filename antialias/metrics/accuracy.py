@@ -92,8 +92,16 @@ def evaluate_accuracy(
         return {"correct": correct, "predictions": top[:, 0]}
 
     out = classify_views(
-        model, data, draw=_unshifted, render=lambda images, index, _: images[index], what="accuracy",
-        labelled=True, reduce=reduce, device=device, progress=progress, chunk_size=None,
+        model,
+        data,
+        draw=_unshifted,
+        render=lambda images, index, _: images[index],
+        what="accuracy",
+        labelled=True,
+        reduce=reduce,
+        device=device,
+        progress=progress,
+        chunk_size=None,
     )
     return AccuracyResult(ks, out["correct"], out["predictions"], out["labels"])
 
@@ -228,9 +236,17 @@ def diagonal_shift(
     positive_int("max_offset", max_offset, minimum=0)
     diagonal = torch.arange(max_offset + 1)[:, None].expand(-1, 2)
     out = classify_views(
-        model, data, draw=lambda n: diagonal.expand(n, -1, -1), render=crop_views(crop_size, max_offset),
-        what="the diagonal shift", min_size=crop_size + max_offset, labelled=True, reduce=_correct_class,
-        device=device, progress=progress, chunk_size=chunk_size,
+        model,
+        data,
+        draw=lambda n: diagonal.expand(n, -1, -1),
+        render=crop_views(crop_size, max_offset),
+        what="the diagonal shift",
+        min_size=crop_size + max_offset,
+        labelled=True,
+        reduce=_correct_class,
+        device=device,
+        progress=progress,
+        chunk_size=chunk_size,
     )
     return DiagonalResult(
         offsets=torch.arange(max_offset + 1),
@@ -358,8 +374,16 @@ def worst_case_accuracy(
         render, min_size = crop_views(crop_size, max_shift), crop_size + max_shift
     grid = torch.stack(torch.meshgrid(shifts, shifts, indexing="ij"), dim=-1).view(-1, 2)
     out = classify_views(
-        model, data, draw=lambda n: grid.expand(n, -1, -1), render=render, what="worst-case accuracy",
-        min_size=min_size, labelled=True, device=device, progress=progress, chunk_size=chunk_size,
+        model,
+        data,
+        draw=lambda n: grid.expand(n, -1, -1),
+        render=render,
+        what="worst-case accuracy",
+        min_size=min_size,
+        labelled=True,
+        device=device,
+        progress=progress,
+        chunk_size=chunk_size,
     )
     predictions = out["predictions"].view(-1, shifts.numel(), shifts.numel())
     return WorstCaseResult(

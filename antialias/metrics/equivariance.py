@@ -179,7 +179,9 @@ def _shifted_references(
     Shifts that are multiples of the stride use ``torch.roll`` (exact); the others go through one
     batched :func:`fractional_shift` (one FFT for all of them, not one per view).
     """
-    out = torch.empty((len(index), *features.shape[1:]), dtype=features.dtype, device=features.device)
+    out = torch.empty(
+        (len(index), *features.shape[1:]), dtype=features.dtype, device=features.device
+    )
     whole = (shifts % stride == 0).all(1)
     rolled, fractional = whole.nonzero().flatten().tolist(), (~whole).nonzero().flatten().tolist()
     if rolled:
@@ -197,7 +199,10 @@ def _stride(name: str, input_height: int, features: torch.Tensor) -> int:
     if abs(ratio - stride) > 1e-6:
         logger.warning(
             "layer %s: input %d / features %d is not an integer stride; using %d",
-            name, input_height, features.shape[-2], stride,
+            name,
+            input_height,
+            features.shape[-2],
+            stride,
         )
     return stride
 
@@ -282,7 +287,9 @@ def feature_equivariance(
                     out = recorder.outputs.get(name)
                     if out is None or out.dim() != 4:
                         shape = None if out is None else tuple(out.shape)
-                        raise ValueError(f"layer {name!r} must output (N, C, H, W) features, got {shape}")
+                        raise ValueError(
+                            f"layer {name!r} must output (N, C, H, W) features, got {shape}"
+                        )
                     reference[name] = out.detach()
                     if name not in layer_strides:
                         layer_strides[name] = _stride(name, images.shape[-2], out)
@@ -295,7 +302,9 @@ def feature_equivariance(
                     cell = torch.tensor([i % per_image for i in views])
                     model(roll_views(images, index, grid[cell]))
                     for name in names:
-                        refs = _shifted_references(reference[name], index, grid[cell], layer_strides[name])
+                        refs = _shifted_references(
+                            reference[name], index, grid[cell], layer_strides[name]
+                        )
                         dist = _distance(recorder.outputs[name], refs, distance).cpu()  # type: ignore[arg-type]
                         sums[name].index_add_(0, cell, dist)
                 images_seen += n
@@ -310,7 +319,9 @@ def feature_equivariance(
         strides={name: layer_strides[name] for name in names},
         shifts_y=shift_tensor,
         shifts_x=shift_tensor.clone(),
-        distances={name: (sums[name] / images_seen).view(len(shift_list), -1).float() for name in names},
+        distances={
+            name: (sums[name] / images_seen).view(len(shift_list), -1).float() for name in names
+        },
         distance=distance,
         images=images_seen,
         params={"input_shift": "circular"},

@@ -84,7 +84,11 @@ def _errors(
 
     return {
         corruption: score_datasets(
-            datasets(corruption), top1_error, desc=corruption, batch_size=batch_size, num_workers=num_workers
+            datasets(corruption),
+            top1_error,
+            desc=corruption,
+            batch_size=batch_size,
+            num_workers=num_workers,
         )
         for corruption in corruptions
     }
@@ -284,7 +288,13 @@ def imagenet_c_errors(
             yield int(severity), dataset
 
     return _errors(
-        model, names, datasets, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress
+        model,
+        names,
+        datasets,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        progress=progress,
     )
 
 
@@ -342,17 +352,28 @@ def corruption_errors(
         raise ValueError(
             f"corruption errors need labelled images; {dataset.root!r} has no class folders"
         )
-    before = transforms.Compose([*([transforms.Resize(resize)] if resize else []), transforms.CenterCrop(crop)])
-    after = eval_transform(None, crop)  # the corrupted image is the crop already: tensor, normalized
+    before = transforms.Compose(
+        [*([transforms.Resize(resize)] if resize else []), transforms.CenterCrop(crop)]
+    )
+    after = eval_transform(
+        None, crop
+    )  # the corrupted image is the crop already: tensor, normalized
 
     def datasets(corruption: str) -> Iterable[tuple[int, Dataset]]:
         for severity in severities:
-            yield int(severity), CorruptedImageFolder(
-                dataset, corruption, int(severity), before=before, after=after, seed=seed
+            yield (
+                int(severity),
+                CorruptedImageFolder(
+                    dataset, corruption, int(severity), before=before, after=after, seed=seed
+                ),
             )
 
     return _errors(
-        model, corruptions, datasets, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress
+        model,
+        corruptions,
+        datasets,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        progress=progress,
     )
-
-

@@ -99,7 +99,9 @@ def flip_probability(
     rates = []
     for preds in predictions:
         preds = torch.as_tensor(preds)
-        rates.append(_mean(float(preds[a] != preds[b]) for a, b in _pairs(preds.shape[0], noise, difficulty)))
+        rates.append(
+            _mean(float(preds[a] != preds[b]) for a, b in _pairs(preds.shape[0], noise, difficulty))
+        )
     return _mean(rates)
 
 
@@ -266,7 +268,9 @@ def imagenet_p_rates(
 
     if difficulty not in (1, 2, 3):
         raise ValueError(f"difficulty must be 1, 2 or 3, got {difficulty}")
-    base, names = benchmark_folders(root, "ImageNet-P", "perturbation", perturbations, skip=("_2", "_3"))
+    base, names = benchmark_folders(
+        root, "ImageNet-P", "perturbation", perturbations, skip=("_2", "_3")
+    )
     tf = transform or transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD))]
     )
@@ -286,7 +290,9 @@ def imagenet_p_rates(
                 logits += out.cpu().split([seq.shape[0] for seq in sequences])
         noise = "noise" in name
         return {
-            "flip_probability": flip_probability([seq.argmax(1) for seq in logits], noise=noise, difficulty=difficulty),
+            "flip_probability": flip_probability(
+                [seq.argmax(1) for seq in logits], noise=noise, difficulty=difficulty
+            ),
             "top5_distance": top5_distance(logits, noise=noise, difficulty=difficulty),
         }
 
@@ -294,6 +300,10 @@ def imagenet_p_rates(
         return base / (f"{name}_{difficulty}" if "noise" in name and difficulty > 1 else name)
 
     return score_datasets(
-        ((name, SequenceFolder(folder(name), tf)) for name in names), rates, desc="ImageNet-P",
-        batch_size=batch_size, num_workers=num_workers, collate_fn=collate_sequences,
+        ((name, SequenceFolder(folder(name), tf)) for name in names),
+        rates,
+        desc="ImageNet-P",
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate_sequences,
     )

@@ -16,7 +16,14 @@ from typing import Any
 from antialias.metrics.accuracy import DiagonalResult
 from antialias.metrics.equivariance import EquivarianceResult
 
-__all__ = ["CurvePanel", "plot_bars", "plot_consistency", "plot_curves", "plot_diagonal", "plot_equivariance"]
+__all__ = [
+    "CurvePanel",
+    "plot_bars",
+    "plot_consistency",
+    "plot_curves",
+    "plot_diagonal",
+    "plot_equivariance",
+]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -255,7 +262,9 @@ class CurvePanel:
     markers: bool = True
 
 
-def plot_curves(panels: Sequence[CurvePanel], path: str | os.PathLike, *, title: str | None = None) -> Path:
+def plot_curves(
+    panels: Sequence[CurvePanel], path: str | os.PathLike, *, title: str | None = None
+) -> Path:
     """Curves side by side, a label keeping its colour across panels (e.g. metric vs shift per model).
 
     Args:
@@ -274,7 +283,9 @@ def plot_curves(panels: Sequence[CurvePanel], path: str | os.PathLike, *, title:
     for ax, panel in zip(axes, panels, strict=True):
         for label, curve in panel.curves.items():
             if len(curve) not in (2, 3):
-                raise ValueError(f"curve {label!r} must be (x, y) or (x, y, spread), got {len(curve)} sequences")
+                raise ValueError(
+                    f"curve {label!r} must be (x, y) or (x, y, spread), got {len(curve)} sequences"
+                )
             xs, ys = list(curve[0]), list(curve[1])
             style: dict[str, Any] = {"marker": "." if panel.markers else None, "label": label}
             if label in colors:

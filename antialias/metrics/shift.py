@@ -142,7 +142,9 @@ class ConsistencyResult:
         return {**out, "images": int(self.labels.numel()), **self.params}
 
     def records(self) -> list[dict[str, Any]]:
-        return records(self.labels, agree=self.agree, offsets=self.offsets, predictions=self.predictions)
+        return records(
+            self.labels, agree=self.agree, offsets=self.offsets, predictions=self.predictions
+        )
 
 
 def _consistency(
@@ -159,8 +161,13 @@ def _consistency(
     ``run`` holds ``device``, ``progress`` and ``chunk_size``."""
     passes = params["passes"]
     out = classify_views(
-        model, data, draw=lambda n: draw(n).view(n, -1, 2), render=render,
-        what=f"{kind} consistency", min_size=min_size, **run,
+        model,
+        data,
+        draw=lambda n: draw(n).view(n, -1, 2),
+        render=render,
+        what=f"{kind} consistency",
+        min_size=min_size,
+        **run,
     )
     predictions = out["predictions"].view(-1, passes, 2)
     agree = predictions[..., 0] == predictions[..., 1]
@@ -226,13 +233,30 @@ def crop_consistency(
 
     def draw(n: int) -> torch.Tensor:
         if shared_offsets:
-            return torch.randint(0, max_offset, (passes, 2, 2), generator=generator, device="cpu").expand(n, -1, -1, -1).clone()
+            return (
+                torch.randint(0, max_offset, (passes, 2, 2), generator=generator, device="cpu")
+                .expand(n, -1, -1, -1)
+                .clone()
+            )
         return torch.randint(0, max_offset, (n, passes, 2, 2), generator=generator, device="cpu")
 
-    params = {"crop_size": crop_size, "max_offset": max_offset, "passes": passes, "shared_offsets": shared_offsets}
+    params = {
+        "crop_size": crop_size,
+        "max_offset": max_offset,
+        "passes": passes,
+        "shared_offsets": shared_offsets,
+    }
     return _consistency(
-        model, data, "crop", draw, crop_views(crop_size, max_offset - 1), params, min_size=crop_size + max_offset - 1,
-        device=device, progress=progress, chunk_size=chunk_size,
+        model,
+        data,
+        "crop",
+        draw,
+        crop_views(crop_size, max_offset - 1),
+        params,
+        min_size=crop_size + max_offset - 1,
+        device=device,
+        progress=progress,
+        chunk_size=chunk_size,
     )
 
 
@@ -276,7 +300,15 @@ def circular_consistency(
 
     params = {"max_shift": max_shift, "passes": passes}
     return _consistency(
-        model, data, "circular", draw, roll_views, params, device=device, progress=progress, chunk_size=chunk_size
+        model,
+        data,
+        "circular",
+        draw,
+        roll_views,
+        params,
+        device=device,
+        progress=progress,
+        chunk_size=chunk_size,
     )
 
 
@@ -312,12 +344,22 @@ def fractional_consistency(
     check_generator(generator)
 
     def draw(n: int) -> torch.Tensor:
-        return torch.rand((n, passes, 2, 2), generator=generator, dtype=torch.float64, device="cpu") * float(max_shift)
+        return torch.rand(
+            (n, passes, 2, 2), generator=generator, dtype=torch.float64, device="cpu"
+        ) * float(max_shift)
 
     def render(images: torch.Tensor, index: list[int], shifts: torch.Tensor) -> torch.Tensor:
         return fractional_shift(images[index], shifts)  # one batched FFT for the whole chunk
 
     params = {"max_shift": float(max_shift), "passes": passes}
     return _consistency(
-        model, data, "fractional", draw, render, params, device=device, progress=progress, chunk_size=chunk_size
+        model,
+        data,
+        "fractional",
+        draw,
+        render,
+        params,
+        device=device,
+        progress=progress,
+        chunk_size=chunk_size,
     )

@@ -35,7 +35,12 @@ __all__ = ["build", "zoo_builder"]
 
 logger = logging.getLogger(__name__)
 
-_EXAMPLE = (1, 3, 64, 64)  # the example forward that reads the channel counts and the execution order
+_EXAMPLE = (
+    1,
+    3,
+    64,
+    64,
+)  # the example forward that reads the channel counts and the execution order
 
 
 def _same_filter(a: FilterSpec, b: FilterSpec) -> bool:
@@ -75,8 +80,10 @@ def build(
     if not isinstance(antialias_stem, bool):
         raise TypeError(f"antialias_stem must be a bool, got {antialias_stem!r}")
     if antialias_stem and not has_stem:
-        raise ValueError(f"{arch} has no strided stem convolution (its first subsampling is a max pool, "
-                         "which is always anti-aliased): antialias_stem=True has no meaning")
+        raise ValueError(
+            f"{arch} has no strided stem convolution (its first subsampling is a max pool, "
+            "which is always anti-aliased): antialias_stem=True has no meaning"
+        )
     weights = resolve_weights(weights, arch)
     state_dict: Mapping[str, Tensor] | None = None
     if isinstance(weights, WeightsEnum):
@@ -85,12 +92,16 @@ def build(
             if filter_size is None:
                 filter_size = entry.filter_size
             elif not _same_filter(filter_size, entry.filter_size):
-                raise ValueError(f"weights {weights!r} were trained with filter_size={entry.filter_size}, "
-                                 f"got filter_size={filter_name(filter_size)}")
+                raise ValueError(
+                    f"weights {weights!r} were trained with filter_size={entry.filter_size}, "
+                    f"got filter_size={filter_name(filter_size)}"
+                )
         num_classes = kwargs.setdefault("num_classes", entry.num_classes)
         if num_classes != entry.num_classes:
-            raise ValueError(f"weights {weights!r} have {entry.num_classes} classes, got num_classes={num_classes}; "
-                             "load them with the default num_classes, then replace the classifier to fine-tune")
+            raise ValueError(
+                f"weights {weights!r} have {entry.num_classes} classes, got num_classes={num_classes}; "
+                "load them with the default num_classes, then replace the classifier to fine-tune"
+            )
         if entry.recipe != "torchvision":
             logger.info("%s: %s", weights, entry.license)
     if weights is not None:
@@ -117,10 +128,18 @@ def build(
         pad_mode = None if pad_mode == "reflect" else pad_mode  # type: ignore[assignment]
         conv_padding_mode = None if conv_padding_mode == "zeros" else conv_padding_mode  # type: ignore[assignment]
     model = convert(
-        model, 4 if filter_size is None else filter_size, method=method, pad_mode=pad_mode,
-        antialias_stem=None if circular else antialias_stem, conv_padding_mode=conv_padding_mode,
-        placement="reference", circular=circular, inplace=True,
-        example_inputs=torch.randn(_EXAMPLE, generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype),
+        model,
+        4 if filter_size is None else filter_size,
+        method=method,
+        pad_mode=pad_mode,
+        antialias_stem=None if circular else antialias_stem,
+        conv_padding_mode=conv_padding_mode,
+        placement="reference",
+        circular=circular,
+        inplace=True,
+        example_inputs=torch.randn(_EXAMPLE, generator=torch.Generator().manual_seed(0)).to(
+            weight.device, weight.dtype
+        ),
     )
     if state_dict is not None:
         load_state_dict(model, state_dict, source=describe_weights(weights), arch=arch)
@@ -152,18 +171,33 @@ BUILDER_ARGS = """
 
 
 def zoo_builder(
-    enum: type[WeightsEnum], *, antialias_stem: bool = False, has_stem: bool = True, stem_doc: str | None = None
+    enum: type[WeightsEnum],
+    *,
+    antialias_stem: bool = False,
+    has_stem: bool = True,
+    stem_doc: str | None = None,
 ) -> Callable[[BuilderT], BuilderT]:
     """Register a two-line builder ``def arch(**kwargs): return build("arch", **kwargs)`` as ``arch``
     (:func:`~antialias.models.register_model`) with the zoo's keyword-only signature, its family's defaults
     and the shared Args section of its docstring."""
-    params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default) for name, default in (
-        ("weights", None), ("progress", True), ("filter_size", None), ("antialias_stem", antialias_stem),
-        ("method", "blur"), ("pad_mode", "reflect"), ("conv_padding_mode", "zeros"), ("circular", False),
-    )]
+    params = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in (
+            ("weights", None),
+            ("progress", True),
+            ("filter_size", None),
+            ("antialias_stem", antialias_stem),
+            ("method", "blur"),
+            ("pad_mode", "reflect"),
+            ("conv_padding_mode", "zeros"),
+            ("circular", False),
+        )
+    ]
     params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
     if stem_doc is None:
-        stem_doc = f"``{antialias_stem}``" + ("" if has_stem else " (no strided stem convolution; ``True`` is an error)")
+        stem_doc = f"``{antialias_stem}``" + (
+            "" if has_stem else " (no strided stem convolution; ``True`` is an error)"
+        )
 
     def decorator(fn: BuilderT) -> BuilderT:
         @functools.wraps(fn)
@@ -171,8 +205,14 @@ def zoo_builder(
             kwargs.setdefault("antialias_stem", antialias_stem)
             return fn(has_stem=has_stem, **kwargs)
 
-        wrapper.__signature__ = inspect.Signature(params, return_annotation=inspect.signature(fn).return_annotation)  # type: ignore[attr-defined]
-        wrapper.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + BUILDER_ARGS.format(enum=enum.__name__, stem_default=stem_doc)
+        wrapper.__signature__ = inspect.Signature(
+            params, return_annotation=inspect.signature(fn).return_annotation
+        )  # type: ignore[attr-defined]
+        wrapper.__doc__ = (
+            (fn.__doc__ or "").rstrip()
+            + "\n"
+            + BUILDER_ARGS.format(enum=enum.__name__, stem_default=stem_doc)
+        )
         return register_model(fn.__name__)(cast(BuilderT, wrapper))
 
     return decorator

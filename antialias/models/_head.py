@@ -50,7 +50,11 @@ def num_classes_of(state_dict: Mapping[str, Tensor], head: str) -> int | None:
 
 
 def replace_classifier_weights(
-    state_dict: Mapping[str, Tensor], model: nn.Module, *, source: str, remapped_keys: list[str] | None = None
+    state_dict: Mapping[str, Tensor],
+    model: nn.Module,
+    *,
+    source: str,
+    remapped_keys: list[str] | None = None,
 ) -> tuple[dict[str, Tensor], str | None]:
     """``state_dict`` with the classifier's entries taken from ``model`` when their class counts differ.
 
@@ -117,7 +121,9 @@ def read_model_meta(weights: Any) -> dict[str, Any]:
         try:
             from antialias._io import safe_torch_load
 
-            obj = safe_torch_load(path, what="weights")  # the one safe reader: CRCs checked, weights_only
+            obj = safe_torch_load(
+                path, what="weights"
+            )  # the one safe reader: CRCs checked, weights_only
         except Exception:  # noqa: BLE001  (the loader reports the file; here it has no description)
             return {}
     if isinstance(obj, Mapping) and isinstance(obj.get(MODEL_META_KEY), Mapping):
@@ -148,7 +154,11 @@ def _torchvision_enum(weights: Any, arch: str) -> Any:
         except (ValueError, KeyError):
             expected = None
         if expected is None or not isinstance(weights, expected):
-            takes = f"takes {expected.__name__}" if expected is not None else "has no torchvision weights"
+            takes = (
+                f"takes {expected.__name__}"
+                if expected is not None
+                else "has no torchvision weights"
+            )
             raise ValueError(
                 f"torchvision weights {type(weights).__name__}.{weights.name} are not for {arch!r}: "
                 f"get_model({arch!r}) {takes}"
@@ -170,7 +180,9 @@ def _torchvision_enum(weights: Any, arch: str) -> Any:
     return None
 
 
-def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dict[str, Any]) -> nn.Module:
+def build_with_weights(
+    builder: Callable[..., nn.Module], arch: str, kwargs: dict[str, Any]
+) -> nn.Module:
     """Build ``arch`` with ``kwargs["weights"]``, reading the class count from the weights.
 
     ``num_classes`` defaults to the weights' (the catalog's 1000, torchvision's categories, the
@@ -204,7 +216,9 @@ def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dic
             if meta:
                 saved = meta.get("num_classes")
                 if meta.get("arch") not in (None, arch):
-                    logger.warning(f"{describe_weights(weights)} describe a {meta['arch']!r} model, not {arch!r}")
+                    logger.warning(
+                        f"{describe_weights(weights)} describe a {meta['arch']!r} model, not {arch!r}"
+                    )
                 if meta.get("source") not in (None, "zoo"):
                     # Same parameter names, another network: the numbers would be silently wrong.
                     logger.warning(
@@ -229,7 +243,11 @@ def build_with_weights(builder: Callable[..., nn.Module], arch: str, kwargs: dic
     # Another class count: build with a fresh head, load the rest strictly.
     if state is None:
         state = read_state_dict(weights, progress=kwargs.get("progress", True))
-    if isinstance(weights, WeightsEnum) and filter_size is None and weights.value.filter_size is not None:
+    if (
+        isinstance(weights, WeightsEnum)
+        and filter_size is None
+        and weights.value.filter_size is not None
+    ):
         filter_size = weights.value.filter_size
     if filter_size is None:
         filter_size = infer_filter_size(state)

@@ -86,7 +86,11 @@ def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str,
             if isinstance(obj.get(key), Mapping):
                 obj = obj[key]
                 break
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+    if (
+        not isinstance(obj, Mapping)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    ):
         raise CheckpointError(
             f"{source} holds no state dict: expected a mapping of names to tensors, or a dict with one "
             "under 'state_dict' (the reference's format), 'model' or 'model_state_dict'"
@@ -94,7 +98,7 @@ def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str,
     state = dict(obj)
     for prefix in ("module.", "_orig_mod."):  # DataParallel / DDP and torch.compile wrappers
         if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -142,8 +146,14 @@ def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -
         # proxy set (or unset) later in the process would be ignored.
         with urllib.request.build_opener().open(request, timeout=60) as response:  # noqa: S310 (http, https, file only)
             total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name, leave=False,
-                      disable=not progress) as bar:
+            with tqdm(
+                total=int(total) if total else None,
+                unit="B",
+                unit_scale=True,
+                desc=target.name,
+                leave=False,
+                disable=not progress,
+            ) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     digest.update(chunk)
                     out.write(chunk)
@@ -179,9 +189,16 @@ def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
         logger.info(f"downloading {url} to {cached}")
         try:
             _fetch(url, cached, hash_prefix=hash_prefix, progress=progress)
-        except (http.client.HTTPException, OSError) as exc:  # URLError, ConnectionError and TimeoutError are OSErrors
+        except (
+            http.client.HTTPException,
+            OSError,
+        ) as exc:  # URLError, ConnectionError and TimeoutError are OSErrors
             reason = getattr(exc, "reason", None) or exc
-            hint = f" (or set {MIRROR_ENV} to a mirror of the weights)" if MIRROR_ENV not in os.environ else ""
+            hint = (
+                f" (or set {MIRROR_ENV} to a mirror of the weights)"
+                if MIRROR_ENV not in os.environ
+                else ""
+            )
             raise WeightsDownloadError(
                 f"cannot download {url}: {reason}. Without network access, download the file elsewhere and put it "
                 f"at {cached}{hint}"
@@ -194,7 +211,9 @@ def _url_hash_prefix(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: str | None = None) -> dict[str, Tensor]:
+def read_state_dict(
+    source: WeightsArg, *, progress: bool = True, hash_prefix: str | None = None
+) -> dict[str, Tensor]:
     """Read a state dict from a catalog entry, a URL, a local file or a mapping (see the module docstring).
 
     The result keeps the checkpoint's key names (the reference's layout is translated later, by
@@ -206,25 +225,35 @@ def read_state_dict(source: WeightsArg, *, progress: bool = True, hash_prefix: s
         FileNotFoundError: a path that does not exist.
     """
     if isinstance(source, WeightsEnum):
-        return read_state_dict(source.value.download_url, progress=progress, hash_prefix=source.value.sha256_prefix)
+        return read_state_dict(
+            source.value.download_url, progress=progress, hash_prefix=source.value.sha256_prefix
+        )
     if isinstance(source, Mapping):
         return extract_state_dict(source, source="the state dict given as weights")
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if text.startswith(_URL_SCHEMES):
-            path = _download(text, hash_prefix=hash_prefix or _url_hash_prefix(text), progress=progress)
+            path = _download(
+                text, hash_prefix=hash_prefix or _url_hash_prefix(text), progress=progress
+            )
         else:
             path = Path(text).expanduser()
             if path.is_dir():
-                raise CheckpointError(f"weights {text!r} is a folder; expected a file of weights (a state dict)")
+                raise CheckpointError(
+                    f"weights {text!r} is a folder; expected a file of weights (a state dict)"
+                )
             if not path.is_file():
-                raise FileNotFoundError(f"weights file {text!r} does not exist (expected a file of weights)")
+                raise FileNotFoundError(
+                    f"weights file {text!r} does not exist (expected a file of weights)"
+                )
         if path.name.endswith(".safetensors"):
             return extract_state_dict(_read_safetensors(path), source=f"{str(path)!r}")
         # The one safe reader (antialias._io): integrity (zip CRCs, recorded SHA-256), then weights_only;
         # zip files are memory-mapped, so the tensors are not held twice in memory while they load.
         return extract_state_dict(safe_torch_load(path, what="weights"), source=f"{str(path)!r}")
-    raise TypeError(f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}")
+    raise TypeError(
+        f"weights must be a weights enum member or name, a path, a URL or a state dict, got {type(source).__name__}"
+    )
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -232,12 +261,16 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError as exc:
-        raise ImportError(f"reading {str(path)!r} needs the safetensors package: pip install safetensors") from exc
+        raise ImportError(
+            f"reading {str(path)!r} needs the safetensors package: pip install safetensors"
+        ) from exc
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error type for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot read weights {str(path)!r}: damaged or not a safetensors file ({first})") from None
+        raise CheckpointError(
+            f"cannot read weights {str(path)!r}: damaged or not a safetensors file ({first})"
+        ) from None
 
 
 def read_torchvision_state_dict(url: str, *, progress: bool = True) -> dict[str, Tensor]:
@@ -295,7 +328,13 @@ def state_dict_mismatch(
     return missing, unexpected, shapes
 
 
-def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, source: str = "the checkpoint", arch: str | None = None) -> nn.Module:
+def load_state_dict(
+    model: nn.Module,
+    state_dict: Mapping[str, Tensor],
+    *,
+    source: str = "the checkpoint",
+    arch: str | None = None,
+) -> nn.Module:
     """Load ``state_dict`` (our or the reference's layout) into ``model`` strictly; return ``model``.
 
     Raises:
@@ -314,7 +353,9 @@ def load_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, sourc
         if unexpected:
             lines.append(f"{len(unexpected)} unexpected keys: {_fmt(unexpected)}")
         if mismatched:
-            shapes = [f"{k}: checkpoint {saved} vs model {wanted}" for k, saved, wanted in mismatched]
+            shapes = [
+                f"{k}: checkpoint {saved} vs model {wanted}" for k, saved, wanted in mismatched
+            ]
             lines.append(f"{len(shapes)} shape mismatches: {_fmt(shapes)}")
         raise CheckpointError(head + " " + "; ".join(lines))
     model.load_state_dict(state, strict=True)
@@ -336,12 +377,22 @@ def resolve_weights(weights: WeightsArg, arch: str | None) -> WeightsArg:
             enum = get_model_weights(arch)
     if isinstance(weights, WeightsEnum):
         return enum.verify(weights) if enum is not None else weights
-    if isinstance(weights, str) and not weights.startswith(_URL_SCHEMES) and not os.path.exists(weights):
+    if (
+        isinstance(weights, str)
+        and not weights.startswith(_URL_SCHEMES)
+        and not os.path.exists(weights)
+    ):
         if enum is not None:
             with contextlib.suppress(ValueError):
                 return enum.verify(weights)
-        names = f"a weights name of {arch} ({', '.join(enum.__members__)})" if enum is not None else "a weights name"
-        raise FileNotFoundError(f"weights {weights!r} is neither an existing file, a URL, nor {names}")
+        names = (
+            f"a weights name of {arch} ({', '.join(enum.__members__)})"
+            if enum is not None
+            else "a weights name"
+        )
+        raise FileNotFoundError(
+            f"weights {weights!r} is neither an existing file, a URL, nor {names}"
+        )
     return weights
 
 
@@ -351,10 +402,16 @@ def describe_weights(weights: WeightsArg) -> str:
         return f"weights {weights!r}"
     if isinstance(weights, Mapping):
         return "the state dict given as weights"
-    return f"weights {os.fspath(weights)!r}" if isinstance(weights, (str, os.PathLike)) else f"weights {type(weights).__name__}"
+    return (
+        f"weights {os.fspath(weights)!r}"
+        if isinstance(weights, (str, os.PathLike))
+        else f"weights {type(weights).__name__}"
+    )
 
 
-def load_weights(model: nn.Module, weights: WeightsArg, *, progress: bool = True, arch: str | None = None) -> nn.Module:
+def load_weights(
+    model: nn.Module, weights: WeightsArg, *, progress: bool = True, arch: str | None = None
+) -> nn.Module:
     """Load ``weights`` (any form ``weights=`` accepts, see the module docstring) into ``model``; return it.
 
     A catalog name (``"DEFAULT"``) needs ``arch`` (a registered name) to find its enum.
@@ -362,4 +419,9 @@ def load_weights(model: nn.Module, weights: WeightsArg, *, progress: bool = True
     if weights is None:
         return model
     weights = resolve_weights(weights, arch)
-    return load_state_dict(model, read_state_dict(weights, progress=progress), source=describe_weights(weights), arch=arch)
+    return load_state_dict(
+        model,
+        read_state_dict(weights, progress=progress),
+        source=describe_weights(weights),
+        arch=arch,
+    )

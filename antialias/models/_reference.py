@@ -19,11 +19,15 @@ from antialias._io import CheckpointError
 
 __all__ = ["check_filters", "infer_filter_size", "remap_reference_state_dict"]
 
-_LEGACY_DENSENET_RE = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+_LEGACY_DENSENET_RE = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
 _BLUR_BUFFER = "filt"
 
 
-def remap_reference_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+def remap_reference_state_dict(
+    state_dict: Mapping[str, Tensor], model: nn.Module
+) -> dict[str, Tensor]:
     """Translate a state dict in the reference's layout (antialiased-cnns) to ``model``'s key names.
 
     The reference splices its blur layers (``BlurPool``, whose only state is the buffer ``filt``) into
@@ -181,7 +185,9 @@ def check_filters(state_dict: Mapping[str, Tensor], model: nn.Module, source: st
         return
     ours_unique = list({tuple(k.flatten().tolist()): k for k in ours.values()}.values())
     for key, kernel in ckpt.items():
-        if not any(k.shape == kernel.shape and torch.allclose(k, kernel, atol=1e-6) for k in ours_unique):
+        if not any(
+            k.shape == kernel.shape and torch.allclose(k, kernel, atol=1e-6) for k in ours_unique
+        ):
             got = infer_filter_size({key: kernel[None, None]})
             desc = f"filter_size={got}" if got else f"a {kernel.size(0)}x{kernel.size(1)} filter"
             mine = sorted({k.size(0) for k in ours_unique})

@@ -37,7 +37,9 @@ def register_model(name: str | None = None) -> Callable[[BuilderT], BuilderT]:
     def decorator(fn: BuilderT) -> BuilderT:
         key = name or fn.__name__
         if key in _MODELS:
-            raise ValueError(f"a model named {key!r} is already registered (by {_MODELS[key].__module__})")
+            raise ValueError(
+                f"a model named {key!r} is already registered (by {_MODELS[key].__module__})"
+            )
         _MODELS[key] = fn
         return fn
 

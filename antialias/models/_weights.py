@@ -40,11 +40,22 @@ from typing import Any
 from antialias.data import IMAGENET_MEAN, IMAGENET_STD  # the one mean/std of the library
 
 # The 23 weights enums below (WEIGHTS_ENUMS names them) are exported by antialias.models.
-__all__ = ["LICENSE", "MIRROR_ENV", "WEIGHTS_ENUMS", "Preprocessing", "Weights", "WeightsEnum", "get_model_weights", "get_weight"]
+__all__ = [
+    "LICENSE",
+    "MIRROR_ENV",
+    "WEIGHTS_ENUMS",
+    "Preprocessing",
+    "Weights",
+    "WeightsEnum",
+    "get_model_weights",
+    "get_weight",
+]
 
 LICENSE = "CC BY-NC-SA 4.0 (non-commercial)"
 """License of the reference's weights: Creative Commons Attribution-NonCommercial-ShareAlike 4.0."""
-TORCHVISION_LICENSE = "torchvision's terms (BSD-3-Clause code; ImageNet's terms of access may apply)"
+TORCHVISION_LICENSE = (
+    "torchvision's terms (BSD-3-Clause code; ImageNet's terms of access may apply)"
+)
 
 MIRROR_ENV = "ANTIALIAS_WEIGHTS_MIRROR"
 """Environment variable: a base URL (or folder URL) that replaces the reference's bucket for downloads."""
@@ -84,8 +95,13 @@ class Preprocessing:
         """
         from antialias.data import eval_transform
 
-        return eval_transform(crop=self.input_size[-2:], crop_pct=self.crop_pct, interpolation=self.interpolation,
-                              mean=self.mean, std=self.std)
+        return eval_transform(
+            crop=self.input_size[-2:],
+            crop_pct=self.crop_pct,
+            interpolation=self.interpolation,
+            mean=self.mean,
+            std=self.std,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,9 @@ class Weights:
         """The first hex digits of the file's SHA-256, from its name (torch.hub's convention)."""
         match = _HASH_RE.search(self.file_name)
         if match is None:  # every catalog URL carries its hash; a test guards this
-            raise ValueError(f"{self.file_name!r} does not follow the '<name>-<sha256 prefix>.pth' convention")
+            raise ValueError(
+                f"{self.file_name!r} does not follow the '<name>-<sha256 prefix>.pth' convention"
+            )
         return match.group(1)
 
     @property
@@ -205,7 +223,9 @@ class WeightsEnum(Enum):
             name = obj[len(cls.__name__) + 1 :] if obj.startswith(cls.__name__ + ".") else obj
             if name in cls.__members__:
                 return cls.__members__[name]
-            raise ValueError(f"unknown weights {obj!r} for {cls.__name__}; expected one of {list(cls.__members__)}")
+            raise ValueError(
+                f"unknown weights {obj!r} for {cls.__name__}; expected one of {list(cls.__members__)}"
+            )
         raise TypeError(f"expected a {cls.__name__} member or its name, got {type(obj).__name__}")
 
     def __getattr__(self, name: str) -> Any:
@@ -224,12 +244,28 @@ class WeightsEnum(Enum):
 # published); parameter counts from torchvision (anti-aliasing adds none).
 
 _NUM_PARAMS = {
-    "alexnet": 61100840, "vgg11": 132863336, "vgg11_bn": 132868840, "vgg13": 133047848,
-    "vgg13_bn": 133053736, "vgg16": 138357544, "vgg16_bn": 138365992, "vgg19": 143667240,
-    "vgg19_bn": 143678248, "resnet18": 11689512, "resnet34": 21797672, "resnet50": 25557032,
-    "resnet101": 44549160, "resnet152": 60192808, "resnext50_32x4d": 25028904,
-    "resnext101_32x8d": 88791336, "wide_resnet50_2": 68883240, "wide_resnet101_2": 126886696,
-    "densenet121": 7978856, "densenet161": 28681000, "densenet169": 14149480, "densenet201": 20013928,
+    "alexnet": 61100840,
+    "vgg11": 132863336,
+    "vgg11_bn": 132868840,
+    "vgg13": 133047848,
+    "vgg13_bn": 133053736,
+    "vgg16": 138357544,
+    "vgg16_bn": 138365992,
+    "vgg19": 143667240,
+    "vgg19_bn": 143678248,
+    "resnet18": 11689512,
+    "resnet34": 21797672,
+    "resnet50": 25557032,
+    "resnet101": 44549160,
+    "resnet152": 60192808,
+    "resnext50_32x4d": 25028904,
+    "resnext101_32x8d": 88791336,
+    "wide_resnet50_2": 68883240,
+    "wide_resnet101_2": 126886696,
+    "densenet121": 7978856,
+    "densenet161": 28681000,
+    "densenet169": 14149480,
+    "densenet201": 20013928,
     "mobilenet_v2": 3504872,
 }
 
@@ -238,10 +274,18 @@ def _reference(stem: str, top1: float | None = None, consistency: float | None =
     """The reference's ``<arch>_lpf<k>[_finetune]-<hash>.pth``: ``finetune`` from torchvision's baseline, or from scratch."""
     arch, _, tail = stem.partition("_lpf")
     k, recipe = int(tail[0]), "finetune" if "_finetune-" in tail else "scratch"
-    how = "fine-tuned from torchvision's baseline" if recipe == "finetune" else "trained from scratch"
+    how = (
+        "fine-tuned from torchvision's baseline" if recipe == "finetune" else "trained from scratch"
+    )
     return Weights(
-        url=f"{REFERENCE_BASE_URL}{stem}.pth", arch=arch, filter_size=k, recipe=recipe, top1=top1,
-        consistency=consistency, num_params=_NUM_PARAMS[arch], license=LICENSE,
+        url=f"{REFERENCE_BASE_URL}{stem}.pth",
+        arch=arch,
+        filter_size=k,
+        recipe=recipe,
+        top1=top1,
+        consistency=consistency,
+        num_params=_NUM_PARAMS[arch],
+        license=LICENSE,
         docs=f"The reference's (Zhang, ICML 2019) anti-aliased {arch}, filter_size={k}, {how}. {LICENSE}.",
     )
 
@@ -250,13 +294,20 @@ def _torchvision(stem: str, top1: float | None = None, consistency: float | None
     """torchvision's baseline (not anti-aliased) ``<arch>-<hash>.pth``, IMAGENET1K_V1."""
     arch = stem.partition("-")[0]
     return Weights(
-        url=f"{TORCHVISION_BASE_URL}{stem}.pth", arch=arch, filter_size=None, recipe="torchvision", top1=top1,
-        consistency=consistency, num_params=_NUM_PARAMS[arch], license=TORCHVISION_LICENSE,
+        url=f"{TORCHVISION_BASE_URL}{stem}.pth",
+        arch=arch,
+        filter_size=None,
+        recipe="torchvision",
+        top1=top1,
+        consistency=consistency,
+        num_params=_NUM_PARAMS[arch],
+        license=TORCHVISION_LICENSE,
         docs=f"torchvision's baseline {arch} (IMAGENET1K_V1), not anti-aliased: the starting point for fine-tuning.",
     )
 
 
 # One class per architecture, written out so that IDEs and type checkers see every member.
+
 
 class AlexNet_Weights(WeightsEnum):
     """Weights of the anti-aliased ``alexnet``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
@@ -478,7 +529,9 @@ class MobileNet_V2_Weights(WeightsEnum):
     DEFAULT = LPF4_FINETUNE
 
 
-_REGISTRY: dict[str, type[WeightsEnum]] = {e["DEFAULT"].value.arch: e for e in WeightsEnum.__subclasses__()}
+_REGISTRY: dict[str, type[WeightsEnum]] = {
+    e["DEFAULT"].value.arch: e for e in WeightsEnum.__subclasses__()
+}
 
 WEIGHTS_ENUMS: tuple[str, ...] = tuple(e.__name__ for e in _REGISTRY.values())
 """The names of the 23 weights enums."""
@@ -512,4 +565,6 @@ def get_model_weights(name: str) -> type[WeightsEnum]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"no pretrained weights for {name!r}; the zoo has weights for {sorted(_REGISTRY)}") from None
+        raise ValueError(
+            f"no pretrained weights for {name!r}; the zoo has weights for {sorted(_REGISTRY)}"
+        ) from None

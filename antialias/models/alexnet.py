@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["alexnet"]
 
 
-@zoo_builder(AlexNet_Weights, antialias_stem=True, stem_doc="``True`` (the reference's AlexNet default, which its weights use)")
+@zoo_builder(
+    AlexNet_Weights,
+    antialias_stem=True,
+    stem_doc="``True`` (the reference's AlexNet default, which its weights use)",
+)
 def alexnet(**kwargs: Any) -> AlexNet:
     """Anti-aliased AlexNet ("One weird trick" variant, as torchvision's)."""
     return build("alexnet", **kwargs)  # type: ignore[return-value]

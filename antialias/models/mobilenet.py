@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["mobilenet_v2"]
 
 
-@zoo_builder(MobileNet_V2_Weights, stem_doc="``False`` (the reference never anti-aliases this stem)")
+@zoo_builder(
+    MobileNet_V2_Weights, stem_doc="``False`` (the reference never anti-aliases this stem)"
+)
 def mobilenet_v2(**kwargs: Any) -> MobileNetV2:
     """Anti-aliased MobileNetV2."""
     return build("mobilenet_v2", **kwargs)  # type: ignore[return-value]

@@ -27,7 +27,19 @@ from antialias.train.recipes import recipe_for as recipe_for
 from antialias.train.schedules import lps_temperature as lps_temperature
 
 __all__ = [
-    "EpochStats", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "build_model", "evaluate", "load_checkpoint",
-    "load_init_weights", "lps_temperature", "recipe_for", "save_checkpoint", "train", "train_one_epoch",
+    "EpochStats",
+    "RECIPES",
+    "Recipe",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "evaluate",
+    "load_checkpoint",
+    "load_init_weights",
+    "lps_temperature",
+    "recipe_for",
+    "save_checkpoint",
+    "train",
+    "train_one_epoch",
     "train_transform",
 ]

@@ -36,9 +36,20 @@ from antialias._io import CheckpointError, atomic_save
 from antialias.models import extract_state_dict as extract_state_dict
 
 __all__ = [
-    "BEST", "CheckpointError", "LATEST", "WEIGHTS", "atomic_save", "capture_rng_state", "epoch_checkpoint_name",
-    "extract_state_dict", "find_resumable", "list_checkpoints", "load_checkpoint", "restore_rng_state",
-    "save_checkpoint", "save_weights",
+    "BEST",
+    "CheckpointError",
+    "LATEST",
+    "WEIGHTS",
+    "atomic_save",
+    "capture_rng_state",
+    "epoch_checkpoint_name",
+    "extract_state_dict",
+    "find_resumable",
+    "list_checkpoints",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+    "save_weights",
 ]
 
 LATEST = "checkpoint_latest.pt"
@@ -73,7 +84,11 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 def save_checkpoint(
-    state: Mapping[str, Any], directory: str | os.PathLike[str], *, epoch: int, is_best: bool = False,
+    state: Mapping[str, Any],
+    directory: str | os.PathLike[str],
+    *,
+    epoch: int,
+    is_best: bool = False,
     save_every: int = 0,
 ) -> list[Path]:
     """Write the checkpoint ``state`` of a finished ``epoch`` (1-based) into ``directory`` (created if missing).
@@ -101,10 +116,14 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.name in (LATEST, BEST) or _EPOCH_RE.match(p.name))
+    return sorted(
+        p for p in directory.iterdir() if p.name in (LATEST, BEST) or _EPOCH_RE.match(p.name)
+    )
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`, safely.
 
     The file is verified first (its recorded SHA-256 and zip CRCs), then read with
@@ -156,19 +175,31 @@ def find_resumable(
         state = attempt(latest)
         if state is not None:
             return latest, state, damaged
-    epochs = sorted((p for p in list_checkpoints(directory) if _EPOCH_RE.match(p.name)), key=_epoch_of, reverse=True)
+    epochs = sorted(
+        (p for p in list_checkpoints(directory) if _EPOCH_RE.match(p.name)),
+        key=_epoch_of,
+        reverse=True,
+    )
     chosen = next(((path, state) for path in epochs if (state := attempt(path)) is not None), None)
     best = directory / BEST
     if best.exists():
         state = attempt(best)
-        if state is not None and (chosen is None or state.get("epoch", 0) > chosen[1].get("epoch", 0)):
+        if state is not None and (
+            chosen is None or state.get("epoch", 0) > chosen[1].get("epoch", 0)
+        ):
             chosen = (best, state)
     if chosen is None:
         if not damaged:
-            raise FileNotFoundError(f"run folder {str(directory)!r} holds no checkpoint to resume from")
+            raise FileNotFoundError(
+                f"run folder {str(directory)!r} holds no checkpoint to resume from"
+            )
         listing = "; ".join(f"{p.name}: {reason}" for p, reason in damaged)
-        raise CheckpointError(f"no intact checkpoint to resume from in {str(directory)!r}: {listing}")
-    newer = [(p, r) for p, r in damaged if p.name == LATEST or _epoch_of(p) > chosen[1].get("epoch", 0)]
+        raise CheckpointError(
+            f"no intact checkpoint to resume from in {str(directory)!r}: {listing}"
+        )
+    newer = [
+        (p, r) for p, r in damaged if p.name == LATEST or _epoch_of(p) > chosen[1].get("epoch", 0)
+    ]
     return chosen[0], chosen[1], newer
 
 
@@ -177,7 +208,9 @@ def _epoch_of(path: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
-def save_weights(model: torch.nn.Module, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None) -> Path:
+def save_weights(
+    model: torch.nn.Module, path: str | os.PathLike[str], *, meta: Mapping[str, Any] | None = None
+) -> Path:
     """Save ``model``'s weights atomically (CPU tensors, torchvision names).
 
     Without ``meta`` the file is a plain state dict; with it, ``{"state_dict": ..., "antialias":
@@ -185,7 +218,9 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike[str], *, meta: 
     zoo (``antialias.models.get_model(name, weights=path)``, which reads ``meta``) and into any
     model with ``model.load_state_dict(torch.load(path, weights_only=True)["state_dict"])``.
     """
-    state_dict = extract_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, source="the model")
+    state_dict = extract_state_dict(
+        {k: v.detach().cpu() for k, v in model.state_dict().items()}, source="the model"
+    )
     obj: Any = state_dict if meta is None else {"state_dict": state_dict, "antialias": dict(meta)}
     return atomic_save(obj, path, record_hash=True)
 
@@ -220,4 +255,6 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     if "numpy" in state:
         saved = state["numpy"]
         keys = saved["keys"].numpy().astype(np.uint32)
-        np.random.set_state((saved["kind"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"]))
+        np.random.set_state(
+            (saved["kind"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"])
+        )

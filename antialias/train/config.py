@@ -22,8 +22,15 @@ from antialias.train.model import SOURCES
 from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
 __all__ = [
-    "CONFIG", "LOG", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers", "resolve_recipe",
-    "resume_config", "validate_config",
+    "CONFIG",
+    "LOG",
+    "RESUME_CHANGEABLE",
+    "TrainConfig",
+    "TrainResult",
+    "default_workers",
+    "resolve_recipe",
+    "resume_config",
+    "validate_config",
 ]
 
 LOG = "log.jsonl"
@@ -37,9 +44,27 @@ ON_CORRUPT = ("fail", "skip")
 
 # Fields whose change between a checkpoint and a resumed run alters the training trajectory.
 _TRAJECTORY_FIELDS = (
-    "model", "source", "filter_size", "batch_size", "accum_steps", "lr", "momentum", "weight_decay",
-    "nesterov", "schedule", "step_size", "gamma", "warmup_epochs", "warmup_start", "label_smoothing", "epochs",
-    "crop_size", "seed", "amp", "sync_bn", "channels_last",
+    "model",
+    "source",
+    "filter_size",
+    "batch_size",
+    "accum_steps",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "schedule",
+    "step_size",
+    "gamma",
+    "warmup_epochs",
+    "warmup_start",
+    "label_smoothing",
+    "epochs",
+    "crop_size",
+    "seed",
+    "amp",
+    "sync_bn",
+    "channels_last",
 )
 
 
@@ -188,7 +213,9 @@ def resolve_recipe(config: TrainConfig) -> Recipe:
     base = _base_recipe(config)
     # Every recipe field but its name and description is also an option; None: the recipe's.
     fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("name", "description")]
-    overrides = {name: getattr(config, name) for name in fields if getattr(config, name) is not None}
+    overrides = {
+        name: getattr(config, name) for name in fields if getattr(config, name) is not None
+    }
     if config.scale_lr and config.lr is None and config.batch_size not in (None, base.batch_size):
         overrides["lr"] = base.lr * config.batch_size / base.batch_size
     return base.replace(**overrides)
@@ -212,8 +239,20 @@ def _num_workers(config: TrainConfig) -> int:
 # Options a resumed run may change; every other option is restored from the run's config.json and
 # may only be given again with the same value.
 RESUME_CHANGEABLE = (
-    "epochs", "stop_after", "save_every", "workers", "device", "progress", "val_batch_size", "consistency_passes",
-    "verify_images", "deterministic", "compile", "data", "train_dir", "val_dir",
+    "epochs",
+    "stop_after",
+    "save_every",
+    "workers",
+    "device",
+    "progress",
+    "val_batch_size",
+    "consistency_passes",
+    "verify_images",
+    "deterministic",
+    "compile",
+    "data",
+    "train_dir",
+    "val_dir",
 )
 # Options of one invocation: never restored.
 _RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
@@ -235,7 +274,9 @@ def resume_config(config: TrainConfig) -> TrainConfig:
     try:
         saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except ValueError as exc:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged") from None
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({exc}); the run's configuration is damaged"
+        ) from None
     if not isinstance(saved, dict):
         if not config.model:
             raise FileNotFoundError(
@@ -267,10 +308,16 @@ def resume_config(config: TrainConfig) -> TrainConfig:
     return TrainConfig(**restored)
 
 
-def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device: torch.device) -> int:
+def validate_config(
+    config: TrainConfig, recipe: Recipe, ctx_world: int, device: torch.device
+) -> int:
     """Check every option before anything is read or written; return the per-process micro-batch."""
-    choices = {"source": (config.source, SOURCES), "amp": (config.amp, AMP_MODES),
-               "schedule": (recipe.schedule, SCHEDULES), "on_corrupt": (config.on_corrupt, ON_CORRUPT)}
+    choices = {
+        "source": (config.source, SOURCES),
+        "amp": (config.amp, AMP_MODES),
+        "schedule": (recipe.schedule, SCHEDULES),
+        "on_corrupt": (config.on_corrupt, ON_CORRUPT),
+    }
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -283,12 +330,19 @@ def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device:
         )
     # name -> (value, smallest allowed); None: not set (only optional options may be None).
     minimums = {
-        "epochs": (recipe.epochs, 1), "batch_size": (recipe.batch_size, 1), "accum_steps": (config.accum_steps, 1),
-        "crop_size": (config.crop_size, 1), "val_resize": (config.val_resize, 1), "max_offset": (config.max_offset, 1),
-        "consistency_passes": (config.consistency_passes, 0), "workers": (config.workers, 0),
-        "num_classes": (config.num_classes, 1), "save_every": (config.save_every, 0),
+        "epochs": (recipe.epochs, 1),
+        "batch_size": (recipe.batch_size, 1),
+        "accum_steps": (config.accum_steps, 1),
+        "crop_size": (config.crop_size, 1),
+        "val_resize": (config.val_resize, 1),
+        "max_offset": (config.max_offset, 1),
+        "consistency_passes": (config.consistency_passes, 0),
+        "workers": (config.workers, 0),
+        "num_classes": (config.num_classes, 1),
+        "save_every": (config.save_every, 0),
         "step_size": (recipe.step_size if recipe.schedule == "step" else None, 1),
-        "stop_after": (config.stop_after, 1), "val_batch_size": (config.val_batch_size, 1),
+        "stop_after": (config.stop_after, 1),
+        "val_batch_size": (config.val_batch_size, 1),
     }
     optional = ("workers", "num_classes", "step_size", "stop_after", "val_batch_size")
     for name, (number, minimum) in minimums.items():
@@ -297,7 +351,9 @@ def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device:
         if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {number!r}")
     if config.val_resize < config.crop_size:
-        raise ValueError(f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})")
+        raise ValueError(
+            f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})"
+        )
     for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing"):
         value = getattr(recipe, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -309,7 +365,9 @@ def validate_config(config: TrainConfig, recipe: Recipe, ctx_world: int, device:
     if not 0 <= config.warmup_start <= 1:
         raise ValueError(f"warmup_start must be in [0, 1], got {config.warmup_start!r}")
     if recipe.warmup_epochs > recipe.epochs:
-        raise ValueError(f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})")
+        raise ValueError(
+            f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})"
+        )
     parts = ctx_world * config.accum_steps
     if recipe.batch_size % parts:
         raise ValueError(

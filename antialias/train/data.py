@@ -43,12 +43,17 @@ def train_transform(
         raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
     from antialias.data import IMAGENET_MEAN, IMAGENET_STD
 
-    return transforms.Compose([
-        transforms.RandomResizedCrop(crop_size),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize(list(IMAGENET_MEAN if mean is None else mean), list(IMAGENET_STD if std is None else std)),
-    ])
+    return transforms.Compose(
+        [
+            transforms.RandomResizedCrop(crop_size),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(
+                list(IMAGENET_MEAN if mean is None else mean),
+                list(IMAGENET_STD if std is None else std),
+            ),
+        ]
+    )
 
 
 class TransformedDataset(Dataset):
@@ -98,7 +103,9 @@ class EpochSeededDataset(TransformedDataset):
             # Seed the CPU generator only: torch.manual_seed would also reseed (and, unlike the
             # CPU one, not restore) the CUDA generators that GPU dropout draws from.
             # SeedSequence mixes the three numbers well; consecutive indices get unrelated streams.
-            sample_seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, dtype=np.uint64)[0]
+            sample_seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(
+                1, dtype=np.uint64
+            )[0]
             torch.default_generator.manual_seed(int(sample_seed))
             return self.transform(image)
 
@@ -117,10 +124,17 @@ def check_same_classes(
     if list(train_classes) == list(val_classes):
         return
     parts = []
-    for one, other, names in ((train_dir, val_dir, set(train_classes) - set(val_classes)),
-                              (val_dir, train_dir, set(val_classes) - set(train_classes))):
+    for one, other, names in (
+        (train_dir, val_dir, set(train_classes) - set(val_classes)),
+        (val_dir, train_dir, set(val_classes) - set(train_classes)),
+    ):
         shown = sorted(names)
         if shown:
             more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
-            parts.append(f"in {one!r} but not in {other!r}: {', '.join(map(repr, shown[:10]))}{more}")
-    raise ValueError("training and validation folders must have the same class sub-folders; classes " + "; ".join(parts))
+            parts.append(
+                f"in {one!r} but not in {other!r}: {', '.join(map(repr, shown[:10]))}{more}"
+            )
+    raise ValueError(
+        "training and validation folders must have the same class sub-folders; classes "
+        + "; ".join(parts)
+    )

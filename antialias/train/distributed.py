@@ -22,7 +22,14 @@ import torch.distributed as dist
 
 from antialias.devices import resolve_device
 
-__all__ = ["DistributedContext", "all_gather_objects", "all_reduce_sum", "barrier", "init_distributed", "shutdown_distributed"]
+__all__ = [
+    "DistributedContext",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "barrier",
+    "init_distributed",
+    "shutdown_distributed",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +108,9 @@ def init_distributed(device: str | None = None, *, timeout_s: float = 1800.0) ->
     if owns_group:
         # Binding the group to the device lets NCCL set up eagerly and silences a warning.
         kwargs: dict[str, Any] = {"device_id": resolved} if resolved.type == "cuda" else {}
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)
+        dist.init_process_group(
+            backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs
+        )
     else:
         backend = str(dist.get_backend())  # the caller's group, used as it is
     logger.debug(f"rank {rank}/{world_size} (local {local_rank}) on {resolved} with {backend}")

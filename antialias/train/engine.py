@@ -63,8 +63,15 @@ from antialias.train.optim import build_optimizer, build_scheduler, extend_sched
 from antialias.train.recipes import Recipe
 
 __all__ = [
-    "CONFIG", "LOG", "NonFiniteLossError", "RESUME_CHANGEABLE", "TrainConfig", "TrainResult", "default_workers",
-    "resolve_recipe", "train",
+    "CONFIG",
+    "LOG",
+    "NonFiniteLossError",
+    "RESUME_CHANGEABLE",
+    "TrainConfig",
+    "TrainResult",
+    "default_workers",
+    "resolve_recipe",
+    "train",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,9 +108,15 @@ def _load_data(config: TrainConfig) -> _Data:
                 f"{folder!r} has images but no class sub-folders; training needs labels "
                 "(one sub-folder per class)"
             )
-    train_data.check_same_classes(train_set.classes, val_set.classes, train_dir=train_dir, val_dir=val_dir)
-    train = train_data.EpochSeededDataset(train_set, train_data.train_transform(config.crop_size), seed=config.seed)
-    val_accuracy = train_data.TransformedDataset(val_set, eval_transform(config.val_resize, config.crop_size))
+    train_data.check_same_classes(
+        train_set.classes, val_set.classes, train_dir=train_dir, val_dir=val_dir
+    )
+    train = train_data.EpochSeededDataset(
+        train_set, train_data.train_transform(config.crop_size), seed=config.seed
+    )
+    val_accuracy = train_data.TransformedDataset(
+        val_set, eval_transform(config.val_resize, config.crop_size)
+    )
     side = config.crop_size + config.max_offset
     val_consistency = train_data.TransformedDataset(val_set, consistency_transform(side, side))
     return _Data(train, val_accuracy, val_consistency, list(train_set.classes))
@@ -144,7 +157,11 @@ def train(config: TrainConfig) -> TrainResult:
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
-    inputs = [("data folder", config.data), ("training folder", config.train_dir), ("validation folder", config.val_dir)]
+    inputs = [
+        ("data folder", config.data),
+        ("training folder", config.train_dir),
+        ("validation folder", config.val_dir),
+    ]
     out = _io.check_output_path(config.output_dir, kind="dir", what="output_dir", inputs=inputs)
     # One run per folder: rank 0 holds the folder's lock for the whole run (the other processes of
     # a torchrun job are part of the same run).
@@ -168,7 +185,9 @@ def _class_folders(config: TrainConfig) -> list[str] | None:
     """The training folder's class sub-folders, without reading an image (None: let the loader report)."""
     folder = config.train_dir or os.path.join(str(config.data), "train")
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+        names = sorted(
+            e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
+        )
     except OSError:
         return None
     return names or None
@@ -176,11 +195,16 @@ def _class_folders(config: TrainConfig) -> list[str] | None:
 
 def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> nn.Module:
     if num_classes < 1 or (config.num_classes is not None and config.num_classes < num_classes):
-        raise ValueError(f"num_classes {config.num_classes} is smaller than the {num_classes} classes of the data")
+        raise ValueError(
+            f"num_classes {config.num_classes} is smaller than the {num_classes} classes of the data"
+        )
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
     model = build_model(
-        config.model, num_classes=config.num_classes or num_classes, filter_size=config.filter_size, source=config.source
+        config.model,
+        num_classes=config.num_classes or num_classes,
+        filter_size=config.filter_size,
+        source=config.source,
     )
     if config.init_weights is not None and resume_path is None:
         load_init_weights(model, config.init_weights, arch=config.model, new_classifier=True)
@@ -227,7 +251,11 @@ class _Trained:
 
 
 def _setup(
-    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, model: nn.Module, steps_per_epoch: int
+    config: TrainConfig,
+    recipe: Recipe,
+    ctx: distributed.DistributedContext,
+    model: nn.Module,
+    steps_per_epoch: int,
 ) -> _Trained:
     """Place the model on the device; build its optimiser, schedule and gradient scaler."""
     if config.deterministic:
@@ -241,12 +269,24 @@ def _setup(
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), recipe, nesterov=config.nesterov)
-    scheduler = build_scheduler(optimizer, recipe, steps_per_epoch=steps_per_epoch, warmup_start=config.warmup_start)
-    return _Trained(model, optimizer, scheduler, torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16"))
+    scheduler = build_scheduler(
+        optimizer, recipe, steps_per_epoch=steps_per_epoch, warmup_start=config.warmup_start
+    )
+    return _Trained(
+        model,
+        optimizer,
+        scheduler,
+        torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16"),
+    )
 
 
 def _resume(
-    path: Path, config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, t: _Trained,
+    path: Path,
+    config: TrainConfig,
+    recipe: Recipe,
+    ctx: distributed.DistributedContext,
+    data: _Data,
+    t: _Trained,
     steps_per_epoch: int,
 ) -> tuple[int, int, float | None]:
     """Restore the checkpoint's model, optimiser, schedule, scaler and RNG states; return
@@ -269,8 +309,10 @@ def _resume(
     if len(rng) == ctx.world_size:
         ckpt.restore_rng_state(rng[ctx.rank])
     else:
-        logger.warning(f"checkpoint has RNG states of {len(rng)} processes, this run has {ctx.world_size}: "
-                       "reseeding (data order and augmentation still match)")
+        logger.warning(
+            f"checkpoint has RNG states of {len(rng)} processes, this run has {ctx.world_size}: "
+            "reseeding (data order and augmentation still match)"
+        )
         _seed_everything(config.seed + ctx.rank + 7919 * start_epoch)
     logger.info(f"resumed from {path} after epoch {start_epoch} (step {step})")
     if start_epoch >= recipe.epochs:
@@ -282,7 +324,12 @@ def _resume(
 
 
 def _open_run_folder(
-    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, start_epoch: int, micro_batch: int
+    config: TrainConfig,
+    recipe: Recipe,
+    ctx: distributed.DistributedContext,
+    data: _Data,
+    start_epoch: int,
+    micro_batch: int,
 ) -> list[dict[str, Any]]:
     """Rank 0: write config.json, trim the log to the resumed epoch; return the log so far."""
     if not ctx.is_main:
@@ -294,7 +341,11 @@ def _open_run_folder(
     if log_path.exists():
         # Drop rows of epochs logged after the checkpoint we resume from (a crash in between).
         _io.atomic_write_text(log_path, "".join(run_folder.json_line(row) for row in history))
-    saved = {"recipe_resolved": dataclasses.asdict(recipe), "classes": data.classes, "world_size": ctx.world_size}
+    saved = {
+        "recipe_resolved": dataclasses.asdict(recipe),
+        "classes": data.classes,
+        "world_size": ctx.world_size,
+    }
     run_folder.write_json_atomic({**dataclasses.asdict(config), **saved}, out / CONFIG)
     kind = "factory" if ":" in config.model else config.source
     logger.info(
@@ -306,8 +357,14 @@ def _open_run_folder(
 
 
 def _save_epoch(
-    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, data: _Data, t: _Trained, row: dict[str, Any],
-    best_top1: float | None, is_best: bool,
+    config: TrainConfig,
+    recipe: Recipe,
+    ctx: distributed.DistributedContext,
+    data: _Data,
+    t: _Trained,
+    row: dict[str, Any],
+    best_top1: float | None,
+    is_best: bool,
 ) -> None:
     """Write the epoch's checkpoint (rank 0), with the RNG states of every process."""
     rng_states = distributed.all_gather_objects(ctx, ckpt.capture_rng_state())
@@ -329,12 +386,20 @@ def _save_epoch(
         "config": {**dataclasses.asdict(config), **dataclasses.asdict(recipe)},
         MODEL_META_KEY: _model_meta(config, data),
     }
-    ckpt.save_checkpoint(state, config.output_dir, epoch=row["epoch"], is_best=is_best, save_every=config.save_every)
+    ckpt.save_checkpoint(
+        state, config.output_dir, epoch=row["epoch"], is_best=is_best, save_every=config.save_every
+    )
 
 
 def _run(
-    config: TrainConfig, recipe: Recipe, ctx: distributed.DistributedContext, model: nn.Module, data: _Data,
-    micro_batch: int, steps_per_epoch: int, resume_path: Path | None,
+    config: TrainConfig,
+    recipe: Recipe,
+    ctx: distributed.DistributedContext,
+    model: nn.Module,
+    data: _Data,
+    micro_batch: int,
+    steps_per_epoch: int,
+    resume_path: Path | None,
 ) -> TrainResult:
     out = Path(config.output_dir)
     t = _setup(config, recipe, ctx, model, steps_per_epoch)
@@ -343,7 +408,9 @@ def _run(
     _seed_everything(config.seed + ctx.rank)
     start_epoch, step, best_top1 = 0, 0, None
     if resume_path is not None:
-        start_epoch, step, best_top1 = _resume(resume_path, config, recipe, ctx, data, t, steps_per_epoch)
+        start_epoch, step, best_top1 = _resume(
+            resume_path, config, recipe, ctx, data, t, steps_per_epoch
+        )
     model, ddp = bare, None
     if ctx.distributed:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -354,37 +421,78 @@ def _run(
     history = _open_run_folder(config, recipe, ctx, data, start_epoch, micro_batch)
 
     sampler: DistributedSampler[int] = DistributedSampler(
-        data.train, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
+        data.train,
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=True,
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     val_batch = config.val_batch_size or micro_batch * config.accum_steps
-    end_epoch = recipe.epochs if config.stop_after is None else min(recipe.epochs, start_epoch + config.stop_after)
+    end_epoch = (
+        recipe.epochs
+        if config.stop_after is None
+        else min(recipe.epochs, start_epoch + config.stop_after)
+    )
 
     for epoch in range(start_epoch, end_epoch):
         sampler.set_epoch(epoch)
         data.train.set_epoch(epoch)
         loader = DataLoader(
-            data.train, batch_size=micro_batch, sampler=sampler, drop_last=True, num_workers=_num_workers(config),
-            pin_memory=ctx.device.type == "cuda", generator=epoch_generator(config.seed, epoch, ctx.rank),
+            data.train,
+            batch_size=micro_batch,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=_num_workers(config),
+            pin_memory=ctx.device.type == "cuda",
+            generator=epoch_generator(config.seed, epoch, ctx.rank),
         )
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
-            model, loader, optimizer, steps=steps_per_epoch, criterion=criterion, scheduler=t.scheduler,
-            device=ctx.device, accum_steps=config.accum_steps, scaler=t.scaler, amp=config.amp,
-            channels_last=config.channels_last, ddp=ddp, ctx=ctx, epoch=epoch,
+            model,
+            loader,
+            optimizer,
+            steps=steps_per_epoch,
+            criterion=criterion,
+            scheduler=t.scheduler,
+            device=ctx.device,
+            accum_steps=config.accum_steps,
+            scaler=t.scaler,
+            amp=config.amp,
+            channels_last=config.channels_last,
+            ddp=ddp,
+            ctx=ctx,
+            epoch=epoch,
             progress=f"epoch {epoch + 1}/{recipe.epochs}" if config.progress else None,
         )
         step += steps_per_epoch
-        loss_sum, correct, count = distributed.all_reduce_sum(ctx, [stats.loss_sum, stats.correct, float(stats.count)])
-        metrics = evaluate(bare=bare, data=data, config=config, ctx=ctx, epoch=epoch, val_batch=val_batch)
+        loss_sum, correct, count = distributed.all_reduce_sum(
+            ctx, [stats.loss_sum, stats.correct, float(stats.count)]
+        )
+        metrics = evaluate(
+            bare=bare, data=data, config=config, ctx=ctx, epoch=epoch, val_batch=val_batch
+        )
         row = {
-            "epoch": epoch + 1, "step": step, "train_loss": loss_sum / count, "train_top1": correct / count, "lr": lr,
-            **metrics, "images_per_s": count / stats.seconds if stats.seconds > 0 else None,
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": loss_sum / count,
+            "train_top1": correct / count,
+            "lr": lr,
+            **metrics,
+            "images_per_s": count / stats.seconds if stats.seconds > 0 else None,
             "epoch_time_s": stats.seconds,
         }
-        if config.on_corrupt == "skip":  # images that failed to decode and were skipped so far, this process
-            folders = {id(d.dataset): d.dataset for d in (data.train, data.val_accuracy, data.val_consistency)}
-            row["skipped_images"] = sum(len(getattr(folder, "skipped", [])) for folder in folders.values())
+        if (
+            config.on_corrupt == "skip"
+        ):  # images that failed to decode and were skipped so far, this process
+            folders = {
+                id(d.dataset): d.dataset
+                for d in (data.train, data.val_accuracy, data.val_consistency)
+            }
+            row["skipped_images"] = sum(
+                len(getattr(folder, "skipped", [])) for folder in folders.values()
+            )
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)
         best_top1 = top1 if is_best else best_top1
@@ -409,8 +517,14 @@ def _run(
     if ctx.is_main and not history:
         history = run_folder.read_log(out / LOG)
     return TrainResult(
-        output_dir=str(out), epochs_completed=completed, steps=step, history=history, best_top1=best_top1,
-        weights=weights, checkpoint=str(out / ckpt.LATEST), recipe=dataclasses.asdict(recipe),
+        output_dir=str(out),
+        epochs_completed=completed,
+        steps=step,
+        history=history,
+        best_top1=best_top1,
+        weights=weights,
+        checkpoint=str(out / ckpt.LATEST),
+        recipe=dataclasses.asdict(recipe),
     )
 
 

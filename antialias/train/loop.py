@@ -25,7 +25,14 @@ from antialias.devices import resolve_device
 from antialias.train.config import TrainConfig, _num_workers
 from antialias.train.distributed import DistributedContext, all_reduce_sum
 
-__all__ = ["EpochStats", "NonFiniteLossError", "autocast", "epoch_generator", "evaluate", "train_one_epoch"]
+__all__ = [
+    "EpochStats",
+    "NonFiniteLossError",
+    "autocast",
+    "epoch_generator",
+    "evaluate",
+    "train_one_epoch",
+]
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -36,7 +43,9 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     """Mixed precision for ``amp`` (``"none"``, ``"bf16"`` or ``"fp16"``) on ``device``'s type."""
     if amp == "none":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16
+    )
 
 
 @dataclass
@@ -62,14 +71,22 @@ class EpochStats:
 
 
 def train_one_epoch(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], optimizer: torch.optim.Optimizer, *,
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
     steps: int | None = None,
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    device: torch.device | None = None, accum_steps: int = 1,
-    scaler: torch.amp.GradScaler | None = None, amp: str = "none", channels_last: bool = False,
-    ddp: nn.parallel.DistributedDataParallel | None = None, ctx: DistributedContext | None = None,
-    epoch: int = 0, progress: str | None = None,
+    device: torch.device | None = None,
+    accum_steps: int = 1,
+    scaler: torch.amp.GradScaler | None = None,
+    amp: str = "none",
+    channels_last: bool = False,
+    ddp: nn.parallel.DistributedDataParallel | None = None,
+    ctx: DistributedContext | None = None,
+    epoch: int = 0,
+    progress: str | None = None,
 ) -> EpochStats:
     """Run the optimiser steps of one epoch, as torchvision's references do: forward, loss, backward, step.
 
@@ -106,7 +123,9 @@ def train_one_epoch(
     from tqdm.auto import tqdm
 
     dev = resolve_device(device, model=model)
-    scaler = scaler or torch.amp.GradScaler(dev.type, enabled=False)  # disabled: the loss and step pass through
+    scaler = scaler or torch.amp.GradScaler(
+        dev.type, enabled=False
+    )  # disabled: the loss and step pass through
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.float64, device=dev)
@@ -115,8 +134,14 @@ def train_one_epoch(
     non_blocking = dev.type == "cuda"
     iterator: Iterator = iter(batches)
     world = 1 if ctx is None else ctx.world_size
-    bar = tqdm(desc=progress, unit="img", unit_scale=True, dynamic_ncols=True, leave=False,
-               disable=progress is None or (ctx is not None and not ctx.is_main))
+    bar = tqdm(
+        desc=progress,
+        unit="img",
+        unit_scale=True,
+        dynamic_ncols=True,
+        leave=False,
+        disable=progress is None or (ctx is not None and not ctx.is_main),
+    )
     start = time.perf_counter()
     with bar:
         index = 0
@@ -131,7 +156,11 @@ def train_one_epoch(
                         f"batches ran out at step {index + 1} of {steps or 'the epoch'}, after {micro} of its "
                         f"{accum_steps} micro-batches; give at least steps x accum_steps batches"
                     )
-                images = batch[0].to(dev, non_blocking=non_blocking).contiguous(memory_format=memory_format)
+                images = (
+                    batch[0]
+                    .to(dev, non_blocking=non_blocking)
+                    .contiguous(memory_format=memory_format)
+                )
                 labels = batch[1].to(dev, non_blocking=non_blocking)
                 # Skip DDP's all-reduce on all but the last accumulation step.
                 last = micro == accum_steps - 1
@@ -159,14 +188,20 @@ def train_one_epoch(
             bar.update((count - counted) * world)
             # loss.item() waits for the GPU: refresh the displayed loss only now and then.
             if not bar.disable and index % 10 in (0, 1):
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}")
+                bar.set_postfix(
+                    loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}"
+                )
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     return EpochStats(loss_sum.item(), correct.item(), count, time.perf_counter() - start)
 
 
 def _check_finite_loss(
-    losses: torch.Tensor, ctx: DistributedContext | None, epoch: int, index: int, optimizer: torch.optim.Optimizer
+    losses: torch.Tensor,
+    ctx: DistributedContext | None,
+    epoch: int,
+    index: int,
+    optimizer: torch.optim.Optimizer,
 ) -> None:
     """Stop at the first NaN/inf loss, before the optimiser applies its gradients (every process stops)."""
     bad = float((~torch.isfinite(losses)).any())
@@ -191,7 +226,13 @@ def epoch_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
 
 
 def evaluate(
-    *, bare: nn.Module, data: Any, config: TrainConfig, ctx: DistributedContext, epoch: int, val_batch: int
+    *,
+    bare: nn.Module,
+    data: Any,
+    config: TrainConfig,
+    ctx: DistributedContext,
+    epoch: int,
+    val_batch: int,
 ) -> dict[str, float | None]:
     """Top-1/top-5 accuracy and crop consistency of ``bare`` on this process's share of ``data.val_accuracy`` and
     ``data.val_consistency``, summed over the processes: ``{"val_top1", "val_top5", "consistency"}`` (``None``: no image)."""
@@ -201,21 +242,32 @@ def evaluate(
     n, progress = float(len(shard)), config.progress and ctx.is_main
 
     def loader(dataset: Any) -> DataLoader:
-        return DataLoader(Subset(dataset, shard), batch_size=val_batch, num_workers=_num_workers(config),
-                          pin_memory=ctx.device.type == "cuda")
+        return DataLoader(
+            Subset(dataset, shard),
+            batch_size=val_batch,
+            num_workers=_num_workers(config),
+            pin_memory=ctx.device.type == "cuda",
+        )
 
     totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # top1*n, top5*n, n, consistency*n, n (consistency)
     if shard:
         with autocast(config.amp, ctx.device):
             # With fewer than 5 classes, top-5 counts every image as correct (the metric's rule).
-            acc = accuracy(bare, loader(data.val_accuracy), topk=(1, 5), device=ctx.device, progress=progress)
+            acc = accuracy(
+                bare, loader(data.val_accuracy), topk=(1, 5), device=ctx.device, progress=progress
+            )
         totals[:3] = [acc["top1"] * n, acc["top5"] * n, n]
         if config.consistency_passes > 0:
             with autocast(config.amp, ctx.device):
                 result = crop_consistency(
-                    bare, loader(data.val_consistency), crop_size=config.crop_size, max_offset=config.max_offset,
-                    passes=config.consistency_passes, generator=epoch_generator(config.seed, epoch, ctx.rank),
-                    device=ctx.device, progress=progress,
+                    bare,
+                    loader(data.val_consistency),
+                    crop_size=config.crop_size,
+                    max_offset=config.max_offset,
+                    passes=config.consistency_passes,
+                    generator=epoch_generator(config.seed, epoch, ctx.rank),
+                    device=ctx.device,
+                    progress=progress,
                 )
             totals[3:] = [result.consistency * n, n]
     top1, top5, n, cons, n_cons = all_reduce_sum(ctx, totals)

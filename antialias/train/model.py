@@ -35,8 +35,14 @@ from antialias.models import (
 )
 
 __all__ = [
-    "SOURCES", "build_model", "import_object", "load_init_weights", "load_strict", "takes_argument",
-    "torchvision_names", "weights_num_classes",
+    "SOURCES",
+    "build_model",
+    "import_object",
+    "load_init_weights",
+    "load_strict",
+    "takes_argument",
+    "torchvision_names",
+    "weights_num_classes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,9 +77,13 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
             f"unknown torchvision classification model {name!r}{_close(name, names)} "
             f"(torchvision.models.list_models() lists {len(names)})"
         )
-    num_classes = num_classes if weights is None else None  # named weights come with their classifier
+    num_classes = (
+        num_classes if weights is None else None
+    )  # named weights come with their classifier
     with _safe_downloads(weights):
-        return torchvision.models.get_model(name, weights=weights, **_given(num_classes=num_classes))
+        return torchvision.models.get_model(
+            name, weights=weights, **_given(num_classes=num_classes)
+        )
 
 
 def _safe_downloads(weights: Any) -> contextlib.AbstractContextManager:
@@ -91,7 +101,9 @@ def _import_path(append: str | None = None) -> Iterator[None]:
     installed module.
     """
     cwd = os.path.realpath(os.getcwd())
-    hidden = [(i, p) for i, p in enumerate(sys.path) if p in ("", ".") or os.path.realpath(p) == cwd]
+    hidden = [
+        (i, p) for i, p in enumerate(sys.path) if p in ("", ".") or os.path.realpath(p) == cwd
+    ]
     for i, _ in reversed(hidden):
         del sys.path[i]
     added = append if append is not None and append not in sys.path else None
@@ -121,7 +133,9 @@ def import_object(spec: str) -> Any:
     """
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise ValueError(f"model {spec!r}: expected 'module:function' or 'path/to/file.py:function'")
+        raise ValueError(
+            f"model {spec!r}: expected 'module:function' or 'path/to/file.py:function'"
+        )
     try:
         if target.endswith(".py"):
             path = Path(target).expanduser()
@@ -184,13 +198,17 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
     except TypeError as exc:
         if weights is None:
             raise
-        raise ValueError(f"model {spec!r} takes no weights={weights!r} ({exc}); give a weights file") from exc
+        raise ValueError(
+            f"model {spec!r} takes no weights={weights!r} ({exc}); give a weights file"
+        ) from exc
     if not isinstance(model, nn.Module):
         raise TypeError(f"model factory {spec!r} returned {type(model).__name__}, not an nn.Module")
     return model
 
 
-def _zoo_model(name: str, num_classes: int | None, filter_size: Any, weights: Any = None) -> nn.Module:
+def _zoo_model(
+    name: str, num_classes: int | None, filter_size: Any, weights: Any = None
+) -> nn.Module:
     from antialias.models import get_model, list_models
 
     names = list(list_models())
@@ -198,8 +216,12 @@ def _zoo_model(name: str, num_classes: int | None, filter_size: Any, weights: An
         hint = _close(name, names)
         if name in torchvision_names():
             hint += " (it is a torchvision model: pass --convert to anti-alias it, --baseline to train it as is)"
-        raise ValueError(f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo")
-    return get_model(name, weights=weights, **_given(filter_size=filter_size, num_classes=num_classes))
+        raise ValueError(
+            f"unknown zoo model {name!r}{hint}; antialias.models.list_models() lists the zoo"
+        )
+    return get_model(
+        name, weights=weights, **_given(filter_size=filter_size, num_classes=num_classes)
+    )
 
 
 _MODEL_FILE_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".jit")
@@ -218,8 +240,10 @@ def _is_model_file(spec: str) -> bool:
     from antialias.models import list_models
 
     if spec in list_models() or spec in torchvision_names():
-        logger.warning(f"model {spec!r} is a model name; the file {spec!r} in the working directory is ignored "
-                       f"(write ./{spec} to use the file)")
+        logger.warning(
+            f"model {spec!r} is a model name; the file {spec!r} in the working directory is ignored "
+            f"(write ./{spec} to use the file)"
+        )
         return False
     return True
 
@@ -253,7 +277,9 @@ def weights_num_classes(path: str | os.PathLike[str]) -> int | None:
     return state_dict_num_classes(read_state_dict(path))
 
 
-def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: str = "weights") -> None:
+def load_strict(
+    model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: str = "weights"
+) -> None:
     """Load ``state_dict`` into ``model`` when every name and shape matches, else raise naming the differences
     (``what`` names the weights in the message, e.g. ``"weights 'run/weights.pt'"``).
 
@@ -263,8 +289,13 @@ def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: 
     missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
     shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
     parts = [
-        f"{len(keys)} {label}: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape", shapes))
+        f"{len(keys)} {label}: {', '.join(keys[:5])}"
+        + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape", shapes),
+        )
         if keys
     ]
     if parts:
@@ -276,7 +307,12 @@ def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: 
 
 
 def build_model(
-    name: str, *, num_classes: int | None = None, filter_size: Any = None, source: str = "auto", weights: Any = None
+    name: str,
+    *,
+    num_classes: int | None = None,
+    filter_size: Any = None,
+    source: str = "auto",
+    weights: Any = None,
 ) -> nn.Module:
     """Build a model from its name and load its weights: the one resolver of ``antialias train`` and ``antialias eval``.
 
@@ -310,7 +346,11 @@ def build_model(
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if isinstance(weights, str) and weights.lower() == "none":
         weights = None
-    weights_file = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights) else None
+    weights_file = (
+        os.fspath(weights)
+        if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
+        else None
+    )
     if weights_file is not None and num_classes is not None:
         saved = weights_num_classes(weights_file)
         if saved is not None and saved != num_classes:
@@ -372,17 +412,25 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
             weights = enum[member]
         except KeyError:
             names = [m for m in enum.__members__ if m != "DEFAULT"]
-            raise ValueError(f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}") from None
+            raise ValueError(
+                f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
+            ) from None
         # Through the zoo's loader: hash-checked, weights_only, a one-line error offline.
         from antialias.models import read_torchvision_state_dict
 
-        return read_torchvision_state_dict(weights.url, progress=False), f"torchvision {enum.__name__}.{member}"
+        return read_torchvision_state_dict(
+            weights.url, progress=False
+        ), f"torchvision {enum.__name__}.{member}"
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'")
+        raise FileNotFoundError(
+            f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
+        )
     return read_state_dict(spec), spec
 
 
-def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier: bool = False) -> str:
+def load_init_weights(
+    model: nn.Module, spec: str, *, arch: str, new_classifier: bool = False
+) -> str:
     """Load pretrained weights into ``model``: every name and shape must match (with
     ``new_classifier``, except a classifier trained for another number of classes).
 
@@ -410,7 +458,9 @@ def load_init_weights(model: nn.Module, spec: str, *, arch: str, new_classifier:
     state_dict, described = _read_weights(spec, arch)
     message = None
     if new_classifier:
-        state_dict, message = replace_classifier_weights(state_dict, model, source=f"init weights {described!r}")
+        state_dict, message = replace_classifier_weights(
+            state_dict, model, source=f"init weights {described!r}"
+        )
     load_strict(model, state_dict, what=f"init weights {described!r} for {arch!r}")
     if message:
         logger.warning(message)

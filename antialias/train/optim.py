@@ -31,10 +31,16 @@ from antialias.train.recipes import Recipe
 __all__ = ["build_optimizer", "build_scheduler", "extend_schedule"]
 
 
-def build_optimizer(parameters: Iterable[torch.nn.Parameter], recipe: Recipe, *, nesterov: bool = False) -> Optimizer:
+def build_optimizer(
+    parameters: Iterable[torch.nn.Parameter], recipe: Recipe, *, nesterov: bool = False
+) -> Optimizer:
     """SGD with the recipe's rate, momentum and weight decay (applied to every parameter, as the reference)."""
     return torch.optim.SGD(
-        parameters, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=nesterov
+        parameters,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=nesterov,
     )
 
 
@@ -67,19 +73,27 @@ def build_scheduler(
     total = recipe.epochs * steps_per_epoch
     warmup = min(_warmup_steps(recipe, steps_per_epoch), total)
     if recipe.schedule == "step":
-        main: LRScheduler = lr_scheduler.StepLR(optimizer, step_size=recipe.step_size * steps_per_epoch, gamma=recipe.gamma)
+        main: LRScheduler = lr_scheduler.StepLR(
+            optimizer, step_size=recipe.step_size * steps_per_epoch, gamma=recipe.gamma
+        )
     elif recipe.schedule == "cosine":
         main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1), eta_min=0.0)
     elif recipe.schedule == "constant":
         main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     else:
-        raise ValueError(f"schedule must be one of ('step', 'cosine', 'constant'), got {recipe.schedule!r}")
+        raise ValueError(
+            f"schedule must be one of ('step', 'cosine', 'constant'), got {recipe.schedule!r}"
+        )
     if warmup == 0:
         return main
     ramp: LRScheduler = (
-        lr_scheduler.LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup)
+        lr_scheduler.LinearLR(
+            optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup
+        )
         if warmup_start > 0
-        else lr_scheduler.LambdaLR(optimizer, _Ramp(warmup_start, warmup))  # LinearLR refuses a start of 0
+        else lr_scheduler.LambdaLR(
+            optimizer, _Ramp(warmup_start, warmup)
+        )  # LinearLR refuses a start of 0
     )
     return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
@@ -90,7 +104,9 @@ def extend_schedule(scheduler: LRScheduler, recipe: Recipe, *, steps_per_epoch: 
     The rate of the next step is the closed-form cosine at the current step under the new length
     (unchanged when the length is the checkpoint's, so an unchanged run resumes exactly).
     """
-    children = scheduler._schedulers if isinstance(scheduler, lr_scheduler.SequentialLR) else [scheduler]
+    children = (
+        scheduler._schedulers if isinstance(scheduler, lr_scheduler.SequentialLR) else [scheduler]
+    )
     warmup = min(_warmup_steps(recipe, steps_per_epoch), recipe.epochs * steps_per_epoch)
     for child in children:
         if not isinstance(child, lr_scheduler.CosineAnnealingLR):
@@ -103,7 +119,8 @@ def extend_schedule(scheduler: LRScheduler, recipe: Recipe, *, steps_per_epoch: 
             continue  # still warming up: the cosine starts later, at the new length
         t = min(child.last_epoch, t_max)
         rates = [
-            child.eta_min + (base - child.eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2 for base in child.base_lrs
+            child.eta_min + (base - child.eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2
+            for base in child.base_lrs
         ]
         for group, rate in zip(child.optimizer.param_groups, rates, strict=True):
             group["lr"] = rate

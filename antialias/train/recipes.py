@@ -68,7 +68,9 @@ _DEFAULT = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "default": _DEFAULT,
-    "alexnet": _DEFAULT.replace(name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"),
+    "alexnet": _DEFAULT.replace(
+        name="alexnet", lr=0.01, description="AlexNet: as default, lr 0.01"
+    ),
     "vgg": _DEFAULT.replace(name="vgg", lr=0.01, description="VGG without BN: as default, lr 0.01"),
     "vgg_bn": _DEFAULT.replace(name="vgg_bn", lr=0.05, description="VGG-BN: as default, lr 0.05"),
     "mobilenet_v2": _DEFAULT.replace(
@@ -124,7 +126,9 @@ def recipe_for(model: str, *, finetune: bool = False) -> Recipe:
     >>> recipe_for("mobilenet_v2", finetune=True).schedule, recipe_for("resnet50", finetune=True).lr
     ('cosine', 0.01)
     """
-    family = next((r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(model.lower(), pat)), "default")
+    family = next(
+        (r for pat, r in _FAMILY_PATTERNS if fnmatch.fnmatchcase(model.lower(), pat)), "default"
+    )
     recipe = RECIPES[family]
     if not finetune:
         return recipe

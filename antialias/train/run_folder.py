@@ -19,15 +19,24 @@ from antialias.train.config import _TRAJECTORY_FIELDS, CONFIG, LOG, TrainConfig
 from antialias.train.recipes import Recipe
 
 __all__ = [
-    "append_log", "check_output_dir", "json_line", "load_resumed_model", "logged_epoch", "read_log", "run_files",
-    "warn_config_changes", "write_json_atomic",
+    "append_log",
+    "check_output_dir",
+    "json_line",
+    "load_resumed_model",
+    "logged_epoch",
+    "read_log",
+    "run_files",
+    "warn_config_changes",
+    "write_json_atomic",
 ]
 
 logger = logging.getLogger(__name__)
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
-    _io.atomic_write_text(path, json.dumps(_io.json_safe(obj), indent=2, default=str, allow_nan=False) + "\n")
+    _io.atomic_write_text(
+        path, json.dumps(_io.json_safe(obj), indent=2, default=str, allow_nan=False) + "\n"
+    )
 
 
 def json_line(row: dict[str, Any]) -> str:
@@ -48,7 +57,9 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             if number == len(lines):  # a crash while appending: the last line is incomplete
                 logger.warning(f"{path}: ignoring its incomplete last line")
                 continue
-            raise ValueError(f"{str(path)!r} line {number} is not valid JSON; the run's log is damaged") from None
+            raise ValueError(
+                f"{str(path)!r} line {number} is not valid JSON; the run's log is damaged"
+            ) from None
         if isinstance(row, dict):
             rows.append(row)
     return rows
@@ -82,7 +93,9 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
     """
     out = Path(config.output_dir)
     existing = run_files(out)
-    everything = existing + [p for p in (out / CONFIG, out / LOG) if p.exists() and p not in existing]
+    everything = existing + [
+        p for p in (out / CONFIG, out / LOG) if p.exists() and p not in existing
+    ]
     if config.resume is None:
         if existing and not config.overwrite:
             raise ValueError(
@@ -106,7 +119,9 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
         return path, []
     path = Path(config.resume)
     if path.is_dir():
-        raise ValueError(f"resume {config.resume!r} is a folder; expected a checkpoint file (or 'latest')")
+        raise ValueError(
+            f"resume {config.resume!r} is a folder; expected a checkpoint file (or 'latest')"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
     own = out.is_dir() and path.parent.resolve() == out.resolve()
@@ -146,7 +161,9 @@ def warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Reci
             )
 
 
-def load_resumed_model(model: nn.Module, state: dict[str, Any], path: Path, config: TrainConfig) -> None:
+def load_resumed_model(
+    model: nn.Module, state: dict[str, Any], path: Path, config: TrainConfig
+) -> None:
     """Load the checkpoint's weights strictly, or say which model the checkpoint holds (one line)."""
     from antialias.models import state_dict_mismatch
 
@@ -155,8 +172,16 @@ def load_resumed_model(model: nn.Module, state: dict[str, Any], path: Path, conf
         saved = (state.get("config") or {}).get("model")
         raise ValueError(
             f"checkpoint {str(path)!r} holds a model that does not fit {config.model!r}"
-            + (f" (it was trained as {saved!r}; resume with that model)" if saved and saved != config.model else "")
+            + (
+                f" (it was trained as {saved!r}; resume with that model)"
+                if saved and saved != config.model
+                else ""
+            )
             + f": {len(missing)} missing keys, {len(unexpected)} unexpected keys, {len(shapes)} shape mismatches"
-            + (f", e.g. {shapes[0][0]}: checkpoint {shapes[0][1]} vs model {shapes[0][2]}" if shapes else "")
+            + (
+                f", e.g. {shapes[0][0]}: checkpoint {shapes[0][1]} vs model {shapes[0][2]}"
+                if shapes
+                else ""
+            )
         )
     model.load_state_dict(state["model"], strict=True)

@@ -12,7 +12,11 @@ __all__ = ["lps_temperature"]
 
 
 def lps_temperature(
-    epoch: int, initial: float = 1.0, gamma: float = 0.85, step_size: int = 10, minimum: float = 0.025
+    epoch: int,
+    initial: float = 1.0,
+    gamma: float = 0.85,
+    step_size: int = 10,
+    minimum: float = 0.025,
 ) -> float:
     """Step-decay temperature schedule for LPS training: ``max(initial * gamma ** (epoch // step_size), minimum)``.
 
@@ -36,6 +40,13 @@ def lps_temperature(
     if not 0 < gamma <= 1:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
     for name, value in (("initial", initial), ("minimum", minimum)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} (a Gumbel-softmax temperature) must be a finite number > 0, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(
+                f"{name} (a Gumbel-softmax temperature) must be a finite number > 0, got {value!r}"
+            )
     return max(initial * gamma ** (epoch // step_size), minimum)

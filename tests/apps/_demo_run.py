@@ -19,7 +19,14 @@ def reduced_run() -> dict:
     from antialias.apps.demo import DemoConfig, experiment, run_demo
 
     config = DemoConfig(
-        seeds=(0, 1), epochs=1, filters=(3,), train_size=96, test_size=24, passes=2, workers=1, progress=False
+        seeds=(0, 1),
+        epochs=1,
+        filters=(3,),
+        train_size=96,
+        test_size=24,
+        passes=2,
+        workers=1,
+        progress=False,
     )
     with pytest.MonkeyPatch.context() as mp:
         # One thread: on a busy 2-core machine two threads per tiny model cost far more than they give.

@@ -17,7 +17,9 @@ def test_make_variants_names_and_labels():
 
 
 def test_make_variants_includes_aps_when_registered(monkeypatch):
-    assert make_variants((), baseline=False, aps=True)[0].method == "aps"  # the polyphase layers exist here
+    assert (
+        make_variants((), baseline=False, aps=True)[0].method == "aps"
+    )  # the polyphase layers exist here
     monkeypatch.setattr(demo_config, "list_downsample_methods", lambda: ["blur"])
     assert [v.name for v in make_variants((4,))] == ["baseline", "blur-4"]
     with pytest.raises(ValueError, match="polyphase"):
@@ -50,20 +52,35 @@ def test_config_validation(kwargs, match):
 
 def test_config_dataset_defaults():
     digits = DemoConfig()
-    assert (digits.resolved_epochs, digits.resolved_widths, digits.resolved_batch_size) == (6, (16, 32, 64), 32)
+    assert (digits.resolved_epochs, digits.resolved_widths, digits.resolved_batch_size) == (
+        6,
+        (16, 32, 64),
+        32,
+    )
     cifar = DemoConfig(dataset="cifar10")
-    assert (cifar.resolved_epochs, cifar.resolved_widths, cifar.resolved_batch_size) == (15, (32, 64, 128), 128)
+    assert (cifar.resolved_epochs, cifar.resolved_widths, cifar.resolved_batch_size) == (
+        15,
+        (32, 64, 128),
+        128,
+    )
     assert DemoConfig(epochs=2, widths=(4, 4, 4), batch_size=8).to_dict()["batch_size"] == 8
 
 
 def test_parse_methods_names_filters_and_labels():
     variants = demo.parse_methods(["max", "blur", "blur-box-3", "aps", "lps-2"])
     assert [(v.name, v.method, v.filter_size) for v in variants] == [
-        ("max", "max", None), ("blur", "blur", None), ("blur-box-3", "blur", "box-3"), ("aps", "aps", None),
+        ("max", "max", None),
+        ("blur", "blur", None),
+        ("blur-box-3", "blur", "box-3"),
+        ("aps", "aps", None),
         ("lps-2", "lps", 2),
     ]
     assert [v.label for v in variants] == [
-        "MaxPool (baseline)", "MaxBlurPool Tri-4", "MaxBlurPool box-3", "MaxPool + APS", "MaxPool + LPS (2)"
+        "MaxPool (baseline)",
+        "MaxBlurPool Tri-4",
+        "MaxBlurPool box-3",
+        "MaxPool + APS",
+        "MaxPool + LPS (2)",
     ]
 
 

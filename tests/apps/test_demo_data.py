@@ -17,7 +17,12 @@ def digits() -> demo.DemoData:
 
 
 def test_digits_split_and_normalization(digits):
-    assert digits.train_images.shape == (1347, 1, 32, 32) and digits.test_images.shape == (450, 1, 32, 32)
+    assert digits.train_images.shape == (1347, 1, 32, 32) and digits.test_images.shape == (
+        450,
+        1,
+        32,
+        32,
+    )
     assert digits.num_classes == 10 and set(digits.test_labels.tolist()) == set(range(10))
     assert abs(float(digits.train_images.mean())) < 1e-4
     assert float(digits.train_images.std()) == pytest.approx(1.0, abs=1e-3)
@@ -62,7 +67,9 @@ def test_cifar10_conversion(monkeypatch, tmp_path):
         def __init__(self, root, train, download):
             n = 40 if train else 12
             g = torch.Generator().manual_seed(int(train))
-            self.data = torch.randint(0, 256, (n, 32, 32, 3), generator=g, dtype=torch.uint8).numpy()
+            self.data = torch.randint(
+                0, 256, (n, 32, 32, 3), generator=g, dtype=torch.uint8
+            ).numpy()
             self.targets = [i % 10 for i in range(n)]
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
@@ -74,4 +81,7 @@ def test_cifar10_conversion(monkeypatch, tmp_path):
     assert torch.equal(data.background, torch.zeros(3))  # padded with the mean colour
     expected = torch.as_tensor(FakeCIFAR10("", True, False).data[0]).permute(2, 0, 1).float() / 255
     # Normalization is affine per channel: the order of pixel values within a channel is kept.
-    assert torch.equal(data.train_images[0, 0].flatten().argsort(stable=True), expected[0].flatten().argsort(stable=True))
+    assert torch.equal(
+        data.train_images[0, 0].flatten().argsort(stable=True),
+        expected[0].flatten().argsort(stable=True),
+    )

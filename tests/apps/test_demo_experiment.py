@@ -25,7 +25,12 @@ def test_reduced_run_structure(reduced_result):
     r = reduced_result
     assert json.loads(json.dumps(r)) == r  # JSON-ready
     assert [v["name"] for v in r["variants"]] == ["baseline", "blur-3", "aps"]
-    assert r["data"] == {"dataset": "digits", "train_images": 96, "test_images": 24, "image_size": [1, 32, 32]}
+    assert r["data"] == {
+        "dataset": "digits",
+        "train_images": 96,
+        "test_images": 24,
+        "image_size": [1, 32, 32],
+    }
     assert r["config"]["seeds"] == [0, 1] and r["config"]["epochs"] == 1
     for v in r["variants"]:
         assert [s["seed"] for s in v["seeds"]] == [0, 1]
@@ -63,8 +68,14 @@ def test_reduced_run_comparison(reduced_result):
 
 def test_comparison_run_adds_subpixel_consistency_and_epoch_time(tmp_path):
     config = DemoConfig(
-        seeds=(0,), epochs=1, methods=("max", "blur-3", "lps"), train_size=64, test_size=16, passes=1,
-        workers=1, progress=False,
+        seeds=(0,),
+        epochs=1,
+        methods=("max", "blur-3", "lps"),
+        train_size=64,
+        test_size=16,
+        passes=1,
+        workers=1,
+        progress=False,
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(experiment, "_cpu_count", lambda: 1)
@@ -74,12 +85,19 @@ def test_comparison_run_adds_subpixel_consistency_and_epoch_time(tmp_path):
     for v in result["variants"]:
         seed = v["seeds"][0]
         assert 0.0 <= seed["fractional_consistency"] <= 1.0
-        assert seed["epoch_time_s"] == pytest.approx(seed["train_time_s"]) and seed["epoch_time_s"] > 0
+        assert (
+            seed["epoch_time_s"] == pytest.approx(seed["train_time_s"]) and seed["epoch_time_s"] > 0
+        )
         for key, _ in demo.COMPARISON_METRICS:
             assert v["summary"][key]["mean"] == seed[key]
     lps = result["variants"][2]["seeds"][0]
-    assert lps["circular_consistency"] == 1.0 and lps["crop_consistency"] == 1.0  # exact, whatever the training
-    assert {c["variant"] for c in result["comparison"]} == {"blur-3", "lps"}  # against the "max" baseline
+    assert (
+        lps["circular_consistency"] == 1.0 and lps["crop_consistency"] == 1.0
+    )  # exact, whatever the training
+    assert {c["variant"] for c in result["comparison"]} == {
+        "blur-3",
+        "lps",
+    }  # against the "max" baseline
     lines = demo.format_table(result).splitlines()
     assert "consistency (sub-pixel)" in lines[0] and "s / epoch" in lines[0]
     assert lines[-1] == "(percent (times in seconds), 1 seed)"

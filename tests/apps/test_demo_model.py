@@ -20,7 +20,9 @@ def test_variants_share_initial_weights():
         states.append(DemoNet(_variant(name)).state_dict())
     assert states[0].keys() == states[1].keys() == states[2].keys()
     for key in states[0]:
-        assert torch.equal(states[0][key], states[1][key]) and torch.equal(states[0][key], states[2][key])
+        assert torch.equal(states[0][key], states[1][key]) and torch.equal(
+            states[0][key], states[2][key]
+        )
 
 
 @pytest.mark.parametrize("name", ["baseline", "blur-4", "aps"])
@@ -31,7 +33,9 @@ def test_demonet_is_invariant_to_shifts_by_the_total_stride(name, generator):
     with torch.no_grad():
         ref = net(x)
         for shift in ((8, 0), (0, 16), (-8, 24)):
-            torch.testing.assert_close(net(torch.roll(x, shift, dims=(-2, -1))), ref, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                net(torch.roll(x, shift, dims=(-2, -1))), ref, rtol=1e-4, atol=1e-5
+            )
 
 
 def test_aps_is_invariant_to_every_shift_and_baseline_is_not(generator):
@@ -54,4 +58,6 @@ def test_every_registered_method_builds_a_circularly_invariant_demonet(name, gen
     net = DemoNet(demo.parse_methods([name])[0]).eval()
     x = torch.randn(2, 1, 32, 32, generator=generator)
     with torch.no_grad():
-        torch.testing.assert_close(net(torch.roll(x, (3, -5), dims=(-2, -1))), net(x), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            net(torch.roll(x, (3, -5), dims=(-2, -1))), net(x), rtol=1e-4, atol=1e-5
+        )

@@ -23,14 +23,19 @@ def reduced_result() -> dict:
 def test_write_outputs(reduced_result, tmp_path):
     paths = write_outputs(reduced_result, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "consistency.png", "diagonal.png", "results.json", "table.md"
+        "consistency.png",
+        "diagonal.png",
+        "results.json",
+        "table.md",
     ]
     assert json.loads(paths["json"].read_text()) == reduced_result
     for key in ("consistency", "diagonal"):
         data = paths[key].read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     table = paths["table"].read_text()
-    assert table.startswith("| model |") and "MaxBlurPool Tri-3" in table and "MaxPool + APS" in table
+    assert (
+        table.startswith("| model |") and "MaxBlurPool Tri-3" in table and "MaxPool + APS" in table
+    )
     assert "± " in table and "mean ± std over 2 seeds" in table
 
 

@@ -24,17 +24,42 @@ from antialias.apps.demo import (  # noqa: E402
 from antialias.cli import main  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-REDUCED = ["--epochs", "1", "--train-size", "64", "--test-size", "16", "--passes", "1", "--no-progress"]
+REDUCED = [
+    "--epochs",
+    "1",
+    "--train-size",
+    "64",
+    "--test-size",
+    "16",
+    "--passes",
+    "1",
+    "--no-progress",
+]
 
 
 def test_demo_reduced_run_with_worker_processes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
-    rc = main(["demo", *REDUCED, "--seeds", "0,1", "--filters", "2,4", "--workers", "2", "--output", str(out)])
+    rc = main(
+        [
+            "demo",
+            *REDUCED,
+            "--seeds",
+            "0,1",
+            "--filters",
+            "2,4",
+            "--workers",
+            "2",
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     stdout = capsys.readouterr().out
     for label in ("MaxPool (baseline)", "MaxBlurPool Rect-2", "MaxBlurPool Tri-4", "MaxPool + APS"):
         assert label in stdout
-    assert "mean ± std over 2 seeds" in stdout and "consistency (circular) vs the baseline" in stdout
+    assert (
+        "mean ± std over 2 seeds" in stdout and "consistency (circular) vs the baseline" in stdout
+    )
     assert "with 2 worker(s) on cpu" in stdout
     result = json.loads((out / "results.json").read_text())
     assert result["config"]["seeds"] == [0, 1] and result["config"]["filters"] == [2, 4]
@@ -45,26 +70,63 @@ def test_demo_reduced_run_with_worker_processes(tmp_path, capsys, monkeypatch):
     assert (out / "table.md").read_text().startswith("| model |")
 
     # Each model is trained on one thread from its own seed: where it runs must not matter.
-    config = DemoConfig(seeds=(1,), epochs=1, filters=(4,), train_size=64, test_size=16, passes=1,
-                        workers=1, progress=False)
+    config = DemoConfig(
+        seeds=(1,),
+        epochs=1,
+        filters=(4,),
+        train_size=64,
+        test_size=16,
+        passes=1,
+        workers=1,
+        progress=False,
+    )
     monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)  # one thread, as each pool worker
     alone = run_demo(config)
-    for v_pool, v_alone in zip([result["variants"][i] for i in (0, 2, 3)], alone["variants"], strict=True):
+    for v_pool, v_alone in zip(
+        [result["variants"][i] for i in (0, 2, 3)], alone["variants"], strict=True
+    ):
         assert v_pool["name"] == v_alone["name"]
         seed1 = next(s for s in v_pool["seeds"] if s["seed"] == 1)
         for key, _ in METRICS:
             assert seed1[key] == v_alone["seeds"][0][key]
-        assert v_pool["diagonal"]["example_probability"][1] == v_alone["diagonal"]["example_probability"][0]
+        assert (
+            v_pool["diagonal"]["example_probability"][1]
+            == v_alone["diagonal"]["example_probability"][0]
+        )
 
 
 def test_demo_only_baseline(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)
-    assert main(["demo", *REDUCED, "--seeds", "0", "--filters", "none", "--no-aps", "--workers", "1",
-                 "--output", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                *REDUCED,
+                "--seeds",
+                "0",
+                "--filters",
+                "none",
+                "--no-aps",
+                "--workers",
+                "1",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
-    assert "MaxPool (baseline)" in stdout and "vs the baseline" not in stdout and "(percent, 1 seed)" in stdout
+    assert (
+        "MaxPool (baseline)" in stdout
+        and "vs the baseline" not in stdout
+        and "(percent, 1 seed)" in stdout
+    )
     config = json.loads((tmp_path / "results.json").read_text())["config"]
-    assert (config["widths"], config["batch_size"], config["epochs"]) == ([16, 32, 64], 32, 1)  # "auto" resolved
+    assert (config["widths"], config["batch_size"], config["epochs"]) == (
+        [16, 32, 64],
+        32,
+        1,
+    )  # "auto" resolved
 
 
 @pytest.mark.parametrize(
@@ -92,7 +154,17 @@ def test_demo_cuda_unavailable(tmp_path, capsys):
 
 
 def test_demo_cifar10_missing_folder(tmp_path, capsys):
-    rc = main(["demo", "--dataset", "cifar10", "--data", str(tmp_path / "none"), "--output", str(tmp_path / "o")])
+    rc = main(
+        [
+            "demo",
+            "--dataset",
+            "cifar10",
+            "--data",
+            str(tmp_path / "none"),
+            "--output",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     assert "CIFAR-10 not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -100,8 +172,15 @@ def test_demo_cifar10_missing_folder(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--filters", "0"], ["--filters", "sinc-3"], ["--seeds", "a"], ["--widths", "8,16"], ["--epochs", "many"],
-     ["--methods", "max,nope"], ["--methods", "blur-0"]],
+    [
+        ["--filters", "0"],
+        ["--filters", "sinc-3"],
+        ["--seeds", "a"],
+        ["--widths", "8,16"],
+        ["--epochs", "many"],
+        ["--methods", "max,nope"],
+        ["--methods", "blur-0"],
+    ],
 )
 def test_demo_bad_values_are_refused_by_the_parser(args, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -114,19 +193,49 @@ def test_demo_help_lists_the_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     out = capsys.readouterr().out
-    for option in ("--device", "--epochs", "--seeds", "--filters", "--output", "--dataset", "--data", "--workers",
-                   "--methods"):
+    for option in (
+        "--device",
+        "--epochs",
+        "--seeds",
+        "--filters",
+        "--output",
+        "--dataset",
+        "--data",
+        "--workers",
+        "--methods",
+    ):
         assert option in out
 
 
 def test_demo_methods_comparison(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(experiment, "_cpu_count", lambda: 1)
-    assert main(["demo", *REDUCED, "--seeds", "0", "--methods", "max,aps", "--workers", "1",
-                 "--output", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                *REDUCED,
+                "--seeds",
+                "0",
+                "--methods",
+                "max,aps",
+                "--workers",
+                "1",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
     header = stdout.splitlines()[0]
-    for column in ("clean acc.", "consistency (circular)", "consistency (crop)", "same class on diagonal",
-                   "consistency (sub-pixel)", "s / epoch"):
+    for column in (
+        "clean acc.",
+        "consistency (circular)",
+        "consistency (crop)",
+        "same class on diagonal",
+        "consistency (sub-pixel)",
+        "s / epoch",
+    ):
         assert column in header
     assert "MaxPool + APS" in stdout and "aps: +" in stdout
     result = json.loads((tmp_path / "results.json").read_text())
@@ -140,9 +249,27 @@ def test_python_m_demo_workers_import_the_package_from_an_editable_checkout(tmp_
     # the package (an editable install), the spawned workers, which inherit that sys.path, must still import it.
     root = Path(antialias.__file__).resolve().parents[1]
     result = subprocess.run(
-        [sys.executable, "-m", "antialias", "demo", *REDUCED, "--seeds", "0,1", "--filters", "2", "--no-baseline",
-         "--no-aps", "--workers", "2", "--output", str(tmp_path / "demo")],
-        cwd=root, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "antialias",
+            "demo",
+            *REDUCED,
+            "--seeds",
+            "0,1",
+            "--filters",
+            "2",
+            "--no-baseline",
+            "--no-aps",
+            "--workers",
+            "2",
+            "--output",
+            str(tmp_path / "demo"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "No module named 'antialias'" not in result.stderr

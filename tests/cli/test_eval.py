@@ -113,7 +113,12 @@ def test_help_shows_the_defaults_of_options_not_flags(capsys):
         main(["eval", "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for text in ("--on-corrupt {fail,skip}", "--max-offset N", "(default: 256)", "corruptions: ImageNet-C"):
+    for text in (
+        "--on-corrupt {fail,skip}",
+        "--max-offset N",
+        "(default: 256)",
+        "corruptions: ImageNet-C",
+    ):
         assert text in out, text
     assert "(default: None)" not in out and "(default: False)" not in out
 
@@ -425,7 +430,9 @@ def test_corrupt_image_fail_or_skip(data, models, tmp_path, capsys, caplog):
     assert result["models"][f"{models}:oracle"]["metrics"]["accuracy"]["images"] == 6
     assert result["skipped_images"] == 1  # counted in the results, not only logged
     code, _, err = run_cli([*args, "--output", str(out_json)], capsys)  # nothing to skip: 0
-    assert code == 2 and json.loads(out_json.read_text())["skipped_images"] == 1  # a failed run writes nothing
+    assert (
+        code == 2 and json.loads(out_json.read_text())["skipped_images"] == 1
+    )  # a failed run writes nothing
     bad.unlink()
     code, _, err = run_cli([*args, "--on-corrupt", "skip", "--output", str(out_json)], capsys)
     assert code == 0 and json.loads(out_json.read_text())["skipped_images"] == 0
@@ -443,10 +450,24 @@ def test_truncated_image_is_named_from_a_worker(data, models, tmp_path, capsys):
     # Skipped when it fails to decode in the worker (the next image of its class stands in), and counted.
     path.write_bytes(original[: len(original) * 4 // 5])  # the header check passes
     out_json = tmp_path / "skip.json"
-    code, _, err = run_cli([*args, "--on-corrupt", "skip", "--metrics", "accuracy,consistency", "--output", str(out_json)], capsys)
+    code, _, err = run_cli(
+        [
+            *args,
+            "--on-corrupt",
+            "skip",
+            "--metrics",
+            "accuracy,consistency",
+            "--output",
+            str(out_json),
+        ],
+        capsys,
+    )
     assert code == 0, err
     result = json.loads(out_json.read_text())
-    assert result["skipped_images"] == 1 and result["models"][f"{models}:oracle"]["metrics"]["accuracy"]["images"] == 6
+    assert (
+        result["skipped_images"] == 1
+        and result["models"][f"{models}:oracle"]["metrics"]["accuracy"]["images"] == 6
+    )
 
 
 def test_images_smaller_than_the_crop(data, models, capsys):
@@ -527,15 +548,28 @@ def test_bad_models(data, models, tmp_path, capsys):
 # --- models checked before the first image; class counts from the checkpoint -----------------
 
 
-def test_a_bad_second_model_fails_before_any_image_is_evaluated(data, models, tmp_path, capsys, monkeypatch):
+def test_a_bad_second_model_fails_before_any_image_is_evaluated(
+    data, models, tmp_path, capsys, monkeypatch
+):
     import antialias.cli.eval as cli_eval
 
     evaluated = []
     monkeypatch.setattr(cli_eval, "_evaluate", lambda entry, *a, **k: evaluated.append(entry.label))
     out = tmp_path / "results.json"
     code, _, err = run_cli(
-        ["--model", f"{models}:oracle", "--model", "resnet1", "--data", str(data),
-         "--metrics", "accuracy", "--output", str(out), *SMALL],
+        [
+            "--model",
+            f"{models}:oracle",
+            "--model",
+            "resnet1",
+            "--data",
+            str(data),
+            "--metrics",
+            "accuracy",
+            "--output",
+            str(out),
+            *SMALL,
+        ],
         capsys,
     )
     assert_clean_error(code, err, "unknown model 'resnet1'")
@@ -547,28 +581,60 @@ def test_num_classes_from_the_checkpoint_the_option_or_the_data(data, tmp_path, 
 
     trained = get_model("resnet18", num_classes=3)
     described = tmp_path / "weights.pt"
-    torch.save({"state_dict": trained.state_dict(), "antialias": {"arch": "resnet18", "num_classes": 3}}, described)
+    torch.save(
+        {"state_dict": trained.state_dict(), "antialias": {"arch": "resnet18", "num_classes": 3}},
+        described,
+    )
     plain = tmp_path / "plain.pt"
     torch.save(torchvision_resnet18(5).state_dict(), plain)
     base = ["--data", str(data), "--metrics", "accuracy", "--batch-size", "6", *SMALL]
     with caplog.at_level("WARNING"):
         code, out, err = run_cli(
-            ["--model", "resnet18", "--weights", str(described),  # 3 classes, from the file
-             "--model", "torchvision.models:resnet18", "--weights", "none",  # a factory: as it builds
-             "--model", "resnet18", "--weights", str(plain),  # 5 classes, from the classifier's shape
-             *base],
+            [
+                "--model",
+                "resnet18",
+                "--weights",
+                str(described),  # 3 classes, from the file
+                "--model",
+                "torchvision.models:resnet18",
+                "--weights",
+                "none",  # a factory: as it builds
+                "--model",
+                "resnet18",
+                "--weights",
+                str(plain),  # 5 classes, from the classifier's shape
+                *base,
+            ],
             capsys,
         )
     assert code == 0, err
-    assert "model 'torchvision.models:resnet18' has no --weights" not in caplog.text  # a factory: unknown
+    assert (
+        "model 'torchvision.models:resnet18' has no --weights" not in caplog.text
+    )  # a factory: unknown
     assert "model 'torchvision.models:resnet18' has 1000 outputs but the data has 3" in caplog.text
     assert "model 'resnet18#2' has 5 outputs but the data has 3 classes" in caplog.text
     assert "'resnet18' has" not in caplog.text
-    code, out, err = run_cli(["--model", "resnet18", "--model", "resnet18", "--num-classes", "3",
-                              "--weights", "none", "--weights", str(described), *base], capsys)
+    code, out, err = run_cli(
+        [
+            "--model",
+            "resnet18",
+            "--model",
+            "resnet18",
+            "--num-classes",
+            "3",
+            "--weights",
+            "none",
+            "--weights",
+            str(described),
+            *base,
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "has no --weights: it is randomly initialised" in caplog.text
-    code, _, err = run_cli(["--model", "resnet18", "--weights", str(plain), "--num-classes", "3", *base], capsys)
+    code, _, err = run_cli(
+        ["--model", "resnet18", "--weights", str(plain), "--num-classes", "3", *base], capsys
+    )
     assert_clean_error(code, err, "--num-classes 3 but weights", "have 5 classes")
 
 
@@ -578,7 +644,9 @@ def torchvision_resnet18(num_classes: int) -> torch.nn.Module:
     return torchvision.models.resnet18(num_classes=num_classes)
 
 
-def test_methods_evaluate_each_model_converted_by_each_method(data, models, tmp_path, capsys, monkeypatch):
+def test_methods_evaluate_each_model_converted_by_each_method(
+    data, models, tmp_path, capsys, monkeypatch
+):
     import antialias
 
     calls, real_convert = [], antialias.convert
@@ -590,14 +658,30 @@ def test_methods_evaluate_each_model_converted_by_each_method(data, models, tmp_
     monkeypatch.setattr(antialias, "convert", recording_convert)
     out_json = tmp_path / "results.json"
     code, out, err = run_cli(
-        ["--model", f"{models}:cnn", "--methods", "blur-4,aps,flc", "--data", str(data),
-         "--metrics", "accuracy,circular", "--output", str(out_json), *SMALL],
+        [
+            "--model",
+            f"{models}:cnn",
+            "--methods",
+            "blur-4,aps,flc",
+            "--data",
+            str(data),
+            "--metrics",
+            "accuracy,circular",
+            "--output",
+            str(out_json),
+            *SMALL,
+        ],
         capsys,
     )
     assert code == 0, err
     result = json.loads(out_json.read_text())
     labels = list(result["models"])
-    assert labels == [f"{models}:cnn", f"{models}:cnn+blur-4", f"{models}:cnn+aps", f"{models}:cnn+flc"]
+    assert labels == [
+        f"{models}:cnn",
+        f"{models}:cnn+blur-4",
+        f"{models}:cnn+aps",
+        f"{models}:cnn+flc",
+    ]
     for label in labels:
         assert label in out
         assert set(result["models"][label]["metrics"]) == {"accuracy", "circular"}
@@ -609,5 +693,7 @@ def test_methods_evaluate_each_model_converted_by_each_method(data, models, tmp_
     [("nope", "unknown method 'nope'"), ("blur-nope-9", "cannot convert model")],
 )
 def test_bad_methods_fail_before_any_image(data, models, capsys, methods, fragment):
-    code, _, err = run_cli(["--model", f"{models}:cnn", "--methods", methods, "--data", str(data), *SMALL], capsys)
+    code, _, err = run_cli(
+        ["--model", f"{models}:cnn", "--methods", methods, "--data", str(data), *SMALL], capsys
+    )
     assert code == 2 and fragment in err, err

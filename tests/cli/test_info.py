@@ -37,7 +37,9 @@ def test_no_command_prints_help(capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "antialias", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "antialias", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"antialias {antialias.__version__}"
 
 
@@ -53,7 +55,21 @@ def test_missing_optional_extra_is_one_line(monkeypatch, capsys, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    assert main(["demo", "--seeds", "1", "--epochs", "1", "--output", str(tmp_path / "demo"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "demo",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--output",
+                str(tmp_path / "demo"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("antialias demo: error: the digits demo needs scikit-learn")
     assert "Traceback" not in err

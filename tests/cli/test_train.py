@@ -202,7 +202,11 @@ def test_resume_alone_restores_the_run_and_refuses_changes(data, tmp_path, capsy
     assert main([*run, "--output-dir", str(straight)]) == 0
     assert main([*run, "--output-dir", str(split), "--stop-after", "1"]) == 0
     # An option that changes the run is an error naming it; nothing is trained.
-    _fails(["train", "--output-dir", str(split), "--resume", "--lr", "0.5"], capsys, "lr=0.5 (the run has 0.1)")
+    _fails(
+        ["train", "--output-dir", str(split), "--resume", "--lr", "0.5"],
+        capsys,
+        "lr=0.5 (the run has 0.1)",
+    )
     assert len((split / "log.jsonl").read_text().splitlines()) == 1
     # --resume alone: model, data, crop 24, batch, lr and epochs come back from config.json.
     assert main(["train", "--output-dir", str(split), "--resume", "--workers", "0"]) == 0
@@ -220,13 +224,25 @@ def test_init_weights_of_another_class_count_reinitialise_the_classifier(data, t
     init = tmp_path / "ten_classes.pth"
     torch.save(source.state_dict(), init)
     out = tmp_path / "run"
-    argv = ["train", str(data), *TINY_ARGS, "--epochs", "1", "--init-weights", str(init),
-            "--output-dir", str(out)]
+    argv = [
+        "train",
+        str(data),
+        *TINY_ARGS,
+        "--epochs",
+        "1",
+        "--init-weights",
+        str(init),
+        "--output-dir",
+        str(out),
+    ]
     with caplog.at_level("WARNING"):
         assert main(argv) == 0
     assert "re-initialised the classifier '6' (10 -> 2 classes)" in caplog.text
     saved = torch.load(out / "weights.pt", weights_only=True)
-    assert saved["antialias"]["num_classes"] == 2 and saved["antialias"]["arch"] == "_tiny_models:tiny_net"
+    assert (
+        saved["antialias"]["num_classes"] == 2
+        and saved["antialias"]["arch"] == "_tiny_models:tiny_net"
+    )
     assert saved["state_dict"]["6.weight"].shape == (2, 16)
     # --num-classes smaller than the data's classes is refused before anything is written.
     out2 = tmp_path / "run2"
@@ -246,7 +262,21 @@ def test_lr_is_scaled_to_the_global_batch_with_a_warning(data, tmp_path, caplog)
     assert config["recipe_resolved"]["lr"] == pytest.approx(0.0015625)
     caplog.clear()
     out2 = tmp_path / "run2"
-    assert main(["train", str(data), *args, "--epochs", "1", "--no-lr-scaling", "--output-dir", str(out2)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                *args,
+                "--epochs",
+                "1",
+                "--no-lr-scaling",
+                "--output-dir",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     assert "scaled" not in caplog.text
     assert json.loads((out2 / "config.json").read_text())["recipe_resolved"]["lr"] == 0.1
 

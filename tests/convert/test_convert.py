@@ -52,7 +52,9 @@ class Block2d(nn.Module):
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
@@ -62,17 +64,28 @@ class Block2d(nn.Module):
 def net2d() -> nn.Sequential:
     """Total stride 8: a max pool, a residual block, an average pool."""
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-        Block2d(8, 16), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        Block2d(8, 16),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
     )
 
 
 def net1d() -> nn.Sequential:
     """Total stride 8: a strided conv (blur after its ReLU), a max pool, a strided 1x1 conv."""
     return nn.Sequential(
-        nn.Conv1d(2, 8, 5, padding=2), nn.ReLU(),
-        nn.Conv1d(8, 16, 3, stride=2, padding=1), nn.BatchNorm1d(16), nn.ReLU(),
-        nn.Conv1d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool1d(3, 2, 1),
+        nn.Conv1d(2, 8, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Conv1d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool1d(3, 2, 1),
         nn.Conv1d(16, 8, 1, stride=2),
     )
 
@@ -117,8 +130,15 @@ def test_avg_pool_with_kernel_larger_than_stride_is_dense_then_blurred() -> None
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AvgPool2d(3, stride=2, padding=1))
     aa, report = convert_with_report(net)
     pool = aa[1]
-    assert isinstance(pool, nn.Sequential) and list(dict(pool.named_children())) == ["pool", "downsample"]
-    assert pool.pool.stride == 1 and pool.pool.kernel_size == (3, 3) and isinstance(pool.downsample, BlurPool2d)
+    assert isinstance(pool, nn.Sequential) and list(dict(pool.named_children())) == [
+        "pool",
+        "downsample",
+    ]
+    assert (
+        pool.pool.stride == 1
+        and pool.pool.kernel_size == (3, 3)
+        and isinstance(pool.downsample, BlurPool2d)
+    )
     x = torch.randn(1, 3, 15, 15)
     assert aa(x).shape == net(x).shape
     assert report.converted[0].placement == "replaced"
@@ -148,7 +168,11 @@ def test_reference_placement_splits_a_stride_4_stem() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2))
     aa, report = convert_with_report(net, placement="reference")
     assert aa[0].stride == (2, 2)
-    assert isinstance(aa[1], nn.Sequential) and isinstance(aa[1][1], BlurPool2d) and aa[1][1].stride == [2, 2]
+    assert (
+        isinstance(aa[1], nn.Sequential)
+        and isinstance(aa[1][1], BlurPool2d)
+        and aa[1][1].stride == [2, 2]
+    )
     x = torch.randn(1, 3, 96, 96)
     assert aa(x).shape == net(x).shape
     kept = convert(net, placement="reference", antialias_stem=False)
@@ -159,14 +183,21 @@ def test_one_and_three_dimensional_networks(generator: torch.Generator) -> None:
     net = randomize_bn(net1d(), generator)
     aa, report = convert_with_report(net, antialias_stem=True)
     assert [c.name for c in report.converted] == ["2", "7", "8"]
-    assert aa[2].stride == (1,) and isinstance(aa[5], BlurConv1d) and isinstance(aa[7], MaxBlurPool1d)
+    assert (
+        aa[2].stride == (1,) and isinstance(aa[5], BlurConv1d) and isinstance(aa[7], MaxBlurPool1d)
+    )
     assert isinstance(aa[8], BlurConv1d)
     x = torch.randn(2, 2, 40, generator=generator)
     assert aa(x).shape == net(x).shape
 
     net3 = nn.Sequential(
-        nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool3d((1, 2, 2)),
-        nn.Conv3d(4, 8, 3, stride=2, padding=1), nn.BatchNorm3d(8), nn.ReLU(), nn.AdaptiveAvgPool3d(1),
+        nn.Conv3d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool3d((1, 2, 2)),
+        nn.Conv3d(4, 8, 3, stride=2, padding=1),
+        nn.BatchNorm3d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
     )
     aa3, report3 = convert_with_report(net3)
     assert isinstance(aa3[2], MaxBlurPool3d) and aa3[2].stride == [1, 2, 2]
@@ -183,8 +214,12 @@ def test_one_and_three_dimensional_networks(generator: torch.Generator) -> None:
 # Exact equivariance with circular padding
 
 
-@pytest.mark.parametrize(("make", "shape", "dims"), [(net2d, (2, 3, 32, 32), (2, 3)), (net1d, (2, 2, 64), (2,))])
-def test_circular_padding_makes_the_network_exactly_equivariant(make, shape, dims, generator: torch.Generator) -> None:
+@pytest.mark.parametrize(
+    ("make", "shape", "dims"), [(net2d, (2, 3, 32, 32), (2, 3)), (net1d, (2, 2, 64), (2,))]
+)
+def test_circular_padding_makes_the_network_exactly_equivariant(
+    make, shape, dims, generator: torch.Generator
+) -> None:
     net = randomize_bn(make(), generator).double().eval()
     x = torch.randn(shape, generator=generator, dtype=torch.float64)
     stride = 8  # the networks' total stride
@@ -192,12 +227,16 @@ def test_circular_padding_makes_the_network_exactly_equivariant(make, shape, dim
     def shift_error(model: nn.Module, shift: int, out_shift: int) -> float:
         y = model(x)
         y_shifted = model(torch.roll(x, (shift,) * len(dims), dims))
-        return ((torch.roll(y, (out_shift,) * len(dims), dims) - y_shifted).abs().max() / y.abs().max()).item()
+        return (
+            (torch.roll(y, (out_shift,) * len(dims), dims) - y_shifted).abs().max() / y.abs().max()
+        ).item()
 
     aa = convert(net, antialias_stem=True, conv_padding_mode="circular", pad_mode="circular").eval()
     assert shift_error(aa, stride, 1) < 1e-12
     # The guarantee needs circular blur padding too: reflect padding breaks it at the borders.
-    reflect = convert(net, antialias_stem=True, conv_padding_mode="circular", pad_mode="reflect").eval()
+    reflect = convert(
+        net, antialias_stem=True, conv_padding_mode="circular", pad_mode="reflect"
+    ).eval()
     assert shift_error(reflect, stride, 1) > 1e-4
     # A one-sample shift changes the anti-aliased output far less than the baseline's (paper, Fig. 5).
     baseline = copy.deepcopy(net)
@@ -247,7 +286,12 @@ def test_left_alone_layers_are_reported_with_their_reason() -> None:
 
 
 def test_include_and_exclude_patterns() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1), nn.MaxPool2d(2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.MaxPool2d(2),
+    )
     _, report = convert_with_report(net, exclude="3")
     assert [c.name for c in report.converted] == ["1"]
     assert {s.name: s.reason for s in report.skipped}["3"] == "excluded by pattern '3'"
@@ -257,11 +301,20 @@ def test_include_and_exclude_patterns() -> None:
 
 
 def test_stem_is_skipped_by_default_and_converted_on_request() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2)
+    )
     aa, report = convert_with_report(net)
-    assert aa[0].stride == (2, 2) and {s.name: s.reason for s in report.skipped}["0"] == "stem (antialias_stem=False)"
+    assert (
+        aa[0].stride == (2, 2)
+        and {s.name: s.reason for s in report.skipped}["0"] == "stem (antialias_stem=False)"
+    )
     aa = convert(net, antialias_stem=True)
-    assert aa[0].stride == (1, 1) and isinstance(aa[2], nn.Sequential) and isinstance(aa[2][1], BlurPool2d)
+    assert (
+        aa[0].stride == (1, 1)
+        and isinstance(aa[2], nn.Sequential)
+        and isinstance(aa[2][1], BlurPool2d)
+    )
     assert aa(torch.randn(1, 3, 32, 32)).shape == net(torch.randn(1, 3, 32, 32)).shape
 
 
@@ -271,7 +324,9 @@ def test_nothing_to_convert_warns_and_returns_the_model_unchanged() -> None:
         aa = convert(net)
     assert state_equal(net, aa) and repr(aa) == repr(net)
     converted = convert(net2d())
-    with pytest.warns(UserWarning, match="nothing to anti-alias"):  # converting twice changes nothing
+    with pytest.warns(
+        UserWarning, match="nothing to anti-alias"
+    ):  # converting twice changes nothing
         again = convert(converted)
     assert repr(again) == repr(converted)
 
@@ -331,7 +386,9 @@ def test_untraceable_model_falls_back_to_blur_before_the_conv() -> None:
     assert isinstance(aa[1].conv, BlurConv2d) and isinstance(aa[1].pool, MaxBlurPool2d)
     placement = {c.name: c.placement for c in report.converted}
     assert placement["1.conv"].startswith("before (fallback: not traceable")
-    assert {s.name: s.reason for s in report.skipped}["0"] == "stem (antialias_stem=False)"  # traced part: the stem
+    assert {s.name: s.reason for s in report.skipped}[
+        "0"
+    ] == "stem (antialias_stem=False)"  # traced part: the stem
     x = torch.randn(1, 3, 32, 32)
     assert aa(x).shape == model(x).shape
 
@@ -406,9 +463,14 @@ def test_conv_subclass_keeps_its_class_and_gets_the_blur_after_its_activation() 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return super().forward(x) * 2
 
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), ScaledConv(4, 8, 1, stride=2), nn.BatchNorm2d(8), nn.ReLU())
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), ScaledConv(4, 8, 1, stride=2), nn.BatchNorm2d(8), nn.ReLU()
+    )
     aa = convert(net, antialias_stem=True)
-    assert type(aa[1]) is ScaledConv and aa[1].stride == (1, 1)  # not a BlurConv2d: that would drop its forward
+    assert type(aa[1]) is ScaledConv and aa[1].stride == (
+        1,
+        1,
+    )  # not a BlurConv2d: that would drop its forward
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3][1], BlurPool2d)
     x = torch.randn(1, 3, 16, 16)
     assert aa(x).shape == net(x).shape

@@ -47,21 +47,31 @@ def assert_same_state(original: nn.Module, converted: nn.Module) -> None:
     converted.load_state_dict(before, strict=True)
 
 
-def assert_fully_reported(original: nn.Module, converted: nn.Module, report: ConversionReport) -> None:
+def assert_fully_reported(
+    original: nn.Module, converted: nn.Module, report: ConversionReport
+) -> None:
     strided = {name for name, m in original.named_modules() if is_strided(m)}
     converted_names = {c.name for c in report.converted}
     left_alone = {s.name for s in report.skipped}
     assert converted_names, "nothing was converted"
-    assert strided <= converted_names | left_alone, f"not reported: {strided - converted_names - left_alone}"
+    assert strided <= converted_names | left_alone, (
+        f"not reported: {strided - converted_names - left_alone}"
+    )
     still_strided = {name for name, m in converted.named_modules() if is_strided(m)}
-    assert still_strided <= left_alone, f"stride > 1 left in converted layers: {still_strided - left_alone}"
+    assert still_strided <= left_alone, (
+        f"stride > 1 left in converted layers: {still_strided - left_alone}"
+    )
 
 
 def logits_of(output: object) -> Tensor:
-    return output.logits if hasattr(output, "logits") else output  # googlenet's train-mode namedtuple
+    return (
+        output.logits if hasattr(output, "logits") else output
+    )  # googlenet's train-mode namedtuple
 
 
-def assert_trains_and_evaluates(model: nn.Module, generator: torch.Generator, size: int = 32) -> None:
+def assert_trains_and_evaluates(
+    model: nn.Module, generator: torch.Generator, size: int = 32
+) -> None:
     for training in (True, False):
         model.train(training)
         model.zero_grad()
@@ -70,7 +80,9 @@ def assert_trains_and_evaluates(model: nn.Module, generator: torch.Generator, si
         logits = logits_of(output)
         assert logits.shape == (2, NUM_CLASSES)
         assert torch.isfinite(logits).all()
-        loss = sum(t.float().pow(2).mean() for t in (output if isinstance(output, tuple) else (output,)))
+        loss = sum(
+            t.float().pow(2).mean() for t in (output if isinstance(output, tuple) else (output,))
+        )
         loss.backward()
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         assert grads and all(torch.isfinite(g).all() for g in grads)
@@ -103,20 +115,34 @@ def relative_error(actual: Tensor, expected: Tensor) -> float:
     return ((actual - expected).abs().max() / expected.abs().max()).item()
 
 
-PARITY = [("resnet18", (40, 48)), ("resnet50", (40, 48)), ("vgg16_bn", (64, 72)), ("densenet121", (40, 48)),
-          ("mobilenet_v2", (40, 48)), ("alexnet", (96, 104))]
+PARITY = [
+    ("resnet18", (40, 48)),
+    ("resnet50", (40, 48)),
+    ("vgg16_bn", (64, 72)),
+    ("densenet121", (40, 48)),
+    ("mobilenet_v2", (40, 48)),
+    ("alexnet", (96, 104)),
+]
 
 
 @pytest.mark.parametrize(("arch", "size"), PARITY)
-def test_reference_placement_matches_the_reference_and_the_zoo(arch: str, size: tuple[int, int], no_random_init: None) -> None:
+def test_reference_placement_matches_the_reference_and_the_zoo(
+    arch: str, size: tuple[int, int], no_random_init: None
+) -> None:
     reference = getattr(antialiased_cnns, arch)(filter_size=4, num_classes=NUM_CLASSES)
-    result = reference.load_state_dict(random_values(reference.state_dict(), seed=len(arch)), strict=False)
-    assert not result.unexpected_keys and all(k.endswith((".filt", "num_batches_tracked")) for k in result.missing_keys)
+    result = reference.load_state_dict(
+        random_values(reference.state_dict(), seed=len(arch)), strict=False
+    )
+    assert not result.unexpected_keys and all(
+        k.endswith((".filt", "num_batches_tracked")) for k in result.missing_keys
+    )
     reference.eval()
 
     baseline = getattr(torchvision.models, arch)(weights=None, num_classes=NUM_CLASSES)
     # The reference's weights in torchvision's names, through the zoo's documented remapping.
-    baseline.load_state_dict(zoo.remap_reference_state_dict(reference.state_dict(), baseline), strict=True)
+    baseline.load_state_dict(
+        zoo.remap_reference_state_dict(reference.state_dict(), baseline), strict=True
+    )
     converted = convert(baseline, 4, placement="reference").eval()
     assert_same_state(baseline, converted)
 
@@ -133,12 +159,19 @@ def test_reference_placement_matches_the_reference_and_the_zoo(arch: str, size: 
 
 
 def test_reference_resnet_layout_in_detail() -> None:
-    model = convert(torchvision.models.resnet50(weights=None, num_classes=NUM_CLASSES), placement="reference")
+    model = convert(
+        torchvision.models.resnet50(weights=None, num_classes=NUM_CLASSES), placement="reference"
+    )
     assert isinstance(model.maxpool, MaxBlurPool2d) and model.maxpool.kernel_size == [2, 2]
     assert model.layer2[0].conv2.stride == (1, 1)
-    assert isinstance(model.layer2[0].conv3, BlurConv2d) and model.layer2[0].conv3.blur.stride == [2, 2]
+    assert isinstance(model.layer2[0].conv3, BlurConv2d) and model.layer2[0].conv3.blur.stride == [
+        2,
+        2,
+    ]
     assert isinstance(model.layer2[0].downsample[0], BlurConv2d)
-    assert sum(type(m).__name__ in ("BlurPool2d", "MaxBlurPool2d") for m in model.modules()) == 7  # as the paper's
+    assert (
+        sum(type(m).__name__ in ("BlurPool2d", "MaxBlurPool2d") for m in model.modules()) == 7
+    )  # as the paper's
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -146,9 +179,22 @@ def test_reference_resnet_layout_in_detail() -> None:
 
 
 TORCHVISION = [
-    "resnet18", "resnext50_32x4d", "wide_resnet50_2", "vgg11", "alexnet", "densenet121", "mobilenet_v2",
-    "mobilenet_v3_small", "efficientnet_b0", "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf",
-    "convnext_tiny", "shufflenet_v2_x0_5", "mnasnet0_5", "googlenet",
+    "resnet18",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    "vgg11",
+    "alexnet",
+    "densenet121",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "efficientnet_v2_s",
+    "regnet_x_400mf",
+    "regnet_y_400mf",
+    "convnext_tiny",
+    "shufflenet_v2_x0_5",
+    "mnasnet0_5",
+    "googlenet",
 ]
 TIMM = ["resnet18", "efficientnet_b0", "convnext_atto", "regnety_002"]
 
@@ -160,10 +206,14 @@ def test_torchvision_classifiers(arch: str, generator: torch.Generator) -> None:
     converted, report = convert_with_report(model)
     assert_same_state(model, converted)
     assert_fully_reported(model, converted, report)
-    assert not report.graph_modules and not report.untraced  # all of them trace, no GraphModule needed
+    assert (
+        not report.graph_modules and not report.untraced
+    )  # all of them trace, no GraphModule needed
     assert not any(c.placement.startswith("before (fallback") for c in report.converted)
     # 32x32 inputs, but AlexNet's and GoogLeNet's unpadded pools need more than 32 pixels
-    assert_trains_and_evaluates(converted, generator, 64 if arch in ("alexnet", "googlenet") else 32)
+    assert_trains_and_evaluates(
+        converted, generator, 64 if arch in ("alexnet", "googlenet") else 32
+    )
 
 
 @pytest.mark.parametrize("arch", TIMM)
@@ -181,13 +231,17 @@ def test_polyphase_method_makes_resnet18_exactly_shift_invariant() -> None:
     """With APS (Chaman & Dokmanic, 2021) in every subsampling place, stem included, and circular
     padding, a torchvision ResNet-18 is exactly invariant to circular shifts (REFERENCE.md section 4)."""
     model = torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES)
-    converted = convert(model, method="aps", antialias_stem=True, conv_padding_mode="circular", pad_mode="circular")
+    converted = convert(
+        model, method="aps", antialias_stem=True, conv_padding_mode="circular", pad_mode="circular"
+    )
     converted = converted.double().eval()
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():
         logits = converted(x)
         for shift in [(1, 0), (5, 7), (31, 2)]:
-            torch.testing.assert_close(converted(torch.roll(x, shift, (2, 3))), logits, rtol=0, atol=1e-10)
+            torch.testing.assert_close(
+                converted(torch.roll(x, shift, (2, 3))), logits, rtol=0, atol=1e-10
+            )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -215,7 +269,9 @@ def test_detection_backbones(arch: str, generator: torch.Generator) -> None:
 
 @pytest.mark.parametrize("arch", ["deeplabv3_resnet50", "fcn_resnet50"])
 def test_segmentation_backbones(arch: str, generator: torch.Generator) -> None:
-    model = getattr(torchvision.models.segmentation, arch)(weights=None, weights_backbone=None, num_classes=3).eval()
+    model = getattr(torchvision.models.segmentation, arch)(
+        weights=None, weights_backbone=None, num_classes=3
+    ).eval()
     converted, report = convert_with_report(model)
     assert_same_state(model, converted)
     assert_fully_reported(model, converted, report)

@@ -53,7 +53,9 @@ def test_describe_is_one_line_and_one_level_deep() -> None:
     module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Sequential(nn.ReLU(), nn.Sequential(nn.ReLU())))
     text = _describe(module)
     assert "\n" not in text
-    assert text == "Sequential(0=Conv2d(3, 4, kernel_size=(1, 1), stride=(1, 1)), 1=Sequential(...))"
+    assert (
+        text == "Sequential(0=Conv2d(3, 4, kernel_size=(1, 1), stride=(1, 1)), 1=Sequential(...))"
+    )
 
 
 def test_pool_dimension_and_strides() -> None:
@@ -64,7 +66,9 @@ def test_pool_dimension_and_strides() -> None:
     with pytest.raises(ValueError, match="cannot tell the dimension of Conv2d"):
         _pool_ndim(nn.Conv2d(1, 1, 1))
     assert _strided(nn.MaxPool2d(3, 2)) and not _strided(nn.MaxPool2d(3, 1))
-    assert _strided(nn.Conv2d(1, 1, 3, stride=(1, 2))) and not _strided(nn.ConvTranspose2d(1, 1, 2, stride=2))
+    assert _strided(nn.Conv2d(1, 1, 3, stride=(1, 2))) and not _strided(
+        nn.ConvTranspose2d(1, 1, 2, stride=2)
+    )
     assert not _strided(nn.ReLU())
 
 

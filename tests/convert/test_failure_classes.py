@@ -79,7 +79,9 @@ class Tokens(nn.Module):
 
 def test_a_module_replaced_by_a_graph_module_keeps_its_attributes() -> None:
     net = Tokens().eval()
-    aa, report = convert_with_report(net, antialias_stem=True, example_inputs=torch.randn(1, 3, 16, 16))
+    aa, report = convert_with_report(
+        net, antialias_stem=True, example_inputs=torch.randn(1, 3, 16, 16)
+    )
     assert report.graph_modules == ["embed"]
     assert aa.embed.grid_size == (8, 8) and not aa.embed.training
     x = torch.randn(2, 3, 16, 16)
@@ -107,7 +109,11 @@ class Untraceable(nn.Module):
 def test_untraceable_kernel_equals_stride_convolutions_keep_their_output_size() -> None:
     net = Untraceable().eval()
     aa, report = convert_with_report(net, antialias_stem=True)
-    assert report.untraced and {c.name for c in report.converted} == {"patch2", "patch4", "shortcut"}
+    assert report.untraced and {c.name for c in report.converted} == {
+        "patch2",
+        "patch4",
+        "shortcut",
+    }
     # k2s2 on 16x16 gave 7x7 and k4s4 gave 1x1 with the blur at the stride before them
     assert aa.patch2.blur.stride == [1, 1] and aa.patch2.stride == (2, 2)
     assert "blur at stride 1" in next(c.placement for c in report.converted if c.name == "patch4")
@@ -177,7 +183,11 @@ def test_polyphase_phase_linking_follows_the_execution_order() -> None:
 
 @pytest.mark.parametrize("side", [14, 15, 28])
 def test_ceil_mode_max_pools_keep_their_output_size(side: int) -> None:
-    for pool in (nn.MaxPool2d(3, 2, ceil_mode=True), nn.MaxPool2d(2, 2, ceil_mode=True), nn.MaxPool2d(3, 2, 1, ceil_mode=True)):
+    for pool in (
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+    ):
         net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), pool)
         aa, report = convert_with_report(net)
         x = torch.randn(1, 3, side, side)
@@ -186,7 +196,9 @@ def test_ceil_mode_max_pools_keep_their_output_size(side: int) -> None:
 
 
 def test_a_ceil_mode_pool_whose_last_window_may_start_in_the_padding_is_left_alone() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2, 2, padding=1, ceil_mode=True))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)
+    )
     with pytest.warns(UserWarning, match="nothing to anti-alias"):
         _, report = convert_with_report(net)
     assert any("ceil_mode" in s.reason for s in report.skipped)
@@ -195,19 +207,27 @@ def test_a_ceil_mode_pool_whose_last_window_may_start_in_the_padding_is_left_alo
 @pytest.mark.parametrize("side", [32, 33])
 def test_average_pools_keep_size_and_scale(side: int) -> None:
     x = torch.ones(1, 3, side, side)
-    for pool in (nn.AvgPool2d(2), nn.AvgPool2d(2, divisor_override=1), nn.AvgPool2d(3, 2, 1, count_include_pad=False),
-                 nn.AvgPool2d(2, ceil_mode=True)):
+    for pool in (
+        nn.AvgPool2d(2),
+        nn.AvgPool2d(2, divisor_override=1),
+        nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+        nn.AvgPool2d(2, ceil_mode=True),
+    ):
         net = nn.Sequential(nn.Conv2d(3, 4, 1), pool)
         nn.init.zeros_(net[0].weight)
         nn.init.ones_(net[0].bias)
         aa = convert(net, filter_size=3)
         expected = net(x)
         assert aa(x).shape == expected.shape, pool
-        torch.testing.assert_close(aa(x), expected)  # a constant map keeps its value (4 for the sum pool)
+        torch.testing.assert_close(
+            aa(x), expected
+        )  # a constant map keeps its value (4 for the sum pool)
 
 
 def test_hooks_move_to_the_replacement() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 1, stride=2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 1, stride=2)
+    )
     seen: list[tuple[int, ...]] = []
     net[1].register_forward_hook(lambda module, args, output: seen.append(tuple(output.shape)))
     net[2].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
@@ -251,7 +271,9 @@ def test_a_meta_device_model_converts() -> None:
 
 
 def test_new_modules_follow_the_mode_of_the_module_they_replace() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3, 2, 1), nn.MaxPool2d(2)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3, 2, 1), nn.MaxPool2d(2)
+    ).eval()
     aa = convert(net)
     assert not any(m.training for m in aa.modules())
 
@@ -300,7 +322,9 @@ class HaloBlock(nn.Module):
         self.shortcut = nn.Conv2d(channels, channels, 1, stride=2, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        torch._assert(x.shape[-2] % 4 == 0 and x.shape[-1] % 4 == 0, "the map must split into 4x4 blocks")
+        torch._assert(
+            x.shape[-2] % 4 == 0 and x.shape[-1] % 4 == 0, "the map must split into 4x4 blocks"
+        )
         return self.q(x) * F.avg_pool2d(self.kv(x), 2) + self.shortcut(x)
 
 
@@ -308,7 +332,9 @@ class HaloBlock(nn.Module):
 def test_blocks_that_assert_on_their_input_size_see_the_original_sizes(side: int) -> None:
     # The halo models failed in the sweep because the original already fails at its small input (96:
     # their last stage sees 3x3 maps, not a multiple of the block): the conversion keeps every size.
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(3, 2, 1), HaloBlock(8), HaloBlock(8)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(3, 2, 1), HaloBlock(8), HaloBlock(8)
+    ).eval()
     x = torch.randn(1, 3, side, side)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the example forward may fail like the original
@@ -317,7 +343,9 @@ def test_blocks_that_assert_on_their_input_size_see_the_original_sizes(side: int
     sizes: dict[str, list[tuple[int, ...]]] = {"net": [], "aa": []}
     for key, model in (("net", net), ("aa", aa)):
         for block in (model[2], model[3]):
-            block.register_forward_pre_hook(lambda m, args, key=key: sizes[key].append(tuple(args[0].shape)))
+            block.register_forward_pre_hook(
+                lambda m, args, key=key: sizes[key].append(tuple(args[0].shape))
+            )
     try:
         expected = net(x).shape
     except (AssertionError, RuntimeError):  # 33: the first block sees 17x17, 40: the second 10x10
@@ -344,9 +372,15 @@ def _zoo_input(side: int = 32) -> Tensor:
     return torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("arch", [
-    "resnet18", "mobilenet_v2", "densenet121", "timm:resnet10t",
-])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "resnet18",
+        "mobilenet_v2",
+        "densenet121",
+        "timm:resnet10t",
+    ],
+)
 def test_circular_option_gives_exact_aps_invariance(arch: str) -> None:
     torch.manual_seed(0)
     if arch.startswith("timm:"):
@@ -354,7 +388,9 @@ def test_circular_option_gives_exact_aps_invariance(arch: str) -> None:
     else:
         model = getattr(torchvision.models, arch)(num_classes=10)
     x = _zoo_input()
-    aa, report = convert_with_report(model.eval(), method="aps", circular=True, example_inputs=x[:1])
+    aa, report = convert_with_report(
+        model.eval(), method="aps", circular=True, example_inputs=x[:1]
+    )
     assert report.invariance.startswith("checked") and report.padding_mode
     assert not any(s.reason.startswith("stem") for s in report.skipped)
     with torch.no_grad():
@@ -387,7 +423,9 @@ def test_circular_option_refuses_what_cannot_be_invariant() -> None:
 
 
 def test_circular_option_without_an_example_input_warns() -> None:
-    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 4), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 4, 1, stride=2))
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(4, 4), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 4, 1, stride=2)
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, report = convert_with_report(net, method="aps", circular=True)
@@ -402,6 +440,8 @@ def test_the_zoo_has_the_same_circular_option(arch: str) -> None:
     model = get_model(arch, method="aps", circular=True, num_classes=10).eval()
     x = _zoo_input()
     with torch.no_grad():
-        torch.testing.assert_close(model(torch.roll(x, (3, 1), (2, 3))), model(x), rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            model(torch.roll(x, (3, 1), (2, 3))), model(x), rtol=0, atol=1e-5
+        )
     with pytest.raises(ValueError, match="method='blur'"):
         get_model(arch, circular=True)

@@ -124,21 +124,34 @@ def test_observe_records_order_channels_and_hidden_subsampling() -> None:
     assert seen.channels == {"conv": {3}, "pool": {4}}
     calls = [call for owner, call in seen.calls if owner == ""]
     assert calls[0] == "F.avg_pool2d(stride=2)" and calls[1].startswith("slicing with a step")
-    assert len(calls) == 2  # the stride-1 F.conv2d and the modules' own calls are not hidden subsampling
+    assert (
+        len(calls) == 2
+    )  # the stride-1 F.conv2d and the modules' own calls are not hidden subsampling
     assert fired == [] and model.training  # the model's hooks were set aside, its mode restored
     model(torch.randn(1, 3, 16, 16))
     assert fired == ["hook"]
 
 
 def test_observe_reports_a_failing_forward() -> None:
-    seen = _fx.observe(nn.Sequential(nn.Conv2d(3, 4, 1), nn.Linear(5, 2)), (torch.randn(1, 3, 4, 4),), set(), _LEAVES)
+    seen = _fx.observe(
+        nn.Sequential(nn.Conv2d(3, 4, 1), nn.Linear(5, 2)),
+        (torch.randn(1, 3, 4, 4),),
+        set(),
+        _LEAVES,
+    )
     assert seen.error is not None and seen.error.startswith("RuntimeError")
     assert list(seen.order) == ["", "0", "1"]
 
 
-@pytest.mark.parametrize(("module", "expected"), [
-    (nn.ReLU(), True), (nn.Hardswish(), True), (nn.Softmax(dim=1), False), (nn.PReLU(), True),
-    (nn.Sequential(nn.ReLU()), False),
-])
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (nn.ReLU(), True),
+        (nn.Hardswish(), True),
+        (nn.Softmax(dim=1), False),
+        (nn.PReLU(), True),
+        (nn.Sequential(nn.ReLU()), False),
+    ],
+)
 def test_is_activation(module: nn.Module, expected: bool) -> None:
     assert _fx.is_activation(module) is expected

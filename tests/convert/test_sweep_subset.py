@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-_SPEC = importlib.util.spec_from_file_location("convert_sweep", Path(__file__).parents[2] / "benchmarks" / "convert_sweep.py")
+_SPEC = importlib.util.spec_from_file_location(
+    "convert_sweep", Path(__file__).parents[2] / "benchmarks" / "convert_sweep.py"
+)
 assert _SPEC is not None and _SPEC.loader is not None
 sweep: Any = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(sweep)
@@ -27,14 +29,23 @@ FAILURE_CLASSES = {
     "torchvision::googlenet": {"converted_ceil": True},  # ceil_mode pools shrank the maps
     "torchvision::squeezenet1_0": {"converted_ceil": True},
     "timm::levit_128s": {"functional": True},  # slicing subsampling, found at run time
-    "torchvision:optical_flow:raft_small": {"functional": True},  # F.avg_pool2d in the correlation pyramid
+    "torchvision:optical_flow:raft_small": {
+        "functional": True
+    },  # F.avg_pool2d in the correlation pyramid
 }
 OTHERS = [
-    "torchvision::resnet18", "torchvision::mobilenet_v3_small", "torchvision::efficientnet_b0",
-    "torchvision::shufflenet_v2_x0_5", "torchvision::regnet_x_400mf", "torchvision::mnasnet0_5",
-    "torchvision:quantization:mobilenet_v2", "torchvision:segmentation:lraspp_mobilenet_v3_large",
-    "torchvision:detection:fasterrcnn_mobilenet_v3_large_320_fpn", "torchvision:video:r2plus1d_18",
-    "timm::efficientvit_b0", "timm::ghostnet_050",
+    "torchvision::resnet18",
+    "torchvision::mobilenet_v3_small",
+    "torchvision::efficientnet_b0",
+    "torchvision::shufflenet_v2_x0_5",
+    "torchvision::regnet_x_400mf",
+    "torchvision::mnasnet0_5",
+    "torchvision:quantization:mobilenet_v2",
+    "torchvision:segmentation:lraspp_mobilenet_v3_large",
+    "torchvision:detection:fasterrcnn_mobilenet_v3_large_320_fpn",
+    "torchvision:video:r2plus1d_18",
+    "timm::efficientvit_b0",
+    "timm::ghostnet_050",
 ]
 
 
@@ -56,7 +67,13 @@ def test_convert_sweep_subset(spec: str) -> None:
 
 # inputs the models' own configurations ask for (built on the meta device: no weights, no compute)
 INPUTS = {
-    "torchvision:video:mvit_v1_b": [1, 3, 16, 224, 224],  # fixed positional embedding (weights' min size, frames)
+    "torchvision:video:mvit_v1_b": [
+        1,
+        3,
+        16,
+        224,
+        224,
+    ],  # fixed positional embedding (weights' min size, frames)
     "torchvision:video:s3d": [1, 3, 14, 224, 224],  # its final 2 x 7 x 7 pooling
     "torchvision::inception_v3": [2, 3, 299, 299],  # the auxiliary classifier in training mode
     "torchvision::resnet18": [2, 3, 96, 96],  # the default small input
@@ -86,11 +103,17 @@ def test_model_set_follows_the_rule() -> None:
             families.setdefault(sweep.timm_family(module, name), []).append(name)
     assert sorted(data["timm"]) == sorted(families)
     for family, entry in data["timm"].items():
-        assert entry["model"] in families[family] and entry["names"] == len(families[family]), family
+        assert entry["model"] in families[family] and entry["names"] == len(families[family]), (
+            family
+        )
     # the pick is the smallest of all the family's names: recounted for a few families
     for family in ("ghostnet:ghostnetv2", "byoanet:halonet", "vision_transformer_sam:samvit"):
         counts = {name: sweep.count_parameters(name) for name in families[family]}
-        assert data["timm"][family]["params"] == counts[data["timm"][family]["model"]] == min(counts.values())
+        assert (
+            data["timm"][family]["params"]
+            == counts[data["timm"][family]["model"]]
+            == min(counts.values())
+        )
     assert sweep.timm_family("resnet", "seresnext26d_32x4d") == "resnet:seresnext"
     assert sweep.timm_family("convnext", "convnextv2_atto") == "convnext:convnextv2"
     assert sweep.all_models()[: len(data["torchvision"])] == data["torchvision"]

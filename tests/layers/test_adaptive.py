@@ -49,7 +49,9 @@ def test_functional_matches_unfold_reference(k, stride, groups, pad_mode, genera
         logits = torch.randn(2, groups * k * k, *out_size, generator=generator, dtype=torch.float64)
         out = adaptive_blur_pool2d(x, logits, k, stride, pad_mode)
         assert out.shape == (2, 8, *out_size)
-        torch.testing.assert_close(out, reference_2d(x, logits, k, stride, pad_mode), rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            out, reference_2d(x, logits, k, stride, pad_mode), rtol=0, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -59,9 +61,13 @@ def test_filters_sum_to_one_per_position_and_group(ndim, generator):
     size = {1: (11,), 2: (7, 8), 3: (5, 4, 6)}[ndim]
     for k, stride in [(3, 2), (4, 2), (2, 3)]:
         out_size = [math.ceil(n / stride) for n in size]
-        logits = 5 * torch.randn(2, 2 * k**ndim, *out_size, generator=generator, dtype=torch.float64)
+        logits = 5 * torch.randn(
+            2, 2 * k**ndim, *out_size, generator=generator, dtype=torch.float64
+        )
         ones = torch.full((2, 4, *size), 2.5, dtype=torch.float64)
-        torch.testing.assert_close(POOL_FN[ndim](ones, logits, k, stride), ones.new_full((2, 4, *out_size), 2.5))
+        torch.testing.assert_close(
+            POOL_FN[ndim](ones, logits, k, stride), ones.new_full((2, 4, *out_size), 2.5)
+        )
         x = torch.rand(2, 4, *size, generator=generator, dtype=torch.float64)
         out = POOL_FN[ndim](x, logits, k, stride, "replicate")
         assert out.min() >= x.min() and out.max() <= x.max()
@@ -71,7 +77,9 @@ def test_filters_sum_to_one_per_position_and_group(ndim, generator):
         first = POOL_FN[ndim](x, delta, k, stride, "zeros")
         shift = (k - 1) // 2
         index = (slice(None), slice(None)) + tuple(slice(None, None, stride) for _ in size)
-        expected = F.pad(x, [shift, 0] * ndim)[index][(slice(None), slice(None)) + tuple(slice(0, m) for m in out_size)]
+        expected = F.pad(x, [shift, 0] * ndim)[index][
+            (slice(None), slice(None)) + tuple(slice(0, m) for m in out_size)
+        ]
         torch.testing.assert_close(first, expected)
 
 
@@ -96,22 +104,34 @@ def test_module_equals_functional_with_its_predicted_logits(generator):
     torch.testing.assert_close(pool(x), adaptive_blur_pool2d(x, logits, 3, 2, "replicate"))
 
 
-@pytest.mark.parametrize(("ndim", "size", "k"), [(1, (7,), 3), (2, (4, 5), 3), (2, (3, 4), 2), (3, (3, 2, 3), 2)])
+@pytest.mark.parametrize(
+    ("ndim", "size", "k"), [(1, (7,), 3), (2, (4, 5), 3), (2, (3, 4), 2), (3, (3, 2, 3), 2)]
+)
 def test_gradcheck(ndim, size, k, generator):
     pool = POOL[ndim](2, 2, k, groups=2).double()
     x = torch.randn(2, 2, *size, generator=generator, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(pool, (x,))  # train mode: through the batch statistics too
     out_size = [math.ceil(n / 2) for n in size]
-    logits = torch.randn(2, 2 * k**ndim, *out_size, generator=generator, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(
+        2, 2 * k**ndim, *out_size, generator=generator, dtype=torch.float64, requires_grad=True
+    )
     assert torch.autograd.gradcheck(lambda a, b: POOL_FN[ndim](a, b, k, 2, "reflect"), (x, logits))
 
 
 def test_parameters_names_and_groups():
     pool = AdaptiveBlurPool2d(24)
-    assert pool.groups == 8 and AdaptiveBlurPool2d(12).groups == 4 and AdaptiveBlurPool2d(5).groups == 1
+    assert (
+        pool.groups == 8
+        and AdaptiveBlurPool2d(12).groups == 4
+        and AdaptiveBlurPool2d(5).groups == 1
+    )
     assert sorted(pool.state_dict()) == [
-        "filter_conv.weight", "filter_norm.bias", "filter_norm.num_batches_tracked", "filter_norm.running_mean",
-        "filter_norm.running_var", "filter_norm.weight",
+        "filter_conv.weight",
+        "filter_norm.bias",
+        "filter_norm.num_batches_tracked",
+        "filter_norm.running_mean",
+        "filter_norm.running_var",
+        "filter_norm.weight",
     ]
     assert pool.filter_conv.weight.shape == (8 * 9, 24, 3, 3) and pool.filter_conv.stride == (2, 2)
 
@@ -135,8 +155,14 @@ def test_errors():
 
 def test_factory():
     layer = create_downsample("adaptive", 2, 32, 2, filter_size=3, pad_mode="circular")
-    assert isinstance(layer, AdaptiveBlurPool2d) and layer.kernel_size == 3 and layer.pad_mode == "circular"
-    assert create_downsample("adaptive", 2, 32, 2).kernel_size == 4  # the factory's default filter_size
+    assert (
+        isinstance(layer, AdaptiveBlurPool2d)
+        and layer.kernel_size == 3
+        and layer.pad_mode == "circular"
+    )
+    assert (
+        create_downsample("adaptive", 2, 32, 2).kernel_size == 4
+    )  # the factory's default filter_size
     assert create_downsample("adaptive", 3, 16, 2, filter_size=2, groups=2).groups == 2
     with pytest.raises(ValueError, match="needs channels"):
         create_downsample("adaptive", 2, None, 2)
@@ -169,7 +195,9 @@ def test_converts_torchvision_models_and_loads_host_weights_strictly(arch):
     del broken[removed]
     broken["extra.weight"] = torch.zeros(1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(RuntimeError, match=rf"missing keys \['{removed}'\], unexpected keys \['extra.weight'\]"):
+    with pytest.raises(
+        RuntimeError, match=rf"missing keys \['{removed}'\], unexpected keys \['extra.weight'\]"
+    ):
         load_host_weights(model, broken)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing loaded
 
@@ -188,5 +216,8 @@ def test_zoo_model_loads_torchvision_weights_through_load_host_weights():
     assert new and all(".filter_conv." in key or ".filter_norm." in key for key in new)
     state = model.state_dict()
     assert all(torch.equal(state[key], value) for key, value in host.state_dict().items())
-    with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: \"maxpool.downsample.filter_conv.weight"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Missing key\(s\) in state_dict: \"maxpool.downsample.filter_conv.weight",
+    ):
         model.load_state_dict(host.state_dict())  # plain strict loading names the new keys

@@ -86,8 +86,17 @@ class _Threshold(nn.Module):
 def test_fractional_shift_consistency_above_the_plain_activation(generator):
     torch.manual_seed(0)
     conv = lambda i, o: nn.Conv2d(i, o, 3, padding=1, padding_mode="circular")  # noqa: E731
-    plain = nn.Sequential(conv(3, 8), nn.ReLU(), conv(8, 8), nn.ReLU(), conv(8, 8), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1)).eval()
+    plain = nn.Sequential(
+        conv(3, 8),
+        nn.ReLU(),
+        conv(8, 8),
+        nn.ReLU(),
+        conv(8, 8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 1),
+    ).eval()
     free = copy.deepcopy(plain)
     assert replace_activations(free) == ["1", "3", "5"]
     x = band_limited((64, 3, 12, 12), generator, torch.float32)
@@ -96,13 +105,17 @@ def test_fractional_shift_consistency_above_the_plain_activation(generator):
     with torch.no_grad():
         for name, features in (("plain", plain), ("alias_free", free)):
             model = nn.Sequential(features, _Threshold(features(x).median()))
-            result = fractional_consistency(model, data, passes=2, generator=torch.Generator().manual_seed(1))
+            result = fractional_consistency(
+                model, data, passes=2, generator=torch.Generator().manual_seed(1)
+            )
             scores[name] = result.consistency
     # Measured: plain 0.87, alias-free 0.96.
     assert scores["alias_free"] > scores["plain"] + 0.05, scores
 
 
-@pytest.mark.parametrize(("size", "act"), [((6,), nn.ReLU()), ((5, 4), nn.GELU()), ((3, 4, 3), nn.SiLU())])
+@pytest.mark.parametrize(
+    ("size", "act"), [((6,), nn.ReLU()), ((5, 4), nn.GELU()), ((3, 4, 3), nn.SiLU())]
+)
 def test_gradcheck(size, act, generator):
     x = torch.randn(1, 2, *size, generator=generator, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(AliasFreeActivation(act), (x,))
@@ -115,7 +128,12 @@ def test_half_precision_and_repr(generator):
 
 
 def test_replace_activations_keeps_keys_skips_parametrized_and_is_idempotent():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.PReLU(), nn.Sequential(nn.GELU(), nn.Sigmoid()))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(inplace=True),
+        nn.PReLU(),
+        nn.Sequential(nn.GELU(), nn.Sigmoid()),
+    )
     keys = sorted(net.state_dict())
     assert replace_activations(net) == ["1", "3.0"]
     assert isinstance(net[1], AliasFreeActivation) and isinstance(net[1].activation, nn.ReLU)

@@ -57,21 +57,35 @@ def test_equals_reference_blurpool(generator, filter_size, pad_mode):
     for ndim, stride, size, pad_off in itertools.product((1, 2), range(1, 5), (11, 12), (0, 1)):
         x = _input(generator, ndim, size)
         ref_cls = antialiased_cnns.BlurPool if ndim == 2 else antialiased_cnns.BlurPool1D
-        ref = ref_cls(3, pad_type=REFERENCE_PAD[pad_mode], filt_size=filter_size, stride=stride, pad_off=pad_off)
-        ours = BLUR_POOL[ndim](3, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off)
+        ref = ref_cls(
+            3,
+            pad_type=REFERENCE_PAD[pad_mode],
+            filt_size=filter_size,
+            stride=stride,
+            pad_off=pad_off,
+        )
+        ours = BLUR_POOL[ndim](
+            3, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off
+        )
         expected, actual = ref(x), ours(x)
         assert actual.shape == expected.shape, (ndim, stride, size, pad_off)
         err = (actual - expected).abs().max().item()
-        assert err <= 1e-6, f"ndim={ndim} stride={stride} size={size} pad_off={pad_off}: max abs error {err}"
+        assert err <= 1e-6, (
+            f"ndim={ndim} stride={stride} size={size} pad_off={pad_off}: max abs error {err}"
+        )
 
 
 @pytest.mark.parametrize("filter_size", [2, 3, 4, 5])
 def test_max_blur_pool_equals_reference_composite(generator, filter_size):
     x = _input(generator, 2, 12, channels=4)
-    ref = torch.nn.Sequential(torch.nn.MaxPool2d(2, stride=1), antialiased_cnns.BlurPool(4, filt_size=filter_size))
+    ref = torch.nn.Sequential(
+        torch.nn.MaxPool2d(2, stride=1), antialiased_cnns.BlurPool(4, filt_size=filter_size)
+    )
     ours = MaxBlurPool2d(2, channels=4, filter_size=filter_size)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-6, rtol=0)
-    torch.testing.assert_close(max_blur_pool2d(x, 2, filter_size=filter_size), ref(x), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        max_blur_pool2d(x, 2, filter_size=filter_size), ref(x), atol=1e-6, rtol=0
+    )
 
 
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros", "circular"])
@@ -86,7 +100,9 @@ def test_3d_equals_dense_conv(generator, filter_size, pad_mode):
     padded = F.pad(x, pad, mode=mode)
     weight = get_kernel(k, 3, dtype=torch.float64).expand(3, 1, k, k, k)
     expected = F.conv3d(padded, weight, stride=stride, groups=3)
-    torch.testing.assert_close(BlurPool3d(3, stride=stride, filter_size=k, pad_mode=pad_mode)(x), expected)
+    torch.testing.assert_close(
+        BlurPool3d(3, stride=stride, filter_size=k, pad_mode=pad_mode)(x), expected
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,12 +122,17 @@ def test_output_size_is_ceil(ndim):
 def test_constant_stays_constant(ndim, pad_mode):
     x = torch.full((1, 2) + (9,) * ndim, 3.0)
     for k in range(1, 8):
-        torch.testing.assert_close(BLUR_POOL[ndim](filter_size=k, pad_mode=pad_mode)(x), torch.full_like(x[(...,) + (slice(None, None, 2),) * ndim], 3.0))
+        torch.testing.assert_close(
+            BLUR_POOL[ndim](filter_size=k, pad_mode=pad_mode)(x),
+            torch.full_like(x[(...,) + (slice(None, None, 2),) * ndim], 3.0),
+        )
 
 
 def test_zero_padding_darkens_border():
     out = BlurPool2d(filter_size=3, pad_mode="zeros")(torch.ones(1, 1, 8, 8))
-    assert out[0, 0, 0, 0].item() == pytest.approx(0.5625)  # (3/4)^2, as kornia's constant map corner
+    assert out[0, 0, 0, 0].item() == pytest.approx(
+        0.5625
+    )  # (3/4)^2, as kornia's constant map corner
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -122,7 +143,9 @@ def test_circular_shift_by_stride_shifts_output_by_one(generator, ndim, stride):
     for k in range(1, 8):
         pool = BLUR_POOL[ndim](filter_size=k, stride=stride, pad_mode="circular")
         shifted = pool(torch.roll(x, (stride,) * ndim, dims))
-        torch.testing.assert_close(shifted, torch.roll(pool(x), (1,) * ndim, dims), atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            shifted, torch.roll(pool(x), (1,) * ndim, dims), atol=1e-6, rtol=0
+        )
         # and a shift that is not a multiple of the stride is *not* exactly reproduced for k = 1
     aliased = BLUR_POOL[ndim](filter_size=1, stride=stride, pad_mode="circular")
     assert not torch.allclose(aliased(torch.roll(x, 1, dims[-1])), aliased(x))
@@ -142,13 +165,19 @@ def test_module_equals_functional(generator):
     for ndim, fn in ((1, blur_pool1d), (2, blur_pool2d), (3, blur_pool3d)):
         x = _input(generator, ndim, 7)
         for spec in (3, "box-2", [1.0, 2.0, 1.0]):
-            torch.testing.assert_close(BLUR_POOL[ndim](filter_size=spec, stride=2)(x), fn(x, filter_size=spec, stride=2))
+            torch.testing.assert_close(
+                BLUR_POOL[ndim](filter_size=spec, stride=2)(x), fn(x, filter_size=spec, stride=2)
+            )
 
 
 def test_filter_families_and_taps(generator):
     x = torch.randn(2, 3, 8, 10, generator=generator)
-    torch.testing.assert_close(BlurPool2d(filter_size="box-2")(x), F.avg_pool2d(x, 2))  # Rect-2 == AvgPool(2, 2)
-    torch.testing.assert_close(BlurPool2d(filter_size=[1, 3, 3, 1])(x), BlurPool2d(filter_size=4)(x))
+    torch.testing.assert_close(
+        BlurPool2d(filter_size="box-2")(x), F.avg_pool2d(x, 2)
+    )  # Rect-2 == AvgPool(2, 2)
+    torch.testing.assert_close(
+        BlurPool2d(filter_size=[1, 3, 3, 1])(x), BlurPool2d(filter_size=4)(x)
+    )
 
 
 def test_tuple_stride(generator):
@@ -159,8 +188,17 @@ def test_tuple_stride(generator):
 
 def test_layers_hold_no_state():
     """The filter is Python floats: no parameter, no buffer (persistent or not), so nothing to place."""
-    for layer in (BlurPool2d(8, filter_size=5), MaxBlurPool2d(3, 2, 1), BlurUpsample2d(), BlurConv2d(8, 4, 3, padding=1).blur):
-        assert dict(layer.state_dict()) == {} and list(layer.buffers()) == [] and list(layer.parameters()) == []
+    for layer in (
+        BlurPool2d(8, filter_size=5),
+        MaxBlurPool2d(3, 2, 1),
+        BlurUpsample2d(),
+        BlurConv2d(8, 4, 3, padding=1).blur,
+    ):
+        assert (
+            dict(layer.state_dict()) == {}
+            and list(layer.buffers()) == []
+            and list(layer.parameters()) == []
+        )
     pool = BlurPool2d(8, filter_size=5)
     assert len(pool.taps) == 5 and math.isclose(sum(pool.taps), 1.0)
     conv = BlurConv2d(8, 4, 3, padding=1)
@@ -175,7 +213,10 @@ def test_device_and_dtype_arguments():
         with pytest.raises(TypeError, match="unexpected keyword argument 'dtype'"):
             cls(dtype=torch.float64)
     # the forward uses the input's dtype
-    assert BlurPool2d(filter_size=3)(torch.zeros(1, 1, 4, 4, dtype=torch.float64)).dtype == torch.float64
+    assert (
+        BlurPool2d(filter_size=3)(torch.zeros(1, 1, 4, 4, dtype=torch.float64)).dtype
+        == torch.float64
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,14 +247,18 @@ def test_empty_batch():
 
 
 def test_non_contiguous_input(generator):
-    x = torch.randn(2, 12, 10, 3, generator=generator).permute(0, 3, 1, 2)  # (2, 3, 12, 10), odd strides
+    x = torch.randn(2, 12, 10, 3, generator=generator).permute(
+        0, 3, 1, 2
+    )  # (2, 3, 12, 10), odd strides
     assert not x.is_contiguous()
     torch.testing.assert_close(BlurPool2d()(x), BlurPool2d()(x.contiguous()))
     sliced = torch.randn(2, 3, 20, 20, generator=generator)[:, :, ::2, 1::2]
     torch.testing.assert_close(BlurPool2d()(sliced), BlurPool2d()(sliced.contiguous()))
 
 
-@pytest.mark.parametrize("layer", [BlurPool2d(), MaxBlurPool2d(), BlurUpsample2d(), BlurConv2d(3, 5, 3, padding=1)])
+@pytest.mark.parametrize(
+    "layer", [BlurPool2d(), MaxBlurPool2d(), BlurUpsample2d(), BlurConv2d(3, 5, 3, padding=1)]
+)
 def test_channels_last_is_kept(generator, layer):
     x = torch.randn(2, 3, 10, 11, generator=generator)
     out = layer(x.to(memory_format=torch.channels_last))
@@ -227,11 +272,17 @@ def test_channels_last_is_kept(generator, layer):
 def test_dtypes(generator, dtype):
     x = torch.randn(2, 3, 9, 8, generator=generator)
     expected = BlurPool2d(filter_size=5)(x)
-    for layer in (BlurPool2d(filter_size=5), MaxBlurPool2d(filter_size=5), BlurUpsample2d(filter_size=5)):
+    for layer in (
+        BlurPool2d(filter_size=5),
+        MaxBlurPool2d(filter_size=5),
+        BlurUpsample2d(filter_size=5),
+    ):
         out = layer(x.to(dtype))
         assert out.dtype == dtype
     tol = {torch.float16: 2e-3, torch.bfloat16: 2e-2, torch.float64: 1e-6}[dtype]
-    torch.testing.assert_close(BlurPool2d(filter_size=5)(x.to(dtype)).float(), expected, atol=tol, rtol=tol)
+    torch.testing.assert_close(
+        BlurPool2d(filter_size=5)(x.to(dtype)).float(), expected, atol=tol, rtol=tol
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,7 +298,11 @@ def test_dtypes(generator, dtype):
         ({"stride": 0}, ValueError, "stride must be >= 1, got 0"),
         ({"stride": (2, 2, 2)}, ValueError, "stride must have 2 values"),
         ({"stride": 1.5}, TypeError, "stride must be an int"),
-        ({"pad_mode": "mirror"}, ValueError, r"pad_mode must be one of \('reflect', 'replicate', 'zeros', 'circular'\), got 'mirror'"),
+        (
+            {"pad_mode": "mirror"},
+            ValueError,
+            r"pad_mode must be one of \('reflect', 'replicate', 'zeros', 'circular'\), got 'mirror'",
+        ),
         ({"pad_off": -1}, ValueError, "pad_off must be >= 0, got -1"),
         ({"channels": 0}, ValueError, "channels must be None or an int >= 1, got 0"),
     ],
@@ -271,9 +326,21 @@ def test_bad_max_pool_options():
 @pytest.mark.parametrize(
     ("x", "error", "match"),
     [
-        (torch.zeros(3, 8, 8), ValueError, r"BlurPool2d expects a 4D input \(N, C, H, W\), got a 3D tensor of shape \[3, 8, 8\]"),
-        (torch.zeros(1, 4, 8, 8), ValueError, r"BlurPool2d was built for 3 channels, got an input with 4 channels"),
-        (torch.zeros(1, 3, 8, 8, dtype=torch.int64), TypeError, "expects a floating-point input, got dtype torch.int64"),
+        (
+            torch.zeros(3, 8, 8),
+            ValueError,
+            r"BlurPool2d expects a 4D input \(N, C, H, W\), got a 3D tensor of shape \[3, 8, 8\]",
+        ),
+        (
+            torch.zeros(1, 4, 8, 8),
+            ValueError,
+            r"BlurPool2d was built for 3 channels, got an input with 4 channels",
+        ),
+        (
+            torch.zeros(1, 3, 8, 8, dtype=torch.int64),
+            TypeError,
+            "expects a floating-point input, got dtype torch.int64",
+        ),
         (torch.zeros(1, 3, 8, 8, dtype=torch.complex64), TypeError, "got dtype torch.complex64"),
     ],
 )
@@ -292,18 +359,29 @@ def test_pad_mode_aliases():
 
 
 def test_extra_repr():
-    assert repr(BlurPool2d(64, filter_size=3)) == "BlurPool2d(channels=64, filter_size=3, stride=2, pad_mode='reflect')"
-    assert repr(BlurPool1d(None, filter_size="box-2", stride=3, pad_mode="circular", pad_off=1)) == (
+    assert (
+        repr(BlurPool2d(64, filter_size=3))
+        == "BlurPool2d(channels=64, filter_size=3, stride=2, pad_mode='reflect')"
+    )
+    assert repr(
+        BlurPool1d(None, filter_size="box-2", stride=3, pad_mode="circular", pad_off=1)
+    ) == (
         "BlurPool1d(channels=None, filter_size='box-2', stride=3, pad_mode='circular', pad_off=1)"
     )
-    assert repr(BlurPool3d(stride=(1, 2, 2))) == "BlurPool3d(channels=None, filter_size=4, stride=(1, 2, 2), pad_mode='reflect')"
+    assert (
+        repr(BlurPool3d(stride=(1, 2, 2)))
+        == "BlurPool3d(channels=None, filter_size=4, stride=(1, 2, 2), pad_mode='reflect')"
+    )
     assert repr(MaxBlurPool2d(3, 2, padding=1)) == (
         "MaxBlurPool2d(kernel_size=3, padding=1, channels=None, filter_size=4, stride=2, pad_mode='reflect')"
     )
     assert repr(BlurUpsample2d(8, filter_size=[1, 1])) == (
         "BlurUpsample2d(channels=8, filter_size=taps=[0.5, 0.5], scale_factor=2, pad_mode='replicate')"
     )
-    assert repr(BlurUpsample2d()) == "BlurUpsample2d(channels=None, filter_size=None, scale_factor=2, pad_mode='replicate')"
+    assert (
+        repr(BlurUpsample2d())
+        == "BlurUpsample2d(channels=None, filter_size=None, scale_factor=2, pad_mode='replicate')"
+    )
     assert "(blur): BlurPool2d(channels=4, filter_size=4, stride=2" in repr(BlurConv2d(4, 8, 1))
 
 
@@ -341,7 +419,9 @@ def test_blur_conv_from_conv_shares_parameters(generator, ndim):
 def test_blur_conv_is_reference_placement(generator):
     """blur -> 1x1 conv (stride 1), the reference ResNet shortcut."""
     conv = torch.nn.Conv2d(4, 6, 1, stride=2, bias=False)
-    ref = torch.nn.Sequential(antialiased_cnns.BlurPool(4, filt_size=4, stride=2), torch.nn.Conv2d(4, 6, 1, bias=False))
+    ref = torch.nn.Sequential(
+        antialiased_cnns.BlurPool(4, filt_size=4, stride=2), torch.nn.Conv2d(4, 6, 1, bias=False)
+    )
     ref[1].weight.data.copy_(conv.weight.data)
     x = torch.randn(2, 4, 14, 14, generator=generator)
     torch.testing.assert_close(BlurConv2d.from_conv(conv)(x), ref(x), atol=1e-6, rtol=0)
@@ -351,18 +431,37 @@ def test_blur_conv_is_reference_placement(generator):
 # autograd, TorchScript, torch.compile, ONNX
 
 
-@pytest.mark.parametrize("layer", [BlurPool2d(filter_size=3), BlurPool1d(filter_size=4, pad_mode="circular"),
-                                   MaxBlurPool2d(filter_size=4), BlurUpsample2d(filter_size=3), BlurPool3d(filter_size=2)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        BlurPool2d(filter_size=3),
+        BlurPool1d(filter_size=4, pad_mode="circular"),
+        MaxBlurPool2d(filter_size=4),
+        BlurUpsample2d(filter_size=3),
+        BlurPool3d(filter_size=2),
+    ],
+)
 def test_gradcheck(generator, layer):
     ndim = layer.dims
-    x = torch.randn((1, 2) + (5,) * ndim, generator=generator, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(
+        (1, 2) + (5,) * ndim, generator=generator, dtype=torch.float64, requires_grad=True
+    )
     assert torch.autograd.gradcheck(layer, (x,))
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-@pytest.mark.parametrize("layer", [BlurPool2d(3), MaxBlurPool1d(), BlurUpsample3d(), BlurConv2d(3, 4, 3, padding=1),
-                                   BlurUpsample2d(scale_factor=(1, 3)), MaxBlurPool2d(3, 2, 1),
-                                   BlurPool2d(filter_size=7, pad_mode="circular")])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        BlurPool2d(3),
+        MaxBlurPool1d(),
+        BlurUpsample3d(),
+        BlurConv2d(3, 4, 3, padding=1),
+        BlurUpsample2d(scale_factor=(1, 3)),
+        MaxBlurPool2d(3, 2, 1),
+        BlurPool2d(filter_size=7, pad_mode="circular"),
+    ],
+)
 def test_torchscript(generator, layer):
     ndim = layer.dims if hasattr(layer, "dims") else layer.blur.dims
     x = torch.randn((2, 3) + (6,) * ndim, generator=generator)
@@ -384,7 +483,13 @@ def test_compile_fullgraph(generator):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize("layer", [BlurPool2d(3, filter_size=4), MaxBlurPool2d(2, channels=3, filter_size=5, pad_mode="circular")])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        BlurPool2d(3, filter_size=4),
+        MaxBlurPool2d(2, channels=3, filter_size=5, pad_mode="circular"),
+    ],
+)
 def test_onnx_export_matches(tmp_path, generator, layer):
     ort = pytest.importorskip("onnxruntime")
     x = torch.randn(2, 3, 16, 17, generator=generator)
@@ -396,7 +501,14 @@ def test_onnx_export_matches(tmp_path, generator, layer):
 
 
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize("layer", [BlurPool2d(3, filter_size=4), BlurUpsample2d(3, filter_size=3), BlurConv2d(3, 4, 3, padding=1)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        BlurPool2d(3, filter_size=4),
+        BlurUpsample2d(3, filter_size=3),
+        BlurConv2d(3, 4, 3, padding=1),
+    ],
+)
 def test_legacy_onnx_export_matches(tmp_path, generator, layer):
     """The TorchScript-tracing exporter (``dynamo=False``), still used by TensorRT-style pipelines."""
     ort = pytest.importorskip("onnxruntime")
@@ -479,7 +591,10 @@ def test_empty_spatial_axis_is_refused(ndim, pad_mode):
     ]
     for layer in layers:
         name = type(layer).__name__
-        with pytest.raises(ValueError, match=rf"{name} needs spatial axis {axis} of size >= 1 \(.*\), got an input of shape \{shape}"):
+        with pytest.raises(
+            ValueError,
+            match=rf"{name} needs spatial axis {axis} of size >= 1 \(.*\), got an input of shape \{shape}",
+        ):
             layer(x)
     with pytest.raises(ValueError, match=r"PolyphaseUp\dd needs spatial axis"):
         UP[ndim]()(x, torch.zeros(2, dtype=torch.int64))
@@ -487,15 +602,22 @@ def test_empty_spatial_axis_is_refused(ndim, pad_mode):
 
 @pytest.mark.parametrize("ndim", NDIMS)
 def test_max_blur_pool_map_smaller_than_its_window(ndim):
-    with pytest.raises(ValueError, match=r"MaxBlurPool\dd needs spatial axis 0 of size >= 2 \(kernel_size - 2 \* padding.*\), got an input of shape \[2, 3, 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"MaxBlurPool\dd needs spatial axis 0 of size >= 2 \(kernel_size - 2 \* padding.*\), got an input of shape \[2, 3, 1",
+    ):
         MAX_BLUR_POOL[ndim]()(torch.randn((2, 3) + (1,) * ndim))
     x = torch.randn((2, 3) + (8,) * ndim)
-    with pytest.raises(ValueError, match=r"needs spatial axis 0 of size >= 10 .*got an input of shape \[2, 3, 8"):
+    with pytest.raises(
+        ValueError, match=r"needs spatial axis 0 of size >= 10 .*got an input of shape \[2, 3, 8"
+    ):
         MAX_BLUR_POOL[ndim](kernel_size=10)(x)
     # padding lowers the minimum: kernel 10 with padding 1 still needs 8 samples, and 8 is enough
     assert MAX_BLUR_POOL[ndim](kernel_size=10, stride=2, padding=1)(x).shape == (2, 3) + (1,) * ndim
     # the smallest map that works: exactly the window
-    assert MAX_BLUR_POOL[ndim](3, 2)(torch.randn((1, 1) + (3,) * ndim)).shape == (1, 1) + (1,) * ndim
+    assert (
+        MAX_BLUR_POOL[ndim](3, 2)(torch.randn((1, 1) + (3,) * ndim)).shape == (1, 1) + (1,) * ndim
+    )
     with pytest.raises(ValueError, match=r"max_blur_pool2d needs spatial axis 1 of size >= 3"):
         max_blur_pool2d(torch.randn(1, 1, 5, 2), 3)
 
@@ -503,7 +625,9 @@ def test_max_blur_pool_map_smaller_than_its_window(ndim):
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
 def test_blur_conv_minimum_input_is_exact(padding_mode):
     """The error names the smallest input that works; every input from there on works (no hidden holes)."""
-    for k, stride, padding, dilation in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2, "same"), (1, 2)):
+    for k, stride, padding, dilation in itertools.product(
+        (1, 2, 3, 5), (1, 2, 3), (0, 1, 2, "same"), (1, 2)
+    ):
         if isinstance(padding, int) and padding_mode != "zeros" and padding == 0:
             continue
         conv = BlurConv1d(1, 2, k, stride, padding, dilation, padding_mode=padding_mode)
@@ -513,11 +637,17 @@ def test_blur_conv_minimum_input_is_exact(padding_mode):
                 assert conv(torch.randn(1, 1, length)).shape[:2] == (1, 2)
                 works.append(length)
             except ValueError as error:
-                assert "needs spatial axis 0 of size >= " in str(error) and "got an input of shape [1, 1, " in str(error)
+                assert "needs spatial axis 0 of size >= " in str(
+                    error
+                ) and "got an input of shape [1, 1, " in str(error)
         assert works and works == list(range(works[0], 30)), (k, stride, padding, dilation)
-        with pytest.raises(ValueError, match=rf"BlurConv1d needs spatial axis 0 of size >= {works[0]} "):
+        with pytest.raises(
+            ValueError, match=rf"BlurConv1d needs spatial axis 0 of size >= {works[0]} "
+        ):
             conv(torch.randn(1, 1, works[0] - 1)) if works[0] > 1 else conv(torch.randn(1, 1, 0))
-    with pytest.raises(ValueError, match=r"BlurConv2d needs spatial axis 0 of size >= 5 .*shape \[1, 3, 4, 4\]"):
+    with pytest.raises(
+        ValueError, match=r"BlurConv2d needs spatial axis 0 of size >= 5 .*shape \[1, 3, 4, 4\]"
+    ):
         BlurConv2d(3, 4, 3)(torch.randn(1, 3, 4, 4))
 
 
@@ -540,7 +670,9 @@ def test_blur_conv_minimum_follows_a_later_padding_mode_change():
 def test_one_sample_axes_work_in_every_pad_mode():
     """The minimum of a blur-pool is one sample, also where the padding is wider than the axis."""
     x = torch.randn(2, 3, 1, 1)
-    for pad_mode, k in itertools.product(("reflect", "replicate", "zeros", "circular"), range(1, 8)):
+    for pad_mode, k in itertools.product(
+        ("reflect", "replicate", "zeros", "circular"), range(1, 8)
+    ):
         out = BlurPool2d(filter_size=k, pad_mode=pad_mode)(x)
         assert out.shape == (2, 3, 1, 1)
         if pad_mode != "zeros":  # a constant extension keeps the one value

@@ -18,13 +18,19 @@ from antialias.layers.factory import create_max_downsample
 
 def test_register_list_and_create():
     methods = list_downsample_methods()
-    assert {"blur", "aps", "lps", "flc", "asap", "wavelet", "adaptive"} <= set(methods) and methods == sorted(methods)
+    assert {"blur", "aps", "lps", "flc", "asap", "wavelet", "adaptive"} <= set(
+        methods
+    ) and methods == sorted(methods)
     with pytest.raises(ValueError, match="downsample method 'blur' is already registered"):
         register_downsample("blur", lambda *args, **kwargs: nn.Identity())
     with pytest.raises(ValueError, match="ndim must be 1, 2 or 3, got 4"):
         create_downsample("blur", 4, 8, 2)
     layer = create_downsample("blur", 1, 8, 3, filter_size=3, pad_mode="zeros")
-    assert isinstance(layer, BlurPool1d) and (layer.stride, layer.taps, layer.pad_mode) == ([3], [0.25, 0.5, 0.25], "zeros")
+    assert isinstance(layer, BlurPool1d) and (layer.stride, layer.taps, layer.pad_mode) == (
+        [3],
+        [0.25, 0.5, 0.25],
+        "zeros",
+    )
 
 
 def test_blur_is_the_fused_max_blur_pool():
@@ -45,19 +51,28 @@ def test_other_methods_max_then_downsample(ndim, generator):
 
 @pytest.mark.parametrize("method", ["blur", "aps"])
 def test_circular_wrap_keeps_the_size_and_circular_equivariance(method, generator):
-    layer = create_max_downsample(method, 2, 4, 2, filter_size=3, pad_mode="circular", circular=True).eval()
+    layer = create_max_downsample(
+        method, 2, 4, 2, filter_size=3, pad_mode="circular", circular=True
+    ).eval()
     assert list(dict(layer.named_children()))[0] == "pad"
     x = torch.randn(2, 4, 16, 16, generator=generator)
     out = layer(x)
     assert out.shape == (2, 4, 8, 8)
     # Shifting by the stride shifts the output by one sample: the map's circular structure is kept.
-    torch.testing.assert_close(layer(torch.roll(x, (2, -2), dims=(-2, -1))), torch.roll(out, (1, -1), dims=(-2, -1)))
+    torch.testing.assert_close(
+        layer(torch.roll(x, (2, -2), dims=(-2, -1))), torch.roll(out, (1, -1), dims=(-2, -1))
+    )
 
 
 def test_circular_blur_equals_wrap_then_max_blur_pool(generator):
     x = torch.randn(2, 4, 12, 12, generator=generator)
-    wrap = nn.Sequential(nn.CircularPad2d((1, 1, 1, 1)), MaxBlurPool2d(3, 2, channels=4, filter_size=4, pad_mode="circular"))
-    layer = create_max_downsample("blur", 2, 4, 3, 2, filter_size=4, pad_mode="circular", circular=True)
+    wrap = nn.Sequential(
+        nn.CircularPad2d((1, 1, 1, 1)),
+        MaxBlurPool2d(3, 2, channels=4, filter_size=4, pad_mode="circular"),
+    )
+    layer = create_max_downsample(
+        "blur", 2, 4, 3, 2, filter_size=4, pad_mode="circular", circular=True
+    )
     assert torch.equal(layer(x), wrap(x))
 
 

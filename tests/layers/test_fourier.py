@@ -23,13 +23,19 @@ from antialias.models import get_model
 
 POOL = {1: FourierPool1d, 2: FourierPool2d, 3: FourierPool3d}
 POOL_FN = {1: fourier_pool1d, 2: fourier_pool2d, 3: fourier_pool3d}
-SIZES = {1: [(7,), (8,), (9,), (12,)], 2: [(7, 8), (8, 8), (9, 6), (5, 12)], 3: [(5, 6, 7), (4, 4, 6)]}
+SIZES = {
+    1: [(7,), (8,), (9,), (12,)],
+    2: [(7, 8), (8, 8), (9, 6), (5, 12)],
+    3: [(5, 6, 7), (4, 4, 6)],
+}
 
 
 def reference_response(length, stride, window):
     """The low-pass as the issue states it, over the full DFT: gain 1 below L / (2 s), 1/2 at it, 0 above;
     ASAP multiplies by the square root of a Hamming window centred on frequency 0."""
-    k = torch.fft.fftfreq(length, d=1.0 / length, dtype=torch.float64).round()  # signed integer frequencies
+    k = torch.fft.fftfreq(
+        length, d=1.0 / length, dtype=torch.float64
+    ).round()  # signed integer frequencies
     edge = length / (2 * stride)
     h = torch.where(k.abs() < edge, 1.0, torch.where(k.abs() == edge, 0.5, 0.0)).double()
     if window == "hamming":
@@ -58,7 +64,9 @@ def test_equals_ideal_lowpass_then_subsample(ndim, stride, window, generator):
         x = torch.randn(2, 3, *size, generator=generator, dtype=torch.float64)
         out = POOL_FN[ndim](x, stride, window)
         assert out.shape == (2, 3, *(math.ceil(n / stride) for n in size))
-        torch.testing.assert_close(out, reference_pool(x, (stride,) * ndim, window), rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            out, reference_pool(x, (stride,) * ndim, window), rtol=0, atol=1e-12
+        )
         torch.testing.assert_close(POOL[ndim](3, stride, window)(x), out, rtol=0, atol=0)
 
 
@@ -73,7 +81,9 @@ def test_per_axis_stride_and_stride_one_axis_untouched(generator):
 def test_band_limited_input_is_only_subsampled_and_high_frequencies_vanish():
     n = torch.arange(16, dtype=torch.float64)
     low = torch.cos(2 * math.pi * 3 * n / 16) + 0.5 * torch.sin(2 * math.pi * 1 * n / 16) + 2.0
-    high = torch.cos(2 * math.pi * 6 * n / 16)  # above the cut-off 16 / 4 = 4: aliases to 2 without the filter
+    high = torch.cos(
+        2 * math.pi * 6 * n / 16
+    )  # above the cut-off 16 / 4 = 4: aliases to 2 without the filter
     out = fourier_pool1d((low + high).view(1, 1, 16))
     torch.testing.assert_close(out.view(-1), low[::2], rtol=0, atol=1e-12)
     const = torch.full((1, 2, 7, 9), 3.25)
@@ -93,7 +103,9 @@ def test_hamming_window_damps_the_ringing_of_a_step():
 
 
 @pytest.mark.parametrize("window", [None, "hamming"])
-@pytest.mark.parametrize(("ndim", "size", "stride"), [(1, (7,), 2), (1, (9,), 3), (2, (6, 5), 2), (3, (4, 3, 5), 2)])
+@pytest.mark.parametrize(
+    ("ndim", "size", "stride"), [(1, (7,), 2), (1, (9,), 3), (2, (6, 5), 2), (3, (4, 3, 5), 2)]
+)
 def test_gradcheck(ndim, size, stride, window, generator):
     x = torch.randn(1, 2, *size, generator=generator, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: POOL_FN[ndim](t, stride, window), (x,))
@@ -104,13 +116,17 @@ def test_half_precision_is_computed_in_float32_and_cast_back(generator):
     for dtype in (torch.bfloat16, torch.float16):
         out = fourier_pool2d(x.to(dtype))
         assert out.dtype == dtype
-        torch.testing.assert_close(out.float(), fourier_pool2d(x.to(dtype).float()), rtol=1e-2, atol=1e-2)
+        torch.testing.assert_close(
+            out.float(), fourier_pool2d(x.to(dtype).float()), rtol=1e-2, atol=1e-2
+        )
 
 
 def test_channels_last_input_and_repr(generator):
     x = torch.randn(2, 3, 8, 8, generator=generator).contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fourier_pool2d(x), fourier_pool2d(x.contiguous()))
-    assert repr(FourierPool2d(64, (2, 3))) == "FourierPool2d(channels=64, stride=(2, 3), window=None)"
+    assert (
+        repr(FourierPool2d(64, (2, 3))) == "FourierPool2d(channels=64, stride=(2, 3), window=None)"
+    )
     assert FourierPool2d().state_dict() == {}
 
 
@@ -164,7 +180,13 @@ def test_zoo_builds_with_the_method():
 
 
 def test_module_in_a_network_trains_one_step():
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), FourierPool2d(4), nn.Flatten(), nn.Linear(4 * 5 * 5, 2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        FourierPool2d(4),
+        nn.Flatten(),
+        nn.Linear(4 * 5 * 5, 2),
+    )
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     x, y = torch.randn(8, 1, 9, 9), torch.randint(0, 2, (8,))
     before = nn.functional.cross_entropy(net(x), y)
@@ -174,11 +196,28 @@ def test_module_in_a_network_trains_one_step():
 
 
 ISSUE_17_NAMES = [
-    "FourierPool1d", "FourierPool2d", "FourierPool3d", "fourier_pool1d", "fourier_pool2d", "fourier_pool3d",
-    "WaveletPool1d", "WaveletPool2d", "WaveletPool3d", "wavelet_pool1d", "wavelet_pool2d", "wavelet_pool3d",
-    "AdaptiveBlurPool1d", "AdaptiveBlurPool2d", "AdaptiveBlurPool3d", "adaptive_blur_pool1d",
-    "adaptive_blur_pool2d", "adaptive_blur_pool3d", "load_host_weights",
-    "AliasFreeActivation", "alias_free_activation", "replace_activations",
+    "FourierPool1d",
+    "FourierPool2d",
+    "FourierPool3d",
+    "fourier_pool1d",
+    "fourier_pool2d",
+    "fourier_pool3d",
+    "WaveletPool1d",
+    "WaveletPool2d",
+    "WaveletPool3d",
+    "wavelet_pool1d",
+    "wavelet_pool2d",
+    "wavelet_pool3d",
+    "AdaptiveBlurPool1d",
+    "AdaptiveBlurPool2d",
+    "AdaptiveBlurPool3d",
+    "adaptive_blur_pool1d",
+    "adaptive_blur_pool2d",
+    "adaptive_blur_pool3d",
+    "load_host_weights",
+    "AliasFreeActivation",
+    "alias_free_activation",
+    "replace_activations",
 ]
 
 

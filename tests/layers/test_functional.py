@@ -57,7 +57,13 @@ def test_pool_matrix_equals_slices_1d_2d(generator, pad_mode):
             expected = CPU.blur_pool_slices(inp, taps, strides, pad_mode, pad_off)
             actual = AF._blur_pool(inp, taps, strides, pad_mode, pad_off)
             assert actual.shape == expected.shape, (spec, stride, size, pad_off)
-            torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12, msg=f"{spec} s={stride} n={size} off={pad_off}")
+            torch.testing.assert_close(
+                actual,
+                expected,
+                rtol=0,
+                atol=1e-12,
+                msg=f"{spec} s={stride} n={size} off={pad_off}",
+            )
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
@@ -66,7 +72,9 @@ def test_pool_matrix_equals_slices_3d(generator, pad_mode):
     for spec, stride in itertools.product((2, 4, 5), ([1, 2, 2], [2, 3, 1])):
         taps = _taps(spec)
         expected = CPU.blur_pool_slices(x, taps, stride, pad_mode, 0)
-        torch.testing.assert_close(AF._blur_pool(x, taps, stride, pad_mode, 0), expected, rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            AF._blur_pool(x, taps, stride, pad_mode, 0), expected, rtol=0, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
@@ -77,24 +85,36 @@ def test_upsample_matrix_equals_slices(generator, pad_mode):
         for inp, factors in ((x, [factor, factor]), (x[:, :, 0], [factor])):
             expected = CPU.blur_upsample_slices(inp, taps, factors, pad_mode)
             actual = AF._blur_upsample(inp, taps, factors, pad_mode)
-            torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12, msg=f"{spec} f={factor} n={size}")
+            torch.testing.assert_close(
+                actual, expected, rtol=0, atol=1e-12, msg=f"{spec} f={factor} n={size}"
+            )
 
 
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros"])
 def test_channels_last_convolution_path_equals_slices(generator, pad_mode, monkeypatch):
     """channels_last float32 runs a zero-padded depthwise convolution and recomputes the border outputs."""
     monkeypatch.setattr(CPU, "CONV_MIN_SIZE", 1)  # large maps only by default; here every size
-    for k, stride, size, pad_off in itertools.product((2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)):
+    for k, stride, size, pad_off in itertools.product(
+        (2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)
+    ):
         taps = _taps(k)
-        x = torch.randn(2, 4, size, size + 1, generator=generator).to(memory_format=torch.channels_last)
+        x = torch.randn(2, 4, size, size + 1, generator=generator).to(
+            memory_format=torch.channels_last
+        )
         expected = CPU.blur_pool_slices(x, taps, [stride, stride], pad_mode, pad_off)
         actual = AF._blur_pool(x, taps, [stride, stride], pad_mode, pad_off)
-        assert actual.shape == expected.shape and actual.is_contiguous(memory_format=torch.channels_last)
-        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride} n={size} off={pad_off}")
+        assert actual.shape == expected.shape and actual.is_contiguous(
+            memory_format=torch.channels_last
+        )
+        torch.testing.assert_close(
+            actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride} n={size} off={pad_off}"
+        )
     x = torch.randn(2, 4, 12, 13, generator=generator).to(memory_format=torch.channels_last)
     low = AF._blur_pool(x.bfloat16(), _taps(4), [2, 2], pad_mode, 0)
     assert low.dtype == torch.bfloat16
-    torch.testing.assert_close(low.float(), CPU.blur_pool_slices(x, _taps(4), [2, 2], pad_mode, 0), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(
+        low.float(), CPU.blur_pool_slices(x, _taps(4), [2, 2], pad_mode, 0), rtol=2e-2, atol=2e-2
+    )
 
 
 def test_gradients_equal_slices(generator):
@@ -106,17 +126,25 @@ def test_gradients_equal_slices(generator):
         for kernel in (AF._blur_pool, CPU.blur_pool_slices):
             xr = x.detach().clone().requires_grad_(True)
             y = kernel(xr, taps, [2, 2], "reflect", 0)
-            upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+            upstream = torch.randn(
+                y.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+            )
             y.backward(upstream)
             grads.append(xr.grad)
         torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)
 
 
 def test_gradcheck_channels_last_and_upsample(generator):
-    x = torch.randn(1, 2, 6, 5, generator=generator, dtype=torch.float64).to(memory_format=torch.channels_last)
-    assert torch.autograd.gradcheck(BlurPool2d(filter_size=5, stride=(2, 3), pad_mode="circular"), (x.requires_grad_(),))
+    x = torch.randn(1, 2, 6, 5, generator=generator, dtype=torch.float64).to(
+        memory_format=torch.channels_last
+    )
+    assert torch.autograd.gradcheck(
+        BlurPool2d(filter_size=5, stride=(2, 3), pad_mode="circular"), (x.requires_grad_(),)
+    )
     y = torch.randn(1, 2, 4, 3, generator=generator, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(BlurUpsample2d(filter_size="box-3", scale_factor=3, pad_mode="reflect"), (y,))
+    assert torch.autograd.gradcheck(
+        BlurUpsample2d(filter_size="box-3", scale_factor=3, pad_mode="reflect"), (y,)
+    )
 
 
 def test_memory_format_and_dtype_kept(generator):
@@ -129,7 +157,9 @@ def test_memory_format_and_dtype_kept(generator):
     x3 = torch.randn(1, 3, 4, 6, 6, generator=generator).to(memory_format=torch.channels_last_3d)
     out3 = BlurPool3d(stride=(1, 2, 2))(x3)
     assert out3.is_contiguous(memory_format=torch.channels_last_3d)
-    torch.testing.assert_close(out3, BlurPool3d(stride=(1, 2, 2))(x3.contiguous()), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        out3, BlurPool3d(stride=(1, 2, 2))(x3.contiguous()), rtol=0, atol=1e-6
+    )
     for dtype in (torch.bfloat16, torch.float16, torch.float64):
         assert BlurPool2d()(x.to(dtype)).dtype == dtype
 
@@ -140,7 +170,9 @@ def test_long_axes_equal_slices(generator, pad_mode):
     for k, stride, size in ((4, 2, 111), (7, 3, 112)):
         taps = _taps(k)
         for fmt in (torch.contiguous_format, torch.channels_last):
-            x = torch.randn(1, 2, size, 64, generator=generator, dtype=torch.float64).to(memory_format=fmt)
+            x = torch.randn(1, 2, size, 64, generator=generator, dtype=torch.float64).to(
+                memory_format=fmt
+            )
             grads, outs = [], []
             for kernel in (AF._blur_pool, CPU.blur_pool_slices):
                 xr = x.detach().clone().requires_grad_(True)
@@ -156,7 +188,9 @@ def test_long_axis_uses_slices_with_same_values(generator):
     long = CPU.MATRIX_MAX_LEN + 3
     x = torch.randn(1, 2, 4, long, generator=generator, dtype=torch.float64)
     assert not CPU.use_matrices(x)
-    torch.testing.assert_close(BlurPool2d()(x), CPU.blur_pool_slices(x, _taps(4), [2, 2], "reflect", 0), rtol=0, atol=0)
+    torch.testing.assert_close(
+        BlurPool2d()(x), CPU.blur_pool_slices(x, _taps(4), [2, 2], "reflect", 0), rtol=0, atol=0
+    )
 
 
 def test_double_backward(generator):
@@ -181,11 +215,16 @@ def test_matrices_made_in_inference_mode_serve_training(generator):
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_torchscript_builds_matrices_itself(generator):
     x = torch.randn(2, 3, 10, 9, generator=generator).to(memory_format=torch.channels_last)
-    for layer in (BlurPool2d(3, filter_size=5, pad_mode="zeros"), BlurUpsample2d(filter_size=3, scale_factor=2)):
+    for layer in (
+        BlurPool2d(3, filter_size=5, pad_mode="zeros"),
+        BlurUpsample2d(filter_size=3, scale_factor=2),
+    ):
         scripted = torch.jit.script(layer)
         out = scripted(x)
         assert out.is_contiguous(memory_format=torch.channels_last)
-        torch.testing.assert_close(out, layer(x), rtol=0, atol=1e-6)  # eager: depthwise conv + borders
+        torch.testing.assert_close(
+            out, layer(x), rtol=0, atol=1e-6
+        )  # eager: depthwise conv + borders
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -213,7 +252,9 @@ def test_max_gradient_is_max_pooling(generator):
         grads.append(xr.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
     with torch.no_grad():
-        torch.testing.assert_close(CPU.max_pool(x, [3, 3], [1, 1]), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
+        torch.testing.assert_close(
+            CPU.max_pool(x, [3, 3], [1, 1]), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0
+        )
 
 
 def test_max_blur_pool_channels_last_and_contiguous_agree(generator):
@@ -227,7 +268,11 @@ def test_max_blur_pool_channels_last_and_contiguous_agree(generator):
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
 def test_cpu_autocast_forward_and_backward(generator, fmt):
     """Under CPU bfloat16 autocast a float32 input keeps float32 products; the backward (outside autocast) works."""
-    x = torch.randn(2, 4, 48, 48, generator=generator).contiguous(memory_format=fmt).requires_grad_(True)
+    x = (
+        torch.randn(2, 4, 48, 48, generator=generator)
+        .contiguous(memory_format=fmt)
+        .requires_grad_(True)
+    )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = BlurPool2d(filter_size=4)(x)
         z = BlurPool2d(filter_size=4)(x.bfloat16())
@@ -251,12 +296,30 @@ BACKENDS = [
     ("cpu", torch.channels_last, 48, torch.float32),
     ("cpu", torch.channels_last, 48, torch.bfloat16),
     ("slices", torch.contiguous_format, 32, torch.float32),
-    pytest.param("triton", torch.contiguous_format, 16, torch.float32,
-                 marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton")),
-    pytest.param("triton", torch.channels_last, 16, torch.float32,
-                 marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton")),
+    pytest.param(
+        "triton",
+        torch.contiguous_format,
+        16,
+        torch.float32,
+        marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton"),
+    ),
+    pytest.param(
+        "triton",
+        torch.channels_last,
+        16,
+        torch.float32,
+        marks=pytest.mark.skipif(not HAS_TRITON, reason="needs triton"),
+    ),
 ]
-IDS = ["cpu-matrix", "cpu-matrix-bf16", "cpu-conv-cl", "cpu-conv-cl-bf16", "slices", "triton", "triton-cl"]
+IDS = [
+    "cpu-matrix",
+    "cpu-matrix-bf16",
+    "cpu-conv-cl",
+    "cpu-conv-cl-bf16",
+    "slices",
+    "triton",
+    "triton-cl",
+]
 TAPS = [0.125, 0.375, 0.375, 0.125]  # binomial k=4
 
 
@@ -307,7 +370,11 @@ def _device(backend, device):
 def test_forward_is_local(generator, device, backend, fmt, size, dtype, pad_mode, bad):
     shape = (2, 3, size, size)
     device = _device(backend, device)
-    for op, name in ((_pool, "blur_pool"), (_upsample, "blur_upsample"), (_max_blur, "max_blur_pool")):
+    for op, name in (
+        (_pool, "blur_pool"),
+        (_upsample, "blur_upsample"),
+        (_max_blur, "max_blur_pool"),
+    ):
         for where in ((1, 2, 10, 9), (0, 0, 0, 1), (1, 1, size - 1, size - 2)):  # interior, borders
             x = _input(size, fmt, dtype, generator, device)
             x[where] = bad
@@ -317,9 +384,13 @@ def test_forward_is_local(generator, device, backend, fmt, size, dtype, pad_mode
                     assert AF._choose(x) == "matrix"
                 out = op(x, pad_mode).cpu()
             msg = f"{name} {backend} {pad_mode} {bad} at {where}"
-            assert torch.equal(~torch.isfinite(out), expected), f"{msg}: {int((~torch.isfinite(out)).sum())} bad outputs"
+            assert torch.equal(~torch.isfinite(out), expected), (
+                f"{msg}: {int((~torch.isfinite(out)).sum())} bad outputs"
+            )
             if name == "blur_pool" and where == (1, 2, 10, 9):
-                assert int(expected.sum()) == 4, msg  # 2x2 outputs, as a depthwise convolution gives
+                assert int(expected.sum()) == 4, (
+                    msg
+                )  # 2x2 outputs, as a depthwise convolution gives
 
 
 @pytest.mark.parametrize(("backend", "fmt", "size", "dtype"), BACKENDS, ids=IDS)
@@ -390,7 +461,12 @@ def test_empty_inputs_of_the_functionals():
     assert max_blur_pool2d(x, 2).shape == (2, 0, 2, 2)
     assert blur_upsample2d(x, scale_factor=(1, 3)).shape == (2, 0, 5, 12)
     assert aps_down2d(x).shape == (2, 0, 3, 2)
-    assert polyphase_up2d(torch.randn(0, 3, 2, 2), torch.zeros(0, dtype=torch.int64)).shape == (0, 3, 4, 4)
+    assert polyphase_up2d(torch.randn(0, 3, 2, 2), torch.zeros(0, dtype=torch.int64)).shape == (
+        0,
+        3,
+        4,
+        4,
+    )
 
 
 def test_empty_spatial_axis_in_the_functionals():

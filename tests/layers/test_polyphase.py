@@ -59,9 +59,16 @@ def reference_aps(x, stride, norm="l2"):
     for sample in x:
         best, best_phase, best_comp = None, None, None
         for flat, offsets in enumerate(itertools.product(*(range(s) for s in strides))):
-            comp = sample[(slice(None),) + tuple(slice(o, None, s) for o, s in zip(offsets, strides, strict=True))]
+            comp = sample[
+                (slice(None),)
+                + tuple(slice(o, None, s) for o, s in zip(offsets, strides, strict=True))
+            ]
             values = comp.double().flatten().tolist()
-            value = math.fsum(v * v for v in values) if norm == "l2" else math.fsum(abs(v) for v in values)
+            value = (
+                math.fsum(v * v for v in values)
+                if norm == "l2"
+                else math.fsum(abs(v) for v in values)
+            )
             if best is None or value > best:
                 best, best_phase, best_comp = value, flat, comp
         outputs.append(best_comp)
@@ -84,8 +91,16 @@ def _unravel(flat, strides):
 @pytest.mark.parametrize("norm", ["l2", "l1"])
 @pytest.mark.parametrize(
     "ndim,stride,size",
-    [(1, 2, (12,)), (1, 3, (13,)), (1, 4, (9,)), (2, 2, (8, 6)), (2, 3, (9, 12)), (2, (2, 3), (6, 9)),
-     (2, (3, 1), (7, 5)), (2, 2, (7, 5))],
+    [
+        (1, 2, (12,)),
+        (1, 3, (13,)),
+        (1, 4, (9,)),
+        (2, 2, (8, 6)),
+        (2, 3, (9, 12)),
+        (2, (2, 3), (6, 9)),
+        (2, (3, 1), (7, 5)),
+        (2, 2, (7, 5)),
+    ],
 )
 def test_equals_direct_rule(generator, device, norm, ndim, stride, size):
     x = torch.randn((5, 3) + size, generator=generator).to(device)
@@ -94,7 +109,9 @@ def test_equals_direct_rule(generator, device, norm, ndim, stride, size):
     assert phase.dtype == torch.int64
     assert torch.equal(phase.cpu(), expected_phase)
     assert torch.equal(actual.cpu(), expected)
-    assert actual.shape[2:] == tuple(-(-n // s) for n, s in zip(size, _strides(stride, ndim), strict=True))
+    assert actual.shape[2:] == tuple(
+        -(-n // s) for n, s in zip(size, _strides(stride, ndim), strict=True)
+    )
 
 
 def test_hand_made_inputs():
@@ -155,7 +172,9 @@ def test_norms_of_a_shift_are_an_exact_permutation(generator, shape):
         norms = _aps_norms(x, [2, 2], norm)
         for shift in [(1, 0), (0, 1), (1, 1), (5, 3), (-3, 7)]:
             shifted = _aps_norms(torch.roll(x, shift, dims=(2, 3)), [2, 2], norm)
-            p = torch.tensor([((a + shift[0]) % 2) * 2 + (b + shift[1]) % 2 for a in range(2) for b in range(2)])
+            p = torch.tensor(
+                [((a + shift[0]) % 2) * 2 + (b + shift[1]) % 2 for a in range(2) for b in range(2)]
+            )
             assert torch.equal(shifted[:, p], norms), (norm, shift)
 
 
@@ -188,7 +207,9 @@ def test_shifted_views_in_one_batch_are_exact(generator, filter_size):
     y, phase = aps_down2d(views, filter_size=filter_size, return_phase=True)
     for i, t in enumerate(shifts):
         p = _unravel(int(phase[0]), [2, 2])
-        assert _unravel(int(phase[i]), [2, 2]) == [(pk + tk) % 2 for pk, tk in zip(p, t, strict=True)]
+        assert _unravel(int(phase[i]), [2, 2]) == [
+            (pk + tk) % 2 for pk, tk in zip(p, t, strict=True)
+        ]
         k = [(pk + tk) // 2 for pk, tk in zip(p, t, strict=True)]
         assert torch.equal(y[i], torch.roll(y[0], k, dims=(1, 2))), t
 
@@ -196,13 +217,18 @@ def test_shifted_views_in_one_batch_are_exact(generator, filter_size):
 def test_circular_shift_1d_and_3d(generator):
     x = torch.randn(2, 3, 15, generator=generator)
     y = ApsDown1d(stride=3)(x)
-    outs = {tuple(ApsDown1d(stride=3)(torch.roll(x, t, 2))[0].flatten().tolist()) for t in range(15)}
+    outs = {
+        tuple(ApsDown1d(stride=3)(torch.roll(x, t, 2))[0].flatten().tolist()) for t in range(15)
+    }
     rolls = {tuple(torch.roll(y[0], k, 1).flatten().tolist()) for k in range(5)}
     assert outs <= rolls
     v = torch.randn(1, 2, 4, 4, 6, generator=generator)
     y = ApsDown3d()(v)
     ys = ApsDown3d()(torch.roll(v, (1, 3, 1), dims=(2, 3, 4)))
-    assert any(torch.equal(ys, torch.roll(y, k, dims=(2, 3, 4))) for k in itertools.product(range(2), range(2), range(3)))
+    assert any(
+        torch.equal(ys, torch.roll(y, k, dims=(2, 3, 4)))
+        for k in itertools.product(range(2), range(2), range(3))
+    )
 
 
 def test_plain_subsampling_is_not_shift_invariant(generator):
@@ -216,7 +242,9 @@ def test_plain_subsampling_is_not_shift_invariant(generator):
 # Up layer: round trips and equivariant encoder-decoders
 
 
-@pytest.mark.parametrize("ndim,stride,size", [(1, 2, (10,)), (1, 3, (12,)), (2, 2, (6, 8)), (2, (3, 2), (9, 4))])
+@pytest.mark.parametrize(
+    "ndim,stride,size", [(1, 2, (10,)), (1, 3, (12,)), (2, 2, (6, 8)), (2, (3, 2), (9, 4))]
+)
 def test_round_trip(generator, device, ndim, stride, size):
     strides = _strides(stride, ndim)
     x = torch.randn((3, 2) + size, generator=generator).to(device)
@@ -281,7 +309,9 @@ def test_encoder_decoder_is_equivariant(generator):
     x = torch.randn(2, 3, 8, 12, generator=generator)
     out = net(x)
     for t in [(1, 0), (0, 3), (5, 7)]:
-        assert torch.allclose(net(torch.roll(x, t, dims=(2, 3))), torch.roll(out, t, dims=(2, 3)), atol=1e-6)
+        assert torch.allclose(
+            net(torch.roll(x, t, dims=(2, 3))), torch.roll(out, t, dims=(2, 3)), atol=1e-6
+        )
 
 
 def test_up_follows_its_down_layer(generator):
@@ -301,7 +331,12 @@ def test_up_follows_its_down_layer(generator):
 
 def test_module_equals_functional(generator):
     x = torch.randn(2, 5, 12, 10, generator=generator)
-    for kwargs in [{}, {"stride": 3}, {"stride": (2, 1), "norm": "l1"}, {"filter_size": 4, "pad_mode": "reflect"}]:
+    for kwargs in [
+        {},
+        {"stride": 3},
+        {"stride": (2, 1), "norm": "l1"},
+        {"filter_size": 4, "pad_mode": "reflect"},
+    ]:
         assert torch.equal(ApsDown2d(5, **kwargs)(x), aps_down2d(x, **kwargs))
     torch.manual_seed(0)
     lps = LpsDown2d(5, stride=2).eval()
@@ -313,7 +348,10 @@ def test_repr():
     assert repr(ApsDown1d(stride=3, norm="l1", filter_size=4, return_phase=True)) == (
         "ApsDown1d(channels=None, stride=3, filter_size=4, pad_mode='circular', norm='l1', return_phase=True)"
     )
-    assert repr(PolyphaseUp2d(8, stride=(2, 1))) == "PolyphaseUp2d(channels=8, stride=(2, 1), pad_mode='circular')"
+    assert (
+        repr(PolyphaseUp2d(8, stride=(2, 1)))
+        == "PolyphaseUp2d(channels=8, stride=(2, 1), pad_mode='circular')"
+    )
     lps = LpsDown2d(8, tau=0.5, hard=True)
     assert lps.extra_repr() == "channels=8, stride=2, pad_mode='circular', tau=0.5, hard=True"
     assert "(scorer): LpsScorer" in repr(lps)
@@ -403,7 +441,10 @@ def test_lps_eval_selects_the_best_scored_component(generator):
     for t in [(1, 0), (1, 2), (3, 5)]:
         ys, _ = lps(torch.roll(x, t, dims=(2, 3)))
         for n in range(4):
-            assert any(torch.equal(ys[n], torch.roll(y[n], k, dims=(1, 2))) for k in itertools.product(range(4), range(3)))
+            assert any(
+                torch.equal(ys[n], torch.roll(y[n], k, dims=(1, 2)))
+                for k in itertools.product(range(4), range(3))
+            )
 
 
 def test_lps_training_mixes_with_gumbel_softmax(generator):
@@ -412,14 +453,18 @@ def test_lps_training_mixes_with_gumbel_softmax(generator):
     x = torch.randn(3, 2, 8, generator=generator)
     y, weights = lps_down1d_train(x, scorer, tau=1.0, generator=torch.Generator().manual_seed(5))
     assert weights.shape == (3, 2) and torch.allclose(weights.sum(1), torch.ones(3))
-    assert torch.allclose(y, weights[:, 0, None, None] * x[..., 0::2] + weights[:, 1, None, None] * x[..., 1::2])
+    assert torch.allclose(
+        y, weights[:, 0, None, None] * x[..., 0::2] + weights[:, 1, None, None] * x[..., 1::2]
+    )
     # the same generator seed draws the same noise
     y2, w2 = lps_down1d_train(x, scorer, tau=1.0, generator=torch.Generator().manual_seed(5))
     assert torch.equal(w2, weights)
     # a low temperature gives nearly one-hot weights; hard=True gives exactly one-hot values
     _, cold = lps_down1d_train(x, scorer, tau=1e-3, generator=torch.Generator().manual_seed(5))
     assert torch.allclose(cold.max(1).values, torch.ones(3), atol=1e-4)
-    _, hard = lps_down1d_train(x, scorer, tau=1.0, hard=True, generator=torch.Generator().manual_seed(5))
+    _, hard = lps_down1d_train(
+        x, scorer, tau=1.0, hard=True, generator=torch.Generator().manual_seed(5)
+    )
     assert set(hard.detach().flatten().tolist()) <= {0.0, 1.0}
 
 
@@ -465,10 +510,14 @@ class _Block(nn.Module):
         self.conv1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")
         self.relu = nn.ReLU()
         self.conv2 = BlurConv2d.from_conv(
-            nn.Conv2d(4, 4, 3, stride=2, padding=1, padding_mode="circular"), downsample=create_downsample(method, 2, 4, 2, pad_mode="circular")
+            nn.Conv2d(4, 4, 3, stride=2, padding=1, padding_mode="circular"),
+            downsample=create_downsample(method, 2, 4, 2, pad_mode="circular"),
         )
         self.downsample = nn.Sequential(
-            BlurConv2d.from_conv(nn.Conv2d(3, 4, 1, stride=2), downsample=create_downsample(method, 2, 3, 2, pad_mode="circular"))
+            BlurConv2d.from_conv(
+                nn.Conv2d(3, 4, 1, stride=2),
+                downsample=create_downsample(method, 2, 3, 2, pad_mode="circular"),
+            )
         )
 
     def forward(self, x):
@@ -485,7 +534,9 @@ def test_linked_block_is_equivariant(generator, method):
     assert block.downsample[0].blur.leader is block.conv2.blur
     pooled = block(x).mean((2, 3))
     for t in [(1, 0), (0, 1), (1, 1), (3, 6)]:
-        assert torch.allclose(block(torch.roll(x, t, dims=(2, 3))).mean((2, 3)), pooled, atol=1e-6), t
+        assert torch.allclose(
+            block(torch.roll(x, t, dims=(2, 3))).mean((2, 3)), pooled, atol=1e-6
+        ), t
 
 
 def test_unlinked_block_is_not_equivariant(generator):
@@ -494,7 +545,10 @@ def test_unlinked_block_is_not_equivariant(generator):
     block = _Block("aps").eval()
     x = torch.randn(2, 3, 8, 8, generator=generator)
     pooled = block(x).mean((2, 3))
-    diffs = [(block(torch.roll(x, t, dims=(2, 3))).mean((2, 3)) - pooled).abs().max() for t in [(1, 0), (0, 1), (1, 1)]]
+    diffs = [
+        (block(torch.roll(x, t, dims=(2, 3))).mean((2, 3)) - pooled).abs().max()
+        for t in [(1, 0), (0, 1), (1, 1)]
+    ]
     assert max(diffs) > 1e-3
 
 
@@ -505,7 +559,9 @@ def test_follower_state_and_copies(generator):
     link_residual_phases(block)
     # the follower dropped its unused scorer; the leader's remains; the link adds no key
     assert block.downsample[0].blur.scorer is None
-    assert keys_before - set(block.state_dict()) == {k for k in keys_before if k.startswith("downsample.0.blur.scorer.")}
+    assert keys_before - set(block.state_dict()) == {
+        k for k in keys_before if k.startswith("downsample.0.blur.scorer.")
+    }
     assert any(k.startswith("conv2.blur.scorer.") for k in block.state_dict())
     twin = copy.deepcopy(block)
     assert twin.downsample[0].blur.leader is twin.conv2.blur
@@ -555,10 +611,27 @@ def test_public_surface():
     import antialias.layers
 
     names = [
-        "ApsDown1d", "ApsDown2d", "ApsDown3d", "LpsDown1d", "LpsDown2d", "LpsDown3d", "LpsScorer",
-        "PolyphaseUp1d", "PolyphaseUp2d", "PolyphaseUp3d", "aps_down1d", "aps_down2d", "aps_down3d",
-        "lps_down1d", "lps_down2d", "lps_down3d", "polyphase_up1d", "polyphase_up2d", "polyphase_up3d",
-        "link_residual_phases", "set_lps_temperature",
+        "ApsDown1d",
+        "ApsDown2d",
+        "ApsDown3d",
+        "LpsDown1d",
+        "LpsDown2d",
+        "LpsDown3d",
+        "LpsScorer",
+        "PolyphaseUp1d",
+        "PolyphaseUp2d",
+        "PolyphaseUp3d",
+        "aps_down1d",
+        "aps_down2d",
+        "aps_down3d",
+        "lps_down1d",
+        "lps_down2d",
+        "lps_down3d",
+        "polyphase_up1d",
+        "polyphase_up2d",
+        "polyphase_up3d",
+        "link_residual_phases",
+        "set_lps_temperature",
     ]
     for name in names:
         assert name in antialias.layers.__all__, name
@@ -568,7 +641,12 @@ def test_public_surface():
 def test_factory():
     assert {"aps", "lps", "blur"} <= set(list_downsample_methods())
     aps = create_downsample("aps", 2, 64, (2, 3), filter_size=3, pad_mode="circular", norm="l1")
-    assert isinstance(aps, ApsDown2d) and aps.stride == [2, 3] and aps.norm == "l1" and aps.taps == [0.25, 0.5, 0.25]
+    assert (
+        isinstance(aps, ApsDown2d)
+        and aps.stride == [2, 3]
+        and aps.norm == "l1"
+        and aps.taps == [0.25, 0.5, 0.25]
+    )
     assert isinstance(create_downsample("aps", 1, None, 2), ApsDown1d)
     assert isinstance(create_downsample("aps", 3, 4, 2), ApsDown3d)
     lps = create_downsample("lps", 2, 16, 2, hidden_channels=8)
@@ -626,7 +704,9 @@ def test_nan_propagates_through_aps(generator, ndim, filter_size):
         assert torch.isnan(y[1]).any(), index
         # the other samples of the batch are untouched
         clean, clean_phase = APS[ndim](filter_size=filter_size, return_phase=True)(x)
-        assert torch.equal(y[[0, 2]], clean[[0, 2]]) and torch.equal(phase[[0, 2]], clean_phase[[0, 2]])
+        assert torch.equal(y[[0, 2]], clean[[0, 2]]) and torch.equal(
+            phase[[0, 2]], clean_phase[[0, 2]]
+        )
 
 
 @pytest.mark.parametrize("ndim", NDIMS)
@@ -657,7 +737,10 @@ def test_polyphase_up_interpolation_keeps_constants_or_is_refused():
     torch.testing.assert_close(out, torch.ones_like(out))
     out = PolyphaseUp2d(stride=3, filter_size="triangle-5")(torch.ones(1, 1, 3, 3), phase)
     torch.testing.assert_close(out, torch.ones_like(out))
-    with pytest.raises(ValueError, match=r"PolyphaseUp2d: filter_size='triangle-3' does not keep a constant map constant at scale factor 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"PolyphaseUp2d: filter_size='triangle-3' does not keep a constant map constant at scale factor 3",
+    ):
         PolyphaseUp2d(stride=3, filter_size="triangle-3")
     with pytest.raises(ValueError, match=r"polyphase_up2d: .* at scale factor 3"):
         polyphase_up2d(torch.ones(1, 1, 2, 2), phase, stride=3, filter_size=3)

@@ -25,7 +25,10 @@ from antialias.layers._triton import tables as T  # noqa: E402
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
 # half precision: one rounding of the input and one of the output, accumulation in float32
-LOW = {torch.float16: {"rtol": 2e-3, "atol": 2e-3}, torch.bfloat16: {"rtol": 1.6e-2, "atol": 1.6e-2}}
+LOW = {
+    torch.float16: {"rtol": 2e-3, "atol": 2e-3},
+    torch.bfloat16: {"rtol": 1.6e-2, "atol": 1.6e-2},
+}
 
 
 def _taps(spec):
@@ -40,7 +43,9 @@ def _randn(generator, *shape, device):
 def _close(actual, expected, msg=""):
     """float32 result vs float64 reference: within 1e-6 of the reference's scale (fp32 cannot hold 4.27 to 1e-6)."""
     scale = max(1.0, float(expected.detach().abs().max())) if expected.numel() else 1.0
-    torch.testing.assert_close(actual.double(), expected.double(), rtol=0, atol=1e-6 * scale, msg=lambda m: f"{msg}\n{m}")
+    torch.testing.assert_close(
+        actual.double(), expected.double(), rtol=0, atol=1e-6 * scale, msg=lambda m: f"{msg}\n{m}"
+    )
 
 
 def _check_against_reference(kernel, reference, x, generator, device, msg):
@@ -112,7 +117,11 @@ def test_blur_pool_2d_grid(generator, device, pad_mode, k):
             tables = [T.pool_table(tuple(taps), n, s, pad_mode, off) for n, s, off in configs]
             fwd.append(_concat(tables))
             adj.append(_concat([T.transpose(t) for t in tables]))
-            ref.append(torch.block_diag(*[_slices_matrix(taps, n, s, pad_mode, off) for n, s, off in configs]).to(device))
+            ref.append(
+                torch.block_diag(
+                    *[_slices_matrix(taps, n, s, pad_mode, off) for n, s, off in configs]
+                ).to(device)
+            )
         x = _randn(generator, 1, 2, fwd[0][2], fwd[1][2], device=device)
         x32 = x.float().requires_grad_(True)
         y = TF._SeparableGather.apply(x32, [T.identity_table()] + fwd, [T.identity_table()] + adj)
@@ -132,7 +141,9 @@ def test_blur_pool_entry_point_tiny_maps(generator, device):
         k, pad_off = (2, 4, 7)[i % 3], (i // 3) % 2
         x = _randn(generator, 1, 2, h, w, device=device).float().requires_grad_(True)
         y = TF.blur_pool(x, _taps(k), [2, 2], pad_mode, pad_off)
-        expected, expected_grad = _reference_pool(x, _taps(k), [2, 2], pad_mode, pad_off, torch.ones_like(y))
+        expected, expected_grad = _reference_pool(
+            x, _taps(k), [2, 2], pad_mode, pad_off, torch.ones_like(y)
+        )
         (grad,) = torch.autograd.grad(y, x, torch.ones_like(y))
         assert y.shape == expected.shape
         _close(y, expected, f"k={k} {pad_mode} {h}x{w}")
@@ -141,10 +152,17 @@ def test_blur_pool_entry_point_tiny_maps(generator, device):
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
 def test_blur_pool_1d_3d_and_user_taps(generator, device, pad_mode):
-    for spec, stride, pad_off in ((2, 1, 0), ("gaussian-5-1.0", 2, 1), ([0.5, 0.25, 1.0, 0.125], 3, 0), (7, 4, 1)):
+    for spec, stride, pad_off in (
+        (2, 1, 0),
+        ("gaussian-5-1.0", 2, 1),
+        ([0.5, 0.25, 1.0, 0.125], 3, 0),
+        (7, 4, 1),
+    ):
         taps = _taps(spec)
         shapes = [((2, 3, 7), [stride])]
-        if len(taps) <= 5:  # 3D: R**3 taps per output in the interpreter; 7 taps are covered in 1D and 2D
+        if (
+            len(taps) <= 5
+        ):  # 3D: R**3 taps per output in the interpreter; 7 taps are covered in 1D and 2D
             shapes.append(((1, 2, 3, 5, 4), [stride, 2, 1]))
         for shape, strides in shapes:
             x = _randn(generator, *shape, device=device)
@@ -161,7 +179,9 @@ def test_blur_pool_1d_3d_and_user_taps(generator, device, pad_mode):
 def test_half_precision(generator, device, dtype):
     """Half inputs, float32 accumulation: within a rounding of the float64 result on the rounded input."""
     cases = ((3, "reflect"), (4, "zeros"), (7, "circular"), (4, "replicate"))
-    for (k, pad_mode), fmt in itertools.product(cases, (torch.contiguous_format, torch.channels_last)):
+    for (k, pad_mode), fmt in itertools.product(
+        cases, (torch.contiguous_format, torch.channels_last)
+    ):
         x = _randn(generator, 2, 3, 9, 8, device=device).to(dtype).to(memory_format=fmt)
         y = TF.blur_pool(x, _taps(k), [2, 2], pad_mode, 0)
         assert y.dtype == dtype and y.is_contiguous(memory_format=fmt)
@@ -170,7 +190,9 @@ def test_half_precision(generator, device, dtype):
         xr = x.detach().requires_grad_(True)
         TF.blur_pool(xr, _taps(k), [2, 2], pad_mode, 0).sum().backward()
         assert xr.grad.dtype == dtype
-        _, expected_grad = _reference_pool(x, _taps(k), [2, 2], pad_mode, 0, torch.ones_like(expected))
+        _, expected_grad = _reference_pool(
+            x, _taps(k), [2, 2], pad_mode, 0, torch.ones_like(expected)
+        )
         torch.testing.assert_close(xr.grad.double(), expected_grad, **LOW[dtype])
 
 
@@ -179,13 +201,21 @@ def test_layouts(generator, device):
     taps = _taps(4)
     x = _randn(generator, 2, 5, 9, 10, device=device).float()
     expected = CPU.blur_pool_slices(x.double(), taps, [2, 3], "reflect", 1)
-    for view in (x.to(memory_format=torch.channels_last), x.transpose(2, 3).contiguous().transpose(2, 3),
-                 torch.stack([x, x], dim=-1)[..., 0]):
+    for view in (
+        x.to(memory_format=torch.channels_last),
+        x.transpose(2, 3).contiguous().transpose(2, 3),
+        torch.stack([x, x], dim=-1)[..., 0],
+    ):
         y = TF.blur_pool(view, taps, [2, 3], "reflect", 1)
         _close(y.double(), expected)
-    assert TF.blur_pool(x.to(memory_format=torch.channels_last), taps, [2, 2], "reflect", 0).is_contiguous(
-        memory_format=torch.channels_last)
-    x3 = _randn(generator, 1, 3, 4, 5, 6, device=device).float().to(memory_format=torch.channels_last_3d)
+    assert TF.blur_pool(
+        x.to(memory_format=torch.channels_last), taps, [2, 2], "reflect", 0
+    ).is_contiguous(memory_format=torch.channels_last)
+    x3 = (
+        _randn(generator, 1, 3, 4, 5, 6, device=device)
+        .float()
+        .to(memory_format=torch.channels_last_3d)
+    )
     y3 = TF.blur_pool(x3, taps, [1, 2, 2], "replicate", 0)
     assert y3.is_contiguous(memory_format=torch.channels_last_3d)
     _close(y3.double(), CPU.blur_pool_slices(x3.double(), taps, [1, 2, 2], "replicate", 0))
@@ -203,7 +233,10 @@ def test_blur_upsample(generator, device, pad_mode):
             _check_against_reference(
                 (TF.blur_upsample, taps, factors, pad_mode),
                 (CPU.blur_upsample_slices, taps, factors, pad_mode),
-                x, generator, device, f"{spec} f={factors} {shape}",
+                x,
+                generator,
+                device,
+                f"{spec} f={factors} {shape}",
             )
 
 
@@ -222,7 +255,10 @@ def test_max_blur_pool_fused(generator, device, pad_mode):
         _check_against_reference(
             (TF.max_blur_pool, [kernel] * 2, [padding] * 2, _taps(k), [stride] * 2, pad_mode, 0),
             (_reference_max_blur, kernel, padding, _taps(k), [stride] * 2, pad_mode),
-            x, generator, device, f"max {kernel} pad {padding} k={k} s={stride} n={size}",
+            x,
+            generator,
+            device,
+            f"max {kernel} pad {padding} k={k} s={stride} n={size}",
         )
 
 
@@ -230,9 +266,13 @@ def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
     """Tied maxima route the gradient as max pooling does (first in scan order); 1D, 3D, channels_last."""
     taps = _taps(4)
     cases = [
-        _randn(generator, 2, 3, 8, 9, device=device).relu().to(memory_format=torch.channels_last),  # ties at 0
+        _randn(generator, 2, 3, 8, 9, device=device)
+        .relu()
+        .to(memory_format=torch.channels_last),  # ties at 0
         _randn(generator, 2, 3, 9, device=device).round(),
-        _randn(generator, 1, 2, 4, 5, 6, device=device).round().to(memory_format=torch.channels_last_3d),
+        _randn(generator, 1, 2, 4, 5, 6, device=device)
+        .round()
+        .to(memory_format=torch.channels_last_3d),
     ]
     for x in cases:
         ndim = x.dim() - 2
@@ -251,11 +291,16 @@ def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
 def test_double_backward(generator, device):
     """The backward is the same Function with the adjoint tables: twice differentiable (float64 kernels)."""
     x = _randn(generator, 1, 1, 4, 3, device=device).requires_grad_(True)
-    with AF.set_backend("triton"):  # fast mode: a few random projections, not one launch per element
+    with AF.set_backend(
+        "triton"
+    ):  # fast mode: a few random projections, not one launch per element
         assert torch.autograd.gradcheck(BlurPool2d(filter_size=4), (x,), fast_mode=True)
-        assert torch.autograd.gradgradcheck(BlurPool2d(filter_size=3, stride=(2, 3), pad_mode="circular"), (x,),
-                                            fast_mode=True)
-        assert torch.autograd.gradgradcheck(BlurUpsample2d(filter_size="box-2"), (x,), fast_mode=True)
+        assert torch.autograd.gradgradcheck(
+            BlurPool2d(filter_size=3, stride=(2, 3), pad_mode="circular"), (x,), fast_mode=True
+        )
+        assert torch.autograd.gradgradcheck(
+            BlurUpsample2d(filter_size="box-2"), (x,), fast_mode=True
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -279,12 +324,31 @@ def test_layers_and_functionals_dispatch_to_triton(generator, device, monkeypatc
     monkeypatch.setattr(AF, "_triton_kernels", lambda: spy)
     x = _randn(generator, 2, 3, 8, 7, device=device).float()
     with AF.set_backend("triton"):
-        outs = [BlurPool2d(filter_size=5)(x), AF.blur_pool2d(x, 5), MaxBlurPool2d(2)(x), AF.max_blur_pool2d(x),
-                BlurUpsample2d()(x), BlurPool1d()(x[:, :, 0])]
-    assert spy.calls == ["blur_pool", "blur_pool", "max_blur_pool", "max_blur_pool", "blur_upsample", "blur_pool"]
+        outs = [
+            BlurPool2d(filter_size=5)(x),
+            AF.blur_pool2d(x, 5),
+            MaxBlurPool2d(2)(x),
+            AF.max_blur_pool2d(x),
+            BlurUpsample2d()(x),
+            BlurPool1d()(x[:, :, 0]),
+        ]
+    assert spy.calls == [
+        "blur_pool",
+        "blur_pool",
+        "max_blur_pool",
+        "max_blur_pool",
+        "blur_upsample",
+        "blur_pool",
+    ]
     with AF.set_backend("slices"):
-        expected = [BlurPool2d(filter_size=5)(x), AF.blur_pool2d(x, 5), MaxBlurPool2d(2)(x), AF.max_blur_pool2d(x),
-                    BlurUpsample2d()(x), BlurPool1d()(x[:, :, 0])]
+        expected = [
+            BlurPool2d(filter_size=5)(x),
+            AF.blur_pool2d(x, 5),
+            MaxBlurPool2d(2)(x),
+            AF.max_blur_pool2d(x),
+            BlurUpsample2d()(x),
+            BlurPool1d()(x[:, :, 0]),
+        ]
     assert len(spy.calls) == 6
     for out, ref in zip(outs, expected, strict=True):
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
@@ -325,7 +389,9 @@ def test_environment_variable_selects_backend():
 
     code = "from antialias.layers import functional as AF; print(AF.get_backend())"
     env = {**__import__("os").environ, "ANTIALIAS_BACKEND": "slices"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "slices"
     with pytest.raises(ValueError, match="backend must be one of .*got 'gpu'"):
         AF._check_backend("gpu")  # what an invalid ANTIALIAS_BACKEND raises at import

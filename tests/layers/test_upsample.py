@@ -26,14 +26,23 @@ def test_upsample_k4_is_bilinear(generator):
 def test_upsample_shape_gain_and_shift(generator, ndim):
     dims = tuple(range(2, 2 + ndim))
     for k, factor in itertools.product(range(1, 8), (2, 3)):
-        up = UPSAMPLE[ndim](filter_size="box-3" if factor == 3 else max(k, 2), scale_factor=factor, pad_mode="circular")
+        up = UPSAMPLE[ndim](
+            filter_size="box-3" if factor == 3 else max(k, 2),
+            scale_factor=factor,
+            pad_mode="circular",
+        )
         x = torch.randn((1, 2) + (5,) * ndim, generator=generator)
         out = up(x)
         assert out.shape[2:] == (5 * factor,) * ndim
         # matching gain: a constant map stays constant
         torch.testing.assert_close(up(torch.ones_like(x)), torch.ones_like(out))
         # one input sample of shift = `factor` output samples of shift
-        torch.testing.assert_close(up(torch.roll(x, (1,) * ndim, dims)), torch.roll(out, (factor,) * ndim, dims), atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            up(torch.roll(x, (1,) * ndim, dims)),
+            torch.roll(out, (factor,) * ndim, dims),
+            atol=1e-6,
+            rtol=0,
+        )
 
 
 def test_upsample_then_blur_pool_is_smooth_round_trip(generator):
@@ -69,10 +78,15 @@ def test_default_upsampling_is_linear_interpolation_at_every_factor(generator):
     torch.testing.assert_close(BlurUpsample3d(scale_factor=(1, 2, 4))(v), expected)
 
 
-@pytest.mark.parametrize(("filter_size", "factor"), [(4, 3), (3, 4), (1, 2), (5, 3), ("gaussian-5", 2), ("box-2", 3)])
+@pytest.mark.parametrize(
+    ("filter_size", "factor"), [(4, 3), (3, 4), (1, 2), (5, 3), ("gaussian-5", 2), ("box-2", 3)]
+)
 def test_unmatched_upsampling_filters_are_refused(filter_size, factor):
     taps_sums = r"polyphase parts sum to \[.*\], each must be 1/" + str(factor)
-    with pytest.raises(ValueError, match=rf"BlurUpsample2d: filter_size=.* at scale factor {factor}: its {factor} {taps_sums}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"BlurUpsample2d: filter_size=.* at scale factor {factor}: its {factor} {taps_sums}",
+    ):
         BlurUpsample2d(filter_size=filter_size, scale_factor=factor)
     with pytest.raises(ValueError, match=rf"blur_upsample2d: .* at scale factor {factor}"):
         blur_upsample2d(torch.ones(1, 1, 3, 3), filter_size=filter_size, scale_factor=factor)
@@ -80,7 +94,10 @@ def test_unmatched_upsampling_filters_are_refused(filter_size, factor):
         BlurUpsample2d(filter_size=4, scale_factor=(2, 3))  # matched to 2, not to 3
 
 
-@pytest.mark.parametrize(("filter_size", "factor"), [(2, 2), (4, 2), (7, 2), ("box-3", 3), ("triangle-5", 3), ("box-4", 4)])
+@pytest.mark.parametrize(
+    ("filter_size", "factor"),
+    [(2, 2), (4, 2), (7, 2), ("box-3", 3), ("triangle-5", 3), ("box-4", 4)],
+)
 def test_matched_upsampling_filters_are_accepted(filter_size, factor):
     out = BlurUpsample1d(filter_size=filter_size, scale_factor=factor)(torch.full((1, 1, 6), 2.0))
     torch.testing.assert_close(out, torch.full_like(out, 2.0))

@@ -27,8 +27,14 @@ AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 # the orthonormality above is the exact property.
 PUBLISHED = {
     "db2": [0.48296291314469025, 0.836516303737469, 0.22414386804185735, -0.12940952255092145],
-    "db3": [0.3326705529509569, 0.8068915093133388, 0.4598775021193313, -0.13501102001039084,
-            -0.08544127388224149, 0.035226291882100656],
+    "db3": [
+        0.3326705529509569,
+        0.8068915093133388,
+        0.4598775021193313,
+        -0.13501102001039084,
+        -0.08544127388224149,
+        0.035226291882100656,
+    ],
 }
 
 
@@ -37,9 +43,13 @@ def test_filters_are_orthonormal_low_pass(name):
     h = torch.tensor(WAVELETS[name], dtype=torch.float64)
     assert math.isclose(float(h.sum()), math.sqrt(2), abs_tol=1e-14)
     for m in range(len(h) // 2):  # sum_k h[k] h[k + 2m] = delta(m)
-        assert math.isclose(float((h[: len(h) - 2 * m] * h[2 * m :]).sum()), float(m == 0), abs_tol=1e-14)
+        assert math.isclose(
+            float((h[: len(h) - 2 * m] * h[2 * m :]).sum()), float(m == 0), abs_tol=1e-14
+        )
     if name in PUBLISHED:
-        torch.testing.assert_close(h, torch.tensor(PUBLISHED[name], dtype=torch.float64), rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            h, torch.tensor(PUBLISHED[name], dtype=torch.float64), rtol=0, atol=1e-10
+        )
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -82,9 +92,13 @@ def test_matches_direct_dwt_on_odd_and_even_sizes(name, pad_mode, generator):
         x = torch.randn(1, 2, *size, generator=generator, dtype=torch.float64)
         out = wavelet_pool2d(x, wavelet=name, pad_mode=pad_mode)
         assert out.shape == (1, 2, math.ceil(size[0] / 2), math.ceil(size[1] / 2))
-        torch.testing.assert_close(out, reference_dwt_low(x, WAVELETS[name], pad_mode), rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            out, reference_dwt_low(x, WAVELETS[name], pad_mode), rtol=0, atol=1e-12
+        )
         one_axis = wavelet_pool2d(x, (1, 2), name, pad_mode)  # the per-axis convolution path
-        torch.testing.assert_close(one_axis, reference_dwt_low(x, WAVELETS[name], pad_mode, [3]), rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            one_axis, reference_dwt_low(x, WAVELETS[name], pad_mode, [3]), rtol=0, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("name", sorted(WAVELETS))
@@ -118,7 +132,9 @@ def test_gradcheck(ndim, size, name, generator):
 
 def test_repr_state_and_dtypes(generator):
     pool = WaveletPool2d(64, (2, 1), "db3", "zeros")
-    assert repr(pool) == "WaveletPool2d(channels=64, stride=(2, 1), wavelet='db3', pad_mode='zeros')"
+    assert (
+        repr(pool) == "WaveletPool2d(channels=64, stride=(2, 1), wavelet='db3', pad_mode='zeros')"
+    )
     assert pool.state_dict() == {}
     x = torch.randn(1, 2, 8, 8, generator=generator)
     assert wavelet_pool2d(x.to(torch.bfloat16)).dtype == torch.bfloat16
@@ -140,11 +156,17 @@ def test_errors():
 
 
 def test_factory_picks_the_wavelet_by_filter_size_or_name():
-    assert create_downsample("wavelet", 2, 8, 2).wavelet == "db2"  # the default filter_size 4: 4 taps
+    assert (
+        create_downsample("wavelet", 2, 8, 2).wavelet == "db2"
+    )  # the default filter_size 4: 4 taps
     assert create_downsample("wavelet", 2, 8, 2, filter_size=2).wavelet == "haar"
     assert create_downsample("wavelet", 1, 8, 2, filter_size=6).wavelet == "db3"
     layer = create_downsample("wavelet", 3, 8, 2, wavelet="haar", pad_mode="circular")
-    assert isinstance(layer, WaveletPool3d) and layer.wavelet == "haar" and layer.pad_mode == "circular"
+    assert (
+        isinstance(layer, WaveletPool3d)
+        and layer.wavelet == "haar"
+        and layer.pad_mode == "circular"
+    )
     with pytest.raises(ValueError, match="picks its wavelet by filter_size"):
         create_downsample("wavelet", 2, 8, 2, filter_size=5)
     with pytest.raises(ValueError, match="picks its wavelet by filter_size"):
@@ -160,7 +182,9 @@ def test_converts_torchvision_models(arch, filter_size):
     host = getattr(torchvision.models, arch)(weights=None, num_classes=10)
     model = convert(host, filter_size, method="wavelet")
     layers = [m for m in model.modules() if isinstance(m, WaveletPool2d)]
-    assert len(layers) >= 4 and {m.wavelet for m in layers} == {"haar" if filter_size == 2 else "db2"}
+    assert len(layers) >= 4 and {m.wavelet for m in layers} == {
+        "haar" if filter_size == 2 else "db2"
+    }
     assert sorted(model.state_dict()) == sorted(host.state_dict())
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     out = model(x)

@@ -47,12 +47,22 @@ def test_classify_views_orders_views_by_image_then_view_and_chunking_changes_not
     draws = []
 
     def draw(n: int) -> torch.Tensor:  # view j of every image: crop at row offset j
-        offsets = torch.stack([torch.arange(4), torch.zeros(4, dtype=torch.long)], 1).expand(n, -1, -1)
+        offsets = torch.stack([torch.arange(4), torch.zeros(4, dtype=torch.long)], 1).expand(
+            n, -1, -1
+        )
         draws.append(n)
         return offsets
 
-    kwargs = {"draw": draw, "render": crop_views(3, 3), "what": "test", "device": None, "progress": False}
-    whole = classify_views(TopLeft(), batches(images, torch.arange(5), 2), chunk_size=None, **kwargs)
+    kwargs = {
+        "draw": draw,
+        "render": crop_views(3, 3),
+        "what": "test",
+        "device": None,
+        "progress": False,
+    }
+    whole = classify_views(
+        TopLeft(), batches(images, torch.arange(5), 2), chunk_size=None, **kwargs
+    )
     chunked = classify_views(TopLeft(), batches(images, torch.arange(5), 2), chunk_size=3, **kwargs)
     assert draws == [2, 2, 1, 2, 2, 1]  # one draw per batch, of its size
     assert whole["predictions"].tolist() == [[0, 1, 2, 3]] * 5
@@ -62,8 +72,14 @@ def test_classify_views_orders_views_by_image_then_view_and_chunking_changes_not
 
 def test_classify_views_checks_labels_only_when_asked_and_needs_a_batch():
     images = _numbered(2, 4)
-    kwargs = {"draw": lambda n: torch.zeros(n, 1, 2, dtype=torch.long), "render": crop_views(4, 0),
-              "what": "the test metric", "device": None, "progress": False, "chunk_size": None}
+    kwargs = {
+        "draw": lambda n: torch.zeros(n, 1, 2, dtype=torch.long),
+        "render": crop_views(4, 0),
+        "what": "the test metric",
+        "device": None,
+        "progress": False,
+        "chunk_size": None,
+    }
     unlabelled = [(images, torch.tensor([-1, -1]))]
     assert classify_views(TopLeft(), unlabelled, **kwargs)["predictions"].tolist() == [[0], [0]]
     with pytest.raises(ValueError, match="the test metric needs labelled images"):
@@ -103,7 +119,9 @@ def test_forward_views_chunks_keeps_the_main_head_and_refuses_non_finite_logits(
 
 
 def test_check_batch_and_generator_name_the_bad_value():
-    with pytest.raises(ValueError, match=r"labels must be a \(2,\) tensor matching the images, got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"labels must be a \(2,\) tensor matching the images, got shape \(3,\)"
+    ):
         check_batch((torch.zeros(2, 1, 4, 4), torch.zeros(3)))
     images, labels = check_batch([torch.zeros(2, 1, 4, 4), [1, 0]])
     assert labels.dtype == torch.long and labels.tolist() == [1, 0]
@@ -120,9 +138,13 @@ def test_positive_int_mean_and_records():
     assert positive_int("max_offset", 0, minimum=0) == 0
     assert mean(torch.tensor([True, False, True, True])) == 0.75 and mean([1.0, 2.0]) == 1.5
     assert math.isnan(mean(torch.empty(0))) and math.isnan(mean([]))
-    rows = records(torch.tensor([4, 2]), hit=torch.tensor([True, False]), top=torch.tensor([[1, 2], [3, 4]]))
-    assert rows == [{"index": 0, "label": 4, "hit": True, "top": [1, 2]},
-                    {"index": 1, "label": 2, "hit": False, "top": [3, 4]}]
+    rows = records(
+        torch.tensor([4, 2]), hit=torch.tensor([True, False]), top=torch.tensor([[1, 2], [3, 4]])
+    )
+    assert rows == [
+        {"index": 0, "label": 4, "hit": True, "top": [1, 2]},
+        {"index": 1, "label": 2, "hit": False, "top": [3, 4]},
+    ]
 
 
 def test_summary_repr_shows_tensors_by_shape_and_long_lists_by_length():
@@ -133,8 +155,13 @@ def test_summary_repr_shows_tensors_by_shape_and_long_lists_by_length():
         names: list
         maps: dict
 
-    text = summary_repr(Result(0.5, torch.zeros(3, 2, dtype=torch.bool), list(range(20)), {"a": torch.ones(4)}))
-    assert text == "Result(value=0.5, per_image=<tensor (3, 2) bool>, names=<list of 20>, maps={'a': <tensor (4,) float32>})"
+    text = summary_repr(
+        Result(0.5, torch.zeros(3, 2, dtype=torch.bool), list(range(20)), {"a": torch.ones(4)})
+    )
+    assert (
+        text
+        == "Result(value=0.5, per_image=<tensor (3, 2) bool>, names=<list of 20>, maps={'a': <tensor (4,) float32>})"
+    )
 
 
 def test_eval_mode_restores_the_training_flag_even_on_error():
@@ -148,8 +175,13 @@ def test_eval_mode_restores_the_training_flag_even_on_error():
 def test_benchmark_folders_list_skip_and_name_the_missing(tmp_path):
     for name in ("b", "a", "a_2", "notes.txt"):
         (tmp_path / name).mkdir() if "." not in name else (tmp_path / name).write_text("")
-    assert benchmark_folders(tmp_path, "Bench", "condition", None, skip=("_2",)) == (tmp_path, ["a", "b"])
-    assert benchmark_folders(tmp_path, "Bench", "condition", ["z"])[1] == ["z"]  # named ones are kept
+    assert benchmark_folders(tmp_path, "Bench", "condition", None, skip=("_2",)) == (
+        tmp_path,
+        ["a", "b"],
+    )
+    assert benchmark_folders(tmp_path, "Bench", "condition", ["z"])[1] == [
+        "z"
+    ]  # named ones are kept
     with pytest.raises(FileNotFoundError, match="Bench folder .*nope.* does not exist"):
         benchmark_folders(tmp_path / "nope", "Bench", "condition", None)
     (tmp_path / "empty").mkdir()
@@ -180,10 +212,19 @@ def test_metric_results_show_tensors_by_shape_in_their_repr():
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3)).eval()
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.rand(40, 3, 12, 12), torch.randint(0, 3, (40,))), batch_size=20
+        torch.utils.data.TensorDataset(torch.rand(40, 3, 12, 12), torch.randint(0, 3, (40,))),
+        batch_size=20,
     )
-    result = crop_consistency(model, loader, crop_size=8, max_offset=4, passes=1,
-                              generator=torch.Generator().manual_seed(0))
+    result = crop_consistency(
+        model,
+        loader,
+        crop_size=8,
+        max_offset=4,
+        passes=1,
+        generator=torch.Generator().manual_seed(0),
+    )
     text = repr(result)
-    assert text.startswith("ConsistencyResult(consistency=") and "agree=<tensor (40, 1) bool>" in text
+    assert (
+        text.startswith("ConsistencyResult(consistency=") and "agree=<tensor (40, 1) bool>" in text
+    )
     assert "tensor([" not in text and len(text) < 400

@@ -74,7 +74,9 @@ def test_plot_bars_with_spread(tmp_path):
     out = plot_bars(series, tmp_path / "b.png", title="bars")
     assert _png(out).size[0] > 400
     with pytest.raises(ValueError, match="metric 'crop' names the models"):
-        plot_bars({"circular": {"max": 0.5, "blur": 0.9}, "crop": {"blur": 0.9}}, tmp_path / "x.png")
+        plot_bars(
+            {"circular": {"max": 0.5, "blur": 0.9}, "crop": {"blur": 0.9}}, tmp_path / "x.png"
+        )
     with pytest.raises(ValueError, match="at least one metric"):
         plot_bars({}, tmp_path / "x.png")
 
@@ -83,7 +85,9 @@ def test_plot_curves_panels_and_bands(tmp_path):
     xs = [-2, -1, 0, 1, 2]
     panels = [
         CurvePanel({"max": (xs, [0.2, 0.5, 0.9, 0.4, 0.3])}, title="one image", ylim=(0, 1)),
-        CurvePanel({"max": (xs, [0.5] * 5, [0.1] * 5), "blur": (xs, [0.8] * 5, [0.0] * 5)}, title="mean"),
+        CurvePanel(
+            {"max": (xs, [0.5] * 5, [0.1] * 5), "blur": (xs, [0.8] * 5, [0.0] * 5)}, title="mean"
+        ),
     ]
     out = plot_curves(panels, tmp_path / "c.png", title="curves")
     width, height = _png(out).size

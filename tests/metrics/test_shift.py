@@ -317,19 +317,32 @@ def test_shift_metrics_work_on_polyphase_models():
     """Circularly padded APS/LPS ResNet-18s (zoo and converted) score exactly 1 under circular shifts."""
     circular = {"pad_mode": "circular", "conv_padding_mode": "circular"}
     torch.manual_seed(0)
-    aps = get_model("resnet18", method="aps", filter_size=1, antialias_stem=True, num_classes=10, **circular).eval()
+    aps = get_model(
+        "resnet18", method="aps", filter_size=1, antialias_stem=True, num_classes=10, **circular
+    ).eval()
     torch.manual_seed(0)
     baseline = torchvision.models.resnet18(num_classes=10)
     for m in baseline.modules():
         if isinstance(m, nn.Conv2d):
             m.padding_mode = "circular"
-    lps = convert(baseline.eval(), 1, method="lps", antialias_stem=True, placement="paper", **circular).eval()
+    lps = convert(
+        baseline.eval(), 1, method="lps", antialias_stem=True, placement="paper", **circular
+    ).eval()
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     data = [(images, torch.tensor([0, 1, 2])), (images.flip(3)[:2], torch.tensor([3, 4]))]
-    result = circular_consistency(aps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0))
+    result = circular_consistency(
+        aps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0)
+    )
     assert result.consistency == 1.0 and result.agree.shape == (5, 2)
-    assert circular_consistency(lps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0)).consistency == 1.0
+    assert (
+        circular_consistency(
+            lps, data, max_shift=32, passes=2, generator=torch.Generator().manual_seed(0)
+        ).consistency
+        == 1.0
+    )
     assert lps.training is False
     # crop consistency needs no divisibility: 24x24 crops of the 32x32 images (24 is not a multiple of 32)
-    crops = crop_consistency(aps, data, crop_size=24, max_offset=8, passes=2, generator=torch.Generator().manual_seed(0))
+    crops = crop_consistency(
+        aps, data, crop_size=24, max_offset=8, passes=2, generator=torch.Generator().manual_seed(0)
+    )
     assert 0.0 <= crops.consistency <= 1.0 and crops.agree.shape == (5, 2)

@@ -41,8 +41,16 @@ def test_every_row_matches_its_function(name):
 
 def test_the_table_covers_the_metrics_and_refuses_unknown_names():
     assert list_metrics() == [
-        "accuracy", "consistency", "diagonal", "circular", "fractional", "worst-case", "equivariance",
-        "imagenet-c", "imagenet-p", "corruptions",
+        "accuracy",
+        "consistency",
+        "diagonal",
+        "circular",
+        "fractional",
+        "worst-case",
+        "equivariance",
+        "imagenet-c",
+        "imagenet-p",
+        "corruptions",
     ]
     with pytest.raises(ValueError, match="unknown metric 'psnr'; expected one of"):
         get_metric("psnr")

@@ -20,12 +20,25 @@ def test_builder_is_keyword_only_and_documented(arch: str) -> None:
     builder = getattr(zoo, arch)
     params = inspect.signature(builder).parameters
     assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in params.values())
-    for name in ("weights", "progress", "filter_size", "antialias_stem", "method", "pad_mode", "conv_padding_mode"):
+    for name in (
+        "weights",
+        "progress",
+        "filter_size",
+        "antialias_stem",
+        "method",
+        "pad_mode",
+        "conv_padding_mode",
+    ):
         assert name in params, name
-    assert "non-commercial" in builder.__doc__ and zoo.get_model_weights(arch).__name__ in builder.__doc__
+    assert (
+        "non-commercial" in builder.__doc__
+        and zoo.get_model_weights(arch).__name__ in builder.__doc__
+    )
 
 
-@pytest.mark.parametrize("filter_size", [1, 2, 3, 4, 5, 6, 7, "box-3", "triangle-5", [1.0, 2.0, 1.0]])
+@pytest.mark.parametrize(
+    "filter_size", [1, 2, 3, 4, 5, 6, 7, "box-3", "triangle-5", [1.0, 2.0, 1.0]]
+)
 def test_filter_sizes(filter_size: object) -> None:
     model = zoo.resnet18(num_classes=3, filter_size=filter_size).eval()
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)
@@ -62,13 +75,17 @@ class _Subsample(nn.Module):
 
 def test_method_uses_the_downsample_factory_everywhere() -> None:
     if "zoo_test_subsample" not in list_downsample_methods():
-        register_downsample("zoo_test_subsample", lambda ndim, channels, stride, **kw: _Subsample(stride))
+        register_downsample(
+            "zoo_test_subsample", lambda ndim, channels, stride, **kw: _Subsample(stride)
+        )
     model = zoo.resnet50(num_classes=10, method="zoo_test_subsample")
     assert not any(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in model.modules())
     assert sum(isinstance(m, _Subsample) for m in model.modules()) == 7
     assert isinstance(model.maxpool[0], nn.MaxPool2d) and model.maxpool[0].stride == 1
     with torch.device("meta"):
-        assert list(model.state_dict()) == list(torchvision.models.resnet50(num_classes=10).state_dict())
+        assert list(model.state_dict()) == list(
+            torchvision.models.resnet50(num_classes=10).state_dict()
+        )
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)
 
 

@@ -23,7 +23,9 @@ def test_state_dict_keys_are_torchvision_keys(arch: str) -> None:
     assert list(ours_sd) == list(theirs_sd)
     assert {k: v.shape for k, v in ours_sd.items()} == {k: v.shape for k, v in theirs_sd.items()}
     ours.load_state_dict(theirs_sd, strict=True)
-    assert sum(p.numel() for p in ours.parameters()) == zoo.get_model_weights(arch).DEFAULT.num_params
+    assert (
+        sum(p.numel() for p in ours.parameters()) == zoo.get_model_weights(arch).DEFAULT.num_params
+    )
     blur = [m for m in ours.modules() if isinstance(m, (BlurPool2d, MaxBlurPool2d, BlurConv2d))]
     assert blur, f"{arch} has no anti-aliased layer"
 
@@ -45,14 +47,19 @@ def test_torchvision_weights_load_strictly_and_run(arch: str) -> None:
 def test_resnet50_placement_matches_the_reference() -> None:
     model = zoo.resnet50(num_classes=10)
     assert isinstance(model.maxpool, MaxBlurPool2d)
-    assert model.maxpool.kernel_size == [2, 2] and model.maxpool.padding == [0, 0]  # the reference's quirk
+    assert model.maxpool.kernel_size == [2, 2] and model.maxpool.padding == [
+        0,
+        0,
+    ]  # the reference's quirk
     assert model.conv1.stride == (2, 2)
     for layer in (model.layer2, model.layer3, model.layer4):
         block = layer[0]
         assert block.conv2.stride == (1, 1) and isinstance(block.conv3, BlurConv2d)
         assert isinstance(block.downsample[0], BlurConv2d) and block.downsample[0].stride == (1, 1)
         assert not any(isinstance(m, BlurConv2d) for b in layer[1:] for m in b.modules())
-    assert sum(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in model.modules()) == 7  # as the reference
+    assert (
+        sum(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in model.modules()) == 7
+    )  # as the reference
     text = repr(model)
     assert "MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=4" in text
     assert "BlurPool2d(channels=512, filter_size=4, stride=2" in text
@@ -78,8 +85,12 @@ def test_family_placements() -> None:
 def _check_family_placements() -> None:
     alex = zoo.alexnet(num_classes=10)  # the reference's AlexNet anti-aliases its stem by default
     assert alex.features[0].stride == (2, 2)
-    assert isinstance(alex.features[1], nn.Sequential) and isinstance(alex.features[1][1], BlurPool2d)
-    assert [type(m).__name__ for m in alex.features if isinstance(m, MaxBlurPool2d)] == ["MaxBlurPool2d"] * 3
+    assert isinstance(alex.features[1], nn.Sequential) and isinstance(
+        alex.features[1][1], BlurPool2d
+    )
+    assert [type(m).__name__ for m in alex.features if isinstance(m, MaxBlurPool2d)] == [
+        "MaxBlurPool2d"
+    ] * 3
     assert zoo.alexnet(antialias_stem=False, num_classes=10).features[0].stride == (4, 4)
 
     vgg = zoo.vgg11(num_classes=10)
@@ -89,13 +100,25 @@ def _check_family_placements() -> None:
         zoo.vgg11(antialias_stem=True)
 
     dense = zoo.densenet121(num_classes=10)
-    assert isinstance(dense.features.pool0, MaxBlurPool2d) and dense.features.pool0.padding == [1, 1]
-    for i in (1, 2, 3):  # the blur goes before the transition's 1x1 conv (they commute; 4x fewer conv FLOPs)
+    assert isinstance(dense.features.pool0, MaxBlurPool2d) and dense.features.pool0.padding == [
+        1,
+        1,
+    ]
+    for i in (
+        1,
+        2,
+        3,
+    ):  # the blur goes before the transition's 1x1 conv (they commute; 4x fewer conv FLOPs)
         transition = dense.features.get_submodule(f"transition{i}")
         assert isinstance(transition.conv, BlurConv2d) and transition.conv.stride == (1, 1)
-        assert isinstance(transition.conv.blur, BlurPool2d) and transition.conv.blur.stride == [2, 2]
+        assert isinstance(transition.conv.blur, BlurPool2d) and transition.conv.blur.stride == [
+            2,
+            2,
+        ]
         assert isinstance(transition.pool, nn.Identity)
-    aps_dense = zoo.densenet121(num_classes=10, method="aps")  # content-dependent sampling keeps the reference order
+    aps_dense = zoo.densenet121(
+        num_classes=10, method="aps"
+    )  # content-dependent sampling keeps the reference order
     assert not isinstance(aps_dense.features.transition1.pool, nn.Identity)
 
     mobile = zoo.mobilenet_v2(num_classes=10)

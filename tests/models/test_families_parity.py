@@ -92,11 +92,15 @@ def assert_same_logits(ref: nn.Module, ours: nn.Module, arch: str, seed: int) ->
 
 
 @pytest.mark.parametrize(("arch", "k"), [(a, k) for a in ARCHS for k in FILTER_SIZES])
-def test_reference_checkpoint_gives_reference_logits(arch: str, k: int, tmp_path: Path, no_random_init: None) -> None:
+def test_reference_checkpoint_gives_reference_logits(
+    arch: str, k: int, tmp_path: Path, no_random_init: None
+) -> None:
     ref = reference_model(arch, k)
     path = tmp_path / f"{arch}_lpf{k}.pth"
     torch.save({"state_dict": ref.state_dict()}, path, _use_new_zipfile_serialization=k % 2 == 0)
-    assert any(key.endswith(".filt") for key in ref.state_dict())  # the official layout, blur buffers included
+    assert any(
+        key.endswith(".filt") for key in ref.state_dict()
+    )  # the official layout, blur buffers included
 
     ours = zoo.get_model(arch, weights=str(path), num_classes=NUM_CLASSES).eval()
     path.unlink()  # pytest keeps the last runs' tmp folders: do not leave 92 checkpoints (up to 0.5 GB each)
@@ -109,22 +113,31 @@ def test_reference_checkpoint_gives_reference_logits(arch: str, k: int, tmp_path
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50", "densenet121"])
-def test_reference_pool_only_false_is_antialias_stem(arch: str, tmp_path: Path, no_random_init: None) -> None:
+def test_reference_pool_only_false_is_antialias_stem(
+    arch: str, tmp_path: Path, no_random_init: None
+) -> None:
     ref = reference_model(arch, 3, pool_only=False)
     path = tmp_path / "ckpt.pth"
     torch.save({"state_dict": ref.state_dict()}, path)
-    ours = zoo.get_model(arch, weights=path, filter_size=3, antialias_stem=True, num_classes=NUM_CLASSES).eval()
+    ours = zoo.get_model(
+        arch, weights=path, filter_size=3, antialias_stem=True, num_classes=NUM_CLASSES
+    ).eval()
     path.unlink()
     assert_same_logits(ref, ours, arch, seed=7)
 
 
-def test_reference_mobilenet_classifier_maps_to_torchvision_name(tmp_path: Path, no_random_init: None) -> None:
+def test_reference_mobilenet_classifier_maps_to_torchvision_name(
+    tmp_path: Path, no_random_init: None
+) -> None:
     """The reference's MobileNetV2 classifier is Sequential(Linear): key classifier.0.*; ours keeps
     torchvision's Sequential(Dropout, Linear): classifier.1.*; the remap moves the key."""
     ref = reference_model("mobilenet_v2", 4)
     assert "classifier.0.weight" in ref.state_dict()
     ours = zoo.mobilenet_v2(weights=ref.state_dict(), num_classes=NUM_CLASSES).eval()
-    assert "classifier.1.weight" in ours.state_dict() and "classifier.0.weight" not in ours.state_dict()
+    assert (
+        "classifier.1.weight" in ours.state_dict()
+        and "classifier.0.weight" not in ours.state_dict()
+    )
     assert isinstance(ours.classifier[0], nn.Dropout)
     torch.testing.assert_close(ours.classifier[1].weight, ref.classifier[0].weight, rtol=0, atol=0)
     assert_same_logits(ref, ours, "mobilenet_v2", seed=3)

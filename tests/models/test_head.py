@@ -14,7 +14,9 @@ def _save(obj: object, path) -> str:
     return str(path)
 
 
-def test_get_model_with_another_class_count_reinitialises_only_the_classifier(tmp_path, caplog) -> None:
+def test_get_model_with_another_class_count_reinitialises_only_the_classifier(
+    tmp_path, caplog
+) -> None:
     torch.manual_seed(0)
     source = torchvision.models.resnet18()
     path = _save(source.state_dict(), tmp_path / "r18.pth")
@@ -41,7 +43,10 @@ def test_get_model_reads_the_class_count_and_filter_from_our_files(tmp_path) -> 
     path = _save({"state_dict": trained.state_dict(), "antialias": meta}, tmp_path / "weights.pt")
     model = zoo.get_model("resnet18", weights=path)
     assert model.fc.out_features == 7 and model.maxpool.taps == [0.25, 0.5, 0.25]
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), trained.state_dict().values(), strict=True)
+    )
     # A plain file without a description: the classifier's shape says 7.
     plain = _save(trained.state_dict(), tmp_path / "plain.pt")
     assert zoo.get_model("resnet18", weights=plain, filter_size=3).fc.out_features == 7
@@ -54,7 +59,10 @@ def test_torchvision_weights_enums_are_accepted_for_their_architecture() -> None
     assert _torchvision_enum(tv, "resnet18") is tv
     assert _torchvision_enum("IMAGENET1K_V1", "resnet18") is tv
     assert _torchvision_enum("DEFAULT", "resnet18") is None  # our catalog's name wins
-    with pytest.raises(ValueError, match=r"ResNet18_Weights\.IMAGENET1K_V1 are not for 'resnet50'.*takes ResNet50_Weights"):
+    with pytest.raises(
+        ValueError,
+        match=r"ResNet18_Weights\.IMAGENET1K_V1 are not for 'resnet50'.*takes ResNet50_Weights",
+    ):
         zoo.get_model("resnet50", weights=tv)
 
 

@@ -18,7 +18,9 @@ def test_hubconf_offers_every_zoo_model() -> None:
     spec = importlib.util.spec_from_file_location("hubconf_under_test", REPO / "hubconf.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    entry_points = sorted(n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_"))
+    entry_points = sorted(
+        n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")
+    )
     assert set(zoo.list_models()) >= set(entry_points) and len(entry_points) == 23
     assert module.dependencies == ["torch", "torchvision"]
 
@@ -30,8 +32,13 @@ def test_torch_hub_load_local_builds_a_model(hub_dir: Path, tmp_path: Path) -> N
     # Weights go through the same loading path.
     path = tmp_path / "w.pth"
     torch.save(model.state_dict(), path)
-    again = torch.hub.load(str(REPO), "resnet18", source="local", num_classes=10, filter_size=3, weights=str(path))
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True))
+    again = torch.hub.load(
+        str(REPO), "resnet18", source="local", num_classes=10, filter_size=3, weights=str(path)
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True)
+    )
 
 
 def test_pretrained_true_means_the_default_weights(monkeypatch) -> None:
@@ -41,7 +48,10 @@ def test_pretrained_true_means_the_default_weights(monkeypatch) -> None:
     seen = {}
     monkeypatch.setattr(zoo, "resnet18", lambda **kw: seen.update(kw) or "built")
     entry = module._entry(lambda **kw: zoo.resnet18(**kw))
-    assert entry(pretrained=True, num_classes=1000) == "built" and seen == {"weights": "DEFAULT", "num_classes": 1000}
+    assert entry(pretrained=True, num_classes=1000) == "built" and seen == {
+        "weights": "DEFAULT",
+        "num_classes": 1000,
+    }
     with pytest.raises(ValueError, match="not both"):
         entry(pretrained=True, weights="LPF2")
     from antialias.models._registry import get_model_builder

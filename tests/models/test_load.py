@@ -28,7 +28,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _publish(model: nn.Module, folder: Path, stem: str, *, official: bool = True) -> tuple[Path, str]:
+def _publish(
+    model: nn.Module, folder: Path, stem: str, *, official: bool = True
+) -> tuple[Path, str]:
     """Save ``model``'s weights as ``<stem>-<hash8>.pth`` in ``folder`` (torch.hub's naming)."""
     tmp = folder / "tmp.pth"
     torch.save({"state_dict": model.state_dict()} if official else model.state_dict(), tmp)
@@ -64,7 +66,9 @@ def _closed_port() -> int:
 # ---- downloads -------------------------------------------------------------------------------------
 
 
-def test_download_from_url_into_the_hub_cache(small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]) -> None:
+def test_download_from_url_into_the_hub_cache(
+    small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]
+) -> None:
     base, served = http_server
     path, digest = _publish(small_resnet, served, "resnet18_lpf5")
     url = f"{base}/{path.name}"
@@ -79,7 +83,9 @@ def test_download_from_url_into_the_hub_cache(small_resnet: nn.Module, hub_dir: 
     assert _same_weights(again, small_resnet)
 
 
-def test_download_hash_mismatch_is_refused_and_not_cached(small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]) -> None:
+def test_download_hash_mismatch_is_refused_and_not_cached(
+    small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path]
+) -> None:
     base, served = http_server
     path, digest = _publish(small_resnet, served, "resnet18_lpf5")
     wrong = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
@@ -92,14 +98,21 @@ def test_download_hash_mismatch_is_refused_and_not_cached(small_resnet: nn.Modul
 
 
 def test_catalog_download_goes_through_the_mirror_and_checks_the_catalog_hash(
-    small_resnet: nn.Module, hub_dir: Path, http_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+    small_resnet: nn.Module,
+    hub_dir: Path,
+    http_server: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The catalog entry's real hash prefix is checked: our test file is not the official one."""
     base, served = http_server
     entry = zoo.ResNet18_Weights.LPF5
     torch.save({"state_dict": small_resnet.state_dict()}, served / entry.file_name)
     monkeypatch.setenv("ANTIALIAS_WEIGHTS_MIRROR", base)
-    with pytest.raises(CheckpointError, match=re.escape(f"{base}/{entry.file_name}") + f".*does not start with '{entry.sha256_prefix}'"):
+    with pytest.raises(
+        CheckpointError,
+        match=re.escape(f"{base}/{entry.file_name}")
+        + f".*does not start with '{entry.sha256_prefix}'",
+    ):
         zoo.resnet18(weights="LPF5", progress=False)
 
 
@@ -114,14 +127,21 @@ def test_offline_error_names_the_url_and_the_cache_path(hub_dir: Path) -> None:
     assert isinstance(info.value, ConnectionError) and isinstance(info.value, ValueError)
 
 
-def test_offline_catalog_entry_says_where_to_put_the_file(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_catalog_entry_says_where_to_put_the_file(
+    hub_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ANTIALIAS_WEIGHTS_MIRROR", f"http://127.0.0.1:{_closed_port()}/weights")
     entry = zoo.MobileNet_V2_Weights.DEFAULT
-    with pytest.raises(WeightsDownloadError, match="put it at " + re.escape(str(hub_dir / "checkpoints" / entry.file_name))):
+    with pytest.raises(
+        WeightsDownloadError,
+        match="put it at " + re.escape(str(hub_dir / "checkpoints" / entry.file_name)),
+    ):
         zoo.mobilenet_v2(weights=entry, progress=False)
 
 
-def test_file_placed_by_hand_in_the_cache_loads_offline(small_resnet: nn.Module, hub_dir: Path, tmp_path: Path) -> None:
+def test_file_placed_by_hand_in_the_cache_loads_offline(
+    small_resnet: nn.Module, hub_dir: Path, tmp_path: Path
+) -> None:
     (hub_dir / "checkpoints").mkdir(parents=True)
     path, _ = _publish(small_resnet, hub_dir / "checkpoints", "resnet18_lpf5")
     url = f"http://127.0.0.1:{_closed_port()}/{path.name}"  # nobody listens: only the cache can serve it
@@ -140,12 +160,18 @@ def test_file_placed_by_hand_in_the_cache_loads_offline(small_resnet: nn.Module,
 
 def _evil_file(path: Path, payload: object, *, legacy: bool = False) -> Path:
     """A weights file with the ``payload`` fixture planted in it."""
-    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": payload}, path, _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": payload},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     return path
 
 
 @pytest.mark.parametrize("legacy", [False, True])
-def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, legacy: bool, payload: object) -> None:
+def test_malicious_pickle_is_refused_and_nothing_runs(
+    tmp_path: Path, legacy: bool, payload: object
+) -> None:
     marker = tmp_path / "MARKER"
     path = _evil_file(tmp_path / "evil.pth", payload, legacy=legacy)
     with pytest.raises(CheckpointError, match="refusing to load.*could run code"):
@@ -169,7 +195,9 @@ def test_raw_pickle_file_is_refused(tmp_path: Path, payload: object) -> None:
 @pytest.mark.parametrize("legacy", [False, True])
 def test_truncated_file(small_resnet: nn.Module, tmp_path: Path, legacy: bool) -> None:
     path = tmp_path / "cut.pth"
-    torch.save({"state_dict": small_resnet.state_dict()}, path, _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"state_dict": small_resnet.state_dict()}, path, _use_new_zipfile_serialization=not legacy
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
@@ -195,7 +223,10 @@ def test_file_without_a_state_dict(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"neither an existing file, a URL, nor a weights name of resnet18 \(LPF4_FINETUNE"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"neither an existing file, a URL, nor a weights name of resnet18 \(LPF4_FINETUNE",
+    ):
         zoo.resnet18(weights=str(tmp_path / "nope.pth"))
     with pytest.raises(TypeError, match="weights must be"):
         zoo.resnet18(weights=12)
@@ -211,7 +242,9 @@ def test_torchvision_style_weights_load_through_the_loader(hub_dir: Path, tmp_pa
     assert (hub_dir / "checkpoints" / named.name).is_file()  # shared with torch.hub, hash-named
 
 
-def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object) -> None:
+def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(
+    hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object
+) -> None:
     base, root = http_server
     marker = tmp_path / "MARKER"
     evil = _evil_file(root / "model-00000000.pth", payload)
@@ -223,7 +256,9 @@ def test_refused_download_is_deleted_and_never_left_in_the_hub_cache(hub_dir: Pa
     assert leftovers == [] and not marker.exists()
 
 
-def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object) -> None:
+def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(
+    hub_dir: Path, http_server: tuple[str, Path], tmp_path: Path, payload: object
+) -> None:
     base, root = http_server
     good = root / "w.pth"
     torch.save({"w": torch.ones(2)}, good)
@@ -237,7 +272,9 @@ def test_a_bad_file_already_in_the_cache_is_deleted_and_fetched_again(hub_dir: P
     assert _sha256(hub_dir / "checkpoints" / name) == _sha256(root / name)
 
 
-def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, http_server: tuple[str, Path]) -> None:
+def test_the_cache_is_keyed_by_url_not_by_file_name(
+    hub_dir: Path, http_server: tuple[str, Path]
+) -> None:
     base, root = http_server
     for folder, value in (("a", 1.0), ("b", 2.0)):
         (root / folder).mkdir()
@@ -249,7 +286,9 @@ def test_the_cache_is_keyed_by_url_not_by_file_name(hub_dir: Path, http_server: 
     assert not (hub_dir / "checkpoints" / "model.pth").exists()  # not where torch.hub looks by name
 
 
-def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(tmp_path: Path, payload: object) -> None:
+def test_weights_file_with_a_payload_is_refused_with_a_clear_reason(
+    tmp_path: Path, payload: object
+) -> None:
     marker = tmp_path / "MARKER"
     for legacy in (False, True):
         path = _evil_file(tmp_path / f"evil{int(legacy)}.pth", payload, legacy=legacy)
@@ -277,7 +316,9 @@ def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) 
     offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 400
     data[offset] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(1000.0))  # torch reads it silently
+    assert not torch.equal(
+        torch.load(path, weights_only=True)["w"], torch.arange(1000.0)
+    )  # torch reads it silently
     with pytest.raises(CheckpointError, match="CRC-32"):
         read_state_dict(path)
 
@@ -285,7 +326,9 @@ def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) 
 # ---- checkpoints that do not fit ---------------------------------------------------------------------
 
 
-def test_wrong_architecture_lists_the_differing_keys(small_resnet: nn.Module, tmp_path: Path) -> None:
+def test_wrong_architecture_lists_the_differing_keys(
+    small_resnet: nn.Module, tmp_path: Path
+) -> None:
     path = tmp_path / "r18.pth"
     torch.save({"state_dict": small_resnet.state_dict()}, path)
     with pytest.raises(CheckpointError) as info:
@@ -293,26 +336,40 @@ def test_wrong_architecture_lists_the_differing_keys(small_resnet: nn.Module, tm
     message = str(info.value)
     assert "does not fit the resnet34 model" in message
     assert "missing keys: layer1.2.conv1.weight" in message
-    with pytest.raises(CheckpointError, match=r"missing keys: .*shape mismatches: layer1.0.conv1.weight: checkpoint \(64, 64, 3, 3\) vs model \(64, 64, 1, 1\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing keys: .*shape mismatches: layer1.0.conv1.weight: checkpoint \(64, 64, 3, 3\) vs model \(64, 64, 1, 1\)",
+    ):
         zoo.resnet50(weights=path, num_classes=10, filter_size=5)
 
 
 def test_wrong_num_classes_lists_the_shapes(small_resnet: nn.Module, tmp_path: Path) -> None:
     path = tmp_path / "r18.pth"
     torch.save(small_resnet.state_dict(), path)
-    with pytest.raises(CheckpointError, match=r"fc.weight: checkpoint \(10, 512\) vs model \(1000, 512\)"):
+    with pytest.raises(
+        CheckpointError, match=r"fc.weight: checkpoint \(10, 512\) vs model \(1000, 512\)"
+    ):
         zoo.resnet18(weights=path, filter_size=5)
 
 
 # ---- formats ---------------------------------------------------------------------------------------------
 
 
-def test_plain_state_dict_module_prefix_and_legacy_format(small_resnet: nn.Module, tmp_path: Path) -> None:
+def test_plain_state_dict_module_prefix_and_legacy_format(
+    small_resnet: nn.Module, tmp_path: Path
+) -> None:
     plain = tmp_path / "plain.pth"
     torch.save(small_resnet.state_dict(), plain, _use_new_zipfile_serialization=False)
     assert _same_weights(zoo.resnet18(weights=plain, num_classes=10, filter_size=5), small_resnet)
-    wrapped = tmp_path / "ddp.pth"  # as saved from DistributedDataParallel, inside a training checkpoint
-    torch.save({"epoch": 90, "model": {f"module.{k}": v for k, v in small_resnet.state_dict().items()}}, wrapped)
+    wrapped = (
+        tmp_path / "ddp.pth"
+    )  # as saved from DistributedDataParallel, inside a training checkpoint
+    torch.save(
+        {"epoch": 90, "model": {f"module.{k}": v for k, v in small_resnet.state_dict().items()}},
+        wrapped,
+    )
     assert _same_weights(zoo.resnet18(weights=wrapped, num_classes=10, filter_size=5), small_resnet)
-    in_memory = zoo.resnet18(weights={"state_dict": small_resnet.state_dict()}, num_classes=10, filter_size=5)
+    in_memory = zoo.resnet18(
+        weights={"state_dict": small_resnet.state_dict()}, num_classes=10, filter_size=5
+    )
     assert _same_weights(in_memory, small_resnet)

@@ -25,9 +25,18 @@ def test_wrong_filter_size_for_a_reference_checkpoint(tmp_path: Path) -> None:
     ref = antialiased_cnns.resnet18(filter_size=5, num_classes=10)
     path = tmp_path / "ref_lpf5.pth"
     torch.save({"state_dict": ref.state_dict()}, path)
-    with pytest.raises(CheckpointError, match=r"trained with filter_size=5 .*shape \(64, 1, 5, 5\).*use 3-tap filters"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"trained with filter_size=5 .*shape \(64, 1, 5, 5\).*use 3-tap filters",
+    ):
         zoo.resnet18(weights=path, num_classes=10, filter_size=3)
-    assert zoo.resnet18(weights=path, num_classes=10).maxpool.taps == [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16]
+    assert zoo.resnet18(weights=path, num_classes=10).maxpool.taps == [
+        1 / 16,
+        4 / 16,
+        6 / 16,
+        4 / 16,
+        1 / 16,
+    ]
 
 
 def test_remap_rules_by_name() -> None:
@@ -41,17 +50,27 @@ def test_remap_rules_by_name() -> None:
         "classifier.0.weight": torch.ones(10, 1280),  # the omitted Dropout -> classifier.1
     }
     assert sorted(remap_reference_state_dict(ref, model)) == [
-        "classifier.1.weight", "features.1.conv.1.weight", "features.2.conv.1.0.weight",
-        "features.2.conv.2.weight", "features.2.conv.3.running_mean"]
+        "classifier.1.weight",
+        "features.1.conv.1.weight",
+        "features.2.conv.1.0.weight",
+        "features.2.conv.2.weight",
+        "features.2.conv.3.running_mean",
+    ]
     same = {k: v for k, v in model.state_dict().items()}
-    assert list(remap_reference_state_dict(same, model)) == list(same)  # our own layout is a fixed point
+    assert list(remap_reference_state_dict(same, model)) == list(
+        same
+    )  # our own layout is a fixed point
 
 
 def test_legacy_densenet_names(tmp_path: Path) -> None:
     model = zoo.densenet121(num_classes=10)
     legacy = {}
     for key, value in model.state_dict().items():
-        legacy[key.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace("denselayer2.conv2.", "denselayer2.conv.2.")] = value
+        legacy[
+            key.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace(
+                "denselayer2.conv2.", "denselayer2.conv.2."
+            )
+        ] = value
     assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
     assert _same_weights(zoo.densenet121(weights=legacy, num_classes=10), model)
 
@@ -60,8 +79,15 @@ def test_legacy_densenet_names(tmp_path: Path) -> None:
 def test_infer_filter_size_reads_the_binomial_of_the_blur_buffers(k: int) -> None:
     row = torch.tensor([float(math.comb(k - 1, i)) for i in range(k)])
     kernel = torch.outer(row, row) / row.sum() ** 2
-    state = {"maxpool.1.filt": kernel.expand(64, 1, k, k), "layer2.0.conv2.0.filt": kernel.expand(128, 1, k, k)}
+    state = {
+        "maxpool.1.filt": kernel.expand(64, 1, k, k),
+        "layer2.0.conv2.0.filt": kernel.expand(128, 1, k, k),
+    }
     assert infer_filter_size(state) == k
-    assert infer_filter_size({"fc.weight": torch.ones(2, 2)}) is None  # no blur buffers: torchvision's layout
+    assert (
+        infer_filter_size({"fc.weight": torch.ones(2, 2)}) is None
+    )  # no blur buffers: torchvision's layout
     box = torch.full((3, 3), 1 / 9)
-    assert infer_filter_size({"maxpool.1.filt": box.expand(64, 1, 3, 3)}) is None  # not a binomial filter
+    assert (
+        infer_filter_size({"maxpool.1.filt": box.expand(64, 1, 3, 3)}) is None
+    )  # not a binomial filter

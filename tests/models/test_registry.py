@@ -33,7 +33,12 @@ def test_get_model_unknown_name() -> None:
 
 def test_list_models_include_and_exclude() -> None:
     assert zoo.list_models(include="*resnet*", exclude=["wide_*", "resnext*"]) == [
-        "resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+        "resnet101",
+        "resnet152",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+    ]
     assert zoo.list_models(include=["alexnet", "vgg11*"]) == ["alexnet", "vgg11", "vgg11_bn"]
     assert len(zoo.list_models("*resnet*")) == 7  # resnet*, wide_resnet*; not resnext*
     with pytest.raises(ValueError, match="not both"):

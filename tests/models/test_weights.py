@@ -11,7 +11,17 @@ from _zoo_archs import ARCHS
 
 import antialias.models as zoo
 
-PAPER = {"alexnet", "vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "mobilenet_v2"}
+PAPER = {
+    "alexnet",
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "densenet121",
+    "mobilenet_v2",
+}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -30,9 +40,14 @@ def test_weights_catalog(arch: str) -> None:
         assert w.preprocessing.resize_size == 256 and w.preprocessing.input_size == (3, 224, 224)
         if w.recipe == "torchvision":
             tv = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
-            assert w.url == tv.url and w.filter_size is None and w.num_params == tv.meta["num_params"]
+            assert (
+                w.url == tv.url and w.filter_size is None and w.num_params == tv.meta["num_params"]
+            )
         else:
-            assert w.url == f"https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/{arch}_{member.name.lower()}-{w.sha256_prefix}.pth"
+            assert (
+                w.url
+                == f"https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/{arch}_{member.name.lower()}-{w.sha256_prefix}.pth"
+            )
             assert w.license == "CC BY-NC-SA 4.0 (non-commercial)" and "non-commercial" in w.docs
             assert w.filter_size == int(member.name[3])
             assert w.recipe == ("finetune" if member.name.endswith("FINETUNE") else "scratch")
@@ -40,7 +55,10 @@ def test_weights_catalog(arch: str) -> None:
 
 
 def test_published_numbers() -> None:
-    assert (zoo.ResNet50_Weights.DEFAULT.top1, zoo.ResNet50_Weights.DEFAULT.consistency) == (77.41, 91.32)
+    assert (zoo.ResNet50_Weights.DEFAULT.top1, zoo.ResNet50_Weights.DEFAULT.consistency) == (
+        77.41,
+        91.32,
+    )
     assert (zoo.ResNet50_Weights.LPF5.top1, zoo.ResNet50_Weights.LPF5.consistency) == (77.04, 91.31)
     assert zoo.ResNet50_Weights.TORCHVISION_IMAGENET1K_V1.top1 == 76.16
     assert zoo.MobileNet_V2_Weights.DEFAULT.file_name == "mobilenet_v2_lpf4_finetune-7eed94b1.pth"
@@ -109,5 +127,7 @@ def test_weights_enums_are_static_classes() -> None:
 
     source = Path(zoo.__file__).with_name("_weights.py").read_text()
     classes = {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
-    assert {zoo.get_model_weights(a).__name__ for a in ARCHS} <= classes  # visible to IDEs and type checkers
+    assert {
+        zoo.get_model_weights(a).__name__ for a in ARCHS
+    } <= classes  # visible to IDEs and type checkers
     assert "__all__ +=" not in source

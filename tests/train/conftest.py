@@ -8,6 +8,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 
+
 @pytest.fixture
 def tiny_models(monkeypatch: pytest.MonkeyPatch) -> str:
     """Make ``_tiny_models`` importable (``--model _tiny_models:tiny_net``); returns its folder."""

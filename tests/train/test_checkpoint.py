@@ -124,7 +124,9 @@ def test_retention_latest_best_and_every_n(tmp_path):
         [ck.BEST, ck.LATEST, "checkpoint_epoch0002.pt", "checkpoint_epoch0004.pt"]
     )
     # Every kept checkpoint has its SHA-256 recorded beside it.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".sha256")) == [n + ".sha256" for n in names]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".sha256")) == [
+        n + ".sha256" for n in names
+    ]
     assert ck.load_checkpoint(tmp_path / ck.LATEST)["epoch"] == 4
     # "best" keeps epoch 3's content although "latest" was rewritten after it.
     assert ck.load_checkpoint(tmp_path / ck.BEST)["epoch"] == 3

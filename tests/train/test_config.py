@@ -34,7 +34,10 @@ def test_validate_config_returns_the_micro_batch():
         ({"amp": "fp16"}, "needs a CUDA device"),
         ({"amp": "fp8"}, "amp must be one of"),
         ({"batch_size": 6, "accum_steps": 4}, r"batch_size 6 \(global\) must be divisible"),
-        ({"val_resize": 100, "crop_size": 224}, r"val_resize \(100\) must be at least crop_size \(224\)"),
+        (
+            {"val_resize": 100, "crop_size": 224},
+            r"val_resize \(100\) must be at least crop_size \(224\)",
+        ),
         ({"label_smoothing": 1.0}, "label_smoothing must be < 1"),
         ({"warmup_epochs": 5, "epochs": 2}, r"warmup_epochs \(5\) must not exceed epochs \(2\)"),
         ({"accum_steps": 0}, "accum_steps must be an int >= 1, got 0"),

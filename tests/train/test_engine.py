@@ -195,7 +195,11 @@ def test_log_checkpoints_and_weights_of_a_run(image_data, tmp_path, tiny_models)
         )
     )
     # Hidden files (the run lock) and the SHA-256 records beside the checkpoints aside:
-    names = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and not p.name.endswith(".sha256"))
+    names = sorted(
+        p.name
+        for p in out.iterdir()
+        if not p.name.startswith(".") and not p.name.endswith(".sha256")
+    )
     assert names == sorted(
         [
             "config.json",
@@ -307,11 +311,15 @@ def test_an_existing_run_is_not_written_over(image_data, tmp_path, tiny_models):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_the_model_and_its_weights_are_checked_before_the_images(image_data, tmp_path, tiny_models, monkeypatch):
+def test_the_model_and_its_weights_are_checked_before_the_images(
+    image_data, tmp_path, tiny_models, monkeypatch
+):
     import antialias.train.engine as engine
 
     read = []
-    monkeypatch.setattr(engine, "_load_data", lambda config: read.append(config) or pytest.fail("images read"))
+    monkeypatch.setattr(
+        engine, "_load_data", lambda config: read.append(config) or pytest.fail("images read")
+    )
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="no callable 'nope'"):
         train(_config(image_data, out, model="_tiny_models:nope"))

@@ -33,7 +33,9 @@ def test_init_weights_that_do_not_match_are_refused_with_the_keys(tmp_path):
     state["extra.weight"] = torch.zeros(1)
     path = tmp_path / "bad.pth"
     torch.save({"state_dict": state}, path)
-    with pytest.raises(ValueError, match=r"1 missing keys: fc\.bias; 1 unexpected keys: extra\.weight"):
+    with pytest.raises(
+        ValueError, match=r"1 missing keys: fc\.bias; 1 unexpected keys: extra\.weight"
+    ):
         load_init_weights(model, str(path), arch="resnet18")
     wrong_classes = build_model("resnet18", num_classes=3, source="torchvision").state_dict()
     torch.save(wrong_classes, path)
@@ -63,12 +65,16 @@ def test_a_weights_file_for_a_factory_and_for_the_zoo(tmp_path):
     trained = torchvision.models.resnet18(num_classes=4)
     path = tmp_path / "w.pt"
     torch.save(trained.state_dict(), path)
-    model = build_model("torchvision.models:resnet18", weights=str(path))  # a factory sized for the file
+    model = build_model(
+        "torchvision.models:resnet18", weights=str(path)
+    )  # a factory sized for the file
     assert model.fc.out_features == 4 and torch.equal(model.fc.weight, trained.fc.weight)
     zoo = build_model("resnet18", source="auto", weights=str(path))  # the zoo reads the file itself
     assert zoo.fc.out_features == 4 and torch.equal(zoo.fc.weight, trained.fc.weight)
     assert any(type(m).__name__.startswith("MaxBlur") for m in zoo.modules())
-    assert build_model("resnet18", weights="none").fc.out_features == 1000  # "none": random initialisation
+    assert (
+        build_model("resnet18", weights="none").fc.out_features == 1000
+    )  # "none": random initialisation
 
 
 def test_a_saved_model_file_and_its_errors(tmp_path):
@@ -83,7 +89,10 @@ def test_a_saved_model_file_and_its_errors(tmp_path):
     torch.save({"other.weight": torch.zeros(2)}, wrong)
     with pytest.raises(ValueError, match="is not a TorchScript file"):
         build_model(str(wrong))
-    with pytest.raises(ValueError, match="do not fit the model .*1 missing keys: 1.bias.*1 unexpected keys: other.weight"):
+    with pytest.raises(
+        ValueError,
+        match="do not fit the model .*1 missing keys: 1.bias.*1 unexpected keys: other.weight",
+    ):
         load_strict(net, {"1.weight": torch.zeros(3, 12), "other.weight": torch.zeros(2)})
     with pytest.raises(ValueError, match=r"unknown model 'resnet1'.*did you mean"):
         build_model("resnet1")

@@ -15,15 +15,35 @@ class LRSchedule:
     """The learning-rate factor at optimiser step ``step`` of torch's schedulers as the engine builds
     them (one fresh optimiser with lr 1, stepped ``step`` times)."""
 
-    def __init__(self, schedule, *, epochs, steps_per_epoch, step_size=30, gamma=0.1, warmup_epochs=0.0,
-                 warmup_start=0.01):
-        self.recipe = Recipe(name="test", epochs=epochs, lr=1.0, schedule=schedule, step_size=step_size,
-                             gamma=gamma, warmup_epochs=warmup_epochs)
+    def __init__(
+        self,
+        schedule,
+        *,
+        epochs,
+        steps_per_epoch,
+        step_size=30,
+        gamma=0.1,
+        warmup_epochs=0.0,
+        warmup_start=0.01,
+    ):
+        self.recipe = Recipe(
+            name="test",
+            epochs=epochs,
+            lr=1.0,
+            schedule=schedule,
+            step_size=step_size,
+            gamma=gamma,
+            warmup_epochs=warmup_epochs,
+        )
         self.steps_per_epoch, self.warmup_start = steps_per_epoch, warmup_start
 
     def make(self, optimizer):
-        return build_scheduler(optimizer, self.recipe, steps_per_epoch=self.steps_per_epoch,
-                               warmup_start=self.warmup_start)
+        return build_scheduler(
+            optimizer,
+            self.recipe,
+            steps_per_epoch=self.steps_per_epoch,
+            warmup_start=self.warmup_start,
+        )
 
     def __call__(self, step):
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -73,4 +93,9 @@ def test_build_optimizer_is_sgd_with_the_recipes_momentum_and_weight_decay():
     optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(1))], recipe, nesterov=True)
     group = optimizer.param_groups[0]
     assert isinstance(optimizer, torch.optim.SGD)
-    assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (0.3, 0.9, 1e-4, True)
+    assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (
+        0.3,
+        0.9,
+        1e-4,
+        True,
+    )

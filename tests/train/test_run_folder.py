@@ -24,7 +24,10 @@ def test_log_lines_are_strict_json_and_a_torn_last_line_is_ignored(tmp_path, cap
     assert read_log(log) == [{"epoch": 1, "val_top1": None}, {"epoch": 2, "val_top1": 0.5}]
     with open(log, "a", encoding="utf-8") as f:
         f.write('{"epoch": 3, "val_')  # a crash while appending
-    assert [row["epoch"] for row in read_log(log)] == [1, 2] and "incomplete last line" in caplog.text
+    assert [row["epoch"] for row in read_log(log)] == [
+        1,
+        2,
+    ] and "incomplete last line" in caplog.text
     assert logged_epoch(tmp_path) == 2
     log.write_text('{"epoch": 1}\nnot json\n{"epoch": 3}\n')
     with pytest.raises(ValueError, match="line 2 is not valid JSON"):
@@ -43,6 +46,10 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed_or_overwritten(tmp_pat
     overwrite = TrainConfig(data=None, model="resnet18", output_dir=str(out), overwrite=True)
     assert check_output_dir(overwrite) == (None, [out / "log.jsonl"])
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
-        check_output_dir(TrainConfig(data=None, model="resnet18", output_dir=str(out), resume="latest"))
+        check_output_dir(
+            TrainConfig(data=None, model="resnet18", output_dir=str(out), resume="latest")
+        )
     with pytest.raises(ValueError, match="is a folder"):
-        check_output_dir(TrainConfig(data=None, model="resnet18", output_dir=str(out), resume=str(tmp_path)))
+        check_output_dir(
+            TrainConfig(data=None, model="resnet18", output_dir=str(out), resume=str(tmp_path))
+        )

@@ -56,6 +56,19 @@ from antialias.apps.demo.training import evaluate_model as evaluate_model
 from antialias.apps.demo.training import train_model as train_model
 
 __all__ = [
-    "COMPARISON_METRICS", "DATASETS", "METRICS", "DemoConfig", "DemoData", "DemoNet", "Variant", "evaluate_model",
-    "format_table", "load_data", "make_variants", "parse_methods", "run_demo", "train_model", "write_outputs",
+    "COMPARISON_METRICS",
+    "DATASETS",
+    "METRICS",
+    "DemoConfig",
+    "DemoData",
+    "DemoNet",
+    "Variant",
+    "evaluate_model",
+    "format_table",
+    "load_data",
+    "make_variants",
+    "parse_methods",
+    "run_demo",
+    "train_model",
+    "write_outputs",
 ]

@@ -11,8 +11,15 @@ from antialias.filters import FilterSpec, filter_name, get_taps
 from antialias.layers import list_downsample_methods
 
 __all__ = [
-    "COMPARISON_METRICS", "DATASETS", "METRICS", "DemoConfig", "Variant", "make_variants", "parse_methods",
-    "spec_name", "variant_filter",
+    "COMPARISON_METRICS",
+    "DATASETS",
+    "METRICS",
+    "DemoConfig",
+    "Variant",
+    "make_variants",
+    "parse_methods",
+    "spec_name",
+    "variant_filter",
 ]
 
 DATASETS = ("digits", "cifar10")
@@ -41,7 +48,14 @@ COMPARISON_METRICS: tuple[tuple[str, str], ...] = (
 # The paper's names of the binomial filters (Zhang, 2019, Table 1).
 _PAPER_NAMES = {1: "no blur", 2: "Rect-2", 3: "Tri-3", 4: "Tri-4", 5: "Bin-5"}
 # Table labels of the downsampling methods after the dense max; unknown methods show their name.
-_METHOD_LABELS = {"aps": "APS", "lps": "LPS", "flc": "FLC", "asap": "ASAP", "wavelet": "wavelet", "adaptive": "adaptive"}
+_METHOD_LABELS = {
+    "aps": "APS",
+    "lps": "LPS",
+    "flc": "FLC",
+    "asap": "ASAP",
+    "wavelet": "wavelet",
+    "adaptive": "adaptive",
+}
 # The filter each method gets when the name carries none: the polyphase methods run without a blur
 # (their invariance is the point); others take the layer factory's default.
 _DEFAULT_FILTERS: dict[str, FilterSpec] = {"blur": 4, "aps": 1, "lps": 1}
@@ -49,7 +63,11 @@ _DEFAULT_FILTERS: dict[str, FilterSpec] = {"blur": 4, "aps": 1, "lps": 1}
 
 def variant_filter(variant: Variant) -> FilterSpec | None:
     """The filter a variant is built with: its own, else the method's default (``None``: the factory's)."""
-    return variant.filter_size if variant.filter_size is not None else _DEFAULT_FILTERS.get(variant.method)
+    return (
+        variant.filter_size
+        if variant.filter_size is not None
+        else _DEFAULT_FILTERS.get(variant.method)
+    )
 
 
 @dataclass(frozen=True)
@@ -139,10 +157,18 @@ class DemoConfig:
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
         for name in ("epochs", "batch_size", "passes", "train_size", "test_size", "workers"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, int) or self.max_shift < 1:
-            raise ValueError(f"max_shift must be a positive integer number of pixels, got {self.max_shift!r}")
+        if (
+            isinstance(self.max_shift, bool)
+            or not isinstance(self.max_shift, int)
+            or self.max_shift < 1
+        ):
+            raise ValueError(
+                f"max_shift must be a positive integer number of pixels, got {self.max_shift!r}"
+            )
         if self.widths is not None:
             widths = tuple(self.widths)
             if len(widths) != 3 or any(not isinstance(w, int) or w < 1 for w in widths):
@@ -183,14 +209,18 @@ class DemoConfig:
             **dataclasses.asdict(self),
             "filters": [f if isinstance(f, (int, str)) else spec_name(f) for f in self.filters],
             "methods": list(self.methods) if self.methods is not None else None,
-            "epochs": self.resolved_epochs, "widths": list(self.resolved_widths), "batch_size": self.resolved_batch_size,
+            "epochs": self.resolved_epochs,
+            "widths": list(self.resolved_widths),
+            "batch_size": self.resolved_batch_size,
             "seeds": list(self.seeds),
         }
 
 
 def spec_name(spec: FilterSpec) -> str:
     """``4`` -> ``"4"``, ``"box-3"`` -> ``"box-3"``, taps -> ``"taps=[...]"``."""
-    return spec if isinstance(spec, str) else str(spec) if isinstance(spec, int) else filter_name(spec)
+    return (
+        spec if isinstance(spec, str) else str(spec) if isinstance(spec, int) else filter_name(spec)
+    )
 
 
 def _blur_label(spec: FilterSpec) -> str:
@@ -224,7 +254,9 @@ def make_variants(
         variants.append(Variant(f"blur-{spec_name(spec)}", "blur", spec, _blur_label(spec)))
     available = "aps" in list_downsample_methods()
     if aps and not available:
-        raise ValueError("the APS variant needs the polyphase layers (antialias.layers.polyphase), not installed")
+        raise ValueError(
+            "the APS variant needs the polyphase layers (antialias.layers.polyphase), not installed"
+        )
     if aps or (aps is None and available):
         variants.append(Variant("aps", "aps", None, "MaxPool + APS"))
     if not variants:
@@ -258,7 +290,9 @@ def parse_methods(names: Sequence[str]) -> list[Variant]:
             continue
         method, _, spec_text = name.partition("-")
         if method not in registered:
-            raise ValueError(f"unknown method {name!r}; expected 'max' or one of {registered}, optionally '-<filter>'")
+            raise ValueError(
+                f"unknown method {name!r}; expected 'max' or one of {registered}, optionally '-<filter>'"
+            )
         spec: FilterSpec | None = None
         if spec_text:
             spec = int(spec_text) if spec_text.isdigit() else spec_text
@@ -269,7 +303,9 @@ def parse_methods(names: Sequence[str]) -> list[Variant]:
         if method == "blur":
             label = _blur_label(spec if spec is not None else 4)
         else:
-            label = f"MaxPool + {_METHOD_LABELS.get(method, method)}" + (f" ({spec_text})" if spec_text else "")
+            label = f"MaxPool + {_METHOD_LABELS.get(method, method)}" + (
+                f" ({spec_text})" if spec_text else ""
+            )
         variants.append(Variant(name, method, spec, label))
     if not variants:
         raise ValueError("methods must name at least one method")

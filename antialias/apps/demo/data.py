@@ -59,7 +59,9 @@ def _digits(canvas: int = 32, scale: int = 2) -> tuple[Tensor, Tensor, list[str]
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise ImportError("the digits demo needs scikit-learn: pip install 'antialias[demo]'") from exc
+        raise ImportError(
+            "the digits demo needs scikit-learn: pip install 'antialias[demo]'"
+        ) from exc
     bunch = load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     # Nearest-neighbour upscaling keeps the scans' sharp pixel edges: the high frequencies whose
@@ -75,7 +77,9 @@ def _digits(canvas: int = 32, scale: int = 2) -> tuple[Tensor, Tensor, list[str]
 
 def _cifar10(root: str | None, download: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
     if root is None:
-        raise ValueError("--dataset cifar10 needs --data DIR: the folder that holds (or will hold, with --download) cifar-10-batches-py")
+        raise ValueError(
+            "--dataset cifar10 needs --data DIR: the folder that holds (or will hold, with --download) cifar-10-batches-py"
+        )
     path = Path(root).expanduser()
     try:
         # Read safely: a planted batch file cannot run code (see antialias.datasets.cifar10).
@@ -97,7 +101,11 @@ def _cifar10(root: str | None, download: bool) -> tuple[Tensor, Tensor, Tensor, 
 
 
 def load_data(
-    dataset: str = "digits", *, data_dir: str | None = None, download: bool = False, train_size: int | None = None,
+    dataset: str = "digits",
+    *,
+    data_dir: str | None = None,
+    download: bool = False,
+    train_size: int | None = None,
     test_size: int | None = None,
 ) -> DemoData:
     """Load and normalize the demo's data set.
@@ -123,7 +131,12 @@ def load_data(
         x_train, y_train, x_test, y_test, classes = _cifar10(data_dir, download)
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    x_train, y_train, x_test, y_test = x_train[:train_size], y_train[:train_size], x_test[:test_size], y_test[:test_size]
+    x_train, y_train, x_test, y_test = (
+        x_train[:train_size],
+        y_train[:train_size],
+        x_test[:test_size],
+        y_test[:test_size],
+    )
     mean = x_train.mean(dim=(0, 2, 3))
     std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)
 
@@ -133,4 +146,3 @@ def load_data(
     # The background of the digits is black (0); CIFAR-10 is padded with its mean colour.
     background = -mean / std if dataset == "digits" else torch.zeros_like(mean)
     return DemoData(dataset, norm(x_train), y_train, norm(x_test), y_test, background, classes)
-

@@ -30,8 +30,12 @@ logger = logging.getLogger(__name__)
 _WORKER: dict[str, Any] = {}
 
 
-def _run_one(variant: Variant, seed: int, data: DemoData, config: DemoConfig, report: Callable[[str], None]) -> dict[str, Any]:
-    model, info = train_model(variant, seed, data, config, on_epoch=lambda epoch, loss: report("epoch"))
+def _run_one(
+    variant: Variant, seed: int, data: DemoData, config: DemoConfig, report: Callable[[str], None]
+) -> dict[str, Any]:
+    model, info = train_model(
+        variant, seed, data, config, on_epoch=lambda epoch, loss: report("epoch")
+    )
     start = time.perf_counter()
     metrics = evaluate_model(model, data, config, seed)
     info["eval_time_s"] = time.perf_counter() - start
@@ -50,7 +54,10 @@ def _worker_task(variant: Variant, seed: int) -> dict[str, Any]:
 
 def _load(config: DemoConfig, download: bool) -> DemoData:
     return load_data(
-        config.dataset, data_dir=config.data_dir, download=download, train_size=config.train_size,
+        config.dataset,
+        data_dir=config.data_dir,
+        download=download,
+        train_size=config.train_size,
         test_size=config.test_size,
     )
 
@@ -93,16 +100,25 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     # Loading in the parent first surfaces data errors (and downloads) before any worker starts.
     data = _load(config, download=config.download)
     if config.dataset == "cifar10" and device.type == "cpu":
-        logger.warning("CIFAR-10 on the CPU takes hours at the default size; --device cuda is recommended")
+        logger.warning(
+            "CIFAR-10 on the CPU takes hours at the default size; --device cuda is recommended"
+        )
     tasks = [(v, s) for s in config.seeds for v in variants]
     epochs = config.resolved_epochs
     cores = _cpu_count()
     workers = 1 if device.type != "cpu" else min(config.workers or cores, len(tasks))
-    logger.info(f"training {len(tasks)} models ({len(variants)} variants x {len(config.seeds)} seeds, {epochs} "
-                f"epochs) on {config.device} with {workers} worker(s)")
+    logger.info(
+        f"training {len(tasks)} models ({len(variants)} variants x {len(config.seeds)} seeds, {epochs} "
+        f"epochs) on {config.device} with {workers} worker(s)"
+    )
     results: list[dict[str, Any]] = []
-    with tqdm(total=len(tasks) * (epochs + 1), desc="antialias demo", unit="epoch", disable=not config.progress,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(tasks) * (epochs + 1),
+        desc="antialias demo",
+        unit="epoch",
+        disable=not config.progress,
+        dynamic_ncols=True,
+    ) as bar:
         if workers == 1:
             threads = torch.get_num_threads()
             if device.type == "cpu":
@@ -119,7 +135,12 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
 
 
 def _run_pool(
-    config: DemoConfig, data: DemoData, tasks: list[tuple[Variant, int]], workers: int, threads: int, bar: Any
+    config: DemoConfig,
+    data: DemoData,
+    tasks: list[tuple[Variant, int]],
+    workers: int,
+    threads: int,
+    bar: Any,
 ) -> list[dict[str, Any]]:
     # "spawn": forking a process whose OpenMP runtime is initialized can hang the child. Spawned
     # workers re-import the caller's main module, hence the ``__main__`` guard asked of scripts.
@@ -129,7 +150,9 @@ def _run_pool(
     shipped = data if data.train_images.numel() <= 2**24 else None
     results: list[dict[str, Any]] = []
     initargs = (config, messages, threads, shipped)
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=initargs) as pool:
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=initargs
+    ) as pool:
         futures = {pool.submit(_worker_task, v, s): (v, s) for v, s in tasks}
         pending = set(futures)
         try:
@@ -159,7 +182,12 @@ def _drain(messages: Any, bar: Any) -> None:
 
 
 def _collect(
-    config: DemoConfig, variants: list[Variant], data: DemoData, results: list[dict[str, Any]], workers: int, wall: float
+    config: DemoConfig,
+    variants: list[Variant],
+    data: DemoData,
+    results: list[dict[str, Any]],
+    workers: int,
+    wall: float,
 ) -> dict[str, Any]:
     m = config.max_shift
     out_variants = []
@@ -172,24 +200,30 @@ def _collect(
         per_seed_acc = correct.mean(1)
         keys = dict.fromkeys([key for key, _ in METRICS + config.metrics] + ["epoch_time_s"])
         summary = {key: _spread([float(r[key]) for r in runs]) for key in keys}
-        out_variants.append({
-            "name": variant.name,
-            "label": variant.label,
-            "method": variant.method,
-            "filter_size": spec_name(variant.filter_size) if variant.filter_size is not None else None,
-            "seeds": [{k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs],
-            "summary": summary,
-            "diagonal": {
-                "shifts": list(range(-m, m + 1)),
-                "probability_mean": per_seed_prob.mean(0).tolist(),
-                "probability_std": _std0(per_seed_prob).tolist(),
-                "accuracy_mean": per_seed_acc.mean(0).tolist(),
-                "accuracy_std": _std0(per_seed_acc).tolist(),
-                # One test image's curve per seed (the paper's Figure 1 shows single images).
-                "example_image": 0,
-                "example_probability": probs[:, 0].tolist(),
-            },
-        })
+        out_variants.append(
+            {
+                "name": variant.name,
+                "label": variant.label,
+                "method": variant.method,
+                "filter_size": spec_name(variant.filter_size)
+                if variant.filter_size is not None
+                else None,
+                "seeds": [
+                    {k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs
+                ],
+                "summary": summary,
+                "diagonal": {
+                    "shifts": list(range(-m, m + 1)),
+                    "probability_mean": per_seed_prob.mean(0).tolist(),
+                    "probability_std": _std0(per_seed_prob).tolist(),
+                    "accuracy_mean": per_seed_acc.mean(0).tolist(),
+                    "accuracy_std": _std0(per_seed_acc).tolist(),
+                    # One test image's curve per seed (the paper's Figure 1 shows single images).
+                    "example_image": 0,
+                    "example_probability": probs[:, 0].tolist(),
+                },
+            }
+        )
     return {
         "config": config.to_dict(),
         "data": {
@@ -243,5 +277,3 @@ def _compare(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-

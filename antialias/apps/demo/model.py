@@ -21,8 +21,12 @@ def _downsample(variant: Variant, channels: int) -> nn.Module:
     # stride). MaxPool2d(2, 2) never reaches that row.
     spec = variant_filter(variant)
     if spec is None:  # the factory's default filter
-        return create_max_downsample(variant.method, 2, channels, 2, pad_mode="circular", circular=True)
-    return create_max_downsample(variant.method, 2, channels, 2, filter_size=spec, pad_mode="circular", circular=True)
+        return create_max_downsample(
+            variant.method, 2, channels, 2, pad_mode="circular", circular=True
+        )
+    return create_max_downsample(
+        variant.method, 2, channels, 2, filter_size=spec, pad_mode="circular", circular=True
+    )
 
 
 class DemoNet(nn.Module):
@@ -52,7 +56,11 @@ class DemoNet(nn.Module):
     """
 
     def __init__(
-        self, variant: Variant, widths: Sequence[int] = (16, 32, 64), in_channels: int = 1, num_classes: int = 10
+        self,
+        variant: Variant,
+        widths: Sequence[int] = (16, 32, 64),
+        in_channels: int = 1,
+        num_classes: int = 10,
     ) -> None:
         super().__init__()
         stages = []

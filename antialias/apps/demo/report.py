@@ -26,16 +26,27 @@ def format_table(result: dict[str, Any], *, markdown: bool = False) -> str:
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
     columns = METRICS if result["config"].get("methods") is None else COMPARISON_METRICS
     header = ["model"] + [title for _, title in columns]
-    rows = [[v["label"]] + [_cell(key, v["summary"][key], seeds) for key, _ in columns] for v in result["variants"]]
-    unit = "Percent" if all(not k.endswith("_s") for k, _ in columns) else "Percent (times in seconds)"
+    rows = [
+        [v["label"]] + [_cell(key, v["summary"][key], seeds) for key, _ in columns]
+        for v in result["variants"]
+    ]
+    unit = (
+        "Percent" if all(not k.endswith("_s") for k, _ in columns) else "Percent (times in seconds)"
+    )
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|",
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines) + f"\n\n{unit}, {spread}."
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
 
     lines = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
     return "\n".join(lines) + f"\n({unit.lower()}, {spread})"
@@ -74,25 +85,37 @@ def write_outputs(result: dict[str, Any], output: str | os.PathLike) -> dict[str
         for key, title in bars
     }
     plot_bars(
-        series, paths["consistency"],
+        series,
+        paths["consistency"],
         title=f"Shifts of ±{result['config']['max_shift']} px, no shift augmentation ({result['data']['dataset']}, {spread})",
     )
     first = variants[0]["diagonal"]
     example = CurvePanel(
-        {v["label"]: (v["diagonal"]["shifts"], v["diagonal"]["example_probability"][0]) for v in variants},
+        {
+            v["label"]: (v["diagonal"]["shifts"], v["diagonal"]["example_probability"][0])
+            for v in variants
+        },
         title=f"one test image (#{first['example_image']}), seed {result['config']['seeds'][0]}",
-        xlabel="diagonal shift (pixels)", ylabel="probability of the correct class", ylim=(-0.02, 1.02),
+        xlabel="diagonal shift (pixels)",
+        ylabel="probability of the correct class",
+        ylim=(-0.02, 1.02),
     )
     mean = CurvePanel(
         {
-            v["label"]: (v["diagonal"]["shifts"], v["diagonal"]["probability_mean"], v["diagonal"]["probability_std"])
+            v["label"]: (
+                v["diagonal"]["shifts"],
+                v["diagonal"]["probability_mean"],
+                v["diagonal"]["probability_std"],
+            )
             for v in variants
         },
         title="mean over test images (band: std over seeds)",
-        xlabel="diagonal shift (pixels)", ylabel="probability of the correct class",
+        xlabel="diagonal shift (pixels)",
+        ylabel="probability of the correct class",
     )
     plot_curves(
-        [example, mean], paths["diagonal"],
+        [example, mean],
+        paths["diagonal"],
         title="Probability of the correct class as the image shifts diagonally (cf. Zhang 2019, Figure 1)",
     )
     return paths

@@ -21,7 +21,11 @@ __all__ = ["evaluate_model", "train_model"]
 
 
 def train_model(
-    variant: Variant, seed: int, data: DemoData, config: DemoConfig, *,
+    variant: Variant,
+    seed: int,
+    data: DemoData,
+    config: DemoConfig,
+    *,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[DemoNet, dict[str, Any]]:
     """Train one :class:`DemoNet` of ``variant`` on ``data`` without shift augmentation, as ``config`` says.
@@ -36,12 +40,18 @@ def train_model(
         The model in eval mode, and ``{"train_loss": ..., "train_time_s": ..., "epoch_time_s": ...}``.
     """
     device = resolve_device(config.device)
-    with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(seed)
-        model = DemoNet(variant, config.resolved_widths, data.in_channels, data.num_classes).to(device)
+        model = DemoNet(variant, config.resolved_widths, data.in_channels, data.num_classes).to(
+            device
+        )
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n, epochs, batch_size = labels.numel(), config.resolved_epochs, config.resolved_batch_size
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     steps = epochs * math.ceil(n / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps)
     order = torch.Generator().manual_seed(seed)
@@ -50,19 +60,27 @@ def train_model(
     for epoch in range(epochs):
         perm = torch.randperm(n, generator=order).to(device)
         batches = ((images[batch], labels[batch]) for batch in perm.split(batch_size))
-        loss_mean = train_one_epoch(model, batches, optimizer, scheduler=schedule, device=device, epoch=epoch).loss
+        loss_mean = train_one_epoch(
+            model, batches, optimizer, scheduler=schedule, device=device, epoch=epoch
+        ).loss
         if on_epoch is not None:
             on_epoch(epoch, loss_mean)
     model.eval()
     elapsed = time.perf_counter() - start
-    return model, {"train_loss": loss_mean, "train_time_s": elapsed, "epoch_time_s": elapsed / epochs}
+    return model, {
+        "train_loss": loss_mean,
+        "train_time_s": elapsed,
+        "epoch_time_s": elapsed / epochs,
+    }
 
 
 def _batches(images: Tensor, labels: Tensor, size: int) -> list[tuple[Tensor, Tensor]]:
     return [(images[i : i + size], labels[i : i + size]) for i in range(0, labels.numel(), size)]
 
 
-def evaluate_model(model: nn.Module, data: DemoData, config: DemoConfig, seed: int) -> dict[str, Any]:
+def evaluate_model(
+    model: nn.Module, data: DemoData, config: DemoConfig, seed: int
+) -> dict[str, Any]:
     """Clean accuracy, shift accuracy, circular and crop consistency, diagonal curve of one model.
 
     The random shifts come from a generator seeded with ``seed``, so the variants of one seed are
@@ -85,23 +103,43 @@ def evaluate_model(model: nn.Module, data: DemoData, config: DemoConfig, seed: i
     chunk = 32 if device.type == "cpu" else 4096
     clean = _batches(data.test_images, data.test_labels, chunk)
     # circular_consistency draws rolls from {0..2m}: pre-rolled by -m, the images see -m..m.
-    rolled = _batches(torch.roll(data.test_images, (-m, -m), dims=(-2, -1)), data.test_labels, chunk)
+    rolled = _batches(
+        torch.roll(data.test_images, (-m, -m), dims=(-2, -1)), data.test_labels, chunk
+    )
     padded = _batches(data.padded_test_images(m), data.test_labels, chunk)
     top1 = metrics.accuracy(model, clean, topk=(1,), device=device)["top1"]
     circular = metrics.circular_consistency(
-        model, rolled, max_shift=2 * m + 1, passes=config.passes,
-        generator=torch.Generator().manual_seed(seed), device=device, chunk_size=chunk,
+        model,
+        rolled,
+        max_shift=2 * m + 1,
+        passes=config.passes,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+        chunk_size=chunk,
     )
     crop = metrics.crop_consistency(
-        model, padded, crop_size=size, max_offset=2 * m + 1, passes=config.passes,
-        generator=torch.Generator().manual_seed(seed + 1), device=device, chunk_size=chunk,
+        model,
+        padded,
+        crop_size=size,
+        max_offset=2 * m + 1,
+        passes=config.passes,
+        generator=torch.Generator().manual_seed(seed + 1),
+        device=device,
+        chunk_size=chunk,
     )
-    diagonal = metrics.diagonal_shift(model, padded, crop_size=size, max_offset=2 * m, device=device, chunk_size=chunk)
+    diagonal = metrics.diagonal_shift(
+        model, padded, crop_size=size, max_offset=2 * m, device=device, chunk_size=chunk
+    )
     extra = {}
     if config.methods is not None:
         fractional = metrics.fractional_consistency(
-            model, clean, max_shift=1.0, passes=config.passes,
-            generator=torch.Generator().manual_seed(seed + 2), device=device, chunk_size=chunk,
+            model,
+            clean,
+            max_shift=1.0,
+            passes=config.passes,
+            generator=torch.Generator().manual_seed(seed + 2),
+            device=device,
+            chunk_size=chunk,
         )
         extra["fractional_consistency"] = fractional.consistency
     return {
@@ -112,6 +150,8 @@ def evaluate_model(model: nn.Module, data: DemoData, config: DemoConfig, seed: i
         "diagonal_stability": diagonal.stability,
         **extra,
         # Crop offset o moves the content by m - o pixels down and right: flip to shifts -m..m.
-        "diagonal": {"probabilities": diagonal.probabilities.flip(-1), "predictions": diagonal.predictions.flip(-1)},
+        "diagonal": {
+            "probabilities": diagonal.probabilities.flip(-1),
+            "predictions": diagonal.predictions.flip(-1),
+        },
     }
-

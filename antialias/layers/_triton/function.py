@@ -40,20 +40,29 @@ def _pad_axes(tables: List[T.AxisTable]) -> List[T.AxisTable]:
 
 
 @functools.lru_cache(maxsize=512)
-def _pool_tables(taps: Tuple[float, ...], sizes: Tuple[int, ...], stride: Tuple[int, ...], pad_mode: str,
-                 pad_off: int) -> _Tables:
+def _pool_tables(
+    taps: Tuple[float, ...],
+    sizes: Tuple[int, ...],
+    stride: Tuple[int, ...],
+    pad_mode: str,
+    pad_off: int,
+) -> _Tables:
     fwd = [T.pool_table(taps, n, s, pad_mode, pad_off) for n, s in zip(sizes, stride, strict=True)]
     return _pad_axes(fwd), _pad_axes([T.transpose(t) for t in fwd])
 
 
 @functools.lru_cache(maxsize=512)
-def _upsample_tables(taps: Tuple[float, ...], sizes: Tuple[int, ...], factor: Tuple[int, ...], pad_mode: str) -> _Tables:
+def _upsample_tables(
+    taps: Tuple[float, ...], sizes: Tuple[int, ...], factor: Tuple[int, ...], pad_mode: str
+) -> _Tables:
     fwd = [T.upsample_table(taps, n, f, pad_mode) for n, f in zip(sizes, factor, strict=True)]
     return _pad_axes(fwd), _pad_axes([T.transpose(t) for t in fwd])
 
 
 @functools.lru_cache(maxsize=1024)
-def _on_device(table: T.AxisTable, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+def _on_device(
+    table: T.AxisTable, device: torch.device, dtype: torch.dtype
+) -> Tuple[Tensor, Tensor]:
     with torch.inference_mode(False):  # cached tables must serve later autograd graphs too
         return table[0].to(device).contiguous(), table[1].to(device, dtype).contiguous()
 
@@ -74,10 +83,12 @@ def _empty_like_format(x: Tensor, shape: Sequence[int]) -> Tensor:
     return torch.empty(list(shape), dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
-def _tables_and_output(x: Tensor, tables: List[T.AxisTable], acc: torch.dtype) -> Tuple[List[Tensor], Tensor]:
+def _tables_and_output(
+    x: Tensor, tables: List[T.AxisTable], acc: torch.dtype
+) -> Tuple[List[Tensor], Tensor]:
     """The (index, weight) tables of the three axes on the device, flat, and the empty output they define."""
     dev = [u for t in tables for u in _on_device(t, x.device, acc)]
-    out_spatial = [t[0].size(0) for t in tables][3 - (x.dim() - 2):]
+    out_spatial = [t[0].size(0) for t in tables][3 - (x.dim() - 2) :]
     return dev, _empty_like_format(x, list(x.shape[:2]) + out_spatial)
 
 
@@ -93,8 +104,11 @@ def _grid(total: int, block: int) -> Tuple[int]:
 
 def _wide(*ts: Tensor) -> bool:
     """int64 offsets when any address could pass 2**31 - 1."""
-    return any(sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride(), strict=True)) >= 2**31 - 1 or t.numel() >= 2**31 - 1
-               for t in ts)
+    return any(
+        sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride(), strict=True)) >= 2**31 - 1
+        or t.numel() >= 2**31 - 1
+        for t in ts
+    )
 
 
 def _separable(x: Tensor, tables: List[T.AxisTable]) -> Tensor:
@@ -107,10 +121,23 @@ def _separable(x: Tensor, tables: List[T.AxisTable]) -> Tensor:
     ys, yst = _as5d(y)
     block = _block(y.numel())
     kernels.separable_kernel[_grid(y.numel(), block)](
-        x, y, *dev,
-        y.numel(), ys[1], ys[2], ys[3], ys[4], *xst, *yst,
-        R_D=tables[0][0].size(1), R_H=tables[1][0].size(1), R_W=tables[2][0].size(1),
-        CHANNELS_LAST=is_channels_last(y), WIDE_INDEX=_wide(x, y), ACC_F64=acc == torch.float64, BLOCK=block,
+        x,
+        y,
+        *dev,
+        y.numel(),
+        ys[1],
+        ys[2],
+        ys[3],
+        ys[4],
+        *xst,
+        *yst,
+        R_D=tables[0][0].size(1),
+        R_H=tables[1][0].size(1),
+        R_W=tables[2][0].size(1),
+        CHANNELS_LAST=is_channels_last(y),
+        WIDE_INDEX=_wide(x, y),
+        ACC_F64=acc == torch.float64,
+        BLOCK=block,
     )
     return y
 
@@ -129,7 +156,9 @@ class _SeparableGather(torch.autograd.Function):
         return _SeparableGather.apply(grad, adj, fwd), None, None
 
 
-def blur_pool(x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int) -> Tensor:
+def blur_pool(
+    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
+) -> Tensor:
     """Blur-pool on 1D/2D/3D inputs in one Triton pass (validated arguments); differentiable."""
     _check(x, "blur_pool")
     fwd, adj = _pool_tables(tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off)
@@ -153,8 +182,14 @@ def _pad3(values: Sequence[int], fill: int) -> List[int]:
 
 class _MaxBlurPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, kernel: List[int], padding: List[int], fwd: List[T.AxisTable],  # type: ignore[override]
-                adj: List[T.AxisTable]) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        kernel: List[int],
+        padding: List[int],
+        fwd: List[T.AxisTable],  # type: ignore[override]
+        adj: List[T.AxisTable],
+    ) -> Tensor:
         ctx.save_for_backward(x)
         ctx.args = (kernel, padding, adj)
         dev, y = _tables_and_output(x, fwd, torch.float32)
@@ -165,10 +200,31 @@ class _MaxBlurPool(torch.autograd.Function):
         k3, p3 = _pad3(kernel, 1), _pad3(padding, 0)
         block = _block(y.numel())
         kernels.max_blur_kernel[_grid(y.numel(), block)](
-            x, y, *dev,
-            y.numel(), ys[1], ys[2], ys[3], ys[4], xs[2], xs[3], xs[4], p3[0], p3[1], p3[2], *xst, *yst,
-            R_D=fwd[0][0].size(1), R_H=fwd[1][0].size(1), R_W=fwd[2][0].size(1), K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=is_channels_last(y), WIDE_INDEX=_wide(x, y), BLOCK=block,
+            x,
+            y,
+            *dev,
+            y.numel(),
+            ys[1],
+            ys[2],
+            ys[3],
+            ys[4],
+            xs[2],
+            xs[3],
+            xs[4],
+            p3[0],
+            p3[1],
+            p3[2],
+            *xst,
+            *yst,
+            R_D=fwd[0][0].size(1),
+            R_H=fwd[1][0].size(1),
+            R_W=fwd[2][0].size(1),
+            K_D=k3[0],
+            K_H=k3[1],
+            K_W=k3[2],
+            CHANNELS_LAST=is_channels_last(y),
+            WIDE_INDEX=_wide(x, y),
+            BLOCK=block,
         )
         return y
 
@@ -186,17 +242,48 @@ class _MaxBlurPool(torch.autograd.Function):
         k3, p3 = _pad3(kernel, 1), _pad3(padding, 0)
         block = _block(gx.numel())
         kernels.max_unpool_kernel[_grid(gx.numel(), block)](
-            x, grad_max, gx, gx.numel(), xs[1], xs[2], xs[3], xs[4], ms[2], ms[3], ms[4], p3[0], p3[1], p3[2],
-            *xst, *mst, *gst, K_D=k3[0], K_H=k3[1], K_W=k3[2],
-            CHANNELS_LAST=is_channels_last(gx), WIDE_INDEX=_wide(x, grad_max, gx), BLOCK=block,
+            x,
+            grad_max,
+            gx,
+            gx.numel(),
+            xs[1],
+            xs[2],
+            xs[3],
+            xs[4],
+            ms[2],
+            ms[3],
+            ms[4],
+            p3[0],
+            p3[1],
+            p3[2],
+            *xst,
+            *mst,
+            *gst,
+            K_D=k3[0],
+            K_H=k3[1],
+            K_W=k3[2],
+            CHANNELS_LAST=is_channels_last(gx),
+            WIDE_INDEX=_wide(x, grad_max, gx),
+            BLOCK=block,
         )
         return gx, None, None, None, None
 
 
-def max_blur_pool(x: Tensor, kernel: List[int], padding: List[int], taps: List[float], stride: List[int], pad_mode: str,
-                  pad_off: int) -> Tensor:
+def max_blur_pool(
+    x: Tensor,
+    kernel: List[int],
+    padding: List[int],
+    taps: List[float],
+    stride: List[int],
+    pad_mode: str,
+    pad_off: int,
+) -> Tensor:
     """Stride-1 max pooling (``-inf`` padding), blur and subsample, fused (float16/bfloat16/float32)."""
     if x.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-        raise TypeError(f"max_blur_pool: the fused Triton kernel takes float16/bfloat16/float32, got {x.dtype}")
-    fwd, adj = _pool_tables(tuple(taps), _max_sizes(x, kernel, padding), tuple(stride), pad_mode, pad_off)
+        raise TypeError(
+            f"max_blur_pool: the fused Triton kernel takes float16/bfloat16/float32, got {x.dtype}"
+        )
+    fwd, adj = _pool_tables(
+        tuple(taps), _max_sizes(x, kernel, padding), tuple(stride), pad_mode, pad_off
+    )
     return _MaxBlurPool.apply(x, list(kernel), list(padding), fwd, adj)

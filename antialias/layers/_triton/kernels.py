@@ -40,13 +40,36 @@ def _split(offs, C, D, H, W, CHANNELS_LAST: tl.constexpr):
 
 @triton.jit
 def separable_kernel(
-    x_ptr, y_ptr,
-    idx_d_ptr, w_d_ptr, idx_h_ptr, w_h_ptr, idx_w_ptr, w_w_ptr,
-    total, C, D, H, W,
-    sxn, sxc, sxd, sxh, sxw,
-    syn, syc, syd, syh, syw,
-    R_D: tl.constexpr, R_H: tl.constexpr, R_W: tl.constexpr,
-    CHANNELS_LAST: tl.constexpr, WIDE_INDEX: tl.constexpr, ACC_F64: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    y_ptr,
+    idx_d_ptr,
+    w_d_ptr,
+    idx_h_ptr,
+    w_h_ptr,
+    idx_w_ptr,
+    w_w_ptr,
+    total,
+    C,
+    D,
+    H,
+    W,
+    sxn,
+    sxc,
+    sxd,
+    sxh,
+    sxw,
+    syn,
+    syc,
+    syd,
+    syh,
+    syw,
+    R_D: tl.constexpr,
+    R_H: tl.constexpr,
+    R_W: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    WIDE_INDEX: tl.constexpr,
+    ACC_F64: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """``y[n, c, d, h, w] = sum w_d[d, i] w_h[h, j] w_w[w, l] x[n, c, idx_d[d, i], idx_h[h, j], idx_w[w, l]]``.
 
@@ -86,12 +109,34 @@ def separable_kernel(
                 acc_h += wt_w * v.to(acc_t)
             acc_d += wt_h * acc_h
         acc += wt_d * acc_d
-    tl.store(y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw, acc.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw,
+        acc.to(y_ptr.dtype.element_ty),
+        mask=mask,
+    )
 
 
 @triton.jit
-def _window_max(x_ptr, base, pd, ph, pw, Din, Hin, Win, sxd, sxh, sxw, ok,
-                K_D: tl.constexpr, K_H: tl.constexpr, K_W: tl.constexpr, P_D, P_H, P_W):
+def _window_max(
+    x_ptr,
+    base,
+    pd,
+    ph,
+    pw,
+    Din,
+    Hin,
+    Win,
+    sxd,
+    sxh,
+    sxw,
+    ok,
+    K_D: tl.constexpr,
+    K_H: tl.constexpr,
+    K_W: tl.constexpr,
+    P_D,
+    P_H,
+    P_W,
+):
     """Max over the stride-1 window that starts at ``(pd, ph, pw) - padding`` (``-inf`` padding).
 
     Returns the value and the flat ``(d, h, w)`` position of the winner: the first maximum in scan order,
@@ -105,8 +150,12 @@ def _window_max(x_ptr, base, pd, ph, pw, Din, Hin, Win, sxd, sxh, sxw, ok,
             qh = ph - P_H + b
             for e in tl.static_range(K_W):
                 qw = pw - P_W + e
-                valid = ok & (qd >= 0) & (qd < Din) & (qh >= 0) & (qh < Hin) & (qw >= 0) & (qw < Win)
-                v = tl.load(x_ptr + base + qd * sxd + qh * sxh + qw * sxw, mask=valid, other=float("-inf"))
+                valid = (
+                    ok & (qd >= 0) & (qd < Din) & (qh >= 0) & (qh < Hin) & (qw >= 0) & (qw < Win)
+                )
+                v = tl.load(
+                    x_ptr + base + qd * sxd + qh * sxh + qw * sxw, mask=valid, other=float("-inf")
+                )
                 v = v.to(tl.float32)
                 take = valid & ((v > best) | (v != v) | (arg < 0))
                 best = tl.where(take, v, best)
@@ -116,14 +165,44 @@ def _window_max(x_ptr, base, pd, ph, pw, Din, Hin, Win, sxd, sxh, sxw, ok,
 
 @triton.jit
 def max_blur_kernel(
-    x_ptr, y_ptr,
-    idx_d_ptr, w_d_ptr, idx_h_ptr, w_h_ptr, idx_w_ptr, w_w_ptr,
-    total, C, D, H, W, Din, Hin, Win, P_D, P_H, P_W,
-    sxn, sxc, sxd, sxh, sxw,
-    syn, syc, syd, syh, syw,
-    R_D: tl.constexpr, R_H: tl.constexpr, R_W: tl.constexpr,
-    K_D: tl.constexpr, K_H: tl.constexpr, K_W: tl.constexpr,
-    CHANNELS_LAST: tl.constexpr, WIDE_INDEX: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    y_ptr,
+    idx_d_ptr,
+    w_d_ptr,
+    idx_h_ptr,
+    w_h_ptr,
+    idx_w_ptr,
+    w_w_ptr,
+    total,
+    C,
+    D,
+    H,
+    W,
+    Din,
+    Hin,
+    Win,
+    P_D,
+    P_H,
+    P_W,
+    sxn,
+    sxc,
+    sxd,
+    sxh,
+    sxw,
+    syn,
+    syc,
+    syd,
+    syh,
+    syw,
+    R_D: tl.constexpr,
+    R_H: tl.constexpr,
+    R_W: tl.constexpr,
+    K_D: tl.constexpr,
+    K_H: tl.constexpr,
+    K_W: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    WIDE_INDEX: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """Max-blur-pool in one pass: each blur tap reads the stride-1 max of its window, recomputed in place.
 
@@ -146,21 +225,71 @@ def max_blur_kernel(
                 src_w = tl.load(idx_w_ptr + w * R_W + m, mask=mask, other=-1)
                 wt = wt_dh * tl.load(w_w_ptr + w * R_W + m, mask=mask, other=0.0)
                 ok = mask & (src_d >= 0) & (src_h >= 0) & (src_w >= 0)
-                v, _ = _window_max(x_ptr, base, src_d, src_h, src_w, Din, Hin, Win, sxd, sxh, sxw, ok,
-                                   K_D, K_H, K_W, P_D, P_H, P_W)
+                v, _ = _window_max(
+                    x_ptr,
+                    base,
+                    src_d,
+                    src_h,
+                    src_w,
+                    Din,
+                    Hin,
+                    Win,
+                    sxd,
+                    sxh,
+                    sxw,
+                    ok,
+                    K_D,
+                    K_H,
+                    K_W,
+                    P_D,
+                    P_H,
+                    P_W,
+                )
                 acc += wt * tl.where(ok, v, 0.0)
-    tl.store(y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw, acc.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw,
+        acc.to(y_ptr.dtype.element_ty),
+        mask=mask,
+    )
 
 
 @triton.jit
 def max_unpool_kernel(
-    x_ptr, g_ptr, y_ptr,
-    total, C, D, H, W, Dm, Hm, Wm, P_D, P_H, P_W,
-    sxn, sxc, sxd, sxh, sxw,
-    sgn, sgc, sgd, sgh, sgw,
-    syn, syc, syd, syh, syw,
-    K_D: tl.constexpr, K_H: tl.constexpr, K_W: tl.constexpr,
-    CHANNELS_LAST: tl.constexpr, WIDE_INDEX: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    g_ptr,
+    y_ptr,
+    total,
+    C,
+    D,
+    H,
+    W,
+    Dm,
+    Hm,
+    Wm,
+    P_D,
+    P_H,
+    P_W,
+    sxn,
+    sxc,
+    sxd,
+    sxh,
+    sxw,
+    sgn,
+    sgc,
+    sgd,
+    sgh,
+    sgw,
+    syn,
+    syc,
+    syd,
+    syh,
+    syw,
+    K_D: tl.constexpr,
+    K_H: tl.constexpr,
+    K_W: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    WIDE_INDEX: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """Backward of the stride-1 max: each input sums the gradients of the windows it wins (no atomics).
 
@@ -183,9 +312,33 @@ def max_unpool_kernel(
             for e in tl.static_range(K_W):
                 qw = w + P_W - e
                 ok = mask & (qd >= 0) & (qd < Dm) & (qh >= 0) & (qh < Hm) & (qw >= 0) & (qw < Wm)
-                _, arg = _window_max(x_ptr, base, qd, qh, qw, D, H, W, sxd, sxh, sxw, ok,
-                                     K_D, K_H, K_W, P_D, P_H, P_W)
+                _, arg = _window_max(
+                    x_ptr,
+                    base,
+                    qd,
+                    qh,
+                    qw,
+                    D,
+                    H,
+                    W,
+                    sxd,
+                    sxh,
+                    sxw,
+                    ok,
+                    K_D,
+                    K_H,
+                    K_W,
+                    P_D,
+                    P_H,
+                    P_W,
+                )
                 win = ok & (arg == me)
-                gv = tl.load(g_ptr + n * sgn + c * sgc + qd * sgd + qh * sgh + qw * sgw, mask=win, other=0.0)
+                gv = tl.load(
+                    g_ptr + n * sgn + c * sgc + qd * sgd + qh * sgh + qw * sgw, mask=win, other=0.0
+                )
                 acc += gv.to(tl.float32)
-    tl.store(y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw, acc.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + n * syn + c * syc + d * syd + h * syh + w * syw,
+        acc.to(y_ptr.dtype.element_ty),
+        mask=mask,
+    )

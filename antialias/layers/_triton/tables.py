@@ -28,7 +28,9 @@ AxisTable = Tuple[Tensor, Tensor, int]
 
 
 @functools.lru_cache(maxsize=1024)
-def pool_table(taps: Tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int) -> AxisTable:
+def pool_table(
+    taps: Tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int
+) -> AxisTable:
     """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per output."""
     index, valid = pool_sources(len(taps), length, stride, pad_mode, pad_off)
     index = torch.where(valid, index, torch.full_like(index, -1))
@@ -67,5 +69,3 @@ def transpose(table: AxisTable) -> AxisTable:
 def identity_table() -> AxisTable:
     """A length-1 axis mapped onto itself (how 1D and 2D inputs run on the 3D kernel)."""
     return torch.zeros(1, 1, dtype=torch.int32), torch.ones(1, 1, dtype=torch.float64), 1
-
-
