@@ -130,7 +130,7 @@ class ImageFolderDataset(Dataset):
         classes: class names, in index order.
         transform: applied to the RGB ``PIL.Image``.
         rejected: paths of the images the up-front check of :func:`load_image_folder` left out
-            (``on_corrupt="skip"``), kept as :attr:`rejected`; :attr:`skipped` lists those that failed later.
+            (``on_corrupt="skip"``), kept as ``rejected``; :attr:`skipped` lists those that failed later.
     """
 
     def __init__(

@@ -57,7 +57,7 @@ IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
     "jpeg_compression",
 )
 
-#: The benchmark's four extra corruptions (its validation set): scored, never in mCE.
+#: The benchmark's four extra corruptions (its validation set), scored but never in mCE.
 EXTRA_CORRUPTIONS: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 
 #: File name endings read as ImageNet-P videos (lower case).

@@ -1,6 +1,6 @@
 """Result files for applications: check an output path before the work, write JSON that a crash cannot truncate.
 
-The public face of the library's disk plumbing (the private :mod:`antialias._io`, which every load and
+The public face of the library's disk plumbing (the private ``antialias._io``, which every load and
 write of the library goes through): the command line and the demo use these names, as a user's script may.
 
 Example:

@@ -26,10 +26,11 @@ from torch import Tensor
 
 __all__ = ["FAMILIES", "FilterSpec", "filter_name", "get_kernel", "get_taps"]
 
+#: The filter families that a ``"<family>-<k>"`` filter string names.
 FAMILIES = ("binomial", "box", "triangle", "gaussian")
 
 FilterSpec = int | str | Sequence[float] | Tensor
-"""A filter: an ``int`` k (binomial of k taps), a string ``"<family>-<k>"`` (``"gaussian-<k>-<sigma>"``
+"""A filter, given as an ``int`` k (binomial of k taps), a string ``"<family>-<k>"`` (``"gaussian-<k>-<sigma>"``
 for a chosen sigma), or explicit non-negative taps (normalized to sum 1)."""
 
 _SPEC_RE = re.compile(r"^(?P<family>[a-z]+)-(?P<size>\d+)(?:-(?P<sigma>[0-9]*\.?[0-9]+))?$")

@@ -380,7 +380,7 @@ class _LpsDownNd(_PolyphaseDownNd):
 
     @property
     def tau(self) -> float:
-        """Gumbel-softmax temperature used in training (lower: closer to a hard choice)."""
+        """Gumbel-softmax temperature used in training; a lower one is closer to a hard choice."""
         return self._tau
 
     @tau.setter

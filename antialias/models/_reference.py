@@ -31,8 +31,8 @@ def remap_reference_state_dict(
     """Translate a state dict in the reference's layout (antialiased-cnns) to ``model``'s key names.
 
     The reference splices its blur layers (``BlurPool``, whose only state is the buffer ``filt``) into
-    ``nn.Sequential``s; our models keep torchvision's module tree and put the blur where it adds no
-    name. The rules, applied by key name and module structure (never by the order of parameters):
+    ``nn.Sequential`` modules; our models keep torchvision's module tree and put the blur where it adds
+    no name. The rules, applied by key name and module structure (never by the order of parameters):
 
     1. Blur buffers: keys ending in ``.filt`` are dropped (ours are computed, non-persistent).
     2. Splices: in an ``nn.Sequential`` ``P`` of the reference, a child ``P.i`` whose state is a

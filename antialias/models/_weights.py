@@ -83,7 +83,7 @@ class Preprocessing:
 
     @property
     def resize_size(self) -> int:
-        """The shorter side before the center crop: ``round(crop / crop_pct)`` (256 for 224)."""
+        """The shorter side before the center crop, ``round(crop / crop_pct)`` (256 for 224)."""
         return int(round(self.input_size[-1] / self.crop_pct))
 
     def transforms(self) -> Callable[[Any], Any]:

@@ -87,9 +87,17 @@ class TrainConfig:
             classifier trained for another number of classes is re-initialised (a message names it).
         num_classes: outputs of the classifier; default the data's class count.
         recipe: recipe name (see :data:`antialias.train.RECIPES`); default: the model's family.
-        epochs, batch_size, lr, momentum, weight_decay, schedule, step_size, gamma, warmup_epochs,
-            label_smoothing: override the recipe's value (see :class:`~antialias.train.Recipe`);
-            ``batch_size`` is the global batch of one optimiser step (see the engine's Convention).
+        epochs: epochs of the run; None: the recipe's (see :class:`~antialias.train.Recipe`), as
+            for the nine fields below.
+        batch_size: the global batch of one optimiser step (see the engine's Convention).
+        lr: learning rate; None: the recipe's, scaled as ``scale_lr`` says.
+        momentum: SGD momentum.
+        weight_decay: weight decay.
+        schedule: ``"step"``, ``"cosine"`` or ``"constant"``.
+        step_size: epochs between two rate drops of the step schedule.
+        gamma: factor of each rate drop.
+        warmup_epochs: epochs of linear warm-up.
+        label_smoothing: label smoothing of the loss.
         nesterov: Nesterov momentum.
         warmup_start: factor of the rate at the start of the warm-up.
         scale_lr: when ``batch_size`` differs from the recipe's global batch (256) and ``lr`` is

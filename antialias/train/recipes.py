@@ -66,6 +66,7 @@ _DEFAULT = Recipe(
     description="ResNet/ResNeXt/DenseNet: SGD lr 0.1, /10 every 30 epochs, 90 epochs, wd 1e-4",
 )
 
+#: The named recipes (``--recipe``): the reference's training recipes per model family.
 RECIPES: dict[str, Recipe] = {
     "default": _DEFAULT,
     "alexnet": _DEFAULT.replace(
