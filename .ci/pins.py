@@ -6,7 +6,8 @@ Run it where `.ci/run` has installed everything (torch, torchvision, the `dev` a
 
 It walks the requirements from torch, torchvision and this project's `dev` and `docs` extras through
 the installed packages' metadata (markers evaluated for this machine) and prints `name==version` for
-each, sorted. A requirement that is not installed is an error naming it.
+each, sorted. A requirement that is not installed, or installed at a version it excludes, is an error
+naming it: the pins must resolve together on a fresh machine.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def pins() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             message = f"{requirement.name} is required but not installed: run .ci/run first"
             raise SystemExit(message) from None
+        if not requirement.specifier.contains(dist.version, prereleases=True):
+            message = f"{requirement.name} {dist.version} is installed, {requirement} is required"
+            raise SystemExit(message)
         found[name] = dist.version
         for line in dist.requires or []:
             wanted.append((Requirement(line), set(requirement.extras)))
