@@ -6,8 +6,9 @@
 2. Names of torch, torchvision, PIL, numpy and the standard library link to their documentation
    through the table below (intersphinx would download the inventories, which the build must not
    need). A name of those packages that is not in the table stays unresolved: add it here.
-3. A private name of antialias in a signature (a private base class's return type, a ``TypeVar``)
-   is shown as plain text: it has no page to link to.
+3. A private name of antialias in a type hint (a private base class as a return type, a
+   ``TypeVar``) is shown as plain text: it has no page to link to. A docstring that names one with a
+   role stays unresolved.
 
 A dataclass's signature shows ``field(default_factory=...)`` defaults as ``...`` (Python shows
 ``<factory>``, which is no expression, and Sphinx would then split the signature at every comma).
@@ -15,7 +16,8 @@ A dataclass's signature shows ``field(default_factory=...)`` defaults as ``...``
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import Any, TypeVar
 
 from docutils import nodes
 from sphinx.addnodes import pending_xref
@@ -94,16 +96,21 @@ def _external(target: str) -> str | None:
 
 
 def _private(target: str) -> bool:
-    """A name of antialias that is private, or a type variable (``BuilderT``)."""
+    """A private name of antialias (a component starting with ``_``) or one of its type variables."""
     parts = target.split(".")
-    return parts[0] == "antialias" and (
-        any(p.startswith("_") for p in parts[1:])
-        and not target.startswith("antialias._io.")
-        or parts[-1].endswith("T")
-        and parts[-1][:-1].isalpha()
-        and parts[-1][0].isupper()
-        and parts[-1] not in ("ConvT",)
-    )
+    if parts[0] != "antialias":
+        return False
+    if any(part.startswith("_") for part in parts[1:]):
+        return True
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for part in parts[split:]:
+            obj = getattr(obj, part, None)
+        return isinstance(obj, TypeVar)
+    return False
 
 
 def _ours(env: Any, node: pending_xref) -> tuple[str, str] | None:
@@ -134,7 +141,8 @@ def _missing_reference(
     url = _external(node["reftarget"])
     if url is not None:
         return nodes.reference("", "", contnode, refuri=url, internal=False)
-    if _private(node["reftarget"]) and node["reftype"] == "class":
+    annotation = "refexplicit" not in node  # a role in a docstring sets it, a type hint does not
+    if annotation and _private(node["reftarget"]):
         return contnode
     match = _ours(env, node)
     if match is None:
