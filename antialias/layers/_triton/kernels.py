@@ -215,13 +215,16 @@ def max_blur_kernel(
     n, c, d, h, w = _split(offs, C, D, H, W, CHANNELS_LAST)
     base = n * sxn + c * sxc
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for i in tl.static_range(R_D):
+    # Runtime loops over the taps, an unrolled window max inside (its loads independent, in flight
+    # together): a 2D specialisation with 3x3 windows is about 40 KB of cubin and 2 s of compile,
+    # where unrolling the taps too gives about 380 KB and 12 s (benchmarks/gpu.py --compile-cost).
+    for i in range(R_D):
         src_d = tl.load(idx_d_ptr + d * R_D + i, mask=mask, other=-1)
         wt_d = tl.load(w_d_ptr + d * R_D + i, mask=mask, other=0.0)
-        for j in tl.static_range(R_H):
+        for j in range(R_H):
             src_h = tl.load(idx_h_ptr + h * R_H + j, mask=mask, other=-1)
             wt_dh = wt_d * tl.load(w_h_ptr + h * R_H + j, mask=mask, other=0.0)
-            for m in tl.static_range(R_W):
+            for m in range(R_W):
                 src_w = tl.load(idx_w_ptr + w * R_W + m, mask=mask, other=-1)
                 wt = wt_dh * tl.load(w_w_ptr + w * R_W + m, mask=mask, other=0.0)
                 ok = mask & (src_d >= 0) & (src_h >= 0) & (src_w >= 0)
@@ -305,11 +308,12 @@ def max_unpool_kernel(
     base = n * sxn + c * sxc
     me = (d.to(tl.int64) * H + h) * W + w
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for a in tl.static_range(K_D):
+    # Runtime loops over the windows, each window max unrolled (as in max_blur_kernel).
+    for a in range(K_D):
         qd = d + P_D - a
-        for b in tl.static_range(K_H):
+        for b in range(K_H):
             qh = h + P_H - b
-            for e in tl.static_range(K_W):
+            for e in range(K_W):
                 qw = w + P_W - e
                 ok = mask & (qd >= 0) & (qd < Dm) & (qh >= 0) & (qh < Hm) & (qw >= 0) & (qw < Wm)
                 _, arg = _window_max(
