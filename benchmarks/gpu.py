@@ -344,7 +344,7 @@ def _train_ratios(row: dict[str, Any]) -> None:
 # Triton's own binder for a CUDA target (the cache key a GPU launch computes) and its outputs are
 # computed with torch on the CPU, so a training step on CPU tensors runs to the end. Triton's launcher
 # only sees tensors, ints and constexprs, none of which depend on the device; the block size is the
-# GPU's because the launcher runs as on a GPU (only the dispatch is told that Triton runs here).
+# GPU's because the launcher runs as on a GPU (only the dispatch is told that Triton interprets here).
 
 AOT_KERNELS = ("separable_kernel", "max_blur_kernel", "max_unpool_kernel")
 AOT_TARGETS = {"sm_80": 80, "sm_90": 90}
@@ -476,7 +476,7 @@ def record_launches(record: bool = True) -> Iterator[list[Specialisation]]:
     compiled ones: ``TRITON_INTERPRET`` unset when Triton was imported).
     """
     from antialias.layers import _triton, set_backend
-    from antialias.layers._triton import function, kernels
+    from antialias.layers._triton import kernels
 
     seen: list[Specialisation] = []
     backend = None
@@ -486,21 +486,24 @@ def record_launches(record: bool = True) -> Iterator[list[Specialisation]]:
 
         backend = make_backend(GPUTarget("cuda", 90, 32))
     saved = {name: getattr(kernels, name) for name in AOT_KERNELS}
-    saved_dispatch, saved_launcher = _triton.interpreting, getattr(function, "interpreting", None)
+    really = _triton.interpreting
+
+    def interpreting() -> bool:
+        # True for the dispatch (so that CPU tensors reach the launcher), the truth for the launcher
+        # itself (so that it sizes blocks as it does on a GPU), whichever way it asks.
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        return really() or not caller.startswith(_triton.__name__)
+
     try:
         for name, fn in saved.items():
             setattr(kernels, name, _Recorder(name, fn, backend, seen))
-        _triton.interpreting = lambda: True  # the dispatch lets CPU tensors reach the launcher
-        if record and saved_launcher is not None:
-            function.interpreting = lambda: False  # the launcher sizes blocks as on a GPU
+        _triton.interpreting = interpreting
         with set_backend("triton"):
             yield seen
     finally:
         for name, fn in saved.items():
             setattr(kernels, name, fn)
-        _triton.interpreting = saved_dispatch
-        if saved_launcher is not None:
-            function.interpreting = saved_launcher
+        _triton.interpreting = really
 
 
 def training_step_specialisations(

@@ -78,6 +78,8 @@ def test_training_step_specialisations_compile_for_sm80_and_sm90(tmp_path):
             assert s["types"]["x_ptr"] == s["types"]["y_ptr"] == "*bf16", (arch, s)
             assert s["constexprs"]["CHANNELS_LAST"] is True, (arch, s)
             assert s["constexprs"]["WIDE_INDEX"] is False, (arch, s)
+            # a GPU's block (the interpreter's covers the whole tensor)
+            assert s["constexprs"]["BLOCK"] <= 4096, (arch, s)
             for target in ("sm_80", "sm_90"):
                 assert s["compiled"][target]["cubin_bytes"] > 0, (arch, target, s)
     assert cost["all_models"]["count"] <= sum(r["count"] for r in cost["models"].values())
