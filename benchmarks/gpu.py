@@ -553,6 +553,63 @@ def compile_specialisation(spec: Specialisation, arch: int) -> dict[str, Any]:
     return {"seconds": round(seconds, 3), "cubin_bytes": len(compiled.asm["cubin"])}
 
 
+def _from_compile_hook(kernel: str, compile: dict[str, Any]) -> Specialisation:
+    """The specialisation a Triton ``jit_cache_hook`` is called with (``compile``: its argument)."""
+    attrs = compile["configs"][0]
+    return Specialisation(
+        kernel=kernel,
+        signature=tuple(compile["signature"].items()),
+        constexprs=tuple(sorted(compile["constants"].items())),
+        attrs=tuple(sorted((k, tuple(tuple(p) for p in v)) for k, v in attrs.items())),
+        options=(),
+    )
+
+
+def compare_specialisations(
+    recorded: list[Specialisation], launched: list[Specialisation]
+) -> dict[str, Any]:
+    """Whether the CPU recording names the binaries a CUDA step compiled, and the differences."""
+    rec = {json.dumps(s.describe(), sort_keys=True) for s in recorded}
+    gpu = {json.dumps(s.describe(), sort_keys=True) for s in launched}
+    return {
+        "count": len(gpu),
+        "same_as_recorded": rec == gpu,
+        "only_on_cuda": [json.loads(k) for k in sorted(gpu - rec)],
+        "only_recorded": [json.loads(k) for k in sorted(rec - gpu)],
+    }
+
+
+def cuda_step_specialisations(arch: str, batch: int, size: int) -> list[Specialisation]:
+    """What Triton compiles during one real bf16 channels_last CUDA training step (needs a GPU)."""
+    import triton
+
+    from antialias.layers._triton import kernels
+    from antialias.models import get_model
+
+    seen: list[Specialisation] = []
+
+    def hook(*, fn: Any, compile: dict[str, Any], **_: Any) -> None:
+        seen.append(_from_compile_hook(fn.name, compile))
+        return None  # compile as usual
+
+    for name in AOT_KERNELS:  # every specialisation of this model is a miss, as in a new process
+        getattr(kernels, name).device_caches.clear()
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = get_model(arch).to(device).to(memory_format=torch.channels_last).train()
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
+    target = torch.randint(0, 1000, (batch,), device=device)
+    with triton.knobs.runtime.scope():
+        triton.knobs.runtime.jit_cache_hook = hook
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x), target)
+        loss.backward()
+        torch.cuda.synchronize(device)
+    return list(dict.fromkeys(seen))
+
+
 def bench_compile_cost(args: argparse.Namespace) -> dict[str, Any]:
     """Per model: its distinct specialisations and the sum of their compile times per target."""
     out: dict[str, Any] = {"batch": args.aot_batch, "size": args.aot_size, "models": {}}
@@ -574,6 +631,14 @@ def bench_compile_cost(args: argparse.Namespace) -> dict[str, Any]:
         row["specialisations"] = [
             dict(s.describe(), compiled={t: timed[(s, t)] for t in args.aot_targets}) for s in specs
         ]
+        if torch.cuda.is_available() and args.aot_check_cuda:
+            # the recording checked against a real step, at the benchmark's batch
+            row["cuda_step"] = _guard(
+                lambda arch=arch, specs=specs: compare_specialisations(
+                    specs,
+                    cuda_step_specialisations(arch, ARCH_BATCH.get(arch, 64), args.aot_size),
+                )
+            )
         out["models"][arch] = row
         logger.info(json.dumps({arch: row["targets"], "count": row["count"]}))
     union = {spec for spec, _ in timed}
@@ -651,6 +716,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         "zoo models 1 does too (the same specialisations as at 16)",
     )
     parser.add_argument("--aot-size", type=int, default=224, help="image size of the recorded step")
+    parser.add_argument(
+        "--aot-check-cuda",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="where CUDA is available, also run each model's step on the GPU (the benchmark's batch) "
+        "and compare what Triton compiles there with the recording",
+    )
     parser.add_argument("--output", default=None, help="write the JSON here (default: stdout)")
     return parser
 

@@ -81,6 +81,29 @@ def test_train_ratios_per_mode():
     }
 
 
+def test_compile_hook_round_trip_and_comparison():
+    gpu = _load()
+    spec = gpu.Specialisation(
+        kernel="separable_kernel",
+        signature=(("x_ptr", "*bf16"), ("C", "i32"), ("BLOCK", "constexpr")),
+        constexprs=(((2,), 512),),
+        attrs=(((0,), (("tt.divisibility", 16),)), ((1,), ())),
+        options=(),
+    )
+    hook_argument = {  # what Triton passes its jit_cache_hook as ``compile``
+        "signature": {"x_ptr": "*bf16", "C": "i32", "BLOCK": "constexpr"},
+        "constants": {(2,): 512},
+        "configs": [{(0,): [["tt.divisibility", 16]], (1,): []}],
+    }
+    assert gpu._from_compile_hook("separable_kernel", hook_argument) == spec
+    assert gpu.compare_specialisations([spec], [spec])["same_as_recorded"]
+    other = spec._replace(constexprs=(((2,), 1024),))
+    diff = gpu.compare_specialisations([spec], [spec, other])
+    assert diff["count"] == 2 and not diff["same_as_recorded"] and not diff["only_recorded"]
+    assert [d["constexprs"] for d in diff["only_on_cuda"]] == [{"BLOCK": 1024}]
+    assert spec.describe()["divisible_by_16"] == ["x_ptr"]
+
+
 def test_compile_cost_arguments():
     args = _load().get_args_parser().parse_args(["--compile-cost"])
     assert args.compile_cost and args.aot_targets == ["sm_80", "sm_90"]
