@@ -6,27 +6,29 @@ Usage::
     python benchmarks/gpu.py --device cpu --quick                  # smoke check on a CPU (seconds)
     python benchmarks/gpu.py --compile-cost --output aot.json      # no GPU needed (about 1 minute)
 
-``--compile-cost`` records the Triton specialisations (one compiled binary each) that one bf16-autocast,
-channels_last training step of the zoo's ResNet-50, MobileNetV2 and DenseNet-121 launches, on the CPU,
-and compiles each ahead of time for sm_80 and sm_90 with Triton's bundled ptxas: per model, the count
-and the sum of the compile times, what the first step on a GPU spends compiling.
+``--compile-cost`` records the Triton specialisations (one compiled binary each) that one
+bf16-autocast, channels_last training step of the zoo's ResNet-50, MobileNetV2 and DenseNet-121
+launches, on the CPU, and compiles each ahead of time for sm_80 and sm_90 with Triton's bundled
+ptxas: per model, the count and the sum of the compile times, what the first step on a GPU spends
+compiling.
 
 Two tables, side by side in one run:
 
-- ``layers``: blur-pool (filter 4, stride 2, reflect where the library has it) forward and forward+backward
-  for ours per backend (``triton``: the fused kernels; ``slices``: the strided formulation; see
-  ``antialias.layers.set_backend``), the reference ``antialiased_cnns.BlurPool``, ``timm.layers.BlurPool2d``
-  and ``kornia.filters.BlurPool2D`` when importable, and the copy floor (``x.clone()``: one read, one
-  write); NCHW and channels_last, float32 and bfloat16; eager, and ``torch.compile`` of ours and the
-  reference (``--compile-layers``).
+- ``layers``: blur-pool (filter 4, stride 2, reflect where the library has it) forward and
+  forward+backward for ours per backend (``triton``: the fused kernels; ``slices``: the strided
+  formulation; see ``antialias.layers.set_backend``), the reference ``antialiased_cnns.BlurPool``,
+  ``timm.layers.BlurPool2d`` and ``kornia.filters.BlurPool2D`` when importable, and the copy floor
+  (``x.clone()``: one read, one write); NCHW and channels_last, float32 and bfloat16; eager, and
+  ``torch.compile`` of ours and the reference (``--compile-layers``).
 - ``networks``: ResNet-18/50, MobileNetV2, DenseNet-121 at 224 px, channels_last, bfloat16 autocast:
-  torchvision's model, the reference's (when importable) and ours per backend; inference img/s, training
-  img/s (SGD step), peak training memory (CUDA only), the first step's seconds (compiles included);
-  eager and compiled (``--compile-archs``).
+  torchvision's model, the reference's (when importable) and ours per backend; inference img/s,
+  training img/s (SGD step), peak training memory (CUDA only), the first step's seconds (compiles
+  included); eager and compiled (``--compile-archs``).
 
-Method: CUDA-event timings, median over ``--iters`` after warm-up (CPU: ``time.perf_counter``); every
-candidate is timed in the same process, so ratios are comparable; absolute times are not asserted
-anywhere. Missing peers drop their column; a failing candidate records its error and the run goes on.
+Method: CUDA-event timings, median over ``--iters`` after warm-up (CPU: ``time.perf_counter``);
+every candidate is timed in the same process, so ratios are comparable; absolute times are not
+asserted anywhere. Missing peers drop their column; a failing candidate records its error and the
+run goes on.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def _backends(device: torch.device) -> list[str]:
 
 
 class _WithBackend(nn.Module):
-    """A layer whose forward runs under one ``set_backend`` (so torch.compile sees the same choice)."""
+    """A layer whose forward runs under one ``set_backend`` (torch.compile sees the same choice)."""
 
     def __init__(self, layer: nn.Module, backend: str) -> None:
         super().__init__()
@@ -320,7 +322,7 @@ def bench_networks(
 
 
 def _train_ratios(row: dict[str, Any]) -> None:
-    """Training throughput over torchvision's: eager's, and that of the same mode (eager, compiled)."""
+    """Training throughput over torchvision's: eager's, and the same mode's (eager, compiled)."""
     timed = {k: v for k, v in row.items() if isinstance(v, dict) and "train_img_s" in v}
     base = timed.get("torchvision/eager")
     if base is not None:
@@ -342,9 +344,10 @@ def _train_ratios(row: dict[str, Any]) -> None:
 # A real launch compiles one binary per distinct (kernel, argument types, constexprs, alignment
 # attributes). The recorder replaces the three kernels' launchers: each launch is specialised with
 # Triton's own binder for a CUDA target (the cache key a GPU launch computes) and its outputs are
-# computed with torch on the CPU, so a training step on CPU tensors runs to the end. Triton's launcher
-# only sees tensors, ints and constexprs, none of which depend on the device; the block size is the
-# GPU's because the launcher runs as on a GPU (only the dispatch is told that Triton interprets here).
+# computed with torch on the CPU, so a training step on CPU tensors runs to the end. Triton's
+# launcher only sees tensors, ints and constexprs, none of which depend on the device; the block
+# size is the GPU's because the launcher runs as on a GPU (only the dispatch is told that Triton
+# interprets here).
 
 AOT_KERNELS = ("separable_kernel", "max_blur_kernel", "max_unpool_kernel")
 AOT_TARGETS = {"sm_80": 80, "sm_90": 90}
@@ -352,7 +355,7 @@ AOT_ARCHS = ("resnet50", "mobilenet_v2", "densenet121")
 
 
 class Specialisation(NamedTuple):
-    """One binary a GPU launch compiles: Triton's signature, constexprs and attributes of a launch."""
+    """One binary a GPU launch compiles: the launch's Triton signature, constexprs, attributes."""
 
     kernel: str
     signature: tuple[tuple[str, str], ...]
@@ -373,7 +376,7 @@ class Specialisation(NamedTuple):
 def _cpu_table_gather(
     v: torch.Tensor, tables: list[torch.Tensor], acc: torch.dtype
 ) -> torch.Tensor:
-    """``sum_r w[o, r] v[idx[o, r]]`` along the last three axes of a 5D tensor (``idx < 0``: zero)."""
+    """``sum_r w[o, r] v[idx[o, r]]`` along the last three axes of a 5D tensor (``idx < 0``: 0)."""
     v = v.to(acc)
     for axis, (idx, wt) in zip(
         (2, 3, 4), zip(tables[0::2], tables[1::2], strict=True), strict=True
@@ -431,7 +434,7 @@ def _cpu_launch(name: str, a: dict[str, Any]) -> None:
 
 
 class _Recorder:
-    """Stands in for a ``@triton.jit`` kernel: ``kernel[grid](*args, **constexprs)`` records and computes.
+    """Replaces a ``@triton.jit`` kernel: ``kernel[grid](*args, **constexprs)`` records, computes.
 
     With ``backend=None`` it only computes (a kernel under Triton's interpreter has no binder).
     """
@@ -511,7 +514,7 @@ def training_step_specialisations(
 ) -> list[Specialisation]:
     """The distinct launches of one bf16-autocast, channels_last SGD step of the zoo's ``arch``.
 
-    A batch that is a multiple of 16 gives the alignment attributes of any such batch (128 included).
+    A batch that is a multiple of 16 gives the alignment attributes of any such batch (128 too).
     """
     from antialias.models import get_model
 
@@ -720,8 +723,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--aot-check-cuda",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="where CUDA is available, also run each model's step on the GPU (the benchmark's batch) "
-        "and compare what Triton compiles there with the recording",
+        help="where CUDA is available, also run each model's step on the GPU (the benchmark's "
+        "batch) and compare what Triton compiles there with the recording",
     )
     parser.add_argument("--output", default=None, help="write the JSON here (default: stdout)")
     return parser

@@ -1,5 +1,5 @@
-"""benchmarks/gpu.py runs end to end on a CPU with minimal sizes (a smoke check; no timing is asserted), and
-benchmarks/gpu_check.sh parses and lists its parts."""
+"""benchmarks/gpu.py runs end to end on a CPU with minimal sizes (a smoke check; no timing is
+asserted), and benchmarks/gpu_check.sh parses and lists its parts."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The Triton kernels compile for real GPUs, checked without one.
 
-Every specialisation (one compiled binary each) that a bf16-autocast, channels_last training step of the
-zoo's ResNet-50, MobileNetV2 and DenseNet-121 launches is recorded on the CPU and compiled ahead of time
-for sm_80 and sm_90 with Triton's bundled ptxas (``benchmarks/gpu.py --compile-cost``, run in a
-subprocess: the test process imports Triton in its interpreter, which compiles nothing). The recorder
-computes each launch with a torch twin of its kernel; the twins are checked here against the kernels.
+Every specialisation (one compiled binary each) that a bf16-autocast, channels_last training step of
+the zoo's ResNet-50, MobileNetV2 and DenseNet-121 launches is recorded on the CPU and compiled ahead
+of time for sm_80 and sm_90 with Triton's bundled ptxas (``benchmarks/gpu.py --compile-cost``, run
+in a subprocess: the test process imports Triton in its interpreter, which compiles nothing). The
+recorder computes each launch with a torch twin of its kernel; the twins are checked here against
+the kernels.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from antialias.layers import BlurPool2d, BlurUpsample2d, MaxBlurPool2d  # noqa: 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_PY = ROOT / "benchmarks" / "gpu.py"
 ALL_KERNELS = {"separable_kernel", "max_blur_kernel", "max_unpool_kernel"}
-# Which kernels each model's step launches: MaxBlurPool in the ResNet and DenseNet stems (forward: the
-# fused max-blur; backward: the blur adjoint, then the max's), blur-pool elsewhere.
+# Which kernels each model's step launches: MaxBlurPool in the ResNet and DenseNet stems (forward:
+# the fused max-blur; backward: the blur adjoint, then the max's), blur-pool elsewhere.
 EXPECTED_KERNELS = {
     "resnet50": ALL_KERNELS,
     "mobilenet_v2": {"separable_kernel"},
@@ -74,7 +75,7 @@ def test_training_step_specialisations_compile_for_sm80_and_sm90(tmp_path):
         assert len(specs) == row["count"] > 0
         assert {s["kernel"] for s in specs} == EXPECTED_KERNELS[arch], arch
         for s in specs:
-            # what a bf16 channels_last step launches: bf16 tensors, channels fastest, 32-bit offsets
+            # a bf16 channels_last step: bf16 tensors, channels fastest, 32-bit offsets
             assert s["types"]["x_ptr"] == s["types"]["y_ptr"] == "*bf16", (arch, s)
             assert s["constexprs"]["CHANNELS_LAST"] is True, (arch, s)
             assert s["constexprs"]["WIDE_INDEX"] is False, (arch, s)
@@ -86,7 +87,7 @@ def test_training_step_specialisations_compile_for_sm80_and_sm90(tmp_path):
 
 
 def _run_layers(gpu, layers, x, record):
-    """Outputs and input gradients of ``layers`` on ``x``, through the recorder's twins or the kernels."""
+    """Outputs and input gradients of ``layers`` on ``x`` (the recorder's twins, or the kernels)."""
     results = []
     for layer in layers:
         xg = x.detach().clone().requires_grad_(True)
@@ -98,7 +99,7 @@ def _run_layers(gpu, layers, x, record):
 
 
 def test_recorder_twins_equal_the_kernels(generator, monkeypatch):
-    """The torch twins the recorder runs in place of the kernels give the kernels' outputs and gradients."""
+    """The recorder's torch twins give the kernels' outputs and input gradients."""
     from antialias.layers import set_backend
 
     gpu = _load_gpu_py()
