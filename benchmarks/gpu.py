@@ -452,7 +452,8 @@ class _Recorder:
         def launch(*args: Any, **kwargs: Any) -> None:
             if self.binder is not None:
                 self.seen.append(self._specialise(args, kwargs))
-            _cpu_launch(self.name, dict(self.params.bind(*args, **kwargs).arguments))
+            named = {k: v for k, v in kwargs.items() if k in self.params.parameters}  # no num_warps
+            _cpu_launch(self.name, dict(self.params.bind(*args, **named).arguments))
 
         return launch
 
