@@ -1,9 +1,10 @@
 """The ``@triton.jit`` kernels: pure index arithmetic on pointers, one program per block of outputs.
 
-Every tensor is addressed through its strides on a logical ``(N, C, D, H, W)`` view (1D and 2D inputs get
-length-1 axes), so NCHW, channels_last, channels_last_3d and any strided view run unchanged. Outputs are
-numbered in the memory order of the output tensor (``CHANNELS_LAST``: channels fastest), so neighbouring
-lanes store to neighbouring addresses. Accumulation is in float32 (float64 for float64 tensors).
+Every tensor is addressed through its strides on a logical ``(N, C, D, H, W)`` view (1D and 2D
+inputs get length-1 axes), so NCHW, channels_last, channels_last_3d and any strided view run
+unchanged. Outputs are numbered in the memory order of the output tensor (``CHANNELS_LAST``:
+channels fastest), so neighbouring lanes store to neighbouring addresses. Accumulation is in float32
+(float64 for float64 tensors).
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ def separable_kernel(
     ACC_F64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """``y[n, c, d, h, w] = sum w_d[d, i] w_h[h, j] w_w[w, l] x[n, c, idx_d[d, i], idx_h[h, j], idx_w[w, l]]``.
+    """``y[n, c, d, h, w] = sum w_d[d, i] w_h[h, j] w_w[w, l] x[n, c, idx_d[d, i], ...]``.
 
-    One kernel for blur-pool and blur-upsample, forward and backward: the tables (``tables.py``) say which
-    inputs each output reads; ``idx < 0`` slots read nothing (zero padding), so no padded copy exists and an
-    output never touches an input outside its window. ``(D, H, W)`` are the output's sizes.
+    The input is read at ``(idx_d[d, i], idx_h[h, j], idx_w[w, l])``.
+
+    One kernel for blur-pool and blur-upsample, forward and backward: the tables (``tables.py``) say
+    which inputs each output reads; ``idx < 0`` slots read nothing (zero padding), so no padded copy
+    exists and an output never touches an input outside its window. ``(D, H, W)`` are the output's
+    sizes.
     """
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if WIDE_INDEX:
@@ -87,8 +91,8 @@ def separable_kernel(
         acc_t = tl.float64
     else:
         acc_t = tl.float32
-    # Nested per-axis sums (sum_i w_d * sum_j w_h * sum_l w_w * x): one rounding per tap and axis, fewer
-    # multiplies than weighting each term with the product of three taps.
+    # Nested per-axis sums (sum_i w_d * sum_j w_h * sum_l w_w * x): one rounding per tap and axis,
+    # fewer multiplies than weighting each term with the product of three taps.
     acc = tl.zeros([BLOCK], dtype=acc_t)
     for i in tl.static_range(R_D):
         src_d = tl.load(idx_d_ptr + d * R_D + i, mask=mask, other=-1)
@@ -139,8 +143,8 @@ def _window_max(
 ):
     """Max over the stride-1 window that starts at ``(pd, ph, pw) - padding`` (``-inf`` padding).
 
-    Returns the value and the flat ``(d, h, w)`` position of the winner: the first maximum in scan order,
-    a NaN wins (the rule of ``torch.nn.functional.max_pool2d``).
+    Returns the value and the flat ``(d, h, w)`` position of the winner: the first maximum in scan
+    order, a NaN wins (the rule of ``torch.nn.functional.max_pool2d``).
     """
     best = tl.full(ok.shape, float("-inf"), tl.float32)
     arg = tl.full(ok.shape, -1, tl.int64)
@@ -204,7 +208,7 @@ def max_blur_kernel(
     WIDE_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Max-blur-pool in one pass: each blur tap reads the stride-1 max of its window, recomputed in place.
+    """Fused max-blur-pool: each blur tap computes the stride-1 max of its window, then weighs it.
 
     The tables index the (never stored) max-pooled map; ``(Din, Hin, Win)`` are the input's sizes.
     """
@@ -294,11 +298,11 @@ def max_unpool_kernel(
     WIDE_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Backward of the stride-1 max: each input sums the gradients of the windows it wins (no atomics).
+    """Backward of the stride-1 max: each input sums the gradients of the windows it wins.
 
     ``x``/``y`` have the input's sizes ``(D, H, W)``; ``g`` is the gradient of the max-pooled map
-    ``(Dm, Hm, Wm)``. A window at ``q`` covers inputs ``q - padding + [0, K)``; each input recomputes the
-    winners of the ``K_D * K_H * K_W`` windows that cover it.
+    ``(Dm, Hm, Wm)``. A window at ``q`` covers inputs ``q - padding + [0, K)``; each input
+    recomputes the winners of the ``K_D * K_H * K_W`` windows that cover it (no atomics).
     """
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if WIDE_INDEX:
