@@ -1,9 +1,10 @@
 """The ``@triton.jit`` kernels: pure index arithmetic on pointers, one program per block of outputs.
 
-Every tensor is addressed through its strides on a logical ``(N, C, D, H, W)`` view (1D and 2D inputs get
-length-1 axes), so NCHW, channels_last, channels_last_3d and any strided view run unchanged. Outputs are
-numbered in the memory order of the output tensor (``CHANNELS_LAST``: channels fastest), so neighbouring
-lanes store to neighbouring addresses. Accumulation is in float32 (float64 for float64 tensors).
+Every tensor is addressed through its strides on a logical ``(N, C, D, H, W)`` view (1D and 2D
+inputs get length-1 axes), so NCHW, channels_last, channels_last_3d and any strided view run
+unchanged. Outputs are numbered in the memory order of the output tensor (``CHANNELS_LAST``:
+channels fastest), so neighbouring lanes store to neighbouring addresses. Accumulation is in float32
+(float64 for float64 tensors).
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ def separable_kernel(
     ACC_F64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """``y[n, c, d, h, w] = sum w_d[d, i] w_h[h, j] w_w[w, l] x[n, c, idx_d[d, i], idx_h[h, j], idx_w[w, l]]``.
+    """``y[n, c, d, h, w] = sum w_d[d, i] w_h[h, j] w_w[w, l] x[n, c, idx_d[d, i], ...]``.
 
-    One kernel for blur-pool and blur-upsample, forward and backward: the tables (``tables.py``) say which
-    inputs each output reads; ``idx < 0`` slots read nothing (zero padding), so no padded copy exists and an
-    output never touches an input outside its window. ``(D, H, W)`` are the output's sizes.
+    The input is read at ``(idx_d[d, i], idx_h[h, j], idx_w[w, l])``.
+
+    One kernel for blur-pool and blur-upsample, forward and backward: the tables (``tables.py``) say
+    which inputs each output reads; ``idx < 0`` slots read nothing (zero padding), so no padded copy
+    exists and an output never touches an input outside its window. ``(D, H, W)`` are the output's
+    sizes.
     """
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if WIDE_INDEX:
@@ -87,8 +91,8 @@ def separable_kernel(
         acc_t = tl.float64
     else:
         acc_t = tl.float32
-    # Nested per-axis sums (sum_i w_d * sum_j w_h * sum_l w_w * x): one rounding per tap and axis, fewer
-    # multiplies than weighting each term with the product of three taps.
+    # Nested per-axis sums (sum_i w_d * sum_j w_h * sum_l w_w * x): one rounding per tap and axis,
+    # fewer multiplies than weighting each term with the product of three taps.
     acc = tl.zeros([BLOCK], dtype=acc_t)
     for i in tl.static_range(R_D):
         src_d = tl.load(idx_d_ptr + d * R_D + i, mask=mask, other=-1)
@@ -139,8 +143,8 @@ def _window_max(
 ):
     """Max over the stride-1 window that starts at ``(pd, ph, pw) - padding`` (``-inf`` padding).
 
-    Returns the value and the flat ``(d, h, w)`` position of the winner: the first maximum in scan order,
-    a NaN wins (the rule of ``torch.nn.functional.max_pool2d``).
+    Returns the value and the flat ``(d, h, w)`` position of the winner: the first maximum in scan
+    order, a NaN wins (the rule of ``torch.nn.functional.max_pool2d``).
     """
     best = tl.full(ok.shape, float("-inf"), tl.float32)
     arg = tl.full(ok.shape, -1, tl.int64)
@@ -204,7 +208,7 @@ def max_blur_kernel(
     WIDE_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Max-blur-pool in one pass: each blur tap reads the stride-1 max of its window, recomputed in place.
+    """Fused max-blur-pool: each blur tap computes the stride-1 max of its window, then weighs it.
 
     The tables index the (never stored) max-pooled map; ``(Din, Hin, Win)`` are the input's sizes.
     """
@@ -215,13 +219,16 @@ def max_blur_kernel(
     n, c, d, h, w = _split(offs, C, D, H, W, CHANNELS_LAST)
     base = n * sxn + c * sxc
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for i in tl.static_range(R_D):
+    # Runtime loops over the taps, an unrolled window max inside (its loads independent, in flight
+    # together): a 2D specialisation with 3x3 windows is about 40 KB of cubin and 2 s of compile,
+    # where unrolling the taps too gives about 380 KB and 12 s (benchmarks/gpu.py --compile-cost).
+    for i in range(R_D):
         src_d = tl.load(idx_d_ptr + d * R_D + i, mask=mask, other=-1)
         wt_d = tl.load(w_d_ptr + d * R_D + i, mask=mask, other=0.0)
-        for j in tl.static_range(R_H):
+        for j in range(R_H):
             src_h = tl.load(idx_h_ptr + h * R_H + j, mask=mask, other=-1)
             wt_dh = wt_d * tl.load(w_h_ptr + h * R_H + j, mask=mask, other=0.0)
-            for m in tl.static_range(R_W):
+            for m in range(R_W):
                 src_w = tl.load(idx_w_ptr + w * R_W + m, mask=mask, other=-1)
                 wt = wt_dh * tl.load(w_w_ptr + w * R_W + m, mask=mask, other=0.0)
                 ok = mask & (src_d >= 0) & (src_h >= 0) & (src_w >= 0)
@@ -291,11 +298,11 @@ def max_unpool_kernel(
     WIDE_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Backward of the stride-1 max: each input sums the gradients of the windows it wins (no atomics).
+    """Backward of the stride-1 max: each input sums the gradients of the windows it wins.
 
     ``x``/``y`` have the input's sizes ``(D, H, W)``; ``g`` is the gradient of the max-pooled map
-    ``(Dm, Hm, Wm)``. A window at ``q`` covers inputs ``q - padding + [0, K)``; each input recomputes the
-    winners of the ``K_D * K_H * K_W`` windows that cover it.
+    ``(Dm, Hm, Wm)``. A window at ``q`` covers inputs ``q - padding + [0, K)``; each input
+    recomputes the winners of the ``K_D * K_H * K_W`` windows that cover it (no atomics).
     """
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if WIDE_INDEX:
@@ -305,11 +312,12 @@ def max_unpool_kernel(
     base = n * sxn + c * sxc
     me = (d.to(tl.int64) * H + h) * W + w
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for a in tl.static_range(K_D):
+    # Runtime loops over the windows, each window max unrolled (as in max_blur_kernel).
+    for a in range(K_D):
         qd = d + P_D - a
-        for b in tl.static_range(K_H):
+        for b in range(K_H):
             qh = h + P_H - b
-            for e in tl.static_range(K_W):
+            for e in range(K_W):
                 qw = w + P_W - e
                 ok = mask & (qd >= 0) & (qd < Dm) & (qh >= 0) & (qh < Hm) & (qw >= 0) & (qw < Wm)
                 _, arg = _window_max(
