@@ -6,7 +6,7 @@ goes through these functions, so the promises below hold everywhere:
 - **No code from a file** (:mod:`~antialias._io.read`): :func:`safe_torch_load` reads PyTorch files
   with ``torch.load(weights_only=True)`` after checking their integrity (zip CRCs, and the SHA-256
   recorded beside the file when there is one); :func:`load_exported_program` reads ``torch.export``
-  files with every unpickling forced to ``weights_only``.
+  files without unpickling anything (an archive whose configuration names a pickle is refused).
 - **Atomic writes** (:mod:`~antialias._io.write`): :func:`atomic_write` and :func:`atomic_save` leave
   the old complete file or the new complete file, never a truncated one; :func:`write_hash_record`
   stores a file's SHA-256 beside it (``<file>.sha256``, the format of ``sha256sum``), which
