@@ -28,6 +28,7 @@ from antialias._io.read import restricted_unpickling as restricted_unpickling
 from antialias._io.read import safe_torch_load as safe_torch_load
 from antialias._io.read import sha256_file as sha256_file
 from antialias._io.read import verify_file as verify_file
+from antialias._io.read import verify_safetensors as verify_safetensors
 from antialias._io.write import atomic_save as atomic_save
 from antialias._io.write import atomic_write as atomic_write
 from antialias._io.write import atomic_write_text as atomic_write_text
@@ -54,5 +55,6 @@ __all__ = [
     "safe_torch_load",
     "sha256_file",
     "verify_file",
+    "verify_safetensors",
     "write_hash_record",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "safe_torch_load",
     "sha256_file",
     "verify_file",
+    "verify_safetensors",
 ]
 
 HASH_SUFFIX = ".sha256"
@@ -82,8 +83,9 @@ def verify_file(
     """Check that ``path`` is intact before it is loaded.
 
     Three checks, each when it applies: its SHA-256 starts with ``expected_sha256`` (a prefix or
-    the full digest); it equals the digest recorded beside it (``<path>.sha256``); and, for a zip
-    archive (torch's default format), every member's CRC-32 matches its data.
+    the full digest); it equals the digest recorded beside it (``<path>.sha256``); and its own
+    structure: for a zip archive (torch's default format, ``.pt2``) every member's CRC-32 matches
+    its data, for a ``.safetensors`` file :func:`verify_safetensors`.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -114,7 +116,9 @@ def verify_file(
                 f"{what} {str(path)!r} is damaged: its SHA-256 {digest[:16]}... differs from the one recorded "
                 f"in {str(hash_record_path(path))!r} when it was written ({recorded[:16]}...)"
             )
-    if zipfile.is_zipfile(path):
+    if path.name.endswith(".safetensors"):
+        verify_safetensors(path, what=what)
+    elif zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 starts = [info.header_offset for info in archive.infolist()]
@@ -135,10 +139,110 @@ def verify_file(
             )
 
 
+# Bytes per element of the safetensors dtypes torch reads.
+_SAFETENSORS_ITEMSIZE = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+    "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1,
+}  # fmt: skip
+
+
+def verify_safetensors(path: str | os.PathLike[str], *, what: str = "file") -> None:
+    """Check the structure of a ``.safetensors`` file: its header is JSON within the file, every
+    tensor has a known dtype, a shape of non-negative ints and a byte range of exactly
+    ``prod(shape) * itemsize`` bytes, and the ranges tile the data that follows the header with
+    no gap, overlap or trailing byte.
+
+    Raises:
+        CheckpointError: the file is damaged (the message names it and the first fault).
+    """
+    import json
+    import math
+
+    path = Path(path)
+
+    def damaged(why: str) -> CheckpointError:
+        return CheckpointError(f"{what} {str(path)!r} is damaged or not a safetensors file: {why}")
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise damaged(f"{size} bytes, shorter than the 8-byte header length")
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            raise damaged(
+                f"its header length {length} runs past the end of the file ({size} bytes)"
+            )
+        try:
+            header = json.loads(f.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise damaged(f"its header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise damaged("its header is not a JSON object")
+    ranges = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            raise damaged(f"tensor {name!r} has no description")
+        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype not in _SAFETENSORS_ITEMSIZE:
+            raise damaged(f"tensor {name!r} has an unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise damaged(f"tensor {name!r} has a shape that is not a list of sizes: {shape!r}")
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in offsets)
+            and 0 <= offsets[0] <= offsets[1]
+        ):
+            raise damaged(f"tensor {name!r} has bad data offsets {offsets!r}")
+        expected = math.prod(shape) * _SAFETENSORS_ITEMSIZE[dtype]
+        if offsets[1] - offsets[0] != expected:
+            raise damaged(
+                f"tensor {name!r} ({dtype}, shape {shape}) spans {offsets[1] - offsets[0]} bytes, "
+                f"expected {expected}"
+            )
+        ranges.append((offsets[0], offsets[1], name))
+    data = size - 8 - length
+    end = 0
+    for begin, stop, name in sorted(ranges):
+        if begin != end:
+            fault = "overlaps the tensor before it" if begin < end else "leaves a gap before it"
+            raise damaged(f"tensor {name!r} {fault} (byte {begin}, expected {end})")
+        end = stop
+    if end != data:
+        raise damaged(f"its tensors span {end} bytes but the file holds {data} bytes of data")
+
+
 def _unpickling_reason(text: str) -> str:
+    """torch's reason for refusing a pickle, without its advice (which suggests disabling
+    ``weights_only``)."""
     found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
-    reason = found.group(1) if found else (text.strip().splitlines() or [""])[0]
-    return reason.split(". Please")[0].strip()
+    if found:
+        reason = found.group(1)
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        advice = (
+            "weights_only",
+            "Weights only load failed",
+            "Check the documentation",
+            "(1)",
+            "(2)",
+        )
+        lines = [line for line in lines if not any(word in line for word in advice)]
+        reason = lines[0] if lines else "refused by torch's weights-only unpickler"
+    return reason.split(". Please")[0].split(" Please use")[0].strip().rstrip(".")
+
+
+# torch's weights-only unpickler words a pickle that names a function or class in these ways.
+_CODE_BEARING = re.compile(
+    r"unsupported global|not an allowed global|is blocked|call reduce|create new object|"
+    r"can only build|allowlisted",
+    re.IGNORECASE,
+)
 
 
 def safe_torch_load(
@@ -177,14 +281,15 @@ def safe_torch_load(
     except pickle.UnpicklingError as exc:
         text = str(exc)
         reason = _unpickling_reason(text)
-        if "Unsupported global" in text or "not an allowed global" in text:
+        if _CODE_BEARING.search(text):
             raise UnsafeFileError(
-                f"refusing to load {what} {str(path)!r}: it holds Python objects whose unpickling could run code "
-                f"({reason}); nothing from it was run. Expected a file of tensors (a state dict); load only files "
-                "you trust, and re-save them with torch.save(model.state_dict(), path)"
+                f"refusing to load {what} {str(path)!r}: it holds code-bearing pickled Python objects "
+                f"whose unpickling could run code ({reason}); nothing from it was run. Expected a file "
+                "of tensors (a state dict): re-save it with torch.save(model.state_dict(), path)"
             ) from None
         raise CheckpointError(
-            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file of tensors ({reason})"
+            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch "
+            f"file of tensors ({reason})"
         ) from None
     except (
         RuntimeError,
