@@ -442,6 +442,48 @@ def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(
     assert _sha(weights) == before
 
 
+def test_outputs_never_replace_a_file_no_command_wrote(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluate = ["eval", "--model", f"{nets}:tiny", "--metrics", "accuracy", "--device", "cpu"]
+    evaluate += ["--no-progress"]
+    # 1. The model's source file (given as path.py:function).
+    before = _sha(Path(nets))
+    assert main([*evaluate, "--data", str(image_data / "val"), "--output", nets]) == 2
+    assert "--output" in capsys.readouterr().err and _sha(Path(nets)) == before
+    # 2. An image of the data set being evaluated.
+    image = next((image_data / "val" / "red").iterdir())
+    before = _sha(image)
+    assert main([*evaluate, "--data", str(image_data / "val"), "--output", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "existing file inside the --data folder" in err and _sha(image) == before
+    # Our own previous result is replaced; --overwrite replaces anything but an input.
+    result = tmp_path / "result.json"
+    for _ in range(2):
+        assert main([*evaluate, "--data", str(image_data / "val"), "--output", str(result)]) == 0
+    other = tmp_path / "notes.json"
+    other.write_text('{"mine": 1}')
+    args = [*evaluate, "--data", str(image_data / "val"), "--output", str(other)]
+    assert main(args) == 2 and "no antialias command wrote" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0 and "mine" not in other.read_text()
+    # 3. An image of the training set.
+    training = ["train", str(image_data), "--model", f"{nets}:tiny", "--epochs", "1", *CLI_TINY]
+    image = next((image_data / "train" / "blue").iterdir())
+    before = _sha(image)
+    out = tmp_path / "run"
+    assert main([*training, "--output-dir", str(out), "--output", str(image)]) == 2
+    assert "inside the data folder" in capsys.readouterr().err and _sha(image) == before
+    assert not out.exists()
+    # 4. A checkpoint's hash record in the run folder (replacing it would disable its check).
+    assert main([*training, "--output-dir", str(out), "--output", str(out / "run.json")]) == 0
+    records = sorted(out.glob("*.sha256"))
+    assert records
+    before = _sha(records[0])
+    args = [*training, "--output-dir", str(out), "--resume", "--output", str(records[0])]
+    assert main(args) == 2
+    assert "inside the run folder" in capsys.readouterr().err and _sha(records[0]) == before
+
+
 @pytest.mark.parametrize("bad", ["a_file/x.json", "/proc/antialias-x.json"])
 def test_unwritable_outputs_fail_before_any_work(
     image_data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]

@@ -29,15 +29,21 @@ from antialias._io.read import safe_torch_load as safe_torch_load
 from antialias._io.read import sha256_file as sha256_file
 from antialias._io.read import verify_file as verify_file
 from antialias._io.read import verify_safetensors as verify_safetensors
+from antialias._io.write import OUTPUT_MANIFEST as OUTPUT_MANIFEST
+from antialias._io.write import OUTPUT_MARKER as OUTPUT_MARKER
 from antialias._io.write import atomic_save as atomic_save
 from antialias._io.write import atomic_write as atomic_write
 from antialias._io.write import atomic_write_text as atomic_write_text
 from antialias._io.write import check_output_path as check_output_path
+from antialias._io.write import is_own_output as is_own_output
 from antialias._io.write import json_safe as json_safe
+from antialias._io.write import record_outputs as record_outputs
 from antialias._io.write import write_hash_record as write_hash_record
 
 __all__ = [
     "HASH_SUFFIX",
+    "OUTPUT_MANIFEST",
+    "OUTPUT_MARKER",
     "CheckpointError",
     "RunLock",
     "RunLockedError",
@@ -47,10 +53,12 @@ __all__ = [
     "atomic_write_text",
     "check_output_path",
     "hash_record_path",
+    "is_own_output",
     "json_safe",
     "load_exported_program",
     "read_hash_record",
     "restricted_pickle_load",
+    "record_outputs",
     "restricted_unpickling",
     "safe_torch_load",
     "sha256_file",

@@ -197,6 +197,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     out.add_argument("--records", action="store_true", help="include per-image records in the JSON")
     out.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
     out.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --output/--plots replace files that no antialias command wrote",
+    )
+    out.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda:1', ..."
     )
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -295,12 +300,18 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     inputs = [("--weights file", w) for w in (args.weights or []) if w and os.path.isfile(w)]
     inputs += [("--model file", m) for m in args.models if os.path.isfile(m)]
+    inputs += [("--model source", m.rpartition(":")[0]) for m in args.models if ".py:" in m]
     if args.alexnet_p:
         inputs.append(("--alexnet-p file", args.alexnet_p))
+    rule = {
+        "inputs": inputs,
+        "folders": [("--data folder", args.data)],
+        "overwrite": args.overwrite,
+    }
     if args.output:
-        check_output_path(args.output, kind="file", what="--output", inputs=inputs)
+        check_output_path(args.output, kind="file", what="--output", **rule)
     if args.plots:
-        check_output_path(args.plots, kind="dir", what="--plots", inputs=inputs)
+        check_output_path(args.plots, kind="dir", what="--plots", **rule)
 
 
 def _device(name: str) -> torch.device:
@@ -667,6 +678,7 @@ def _write_json(
 
 
 def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Path]:
+    from antialias.files import record_outputs
     from antialias.metrics import plots
 
     out = Path(directory)
@@ -703,6 +715,7 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
                 )
     for path in written:
         logger.info("wrote %s", path)
+    record_outputs(out, [path.name for path in written])  # a later run may replace them
     return written
 
 

@@ -162,7 +162,10 @@ def train(config: TrainConfig) -> TrainResult:
         ("training folder", config.train_dir),
         ("validation folder", config.val_dir),
     ]
-    out = _io.check_output_path(config.output_dir, kind="dir", what="output_dir", inputs=inputs)
+    # What a run folder may hold, and what overwrite replaces, is the run folder's rule (run_folder).
+    out = _io.check_output_path(
+        config.output_dir, kind="dir", what="output_dir", inputs=inputs, overwrite=True
+    )
     # One run per folder: rank 0 holds the folder's lock for the whole run (the other processes of
     # a torchrun job are part of the same run).
     created = not out.exists()
