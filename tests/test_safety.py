@@ -603,6 +603,21 @@ def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(
         )
     )
     assert result.history[-1]["skipped_images"] == 1
+    # A 0-byte image is left out by the up-front check: it is counted too.
+    (image_data / "train" / "blue" / "empty.png").write_bytes(b"")
+    result = train(
+        _config(
+            image_data,
+            tmp_path / "skip2",
+            f"{nets}:tiny",
+            epochs=1,
+            on_corrupt="skip",
+            batch_size=3,
+        )
+    )
+    assert result.history[-1]["skipped_images"] == 2
+    log = [json.loads(line) for line in (tmp_path / "skip2" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["skipped_images"] == 2
 
 
 def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_path: Path) -> None:

@@ -493,8 +493,9 @@ def _run(
                 id(d.dataset): d.dataset
                 for d in (data.train, data.val_accuracy, data.val_consistency)
             }
-            row["skipped_images"] = sum(
-                len(getattr(folder, "skipped", [])) for folder in folders.values()
+            row["skipped_images"] = sum(  # left out by the up-front check, or failed to decode
+                len(getattr(folder, "rejected", [])) + len(getattr(folder, "skipped", []))
+                for folder in folders.values()
             )
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)
