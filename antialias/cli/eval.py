@@ -189,8 +189,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     robust.add_argument(
         "--alexnet-p",
         metavar="FILE",
-        help="JSON {perturbation: {flip_probability, top5_distance}} of AlexNet, to normalize mFR/mT5D "
-        "(default: a compared model given as --model alexnet)",
+        help="JSON {perturbation: {flip_probability, top5_distance}} of the plain AlexNet, to "
+        "normalize mFR/mT5D (default: a compared --model torchvision.models:alexnet; the zoo's "
+        "alexnet is anti-aliased and never used)",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--output", metavar="FILE", help="write all results as JSON")
@@ -442,6 +443,7 @@ class _Entry:
     label: str
     spec: str
     weights: str | None
+    converted: bool = False  # --methods: a model converted by a method
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
@@ -578,12 +580,15 @@ def _evaluate_one(
         entry.records[metric] = result.records()
 
 
+_PLAIN_ALEXNET = ("torchvision.models:alexnet", "torchvision.models.alexnet:alexnet")
+
+
 def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
     from antialias.metrics import imagenet_p_scores
 
     if not any("imagenet-p" in e.results for e in entries):
         return
-    alexnet = None
+    alexnet, normalizer = None, None
     if args.alexnet_p:
         try:
             alexnet = json.loads(Path(args.alexnet_p).read_text())
@@ -591,17 +596,31 @@ def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
             raise CLIError(f"cannot read --alexnet-p {args.alexnet_p!r} ({exc})") from exc
         if not isinstance(alexnet, dict):
             raise CLIError(f"--alexnet-p {args.alexnet_p!r} must hold a JSON object")
+        normalizer = f"--alexnet-p {args.alexnet_p}"
     else:
+        # Only the plain AlexNet normalizes (Hendrycks & Dietterich); the zoo's is anti-aliased.
         for entry in entries:
-            if entry.spec == "alexnet" and "imagenet-p" in entry.results:
+            if (
+                entry.spec in _PLAIN_ALEXNET
+                and not entry.converted
+                and "imagenet-p" in entry.results
+            ):
                 alexnet = entry.results["imagenet-p"]
+                normalizer = f"model {entry.label} ({entry.spec})"
                 logger.info("normalizing ImageNet-P rates by model %s", entry.label)
+                break
+        if alexnet is None and any(e.spec == "alexnet" for e in entries):
+            logger.warning(
+                "ImageNet-P: --model alexnet is the zoo's anti-aliased AlexNet, not the plain one that "
+                "normalizes mFR/mT5D; give --model torchvision.models:alexnet or --alexnet-p FILE"
+            )
     for entry in entries:
         if "imagenet-p" in entry.results:
             result = entry.results["imagenet-p"] = imagenet_p_scores(
                 entry.results["imagenet-p"], alexnet=alexnet
             )
-            entry.metrics["imagenet-p"] = result.summary()
+            # Which AlexNet normalized mFR/mT5D (None: raw rates only).
+            entry.metrics["imagenet-p"] = {**result.summary(), "normalizer": normalizer}
 
 
 # --- Output ---
@@ -768,6 +787,7 @@ def run(args: argparse.Namespace) -> int:
         for label, spec, w in runs:
             model = built.pop(0).to(device)
             entry = _Entry(label=label, spec=spec, weights=w if _has_weights(w) else None)
+            entry.converted = len(entries) >= len(originals)
             _evaluate(entry, model, metrics, data, args, device)
             entries.append(entry)
             del model
