@@ -783,7 +783,7 @@ def run(args: argparse.Namespace) -> int:
                 built.append(_converted(model, label, method, filt))
                 runs.append((f"{label}+{name}", spec, w))
         data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
-        entries = []
+        entries: list[_Entry] = []
         for label, spec, w in runs:
             model = built.pop(0).to(device)
             entry = _Entry(label=label, spec=spec, weights=w if _has_weights(w) else None)
