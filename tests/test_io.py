@@ -133,7 +133,9 @@ def test_pt2_whose_configuration_names_a_pickle_is_refused_without_running_it(
 
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
-def test_pt2_with_compiled_code_code_in_a_size_or_the_old_format_is_refused(tmp_path: Path) -> None:
+def test_pt2_with_compiled_code_unsafe_expressions_or_the_old_format_is_refused(
+    tmp_path: Path,
+) -> None:
     ok = _exported(tmp_path)
     prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
     with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "aoti.pt2", "w") as zout:
@@ -215,6 +217,11 @@ def test_a_genuine_pt2_is_evaluated_in_eval_mode(tmp_path: Path) -> None:
     assert main([*args, "--output", str(output), "--num-classes", "4"]) == 0
     result = json.loads(output.read_text())
     assert 0.0 <= next(iter(result["models"].values()))["metrics"]["accuracy"]["top1"] <= 1.0
+    # Decomposed, training-mode batch norm has no eval-mode switch: refused in one line.
+    decomposed = tmp_path / "decomposed.pt2"
+    torch.export.save(torch.export.export(model.train(), (x,)).run_decompositions(), decomposed)
+    with pytest.raises(ValueError, match="exported in training mode.*after model.eval"):
+        build_model(str(decomposed))
 
 
 # ---- torch files and plain pickles -------------------------------------------------------------------
