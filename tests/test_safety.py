@@ -301,6 +301,25 @@ def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
 # 7-8. run folders: another run, a finished run, an older checkpoint, a second process
 
 
+def test_a_flipped_byte_in_safetensors_weights_with_a_record_stops_eval(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")
+    weights = tmp_path / "w.safetensors"
+    safetensors.save_file(import_object(f"{nets}:tiny")().state_dict(), str(weights))
+    _io.write_hash_record(weights)
+    args = ["eval", "--model", f"{nets}:tiny", "--weights", str(weights), "--metrics", "accuracy"]
+    args += ["--data", str(image_data / "val"), "--device", "cpu", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 1  # a bit of the last weight: the file still parses
+    weights.write_bytes(bytes(data))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "w.safetensors" in err and "damaged" in err and "SHA-256" in err
+
+
 def test_run_folders_are_never_written_over_without_overwrite(
     image_data: Path, tmp_path: Path, nets: str
 ) -> None:
