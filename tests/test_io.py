@@ -208,6 +208,8 @@ def test_a_genuine_pt2_is_evaluated_in_eval_mode(tmp_path: Path) -> None:
     torch.export.save(torch.export.export(model, (x,), dynamic_shapes=(batch,)), path)
     loaded = build_model(str(path))
     loaded.eval()  # an exported module refuses eval(); the loaded model accepts it
+    with pytest.raises(ValueError, match="trained.pt2.*exported program.*cannot be trained"):
+        loaded.train()
     with torch.no_grad():
         assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
     images = write_image_tree(tmp_path / "images")

@@ -250,18 +250,24 @@ def _is_model_file(spec: str) -> bool:
 
 class _ExportedModel(nn.Module):
     """An exported program's module (``ExportedProgram.module()``), which cannot switch between
-    training and eval mode: ``train()``/``eval()`` set only the flag, and the graph runs as it was
-    exported, with its training-mode batch norm and dropout switched to eval mode at load."""
+    training and eval mode: it is in eval mode, its training-mode batch norm and dropout switched
+    to eval mode at load; ``eval()`` is accepted and ``train()`` refused (it cannot be trained)."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, path: str) -> None:
         super().__init__()
         self.module = module
+        self.path = path
+        self.training = False
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
 
     def train(self, mode: bool = True) -> _ExportedModel:
-        self.training = mode
+        if mode:
+            raise ValueError(
+                f"model file {self.path!r} is an exported program (.pt2): it runs as exported and "
+                "cannot be trained; give its architecture as the model and its weights as a file"
+            )
         return self
 
 
@@ -305,7 +311,7 @@ def _exported_model(path: str) -> nn.Module:
             f"model file {path!r} was exported in training mode: its batch norm and dropout run in "
             "eval mode here"
         )
-    return _ExportedModel(module)
+    return _ExportedModel(module, path)
 
 
 def _saved_model(path: str) -> nn.Module:
