@@ -19,10 +19,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from antialias._io import OUTPUT_MARKER as OUTPUT_MARKER
 from antialias._io import atomic_write_text, json_safe
 from antialias._io import check_output_path as check_output_path
+from antialias._io import is_own_output as is_own_output
+from antialias._io import record_outputs as record_outputs
 
-__all__ = ["check_output_path", "write_json"]
+__all__ = ["OUTPUT_MARKER", "check_output_path", "is_own_output", "record_outputs", "write_json"]
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:

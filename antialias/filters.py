@@ -57,23 +57,41 @@ def _gaussian(size: int, sigma: float | None = None) -> list[float]:
     return [math.exp(-((i - center) ** 2) / (2 * sigma**2)) for i in range(size)]
 
 
+_MAX_FILTER_SIZE = 1024
+"""The largest filter size (taps per axis); a binomial filter's taps overflow a float beyond it."""
+
+
 def _check_size(size: object, what: str = "filter_size") -> int:
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"{what} must be an int >= 1, got {size!r}")
     if size < 1:
         raise ValueError(f"{what} must be >= 1, got {size}")
+    if size > _MAX_FILTER_SIZE:
+        raise ValueError(f"{what} must be at most {_MAX_FILTER_SIZE} taps, got {size}")
     return size
 
 
 def _normalize(taps: Sequence[float]) -> tuple[float, ...]:
     if len(taps) == 0:
         raise ValueError("filter taps must not be empty")
-    values = [float(t) for t in taps]
+    if len(taps) > _MAX_FILTER_SIZE:
+        raise ValueError(f"filter taps must be at most {_MAX_FILTER_SIZE}, got {len(taps)}")
+    try:
+        values = [float(t) for t in taps]
+    except OverflowError:
+        raise ValueError(
+            f"filter taps must be finite floats; one of the {len(taps)} taps is too large for a float"
+        ) from None
     if not all(math.isfinite(t) for t in values):
         raise ValueError(f"filter taps must be finite, got {values}")
     if any(t < 0 for t in values):
         raise ValueError(f"filter taps must be non-negative, got {values}")
-    total = math.fsum(values)
+    try:
+        total = math.fsum(values)
+    except OverflowError:  # huge taps: their ratios are what counts
+        largest = max(values)
+        values = [t / largest for t in values]
+        total = math.fsum(values)
     if total <= 0:
         raise ValueError(f"filter taps must have a positive sum, got {values}")
     return tuple(t / total for t in values)

@@ -167,7 +167,13 @@ PUBLIC = {
         "ImageNetPResult",
         "WorstCaseResult",
     ],
-    "antialias.files": ["check_output_path", "write_json"],
+    "antialias.files": [
+        "OUTPUT_MARKER",
+        "check_output_path",
+        "is_own_output",
+        "record_outputs",
+        "write_json",
+    ],
     "antialias.train": [
         "train",
         "TrainConfig",

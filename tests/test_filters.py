@@ -100,3 +100,17 @@ def test_bad_filters(spec, error, match):
 def test_bad_kernel_ndim():
     with pytest.raises(ValueError, match="ndim must be 1, 2 or 3, got 4"):
         get_kernel(3, 4)
+
+
+def test_huge_sizes_and_taps_are_one_line_value_errors() -> None:
+    from antialias.layers import BlurPool2d
+
+    with pytest.raises(ValueError, match="filter_size must be at most 1024 taps, got 1000000"):
+        BlurPool2d(3, filter_size=10**6)
+    with pytest.raises(ValueError, match="at most 1024 taps, got 2000"):
+        get_taps("box-2000")
+    with pytest.raises(ValueError, match="too large for a float"):
+        get_taps([10**400, 1])
+    assert get_taps(1024)[0] > 0  # the largest binomial filter is still finite
+    assert get_taps([1e308, 1e308]) == (0.5, 0.5)  # their sum overflows; their ratio does not
+    assert list(BlurPool2d(3, filter_size=[1e308, 1e308]).taps) == [0.5, 0.5]

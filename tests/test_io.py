@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import zipfile
@@ -83,20 +84,146 @@ def test_pt2_with_a_pickle_payload_is_refused_without_running_it(
     assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
 
 
+def _with_config(archive: Path, out: Path, entry: dict, extra: dict[str, bytes]) -> Path:
+    """A copy of ``archive`` whose constants configuration holds ``entry`` (as ``"evil"``) and whose
+    constants folder holds the ``extra`` members."""
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        prefix = zin.namelist()[0].split("/")[0]
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("model_constants_config.json"):
+                config = json.loads(data)
+                config["config"]["evil"] = entry
+                data = json.dumps(config).encode()
+            zout.writestr(info, data)
+        for name, data in extra.items():
+            zout.writestr(f"{prefix}/data/constants/{name}", data)
+    return out
+
+
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
-def test_pt2_with_pickled_objects_or_the_old_format_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "path_name, use_pickle",
+    [
+        ("opaque_obj_0/payload", True),  # torch: pickle.loads; the member's base name is 'payload'
+        ("custom_obj_0/payload", False),  # torch: TorchScript's pickle loader
+        ("tensor_0/payload", True),  # torch: torch.load(weights_only=False)
+    ],
+)
+def test_pt2_whose_configuration_names_a_pickle_is_refused_without_running_it(
+    tmp_path: Path, payload: object, path_name: str, use_pickle: bool
+) -> None:
+    marker = tmp_path / "MARKER"
+    entry = {
+        "path_name": path_name,
+        "is_param": False,
+        "use_pickle": use_pickle,
+        "tensor_meta": None,
+    }
+    evil = _with_config(
+        _exported(tmp_path), tmp_path / "evil.pt2", entry, {path_name: pickle.dumps(payload)}
+    )
+    with pytest.raises(_io.UnsafeFileError, match=f"names a.*payload.*{path_name}.*run code"):
+        _io.load_exported_program(evil)
+    assert not marker.exists()
+    images = write_image_tree(tmp_path / "images")
+    args = ["eval", "--model", str(evil), "--data", str(images), "--metrics", "accuracy"]
+    assert main([*args, "--crop", "8", "--resize", "8", "--no-progress", "--device", "cpu"]) == 2
+    assert not marker.exists()
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_compiled_code_unsafe_expressions_or_the_old_format_is_refused(
+    tmp_path: Path,
+) -> None:
     ok = _exported(tmp_path)
     prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
-    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "objects.pt2", "w") as zout:
+    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "aoti.pt2", "w") as zout:
         for info in zin.infolist():
             zout.writestr(info, zin.read(info.filename))
-        zout.writestr(f"{prefix}/data/constants/opaque_obj_0", b"whatever")
-    with pytest.raises(_io.UnsafeFileError, match="pickled Python objects"):
-        _io.load_exported_program(tmp_path / "objects.pt2")
+        zout.writestr(f"{prefix}/data/aotinductor/model/model.so", b"whatever")
+    with pytest.raises(_io.UnsafeFileError, match="AOTInductor"):
+        _io.load_exported_program(tmp_path / "aoti.pt2")
+    # torch parses size expressions with sympy, which evaluates them as Python.
+    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "expr.pt2", "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("models/model.json"):
+                program = json.loads(data)
+                program["graph_module"]["graph"]["sym_int_values"] = {
+                    "s": {"as_expr": {"expr_str": "__import__('os').getcwd()", "hint": None}}
+                }
+                data = json.dumps(program).encode()
+            zout.writestr(info, data)
+    with pytest.raises(_io.UnsafeFileError, match="not plain arithmetic"):
+        _io.load_exported_program(tmp_path / "expr.pt2")
+    # torch compiles the guards on input shapes into the module and runs them on every call.
+    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "guard.pt2", "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("models/model.json"):
+                program = json.loads(data)
+                program["guards_code"] = ["__import__('os').getcwd() is not None"]
+                data = json.dumps(program).encode()
+            zout.writestr(info, data)
+    with pytest.raises(_io.UnsafeFileError, match="guard that is not plain arithmetic"):
+        _io.load_exported_program(tmp_path / "guard.pt2")
     with zipfile.ZipFile(tmp_path / "old.pt2", "w") as z:
         z.writestr("x/version", "1")
     with pytest.raises(_io.CheckpointError, match="current format"):
         _io.load_exported_program(tmp_path / "old.pt2")
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_truncated_or_with_a_wrong_hash_is_damaged(tmp_path: Path) -> None:
+    ok = _exported(tmp_path)
+    truncated = tmp_path / "truncated.pt2"
+    truncated.write_bytes(ok.read_bytes()[:-100])
+    with pytest.raises(_io.CheckpointError, match="truncated.pt2.*damaged"):
+        _io.load_exported_program(truncated)
+    _io.write_hash_record(ok)
+    flipped = bytearray(ok.read_bytes())
+    flipped[len(flipped) // 2] ^= 1
+    ok.write_bytes(bytes(flipped))
+    with pytest.raises(_io.CheckpointError, match="ok.pt2.*damaged"):
+        _io.load_exported_program(ok)
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_a_genuine_pt2_is_evaluated_in_eval_mode(tmp_path: Path) -> None:
+    from antialias.train.model import build_model
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.Dropout(0.5),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+    model[1].running_mean.fill_(0.5)
+    x = torch.randn(2, 3, 8, 8)
+    # Exported in training mode (the default): batch norm uses batch statistics, dropout drops.
+    path = tmp_path / "trained.pt2"
+    batch = {0: torch.export.Dim("batch", min=1, max=64)}
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=(batch,)), path)
+    loaded = build_model(str(path))
+    loaded.eval()  # an exported module refuses eval(); the loaded model accepts it
+    with pytest.raises(ValueError, match="trained.pt2.*exported program.*cannot be trained"):
+        loaded.train()
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
+    images = write_image_tree(tmp_path / "images")
+    output = tmp_path / "result.json"
+    args = ["eval", "--model", str(path), "--data", str(images), "--metrics", "accuracy"]
+    args += ["--crop", "8", "--resize", "8", "--no-progress", "--device", "cpu"]
+    assert main([*args, "--output", str(output), "--num-classes", "4"]) == 0
+    result = json.loads(output.read_text())
+    assert 0.0 <= next(iter(result["models"].values()))["metrics"]["accuracy"]["top1"] <= 1.0
+    # Decomposed, training-mode batch norm has no eval-mode switch: refused in one line.
+    decomposed = tmp_path / "decomposed.pt2"
+    torch.export.save(torch.export.export(model.train(), (x,)).run_decompositions(), decomposed)
+    with pytest.raises(ValueError, match="exported in training mode.*after model.eval"):
+        build_model(str(decomposed))
 
 
 # ---- torch files and plain pickles -------------------------------------------------------------------

@@ -301,6 +301,25 @@ def test_recorded_hash_catches_damage_the_format_cannot(tmp_path: Path) -> None:
 # 7-8. run folders: another run, a finished run, an older checkpoint, a second process
 
 
+def test_a_flipped_byte_in_safetensors_weights_with_a_record_stops_eval(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")
+    weights = tmp_path / "w.safetensors"
+    safetensors.save_file(import_object(f"{nets}:tiny")().state_dict(), str(weights))
+    _io.write_hash_record(weights)
+    args = ["eval", "--model", f"{nets}:tiny", "--weights", str(weights), "--metrics", "accuracy"]
+    args += ["--data", str(image_data / "val"), "--device", "cpu", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 1  # a bit of the last weight: the file still parses
+    weights.write_bytes(bytes(data))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "w.safetensors" in err and "damaged" in err and "SHA-256" in err
+
+
 def test_run_folders_are_never_written_over_without_overwrite(
     image_data: Path, tmp_path: Path, nets: str
 ) -> None:
@@ -442,6 +461,48 @@ def test_outputs_that_would_destroy_inputs_are_refused_before_any_work(
     assert _sha(weights) == before
 
 
+def test_outputs_never_replace_a_file_no_command_wrote(
+    image_data: Path, tmp_path: Path, nets: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluate = ["eval", "--model", f"{nets}:tiny", "--metrics", "accuracy", "--device", "cpu"]
+    evaluate += ["--no-progress"]
+    # 1. The model's source file (given as path.py:function).
+    before = _sha(Path(nets))
+    assert main([*evaluate, "--data", str(image_data / "val"), "--output", nets]) == 2
+    assert "--output" in capsys.readouterr().err and _sha(Path(nets)) == before
+    # 2. An image of the data set being evaluated.
+    image = next((image_data / "val" / "red").iterdir())
+    before = _sha(image)
+    assert main([*evaluate, "--data", str(image_data / "val"), "--output", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "existing file inside the --data folder" in err and _sha(image) == before
+    # Our own previous result is replaced; --overwrite replaces anything but an input.
+    result = tmp_path / "result.json"
+    for _ in range(2):
+        assert main([*evaluate, "--data", str(image_data / "val"), "--output", str(result)]) == 0
+    other = tmp_path / "notes.json"
+    other.write_text('{"mine": 1}')
+    args = [*evaluate, "--data", str(image_data / "val"), "--output", str(other)]
+    assert main(args) == 2 and "no antialias command wrote" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0 and "mine" not in other.read_text()
+    # 3. An image of the training set.
+    training = ["train", str(image_data), "--model", f"{nets}:tiny", "--epochs", "1", *CLI_TINY]
+    image = next((image_data / "train" / "blue").iterdir())
+    before = _sha(image)
+    out = tmp_path / "run"
+    assert main([*training, "--output-dir", str(out), "--output", str(image)]) == 2
+    assert "inside the data folder" in capsys.readouterr().err and _sha(image) == before
+    assert not out.exists()
+    # 4. A checkpoint's hash record in the run folder (replacing it would disable its check).
+    assert main([*training, "--output-dir", str(out), "--output", str(out / "run.json")]) == 0
+    records = sorted(out.glob("*.sha256"))
+    assert records
+    before = _sha(records[0])
+    args = [*training, "--output-dir", str(out), "--resume", "--output", str(records[0])]
+    assert main(args) == 2
+    assert "inside the run folder" in capsys.readouterr().err and _sha(records[0]) == before
+
+
 @pytest.mark.parametrize("bad", ["a_file/x.json", "/proc/antialias-x.json"])
 def test_unwritable_outputs_fail_before_any_work(
     image_data: Path, tmp_path: Path, nets: str, bad: str, capsys: pytest.CaptureFixture[str]
@@ -561,6 +622,21 @@ def test_training_skips_an_undecodable_image_and_counts_it_in_the_log(
         )
     )
     assert result.history[-1]["skipped_images"] == 1
+    # A 0-byte image is left out by the up-front check: it is counted too.
+    (image_data / "train" / "blue" / "empty.png").write_bytes(b"")
+    result = train(
+        _config(
+            image_data,
+            tmp_path / "skip2",
+            f"{nets}:tiny",
+            epochs=1,
+            on_corrupt="skip",
+            batch_size=3,
+        )
+    )
+    assert result.history[-1]["skipped_images"] == 2
+    log = [json.loads(line) for line in (tmp_path / "skip2" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["skipped_images"] == 2
 
 
 def test_image_folder_rules_hidden_entries_symlink_loops_and_deep_images(tmp_path: Path) -> None:

@@ -5,13 +5,17 @@
   file or the new complete file, never a truncated one. :func:`atomic_save` does it for
   :func:`torch.save`, optionally recording the file's SHA-256 beside it (:func:`write_hash_record`).
 - :func:`check_output_path` refuses, before any work, an output that is a folder where a file is
-  expected (or the reverse), cannot be written, or is one of the inputs.
+  expected (or the reverse), cannot be written, is one of the inputs, or is an existing file that
+  no run wrote as an output of its own (:func:`is_own_output`), unless ``overwrite`` is given.
+- :func:`record_outputs` lists the files a command wrote into an output folder in the folder's
+  manifest (:data:`OUTPUT_MANIFEST`), so that a later run may replace them.
 - :func:`json_safe` makes results valid JSON (NaN and infinities become ``null``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -31,8 +35,12 @@ __all__ = [
     "atomic_save",
     "atomic_write",
     "atomic_write_text",
+    "OUTPUT_MANIFEST",
+    "OUTPUT_MARKER",
     "check_output_path",
+    "is_own_output",
     "json_safe",
+    "record_outputs",
     "write_hash_record",
 ]
 
@@ -186,25 +194,78 @@ def _same_path(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+OUTPUT_MARKER = "antialias"
+"""The key of every JSON result the commands write (its value: the version that wrote it)."""
+
+OUTPUT_MANIFEST = ".antialias-outputs"
+"""The file, in an output folder, that lists (JSON) the files the commands wrote there."""
+
+
+def _manifest(folder: Path) -> list[str]:
+    try:
+        names = json.loads((folder / OUTPUT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def record_outputs(folder: str | os.PathLike[str], names: Iterable[str]) -> Path:
+    """Add ``names`` (files a command wrote into ``folder``) to the folder's manifest."""
+    folder = Path(folder)
+    listed = sorted({*_manifest(folder), *names})
+    return atomic_write_text(folder / OUTPUT_MANIFEST, json.dumps(listed, indent=1) + "\n")
+
+
+def is_own_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an output a command wrote: a JSON object holding :data:`OUTPUT_MARKER`
+    (a version string), or a file its folder's manifest (:data:`OUTPUT_MANIFEST`) lists."""
+    path = Path(path)
+    if path.name in _manifest(path.parent):
+        return True
+    try:
+        if path.stat().st_size > 1 << 28:
+            return False
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get(OUTPUT_MARKER), str)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
 def check_output_path(
     path: str | os.PathLike[str],
     *,
     kind: Literal["file", "dir"],
     what: str,
     inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = (),
+    folders: Iterable[tuple[str, str | os.PathLike[str] | None]] = (),
+    overwrite: bool = False,
 ) -> Path:
-    """Check an output path before any work is done, so that no result is lost at the end.
+    """Check an output path before any work is done, so that no result and no file is lost.
 
     Refuses: a folder where a file is expected (and the reverse), a location where nothing can be
-    created (a read-only or virtual file system, a parent that is a file), and a path that is one
-    of ``inputs`` (writing it would destroy them). Creates nothing: a missing folder is checked
-    through its nearest existing parent.
+    created (a read-only or virtual file system, a parent that is a file), a path that is one of
+    ``inputs`` (writing it would destroy them), and, unless ``overwrite``, an existing file that
+    is not a command's own output (:func:`is_own_output`: an input's source, an image of a data
+    set, a checkpoint's hash record), or a folder that is not empty, not a command's output folder
+    (it has no manifest) or lies inside one of ``folders``. Creates nothing: a missing folder is
+    checked through its nearest existing parent.
 
     Args:
         path: the output path.
         kind: ``"file"`` or ``"dir"``.
         what: the option's name for messages (``"--output"``).
         inputs: ``(description, path)`` of every file the command reads or keeps (``None`` skipped).
+        folders: ``(description, folder)`` of the folders the command reads (a data set): named in
+            the message when the output lies inside one.
+        overwrite: allow replacing a file no command wrote (never an input).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path` (user folder expanded).
@@ -237,6 +298,28 @@ def check_output_path(
             raise ValueError(
                 f"{what} {text!r} is the same file as {description} {os.fspath(other)!r}: writing it would destroy "
                 f"the {description}; choose another {what}"
+            )
+    if not overwrite:
+        where = ""
+        for description, folder in folders:
+            if folder is not None and _inside(out, Path(os.fspath(folder)).expanduser()):
+                where = f" inside the {description} {os.fspath(folder)!r}"
+                break
+        if kind == "file" and out.is_file() and not is_own_output(out):
+            raise ValueError(
+                f"{what} {text!r} is an existing file{where} that no antialias command wrote: "
+                f"writing it would destroy it; choose another {what}, or pass --overwrite"
+            )
+        if kind == "dir" and where:
+            raise ValueError(
+                f"{what} {text!r} lies{where}: its files would mix with the data; choose another "
+                f"{what}, or pass --overwrite"
+            )
+        if kind == "dir" and out.is_dir() and any(out.iterdir()) and not _manifest(out):
+            raise ValueError(
+                f"{what} {text!r} is a folder that holds files no antialias command wrote (it has "
+                f"no {OUTPUT_MANIFEST}): they could be replaced; choose a new or empty {what}, or "
+                "pass --overwrite"
             )
     # The nearest existing folder must accept new files (probe with a temporary file).
     probe_dir = out if kind == "dir" else out.parent

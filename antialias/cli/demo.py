@@ -219,6 +219,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="folder for results.json, table.md, consistency.png and diagonal.png",
     )
     run_group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --output be a folder holding files that no antialias command wrote",
+    )
+    run_group.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
     return parser
@@ -237,7 +242,12 @@ def run(args: argparse.Namespace) -> int:
 
     # Before minutes of training: a folder that cannot be written would lose the results (a ValueError: main() reports it).
     check_output_path(
-        args.output, kind="dir", what="--output", inputs=[("--data folder", args.data_dir)]
+        args.output,
+        kind="dir",
+        what="--output",
+        inputs=[("--data folder", args.data_dir)],
+        folders=[("--data folder", args.data_dir)],
+        overwrite=args.overwrite,
     )
     # Every option is named as the DemoConfig field it sets (which turns the lists into tuples).
     fields = {f.name for f in dataclasses.fields(DemoConfig)}

@@ -189,13 +189,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     robust.add_argument(
         "--alexnet-p",
         metavar="FILE",
-        help="JSON {perturbation: {flip_probability, top5_distance}} of AlexNet, to normalize mFR/mT5D "
-        "(default: a compared model given as --model alexnet)",
+        help="JSON {perturbation: {flip_probability, top5_distance}} of the plain AlexNet, to "
+        "normalize mFR/mT5D (default: a compared --model torchvision.models:alexnet; the zoo's "
+        "alexnet is anti-aliased and never used)",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--output", metavar="FILE", help="write all results as JSON")
     out.add_argument("--records", action="store_true", help="include per-image records in the JSON")
     out.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
+    out.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --output/--plots replace files that no antialias command wrote",
+    )
     out.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda:1', ..."
     )
@@ -295,12 +301,18 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     inputs = [("--weights file", w) for w in (args.weights or []) if w and os.path.isfile(w)]
     inputs += [("--model file", m) for m in args.models if os.path.isfile(m)]
+    inputs += [("--model source", m.rpartition(":")[0]) for m in args.models if ".py:" in m]
     if args.alexnet_p:
         inputs.append(("--alexnet-p file", args.alexnet_p))
+    rule = {
+        "inputs": inputs,
+        "folders": [("--data folder", args.data)],
+        "overwrite": args.overwrite,
+    }
     if args.output:
-        check_output_path(args.output, kind="file", what="--output", inputs=inputs)
+        check_output_path(args.output, kind="file", what="--output", **rule)
     if args.plots:
-        check_output_path(args.plots, kind="dir", what="--plots", inputs=inputs)
+        check_output_path(args.plots, kind="dir", what="--plots", **rule)
 
 
 def _device(name: str) -> torch.device:
@@ -431,6 +443,7 @@ class _Entry:
     label: str
     spec: str
     weights: str | None
+    converted: bool = False  # --methods: a model converted by a method
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
@@ -567,12 +580,15 @@ def _evaluate_one(
         entry.records[metric] = result.records()
 
 
+_PLAIN_ALEXNET = ("torchvision.models:alexnet", "torchvision.models.alexnet:alexnet")
+
+
 def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
     from antialias.metrics import imagenet_p_scores
 
     if not any("imagenet-p" in e.results for e in entries):
         return
-    alexnet = None
+    alexnet, normalizer = None, None
     if args.alexnet_p:
         try:
             alexnet = json.loads(Path(args.alexnet_p).read_text())
@@ -580,17 +596,31 @@ def _finish_imagenet_p(entries: list[_Entry], args: argparse.Namespace) -> None:
             raise CLIError(f"cannot read --alexnet-p {args.alexnet_p!r} ({exc})") from exc
         if not isinstance(alexnet, dict):
             raise CLIError(f"--alexnet-p {args.alexnet_p!r} must hold a JSON object")
+        normalizer = f"--alexnet-p {args.alexnet_p}"
     else:
+        # Only the plain AlexNet normalizes (Hendrycks & Dietterich); the zoo's is anti-aliased.
         for entry in entries:
-            if entry.spec == "alexnet" and "imagenet-p" in entry.results:
+            if (
+                entry.spec in _PLAIN_ALEXNET
+                and not entry.converted
+                and "imagenet-p" in entry.results
+            ):
                 alexnet = entry.results["imagenet-p"]
+                normalizer = f"model {entry.label} ({entry.spec})"
                 logger.info("normalizing ImageNet-P rates by model %s", entry.label)
+                break
+        if alexnet is None and any(e.spec == "alexnet" for e in entries):
+            logger.warning(
+                "ImageNet-P: --model alexnet is the zoo's anti-aliased AlexNet, not the plain one that "
+                "normalizes mFR/mT5D; give --model torchvision.models:alexnet or --alexnet-p FILE"
+            )
     for entry in entries:
         if "imagenet-p" in entry.results:
             result = entry.results["imagenet-p"] = imagenet_p_scores(
                 entry.results["imagenet-p"], alexnet=alexnet
             )
-            entry.metrics["imagenet-p"] = result.summary()
+            # Which AlexNet normalized mFR/mT5D (None: raw rates only).
+            entry.metrics["imagenet-p"] = {**result.summary(), "normalizer": normalizer}
 
 
 # --- Output ---
@@ -667,6 +697,7 @@ def _write_json(
 
 
 def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Path]:
+    from antialias.files import record_outputs
     from antialias.metrics import plots
 
     out = Path(directory)
@@ -703,6 +734,7 @@ def _plot(directory: str, entries: list[_Entry], metrics: list[str]) -> list[Pat
                 )
     for path in written:
         logger.info("wrote %s", path)
+    record_outputs(out, [path.name for path in written])  # a later run may replace them
     return written
 
 
@@ -751,10 +783,11 @@ def run(args: argparse.Namespace) -> int:
                 built.append(_converted(model, label, method, filt))
                 runs.append((f"{label}+{name}", spec, w))
         data = _Data(args, metrics, device) if any(m in _NEEDS_DATA for m in metrics) else None
-        entries = []
+        entries: list[_Entry] = []
         for label, spec, w in runs:
             model = built.pop(0).to(device)
             entry = _Entry(label=label, spec=spec, weights=w if _has_weights(w) else None)
+            entry.converted = len(entries) >= len(originals)
             _evaluate(entry, model, metrics, data, args, device)
             entries.append(entry)
             del model

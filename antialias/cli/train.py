@@ -234,9 +234,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights: {result.weights}")
     print(f"checkpoint: {result.checkpoint}")
     if args.output:
-        from antialias.files import write_json
+        from antialias import __version__
+        from antialias.files import OUTPUT_MARKER, write_json
 
-        write_json(args.output, result.to_dict())
+        write_json(args.output, {OUTPUT_MARKER: __version__, **result.to_dict()})
     return 0
 
 
@@ -258,9 +259,16 @@ def _check_output(args: argparse.Namespace) -> None:
         ("--init-weights file", args.init_weights),
         ("--resume checkpoint", args.resume if args.resume != "latest" else None),
     ]
-    check_output_path(
-        args.output, kind="file", what="--output", inputs=inputs
-    )  # a ValueError: main() reports it
+    folders = [("data folder", d) for d in (args.data, args.train_dir, args.val_dir)]
+    folders.append(("run folder", out))
+    check_output_path(  # a ValueError: main() reports it
+        args.output,
+        kind="file",
+        what="--output",
+        inputs=inputs,
+        folders=folders,
+        overwrite=args.overwrite,
+    )
 
 
 def _print_table(history: list[dict[str, Any]]) -> None:

@@ -152,7 +152,8 @@ def _lowest_argmax(values: Tensor) -> Tensor:
     the output, not be stepped around by choosing a clean component.
     """
     nan = values.isnan()
-    top = values.nan_to_num(nan=-math.inf).amax(-1, keepdim=True)
+    # +Inf stays +Inf (nan_to_num alone would make it the largest finite number, matching nothing).
+    top = torch.where(nan, torch.full_like(values, -math.inf), values).amax(-1, keepdim=True)
     has_nan = nan.any(-1, keepdim=True)
     hit = (has_nan & nan) | (
         ~has_nan & (values == top)
@@ -192,8 +193,25 @@ def order_free_sum(values: Tensor) -> Tensor:
 
 
 def aps_norms(x: Tensor, stride: Sequence[int], norm: str) -> Tensor:
-    """``(N, P)`` l2 (sum of squares) or l1 norms of the components, over channels and positions."""
+    """``(N, P)`` l2 (sum of squares) or l1 norms of the components, over channels and positions.
+
+    Each sample is first divided by a power of two no smaller than its largest finite magnitude
+    (exact, and the same for every shift of the map), so that no square or sum overflows: a
+    component holding a larger value always has the larger norm, and one holding an infinity has
+    an infinite norm.
+    """
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    if work.numel() > 0:
+        magnitude = work.abs()
+        finite = torch.where(magnitude.isfinite(), magnitude, torch.zeros_like(magnitude))
+        largest = finite.flatten(1).amax(1)
+        exponent = torch.where(
+            largest > 0, torch.ceil(torch.log2(largest)), torch.zeros_like(largest)
+        )
+        low, high = (-126, 127) if work.dtype == torch.float32 else (-1022, 1023)
+        exponent = exponent.clamp(low, high)  # 2**exponent stays a normal number
+        scale = torch.pow(torch.full_like(largest, 2.0), exponent)
+        work = work / scale.reshape([-1] + [1] * (work.dim() - 1))
     energy = work.abs() if norm == "l1" else work * work
     per_position = tree_sum(energy, 1).unsqueeze(1)  # the same additions at every position
     comps = _components(per_position, stride)  # (N, P, 1, L...)

@@ -44,6 +44,7 @@ from antialias.layers._checks import (
     blur_pads,
     check_input,
     check_pad_mode,
+    check_size,
     check_tuple,
     compact,
     pad,
@@ -113,6 +114,7 @@ def _adaptive_blur_pool_nd(
     strides = check_tuple(stride, ndim, "stride")
     mode = check_pad_mode(pad_mode)
     check_input(x, ndim, None, name)
+    check_size(x, [1] * ndim, name, "padding cannot extend an empty axis")
     out = [-(-size // s) for size, s in zip(x.shape[2:], strides, strict=True)]
     taps = k**ndim
     if (
@@ -272,6 +274,9 @@ class _AdaptiveBlurPoolNd(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self._ndim, self.channels, type(self).__name__)
+        check_size(
+            input, [1] * self._ndim, type(self).__name__, "padding cannot extend an empty axis"
+        )
         padded = pad(input, _pads(self.kernel_size, self._ndim), self.pad_mode)
         return _apply_filters(padded, self.filter_logits(padded), self.kernel_size, self.stride)
 

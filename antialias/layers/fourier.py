@@ -42,7 +42,15 @@ import torch
 from torch import Tensor, nn
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import IntOrTuple, check_channels, check_input, check_tuple, compact
+from antialias.layers._checks import (
+    IntOrTuple,
+    check_channels,
+    check_input,
+    check_size,
+    check_tuple,
+    compact,
+    empty_output,
+)
 from antialias.layers.factory import register_downsample
 
 __all__ = [
@@ -119,6 +127,9 @@ def _lowpass_subsample_axis(
 def _fourier_pool(
     x: Tensor, stride: Sequence[int], window: Optional[str], edge: float = 0.5
 ) -> Tensor:
+    if x.numel() == 0:  # an empty batch (or no channels): FFT libraries refuse empty transforms
+        sizes = [(x.size(d + 2) + s - 1) // s for d, s in enumerate(stride)]
+        return empty_output(x, sizes)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     # The low-pass is separable (a box in frequency, and the window is a product per axis), so axes are
     # processed one at a time with real transforms; each step's output is real.
@@ -134,6 +145,7 @@ def _fourier_pool_nd(
     strides = check_tuple(stride, ndim, "stride")
     check_window(window)
     check_input(x, ndim, None, name)
+    check_size(x, [1] * ndim, name, "an empty axis has no spectrum")
     return _fourier_pool(x, strides, window)
 
 
@@ -195,6 +207,7 @@ class _FourierPoolNd(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self._ndim, self.channels, type(self).__name__)
+        check_size(input, [1] * self._ndim, type(self).__name__, "an empty axis has no spectrum")
         return _fourier_pool(input, self.stride, self.window)
 
     def extra_repr(self) -> str:

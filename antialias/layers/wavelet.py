@@ -44,6 +44,7 @@ from antialias.layers._checks import (
     check_channels,
     check_input,
     check_pad_mode,
+    check_size,
     check_tuple,
     compact,
     pad,
@@ -141,6 +142,7 @@ def _wavelet_pool_nd(
     check_wavelet(wavelet)
     mode = check_pad_mode(pad_mode)
     check_input(x, ndim, None, name)
+    check_size(x, [1] * ndim, name, "padding cannot extend an empty axis")
     return _wavelet_pool(x, strides, wavelet, mode)
 
 
@@ -208,6 +210,9 @@ class _WaveletPoolNd(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, self._ndim, self.channels, type(self).__name__)
+        check_size(
+            input, [1] * self._ndim, type(self).__name__, "padding cannot extend an empty axis"
+        )
         return _wavelet_pool(input, self.stride, self.wavelet, self.pad_mode)
 
     def extra_repr(self) -> str:

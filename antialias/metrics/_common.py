@@ -119,8 +119,9 @@ def iterate(data: Iterable, progress: bool, desc: str) -> Iterator:
         yield from bar
 
 
-def check_batch(batch: object, min_size: int = 0, what: str = "") -> Batch:
-    """Validate one ``(images, labels)`` batch of images at least ``min_size`` square and return it."""
+def check_batch(batch: object, min_size: int = 0, what: str = "", labelled: bool = False) -> Batch:
+    """Validate one ``(images, labels)`` batch of images at least ``min_size`` square and return it
+    (``labelled``: the labels must be integer class indices)."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TypeError(f"data must yield (images, labels) batches, got {type(batch).__name__}")
     images, labels = batch[0], batch[1]
@@ -132,6 +133,16 @@ def check_batch(batch: object, min_size: int = 0, what: str = "") -> Batch:
         raise ValueError(
             f"labels must be a ({images.shape[0]},) tensor matching the images, "
             f"got shape {tuple(labels.shape)}"
+        )
+    if labelled and (
+        labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool
+    ):
+        # Truncating 1.9 to class 1 would score a wrong label; even 1.0 is refused, so that a
+        # caller's labels are never silently converted.
+        raise TypeError(
+            f"labels must be an integer tensor of class indices, got dtype {labels.dtype}"
+            + (f" (values such as {labels.flatten()[0].item()!r})" if labels.numel() else "")
+            + "; pass labels.long() when they hold whole class numbers"
         )
     height, width = images.shape[-2:]
     if height < min_size or width < min_size:
@@ -232,7 +243,7 @@ def classify_views(
     out: dict[str, list[torch.Tensor]] = {}
     with eval_mode(model):
         for batch in iterate(data, progress, what):
-            images, labels = check_batch(batch, min_size, what)
+            images, labels = check_batch(batch, min_size, what, labelled)
             images = images.to(dev)
             n = images.shape[0]
             offsets = draw(n)

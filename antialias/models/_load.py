@@ -39,7 +39,13 @@ from typing import IO, Any, Union
 import torch
 from torch import Tensor, nn
 
-from antialias._io import CheckpointError, atomic_write, safe_torch_load, sha256_file
+from antialias._io import (
+    CheckpointError,
+    atomic_write,
+    safe_torch_load,
+    sha256_file,
+    verify_file,
+)
 from antialias.models._reference import check_filters, remap_reference_state_dict
 from antialias.models._weights import _HASH_RE, MIRROR_ENV, WeightsEnum
 
@@ -264,6 +270,8 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         raise ImportError(
             f"reading {str(path)!r} needs the safetensors package: pip install safetensors"
         ) from exc
+    # Integrity first, as for every format: the recorded SHA-256, then the header's structure.
+    verify_file(path, what="weights")
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error type for damaged files

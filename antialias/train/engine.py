@@ -162,7 +162,10 @@ def train(config: TrainConfig) -> TrainResult:
         ("training folder", config.train_dir),
         ("validation folder", config.val_dir),
     ]
-    out = _io.check_output_path(config.output_dir, kind="dir", what="output_dir", inputs=inputs)
+    # What a run folder may hold, and what overwrite replaces, is the run folder's rule (run_folder).
+    out = _io.check_output_path(
+        config.output_dir, kind="dir", what="output_dir", inputs=inputs, overwrite=True
+    )
     # One run per folder: rank 0 holds the folder's lock for the whole run (the other processes of
     # a torchrun job are part of the same run).
     created = not out.exists()
@@ -490,8 +493,9 @@ def _run(
                 id(d.dataset): d.dataset
                 for d in (data.train, data.val_accuracy, data.val_consistency)
             }
-            row["skipped_images"] = sum(
-                len(getattr(folder, "skipped", [])) for folder in folders.values()
+            row["skipped_images"] = sum(  # left out by the up-front check, or failed to decode
+                len(getattr(folder, "rejected", [])) + len(getattr(folder, "skipped", []))
+                for folder in folders.values()
             )
         top1 = metrics["val_top1"]
         is_best = top1 is not None and (best_top1 is None or top1 > best_top1)

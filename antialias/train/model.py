@@ -248,12 +248,75 @@ def _is_model_file(spec: str) -> bool:
     return True
 
 
+class _ExportedModel(nn.Module):
+    """An exported program's module (``ExportedProgram.module()``), which cannot switch between
+    training and eval mode: it is in eval mode, its training-mode batch norm and dropout switched
+    to eval mode at load; ``eval()`` is accepted and ``train()`` refused (it cannot be trained)."""
+
+    def __init__(self, module: nn.Module, path: str) -> None:
+        super().__init__()
+        self.module = module
+        self.path = path
+        self.training = False
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> _ExportedModel:
+        if mode:
+            raise ValueError(
+                f"model file {self.path!r} is an exported program (.pt2): it runs as exported and "
+                "cannot be trained; give its architecture as the model and its weights as a file"
+            )
+        return self
+
+
+# aten operators an exported program runs in training mode, with the index of their mode argument.
+_TRAINING_ARGS = {
+    "aten.batch_norm.default": 5,
+    "aten.dropout.default": 2,
+    "aten.feature_dropout.default": 2,
+    "aten.alpha_dropout.default": 2,
+    "aten.feature_alpha_dropout.default": 2,
+}
+_TRAINING_ONLY = (
+    "_native_batch_norm_legit_functional",
+    "native_dropout",
+    "_native_batch_norm_legit.",
+)
+
+
+def _exported_model(path: str) -> nn.Module:
+    from antialias import _io
+
+    # Never torch.export.load directly: it unpickles parts of the file with weights_only=False.
+    module = _io.load_exported_program(path).module()
+    changed = False
+    for node in module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        index = _TRAINING_ARGS.get(name)
+        if index is not None and len(node.args) > index and node.args[index] is True:
+            node.args = (*node.args[:index], False, *node.args[index + 1 :])
+            changed = True
+        elif any(part in name for part in _TRAINING_ONLY):
+            raise ValueError(
+                f"model file {path!r} was exported in training mode ({name} cannot run in eval mode); "
+                "export the model after model.eval() and pass that .pt2"
+            )
+    if changed:
+        module.recompile()
+        logger.warning(
+            f"model file {path!r} was exported in training mode: its batch norm and dropout run in "
+            "eval mode here"
+        )
+    return _ExportedModel(module, path)
+
+
 def _saved_model(path: str) -> nn.Module:
     if path.endswith(".pt2"):
-        from antialias import _io
-
-        # Never torch.export.load directly: it unpickles parts of the file with weights_only=False.
-        return _io.load_exported_program(path).module()
+        return _exported_model(path)
     try:
         with warnings.catch_warnings():
             # torch deprecates TorchScript; loading a user's saved model is still what was asked.

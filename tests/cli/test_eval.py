@@ -173,6 +173,7 @@ def test_compares_models_side_by_side(data, models, tmp_path, capsys):
     assert constant["worst-case"]["worst_case_accuracy"] == pytest.approx(1 / 3)
     assert result["config"]["crop"] == 32 and result["metrics"][0] == "accuracy"
     assert sorted(p.name for p in plots.iterdir()) == [
+        ".antialias-outputs",  # the manifest: a later run may replace these plots
         "circular.png",
         "consistency.png",
         "diagonal.png",
@@ -304,6 +305,7 @@ def test_robustness_metrics_wiring(data, models, tmp_path, capsys):
     assert m["imagenet-c"]["clean_error"] == pytest.approx(clean)
     assert m["imagenet-p"]["flip_probability"]["translate"] == pytest.approx(2 / 3)
     assert m["imagenet-p"]["mfr"] == pytest.approx((2 / 3) / 0.5)
+    assert m["imagenet-p"]["normalizer"] == f"--alexnet-p {alexnet}"
     # On the fly: brightness +0.1 / +0.2 (HSV value) keeps the bright images bright and the red
     # ones (value 0.86) over 0.5: the same predictions as on clean images.
     assert m["corruptions"]["errors"]["brightness"] == {
@@ -697,3 +699,31 @@ def test_bad_methods_fail_before_any_image(data, models, capsys, methods, fragme
         ["--model", f"{models}:cnn", "--methods", methods, "--data", str(data), *SMALL], capsys
     )
     assert code == 2 and fragment in err, err
+
+
+def test_imagenet_p_is_normalized_only_by_the_plain_alexnet(caplog):
+    import argparse
+
+    from antialias.cli.eval import _Entry, _finish_imagenet_p
+
+    def entry(label: str, spec: str, fp: float, converted: bool = False) -> _Entry:
+        rates = {"translate": {"flip_probability": fp, "top5_distance": fp}}
+        return _Entry(label, spec, None, converted=converted, results={"imagenet-p": rates})
+
+    args = argparse.Namespace(alexnet_p=None)
+    # The zoo's alexnet is anti-aliased: never the normalizer, and the log says what to give.
+    entries = [entry("mine", "resnet18", 0.2), entry("alexnet", "alexnet", 0.1)]
+    _finish_imagenet_p(entries, args)
+    assert entries[0].metrics["imagenet-p"]["mfr"] is None
+    assert entries[0].metrics["imagenet-p"]["normalizer"] is None
+    assert "torchvision.models:alexnet" in caplog.text
+    # torchvision's plain AlexNet is, not its converted copy.
+    plain = "torchvision.models:alexnet"
+    entries = [
+        entry("mine", "resnet18", 0.2),
+        entry("alexnet+aps", plain, 0.8, converted=True),
+        entry("tv", plain, 0.4),
+    ]
+    _finish_imagenet_p(entries, args)
+    assert entries[0].metrics["imagenet-p"]["mfr"] == pytest.approx(0.5)
+    assert entries[0].metrics["imagenet-p"]["normalizer"] == f"model tv ({plain})"

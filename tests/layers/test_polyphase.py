@@ -157,6 +157,23 @@ def test_nan_component_wins():
     assert phase.tolist() == [0] and y.isnan().any()
 
 
+@pytest.mark.parametrize("value", [math.inf, -math.inf, 1e30, 3e38, 1e300])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_huge_or_infinite_value_selects_its_component(generator, value, dtype):
+    """Squares of 1e30 overflow float32: the norms are computed without overflow, and an
+    infinity gives its component an infinite norm; the phase is always valid for the up layer."""
+    if dtype == torch.float32 and abs(value) > 3.4e38 and math.isfinite(value):
+        return
+    for row, col in itertools.product(range(2), range(2)):
+        x = torch.randn(2, 3, 8, 8, generator=generator, dtype=dtype)
+        x[1, 2, 4 + row, 2 + col] = value
+        y, phase = ApsDown2d(3, return_phase=True)(x)
+        assert 0 <= phase.min() and phase.max() <= 3
+        assert phase[1].item() == 2 * row + col  # the component holding the value
+        up = PolyphaseUp2d(3)(y, phase)
+        assert up[1, 2, 4 + row, 2 + col].item() == pytest.approx(value)
+
+
 # ------------------------------------------------------------------------------------------------
 # Exact circular-shift behaviour
 

@@ -52,6 +52,14 @@ def test_accuracy_rejects_labels_beyond_model_and_unlabelled():
         accuracy(LabelFromPixel(), [])
 
 
+@pytest.mark.parametrize("metric", [accuracy, diagonal_shift, worst_case_accuracy])
+def test_float_labels_are_refused_never_truncated(metric):
+    x = torch.arange(6.0).view(1, 6, 1, 1).expand(2, 6, 40, 40).clone()
+    for labels in (torch.tensor([0.7, 1.9]), torch.tensor([1.0, 2.0])):
+        with pytest.raises(TypeError, match=r"labels must be an integer tensor.*float32"):
+            metric(LabelFromPixel(), [(x, labels)])
+
+
 def test_accuracy_restores_training_mode():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).train()
     accuracy(model, [(torch.zeros(1, 1, 2, 2), torch.tensor([0]))])

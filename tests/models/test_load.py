@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import re
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 import antialias.models as zoo
-from antialias._io import UnsafeFileError
+from antialias._io import UnsafeFileError, write_hash_record
 from antialias.models import (
     CheckpointError,
     WeightsDownloadError,
@@ -192,6 +193,23 @@ def test_raw_pickle_file_is_refused(tmp_path: Path, payload: object) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("function", [os.system, eval, getattr])
+def test_a_code_bearing_pickle_is_called_so_and_weights_only_is_never_suggested(
+    tmp_path: Path, function: object
+) -> None:
+    class Call:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (function, ("0",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"w": torch.zeros(1), "x": Call()}, path)
+    with pytest.raises(UnsafeFileError, match="code-bearing pickled Python objects") as info:
+        zoo.resnet18(weights=path)
+    message = str(info.value)
+    assert "weights_only" not in message and "truncated" not in message
+    assert "\n" not in message
+
+
 @pytest.mark.parametrize("legacy", [False, True])
 def test_truncated_file(small_resnet: nn.Module, tmp_path: Path, legacy: bool) -> None:
     path = tmp_path / "cut.pth"
@@ -305,6 +323,47 @@ def test_safetensors_weights_timm_style_are_read_without_pickle(tmp_path: Path) 
     path.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
         read_state_dict(path)
+
+
+def _safetensors_file(path: Path, header: dict, data: bytes) -> Path:
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+    return path
+
+
+def test_safetensors_with_a_record_is_hash_checked_and_its_header_always(tmp_path: Path) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "w.safetensors"
+    safetensors.save_file({"w": torch.arange(100.0)}, str(path))
+    write_hash_record(path)
+    assert torch.equal(read_state_dict(path)["w"], torch.arange(100.0))
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 1  # a bit of one weight: the header is intact, only the record can tell
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"w.safetensors.*damaged: its SHA-256"):
+        read_state_dict(path)
+    # The structure is checked with or without a record.
+    f32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+    cases = {
+        "past the end": (None, b""),
+        "not JSON": (b"{not json", b""),
+        "unknown dtype": ({"a": {**f32, "dtype": "F99"}}, bytes(8)),
+        "spans 4 bytes, expected 8": ({"a": {**f32, "data_offsets": [0, 4]}}, bytes(4)),
+        "overlaps": ({"a": f32, "b": {**f32, "data_offsets": [4, 12]}}, bytes(12)),
+        "gap": ({"a": {**f32, "data_offsets": [4, 12]}}, bytes(12)),
+        "file holds 12 bytes": ({"a": f32}, bytes(12)),
+        "shape that is not": ({"a": {**f32, "shape": [-2]}}, bytes(8)),
+    }
+    for i, (fault, (header, payload)) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}.safetensors"
+        if header is None:
+            bad.write_bytes((1000).to_bytes(8, "little") + b"{}")
+        elif isinstance(header, bytes):
+            bad.write_bytes(len(header).to_bytes(8, "little") + header)
+        else:
+            _safetensors_file(bad, header, payload)
+        with pytest.raises(CheckpointError, match=f"bad{i}.safetensors.*damaged.*{fault}"):
+            read_state_dict(bad)
 
 
 def test_a_flipped_byte_in_tensor_data_is_caught_by_the_zip_crc(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from antialias.apps.demo.config import COMPARISON_METRICS, METRICS
+from antialias.files import record_outputs
 from antialias.metrics.plots import CurvePanel, plot_bars, plot_curves
 
 __all__ = ["format_table", "write_outputs"]
@@ -68,6 +69,7 @@ def write_outputs(result: dict[str, Any], output: str | os.PathLike) -> dict[str
         "consistency": folder / "consistency.png",
         "diagonal": folder / "diagonal.png",
     }
+    record_outputs(folder, [path.name for path in paths.values()])  # a later run may replace them
     paths["json"].write_text(json.dumps(result, indent=1) + "\n")
     paths["table"].write_text(format_table(result, markdown=True) + "\n")
     variants = result["variants"]
