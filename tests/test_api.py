@@ -184,6 +184,7 @@ PUBLIC = {
         "train_one_epoch",
         "evaluate",
         "EpochStats",
+        "ConfigError",
     ],
 }
 

@@ -121,7 +121,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--data",
         dest="data_dir",
         metavar="DIR",
-        help="folder holding cifar-10-batches-py (cifar10 only)",
+        help="folder holding cifar-10-batches-py (no default: needed with --dataset cifar10)",
     )
     data.add_argument(
         "--download",
@@ -129,14 +129,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="download CIFAR-10 into --data if missing (needs the internet)",
     )
     data.add_argument(
-        "--train-size", type=int, default=None, metavar="N", help="train on the first N images only"
+        "--train-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on the first N images only (default: the whole training set)",
     )
     data.add_argument(
         "--test-size",
         type=int,
         default=None,
         metavar="N",
-        help="evaluate on the first N test images only",
+        help="evaluate on the first N test images only (default: the whole test set)",
     )
     models = parser.add_argument_group("models and training")
     models.add_argument(
@@ -153,7 +157,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="LIST",
         help="compare downsampling methods instead of --filters/--no-baseline/--no-aps: 'max' (the baseline), "
         f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
-        "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table",
+        "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table "
+        "(default: the --filters comparison)",
     )
     models.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline"

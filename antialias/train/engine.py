@@ -51,9 +51,16 @@ from antialias.train import distributed, run_folder
 from antialias.train.config import CONFIG as CONFIG
 from antialias.train.config import LOG as LOG
 from antialias.train.config import RESUME_CHANGEABLE as RESUME_CHANGEABLE
+from antialias.train.config import (
+    ConfigError,
+    _base_recipe,
+    _num_workers,
+    resume_config,
+    validate_config,
+    warn_option,
+)
 from antialias.train.config import TrainConfig as TrainConfig
 from antialias.train.config import TrainResult as TrainResult
-from antialias.train.config import _base_recipe, _num_workers, resume_config, validate_config
 from antialias.train.config import default_workers as default_workers
 from antialias.train.config import resolve_recipe as resolve_recipe
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
@@ -89,7 +96,9 @@ def _load_data(config: TrainConfig) -> _Data:
     from antialias.data import consistency_transform, eval_transform, load_image_folder
 
     if config.data is None and (config.train_dir is None or config.val_dir is None):
-        raise ValueError("give data (a folder with train/ and val/) or both train_dir and val_dir")
+        raise ConfigError(
+            "give {data} (a folder with train/ and val/) or both {train_dir} and {val_dir}"
+        )
     train_dir = config.train_dir or os.path.join(str(config.data), "train")
     val_dir = config.val_dir or os.path.join(str(config.data), "val")
     for what, folder in (("training", train_dir), ("validation", val_dir)):
@@ -148,15 +157,22 @@ def train(config: TrainConfig) -> TrainResult:
     if config.workers is None:
         config = dataclasses.replace(config, workers=default_workers())
     recipe, base = resolve_recipe(config), _base_recipe(config)
-    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
-        logger.warning(
-            f"global batch {recipe.batch_size} differs from recipe {base.name!r}'s {base.batch_size}: "
-            f"lr scaled linearly, {base.lr:g} x {recipe.batch_size}/{base.batch_size} = {recipe.lr:g} "
-            "(give lr, or scale_lr=False / --no-lr-scaling, to keep the recipe's rate)"
-        )
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
+    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
+        # After the checks: a bad batch size is reported alone, not after a warning about it.
+        warn_option(
+            logger,
+            "global batch {batch} differs from recipe {name!r}'s {base_batch}: lr scaled linearly, "
+            "{base_lr:g} x {batch}/{base_batch} = {scaled:g} (give {lr}, or {scale_lr=False}, "
+            "to keep the recipe's rate)",
+            batch=recipe.batch_size,
+            name=base.name,
+            base_batch=base.batch_size,
+            base_lr=base.lr,
+            scaled=recipe.lr,
+        )
     inputs = [
         ("data folder", config.data),
         ("training folder", config.train_dir),
@@ -195,8 +211,10 @@ def _class_folders(config: TrainConfig) -> list[str] | None:
 
 def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> nn.Module:
     if num_classes < 1 or (config.num_classes is not None and config.num_classes < num_classes):
-        raise ValueError(
-            f"num_classes {config.num_classes} is smaller than the {num_classes} classes of the data"
+        raise ConfigError(
+            "{num_classes} {value} is smaller than the {count} classes of the data",
+            value=config.num_classes,
+            count=num_classes,
         )
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
@@ -220,9 +238,11 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
     data = _load_data(config)
     steps_per_epoch = len(data.train) // recipe.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(
-            f"the global batch ({recipe.batch_size}) is larger than the training set "
-            f"({len(data.train)} images); lower batch_size"
+        raise ConfigError(
+            "the global batch ({batch}) is larger than the training set ({count} images); "
+            "lower {batch_size}",
+            batch=recipe.batch_size,
+            count=len(data.train),
         )
     if model is None or listed != data.classes:
         model = _build(config, len(data.classes), resume_path)
@@ -316,9 +336,12 @@ def _resume(
         _seed_everything(config.seed + ctx.rank + 7919 * start_epoch)
     logger.info(f"resumed from {path} after epoch {start_epoch} (step {step})")
     if start_epoch >= recipe.epochs:
-        logger.warning(
-            f"the run in {config.output_dir!r} has finished its {recipe.epochs} epochs: nothing to "
-            "train (give a larger epochs to extend it)"
+        warn_option(
+            logger,
+            "the run in {out!r} has finished its {count} epochs: nothing to train (give a larger "
+            "{epochs} to extend it)",
+            out=config.output_dir,
+            count=recipe.epochs,
         )
     return start_epoch, step, best_top1
 

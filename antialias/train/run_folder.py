@@ -15,7 +15,15 @@ from torch import nn
 
 from antialias import _io
 from antialias.train import checkpoint as ckpt
-from antialias.train.config import _TRAJECTORY_FIELDS, CONFIG, LOG, TrainConfig
+from antialias.train.config import (
+    _TRAJECTORY_FIELDS,
+    CONFIG,
+    LOG,
+    ConfigError,
+    TrainConfig,
+    render_option_message,
+    warn_option,
+)
 from antialias.train.recipes import Recipe
 
 __all__ = [
@@ -98,9 +106,11 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
     ]
     if config.resume is None:
         if existing and not config.overwrite:
-            raise ValueError(
-                f"output_dir {str(out)!r} already holds a run ({existing[0].name}); pass resume to continue "
-                "it, overwrite to replace it, or choose another output_dir (nothing was written)"
+            raise ConfigError(
+                "{output_dir} {out!r} already holds a run ({file}); pass {resume} to continue it, "
+                "{overwrite} to replace it, or choose another {output_dir} (nothing was written)",
+                out=str(out),
+                file=existing[0].name,
             )
         return None, everything if config.overwrite else []
     if config.resume == "latest":
@@ -108,8 +118,12 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
             path, state, damaged = ckpt.find_resumable(out)
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"checkpoint to resume {str(out / ckpt.LATEST)!r} does not exist: output_dir {str(out)!r} holds "
-                "no checkpoint; give the checkpoint to resume from, or leave resume out to start a new run"
+                render_option_message(
+                    "checkpoint to resume {latest!r} does not exist: {output_dir} {out!r} holds no "
+                    "checkpoint; give the checkpoint to {resume} from, or leave {resume} out to start "
+                    "a new run",
+                    {"latest": str(out / ckpt.LATEST), "out": str(out)},
+                )
             ) from None
         for bad, reason in damaged:
             logger.warning(
@@ -119,28 +133,37 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
         return path, []
     path = Path(config.resume)
     if path.is_dir():
-        raise ValueError(
-            f"resume {config.resume!r} is a folder; expected a checkpoint file (or 'latest')"
+        raise ConfigError(
+            "{resume} {value!r} is a folder; expected a checkpoint file (or 'latest')",
+            value=config.resume,
         )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
     own = out.is_dir() and path.parent.resolve() == out.resolve()
     if not own:
         if existing and not config.overwrite:
-            raise ValueError(
-                f"output_dir {str(out)!r} already holds another run ({existing[0].name}); continuing "
-                f"{str(path)!r} there would overwrite it: choose an empty output_dir, or pass overwrite to "
-                "replace that run (nothing was written)"
+            raise ConfigError(
+                "{output_dir} {out!r} already holds another run ({file}); continuing {path!r} there "
+                "would overwrite it: choose an empty {output_dir}, or pass {overwrite} to replace that "
+                "run (nothing was written)",
+                out=str(out),
+                file=existing[0].name,
+                path=str(path),
             )
         return path, everything if config.overwrite else []
     epoch = int(ckpt.load_checkpoint(path).get("epoch", 0))
     reached = logged_epoch(out)
     if epoch < reached:
         if not config.overwrite:
-            raise ValueError(
-                f"{str(path)!r} holds epoch {epoch}, but the run in {str(out)!r} has reached epoch {reached}: "
-                f"resuming from it would discard epochs {epoch + 1}-{reached}; pass overwrite to do that, or give "
-                "another output_dir to continue in a new folder (nothing was written)"
+            raise ConfigError(
+                "{path!r} holds epoch {epoch}, but the run in {out!r} has reached epoch {reached}: "
+                "resuming from it would discard epochs {first}-{reached}; pass {overwrite} to do "
+                "that, or give another {output_dir} to continue in a new folder (nothing was written)",
+                path=str(path),
+                epoch=epoch,
+                out=str(out),
+                reached=reached,
+                first=epoch + 1,
             )
         # The discarded epochs' checkpoints must not survive as "newer" ones.
         later = [p for p in ckpt.list_checkpoints(out) if p.resolve() != path.resolve()]
@@ -155,9 +178,12 @@ def warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Reci
     for name in _TRAJECTORY_FIELDS:
         before, now = saved.get(name), current.get(name)
         if name in saved and before != now:
-            logger.warning(
-                f"resuming with {name}={now!r} (the checkpoint used {before!r}): "
-                "the run will not match an uninterrupted one"
+            warn_option(
+                logger,
+                f"resuming with {{{name}}}={{now!r}} (the checkpoint used {{before!r}}): "
+                "the run will not match an uninterrupted one",
+                now=now,
+                before=before,
             )
 
 

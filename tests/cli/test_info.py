@@ -1,11 +1,12 @@
 """``antialias info`` and ``--version``, through cli/__init__.py and ``python -m antialias`` (__main__.py)."""
 
+import argparse
 import json
 import subprocess
 import sys
 
 import antialias
-from antialias.cli import main
+from antialias.cli import get_args_parser, main
 
 
 def test_version(capsys):
@@ -73,3 +74,20 @@ def test_missing_optional_extra_is_one_line(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("antialias demo: error: the digits demo needs scikit-learn")
     assert "Traceback" not in err
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    # Every option of every command has a help text; one that takes a value names its default
+    # (argparse adds "(default: X)" unless X is None: then the text says it).
+    parser = get_args_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    undocumented = []
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = sub.formatter_class("x")._expand_help(action) if action.help else ""
+            flag = action.nargs == 0
+            if not text or (not flag and "default" not in text and not action.required):
+                undocumented.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not undocumented, undocumented

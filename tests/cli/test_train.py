@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +206,7 @@ def test_resume_alone_restores_the_run_and_refuses_changes(data, tmp_path, capsy
     _fails(
         ["train", "--output-dir", str(split), "--resume", "--lr", "0.5"],
         capsys,
-        "lr=0.5 (the run has 0.1)",
+        "--lr=0.5 (the run has 0.1)",
     )
     assert len((split / "log.jsonl").read_text().splitlines()) == 1
     # --resume alone: model, data, crop 24, batch, lr and epochs come back from config.json.
@@ -258,6 +259,9 @@ def test_lr_is_scaled_to_the_global_batch_with_a_warning(data, tmp_path, caplog)
     with caplog.at_level("WARNING"):
         assert main(["train", str(data), *args, "--epochs", "1", "--output-dir", str(out)]) == 0
     assert "lr scaled linearly, 0.1 x 4/256 = 0.0015625" in caplog.text
+    # The warning names the command line's options, not TrainConfig's fields.
+    assert "(give --lr, or --no-lr-scaling, to keep the recipe's rate)" in caplog.text
+    assert "scale_lr" not in caplog.text
     config = json.loads((out / "config.json").read_text())
     assert config["recipe_resolved"]["lr"] == pytest.approx(0.0015625)
     caplog.clear()
@@ -287,3 +291,36 @@ def test_workers_default_to_the_machine():
     from antialias.train.engine import default_workers
 
     assert 0 <= default_workers() <= min(8, os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size must be an int >= 1, got 0"),
+        (["--batch-size", "6", "--accum-steps", "4"], "--batch-size 6 (global) must be divisible"),
+        (["--val-resize", "16"], "--val-resize (16) must be at least --crop-size (32)"),
+        (["--amp", "fp16"], "--amp 'fp16' needs a CUDA device, got cpu; use --amp 'bf16' on CPU"),
+        (
+            ["--epochs", "2", "--warmup-epochs", "3"],
+            "--warmup-epochs (3.0) must not exceed --epochs",
+        ),
+        (
+            ["--batch-size", "16", "--lr", "0.1"],
+            "larger than the training set (8 images); lower --batch-size",
+        ),
+    ],
+)
+def test_bad_option_is_one_line_naming_the_option_before_any_warning(
+    data, tmp_path, capsys, caplog, options, message
+):
+    # Without --lr the batch of 4 would be warned about (lr scaling): the error comes first and alone.
+    args = list(TINY_ARGS)
+    del args[args.index("--lr") : args.index("--lr") + 2]
+    out = tmp_path / "run"
+    with caplog.at_level("INFO"):
+        err = _fails(
+            ["train", str(data), *args, *options, "--output-dir", str(out)], capsys, message
+        )
+    assert err.count("\n") == 1 and "_" not in err.split("error: ")[1].split(" (")[0], err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert not out.exists()
