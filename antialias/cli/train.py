@@ -312,6 +312,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
     group.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write TensorBoard event files into OUTPUT_DIR/tensorboard every epoch (default: when "
+        "the tensorboard package is installed; --tensorboard without it is an error); "
+        "OUTPUT_DIR/curves.png is redrawn every epoch when matplotlib is installed",
+    )
+    group.add_argument(
         "--output",
         metavar="FILE.json",
         help="write the run's summary as JSON (default: print the table only)",

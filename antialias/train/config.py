@@ -14,6 +14,7 @@ carry their template the same way (:func:`warn_option`).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -30,13 +31,16 @@ from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
 __all__ = [
     "CONFIG",
+    "CURVES",
     "LOG",
+    "TENSORBOARD",
     "OPTION_MESSAGE",
     "RESUME_CHANGEABLE",
     "ConfigError",
     "TrainConfig",
     "TrainResult",
     "default_workers",
+    "installed",
     "render_option_message",
     "resolve_recipe",
     "resume_config",
@@ -48,6 +52,10 @@ LOG = "log.jsonl"
 """File name of the per-epoch JSON-lines log in the output folder."""
 CONFIG = "config.json"
 """File name of the run's configuration in the output folder (what ``resume`` restores)."""
+CURVES = "curves.png"
+"""File name of the run's curves (loss, top-1, consistency per epoch) in the output folder."""
+TENSORBOARD = "tensorboard"
+"""Folder of the run's TensorBoard event files in the output folder."""
 
 AMP_MODES = ("none", "bf16", "fp16")
 SCHEDULES = ("step", "cosine", "constant")
@@ -66,6 +74,11 @@ class _OptionNames(dict):  # type: ignore[type-arg]
 
     def __missing__(self, key: str) -> str:
         return self.name(key)
+
+
+def installed(package: str) -> bool:
+    """Whether the optional ``package`` can be imported (without importing it)."""
+    return importlib.util.find_spec(package) is not None
 
 
 def _field_name(option: str) -> str:
@@ -192,6 +205,9 @@ class TrainConfig:
         verify_images: check every image's header before training starts.
         deterministic: deterministic algorithms (slower on GPU).
         progress: progress bars on rank 0.
+        tensorboard: write TensorBoard event files into ``output_dir/tensorboard`` every epoch:
+            ``None`` when the ``tensorboard`` package is installed, True always (an error without
+            it), False never. ``curves.png`` is redrawn every epoch when matplotlib is installed.
     """
 
     data: str | None
@@ -238,6 +254,7 @@ class TrainConfig:
     verify_images: bool = True
     deterministic: bool = False
     progress: bool = True
+    tensorboard: bool | None = None
 
 
 @dataclass
@@ -324,6 +341,7 @@ RESUME_CHANGEABLE = (
     "data",
     "train_dir",
     "val_dir",
+    "tensorboard",
 )
 # Options of one invocation: never restored.
 _RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
@@ -402,6 +420,10 @@ def validate_config(
                 allowed=allowed,
                 value=value,
             )
+    if config.tensorboard and not installed("tensorboard"):
+        raise ConfigError(
+            "{tensorboard} needs the tensorboard package: pip install 'antialias[tensorboard]'"
+        )
     if config.amp == "fp16" and device.type != "cuda":
         raise ConfigError(
             "{amp} 'fp16' needs a CUDA device, got {device}; use {amp} 'bf16' on CPU",

@@ -7,7 +7,9 @@ checkpoint to resume) and :mod:`~antialias.train.checkpoint` (atomic files); thi
 
 One epoch is: shuffle (the same permutation on every process), train on global batches, validate
 (top-1/top-5 accuracy and crop consistency, the evaluation protocol of the paper), append one line to
-``log.jsonl``, and write the checkpoints. ``antialias train`` is a thin shell over :func:`train`.
+``log.jsonl``, redraw ``curves.png`` and add to the TensorBoard events
+(:class:`~antialias.train.run_folder.RunCurves`), and write the checkpoints. ``antialias train``
+is a thin shell over :func:`train`.
 
 Convention:
     * ``batch_size`` is the *global* batch of one optimiser step: it is split evenly over the
@@ -442,6 +444,16 @@ def _run(
         # torch.compile returns an OptimizedModule for a Module; its stub says only Callable.
         model = cast(nn.Module, torch.compile(model))
     history = _open_run_folder(config, recipe, ctx, data, start_epoch, micro_batch)
+    curves = (
+        run_folder.RunCurves(
+            out,
+            tensorboard=config.tensorboard,
+            start_epoch=start_epoch,
+            title=f"{config.model} ({config.source}, recipe {recipe.name})",
+        )
+        if ctx.is_main
+        else None
+    )
 
     sampler: DistributedSampler[int] = DistributedSampler(
         data.train,
@@ -522,6 +534,8 @@ def _run(
         if ctx.is_main:
             history.append(row)
             run_folder.append_log(out / LOG, row)
+        if curves is not None:
+            curves.epoch(row, history)
         _save_epoch(config, recipe, ctx, data, t, row, best_top1, is_best)
         if ctx.is_main:
             logger.info(
@@ -530,6 +544,8 @@ def _run(
             )
         distributed.barrier(ctx)
 
+    if curves is not None:
+        curves.close()
     completed = max(start_epoch, end_epoch)
     weights = None
     if completed >= recipe.epochs:

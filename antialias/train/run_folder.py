@@ -1,5 +1,5 @@
-"""The run's folder: its log, its configuration file, which checkpoint a run resumes from, and
-what a resumed run may not change.
+"""The run's folder: its log, its configuration file, its curves (:class:`RunCurves`), which
+checkpoint a run resumes from, and what a resumed run may not change.
 """
 
 from __future__ import annotations
@@ -18,15 +18,19 @@ from antialias.train import checkpoint as ckpt
 from antialias.train.config import (
     _TRAJECTORY_FIELDS,
     CONFIG,
+    CURVES,
     LOG,
+    TENSORBOARD,
     ConfigError,
     TrainConfig,
+    installed,
     render_option_message,
     warn_option,
 )
 from antialias.train.recipes import Recipe
 
 __all__ = [
+    "RunCurves",
     "append_log",
     "check_output_dir",
     "json_line",
@@ -211,3 +215,75 @@ def load_resumed_model(
             )
         )
     model.load_state_dict(state["model"], strict=True)
+
+
+# The log's keys that TensorBoard shows, under the same names (fractions, as in log.jsonl).
+_SCALARS = (
+    "train_loss",
+    "train_top1",
+    "val_top1",
+    "val_top5",
+    "consistency",
+    "lr",
+    "images_per_s",
+)
+
+
+class RunCurves:
+    """The curves of a run, written by rank 0 after every epoch: ``curves.png`` (loss, top-1 and
+    consistency per epoch; needs matplotlib) and TensorBoard event files in ``tensorboard/``.
+
+    Args:
+        output_dir: the run's folder.
+        tensorboard: write TensorBoard event files: ``None`` when the ``tensorboard`` package is
+            installed, True always (:func:`~antialias.train.config.validate_config` has checked it
+            is), False never.
+        start_epoch: the epochs already done (a resumed run): TensorBoard drops the events of
+            later epochs that an earlier invocation logged past the checkpoint.
+        title: the figure's title.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        tensorboard: bool | None,
+        start_epoch: int,
+        title: str,
+    ) -> None:
+        out = Path(output_dir)
+        self.png: Path | None = out / CURVES
+        self.title = title
+        if not installed("matplotlib"):
+            logger.info(
+                f"{CURVES} is not written: it needs matplotlib (pip install 'antialias[plots]')"
+            )
+            self.png = None
+        self.writer: Any = None
+        if tensorboard is None:
+            tensorboard = installed("tensorboard")
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / TENSORBOARD), purge_step=start_epoch + 1)
+
+    def epoch(self, row: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        """Add the epoch's ``row`` (a line of the log) to the event file; redraw the PNG from
+        ``history`` (every epoch so far), atomically."""
+        if self.writer is not None:
+            for key in _SCALARS:
+                if row.get(key) is not None:
+                    self.writer.add_scalar(key, row[key], row["epoch"])
+            self.writer.flush()
+        if self.png is not None:
+            from antialias.metrics.plots import plot_training_curves
+
+            try:
+                plot_training_curves(history, self.png, title=self.title)
+            except (OSError, ValueError, RuntimeError) as exc:  # a plot never stops a run
+                logger.warning(f"{CURVES} not updated: {exc}")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

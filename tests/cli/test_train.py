@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -186,10 +187,12 @@ def test_existing_run_is_not_written_over(data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", str(data), *TINY_ARGS, "--output-dir", str(out), "--epochs", "1"]
     assert main(argv) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
     _fails(argv, capsys, "already holds a run")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {
+        str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()
+    } == before
 
 
 # --- the fine-tune workflow: another class count, resume alone, lr scaling ----------------------
@@ -324,3 +327,50 @@ def test_bad_option_is_one_line_naming_the_option_before_any_warning(
     assert err.count("\n") == 1 and "_" not in err.split("error: ")[1].split(" (")[0], err
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert not out.exists()
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_curves_png_and_tensorboard_events_are_written_every_epoch(data, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    run = ["train", str(data), *TINY_ARGS, "--epochs", "2", "--output-dir", str(out)]
+    assert main([*run, "--stop-after", "1"]) == 0
+    first = (out / "curves.png").read_bytes()
+    assert first.startswith(PNG_MAGIC)
+    assert main(["train", "--output-dir", str(out), "--resume", "--workers", "0"]) == 0
+    second = (out / "curves.png").read_bytes()
+    assert second.startswith(PNG_MAGIC) and second != first  # redrawn with epoch 2
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    if importlib.util.find_spec("tensorboard") is None:
+        return  # without the optional extra: no event files, and no error
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"train_loss", "val_top1", "consistency", "lr"} <= set(events.Tags()["scalars"])
+    loss = [(e.step, e.value) for e in events.Scalars("train_loss")]
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert loss == [(r["epoch"], pytest.approx(r["train_loss"])) for r in rows]
+
+
+def test_tensorboard_off_or_required(data, tmp_path, capsys, monkeypatch):
+    import antialias.train.config as train_config
+
+    out = tmp_path / "off"
+    run = ["train", str(data), *TINY_ARGS, "--epochs", "1"]
+    assert main([*run, "--no-tensorboard", "--output-dir", str(out)]) == 0
+    assert not (out / "tensorboard").exists()
+    # Asked for explicitly without the package: an error before anything is written.
+    real = train_config.installed
+    monkeypatch.setattr(
+        train_config, "installed", lambda name: name != "tensorboard" and real(name)
+    )
+    missing = tmp_path / "missing"
+    _fails(
+        [*run, "--tensorboard", "--output-dir", str(missing)],
+        capsys,
+        "--tensorboard needs the tensorboard package: pip install 'antialias[tensorboard]'",
+    )
+    assert not missing.exists()
