@@ -158,23 +158,10 @@ def train(config: TrainConfig) -> TrainResult:
     config = resume_config(config)
     if config.workers is None:
         config = dataclasses.replace(config, workers=default_workers())
-    recipe, base = resolve_recipe(config), _base_recipe(config)
+    recipe = resolve_recipe(config)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
-    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
-        # After the checks: a bad batch size is reported alone, not after a warning about it.
-        warn_option(
-            logger,
-            "global batch {batch} differs from recipe {name!r}'s {base_batch}: lr scaled linearly, "
-            "{base_lr:g} x {batch}/{base_batch} = {scaled:g} (give {lr}, or {scale_lr=False}, "
-            "to keep the recipe's rate)",
-            batch=recipe.batch_size,
-            name=base.name,
-            base_batch=base.batch_size,
-            base_lr=base.lr,
-            scaled=recipe.lr,
-        )
     inputs = [
         ("data folder", config.data),
         ("training folder", config.train_dir),
@@ -231,6 +218,24 @@ def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> n
     return model
 
 
+def _warn_lr_scaling(config: TrainConfig, recipe: Recipe) -> None:
+    """Say that the recipe's rate was scaled to the global batch (after every check has passed, so
+    that a bad option is reported alone, not after a warning about it)."""
+    base = _base_recipe(config)
+    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
+        warn_option(
+            logger,
+            "global batch {batch} differs from recipe {name!r}'s {base_batch}: lr scaled linearly, "
+            "{base_lr:g} x {batch}/{base_batch} = {scaled:g} (give {lr}, or {scale_lr=False}, "
+            "to keep the recipe's rate)",
+            batch=recipe.batch_size,
+            name=base.name,
+            base_batch=base.batch_size,
+            base_lr=base.lr,
+            scaled=recipe.lr,
+        )
+
+
 def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> TrainResult:
     resume_path, discard = run_folder.check_output_dir(config)
     # The model and its weights are checked before the images are (a bad --model or --init-weights
@@ -248,6 +253,8 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
         )
     if model is None or listed != data.classes:
         model = _build(config, len(data.classes), resume_path)
+    if int(os.environ.get("RANK", "0") or 0) == 0:
+        _warn_lr_scaling(config, recipe)
     if discard and int(os.environ.get("RANK", "0") or 0) == 0:
         # Every check has passed: only now is the replaced run removed (``overwrite``).
         for path in discard:

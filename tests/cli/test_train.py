@@ -308,9 +308,11 @@ def test_workers_default_to_the_machine():
             "--warmup-epochs (3.0) must not exceed --epochs",
         ),
         (
-            ["--batch-size", "16", "--lr", "0.1"],
+            ["--batch-size", "16"],
             "larger than the training set (8 images); lower --batch-size",
         ),
+        (["--model", "resnt18"], "unknown zoo model 'resnt18' (did you mean 'resnet18' or"),
+        (["--init-weights", "nowhere.pth"], "init weights 'nowhere.pth' is not a file"),
     ],
 )
 def test_bad_option_is_one_line_naming_the_option_before_any_warning(
