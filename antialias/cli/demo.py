@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import re
 from typing import Any
 
 from antialias.cli import CLIError, add_command, csv_list
@@ -229,6 +230,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _as_options(message: str, fields: dict[str, Any]) -> str:
+    """A :class:`DemoConfig` message with its field names spelled as the options that set them
+    (``epochs must be ...`` -> ``--epochs must be ...``); negated flags keep their words."""
+    negated = ("baseline", "aps", "progress")  # --no-baseline...: "keep the baseline" stays words
+    names = {name: "--" + name.replace("_", "-") for name in fields if name not in negated}
+    names["data_dir"] = "--data"
+    pattern = r"(?<![\w-])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.sub(pattern + r")(?![\w-])", lambda m: names[m.group(1)], message)
+
+
 def run(args: argparse.Namespace) -> int:
     from antialias.apps.demo import DemoConfig, format_table, run_demo, write_outputs
 
@@ -247,9 +258,13 @@ def run(args: argparse.Namespace) -> int:
     # Every option is named as the DemoConfig field it sets (which turns the lists into tuples).
     fields = {f.name for f in dataclasses.fields(DemoConfig)}
     options = {k: v for k, v in vars(args).items() if k in fields}
-    config = DemoConfig(
-        **{**options, "workers": args.workers or None}
-    )  # --workers 0: one per CPU core
+    try:
+        config = DemoConfig(
+            **{**options, "workers": args.workers or None}
+        )  # --workers 0: one per CPU core
+        config.variants()  # "no variant to train", duplicates: before any data is read
+    except ValueError as exc:
+        raise CLIError(_as_options(str(exc), options)) from None
     try:
         result = run_demo(config)
         paths = write_outputs(result, args.output)
