@@ -190,6 +190,7 @@ PUBLIC = {
         "train_one_epoch",
         "evaluate",
         "EpochStats",
+        "ConfigError",
     ],
 }
 

@@ -339,3 +339,16 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     with _io.RunLock(tmp_path) as lock:  # a dead holder leaves no stale lock
         assert lock.held
     assert not lock.held
+
+
+@pytest.mark.parametrize("text", ["a b c", "hello", "0"])
+def test_a_text_file_is_not_a_pytorch_file_in_one_line(tmp_path, text):
+    from antialias._io import CheckpointError, safe_torch_load
+
+    path = tmp_path / "weights.txt"
+    path.write_text(text)  # torch.load: "pop from empty list", "Unsupported operand 48"...
+    with pytest.raises(CheckpointError) as info:
+        safe_torch_load(path, what="weights")
+    message = str(info.value)
+    assert "neither a zip archive nor a pickle" in message and "\n" not in message
+    assert "pop from" not in message and "operand" not in message

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pickle
 import re
@@ -38,6 +39,8 @@ __all__ = [
     "verify_file",
     "verify_safetensors",
 ]
+
+logger = logging.getLogger(__name__)
 
 HASH_SUFFIX = ".sha256"
 """Suffix of the file that records another file's SHA-256 (``sha256sum`` format)."""
@@ -276,6 +279,13 @@ def safe_torch_load(
     verify_file(path, expected_sha256=expected_sha256, what=what)
     if mmap is None:
         mmap = zipfile.is_zipfile(path)
+    with path.open("rb") as f:
+        head = f.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip archive, or a pickle
+        raise CheckpointError(
+            f"cannot read {what} {str(path)!r}: it is neither a zip archive nor a pickle (not a "
+            "PyTorch file, or truncated or corrupt); expected a file written by torch.save"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
@@ -287,9 +297,10 @@ def safe_torch_load(
                 f"whose unpickling could run code ({reason}); nothing from it was run. Expected a file "
                 "of tensors (a state dict): re-save it with torch.save(model.state_dict(), path)"
             ) from None
+        logger.debug(f"torch.load({str(path)!r}) failed: {reason}")
         raise CheckpointError(
             f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch "
-            f"file of tensors ({reason})"
+            "file of tensors"
         ) from None
     except (
         RuntimeError,
@@ -300,10 +311,12 @@ def safe_torch_load(
         IndexError,
         UnicodeDecodeError,
         OSError,
-    ) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+    ):
+        # torch's own message ("pop from empty list") means nothing to the user: -v logs it.
+        logger.debug(f"torch.load({str(path)!r}) failed", exc_info=True)
         raise CheckpointError(
-            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch file ({first})"
+            f"cannot read {what} {str(path)!r}: the file is truncated or corrupt, or not a PyTorch "
+            "file"
         ) from None
 
 

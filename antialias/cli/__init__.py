@@ -96,13 +96,23 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    """The command's own messages at every level; other libraries' from WARNING up (matplotlib's
+    "generated new fontManager" is no news to the user)."""
+    own = record.name == "antialias" or record.name.startswith(("antialias.", "__main__"))
+    return own or record.levelno >= logging.WARNING
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = get_args_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
+    handler = logging.StreamHandler()
+    handler.addFilter(_own_or_warning)
+    logging.basicConfig(  # a no-op where the caller has configured logging already
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
     )
     if getattr(args, "_run", None) is None:
         parser.print_help()

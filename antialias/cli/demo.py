@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import re
 from typing import Any
 
 from antialias.cli import CLIError, add_command, csv_list
@@ -121,7 +122,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--data",
         dest="data_dir",
         metavar="DIR",
-        help="folder holding cifar-10-batches-py (cifar10 only)",
+        help="folder holding cifar-10-batches-py (no default: needed with --dataset cifar10)",
     )
     data.add_argument(
         "--download",
@@ -129,14 +130,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="download CIFAR-10 into --data if missing (needs the internet)",
     )
     data.add_argument(
-        "--train-size", type=int, default=None, metavar="N", help="train on the first N images only"
+        "--train-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on the first N images only (default: the whole training set)",
     )
     data.add_argument(
         "--test-size",
         type=int,
         default=None,
         metavar="N",
-        help="evaluate on the first N test images only",
+        help="evaluate on the first N test images only (default: the whole test set)",
     )
     models = parser.add_argument_group("models and training")
     models.add_argument(
@@ -153,7 +158,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="LIST",
         help="compare downsampling methods instead of --filters/--no-baseline/--no-aps: 'max' (the baseline), "
         f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
-        "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table",
+        "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table "
+        "(default: the --filters comparison)",
     )
     models.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline"
@@ -229,6 +235,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _as_options(message: str, fields: dict[str, Any]) -> str:
+    """A :class:`DemoConfig` message with its field names spelled as the options that set them
+    (``epochs must be ...`` -> ``--epochs must be ...``); negated flags keep their words."""
+    negated = ("baseline", "aps", "progress")  # --no-baseline...: "keep the baseline" stays words
+    names = {name: "--" + name.replace("_", "-") for name in fields if name not in negated}
+    names["data_dir"] = "--data"
+    pattern = r"(?<![\w-])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.sub(pattern + r")(?![\w-])", lambda m: names[m.group(1)], message)
+
+
 def run(args: argparse.Namespace) -> int:
     from antialias.apps.demo import DemoConfig, format_table, run_demo, write_outputs
 
@@ -252,9 +268,13 @@ def run(args: argparse.Namespace) -> int:
     # Every option is named as the DemoConfig field it sets (which turns the lists into tuples).
     fields = {f.name for f in dataclasses.fields(DemoConfig)}
     options = {k: v for k, v in vars(args).items() if k in fields}
-    config = DemoConfig(
-        **{**options, "workers": args.workers or None}
-    )  # --workers 0: one per CPU core
+    try:
+        config = DemoConfig(
+            **{**options, "workers": args.workers or None}
+        )  # --workers 0: one per CPU core
+        config.variants()  # "no variant to train", duplicates: before any data is read
+    except ValueError as exc:
+        raise CLIError(_as_options(str(exc), options)) from None
     try:
         result = run_demo(config)
         paths = write_outputs(result, args.output)

@@ -17,6 +17,7 @@ resolver, :func:`antialias.train.model.build_model`.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import math
@@ -80,7 +81,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         metavar="W",
         help="weights of the models, in --model order (once per model; 'none' for none): a checkpoint file "
-        "(state dict, or a dict with 'state_dict'/'model') or a weights name of the zoo/torchvision (e.g. DEFAULT)",
+        "(state dict, or a dict with 'state_dict'/'model') or a weights name of the zoo/torchvision (e.g. DEFAULT) "
+        "(default: none, models randomly initialised, with a warning)",
     )
     models.add_argument(
         "--num-classes",
@@ -105,10 +107,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="NAME",
-        help="column names of the models in the table and JSON, in --model order",
+        help="column names of the models in the table and JSON, in --model order (default: the "
+        "--model values, a file by its name)",
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", metavar="DIR", help="image folder (class sub-folders)")
+    data.add_argument(
+        "--data",
+        metavar="DIR",
+        help="image folder (class sub-folders) (no default: needed by the metrics that read images)",
+    )
     data.add_argument(
         "--metrics",
         type=csv_list,
@@ -124,7 +131,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "enough for the crop)",
         ),
         ("--crop", 224, "side of the (center) crop the model sees"),
-        ("--max-images", None, "evaluate a seeded random subset"),
+        ("--max-images", None, "evaluate a seeded random subset of N (default: every image)"),
         ("--batch-size", 32, "images per batch and per forward pass"),
         ("--workers", 2, "data-loading worker processes"),
     ):
@@ -154,7 +161,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     shift.add_argument(
         "--fractional-shift", type=float, default=1.0, help="fractional: shifts in [0, N) pixels"
     )
-    shift.add_argument("--worst-case-mode", choices=("circular", "crop"), default="circular")
+    shift.add_argument(
+        "--worst-case-mode",
+        choices=("circular", "crop"),
+        default="circular",
+        help="worst-case: shift the image circularly, or shift a crop window",
+    )
     shift.add_argument(
         "--layers",
         type=csv_list,
@@ -164,10 +176,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     robust = parser.add_argument_group("robustness")
     robust.add_argument(
-        "--imagenet-c", metavar="DIR", help="ImageNet-C root (corruption/severity/class/image)"
+        "--imagenet-c",
+        metavar="DIR",
+        help="ImageNet-C root (corruption/severity/class/image) (no default: needed by imagenet-c)",
     )
     robust.add_argument(
-        "--imagenet-p", metavar="DIR", help="ImageNet-P root (perturbation/class/sequence)"
+        "--imagenet-p",
+        metavar="DIR",
+        help="ImageNet-P root (perturbation/class/sequence) (no default: needed by imagenet-p)",
     )
     robust.add_argument(
         "--difficulty", type=int, default=1, choices=(1, 2, 3), help="ImageNet-P difficulty"
@@ -194,9 +210,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "alexnet is anti-aliased and never used)",
     )
     out = parser.add_argument_group("output")
-    out.add_argument("--output", metavar="FILE", help="write all results as JSON")
+    out.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write all results as JSON (default: print the table only)",
+    )
     out.add_argument("--records", action="store_true", help="include per-image records in the JSON")
-    out.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
+    out.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write PNG plots into DIR (needs matplotlib) (default: no plots)",
+    )
     out.add_argument(
         "--overwrite",
         action="store_true",
@@ -246,6 +270,14 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     for metric in ("imagenet-c", "imagenet-p"):
         if metric in metrics and not getattr(args, METRIC_TABLE[metric].path or ""):
             raise CLIError(f"metric {metric} needs --{metric} DIR")
+    for option, folder in (
+        ("--data", args.data),
+        ("--imagenet-c", args.imagenet_c),
+        ("--imagenet-p", args.imagenet_p),
+    ):
+        if folder and not os.path.isdir(folder):
+            what = "does not exist" if not os.path.exists(folder) else "is not a folder"
+            raise CLIError(f"{option} folder {folder!r} {what}; expected a folder of images")
     if args.resize and args.resize < args.crop:
         raise CLIError(f"--resize {args.resize} is smaller than --crop {args.crop}")
     shift_size = args.crop + args.max_offset
@@ -292,7 +324,34 @@ def _check_args(args: argparse.Namespace) -> list[str]:
             import matplotlib  # noqa: F401
         except ImportError as exc:
             raise CLIError("--plots needs matplotlib: pip install 'antialias[plots]'") from exc
+    _check_model_names(args.models)
+    for spec, weights in zip(args.models, args.weights or [None] * n, strict=True):
+        _check_weights(spec, weights)
     return metrics
+
+
+def _check_model_names(specs: list[str]) -> None:
+    """A ``--model`` that is no file, no ``module:function`` and no known name is refused before any
+    model is built (the checks of files and factories are the resolver's)."""
+    import torchvision
+
+    from antialias.models import list_models
+
+    known: list[str] | None = None
+    for spec in specs:
+        if os.path.exists(spec) or ":" in spec:
+            continue
+        if known is None:  # zoo names first: the anti-aliased model is the likelier meaning
+            tv = torchvision.models.list_models(module=torchvision.models)
+            known = list(dict.fromkeys([*list_models(), *sorted(tv)]))
+        if spec in known:
+            continue
+        close = difflib.get_close_matches(spec, known, n=3)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise CLIError(
+            f"--model: unknown model {spec!r}{hint}; expected a zoo or torchvision model name "
+            "(antialias info lists them), 'module:function' or a saved model file (.pt, .pt2)"
+        )
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -344,6 +403,24 @@ def _has_weights(weights: str | None) -> bool:
     return weights is not None and weights.lower() != "none"
 
 
+def _check_weights(spec: str, weights: str | None) -> None:
+    """A ``--weights`` that is a folder, or a missing file, is refused before any model is built."""
+    if weights is None or not _has_weights(weights):
+        return
+    if os.path.isdir(weights):
+        raise CLIError(
+            f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights"
+        )
+    if not os.path.isfile(weights) and (
+        not _WEIGHTS_NAME_RE.match(weights)
+        or weights.lower().endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
+    ):
+        raise CLIError(
+            f"--weights {weights!r} (for --model {spec!r}) does not exist; expected a file of "
+            "weights or a weights name such as DEFAULT"
+        )
+
+
 def _build(
     label: str, spec: str, weights: str | None, num_classes: int | None, classes: list[str] | None
 ) -> nn.Module:
@@ -355,19 +432,7 @@ def _build(
     logger.info("loading model %s", spec)
     weights = weights if _has_weights(weights) else None
     named = not os.path.isfile(spec) and ":" not in spec
-    if weights is not None and os.path.isdir(weights):
-        raise CLIError(
-            f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights"
-        )
-    if weights is not None and not os.path.isfile(weights):
-        if not _WEIGHTS_NAME_RE.match(weights) or weights.lower().endswith(
-            (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
-        ):
-            raise CLIError(
-                f"--weights {weights!r} (for --model {spec!r}) does not exist; expected a file of weights or a "
-                "weights name such as DEFAULT"
-            )
-    elif weights is not None and num_classes is not None:
+    if weights is not None and os.path.isfile(weights) and num_classes is not None:
         saved = weights_num_classes(weights)
         if (
             saved is not None and saved != num_classes

@@ -9,7 +9,10 @@ A thin shell over :func:`antialias.train.train`. Several processes (GPUs) are la
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from antialias.cli import CLIError, add_command, add_on_corrupt
@@ -37,11 +40,59 @@ def _filter_size(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+# TrainConfig fields (or settings of a flag) whose option is not ``--field-name``.
+_OPTIONS = {
+    "data": "DATA",
+    "source": "--convert/--baseline",
+    "verify_images": "--no-verify",
+    "verify_images=False": "--no-verify",
+    "progress": "--no-progress",
+    "progress=False": "--no-progress",
+    "scale_lr": "--no-lr-scaling",
+    "scale_lr=False": "--no-lr-scaling",
+}
+
+
+def option_name(field: str) -> str:
+    """The command-line option of a :class:`~antialias.train.TrainConfig` field (``batch_size`` ->
+    ``--batch-size``), or of a flag's setting (``scale_lr=False`` -> ``--no-lr-scaling``)."""
+    return _OPTIONS.get(field, "--" + field.partition("=")[0].replace("_", "-"))
+
+
 def _changeable() -> tuple[str, ...]:
     from antialias.train.engine import RESUME_CHANGEABLE
 
-    flags = {"data": "DATA", "verify_images": "--no-verify", "progress": "--no-progress"}
-    return tuple(flags.get(name, "--" + name.replace("_", "-")) for name in RESUME_CHANGEABLE)
+    return tuple(option_name(name) for name in RESUME_CHANGEABLE)
+
+
+class _OptionNames(logging.Filter):
+    """Renames the options of the library's warnings about options as the command line spells them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from antialias.train.config import OPTION_MESSAGE, render_option_message
+
+        message = getattr(record, OPTION_MESSAGE, None)
+        if message is not None:
+            template, values = message
+            record.msg, record.args = render_option_message(template, values, option_name), ()
+        return True
+
+
+@contextlib.contextmanager
+def _cli_option_names() -> Iterator[None]:
+    """Within: warnings name ``--batch-size``, and a bad option is a :class:`CLIError` naming it so."""
+    from antialias.train.config import ConfigError
+
+    handlers, names = list(logging.getLogger().handlers), _OptionNames()
+    for handler in handlers:
+        handler.addFilter(names)
+    try:
+        yield
+    except ConfigError as exc:
+        raise CLIError(exc.render(option_name)) from None
+    finally:
+        for handler in handlers:
+            handler.removeFilter(names)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,20 +109,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and crop consistency after every epoch.",
         epilog=epilog,
     )
-    parser.add_argument("data", nargs="?", help="folder with train/ and val/ class folders")
-    parser.add_argument("--train-dir", help="training folder (default DATA/train)")
-    parser.add_argument("--val-dir", help="validation folder (default DATA/val)")
+    parser.add_argument(
+        "data",
+        nargs="?",
+        help="folder with train/ and val/ class folders (no default: give DATA, or --train-dir "
+        "and --val-dir, unless --resume)",
+    )
+    parser.add_argument("--train-dir", help="training folder (default: DATA/train)")
+    parser.add_argument("--val-dir", help="validation folder (default: DATA/val)")
     parser.add_argument(
         "--output-dir",
         required=True,
-        help="run folder: checkpoints, log.jsonl, config.json, weights.pt",
+        help="run folder: checkpoints, log.jsonl, config.json, weights.pt, curves.png and "
+        "TensorBoard events (no default: required)",
     )
 
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
         help="zoo model name, torchvision name (with --convert/--baseline) or "
-        "package.module:function (required unless --resume)",
+        "package.module:function (no default: required unless --resume)",
     )
     source = group.add_mutually_exclusive_group()
     source.add_argument(
@@ -79,14 +136,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="source",
         action="store_const",
         const="convert",
-        help="anti-alias the torchvision model with antialias.convert",
+        help="anti-alias the torchvision model with antialias.convert (default: the zoo's "
+        "anti-aliased model)",
     )
     source.add_argument(
         "--baseline",
         dest="source",
         action="store_const",
         const="torchvision",
-        help="train the torchvision model unchanged",
+        help="train the torchvision model unchanged (default: the zoo's anti-aliased model)",
     )
     parser.set_defaults(source="zoo")
     group.add_argument(
@@ -99,7 +157,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--init-weights",
         metavar="PATH|torchvision[:NAME]",
         help="start from these weights, loaded strictly (fine-tuning); a classifier trained for another "
-        "number of classes is re-initialised, with a message naming it",
+        "number of classes is re-initialised, with a message naming it (default: random "
+        "initialisation)",
     )
     group.add_argument(
         "--num-classes",
@@ -111,12 +170,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument("--compile", action="store_true", help="torch.compile the model")
 
     group = parser.add_argument_group("optimisation (default: the model's recipe)")
-    group.add_argument("--recipe", help="recipe name (see below); default from the model name")
-    group.add_argument("--epochs", type=int)
+    group.add_argument(
+        "--recipe",
+        help="recipe name, see below (default: the model family's, fine-tuning with "
+        "--init-weights)",
+    )
+    group.add_argument(
+        "--epochs", type=int, help="length of the schedule in epochs (default: the recipe's)"
+    )
     group.add_argument(
         "--batch-size",
         type=int,
-        help="global batch of one step, split over processes and accumulation",
+        help="global batch of one step, split over processes and accumulation (default: the "
+        "recipe's, 256)",
     )
     group.add_argument(
         "--lr",
@@ -130,17 +196,39 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_false",
         help="keep the recipe's lr whatever the global batch",
     )
-    group.add_argument("--momentum", type=float)
-    group.add_argument("--weight-decay", type=float)
-    group.add_argument("--nesterov", action="store_true")
-    group.add_argument("--schedule", choices=("step", "cosine", "constant"))
-    group.add_argument("--step-size", type=int, help="epochs between lr divisions (step)")
-    group.add_argument("--gamma", type=float, help="factor of each lr division (step)")
-    group.add_argument("--warmup-epochs", type=float, help="linear warm-up length in epochs")
+    group.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's, 0.9)")
+    group.add_argument(
+        "--weight-decay", type=float, help="SGD weight decay (default: the recipe's)"
+    )
+    group.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    group.add_argument(
+        "--schedule",
+        choices=("step", "cosine", "constant"),
+        help="learning-rate schedule after the warm-up (default: the recipe's)",
+    )
+    group.add_argument(
+        "--step-size",
+        type=int,
+        help="epochs between lr divisions, with --schedule step (default: the recipe's)",
+    )
+    group.add_argument(
+        "--gamma",
+        type=float,
+        help="factor of each lr division, with --schedule step (default: the recipe's)",
+    )
+    group.add_argument(
+        "--warmup-epochs",
+        type=float,
+        help="linear warm-up length in epochs (default: the recipe's)",
+    )
     group.add_argument(
         "--warmup-start", type=float, default=0.01, help="lr factor at the start of the warm-up"
     )
-    group.add_argument("--label-smoothing", type=float)
+    group.add_argument(
+        "--label-smoothing",
+        type=float,
+        help="label smoothing of the cross-entropy loss (default: the recipe's)",
+    )
     group.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
     group.add_argument(
         "--amp",
@@ -150,13 +238,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
 
     group = parser.add_argument_group("data and validation")
-    group.add_argument("--crop-size", type=int, default=224)
-    group.add_argument("--val-resize", type=int, default=256)
+    group.add_argument(
+        "--crop-size", type=int, default=224, help="side of the training and validation crops"
+    )
+    group.add_argument(
+        "--val-resize",
+        type=int,
+        default=256,
+        help="validation resize of the shorter side, before the center crop",
+    )
     group.add_argument("--max-offset", type=int, default=32, help="consistency shift range")
     group.add_argument(
         "--consistency-passes", type=int, default=1, help="consistency passes per epoch (0: skip)"
     )
-    group.add_argument("--val-batch-size", type=int, help="default: the per-process train batch")
+    group.add_argument(
+        "--val-batch-size",
+        type=int,
+        help="validation batch per process (default: the per-process training batch)",
+    )
     group.add_argument(
         "--workers",
         type=int,
@@ -171,7 +270,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
 
     group = parser.add_argument_group("run")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of initialisation, shuffling, augmentation and metrics",
+    )
     group.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     group.add_argument(
         "--overwrite",
@@ -184,7 +288,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         nargs="?",
         const="latest",
         metavar="CHECKPOINT",
-        help="continue the run in OUTPUT_DIR exactly, from CHECKPOINT (default its latest): its options "
+        help="continue the run in OUTPUT_DIR exactly, from CHECKPOINT (default: its latest): its options "
         "come back from its config.json, so --output-dir and --resume suffice; of the others only these "
         "may be given with a new value: " + ", ".join(_changeable()),
     )
@@ -192,7 +296,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--stop-after",
         type=int,
         metavar="N",
-        help="stop after N epochs of this invocation (resume later)",
+        help="stop after N epochs of this invocation (resume later) (default: run to the end)",
     )
     group.add_argument(
         "--save-every",
@@ -207,7 +311,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
-    group.add_argument("--output", metavar="FILE.json", help="write the run's summary as JSON")
+    group.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write TensorBoard event files into OUTPUT_DIR/tensorboard every epoch (default: when "
+        "the tensorboard package is installed; --tensorboard without it is an error); "
+        "OUTPUT_DIR/curves.png is redrawn every epoch when matplotlib is installed",
+    )
+    group.add_argument(
+        "--output",
+        metavar="FILE.json",
+        help="write the run's summary as JSON (default: print the table only)",
+    )
     return parser
 
 
@@ -226,7 +342,8 @@ def run(args: argparse.Namespace) -> int:
         _check_output(args)  # before training: a path that cannot be written would lose the summary
     fields = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{name: getattr(args, name) for name in fields if hasattr(args, name)})
-    result = train(config)
+    with _cli_option_names():
+        result = train(config)
     if int(os.environ.get("RANK", "0") or 0) != 0:
         return 0  # rank 0 reports for everyone
     _print_table(result.history)

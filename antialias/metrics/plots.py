@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from antialias import _io
 from antialias.metrics.accuracy import DiagonalResult
 from antialias.metrics.equivariance import EquivarianceResult
 
@@ -23,7 +24,22 @@ __all__ = [
     "plot_curves",
     "plot_diagonal",
     "plot_equivariance",
+    "plot_training_curves",
 ]
+
+# A label keeps one marker and line style (as well as one colour) across panels, so that curves stay
+# apart in grey scale and where they overlap.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINESTYLES = ("-", "--", "-.", ":")
+_HATCHES = ("", "//", "..", "xx", "\\\\", "++")
+
+
+def _line_style(index: int) -> dict[str, Any]:
+    return {
+        "color": f"C{index % 10}",  # matplotlib's colour cycle, by label across the figure
+        "marker": _MARKERS[index % len(_MARKERS)],
+        "linestyle": _LINESTYLES[index % len(_LINESTYLES)],
+    }
 
 
 def _figure(width: float, height: float) -> Any:
@@ -38,10 +54,10 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
+    """Write the PNG atomically: a reader (or a crash) sees the previous file or the new one."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", bbox_inches="tight")
-    return out
+    return _io.atomic_write(out, lambda f: fig.savefig(f, format="png", bbox_inches="tight"))
 
 
 def plot_diagonal(
@@ -227,7 +243,16 @@ def plot_bars(
         means = [scale * m for m, _ in pairs]
         stds = [scale * s for _, s in pairs]
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
-        bars = ax.bar(xs, means, width, yerr=stds if any(stds) else None, capsize=2, label=name)
+        bars = ax.bar(
+            xs,
+            means,
+            width,
+            yerr=stds if any(stds) else None,
+            capsize=2,
+            label=name,
+            hatch=_HATCHES[j % len(_HATCHES)],  # metrics apart without colour too
+            edgecolor="white",
+        )
         ax.bar_label(bars, fmt="%.1f", fontsize=7, rotation=90, padding=3)
         low = min(low, min(m - s for m, s in zip(means, stds, strict=True)))
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
@@ -249,8 +274,8 @@ class CurvePanel:
         curves: ``{label: (x, y)}`` or ``{label: (x, y, spread)}``; a spread draws a band ``y +- spread``.
         title: panel title.
         xlabel: x axis label.
-        ylabel: y axis label.
-        ylim: y axis limits; ``None``: matplotlib's.
+        ylabel: y axis label; panels with the same y label share one y range.
+        ylim: y axis limits; ``None``: matplotlib's (widened to the other panels of the same y label).
         markers: mark each point.
     """
 
@@ -265,7 +290,12 @@ class CurvePanel:
 def plot_curves(
     panels: Sequence[CurvePanel], path: str | os.PathLike, *, title: str | None = None
 ) -> Path:
-    """Curves side by side, a label keeping its colour across panels (e.g. metric vs shift per model).
+    """Curves side by side, a label keeping its colour, marker and line style across panels (e.g.
+    metric vs shift per model).
+
+    Convention:
+        Panels with the same (non-empty) ``ylabel`` show one metric: they get one y range, the
+        union of their ranges, so that their curves compare by eye.
 
     Args:
         panels: the panels, left to right.
@@ -279,7 +309,7 @@ def plot_curves(
         raise ValueError("plot_curves needs at least one panel with one curve")
     fig = _figure(5.75 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    colors: dict[str, Any] = {}
+    styles: dict[str, dict[str, Any]] = {}
     for ax, panel in zip(axes, panels, strict=True):
         for label, curve in panel.curves.items():
             if len(curve) not in (2, 3):
@@ -287,21 +317,80 @@ def plot_curves(
                     f"curve {label!r} must be (x, y) or (x, y, spread), got {len(curve)} sequences"
                 )
             xs, ys = list(curve[0]), list(curve[1])
-            style: dict[str, Any] = {"marker": "." if panel.markers else None, "label": label}
-            if label in colors:
-                style["color"] = colors[label]
-            line = ax.plot(xs, ys, **style)[0]
-            colors[label] = line.get_color()
+            style = styles.setdefault(label, _line_style(len(styles)))
+            ax.plot(
+                xs,
+                ys,
+                label=label,
+                markersize=4,
+                markevery=max(1, len(xs) // 12),
+                **{**style, "marker": style["marker"] if panel.markers else None},
+            )
             if len(curve) == 3:
                 spread = list(curve[2])
                 lows = [a - b for a, b in zip(ys, spread, strict=True)]
                 highs = [a + b for a, b in zip(ys, spread, strict=True)]
-                ax.fill_between(xs, lows, highs, color=colors[label], alpha=0.15, linewidth=0)
+                ax.fill_between(xs, lows, highs, color=style["color"], alpha=0.15, linewidth=0)
         ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
         if panel.ylim is not None:
             ax.set_ylim(*panel.ylim)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small", loc="lower left")
+    shared: dict[str, list[Any]] = {}
+    for ax, panel in zip(axes, panels, strict=True):
+        if panel.ylabel:
+            shared.setdefault(panel.ylabel, []).append(ax)
+    for group in shared.values():
+        low = min(ax.get_ylim()[0] for ax in group)
+        high = max(ax.get_ylim()[1] for ax in group)
+        for ax in group:
+            ax.set_ylim(low, high)
+    shown: set[str] = set()  # a legend where a panel brings new labels
+    for ax, panel in zip(axes, panels, strict=True):
+        if set(panel.curves) - shown:
+            ax.legend(fontsize="small", loc="best")
+            shown |= set(panel.curves)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_training_curves(
+    history: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str | None = None
+) -> Path:
+    """The curves of a training run, per epoch: loss, top-1 accuracy and consistency.
+
+    Args:
+        history: the run's log rows (``log.jsonl``), each with ``epoch``, ``train_loss``, and
+            optionally ``train_top1``, ``val_top1``, ``val_top5`` and ``consistency`` (fractions;
+            ``None``: not measured that epoch).
+        path: PNG file to write (atomically).
+        title: figure title.
+
+    Returns:
+        The written path.
+    """
+    if not history:
+        raise ValueError("plot_training_curves needs at least one epoch")
+
+    def curve(key: str, scale: float = 1.0) -> tuple[list[float], list[float]] | None:
+        rows = [r for r in history if r.get(key) is not None]
+        if not rows:
+            return None
+        return [float(r["epoch"]) for r in rows], [scale * float(r[key]) for r in rows]
+
+    def panel(name: str, ylabel: str, keys: dict[str, str], scale: float) -> CurvePanel | None:
+        curves = {label: c for label, key in keys.items() if (c := curve(key, scale)) is not None}
+        return CurvePanel(curves, title=name, xlabel="epoch", ylabel=ylabel) if curves else None
+
+    panels = [
+        panel("loss", "cross-entropy", {"train": "train_loss"}, 1.0),
+        panel(
+            "top-1 accuracy",
+            "%",
+            {"train top-1": "train_top1", "val top-1": "val_top1", "val top-5": "val_top5"},
+            100.0,
+        ),
+        panel("consistency", "%", {"val consistency": "consistency"}, 100.0),
+    ]
+    # Accuracy and consistency are both percentages: plot_curves gives them one y range.
+    return plot_curves([p for p in panels if p is not None], path, title=title)

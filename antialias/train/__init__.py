@@ -12,6 +12,7 @@ The same call runs on N GPUs with ``torchrun --nproc_per_node N -m antialias tra
 
 from antialias.train.checkpoint import load_checkpoint as load_checkpoint
 from antialias.train.checkpoint import save_checkpoint as save_checkpoint
+from antialias.train.config import ConfigError as ConfigError
 from antialias.train.data import train_transform as train_transform
 from antialias.train.engine import TrainConfig as TrainConfig
 from antialias.train.engine import TrainResult as TrainResult
@@ -27,6 +28,7 @@ from antialias.train.recipes import recipe_for as recipe_for
 from antialias.train.schedules import lps_temperature as lps_temperature
 
 __all__ = [
+    "ConfigError",
     "EpochStats",
     "RECIPES",
     "Recipe",

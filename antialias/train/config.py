@@ -4,14 +4,22 @@
 explicit overrides, and the learning rate scaled linearly to the global batch); :func:`resume_config`
 restores the configuration of the run a resumed run continues; :func:`validate_config` checks every
 option before anything is read or written.
+
+A bad option raises :class:`ConfigError`, whose message names options as the fields of
+:class:`TrainConfig` (``batch_size``); an application renders the same message with its own names
+(``antialias train`` says ``--batch-size``) through :meth:`ConfigError.render`. Warnings about options
+carry their template the same way (:func:`warn_option`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,24 +31,100 @@ from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
 __all__ = [
     "CONFIG",
+    "CURVES",
     "LOG",
+    "TENSORBOARD",
+    "OPTION_MESSAGE",
     "RESUME_CHANGEABLE",
+    "ConfigError",
     "TrainConfig",
     "TrainResult",
     "default_workers",
+    "installed",
+    "render_option_message",
     "resolve_recipe",
     "resume_config",
     "validate_config",
+    "warn_option",
 ]
 
 LOG = "log.jsonl"
 """File name of the per-epoch JSON-lines log in the output folder."""
 CONFIG = "config.json"
 """File name of the run's configuration in the output folder (what ``resume`` restores)."""
+CURVES = "curves.png"
+"""File name of the run's curves (loss, top-1, consistency per epoch) in the output folder."""
+TENSORBOARD = "tensorboard"
+"""Folder of the run's TensorBoard event files in the output folder."""
 
 AMP_MODES = ("none", "bf16", "fp16")
 SCHEDULES = ("step", "cosine", "constant")
 ON_CORRUPT = ("fail", "skip")
+
+OPTION_MESSAGE = "antialias_option_message"
+"""Attribute of a log record from :func:`warn_option`: its ``(template, values)``, to render again."""
+
+
+class _OptionNames(dict):  # type: ignore[type-arg]
+    """The values of a message template; a placeholder that is no value is an option, named by ``name``."""
+
+    def __init__(self, name: Callable[[str], str], values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.name = name
+
+    def __missing__(self, key: str) -> str:
+        return self.name(key)
+
+
+def installed(package: str) -> bool:
+    """Whether the optional ``package`` can be imported (without importing it)."""
+    return importlib.util.find_spec(package) is not None
+
+
+def _field_name(option: str) -> str:
+    return option
+
+
+def render_option_message(
+    template: str, values: dict[str, Any], name: Callable[[str], str] = _field_name
+) -> str:
+    """``template`` with its values filled in and each other placeholder (an option: ``{batch_size}``,
+    or a setting of a flag: ``{scale_lr=False}``) replaced by ``name(placeholder)``."""
+    return template.format_map(_OptionNames(name, values))
+
+
+class ConfigError(ValueError):
+    """A bad option of a :class:`TrainConfig`, raised before anything is read or written.
+
+    Args:
+        template: the message, a :meth:`str.format` template whose placeholders are either keys of
+            ``values`` or options: ``{batch_size}`` (a field of :class:`TrainConfig`) or
+            ``{scale_lr=False}`` (a setting of a flag).
+        values: the values the message quotes.
+
+    ``str(error)`` names the options as fields (``batch_size must be an int >= 1, got 0``);
+    ``error.render(name)`` names them with ``name(placeholder)`` (``--batch-size must be ...``).
+    """
+
+    def __init__(self, template: str, **values: Any) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = _field_name) -> str:
+        """The message with each option named by ``name`` (default: as a field of TrainConfig)."""
+        return render_option_message(self.template, self.values, name)
+
+
+def warn_option(logger: logging.Logger, template: str, **values: Any) -> None:
+    """Log a warning about options, worded as a :class:`ConfigError`'s message; the record keeps
+    ``(template, values)`` under :data:`OPTION_MESSAGE` so that a log filter can rename the options."""
+    logger.warning(
+        render_option_message(template, values),
+        extra={OPTION_MESSAGE: (template, values)},
+        stacklevel=2,
+    )
+
 
 # Fields whose change between a checkpoint and a resumed run alters the training trajectory.
 _TRAJECTORY_FIELDS = (
@@ -129,6 +213,9 @@ class TrainConfig:
         verify_images: check every image's header before training starts.
         deterministic: deterministic algorithms (slower on GPU).
         progress: progress bars on rank 0.
+        tensorboard: write TensorBoard event files into ``output_dir/tensorboard`` every epoch:
+            ``None`` when the ``tensorboard`` package is installed, True always (an error without
+            it), False never. ``curves.png`` is redrawn every epoch when matplotlib is installed.
     """
 
     data: str | None
@@ -175,6 +262,7 @@ class TrainConfig:
     verify_images: bool = True
     deterministic: bool = False
     progress: bool = True
+    tensorboard: bool | None = None
 
 
 @dataclass
@@ -261,6 +349,7 @@ RESUME_CHANGEABLE = (
     "data",
     "train_dir",
     "val_dir",
+    "tensorboard",
 )
 # Options of one invocation: never restored.
 _RUN_FIELDS = ("output_dir", "resume", "overwrite", "stop_after", "progress", "verify_images")
@@ -293,6 +382,7 @@ def resume_config(config: TrainConfig) -> TrainConfig:
         return config
     restored: dict[str, Any] = {}
     changed: list[str] = []
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(TrainConfig):
         name, given = f.name, getattr(config, f.name)
         default = None if f.default is dataclasses.MISSING else f.default
@@ -305,13 +395,18 @@ def resume_config(config: TrainConfig) -> TrainConfig:
         elif given is None or given == default or given == before:
             restored[name] = before
         else:
-            changed.append(f"{name}={given!r} (the run has {before!r})")
+            key = f"given{len(changed)}"
+            changed.append(f"{{{name}}}={{{key}!r}} (the run has {{{key}_run!r}})")
+            values.update({key: given, f"{key}_run": before})
     if changed:
-        allowed = ", ".join(RESUME_CHANGEABLE)
-        raise ValueError(
-            f"resume continues the run in {config.output_dir!r} with the options of its {CONFIG}; "
-            f"these would change it: {'; '.join(changed)}. Only {allowed} may change when resuming; "
-            "leave the others out, or start a new run in another output_dir"
+        allowed = ", ".join(f"{{{name}}}" for name in RESUME_CHANGEABLE)
+        raise ConfigError(
+            "{resume} continues the run in {out!r} with the options of its {config_file}; "
+            f"these would change it: {'; '.join(changed)}. Only {allowed} may change when "
+            "resuming; leave the others out, or start a new run in another {output_dir}",
+            out=config.output_dir,
+            config_file=CONFIG,
+            **values,
         )
     return TrainConfig(**restored)
 
@@ -328,13 +423,24 @@ def validate_config(
     }
     for name, (value, allowed) in choices.items():
         if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+            raise ConfigError(
+                f"{{{name}}} must be one of {{allowed}}, got {{value!r}}",
+                allowed=allowed,
+                value=value,
+            )
+    if config.tensorboard and not installed("tensorboard"):
+        raise ConfigError(
+            "{tensorboard} needs the tensorboard package: pip install 'antialias[tensorboard]'"
+        )
     if config.amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
+        raise ConfigError(
+            "{amp} 'fp16' needs a CUDA device, got {device}; use {amp} 'bf16' on CPU",
+            device=str(device),
+        )
     if config.sync_bn and ctx_world > 1 and device.type == "cpu":
-        raise ValueError(
-            "sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU; on CPU train a model "
-            "without batch norm or leave sync_bn off"
+        raise ConfigError(
+            "{sync_bn} needs GPUs: torch's SyncBatchNorm does not run on CPU; on CPU train a model "
+            "without batch norm or leave {sync_bn} off"
         )
     # name -> (value, smallest allowed); None: not set (only optional options may be None).
     minimums = {
@@ -357,29 +463,47 @@ def validate_config(
         if number is None and name in optional:
             continue
         if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}, got {number!r}")
+            raise ConfigError(
+                f"{{{name}}} must be an int >= {{minimum}}, got {{value!r}}",
+                minimum=minimum,
+                value=number,
+            )
     if config.val_resize < config.crop_size:
-        raise ValueError(
-            f"val_resize ({config.val_resize}) must be at least crop_size ({config.crop_size})"
+        raise ConfigError(
+            "{val_resize} ({resize}) must be at least {crop_size} ({crop})",
+            resize=config.val_resize,
+            crop=config.crop_size,
         )
     for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing"):
         value = getattr(recipe, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            raise ConfigError(
+                f"{{{name}}} must be a finite number >= 0, got {{value!r}}", value=value
+            )
     if recipe.label_smoothing >= 1:
-        raise ValueError(f"label_smoothing must be < 1, got {recipe.label_smoothing!r}")
+        raise ConfigError(
+            "{label_smoothing} must be < 1, got {value!r}", value=recipe.label_smoothing
+        )
     if not 0 < recipe.gamma <= 1:
-        raise ValueError(f"gamma must be in (0, 1], got {recipe.gamma!r}")
+        raise ConfigError("{gamma} must be in (0, 1], got {value!r}", value=recipe.gamma)
     if not 0 <= config.warmup_start <= 1:
-        raise ValueError(f"warmup_start must be in [0, 1], got {config.warmup_start!r}")
+        raise ConfigError(
+            "{warmup_start} must be in [0, 1], got {value!r}", value=config.warmup_start
+        )
     if recipe.warmup_epochs > recipe.epochs:
-        raise ValueError(
-            f"warmup_epochs ({recipe.warmup_epochs}) must not exceed epochs ({recipe.epochs})"
+        raise ConfigError(
+            "{warmup_epochs} ({warmup}) must not exceed {epochs} ({total})",
+            warmup=recipe.warmup_epochs,
+            total=recipe.epochs,
         )
     parts = ctx_world * config.accum_steps
     if recipe.batch_size % parts:
-        raise ValueError(
-            f"batch_size {recipe.batch_size} (global) must be divisible by the number of processes "
-            f"({ctx_world}) times accum_steps ({config.accum_steps}) = {parts}"
+        raise ConfigError(
+            "{batch_size} {batch} (global) must be divisible by the number of processes ({world}) "
+            "times {accum_steps} ({accum}) = {parts}",
+            batch=recipe.batch_size,
+            world=ctx_world,
+            accum=config.accum_steps,
+            parts=parts,
         )
     return recipe.batch_size // parts

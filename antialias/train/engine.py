@@ -7,7 +7,9 @@ checkpoint to resume) and :mod:`~antialias.train.checkpoint` (atomic files); thi
 
 One epoch is: shuffle (the same permutation on every process), train on global batches, validate
 (top-1/top-5 accuracy and crop consistency, the evaluation protocol of the paper), append one line to
-``log.jsonl``, and write the checkpoints. ``antialias train`` is a thin shell over :func:`train`.
+``log.jsonl``, redraw ``curves.png`` and add to the TensorBoard events
+(:class:`~antialias.train.run_folder.RunCurves`), and write the checkpoints. ``antialias train``
+is a thin shell over :func:`train`.
 
 Convention:
     * ``batch_size`` is the *global* batch of one optimiser step: it is split evenly over the
@@ -51,9 +53,16 @@ from antialias.train import distributed, run_folder
 from antialias.train.config import CONFIG as CONFIG
 from antialias.train.config import LOG as LOG
 from antialias.train.config import RESUME_CHANGEABLE as RESUME_CHANGEABLE
+from antialias.train.config import (
+    ConfigError,
+    _base_recipe,
+    _num_workers,
+    resume_config,
+    validate_config,
+    warn_option,
+)
 from antialias.train.config import TrainConfig as TrainConfig
 from antialias.train.config import TrainResult as TrainResult
-from antialias.train.config import _base_recipe, _num_workers, resume_config, validate_config
 from antialias.train.config import default_workers as default_workers
 from antialias.train.config import resolve_recipe as resolve_recipe
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
@@ -89,7 +98,9 @@ def _load_data(config: TrainConfig) -> _Data:
     from antialias.data import consistency_transform, eval_transform, load_image_folder
 
     if config.data is None and (config.train_dir is None or config.val_dir is None):
-        raise ValueError("give data (a folder with train/ and val/) or both train_dir and val_dir")
+        raise ConfigError(
+            "give {data} (a folder with train/ and val/) or both {train_dir} and {val_dir}"
+        )
     train_dir = config.train_dir or os.path.join(str(config.data), "train")
     val_dir = config.val_dir or os.path.join(str(config.data), "val")
     for what, folder in (("training", train_dir), ("validation", val_dir)):
@@ -147,13 +158,7 @@ def train(config: TrainConfig) -> TrainResult:
     config = resume_config(config)
     if config.workers is None:
         config = dataclasses.replace(config, workers=default_workers())
-    recipe, base = resolve_recipe(config), _base_recipe(config)
-    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
-        logger.warning(
-            f"global batch {recipe.batch_size} differs from recipe {base.name!r}'s {base.batch_size}: "
-            f"lr scaled linearly, {base.lr:g} x {recipe.batch_size}/{base.batch_size} = {recipe.lr:g} "
-            "(give lr, or scale_lr=False / --no-lr-scaling, to keep the recipe's rate)"
-        )
+    recipe = resolve_recipe(config)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
     micro_batch = validate_config(config, recipe, world, device)
@@ -198,8 +203,10 @@ def _class_folders(config: TrainConfig) -> list[str] | None:
 
 def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> nn.Module:
     if num_classes < 1 or (config.num_classes is not None and config.num_classes < num_classes):
-        raise ValueError(
-            f"num_classes {config.num_classes} is smaller than the {num_classes} classes of the data"
+        raise ConfigError(
+            "{num_classes} {value} is smaller than the {count} classes of the data",
+            value=config.num_classes,
+            count=num_classes,
         )
     # The same initial weights on every process (DDP also broadcasts rank 0's at wrap time).
     _seed_everything(config.seed)
@@ -214,6 +221,24 @@ def _build(config: TrainConfig, num_classes: int, resume_path: Path | None) -> n
     return model
 
 
+def _warn_lr_scaling(config: TrainConfig, recipe: Recipe) -> None:
+    """Say that the recipe's rate was scaled to the global batch (after every check has passed, so
+    that a bad option is reported alone, not after a warning about it)."""
+    base = _base_recipe(config)
+    if config.scale_lr and config.lr is None and recipe.batch_size != base.batch_size:
+        warn_option(
+            logger,
+            "global batch {batch} differs from recipe {name!r}'s {base_batch}: lr scaled linearly, "
+            "{base_lr:g} x {batch}/{base_batch} = {scaled:g} (give {lr}, or {scale_lr=False}, "
+            "to keep the recipe's rate)",
+            batch=recipe.batch_size,
+            name=base.name,
+            base_batch=base.batch_size,
+            base_lr=base.lr,
+            scaled=recipe.lr,
+        )
+
+
 def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> TrainResult:
     resume_path, discard = run_folder.check_output_dir(config)
     # The model and its weights are checked before the images are (a bad --model or --init-weights
@@ -223,12 +248,16 @@ def _train_locked(config: TrainConfig, recipe: Recipe, micro_batch: int) -> Trai
     data = _load_data(config)
     steps_per_epoch = len(data.train) // recipe.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(
-            f"the global batch ({recipe.batch_size}) is larger than the training set "
-            f"({len(data.train)} images); lower batch_size"
+        raise ConfigError(
+            "the global batch ({batch}) is larger than the training set ({count} images); "
+            "lower {batch_size}",
+            batch=recipe.batch_size,
+            count=len(data.train),
         )
     if model is None or listed != data.classes:
         model = _build(config, len(data.classes), resume_path)
+    if int(os.environ.get("RANK", "0") or 0) == 0:
+        _warn_lr_scaling(config, recipe)
     if discard and int(os.environ.get("RANK", "0") or 0) == 0:
         # Every check has passed: only now is the replaced run removed (``overwrite``).
         for path in discard:
@@ -319,9 +348,12 @@ def _resume(
         _seed_everything(config.seed + ctx.rank + 7919 * start_epoch)
     logger.info(f"resumed from {path} after epoch {start_epoch} (step {step})")
     if start_epoch >= recipe.epochs:
-        logger.warning(
-            f"the run in {config.output_dir!r} has finished its {recipe.epochs} epochs: nothing to "
-            "train (give a larger epochs to extend it)"
+        warn_option(
+            logger,
+            "the run in {out!r} has finished its {count} epochs: nothing to train (give a larger "
+            "{epochs} to extend it)",
+            out=config.output_dir,
+            count=recipe.epochs,
         )
     return start_epoch, step, best_top1
 
@@ -422,6 +454,16 @@ def _run(
         # torch.compile returns an OptimizedModule for a Module; its stub says only Callable.
         model = cast(nn.Module, torch.compile(model))
     history = _open_run_folder(config, recipe, ctx, data, start_epoch, micro_batch)
+    curves = (
+        run_folder.RunCurves(
+            out,
+            tensorboard=config.tensorboard,
+            start_epoch=start_epoch,
+            title=f"{config.model} ({config.source}, recipe {recipe.name})",
+        )
+        if ctx.is_main
+        else None
+    )
 
     sampler: DistributedSampler[int] = DistributedSampler(
         data.train,
@@ -503,6 +545,8 @@ def _run(
         if ctx.is_main:
             history.append(row)
             run_folder.append_log(out / LOG, row)
+        if curves is not None:
+            curves.epoch(row, history)
         _save_epoch(config, recipe, ctx, data, t, row, best_top1, is_best)
         if ctx.is_main:
             logger.info(
@@ -511,6 +555,8 @@ def _run(
             )
         distributed.barrier(ctx)
 
+    if curves is not None:
+        curves.close()
     completed = max(start_epoch, end_epoch)
     weights = None
     if completed >= recipe.epochs:

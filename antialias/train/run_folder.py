@@ -1,5 +1,5 @@
-"""The run's folder: its log, its configuration file, which checkpoint a run resumes from, and
-what a resumed run may not change.
+"""The run's folder: its log, its configuration file, its curves (:class:`RunCurves`), which
+checkpoint a run resumes from, and what a resumed run may not change.
 """
 
 from __future__ import annotations
@@ -15,10 +15,22 @@ from torch import nn
 
 from antialias import _io
 from antialias.train import checkpoint as ckpt
-from antialias.train.config import _TRAJECTORY_FIELDS, CONFIG, LOG, TrainConfig
+from antialias.train.config import (
+    _TRAJECTORY_FIELDS,
+    CONFIG,
+    CURVES,
+    LOG,
+    TENSORBOARD,
+    ConfigError,
+    TrainConfig,
+    installed,
+    render_option_message,
+    warn_option,
+)
 from antialias.train.recipes import Recipe
 
 __all__ = [
+    "RunCurves",
     "append_log",
     "check_output_dir",
     "json_line",
@@ -98,9 +110,11 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
     ]
     if config.resume is None:
         if existing and not config.overwrite:
-            raise ValueError(
-                f"output_dir {str(out)!r} already holds a run ({existing[0].name}); pass resume to continue "
-                "it, overwrite to replace it, or choose another output_dir (nothing was written)"
+            raise ConfigError(
+                "{output_dir} {out!r} already holds a run ({file}); pass {resume} to continue it, "
+                "{overwrite} to replace it, or choose another {output_dir} (nothing was written)",
+                out=str(out),
+                file=existing[0].name,
             )
         return None, everything if config.overwrite else []
     if config.resume == "latest":
@@ -108,8 +122,12 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
             path, state, damaged = ckpt.find_resumable(out)
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"checkpoint to resume {str(out / ckpt.LATEST)!r} does not exist: output_dir {str(out)!r} holds "
-                "no checkpoint; give the checkpoint to resume from, or leave resume out to start a new run"
+                render_option_message(
+                    "checkpoint to resume {latest!r} does not exist: {output_dir} {out!r} holds no "
+                    "checkpoint; give the checkpoint to {resume} from, or leave {resume} out to start "
+                    "a new run",
+                    {"latest": str(out / ckpt.LATEST), "out": str(out)},
+                )
             ) from None
         for bad, reason in damaged:
             logger.warning(
@@ -119,28 +137,37 @@ def check_output_dir(config: TrainConfig) -> tuple[Path | None, list[Path]]:
         return path, []
     path = Path(config.resume)
     if path.is_dir():
-        raise ValueError(
-            f"resume {config.resume!r} is a folder; expected a checkpoint file (or 'latest')"
+        raise ConfigError(
+            "{resume} {value!r} is a folder; expected a checkpoint file (or 'latest')",
+            value=config.resume,
         )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
     own = out.is_dir() and path.parent.resolve() == out.resolve()
     if not own:
         if existing and not config.overwrite:
-            raise ValueError(
-                f"output_dir {str(out)!r} already holds another run ({existing[0].name}); continuing "
-                f"{str(path)!r} there would overwrite it: choose an empty output_dir, or pass overwrite to "
-                "replace that run (nothing was written)"
+            raise ConfigError(
+                "{output_dir} {out!r} already holds another run ({file}); continuing {path!r} there "
+                "would overwrite it: choose an empty {output_dir}, or pass {overwrite} to replace that "
+                "run (nothing was written)",
+                out=str(out),
+                file=existing[0].name,
+                path=str(path),
             )
         return path, everything if config.overwrite else []
     epoch = int(ckpt.load_checkpoint(path).get("epoch", 0))
     reached = logged_epoch(out)
     if epoch < reached:
         if not config.overwrite:
-            raise ValueError(
-                f"{str(path)!r} holds epoch {epoch}, but the run in {str(out)!r} has reached epoch {reached}: "
-                f"resuming from it would discard epochs {epoch + 1}-{reached}; pass overwrite to do that, or give "
-                "another output_dir to continue in a new folder (nothing was written)"
+            raise ConfigError(
+                "{path!r} holds epoch {epoch}, but the run in {out!r} has reached epoch {reached}: "
+                "resuming from it would discard epochs {first}-{reached}; pass {overwrite} to do "
+                "that, or give another {output_dir} to continue in a new folder (nothing was written)",
+                path=str(path),
+                epoch=epoch,
+                out=str(out),
+                reached=reached,
+                first=epoch + 1,
             )
         # The discarded epochs' checkpoints must not survive as "newer" ones.
         later = [p for p in ckpt.list_checkpoints(out) if p.resolve() != path.resolve()]
@@ -155,9 +182,12 @@ def warn_config_changes(saved: dict[str, Any], config: TrainConfig, recipe: Reci
     for name in _TRAJECTORY_FIELDS:
         before, now = saved.get(name), current.get(name)
         if name in saved and before != now:
-            logger.warning(
-                f"resuming with {name}={now!r} (the checkpoint used {before!r}): "
-                "the run will not match an uninterrupted one"
+            warn_option(
+                logger,
+                f"resuming with {{{name}}}={{now!r}} (the checkpoint used {{before!r}}): "
+                "the run will not match an uninterrupted one",
+                now=now,
+                before=before,
             )
 
 
@@ -185,3 +215,75 @@ def load_resumed_model(
             )
         )
     model.load_state_dict(state["model"], strict=True)
+
+
+# The log's keys that TensorBoard shows, under the same names (fractions, as in log.jsonl).
+_SCALARS = (
+    "train_loss",
+    "train_top1",
+    "val_top1",
+    "val_top5",
+    "consistency",
+    "lr",
+    "images_per_s",
+)
+
+
+class RunCurves:
+    """The curves of a run, written by rank 0 after every epoch: ``curves.png`` (loss, top-1 and
+    consistency per epoch; needs matplotlib) and TensorBoard event files in ``tensorboard/``.
+
+    Args:
+        output_dir: the run's folder.
+        tensorboard: write TensorBoard event files: ``None`` when the ``tensorboard`` package is
+            installed, True always (:func:`~antialias.train.config.validate_config` has checked it
+            is), False never.
+        start_epoch: the epochs already done (a resumed run): TensorBoard drops the events of
+            later epochs that an earlier invocation logged past the checkpoint.
+        title: the figure's title.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        tensorboard: bool | None,
+        start_epoch: int,
+        title: str,
+    ) -> None:
+        out = Path(output_dir)
+        self.png: Path | None = out / CURVES
+        self.title = title
+        if not installed("matplotlib"):
+            logger.info(
+                f"{CURVES} is not written: it needs matplotlib (pip install 'antialias[plots]')"
+            )
+            self.png = None
+        self.writer: Any = None
+        if tensorboard is None:
+            tensorboard = installed("tensorboard")
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / TENSORBOARD), purge_step=start_epoch + 1)
+
+    def epoch(self, row: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        """Add the epoch's ``row`` (a line of the log) to the event file; redraw the PNG from
+        ``history`` (every epoch so far), atomically."""
+        if self.writer is not None:
+            for key in _SCALARS:
+                if row.get(key) is not None:
+                    self.writer.add_scalar(key, row[key], row["epoch"])
+            self.writer.flush()
+        if self.png is not None:
+            from antialias.metrics.plots import plot_training_curves
+
+            try:
+                plot_training_curves(history, self.png, title=self.title)
+            except (OSError, ValueError, RuntimeError) as exc:  # a plot never stops a run
+                logger.warning(f"{CURVES} not updated: {exc}")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

@@ -54,3 +54,20 @@ def test_format_table_text(reduced_result):
     assert len(lines) == 2 + 3 + 1
     aps = next(v for v in reduced_result["variants"] if v["name"] == "aps")
     assert f"{100 * aps['summary']['clean_accuracy']['mean']:.1f} ± " in lines[4]
+
+
+def test_diagonal_panels_share_the_y_range_and_variants_have_their_own_line_style(
+    reduced_result, tmp_path, monkeypatch
+):
+    from antialias.metrics import plots
+
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    write_outputs(reduced_result, tmp_path / "out")
+    example, mean = figures[-1].axes[:2]  # diagonal.png: one image, mean over images
+    assert example.get_ylabel() == mean.get_ylabel()
+    assert example.get_ylim() == mean.get_ylim()
+    styles = [(line.get_marker(), line.get_linestyle()) for line in mean.get_lines()]
+    assert len(set(styles)) == len(reduced_result["variants"])  # apart without colour
+    bars = figures[0].axes[0].patches  # consistency.png: a hatch per metric
+    assert len({p.get_hatch() for p in bars}) > 1

@@ -135,16 +135,23 @@ def test_demo_only_baseline(tmp_path, capsys, monkeypatch):
         (["--dataset", "cifar10"], "needs --data"),
         (["--data", "somewhere"], "apply to --dataset cifar10"),
         (["--workers", "-1"], "--workers must be >= 0"),
-        (["--filters", "none", "--no-baseline", "--no-aps"], "no variant to train"),
-        (["--epochs", "0"], "epochs must be a positive integer"),
-        (["--seeds", "1,1"], "distinct"),
+        (
+            ["--filters", "none", "--no-baseline", "--no-aps"],
+            "no variant to train: give --filters, or keep the baseline or APS",
+        ),
+        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+        (["--seeds", "1,1"], "--seeds must be distinct"),
+        (["--max-shift", "0"], "--max-shift must be a positive integer number of pixels"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
     ],
 )
-def test_demo_user_errors(args, message, tmp_path, capsys):
-    assert main(["demo", *args, "--output", str(tmp_path)]) == 2
+def test_demo_user_errors(args, message, tmp_path, capsys, caplog):
+    with caplog.at_level("INFO"):
+        assert main(["demo", *args, "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("antialias demo: error:") and message in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not caplog.records, caplog.text  # before any work is announced (data, training)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

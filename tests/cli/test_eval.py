@@ -727,3 +727,48 @@ def test_imagenet_p_is_normalized_only_by_the_plain_alexnet(caplog):
     _finish_imagenet_p(entries, args)
     assert entries[0].metrics["imagenet-p"]["mfr"] == pytest.approx(0.5)
     assert entries[0].metrics["imagenet-p"]["normalizer"] == f"model tv ({plain})"
+
+
+# --- user errors come first and alone: before any model is built or warning logged ------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (
+            ["--model", "resnt18"],
+            ("unknown model 'resnt18' (did you mean 'resnet18' or 'resnet152' or 'resnet101'?)",),
+        ),
+        (["--model", "resnet18", "--data", "MISSING"], ("--data folder", "does not exist")),
+        (
+            ["--model", "resnet18", "--weights", "nowhere.pth"],
+            ("--weights 'nowhere.pth'", "does not exist"),
+        ),
+    ],
+)
+def test_errors_come_before_any_model_is_built_or_warning_logged(
+    data, tmp_path, capsys, caplog, monkeypatch, argv, fragments
+):
+    import antialias.cli.eval as cli_eval
+
+    built = []
+    monkeypatch.setattr(cli_eval, "_build", lambda *a, **k: built.append(a) or torch.nn.Identity())
+    argv = [str(tmp_path / "missing") if a == "MISSING" else a for a in argv]
+    if "--data" not in argv:
+        argv += ["--data", str(data)]
+    with caplog.at_level("INFO"):  # "loading model", "randomly initialised" would be INFO, WARNING
+        code, _, err = run_cli([*argv, "--metrics", "accuracy", *SMALL], capsys)
+    assert_clean_error(code, err, *fragments)
+    assert built == [] and not caplog.records, caplog.text
+    # The hint names each candidate once (the zoo and torchvision share 'resnet18').
+    assert err.count("'resnet18'") <= 1
+
+
+def test_a_text_file_as_weights_is_one_line_without_torch_internals(data, tmp_path, capsys):
+    text = tmp_path / "weights.txt"
+    text.write_text("a b c")  # torch.load fails on it with "pop from empty list"
+    code, _, err = run_cli(
+        ["--model", "resnet18", "--weights", str(text), "--data", str(data), *SMALL], capsys
+    )
+    assert_clean_error(code, err, "weights.txt", "expected a file written by torch.save")
+    assert "pop from empty list" not in err and len(err.strip().splitlines()) == 1, err

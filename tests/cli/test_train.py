@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -185,10 +187,12 @@ def test_existing_run_is_not_written_over(data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", str(data), *TINY_ARGS, "--output-dir", str(out), "--epochs", "1"]
     assert main(argv) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
     _fails(argv, capsys, "already holds a run")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {
+        str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()
+    } == before
 
 
 # --- the fine-tune workflow: another class count, resume alone, lr scaling ----------------------
@@ -205,7 +209,7 @@ def test_resume_alone_restores_the_run_and_refuses_changes(data, tmp_path, capsy
     _fails(
         ["train", "--output-dir", str(split), "--resume", "--lr", "0.5"],
         capsys,
-        "lr=0.5 (the run has 0.1)",
+        "--lr=0.5 (the run has 0.1)",
     )
     assert len((split / "log.jsonl").read_text().splitlines()) == 1
     # --resume alone: model, data, crop 24, batch, lr and epochs come back from config.json.
@@ -258,6 +262,9 @@ def test_lr_is_scaled_to_the_global_batch_with_a_warning(data, tmp_path, caplog)
     with caplog.at_level("WARNING"):
         assert main(["train", str(data), *args, "--epochs", "1", "--output-dir", str(out)]) == 0
     assert "lr scaled linearly, 0.1 x 4/256 = 0.0015625" in caplog.text
+    # The warning names the command line's options, not TrainConfig's fields.
+    assert "(give --lr, or --no-lr-scaling, to keep the recipe's rate)" in caplog.text
+    assert "scale_lr" not in caplog.text
     config = json.loads((out / "config.json").read_text())
     assert config["recipe_resolved"]["lr"] == pytest.approx(0.0015625)
     caplog.clear()
@@ -287,3 +294,85 @@ def test_workers_default_to_the_machine():
     from antialias.train.engine import default_workers
 
     assert 0 <= default_workers() <= min(8, os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size must be an int >= 1, got 0"),
+        (["--batch-size", "6", "--accum-steps", "4"], "--batch-size 6 (global) must be divisible"),
+        (["--val-resize", "16"], "--val-resize (16) must be at least --crop-size (32)"),
+        (["--amp", "fp16"], "--amp 'fp16' needs a CUDA device, got cpu; use --amp 'bf16' on CPU"),
+        (
+            ["--epochs", "2", "--warmup-epochs", "3"],
+            "--warmup-epochs (3.0) must not exceed --epochs",
+        ),
+        (
+            ["--batch-size", "16"],
+            "larger than the training set (8 images); lower --batch-size",
+        ),
+        (["--model", "resnt18"], "unknown zoo model 'resnt18' (did you mean 'resnet18' or"),
+        (["--init-weights", "nowhere.pth"], "init weights 'nowhere.pth' is not a file"),
+    ],
+)
+def test_bad_option_is_one_line_naming_the_option_before_any_warning(
+    data, tmp_path, capsys, caplog, options, message
+):
+    # Without --lr the batch of 4 would be warned about (lr scaling): the error comes first and alone.
+    args = list(TINY_ARGS)
+    del args[args.index("--lr") : args.index("--lr") + 2]
+    out = tmp_path / "run"
+    with caplog.at_level("INFO"):
+        err = _fails(
+            ["train", str(data), *args, *options, "--output-dir", str(out)], capsys, message
+        )
+    assert err.count("\n") == 1 and "_" not in err.split("error: ")[1].split(" (")[0], err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert not out.exists()
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_curves_png_and_tensorboard_events_are_written_every_epoch(data, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    run = ["train", str(data), *TINY_ARGS, "--epochs", "2", "--output-dir", str(out)]
+    assert main([*run, "--stop-after", "1"]) == 0
+    first = (out / "curves.png").read_bytes()
+    assert first.startswith(PNG_MAGIC)
+    assert main(["train", "--output-dir", str(out), "--resume", "--workers", "0"]) == 0
+    second = (out / "curves.png").read_bytes()
+    assert second.startswith(PNG_MAGIC) and second != first  # redrawn with epoch 2
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    if importlib.util.find_spec("tensorboard") is None:
+        return  # without the optional extra: no event files, and no error
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"train_loss", "val_top1", "consistency", "lr"} <= set(events.Tags()["scalars"])
+    loss = [(e.step, e.value) for e in events.Scalars("train_loss")]
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert loss == [(r["epoch"], pytest.approx(r["train_loss"])) for r in rows]
+
+
+def test_tensorboard_off_or_required(data, tmp_path, capsys, monkeypatch):
+    import antialias.train.config as train_config
+
+    out = tmp_path / "off"
+    run = ["train", str(data), *TINY_ARGS, "--epochs", "1"]
+    assert main([*run, "--no-tensorboard", "--output-dir", str(out)]) == 0
+    assert not (out / "tensorboard").exists()
+    # Asked for explicitly without the package: an error before anything is written.
+    real = train_config.installed
+    monkeypatch.setattr(
+        train_config, "installed", lambda name: name != "tensorboard" and real(name)
+    )
+    missing = tmp_path / "missing"
+    _fails(
+        [*run, "--tensorboard", "--output-dir", str(missing)],
+        capsys,
+        "--tensorboard needs the tensorboard package: pip install 'antialias[tensorboard]'",
+    )
+    assert not missing.exists()

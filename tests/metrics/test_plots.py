@@ -96,3 +96,62 @@ def test_plot_curves_panels_and_bands(tmp_path):
         plot_curves([CurvePanel({"bad": (xs,)})], tmp_path / "x.png")
     with pytest.raises(ValueError, match="at least one panel"):
         plot_curves([], tmp_path / "x.png")
+
+
+def _capture_figures(monkeypatch) -> list:
+    from antialias.metrics import plots
+
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    return figures
+
+
+def test_panels_of_one_metric_share_a_y_range_and_labels_keep_their_style(tmp_path, monkeypatch):
+    figures = _capture_figures(monkeypatch)
+    xs = [0, 1, 2, 3]
+    panels = [
+        CurvePanel(
+            {"max": (xs, [0.2, 0.9, 0.4, 0.3]), "blur": (xs, [0.5] * 4)},
+            ylabel="probability",
+            ylim=(-0.02, 1.02),
+        ),
+        CurvePanel({"max": (xs, [0.5] * 4), "blur": (xs, [0.6] * 4)}, ylabel="probability"),
+        CurvePanel({"max": (xs, [3.0, 2.0, 1.0, 0.5])}, ylabel="loss"),
+    ]
+    plot_curves(panels, tmp_path / "c.png")
+    a, b, c = figures[0].axes[:3]
+    assert a.get_ylim() == b.get_ylim() == (-0.02, 1.02)  # one range for one metric
+    assert c.get_ylim() != a.get_ylim()
+
+    def style(ax, label):
+        (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+        return line.get_marker(), line.get_linestyle(), line.get_color()
+
+    assert style(a, "max") == style(b, "max") == style(c, "max")
+    assert style(a, "blur") == style(b, "blur")
+    assert style(a, "max")[:2] != style(a, "blur")[:2]  # apart without colour too
+
+
+def test_plot_training_curves_draws_loss_accuracy_and_consistency(tmp_path, monkeypatch):
+    from antialias.metrics.plots import plot_training_curves
+
+    figures = _capture_figures(monkeypatch)
+    history = [
+        {"epoch": 1, "train_loss": 2.0, "train_top1": 0.3, "val_top1": 0.25, "consistency": 0.8},
+        {"epoch": 2, "train_loss": 1.5, "train_top1": 0.5, "val_top1": 0.4, "consistency": None},
+        {"epoch": 3, "train_loss": 1.2, "train_top1": 0.6, "val_top1": 0.5, "consistency": 0.9},
+    ]
+    out = plot_training_curves(history, tmp_path / "curves.png")
+    assert _png(out).size[0] > 2 * _png(out).size[1]
+    loss, top1, consistency = figures[0].axes[:3]
+    assert [a.get_title() for a in (loss, top1, consistency)] == [
+        "loss",
+        "top-1 accuracy",
+        "consistency",
+    ]
+    assert list(consistency.get_lines()[0].get_xdata()) == [1.0, 3.0]  # epochs measured only
+    assert list(top1.get_lines()[1].get_ydata()) == pytest.approx([25.0, 40.0, 50.0])
+    assert top1.get_ylim() == consistency.get_ylim()  # both percentages: one range
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # atomic: no temporary left
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plot_training_curves([], tmp_path / "x.png")

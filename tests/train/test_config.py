@@ -46,3 +46,17 @@ def test_validate_config_returns_the_micro_batch():
 def test_validate_config_names_the_bad_option(overrides, message):
     with pytest.raises(ValueError, match=message):
         _validate(**overrides)
+
+
+def test_config_errors_name_fields_and_render_with_other_names():
+    from antialias.train import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        _validate(batch_size=0)
+    assert str(info.value) == "batch_size must be an int >= 1, got 0"
+    assert info.value.render(lambda name: "--" + name.replace("_", "-")) == (
+        "--batch-size must be an int >= 1, got 0"
+    )
+    # A value holding braces is quoted as it is, never taken for an option.
+    error = ConfigError("{resume} {value!r} is a folder", value="runs/{data}")
+    assert error.render(str.upper) == "RESUME 'runs/{data}' is a folder"

@@ -53,3 +53,20 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed_or_overwritten(tmp_pat
         check_output_dir(
             TrainConfig(data=None, model="resnet18", output_dir=str(out), resume=str(tmp_path))
         )
+
+
+def test_run_curves_png_and_optional_tensorboard(tmp_path):
+    pytest.importorskip("matplotlib")
+    from antialias.train.run_folder import RunCurves
+
+    rows = [{"epoch": 1, "train_loss": 2.0, "val_top1": 0.5, "consistency": 0.7, "lr": 0.1}]
+    off = RunCurves(tmp_path / "off", tensorboard=False, start_epoch=0, title="t")
+    (tmp_path / "off").mkdir()
+    off.epoch(rows[0], rows)
+    off.close()
+    assert [p.name for p in (tmp_path / "off").iterdir()] == ["curves.png"]
+    pytest.importorskip("tensorboard")
+    on = RunCurves(tmp_path / "on", tensorboard=None, start_epoch=0, title="t")  # installed: on
+    on.epoch(rows[0], rows)
+    on.close()
+    assert list((tmp_path / "on" / "tensorboard").glob("events.out.tfevents.*"))
