@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor, fx, nn
+from torch import fx, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
 
@@ -137,26 +137,6 @@ def _follow_mode(new: nn.Module, old: nn.Module) -> None:
 
 def _divisor(pool: nn.Module) -> int | None:
     return getattr(pool, "divisor_override", None)
-
-
-class _TrimToStride(nn.Module):
-    """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them."""
-
-    def __init__(self, stride: tuple[int, ...]) -> None:
-        super().__init__()
-        self.stride = tuple(stride)
-
-    def forward(self, input: Tensor) -> Tensor:
-        ndim = len(self.stride)
-        index = [slice(None)] * (input.dim() - ndim)
-        index += [
-            slice(0, input.size(d - ndim) - input.size(d - ndim) % s)
-            for d, s in enumerate(self.stride)
-        ]
-        return input[tuple(index)]
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}"
 
 
 def _link_phases(model: nn.Module, order: dict[str, int]) -> None:

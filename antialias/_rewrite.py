@@ -7,7 +7,9 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
@@ -36,24 +38,109 @@ from antialias._edits import (
     _Site,
     _strided,
     _swap,
-    _TrimToStride,
     _tuple,
     _wanted,
 )
-from antialias.convert import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias.filters import FilterSpec, get_taps
 from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
-from antialias.layers.factory import create_downsample
+from antialias.layers.factory import create_downsample, list_downsample_methods
+from antialias.layers.functional import check_pad_mode
+from antialias.layers.trim import TrimToStride
 
-if TYPE_CHECKING:
-    from antialias.convert import _Options
+__all__ = ["PLACEMENTS", "Converter", "Options"]
 
-__all__ = ["Converter"]
+PLACEMENTS = ("paper", "reference", "before")
+_CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(f"{name} must be a pattern string or a sequence of them, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    filter_size: FilterSpec
+    method: str
+    pad_mode: str
+    min_channels: int
+    antialias_stem: bool | None
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...] | None
+    conv_padding_mode: str | None
+    placement: str
+    circular: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        filter_size: FilterSpec,
+        method: str,
+        pad_mode: str | None,
+        min_channels: int,
+        antialias_stem: bool | None,
+        include: Any,
+        exclude: Any,
+        conv_padding_mode: str | None,
+        placement: str,
+        circular: bool = False,
+    ) -> Options:
+        get_taps(filter_size)  # raises on a bad filter
+        if method not in list_downsample_methods():
+            raise ValueError(f"method must be one of {list_downsample_methods()}, got {method!r}")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
+            raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
+        if antialias_stem is not None and not isinstance(antialias_stem, bool):
+            raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
+        if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
+            raise ValueError(
+                f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}"
+            )
+        if not isinstance(circular, bool):
+            raise TypeError(f"circular must be True or False, got {circular!r}")
+        if circular:
+            # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
+            if method == "blur":
+                raise ValueError(
+                    "circular=True promises invariance to every circular shift, which needs a method that "
+                    "picks its sampling phase from the content ('aps', 'lps'), got method='blur'"
+                )
+            for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
+                if value not in (None, "circular"):
+                    raise ValueError(
+                        f"circular=True sets {option}='circular', got {option}={value!r}"
+                    )
+            if antialias_stem is False:
+                raise ValueError(
+                    "circular=True anti-aliases the stem too, got antialias_stem=False"
+                )
+            pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
+        return cls(
+            filter_size,
+            method,
+            check_pad_mode("reflect" if pad_mode is None else pad_mode),
+            min_channels,
+            antialias_stem,
+            _patterns(include, "include"),
+            _patterns(exclude, "exclude"),
+            conv_padding_mode,
+            placement,
+            circular,
+        )
 
 
 class Converter:
     """Anti-alias ``model`` in place with ``options``; :meth:`run` returns the model and the report."""
 
-    def __init__(self, model: nn.Module, options: _Options, inputs: tuple[Any, ...] | str) -> None:
+    def __init__(self, model: nn.Module, options: Options, inputs: tuple[Any, ...] | str) -> None:
         self.model = model
         self.opt = options
         self.inputs = inputs
@@ -486,7 +573,7 @@ class Converter:
         if (
             self.opt.placement != "reference"
         ):  # floor mode drops the last L % stride samples, as before
-            new.blur = nn.Sequential(OrderedDict(trim=_TrimToStride(stride), downsample=new.blur))
+            new.blur = nn.Sequential(OrderedDict(trim=TrimToStride(stride), downsample=new.blur))
         new.stride = (1,) * ndim
         self.old.setdefault(conv_name, _describe(conv))
         self._replace(conv_name, new)
@@ -571,7 +658,7 @@ class Converter:
                     + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)",
                 )
             # floor mode drops the last L % s samples, and so does the replacement
-            parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
+            parts = OrderedDict(trim=TrimToStride(stride), downsample=ds)
             return nn.Sequential(
                 parts
             ), how + " (floor mode: the last L % stride samples are dropped, as before)"
@@ -734,5 +821,5 @@ class Converter:
                 and not module.transposed
                 and module.padding_mode != mode
             ):
-                module.padding_mode = mode  # type: ignore[assignment]  # validated by _Options
+                module.padding_mode = mode  # type: ignore[assignment]  # validated by Options
                 self.report.padding_mode.append(name)

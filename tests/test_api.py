@@ -77,7 +77,16 @@ PUBLIC = {
         "get_model",
         "list_models",
     ],
-    "antialias.layers": LAYERS + FUNCTIONS + POLYPHASE + ["PAD_MODES"],
+    "antialias.layers": LAYERS + FUNCTIONS + POLYPHASE + ["PAD_MODES", "TrimToStride"],
+    "antialias.conversion": [
+        "ConversionReport",
+        "ConvertedLayer",
+        "ModuleEdit",
+        "SkippedLayer",
+        "check_circular_invariance",
+        "convert",
+        "convert_with_report",
+    ],
     "antialias.filters": ["FAMILIES", "FilterSpec", "filter_name", "get_kernel", "get_taps"],
     "antialias.models": [
         "get_model",

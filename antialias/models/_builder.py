@@ -75,7 +75,7 @@ def build(
     ``circular=True``, whose self-test runs on the random weights (the invariance is the
     architecture's) before the load.
     """
-    from antialias.convert import convert
+    from antialias.conversion import convert
 
     if not isinstance(antialias_stem, bool):
         raise TypeError(f"antialias_stem must be a bool, got {antialias_stem!r}")

@@ -388,7 +388,7 @@ def build_model(
             num_classes = weights_num_classes(weights_file)
         model = _torchvision_model(name, num_classes, None if weights_file else weights)
         if source == "convert":
-            from antialias.convert import convert
+            from antialias.conversion import convert
 
             model = convert(model, filter_size=4 if filter_size is None else filter_size)
     if weights_file is not None:

@@ -1,4 +1,4 @@
-"""antialias.convert on small hand-made networks: the rules, the report, the options, the fallbacks.
+"""antialias.conversion (convert, its report) on small hand-made networks: the rules, the report, the options, the fallbacks.
 
 Model families (torchvision, timm, detection backbones) and the parity with the reference package are
 in tests/convert/test_convert_models.py.
@@ -7,7 +7,9 @@ in tests/convert/test_convert_models.py.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import types
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from torch import fx, nn
 
 import antialias
 from antialias import convert, convert_with_report
-from antialias.convert import ConversionReport
+from antialias.conversion import ConversionReport
 from antialias.layers import (
     BlurConv1d,
     BlurConv2d,
@@ -450,6 +452,10 @@ def test_registered_methods_plug_in_everywhere(monkeypatch: pytest.MonkeyPatch) 
 
 def test_report_type_and_public_names() -> None:
     assert antialias.convert is convert and "convert" in antialias.__all__
+    # the function and the module that holds it are two importable names
+    conversion = importlib.import_module("antialias.conversion")
+    assert conversion.convert is convert and conversion.ConversionReport is ConversionReport
+    assert callable(antialias.convert) and not isinstance(antialias.convert, types.ModuleType)
     assert "convert_with_report" in antialias.__all__ and "ConversionReport" in antialias.__all__
     _, report = convert_with_report(net2d())
     assert isinstance(report, ConversionReport)

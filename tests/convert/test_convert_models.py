@@ -24,7 +24,7 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 import antialias.models as zoo
 from antialias import convert, convert_with_report
-from antialias.convert import ConversionReport
+from antialias.conversion import ConversionReport
 from antialias.layers import BlurConv2d, MaxBlurPool2d
 
 NUM_CLASSES = 10

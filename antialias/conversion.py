@@ -53,7 +53,6 @@ import copy
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 import torch
@@ -61,10 +60,10 @@ from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires typing_extensions
 
-from antialias.filters import FilterSpec, get_taps
+from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias._rewrite import PLACEMENTS, Converter, Options
+from antialias.filters import FilterSpec
 from antialias.layers.alias_free import replace_activations
-from antialias.layers.factory import list_downsample_methods
-from antialias.layers.functional import check_pad_mode
 
 __all__ = [
     "PLACEMENTS",
@@ -79,118 +78,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PLACEMENTS = ("paper", "reference", "before")
-_CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _EXAMPLE_SIZE = 64
-
-
-# ----------------------------------------------------------------------------------------------------
-# The report
-
-
-@dataclass(frozen=True)
-class ConvertedLayer:
-    """A downsampling layer that was anti-aliased.
-
-    Attributes:
-        name: its qualified name in the model.
-        old: its original form (one line).
-        new: the module now at ``name``.
-        placement: where the subsampling happens now, e.g. ``"replaced"``,
-            ``"after layer2.0.relu, in BlurConv2d layer2.0.conv2"``, ``"before (1x1 convolution)"``.
-    """
-
-    name: str
-    old: str
-    new: str
-    placement: str
-
-
-@dataclass(frozen=True)
-class SkippedLayer:
-    """A convolution or pooling layer left as it was, and why."""
-
-    name: str
-    layer: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ModuleEdit:
-    """A module whose form changed (a converted layer, or the module that took its downsampling layer)."""
-
-    name: str
-    old: str
-    new: str
-
-
-@dataclass
-class ConversionReport:
-    """What :func:`convert_with_report` changed and what it left alone.
-
-    Attributes:
-        converted: the anti-aliased downsampling layers, in execution order.
-        skipped: the convolutions and pools left alone, with the reason (stride-1 layers included).
-        edits: every module whose form changed, with its old and new form.
-        graph_modules: modules replaced by a ``torch.fx.GraphModule`` (rule 5 of the module docstring).
-        untraced: ``(module name, error)`` of the modules that ``torch.fx`` could not trace.
-        padding_mode: convolutions whose ``padding_mode`` was set by ``conv_padding_mode``.
-        hooks_moved: replaced modules whose forward/backward hooks now live on their replacement.
-        hooks_dropped: modules with hooks that a ``torch.fx.GraphModule`` flattened into its graph: their
-            ``forward`` is no longer called, so their hooks no longer fire.
-        example_forward: the run-time check (execution order, channel counts, strided ``F.*`` calls and
-            slicing): ``"ran on (1, 3, 64, 64)"``, or why it could not run.
-        invariance: with ``circular=True``, the self-test's result (``""`` otherwise).
-    """
-
-    converted: list[ConvertedLayer] = field(default_factory=list)
-    skipped: list[SkippedLayer] = field(default_factory=list)
-    edits: list[ModuleEdit] = field(default_factory=list)
-    graph_modules: list[str] = field(default_factory=list)
-    untraced: list[tuple[str, str]] = field(default_factory=list)
-    padding_mode: list[str] = field(default_factory=list)
-    hooks_moved: list[str] = field(default_factory=list)
-    hooks_dropped: list[str] = field(default_factory=list)
-    example_forward: str = ""
-    invariance: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
-    def __str__(self) -> str:
-        stride1 = [s for s in self.skipped if s.reason == "stride 1"]
-        others = [s for s in self.skipped if s.reason != "stride 1"]
-        lines = [
-            f"anti-aliased {len(self.converted)} downsampling layers; left alone {len(others)} "
-            f"(and {len(stride1)} stride-1 layers)"
-        ]
-        width = max([len(x.name) for x in self.converted + others] + [4])
-        for c in self.converted:
-            lines.append(f"  {c.name:<{width}}  {c.old}  ->  {c.new}  [{c.placement}]")
-        if others:
-            lines.append("left alone:")
-            lines += [f"  {s.name:<{width}}  {s.reason}  ({s.layer})" for s in others]
-        if self.graph_modules:
-            lines.append(
-                "replaced by torch.fx.GraphModule: "
-                + ", ".join(n or "<model>" for n in self.graph_modules)
-            )
-        if self.untraced:
-            lines.append(
-                "not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced)
-            )
-        if self.hooks_moved:
-            lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
-        if self.hooks_dropped:
-            lines.append(
-                "hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped)
-            )
-        if self.example_forward:
-            lines.append(f"example forward: {self.example_forward}")
-        if self.invariance:
-            lines.append(f"circular-shift invariance: {self.invariance}")
-        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -220,7 +108,7 @@ def convert(
     """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
 
     Max pools, average pools and strided convolutions of any ``nn.Module`` (1D, 2D or 3D) are rewritten
-    as described in :mod:`antialias.convert`. The state dict keeps exactly its keys and values, so the
+    as described in :mod:`antialias.conversion`. The state dict keeps exactly its keys and values, so the
     model's checkpoint loads strictly into the result (a learned ``method`` adds the parameters of its
     layers). Use :func:`convert_with_report` to see what changed.
 
@@ -324,7 +212,7 @@ def convert_with_report(
     """
     if activations not in (None, "alias_free"):
         raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
-    options = _Options.build(
+    options = Options.build(
         filter_size,
         method,
         pad_mode,
@@ -344,7 +232,7 @@ def convert_with_report(
 
 def _convert(
     model: nn.Module,
-    options: _Options,
+    options: Options,
     example_inputs: Tensor | tuple[Any, ...] | None,
     inplace: bool,
 ) -> tuple[nn.Module, ConversionReport]:
@@ -353,8 +241,6 @@ def _convert(
     inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
-    from antialias._rewrite import Converter  # the engine imports this module's report classes
-
     model, report = Converter(model, options, inputs).run()
     if options.circular:
         if isinstance(inputs, str):
@@ -463,90 +349,3 @@ def _unchecked(reason: str) -> str:
         f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3
     )
     return f"not checked: {reason}"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Options
-
-
-def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(f"{name} must be a pattern string or a sequence of them, got {value!r}")
-
-
-@dataclass(frozen=True)
-class _Options:
-    filter_size: FilterSpec
-    method: str
-    pad_mode: str
-    min_channels: int
-    antialias_stem: bool | None
-    include: tuple[str, ...] | None
-    exclude: tuple[str, ...] | None
-    conv_padding_mode: str | None
-    placement: str
-    circular: bool = False
-
-    @classmethod
-    def build(
-        cls,
-        filter_size: FilterSpec,
-        method: str,
-        pad_mode: str | None,
-        min_channels: int,
-        antialias_stem: bool | None,
-        include: Any,
-        exclude: Any,
-        conv_padding_mode: str | None,
-        placement: str,
-        circular: bool = False,
-    ) -> _Options:
-        get_taps(filter_size)  # raises on a bad filter
-        if method not in list_downsample_methods():
-            raise ValueError(f"method must be one of {list_downsample_methods()}, got {method!r}")
-        if placement not in PLACEMENTS:
-            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
-        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
-            raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
-        if antialias_stem is not None and not isinstance(antialias_stem, bool):
-            raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
-        if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
-            raise ValueError(
-                f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}"
-            )
-        if not isinstance(circular, bool):
-            raise TypeError(f"circular must be True or False, got {circular!r}")
-        if circular:
-            # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
-            if method == "blur":
-                raise ValueError(
-                    "circular=True promises invariance to every circular shift, which needs a method that "
-                    "picks its sampling phase from the content ('aps', 'lps'), got method='blur'"
-                )
-            for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
-                if value not in (None, "circular"):
-                    raise ValueError(
-                        f"circular=True sets {option}='circular', got {option}={value!r}"
-                    )
-            if antialias_stem is False:
-                raise ValueError(
-                    "circular=True anti-aliases the stem too, got antialias_stem=False"
-                )
-            pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
-        return cls(
-            filter_size,
-            method,
-            check_pad_mode("reflect" if pad_mode is None else pad_mode),
-            min_channels,
-            antialias_stem,
-            _patterns(include, "include"),
-            _patterns(exclude, "exclude"),
-            conv_padding_mode,
-            placement,
-            circular,
-        )
