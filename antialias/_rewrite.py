@@ -7,8 +7,8 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,9 +48,12 @@ from antialias.layers.factory import create_downsample, list_downsample_methods
 from antialias.layers.functional import check_pad_mode
 from antialias.layers.trim import TrimToStride
 
-__all__ = ["PLACEMENTS", "Converter", "Options"]
+__all__ = ["LAYOUT_RULES", "PLACEMENTS", "Converter", "Options"]
 
 PLACEMENTS = ("paper", "reference", "before")
+# Per-layer choices an architecture's published weights depend on (a model family passes them by module
+# name; the engine knows no architecture).
+LAYOUT_RULES = ("max-kernel-2", "split-stride")
 _CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -76,6 +79,7 @@ class Options:
     conv_padding_mode: str | None
     placement: str
     circular: bool = False
+    layout: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -90,6 +94,7 @@ class Options:
         conv_padding_mode: str | None,
         placement: str,
         circular: bool = False,
+        layout: Mapping[str, str] | None = None,
     ) -> Options:
         get_taps(filter_size)  # raises on a bad filter
         if method not in list_downsample_methods():
@@ -106,6 +111,13 @@ class Options:
             )
         if not isinstance(circular, bool):
             raise TypeError(f"circular must be True or False, got {circular!r}")
+        layout = {} if layout is None else layout
+        if not isinstance(layout, Mapping) or any(
+            not isinstance(k, str) or v not in LAYOUT_RULES for k, v in layout.items()
+        ):
+            raise ValueError(
+                f"layout must map module names to one of {LAYOUT_RULES}, got {layout!r}"
+            )
         if circular:
             # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
             if method == "blur":
@@ -134,6 +146,7 @@ class Options:
             conv_padding_mode,
             placement,
             circular,
+            dict(layout),
         )
 
 
@@ -232,19 +245,6 @@ class Converter:
     def _skip(self, name: str, module: nn.Module, reason: str) -> None:
         self.report.skipped.append(SkippedLayer(name, _describe(module), reason))
 
-    def _resnet_max_pools(self) -> set[str]:
-        """Stem max pools of ResNet layouts, which the reference builds with kernel 2."""
-        found = set()
-        for name, module in self.modules.items():
-            children = dict(module.named_children())
-            pool = children.get("maxpool")
-            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(
-                pool, nn.MaxPool2d
-            ):
-                if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
-                    found.add(f"{name}.maxpool" if name else "maxpool")
-        return found
-
     # -- planning -------------------------------------------------------------------------------------
 
     def _plan(self) -> tuple[list[tuple[str, nn.Module]], list[_ConvJob]]:
@@ -256,8 +256,7 @@ class Converter:
         candidates.sort(key=lambda item: self._order(item[0]))
         strided = [name for name, m in candidates if _strided(m)]
         stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
-        resnet_pools = self._resnet_max_pools() if self.opt.placement == "reference" else set()
-        self.resnet_pools = resnet_pools
+        self._check_layout()
         pools: list[tuple[str, nn.Module]] = []
         convs: list[_ConvJob] = []
         for name, module in candidates:
@@ -285,6 +284,21 @@ class Converter:
             if (conv := self._commuting_conv(name, pool, used)) is not None
         }
         return pools, [job for job in convs if job.kind != "skip"]
+
+    def _check_layout(self) -> None:
+        for name, rule in self.opt.layout.items():
+            module = self.modules.get(name)
+            kind = _MaxPoolNd if rule == "max-kernel-2" else _ConvNd
+            if not isinstance(module, kind):
+                raise ValueError(
+                    f"layout: {rule!r} applies to a {kind.__name__.lstrip('_')}, got {name!r} "
+                    f"({'no such module' if module is None else type(module).__name__})"
+                )
+            if rule == "split-stride" and any(s % 2 for s in module.stride):
+                raise ValueError(
+                    f"layout: 'split-stride' needs an even stride, got {name!r} "
+                    f"with stride {tuple(module.stride)}"
+                )
 
     def _commuting_conv(self, name: str, pool: nn.Module, taken: set[str]) -> str | None:
         """The bias-free 1x1 convolution right before an average pool, which the blur may precede.
@@ -398,16 +412,10 @@ class Converter:
             self._skip(name, conv, f"patch embedding (kernel_size == stride == {stride})")
             return None
         kind = "after"
-        if name == stem:
-            split = (
-                self.opt.placement == "reference"
-                and self.opt.antialias_stem is not False
-                and all(s == 4 for s in stride)
-                and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
-            )
-            if split:
-                kind = "split"
-            elif self.opt.antialias_stem is not True:
+        if self.opt.layout.get(name) == "split-stride" and self.opt.antialias_stem is not False:
+            kind = "split"
+        elif name == stem:
+            if self.opt.antialias_stem is not True:
                 self._skip(name, conv, "stem (antialias_stem=False)")
                 return None
         reason = self._matches(name)
@@ -609,8 +617,8 @@ class Converter:
         channels = self._channels(name)
         ds = self._downsample(ndim, channels, stride, pool)
         is_max = isinstance(pool, _MaxPoolNd)
-        if is_max and name in self.resnet_pools:
-            kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
+        if self.opt.layout.get(name) == "max-kernel-2":
+            kernel, padding = (2,) * ndim, (0,) * ndim
         if self.opt.conv_padding_mode == "circular" and (
             is_max or any(padding) or kernel != stride
         ):

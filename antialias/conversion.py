@@ -52,7 +52,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import torch
@@ -96,6 +96,7 @@ class _Keywords(TypedDict, total=False):
     exclude: str | Sequence[str] | None
     conv_padding_mode: str | None
     placement: str
+    layout: Mapping[str, str] | None
     circular: bool
     example_inputs: Tensor | tuple[Any, ...] | None
     activations: str | None
@@ -124,8 +125,8 @@ def convert(
             count cannot be read from the graph are converted).
         antialias_stem: also anti-alias the first downsampling layer when it is a convolution (the
             reference's ``pool_only=False``; the same option as the zoo's). ``None``: the placement's
-            default, ``False`` (the full-resolution stem is costly to blur) except for a stride-4 stem
-            under ``placement="reference"`` (AlexNet).
+            default, ``False`` (the full-resolution stem is costly to blur); a convolution that
+            ``layout`` splits is anti-aliased unless this is ``False``.
         include: ``fnmatch`` patterns on module names; only matching layers are converted.
         exclude: ``fnmatch`` patterns on module names; matching layers are left alone.
         conv_padding_mode: set ``padding_mode`` of every convolution. With
@@ -133,12 +134,15 @@ def convert(
             downsampling layer), so with ``pad_mode="circular"`` the network is exactly equivariant to
             circular shifts by its total stride: shifting the input by the total stride shifts the
             output by one sample.
-        placement: ``"paper"`` (the default: conv -> norm -> act -> blur); ``"reference"``, the paper's placement with
-            the reference package's choices for its architectures: a ResNet's stem max pool (``conv1``,
-            ``bn1``, ``maxpool``, ``layer1`` children) uses kernel 2, and a stride-4 stem convolution
-            (AlexNet) keeps stride 2 and is followed by a stride-2 blur after its activation; or
-            ``"before"`` (every strided convolution blurs its input: cheaper, no tracing, not the paper's
-            order).
+        placement: ``"paper"`` (the default: conv -> norm -> act -> blur); ``"reference"``, the
+            paper's placement with the reference package's size rule (a floor-mode average pool
+            becomes the blur alone); or ``"before"`` (every strided convolution blurs its input:
+            cheaper, no tracing, not the paper's order).
+        layout: per-layer choices that published weights depend on, by module name (the zoo's
+            families pass the reference's): ``"max-kernel-2"``, the max pool takes the max over 2
+            samples per axis without padding (the reference's ResNet stem), or ``"split-stride"``, the
+            convolution keeps half its stride and a stride-2 downsampling layer follows its
+            activation (the reference's AlexNet stem). ``None``: none.
         circular: the exact circular-shift guarantee of polyphase sampling (APS, LPS in evaluation
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
             ``conv_padding_mode="circular"``, then checks on a random input (the example input's shape)
@@ -162,7 +166,8 @@ def convert(
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
         ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
-            ``filter_size`` / ``min_channels``, or options that contradict ``circular=True``.
+            ``layout``, ``filter_size`` or ``min_channels``, or options that contradict
+            ``circular=True``.
         RuntimeError: with ``circular=True``, the converted model is not invariant to circular shifts
             (the message names the layers left alone that break it).
 
@@ -193,6 +198,7 @@ def convert_with_report(
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
     placement: str = "paper",
+    layout: Mapping[str, str] | None = None,
     circular: bool = False,
     example_inputs: Tensor | tuple[Any, ...] | None = None,
     activations: str | None = None,
@@ -223,6 +229,7 @@ def convert_with_report(
         conv_padding_mode,
         placement,
         circular,
+        layout,
     )
     model, report = _convert(model, options, example_inputs, inplace)
     if activations == "alias_free":

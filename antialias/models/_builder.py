@@ -1,9 +1,10 @@
 """Shared machinery of the zoo's builders: torchvision's model, :func:`antialias.convert` with the
 reference's placement, weights.
 
-A zoo model is ``convert(torchvision_model, placement="reference")``: the converter holds every
-placement rule and every quirk of the reference (its ResNet stem max pool of kernel 2, AlexNet's
-stride-4 stem split in two), so the zoo and ``convert()`` cannot drift apart. Parameter names stay
+A zoo model is ``convert(torchvision_model, placement="reference", layout=...)``: the converter holds
+every placement rule, and each family declares, as ``layout`` data by module name, the reference's
+choices that its weights depend on (ResNet's stem max pool of kernel 2, AlexNet's stride-4 stem split
+in two), so the zoo and ``convert()`` cannot drift apart. Parameter names stay
 torchvision's, so torchvision's and (through one key remapping) the reference's checkpoints load
 strictly. A family module only lists its builders (two lines each, :func:`zoo_builder`).
 """
@@ -35,6 +36,10 @@ __all__ = ["build", "zoo_builder"]
 
 logger = logging.getLogger(__name__)
 
+LAYOUTS: dict[
+    str, dict[str, str]
+] = {}  # zoo name -> the ``layout`` its builder passes to convert()
+
 _EXAMPLE = (
     1,
     3,
@@ -65,6 +70,7 @@ def build(
     conv_padding_mode: str = "zeros",
     circular: bool = False,
     has_stem: bool = True,
+    layout: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build torchvision's ``arch``, anti-alias it with ``convert(placement="reference")``, load ``weights``.
@@ -135,6 +141,7 @@ def build(
         antialias_stem=None if circular else antialias_stem,
         conv_padding_mode=conv_padding_mode,
         placement="reference",
+        layout=layout,
         circular=circular,
         inplace=True,
         example_inputs=torch.randn(_EXAMPLE, generator=torch.Generator().manual_seed(0)).to(
@@ -176,10 +183,12 @@ def zoo_builder(
     antialias_stem: bool = False,
     has_stem: bool = True,
     stem_doc: str | None = None,
+    layout: Mapping[str, str] | None = None,
 ) -> Callable[[BuilderT], BuilderT]:
     """Register a two-line builder ``def arch(**kwargs): return build("arch", **kwargs)`` as ``arch``
     (:func:`~antialias.models.register_model`) with the zoo's keyword-only signature, its family's defaults
-    and the shared Args section of its docstring."""
+    (``layout``: the reference's per-layer choices, passed to :func:`antialias.convert`) and the shared
+    Args section of its docstring."""
     params = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
         for name, default in (
@@ -203,7 +212,7 @@ def zoo_builder(
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> nn.Module:
             kwargs.setdefault("antialias_stem", antialias_stem)
-            return fn(has_stem=has_stem, **kwargs)
+            return fn(has_stem=has_stem, layout=layout, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(
             params, return_annotation=inspect.signature(fn).return_annotation
@@ -213,6 +222,7 @@ def zoo_builder(
             + "\n"
             + BUILDER_ARGS.format(enum=enum.__name__, stem_default=stem_doc)
         )
+        LAYOUTS[fn.__name__] = dict(layout or {})
         return register_model(fn.__name__)(cast(BuilderT, wrapper))
 
     return decorator

@@ -160,15 +160,38 @@ def test_reference_placement_reproduces_the_resnet_stem_quirk() -> None:
             return self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
 
     paper = convert(TinyResNet())
-    reference = convert(TinyResNet(), placement="reference")
+    reference = convert(TinyResNet(), placement="reference", layout={"maxpool": "max-kernel-2"})
     assert paper.maxpool.kernel_size == [3, 3] and paper.maxpool.padding == [1, 1]
     assert reference.maxpool.kernel_size == [2, 2] and reference.maxpool.padding == [0, 0]
     assert reference.conv1.stride == (2, 2)  # the stem stays (pool_only)
+    # the engine knows no architecture: without the layout, the ResNet-like names change nothing
+    plain = convert(TinyResNet(), placement="reference")
+    assert plain.maxpool.kernel_size == [3, 3] and plain.maxpool.padding == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("layout", "match"),
+    [
+        (
+            {"nope": "max-kernel-2"},
+            "'max-kernel-2' applies to a MaxPoolNd, got 'nope' .no such module",
+        ),
+        ({"conv1": "max-kernel-2"}, "applies to a MaxPoolNd, got 'conv1' .Conv2d"),
+        ({"maxpool": "split-stride"}, "applies to a ConvNd, got 'maxpool'"),
+        ({"maxpool": "kernel-2"}, "layout must map module names to one of"),
+    ],
+)
+def test_layout_names_real_layers(layout: dict, match: str) -> None:
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 8, 3, stride=3))
+    net.add_module("maxpool", nn.MaxPool2d(2))
+    with pytest.raises(ValueError, match=match):
+        convert(net, layout=layout)
 
 
 def test_reference_placement_splits_a_stride_4_stem() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2))
-    aa, report = convert_with_report(net, placement="reference")
+    aa, report = convert_with_report(net, placement="reference", layout={"0": "split-stride"})
     assert aa[0].stride == (2, 2)
     assert (
         isinstance(aa[1], nn.Sequential)
@@ -177,8 +200,9 @@ def test_reference_placement_splits_a_stride_4_stem() -> None:
     )
     x = torch.randn(1, 3, 96, 96)
     assert aa(x).shape == net(x).shape
-    kept = convert(net, placement="reference", antialias_stem=False)
+    kept = convert(net, placement="reference", layout={"0": "split-stride"}, antialias_stem=False)
     assert kept[0].stride == (4, 4)
+    assert convert(net, placement="reference")[0].stride == (4, 4)  # a stem, left alone by default
 
 
 def test_one_and_three_dimensional_networks(generator: torch.Generator) -> None:
