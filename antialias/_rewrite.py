@@ -294,10 +294,10 @@ class Converter:
                     f"layout: {rule!r} applies to a {kind.__name__.lstrip('_')}, got {name!r} "
                     f"({'no such module' if module is None else type(module).__name__})"
                 )
-            if rule == "split-stride" and any(s % 2 for s in module.stride):
+            stride = _tuple(module.stride, 1)
+            if rule == "split-stride" and any(s % 2 for s in stride):
                 raise ValueError(
-                    f"layout: 'split-stride' needs an even stride, got {name!r} "
-                    f"with stride {tuple(module.stride)}"
+                    f"layout: 'split-stride' needs an even stride, got {name!r} with stride {stride}"
                 )
 
     def _commuting_conv(self, name: str, pool: nn.Module, taken: set[str]) -> str | None:

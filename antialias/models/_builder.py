@@ -214,9 +214,8 @@ def zoo_builder(
             kwargs.setdefault("antialias_stem", antialias_stem)
             return fn(has_stem=has_stem, layout=layout, **kwargs)
 
-        wrapper.__signature__ = inspect.Signature(
-            params, return_annotation=inspect.signature(fn).return_annotation
-        )  # type: ignore[attr-defined]
+        returns = inspect.signature(fn).return_annotation
+        wrapper.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
         wrapper.__doc__ = (
             (fn.__doc__ or "").rstrip()
             + "\n"
