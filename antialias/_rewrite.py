@@ -162,6 +162,12 @@ class Converter:
             model.named_modules()
         )  # convs, pools ...: read by attribute
         self.index = {name: i for i, name in enumerate(self.modules)}
+        # One module registered under several names is edited at every one of them.
+        first = {id(m): name for name, m in self.modules.items()}
+        self.aliases: dict[str, list[str]] = {}
+        for name, m in model.named_modules(remove_duplicate=False):
+            if name != first[id(m)]:
+                self.aliases.setdefault(first[id(m)], []).append(name)
         self.replacements: dict[str, nn.Module] = {}
         self.old: dict[str, str] = {}
 
@@ -683,7 +689,8 @@ class Converter:
     def _replace(self, name: str, new: nn.Module) -> None:
         old = self.modules[name]
         _follow_mode(new, old)
-        self.replacements[name] = new
+        for alias in [name, *self.aliases.get(name, ())]:
+            self.replacements[alias] = new
         self.report.edits.append(
             ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new))
         )
@@ -754,9 +761,10 @@ class Converter:
         for name in sorted(converted, key=self._order):
             module = final.get(name)
             text = _describe(module) if module is not None else "(inside a GraphModule)"
-            self.report.converted.append(
-                ConvertedLayer(name, self.old[name], text, converted[name])
-            )
+            where = converted[name]
+            if self.aliases.get(name):
+                where += f"; the same module at {', '.join(self.aliases[name])}, edited there too"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], text, where))
         return self.model, self.report
 
     def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
@@ -814,7 +822,8 @@ class Converter:
             return
         new = self._before(job, conv)
         _follow_mode(new, conv)
-        self.model = _swap(self.model, {job.name: new}, self.report.hooks_moved)
+        names = [job.name, *self.aliases.get(job.name, ())]
+        self.model = _swap(self.model, dict.fromkeys(names, new), self.report.hooks_moved)
         self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(new)))
         converted[job.name] = f"before ({job.reason})"
 

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires typing_extensions
 
@@ -164,7 +164,8 @@ def convert(
         comes back unchanged, with a ``UserWarning``.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module``.
+        TypeError: ``model`` is not an ``nn.Module``, or is a scripted, traced or exported one
+            (pass the module it was made from).
         ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
             ``layout``, ``filter_size`` or ``min_channels``, or options that contradict
             ``circular=True``.
@@ -243,6 +244,12 @@ def _convert(
     example_inputs: Tensor | tuple[Any, ...] | None,
     inplace: bool,
 ) -> tuple[nn.Module, ConversionReport]:
+    compiled = _compiled_form(model)
+    if compiled:
+        raise TypeError(
+            f"convert cannot edit a {compiled} ({type(model).__name__}): its layers are compiled "
+            "code, not modules; pass the nn.Module it was made from, then script or export the result"
+        )
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
     inputs = _example_inputs(model, example_inputs)
@@ -265,6 +272,19 @@ def _convert(
             stacklevel=3,
         )
     return model, report
+
+
+def _compiled_form(model: Any) -> str:
+    """``"scripted or traced model"`` or ``"torch.export program"`` when ``model`` is one, else ``""``."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return "scripted or traced model"
+    if isinstance(model, torch.export.ExportedProgram):
+        return "torch.export program"
+    if isinstance(model, fx.GraphModule) and any(
+        isinstance(node.target, torch._ops.OpOverload) for node in model.graph.nodes
+    ):
+        return "torch.export program's module (an ATen graph)"
+    return ""
 
 
 def _example_inputs(

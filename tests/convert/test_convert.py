@@ -504,3 +504,68 @@ def test_conv_subclass_keeps_its_class_and_gets_the_blur_after_its_activation() 
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3][1], BlurPool2d)
     x = torch.randn(1, 3, 16, 16)
     assert aa(x).shape == net(x).shape
+
+
+class _SharedPool(nn.Module):
+    """One MaxPool2d instance registered in two blocks and called by both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        pool = nn.MaxPool2d(2)
+        self.a = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), pool)
+        self.b = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), pool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))
+
+
+def test_a_module_used_at_two_places_is_replaced_at_both() -> None:
+    aa, report = convert_with_report(_SharedPool())
+    assert isinstance(aa.a[1], MaxBlurPool2d) and aa.b[1] is aa.a[1]
+    (row,) = report.converted
+    assert row.name == "a.1" and "the same module at b.1, edited there too" in row.placement
+
+
+class _AliasedStem(nn.Module):
+    """A strided conv registered as ``stem`` and as ``features.0``; the forward runs the latter."""
+
+    def __init__(self, control_flow: bool) -> None:
+        super().__init__()
+        conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.stem = conv
+        self.features = nn.Sequential(conv, nn.BatchNorm2d(8))
+        self.control_flow = control_flow
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.control_flow and x.sum() < -1e30:  # data-dependent: not traceable by torch.fx
+            return x
+        return self.features(x)
+
+
+@pytest.mark.parametrize(
+    ("control_flow", "placement"), [(True, "paper"), (False, "before"), (False, "paper")]
+)
+def test_antialias_stem_on_a_conv_with_two_names_edits_the_one_that_runs(
+    control_flow: bool, placement: str
+) -> None:
+    net = _AliasedStem(control_flow).eval()
+    aa, report = convert_with_report(net, antialias_stem=True, placement=placement)
+    x = torch.randn(1, 3, 16, 16)
+    assert aa(x).shape == net(x).shape
+    assert not torch.allclose(aa(x), net(x))  # the forward runs the converted convolution
+    (row,) = report.converted
+    assert "the same module at features.0" in row.placement
+
+
+def test_scripted_traced_and_exported_models_are_refused_with_what_to_pass() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    exported = torch.export.export(net, (x,))
+    for compiled in (
+        torch.jit.script(net),
+        torch.jit.trace(net, x),
+        exported,
+        exported.module(),
+    ):
+        with pytest.raises(TypeError, match="cannot edit a .*pass the nn.Module it was made from"):
+            convert(compiled)
