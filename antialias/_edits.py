@@ -44,6 +44,45 @@ def _describe(module: nn.Module, depth: int = 0) -> str:
     return f"{type(module).__name__}({', '.join(p for p in parts if p)})"
 
 
+def _brief(module: nn.Module) -> str:
+    """A short form of a module for the report's lines: ``Conv2d(k=3, s=2)``, ``BlurPool2d(s=2)``,
+    ``Sequential(MaxPool2d(k=2, s=1), BlurPool2d(s=2))``."""
+    args = [
+        f"{key}={_compact(getattr(module, attr))}"
+        for key, attr in (("k", "kernel_size"), ("s", "stride"))
+        if isinstance(getattr(module, attr, None), (int, tuple, list))
+    ]
+    children = dict(module.named_children())
+    blur = children.get("blur")
+    if isinstance(module, nn.Sequential) or not args:
+        args = [_brief(child) for child in children.values()]
+    elif blur is not None and len(children) == 1:  # BlurConv: blur first, then the convolution
+        args = [args[0], f"blur s={_compact(getattr(blur, 'stride', '?'))}"]
+    elif children:
+        args += [f"{name}={_brief(child)}" for name, child in children.items()]
+    return f"{type(module).__name__}({', '.join(args)})"
+
+
+def _brief_change(old: str, new: str) -> str:
+    """``old -> new`` of two short forms, or one form with the changed values when only they differ:
+    ``Conv2d(k=3, s=2->1)``."""
+    head, _, rest = old.partition("(")
+    new_head, _, new_rest = new.partition("(")
+    parts, new_parts = rest.rstrip(")").split(", "), new_rest.rstrip(")").split(", ")
+    if head != new_head or len(parts) != len(new_parts) or "(" in rest + new_rest:
+        return f"{old} -> {new}"
+    merged = [
+        a if a == b else f"{a}->{b.partition('=')[2]}"
+        for a, b in zip(parts, new_parts, strict=True)
+    ]
+    return f"{head}({', '.join(merged)})"
+
+
+def _compact(value: Any) -> str:
+    values = list(value) if isinstance(value, (tuple, list)) else [value]
+    return str(values[0]) if len(set(values)) == 1 else f"({', '.join(map(str, values))})"
+
+
 def _tuple(value: Any, ndim: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,12 +19,15 @@ class ConvertedLayer:
         new: the module now at ``name``.
         placement: where the subsampling happens now, e.g. ``"replaced"``,
             ``"after layer2.0.relu, in BlurConv2d layer2.0.conv2"``, ``"before (1x1 convolution)"``.
+        diff: the change in short forms, the layer added apart included:
+            ``"Conv2d(k=3, s=2) -> Conv2d(k=3, s=1) + BlurPool2d(s=2)"``.
     """
 
     name: str
     old: str
     new: str
     placement: str
+    diff: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,35 +83,43 @@ class ConversionReport:
         return asdict(self)
 
     def __str__(self) -> str:
+        """One line per layer, each at most :data:`LINE_WIDTH` characters, like a diff: the layer,
+        its old -> new short form with every module added, and where the subsampling is now (names
+        inside the layer's own parent module are written relative to it)."""
         stride1 = [s for s in self.skipped if s.reason == "stride 1"]
         others = [s for s in self.skipped if s.reason != "stride 1"]
         lines = [
             f"anti-aliased {len(self.converted)} downsampling layers; left alone {len(others)} "
             f"(and {len(stride1)} stride-1 layers)"
         ]
-        width = max([len(x.name) for x in self.converted + others] + [4])
         for c in self.converted:
-            lines.append(f"  {c.name:<{width}}  {c.old}  ->  {c.new}  [{c.placement}]")
+            parent = c.name.rpartition(".")[0]
+            where = c.placement.replace(f"{parent}.", "") if parent else c.placement
+            lines.append(_fit(f"  {c.name}: {c.diff or c.old + ' -> ' + c.new}, {where}"))
         if others:
             lines.append("left alone:")
-            lines += [f"  {s.name:<{width}}  {s.reason}  ({s.layer})" for s in others]
-        if self.graph_modules:
-            lines.append(
-                "replaced by torch.fx.GraphModule: "
-                + ", ".join(n or "<model>" for n in self.graph_modules)
-            )
-        if self.untraced:
-            lines.append(
-                "not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced)
-            )
-        if self.hooks_moved:
-            lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
-        if self.hooks_dropped:
-            lines.append(
-                "hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped)
-            )
+            lines += [_fit(f"  {s.name}: {s.reason}") for s in others]
+        lists = (
+            ("replaced by torch.fx.GraphModule", [n or "<model>" for n in self.graph_modules]),
+            ("not traceable", [f"{n or '<model>'} ({e})" for n, e in self.untraced]),
+            ("hooks moved to the replacement", self.hooks_moved),
+            ("hooks dropped (flattened into a GraphModule)", self.hooks_dropped),
+        )
+        for title, names in lists:
+            if names:
+                lines += textwrap.wrap(
+                    f"{title}: {', '.join(names)}", LINE_WIDTH, subsequent_indent="  "
+                )
         if self.example_forward:
-            lines.append(f"example forward: {self.example_forward}")
+            lines.append(_fit(f"example forward: {self.example_forward}"))
         if self.invariance:
-            lines.append(f"circular-shift invariance: {self.invariance}")
+            lines.append(_fit(f"circular-shift invariance: {self.invariance}"))
         return "\n".join(lines)
+
+
+LINE_WIDTH = 100
+
+
+def _fit(line: str) -> str:
+    """``line`` cut to :data:`LINE_WIDTH` characters (the full text stays in the report's fields)."""
+    return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 3] + "..."

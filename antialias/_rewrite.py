@@ -24,6 +24,8 @@ from antialias._edits import (
     _PATCH_EMBED_MIN_STRIDE,
     _PLAIN_CONVS,
     _REPLICATE_PAD,
+    _brief,
+    _brief_change,
     _ConvJob,
     _describe,
     _divisor,
@@ -169,6 +171,8 @@ class Converter:
             if name != first[id(m)]:
                 self.aliases.setdefault(first[id(m)], []).append(name)
         self.replacements: dict[str, nn.Module] = {}
+        self.brief: dict[str, str] = {}  # the short form of each layer before the edits
+        self.added: dict[str, nn.Module] = {}  # a strided conv's downsampling layer, placed apart
         self.old: dict[str, str] = {}
 
     # -- analysis -------------------------------------------------------------------------------------
@@ -267,6 +271,7 @@ class Converter:
         convs: list[_ConvJob] = []
         for name, module in candidates:
             self.old[name] = _describe(module)
+            self.brief[name] = _brief(module)
             if isinstance(module, _ConvNd):
                 job = self._plan_conv(name, module, stem)
                 if job is not None:
@@ -442,9 +447,7 @@ class Converter:
         if kind == "split":
             return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
         if before:
-            why = (
-                "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
-            )
+            why = "1x1: they commute" if one_by_one else "placement='before'"
             job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
             return job if self._before_form(job, conv) else None
         return _ConvJob(name, "after", ndim, channels, stride, stride)
@@ -592,8 +595,9 @@ class Converter:
         self.old.setdefault(conv_name, _describe(conv))
         self._replace(conv_name, new)
         self._replace(name, nn.Identity())
+        self.added[name] = getattr(new.blur, "downsample", new.blur)
         converted[name] = (
-            f"before the 1x1 convolution {conv_name} (they commute; it runs on 1/{math.prod(stride)} of the samples)"
+            f"before the 1x1 convolution {conv_name} (they commute; 1/{math.prod(stride)} of the work)"
         )
 
     def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
@@ -702,23 +706,27 @@ class Converter:
         if site.kind == "identity":
             ds = self._downsample(job.ndim, job.channels, job.stride, target)
             self._replace(site.module, ds)
-            return f"after {site.where}, as {site.module} (was Identity)"
+            self.added[job.name] = ds
+            return f"in the empty Identity slot {site.module}"
         if site.kind == "consumer":
             new = self._before(
                 _ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target
             )
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, new)
+            self.added[job.name] = new.get_submodule("blur")
             return f"after {site.where}, in {type(new).__name__} {site.module}"
         if site.kind == "append":
             old = _describe(target)
-            target.append(self._downsample(job.ndim, job.channels, job.stride, target))
+            self.added[job.name] = self._downsample(job.ndim, job.channels, job.stride, target)
+            target.append(self.added[job.name])
             self.report.edits.append(ModuleEdit(site.module, old, _describe(target)))
             return f"after {site.where}, appended to {site.module}"
         if site.kind == "wrap":
             ds = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, nn.Sequential(target, ds))
+            self.added[job.name] = ds
             return f"after {site.where}, in Sequential {site.module}"
         raise AssertionError(site.kind)
 
@@ -764,7 +772,10 @@ class Converter:
             where = converted[name]
             if self.aliases.get(name):
                 where += f"; the same module at {', '.join(self.aliases[name])}, edited there too"
-            self.report.converted.append(ConvertedLayer(name, self.old[name], text, where))
+            diff = _brief_change(self.brief[name], _brief(module) if module is not None else "?")
+            if name in self.added:
+                diff += f" + {_brief(self.added[name])}"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], text, where, diff))
         return self.model, self.report
 
     def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
@@ -786,6 +797,7 @@ class Converter:
             for job, site in zip(group, sites, strict=True):
                 assert site.node is not None
                 layer = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+                self.added[job.name] = layer
                 insertions.append((site.node, layer, f"{site.where.split('.')[-1]}_downsample"))
             result = _fx.insert_after(region, insertions)
             if result is None:

@@ -11,7 +11,7 @@ Examples::
 Several ``--model`` values are evaluated on the same images with the same random offsets (one
 seeded generator per model and metric), so their numbers compare pair-wise. The metrics are the rows
 of :data:`antialias.metrics.METRIC_TABLE`; a model string becomes a model through the library's one
-resolver, :func:`antialias.train.model.build_model`.
+resolver, :func:`antialias.models.build_model`.
 """
 
 from __future__ import annotations
@@ -337,8 +337,7 @@ def _build(
 ) -> nn.Module:
     """Build one ``--model`` with its ``--weights`` by the library's one resolver, and say what may make its
     numbers meaningless."""
-    from antialias.models import classifier_name
-    from antialias.train.model import build_model, weights_num_classes
+    from antialias.models import build_model, classifier_name, weights_num_classes
 
     logger.info("loading model %s", spec)
     weights = weights if _has_weights(weights) else None
@@ -347,7 +346,8 @@ def _build(
         raise CLIError(
             f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights"
         )
-    if weights is not None and not os.path.isfile(weights):
+    url = weights is not None and weights.startswith(("http://", "https://", "file://"))
+    if weights is not None and not os.path.isfile(weights) and not url:
         if not _WEIGHTS_NAME_RE.match(weights) or weights.lower().endswith(
             (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
         ):
@@ -355,7 +355,7 @@ def _build(
                 f"--weights {weights!r} (for --model {spec!r}) does not exist; expected a file of weights or a "
                 "weights name such as DEFAULT"
             )
-    elif weights is not None and num_classes is not None:
+    elif weights is not None and num_classes is not None and not url:
         saved = weights_num_classes(weights)
         if (
             saved is not None and saved != num_classes

@@ -20,11 +20,12 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from antialias.filters import FilterSpec, filter_name
+from antialias.filters import FilterSpec
 from antialias.models._load import (
     WeightsArg,
+    check_filter,
     describe_weights,
-    load_state_dict,
+    load_weights,
     read_state_dict,
     resolve_weights,
 )
@@ -46,12 +47,6 @@ _EXAMPLE = (
     64,
     64,
 )  # the example forward that reads the channel counts and the execution order
-
-
-def _same_filter(a: FilterSpec, b: FilterSpec) -> bool:
-    from antialias.filters import get_taps
-
-    return tuple(get_taps(a)) == tuple(get_taps(b))
 
 
 def _default_device() -> torch.device:
@@ -95,13 +90,7 @@ def build(
     if isinstance(weights, WeightsEnum):
         entry = weights.value
         if entry.filter_size is not None:
-            if filter_size is None:
-                filter_size = entry.filter_size
-            elif not _same_filter(filter_size, entry.filter_size):
-                raise ValueError(
-                    f"weights {weights!r} were trained with filter_size={entry.filter_size}, "
-                    f"got filter_size={filter_name(filter_size)}"
-                )
+            filter_size = check_filter(entry.filter_size, filter_size, f"weights {weights!r}")
         num_classes = kwargs.setdefault("num_classes", entry.num_classes)
         if num_classes != entry.num_classes:
             raise ValueError(
@@ -148,9 +137,7 @@ def build(
             weight.device, weight.dtype
         ),
     )
-    if state_dict is not None:
-        load_state_dict(model, state_dict, source=describe_weights(weights), arch=arch)
-    return model
+    return load_weights(model, state_dict, source=describe_weights(weights), arch=arch)
 
 
 BUILDER_ARGS = """

@@ -569,3 +569,19 @@ def test_scripted_traced_and_exported_models_are_refused_with_what_to_pass() -> 
     ):
         with pytest.raises(TypeError, match="cannot edit a .*pass the nn.Module it was made from"):
             convert(compiled)
+
+
+def test_report_lines_read_like_a_diff_within_100_characters() -> None:
+    timm = pytest.importorskip("timm")
+    _, report = convert_with_report(timm.create_model("mobilenetv3_small_100"))
+    lines = str(report).splitlines()
+    assert max(len(line) for line in lines) <= 100
+    se = next(line for line in lines if line.startswith("  blocks.1.0.conv_dw:"))
+    # the conv's stride change and the blur added after it; the reused slot is named as empty
+    assert se == (
+        "  blocks.1.0.conv_dw: Conv2d(k=3, s=2->1) + BlurPool2d(s=2), in the empty Identity slot se"
+    )
+    _, report = convert_with_report(net2d(), antialias_stem=True)
+    text = str(report)
+    assert "  3: MaxPool2d(k=2, s=2) -> MaxBlurPool2d(k=2, s=2), replaced" in text
+    assert all(len(line) <= 100 for line in text.splitlines())
