@@ -20,7 +20,6 @@ from antialias import _fx
 from antialias._edits import (
     _CIRCULAR_PAD,
     _LEAVES,
-    _MAX_POOL,
     _PATCH_EMBED_MIN_STRIDE,
     _PLAIN_CONVS,
     _REPLICATE_PAD,
@@ -45,8 +44,12 @@ from antialias._edits import (
 )
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias.filters import FilterSpec, get_taps
-from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
-from antialias.layers.factory import create_downsample, list_downsample_methods
+from antialias.layers.blurpool import BLUR_CONV
+from antialias.layers.factory import (
+    create_downsample,
+    create_max_downsample,
+    list_downsample_methods,
+)
 from antialias.layers.functional import check_pad_mode
 from antialias.layers.trim import TrimToStride
 
@@ -625,47 +628,45 @@ class Converter:
         stride = _tuple(pool.stride if pool.stride is not None else pool.kernel_size, ndim)
         padding = _tuple(pool.padding, ndim)
         channels = self._channels(name)
-        ds = self._downsample(ndim, channels, stride, pool)
         is_max = isinstance(pool, _MaxPoolNd)
         if self.opt.layout.get(name) == "max-kernel-2":
             kernel, padding = (2,) * ndim, (0,) * ndim
-        if self.opt.conv_padding_mode == "circular" and (
-            is_max or any(padding) or kernel != stride
-        ):
-            # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
-            # and circular sampling the whole network is then exactly equivariant to circular shifts.
-            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
-            dense = _MAX_POOL[ndim](kernel, stride=1) if is_max else type(pool)(kernel, stride=1)
-            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
-            return nn.Sequential(parts), "replaced (circular padding: ceil(L / stride) samples)"
-        ceil = getattr(pool, "ceil_mode", False)
-        how = "replaced"
+        # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
+        # and circular sampling the whole network is then exactly equivariant to circular shifts.
+        circular = self.opt.conv_padding_mode == "circular"
+        circular_how = "replaced (circular padding: ceil(L / stride) samples)"
         if is_max:
-            if self.opt.method == "blur":
-                new: nn.Module = MAX_BLUR_POOL[ndim](
-                    kernel_size=list(kernel),
-                    channels=channels,
-                    filter_size=self.opt.filter_size,
-                    stride=list(stride),
-                    padding=list(padding),
-                    pad_mode=self.opt.pad_mode,
-                )
-                new = self._like(new, pool)
-            else:
-                new = nn.Sequential(
-                    OrderedDict(
-                        pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds
-                    )
-                )
-            if not ceil:
-                return new, how
+            self._downsample(ndim, channels, stride, pool)  # the method's own checks and message
+            new = create_max_downsample(
+                self.opt.method,
+                ndim,
+                channels,
+                kernel,
+                stride,
+                padding,
+                filter_size=self.opt.filter_size,
+                pad_mode=self.opt.pad_mode,
+                circular=circular,
+            )
+            new = self._like(new, pool)
+            if circular:
+                return new, circular_how
+            if not getattr(pool, "ceil_mode", False):
+                return new, "replaced"
             # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
             # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
             end_pad = [p for s in reversed(stride) for p in (0, s - 1)]
             parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(end_pad)), pool=new)
-            return nn.Sequential(
-                parts
-            ), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
+            how = "replaced (ceil_mode: the end padded by stride - 1 copies, same size)"
+            return nn.Sequential(parts), how
+        ds = self._downsample(ndim, channels, stride, pool)
+        if circular and (any(padding) or kernel != stride):
+            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+            dense = type(pool)(kernel, stride=1)
+            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
+            return nn.Sequential(parts), circular_how
+        ceil = getattr(pool, "ceil_mode", False)
+        how = "replaced"
         if kernel == stride and not any(padding) and _divisor(pool) is None:
             if ceil:
                 return ds, how  # ceil(L / s) samples, as the original's
