@@ -34,12 +34,12 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import Any, Union
 
 import torch
 from torch import Tensor, nn
 
-from antialias._io import CheckpointError, atomic_write, safe_torch_load, sha256_file
+from antialias._io import CheckpointError, safe_torch_load, sha256_file
 from antialias.filters import FilterSpec, filter_name, get_taps
 from antialias.models._head import (
     MODEL_META_KEY,
@@ -147,39 +147,18 @@ def cache_path(url: str) -> Path:
 
 
 def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -> None:
-    """Download ``url`` into ``target`` atomically (:func:`antialias._io.atomic_write`): the file appears only
-    complete and after its hash check; a refused or partial download is deleted."""
-    import urllib.request
-
-    from tqdm.auto import tqdm
-
-    def write(out: IO[bytes]) -> None:
-        digest = hashlib.sha256()
-        request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
-        # A fresh opener per download: `urlopen` caches one built from the proxy variables of its first call, so a
-        # proxy set (or unset) later in the process would be ignored.
-        with urllib.request.build_opener().open(request, timeout=60) as response:  # noqa: S310 (http, https, file only)
-            total = response.headers.get("Content-Length")
-            with tqdm(
-                total=int(total) if total else None,
-                unit="B",
-                unit_scale=True,
-                desc=target.name,
-                leave=False,
-                disable=not progress,
-            ) as bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if hash_prefix is not None and not digest.hexdigest().startswith(hash_prefix):
-            raise CheckpointError(
-                f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
-                f"{hash_prefix!r} (got {digest.hexdigest()[:16]}...); it was deleted, not cached"
-            )
-
+    """Download ``url`` into ``target`` with torch.hub's download: a temporary file beside it, the
+    SHA-256 prefix checked, then renamed; a refused or partial file is deleted."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, write)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=hash_prefix, progress=progress)
+    except RuntimeError as exc:  # torch.hub's hash refusal: 'invalid hash value (expected ...)'
+        if hash_prefix is None or "invalid hash value" not in str(exc):
+            raise
+        raise CheckpointError(
+            f"the file downloaded from {url} is not the expected one: its SHA-256 does not start "
+            f"with {hash_prefix!r} ({exc}); it was deleted, not cached"
+        ) from None
 
 
 def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
