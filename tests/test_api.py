@@ -89,6 +89,10 @@ PUBLIC = {
     ],
     "antialias.filters": ["FAMILIES", "FilterSpec", "filter_name", "get_kernel", "get_taps"],
     "antialias.models": [
+        "build_model",
+        "import_object",
+        "load_init_weights",
+        "weights_num_classes",
         "get_model",
         "get_model_weights",
         "get_weight",
