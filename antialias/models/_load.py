@@ -289,6 +289,8 @@ def torchvision_weights_through_loader(progress: bool = True) -> Iterator[None]:
     def load(url: str, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
         return read_torchvision_state_dict(url, progress=bool(kwargs.get("progress", progress)))
 
+    # torch.hub's loader checks the hash only when it downloads, not a file already in its cache,
+    # where README's Safety section promises a check on every use.
     tv_api.load_state_dict_from_url = load
     try:
         yield
