@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 
 from antialias import filters as filters
 from antialias import layers as layers
-from antialias.convert import ConversionReport as ConversionReport
-from antialias.convert import convert as convert
-from antialias.convert import convert_with_report as convert_with_report
+from antialias.conversion import ConversionReport as ConversionReport
+from antialias.conversion import convert as convert
+from antialias.conversion import convert_with_report as convert_with_report
 from antialias.filters import get_kernel as get_kernel
 from antialias.filters import get_taps as get_taps
 from antialias.layers.blurpool import *  # noqa: F403  (BlurPool*d, MaxBlurPool*d, BlurConv*d)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor, fx, nn
+from torch import fx, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
 
@@ -24,7 +24,6 @@ _LEAVES = (
 )  # their forward's F.* call is theirs, not hidden
 _PATCH_EMBED_MIN_STRIDE = 8
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_MAX_POOL: dict[int, Any] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
 _REPLICATE_PAD: dict[int, Any] = {
     1: nn.ReplicationPad1d,
@@ -42,6 +41,45 @@ def _describe(module: nn.Module, depth: int = 0) -> str:
     else:
         parts += [f"{name}={_describe(child, depth + 1)}" for name, child in children]
     return f"{type(module).__name__}({', '.join(p for p in parts if p)})"
+
+
+def _brief(module: nn.Module) -> str:
+    """A short form of a module for the report's lines: ``Conv2d(k=3, s=2)``, ``BlurPool2d(s=2)``,
+    ``Sequential(MaxPool2d(k=2, s=1), BlurPool2d(s=2))``."""
+    args = [
+        f"{key}={_compact(getattr(module, attr))}"
+        for key, attr in (("k", "kernel_size"), ("s", "stride"))
+        if isinstance(getattr(module, attr, None), (int, tuple, list))
+    ]
+    children = dict(module.named_children())
+    blur = children.get("blur")
+    if isinstance(module, nn.Sequential) or not args:
+        args = [_brief(child) for child in children.values()]
+    elif blur is not None and len(children) == 1:  # BlurConv: blur first, then the convolution
+        args = [args[0], f"blur s={_compact(getattr(blur, 'stride', '?'))}"]
+    elif children:
+        args += [f"{name}={_brief(child)}" for name, child in children.items()]
+    return f"{type(module).__name__}({', '.join(args)})"
+
+
+def _brief_change(old: str, new: str) -> str:
+    """``old -> new`` of two short forms, or one form with the changed values when only they differ:
+    ``Conv2d(k=3, s=2->1)``."""
+    head, _, rest = old.partition("(")
+    new_head, _, new_rest = new.partition("(")
+    parts, new_parts = rest.rstrip(")").split(", "), new_rest.rstrip(")").split(", ")
+    if head != new_head or len(parts) != len(new_parts) or "(" in rest + new_rest:
+        return f"{old} -> {new}"
+    merged = [
+        a if a == b else f"{a}->{b.partition('=')[2]}"
+        for a, b in zip(parts, new_parts, strict=True)
+    ]
+    return f"{head}({', '.join(merged)})"
+
+
+def _compact(value: Any) -> str:
+    values = list(value) if isinstance(value, (tuple, list)) else [value]
+    return str(values[0]) if len(set(values)) == 1 else f"({', '.join(map(str, values))})"
 
 
 def _tuple(value: Any, ndim: int) -> tuple[int, ...]:
@@ -137,26 +175,6 @@ def _follow_mode(new: nn.Module, old: nn.Module) -> None:
 
 def _divisor(pool: nn.Module) -> int | None:
     return getattr(pool, "divisor_override", None)
-
-
-class _TrimToStride(nn.Module):
-    """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them."""
-
-    def __init__(self, stride: tuple[int, ...]) -> None:
-        super().__init__()
-        self.stride = tuple(stride)
-
-    def forward(self, input: Tensor) -> Tensor:
-        ndim = len(self.stride)
-        index = [slice(None)] * (input.dim() - ndim)
-        index += [
-            slice(0, input.size(d - ndim) - input.size(d - ndim) % s)
-            for d, s in enumerate(self.stride)
-        ]
-        return input[tuple(index)]
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}"
 
 
 def _link_phases(model: nn.Module, order: dict[str, int]) -> None:

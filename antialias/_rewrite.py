@@ -7,7 +7,9 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
@@ -18,10 +20,11 @@ from antialias import _fx
 from antialias._edits import (
     _CIRCULAR_PAD,
     _LEAVES,
-    _MAX_POOL,
     _PATCH_EMBED_MIN_STRIDE,
     _PLAIN_CONVS,
     _REPLICATE_PAD,
+    _brief,
+    _brief_change,
     _ConvJob,
     _describe,
     _divisor,
@@ -36,24 +39,126 @@ from antialias._edits import (
     _Site,
     _strided,
     _swap,
-    _TrimToStride,
     _tuple,
     _wanted,
 )
-from antialias.convert import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
-from antialias.layers.blurpool import BLUR_CONV, MAX_BLUR_POOL
-from antialias.layers.factory import create_downsample
+from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias.filters import FilterSpec, get_taps
+from antialias.layers.blurpool import BLUR_CONV
+from antialias.layers.factory import (
+    create_downsample,
+    create_max_downsample,
+    list_downsample_methods,
+)
+from antialias.layers.functional import check_pad_mode
+from antialias.layers.trim import TrimToStride
 
-if TYPE_CHECKING:
-    from antialias.convert import _Options
+__all__ = ["LAYOUT_RULES", "PLACEMENTS", "Converter", "Options"]
 
-__all__ = ["Converter"]
+PLACEMENTS = ("paper", "reference", "before")
+# Per-layer choices an architecture's published weights depend on (a model family passes them by module
+# name; the engine knows no architecture).
+LAYOUT_RULES = ("max-kernel-2", "split-stride")
+_CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(f"{name} must be a pattern string or a sequence of them, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    filter_size: FilterSpec
+    method: str
+    pad_mode: str
+    min_channels: int
+    antialias_stem: bool | None
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...] | None
+    conv_padding_mode: str | None
+    placement: str
+    circular: bool = False
+    layout: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        filter_size: FilterSpec,
+        method: str,
+        pad_mode: str | None,
+        min_channels: int,
+        antialias_stem: bool | None,
+        include: Any,
+        exclude: Any,
+        conv_padding_mode: str | None,
+        placement: str,
+        circular: bool = False,
+        layout: Mapping[str, str] | None = None,
+    ) -> Options:
+        get_taps(filter_size)  # raises on a bad filter
+        if method not in list_downsample_methods():
+            raise ValueError(f"method must be one of {list_downsample_methods()}, got {method!r}")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
+            raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
+        if antialias_stem is not None and not isinstance(antialias_stem, bool):
+            raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
+        if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
+            raise ValueError(
+                f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}"
+            )
+        if not isinstance(circular, bool):
+            raise TypeError(f"circular must be True or False, got {circular!r}")
+        layout = {} if layout is None else layout
+        if not isinstance(layout, Mapping) or any(
+            not isinstance(k, str) or v not in LAYOUT_RULES for k, v in layout.items()
+        ):
+            raise ValueError(
+                f"layout must map module names to one of {LAYOUT_RULES}, got {layout!r}"
+            )
+        if circular:
+            # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
+            if method == "blur":
+                raise ValueError(
+                    "circular=True promises invariance to every circular shift, which needs a method that "
+                    "picks its sampling phase from the content ('aps', 'lps'), got method='blur'"
+                )
+            for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
+                if value not in (None, "circular"):
+                    raise ValueError(
+                        f"circular=True sets {option}='circular', got {option}={value!r}"
+                    )
+            if antialias_stem is False:
+                raise ValueError(
+                    "circular=True anti-aliases the stem too, got antialias_stem=False"
+                )
+            pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
+        return cls(
+            filter_size,
+            method,
+            check_pad_mode("reflect" if pad_mode is None else pad_mode),
+            min_channels,
+            antialias_stem,
+            _patterns(include, "include"),
+            _patterns(exclude, "exclude"),
+            conv_padding_mode,
+            placement,
+            circular,
+            dict(layout),
+        )
 
 
 class Converter:
     """Anti-alias ``model`` in place with ``options``; :meth:`run` returns the model and the report."""
 
-    def __init__(self, model: nn.Module, options: _Options, inputs: tuple[Any, ...] | str) -> None:
+    def __init__(self, model: nn.Module, options: Options, inputs: tuple[Any, ...] | str) -> None:
         self.model = model
         self.opt = options
         self.inputs = inputs
@@ -62,7 +167,15 @@ class Converter:
             model.named_modules()
         )  # convs, pools ...: read by attribute
         self.index = {name: i for i, name in enumerate(self.modules)}
+        # One module registered under several names is edited at every one of them.
+        first = {id(m): name for name, m in self.modules.items()}
+        self.aliases: dict[str, list[str]] = {}
+        for name, m in model.named_modules(remove_duplicate=False):
+            if name != first[id(m)]:
+                self.aliases.setdefault(first[id(m)], []).append(name)
         self.replacements: dict[str, nn.Module] = {}
+        self.brief: dict[str, str] = {}  # the short form of each layer before the edits
+        self.added: dict[str, nn.Module] = {}  # a strided conv's downsampling layer, placed apart
         self.old: dict[str, str] = {}
 
     # -- analysis -------------------------------------------------------------------------------------
@@ -145,19 +258,6 @@ class Converter:
     def _skip(self, name: str, module: nn.Module, reason: str) -> None:
         self.report.skipped.append(SkippedLayer(name, _describe(module), reason))
 
-    def _resnet_max_pools(self) -> set[str]:
-        """Stem max pools of ResNet layouts, which the reference builds with kernel 2."""
-        found = set()
-        for name, module in self.modules.items():
-            children = dict(module.named_children())
-            pool = children.get("maxpool")
-            if {"conv1", "bn1", "maxpool", "layer1"} <= set(children) and isinstance(
-                pool, nn.MaxPool2d
-            ):
-                if _tuple(pool.kernel_size, 2) == (3, 3) and _tuple(pool.padding, 2) == (1, 1):
-                    found.add(f"{name}.maxpool" if name else "maxpool")
-        return found
-
     # -- planning -------------------------------------------------------------------------------------
 
     def _plan(self) -> tuple[list[tuple[str, nn.Module]], list[_ConvJob]]:
@@ -169,12 +269,12 @@ class Converter:
         candidates.sort(key=lambda item: self._order(item[0]))
         strided = [name for name, m in candidates if _strided(m)]
         stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
-        resnet_pools = self._resnet_max_pools() if self.opt.placement == "reference" else set()
-        self.resnet_pools = resnet_pools
+        self._check_layout()
         pools: list[tuple[str, nn.Module]] = []
         convs: list[_ConvJob] = []
         for name, module in candidates:
             self.old[name] = _describe(module)
+            self.brief[name] = _brief(module)
             if isinstance(module, _ConvNd):
                 job = self._plan_conv(name, module, stem)
                 if job is not None:
@@ -198,6 +298,21 @@ class Converter:
             if (conv := self._commuting_conv(name, pool, used)) is not None
         }
         return pools, [job for job in convs if job.kind != "skip"]
+
+    def _check_layout(self) -> None:
+        for name, rule in self.opt.layout.items():
+            module = self.modules.get(name)
+            kind = _MaxPoolNd if rule == "max-kernel-2" else _ConvNd
+            if not isinstance(module, kind):
+                raise ValueError(
+                    f"layout: {rule!r} applies to a {kind.__name__.lstrip('_')}, got {name!r} "
+                    f"({'no such module' if module is None else type(module).__name__})"
+                )
+            stride = _tuple(module.stride, 1)
+            if rule == "split-stride" and any(s % 2 for s in stride):
+                raise ValueError(
+                    f"layout: 'split-stride' needs an even stride, got {name!r} with stride {stride}"
+                )
 
     def _commuting_conv(self, name: str, pool: nn.Module, taken: set[str]) -> str | None:
         """The bias-free 1x1 convolution right before an average pool, which the blur may precede.
@@ -311,16 +426,10 @@ class Converter:
             self._skip(name, conv, f"patch embedding (kernel_size == stride == {stride})")
             return None
         kind = "after"
-        if name == stem:
-            split = (
-                self.opt.placement == "reference"
-                and self.opt.antialias_stem is not False
-                and all(s == 4 for s in stride)
-                and all(k > s for k, s in zip(conv.kernel_size, stride, strict=True))
-            )
-            if split:
-                kind = "split"
-            elif self.opt.antialias_stem is not True:
+        if self.opt.layout.get(name) == "split-stride" and self.opt.antialias_stem is not False:
+            kind = "split"
+        elif name == stem:
+            if self.opt.antialias_stem is not True:
                 self._skip(name, conv, "stem (antialias_stem=False)")
                 return None
         reason = self._matches(name)
@@ -341,9 +450,7 @@ class Converter:
         if kind == "split":
             return _ConvJob(name, "split", ndim, channels, (2,) * ndim, stride)
         if before:
-            why = (
-                "1x1 convolution: the blur commutes with it" if one_by_one else "placement='before'"
-            )
+            why = "1x1: they commute" if one_by_one else "placement='before'"
             job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
             return job if self._before_form(job, conv) else None
         return _ConvJob(name, "after", ndim, channels, stride, stride)
@@ -486,13 +593,14 @@ class Converter:
         if (
             self.opt.placement != "reference"
         ):  # floor mode drops the last L % stride samples, as before
-            new.blur = nn.Sequential(OrderedDict(trim=_TrimToStride(stride), downsample=new.blur))
+            new.blur = nn.Sequential(OrderedDict(trim=TrimToStride(stride), downsample=new.blur))
         new.stride = (1,) * ndim
         self.old.setdefault(conv_name, _describe(conv))
         self._replace(conv_name, new)
         self._replace(name, nn.Identity())
+        self.added[name] = getattr(new.blur, "downsample", new.blur)
         converted[name] = (
-            f"before the 1x1 convolution {conv_name} (they commute; it runs on 1/{math.prod(stride)} of the samples)"
+            f"before the 1x1 convolution {conv_name} (they commute; 1/{math.prod(stride)} of the work)"
         )
 
     def _before(self, job: _ConvJob, conv: _ConvNd) -> nn.Module:
@@ -520,47 +628,45 @@ class Converter:
         stride = _tuple(pool.stride if pool.stride is not None else pool.kernel_size, ndim)
         padding = _tuple(pool.padding, ndim)
         channels = self._channels(name)
-        ds = self._downsample(ndim, channels, stride, pool)
         is_max = isinstance(pool, _MaxPoolNd)
-        if is_max and name in self.resnet_pools:
-            kernel, padding = (2,) * ndim, (0,) * ndim  # the reference's ResNet stem
-        if self.opt.conv_padding_mode == "circular" and (
-            is_max or any(padding) or kernel != stride
-        ):
-            # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
-            # and circular sampling the whole network is then exactly equivariant to circular shifts.
-            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
-            dense = _MAX_POOL[ndim](kernel, stride=1) if is_max else type(pool)(kernel, stride=1)
-            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
-            return nn.Sequential(parts), "replaced (circular padding: ceil(L / stride) samples)"
-        ceil = getattr(pool, "ceil_mode", False)
-        how = "replaced"
+        if self.opt.layout.get(name) == "max-kernel-2":
+            kernel, padding = (2,) * ndim, (0,) * ndim
+        # Wrap around instead of -inf/zero padding and a shrinking window: with circular convolutions
+        # and circular sampling the whole network is then exactly equivariant to circular shifts.
+        circular = self.opt.conv_padding_mode == "circular"
+        circular_how = "replaced (circular padding: ceil(L / stride) samples)"
         if is_max:
-            if self.opt.method == "blur":
-                new: nn.Module = MAX_BLUR_POOL[ndim](
-                    kernel_size=list(kernel),
-                    channels=channels,
-                    filter_size=self.opt.filter_size,
-                    stride=list(stride),
-                    padding=list(padding),
-                    pad_mode=self.opt.pad_mode,
-                )
-                new = self._like(new, pool)
-            else:
-                new = nn.Sequential(
-                    OrderedDict(
-                        pool=_MAX_POOL[ndim](kernel, stride=1, padding=padding), downsample=ds
-                    )
-                )
-            if not ceil:
-                return new, how
+            self._downsample(ndim, channels, stride, pool)  # the method's own checks and message
+            new = create_max_downsample(
+                self.opt.method,
+                ndim,
+                channels,
+                kernel,
+                stride,
+                padding,
+                filter_size=self.opt.filter_size,
+                pad_mode=self.opt.pad_mode,
+                circular=circular,
+            )
+            new = self._like(new, pool)
+            if circular:
+                return new, circular_how
+            if not getattr(pool, "ceil_mode", False):
+                return new, "replaced"
             # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
             # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
             end_pad = [p for s in reversed(stride) for p in (0, s - 1)]
             parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(end_pad)), pool=new)
-            return nn.Sequential(
-                parts
-            ), how + " (ceil_mode: the end padded by stride - 1 copies, same size)"
+            how = "replaced (ceil_mode: the end padded by stride - 1 copies, same size)"
+            return nn.Sequential(parts), how
+        ds = self._downsample(ndim, channels, stride, pool)
+        if circular and (any(padding) or kernel != stride):
+            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+            dense = type(pool)(kernel, stride=1)
+            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
+            return nn.Sequential(parts), circular_how
+        ceil = getattr(pool, "ceil_mode", False)
+        how = "replaced"
         if kernel == stride and not any(padding) and _divisor(pool) is None:
             if ceil:
                 return ds, how  # ceil(L / s) samples, as the original's
@@ -571,7 +677,7 @@ class Converter:
                     + " (the reference's blur alone: ceil(L / stride) samples on sizes not divisible)",
                 )
             # floor mode drops the last L % s samples, and so does the replacement
-            parts = OrderedDict(trim=_TrimToStride(stride), downsample=ds)
+            parts = OrderedDict(trim=TrimToStride(stride), downsample=ds)
             return nn.Sequential(
                 parts
             ), how + " (floor mode: the last L % stride samples are dropped, as before)"
@@ -588,7 +694,8 @@ class Converter:
     def _replace(self, name: str, new: nn.Module) -> None:
         old = self.modules[name]
         _follow_mode(new, old)
-        self.replacements[name] = new
+        for alias in [name, *self.aliases.get(name, ())]:
+            self.replacements[alias] = new
         self.report.edits.append(
             ModuleEdit(name, self.old.get(name) or _describe(self.modules[name]), _describe(new))
         )
@@ -600,23 +707,27 @@ class Converter:
         if site.kind == "identity":
             ds = self._downsample(job.ndim, job.channels, job.stride, target)
             self._replace(site.module, ds)
-            return f"after {site.where}, as {site.module} (was Identity)"
+            self.added[job.name] = ds
+            return f"in the empty Identity slot {site.module}"
         if site.kind == "consumer":
             new = self._before(
                 _ConvJob(site.module, "before", job.ndim, target.in_channels, job.stride), target
             )
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, new)
+            self.added[job.name] = new.get_submodule("blur")
             return f"after {site.where}, in {type(new).__name__} {site.module}"
         if site.kind == "append":
             old = _describe(target)
-            target.append(self._downsample(job.ndim, job.channels, job.stride, target))
+            self.added[job.name] = self._downsample(job.ndim, job.channels, job.stride, target)
+            target.append(self.added[job.name])
             self.report.edits.append(ModuleEdit(site.module, old, _describe(target)))
             return f"after {site.where}, appended to {site.module}"
         if site.kind == "wrap":
             ds = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
             self.old.setdefault(site.module, _describe(target))
             self._replace(site.module, nn.Sequential(target, ds))
+            self.added[job.name] = ds
             return f"after {site.where}, in Sequential {site.module}"
         raise AssertionError(site.kind)
 
@@ -659,9 +770,13 @@ class Converter:
         for name in sorted(converted, key=self._order):
             module = final.get(name)
             text = _describe(module) if module is not None else "(inside a GraphModule)"
-            self.report.converted.append(
-                ConvertedLayer(name, self.old[name], text, converted[name])
-            )
+            where = converted[name]
+            if self.aliases.get(name):
+                where += f"; the same module at {', '.join(self.aliases[name])}, edited there too"
+            diff = _brief_change(self.brief[name], _brief(module) if module is not None else "?")
+            if name in self.added:
+                diff += f" + {_brief(self.added[name])}"
+            self.report.converted.append(ConvertedLayer(name, self.old[name], text, where, diff))
         return self.model, self.report
 
     def _apply_graph_jobs(self, jobs: list[_ConvJob], converted: dict[str, str]) -> None:
@@ -683,6 +798,7 @@ class Converter:
             for job, site in zip(group, sites, strict=True):
                 assert site.node is not None
                 layer = self._downsample(job.ndim, job.channels, job.stride, self.modules[job.name])
+                self.added[job.name] = layer
                 insertions.append((site.node, layer, f"{site.where.split('.')[-1]}_downsample"))
             result = _fx.insert_after(region, insertions)
             if result is None:
@@ -719,7 +835,8 @@ class Converter:
             return
         new = self._before(job, conv)
         _follow_mode(new, conv)
-        self.model = _swap(self.model, {job.name: new}, self.report.hooks_moved)
+        names = [job.name, *self.aliases.get(job.name, ())]
+        self.model = _swap(self.model, dict.fromkeys(names, new), self.report.hooks_moved)
         self.report.edits.append(ModuleEdit(job.name, self.old[job.name], _describe(new)))
         converted[job.name] = f"before ({job.reason})"
 
@@ -734,5 +851,5 @@ class Converter:
                 and not module.transposed
                 and module.padding_mode != mode
             ):
-                module.padding_mode = mode  # type: ignore[assignment]  # validated by _Options
+                module.padding_mode = mode  # type: ignore[assignment]  # validated by Options
                 self.report.padding_mode.append(name)

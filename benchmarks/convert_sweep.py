@@ -253,7 +253,7 @@ def _train_inputs(kind: str, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
 def run_one(spec: str) -> dict[str, Any]:
     import torch
 
-    from antialias.convert import convert_with_report
+    from antialias.conversion import convert_with_report
 
     torch.set_num_threads(1)
     start = time.perf_counter()

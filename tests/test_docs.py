@@ -43,11 +43,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_api_pages_hold_no_raw_roles_and_link_their_references(site: Path) -> None:
     pages = sorted((site / "api").glob("*.html"))
-    assert {p.stem for p in pages} >= {"layers", "models", "convert", "metrics", "train"}
+    assert {p.stem for p in pages} >= {"layers", "models", "conversion", "metrics", "train"}
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert not RAW_ROLE.search(text), f"{page.name}: {RAW_ROLE.search(text)}"
-    convert = (site / "api" / "convert.html").read_text(encoding="utf-8")
+    convert = (site / "api" / "conversion.html").read_text(encoding="utf-8")
     # convert()'s docstring names the factory module and layers: links to their entries
     assert 'href="layers.html#module-antialias.layers.factory"' in convert
     assert 'href="layers.html#antialias.layers.' in convert

@@ -31,12 +31,11 @@ from antialias.cli import main
 from antialias.data import CorruptImageError, load_image_folder
 from antialias.metrics import crop_consistency
 from antialias.metrics._common import NonFiniteLogitsError
-from antialias.models import _load
+from antialias.models import _load, import_object, load_init_weights
 from antialias.models._load import CheckpointError, WeightsDownloadError, read_state_dict
 from antialias.train import TrainConfig, train
 from antialias.train import checkpoint as ck
 from antialias.train.engine import NonFiniteLossError
-from antialias.train.model import import_object, load_init_weights
 
 # --------------------------------------------------------------------------------------------------
 # Fixtures: a planted weights file, a tiny model file, a tiny data set, no network
@@ -155,7 +154,7 @@ def test_planted_torchvision_file_is_never_unpickled(
     assert not marker.exists() and not planted.exists()
     # eval --model torchvision.models:resnet18 --weights DEFAULT: the same loader.
     _evil_file(planted, payload)
-    from antialias.train.model import build_model  # the one resolver of eval and train
+    from antialias.models import build_model  # the one resolver of eval and train
 
     with pytest.raises(WeightsDownloadError, match="put it at"):
         build_model("torchvision.models:resnet18", weights="DEFAULT")
@@ -695,7 +694,7 @@ def test_eval_weights_must_exist_and_names_win_over_files(
     assert "missing.pth' (for --model" in capsys.readouterr().err
     assert main(["eval", "--model", f"{nets}:tiny", "--weights", str(tmp_path), *common]) == 2
     assert "is a folder; expected a file of weights" in capsys.readouterr().err
-    from antialias.train.model import _is_model_file  # the one resolver decides what is a file
+    from antialias.models._resolve import _is_model_file  # the one resolver decides what is a file
 
     monkeypatch.chdir(tmp_path)
     Path("resnet18").write_bytes(b"a file named like a model")

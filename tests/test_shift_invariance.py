@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from antialias.convert import convert
+from antialias.conversion import convert
 from antialias.layers import BlurConv2d, LpsDown2d, create_downsample, link_residual_phases
 from antialias.layers.polyphase import _PolyphaseDownNd
 from antialias.models import get_model

@@ -11,7 +11,7 @@ Examples::
 Several ``--model`` values are evaluated on the same images with the same random offsets (one
 seeded generator per model and metric), so their numbers compare pair-wise. The metrics are the rows
 of :data:`antialias.metrics.METRIC_TABLE`; a model string becomes a model through the library's one
-resolver, :func:`antialias.train.model.build_model`.
+resolver, :func:`antialias.models.build_model`.
 """
 
 from __future__ import annotations
@@ -397,6 +397,7 @@ def _labels(args: argparse.Namespace) -> list[str]:
 # --- Models ---
 
 _WEIGHTS_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_URL_PREFIXES = ("http://", "https://", "file://")
 
 
 def _has_weights(weights: str | None) -> bool:
@@ -411,6 +412,8 @@ def _check_weights(spec: str, weights: str | None) -> None:
         raise CLIError(
             f"--weights {weights!r} (for --model {spec!r}) is a folder; expected a file of weights"
         )
+    if weights.startswith(_URL_PREFIXES):
+        return  # downloaded through the hash-checked loader when the model is built
     if not os.path.isfile(weights) and (
         not _WEIGHTS_NAME_RE.match(weights)
         or weights.lower().endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
@@ -426,13 +429,13 @@ def _build(
 ) -> nn.Module:
     """Build one ``--model`` with its ``--weights`` by the library's one resolver, and say what may make its
     numbers meaningless."""
-    from antialias.models import classifier_name
-    from antialias.train.model import build_model, weights_num_classes
+    from antialias.models import build_model, classifier_name, weights_num_classes
 
     logger.info("loading model %s", spec)
     weights = weights if _has_weights(weights) else None
     named = not os.path.isfile(spec) and ":" not in spec
-    if weights is not None and os.path.isfile(weights) and num_classes is not None:
+    url = weights is not None and weights.startswith(_URL_PREFIXES)
+    if weights is not None and os.path.isfile(weights) and num_classes is not None and not url:
         saved = weights_num_classes(weights)
         if (
             saved is not None and saved != num_classes

@@ -11,6 +11,7 @@ from antialias.layers import (
     fourier,
     functional,
     polyphase,
+    trim,
     upsample,
     wavelet,
 )
@@ -21,6 +22,7 @@ from antialias.layers.factory import *  # noqa: F403
 from antialias.layers.fourier import *  # noqa: F403
 from antialias.layers.functional import *  # noqa: F403
 from antialias.layers.polyphase import *  # noqa: F403
+from antialias.layers.trim import *  # noqa: F403
 from antialias.layers.upsample import *  # noqa: F403
 from antialias.layers.wavelet import *  # noqa: F403
 
@@ -34,6 +36,7 @@ __all__ += adaptive.__all__
 __all__ += alias_free.__all__
 __all__ += fourier.__all__
 __all__ += wavelet.__all__
+__all__ += trim.__all__
 
 _MOVED = {"lps_temperature": "antialias.train.lps_temperature"}
 

@@ -260,10 +260,10 @@ class _AdaptiveBlurPoolNd(nn.Module):
             channels,
             groups * taps,
             self.kernel_size,
-            stride=self.stride,
+            stride=self.stride,  # type: ignore[arg-type]
             bias=False,
             device=device,
-            dtype=dtype,  # type: ignore[arg-type]
+            dtype=dtype,
         )
         self.filter_norm = _NORM[self._ndim](groups * taps, device=device, dtype=dtype)
         nn.init.kaiming_normal_(self.filter_conv.weight, mode="fan_out", nonlinearity="relu")

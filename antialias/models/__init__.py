@@ -28,23 +28,27 @@ Example:
 
 from antialias.models._head import MODEL_META_KEY as MODEL_META_KEY
 from antialias.models._head import classifier_name as classifier_name
-from antialias.models._head import read_model_meta as read_model_meta
 from antialias.models._head import replace_classifier_weights as replace_classifier_weights
 from antialias.models._head import state_dict_num_classes as state_dict_num_classes
 from antialias.models._load import CheckpointError as CheckpointError
 from antialias.models._load import WeightsDownloadError as WeightsDownloadError
 from antialias.models._load import extract_state_dict as extract_state_dict
 from antialias.models._load import load_weights as load_weights
+from antialias.models._load import read_model_meta as read_model_meta
 from antialias.models._load import read_state_dict as read_state_dict
 from antialias.models._load import read_torchvision_state_dict as read_torchvision_state_dict
 from antialias.models._load import state_dict_mismatch as state_dict_mismatch
 from antialias.models._load import (
     torchvision_weights_through_loader as torchvision_weights_through_loader,
 )
+from antialias.models._load import weights_num_classes as weights_num_classes
 from antialias.models._reference import remap_reference_state_dict as remap_reference_state_dict
 from antialias.models._registry import get_model as get_model
 from antialias.models._registry import list_models as list_models
 from antialias.models._registry import register_model as register_model
+from antialias.models._resolve import build_model as build_model
+from antialias.models._resolve import import_object as import_object
+from antialias.models._resolve import load_init_weights as load_init_weights
 from antialias.models._weights import LICENSE as LICENSE
 from antialias.models._weights import AlexNet_Weights as AlexNet_Weights
 from antialias.models._weights import DenseNet121_Weights as DenseNet121_Weights
@@ -115,6 +119,10 @@ __all__ = [
     "classifier_name",
     "extract_state_dict",
     "read_model_meta",
+    "build_model",
+    "import_object",
+    "load_init_weights",
+    "weights_num_classes",
     "read_state_dict",
     "read_torchvision_state_dict",
     "replace_classifier_weights",

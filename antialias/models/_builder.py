@@ -1,9 +1,10 @@
 """Shared machinery of the zoo's builders: torchvision's model, :func:`antialias.convert` with the
 reference's placement, weights.
 
-A zoo model is ``convert(torchvision_model, placement="reference")``: the converter holds every
-placement rule and every quirk of the reference (its ResNet stem max pool of kernel 2, AlexNet's
-stride-4 stem split in two), so the zoo and ``convert()`` cannot drift apart. Parameter names stay
+A zoo model is ``convert(torchvision_model, placement="reference", layout=...)``: the converter holds
+every placement rule, and each family declares, as ``layout`` data by module name, the reference's
+choices that its weights depend on (ResNet's stem max pool of kernel 2, AlexNet's stride-4 stem split
+in two), so the zoo and ``convert()`` cannot drift apart. Parameter names stay
 torchvision's, so torchvision's and (through one key remapping) the reference's checkpoints load
 strictly. A family module only lists its builders (two lines each, :func:`zoo_builder`).
 """
@@ -19,11 +20,12 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from antialias.filters import FilterSpec, filter_name
+from antialias.filters import FilterSpec
 from antialias.models._load import (
     WeightsArg,
+    check_filter,
     describe_weights,
-    load_state_dict,
+    load_weights,
     read_state_dict,
     resolve_weights,
 )
@@ -35,18 +37,16 @@ __all__ = ["build", "zoo_builder"]
 
 logger = logging.getLogger(__name__)
 
+LAYOUTS: dict[
+    str, dict[str, str]
+] = {}  # zoo name -> the ``layout`` its builder passes to convert()
+
 _EXAMPLE = (
     1,
     3,
     64,
     64,
 )  # the example forward that reads the channel counts and the execution order
-
-
-def _same_filter(a: FilterSpec, b: FilterSpec) -> bool:
-    from antialias.filters import get_taps
-
-    return tuple(get_taps(a)) == tuple(get_taps(b))
 
 
 def _default_device() -> torch.device:
@@ -65,6 +65,7 @@ def build(
     conv_padding_mode: str = "zeros",
     circular: bool = False,
     has_stem: bool = True,
+    layout: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build torchvision's ``arch``, anti-alias it with ``convert(placement="reference")``, load ``weights``.
@@ -75,7 +76,7 @@ def build(
     ``circular=True``, whose self-test runs on the random weights (the invariance is the
     architecture's) before the load.
     """
-    from antialias.convert import convert
+    from antialias.conversion import convert
 
     if not isinstance(antialias_stem, bool):
         raise TypeError(f"antialias_stem must be a bool, got {antialias_stem!r}")
@@ -89,13 +90,7 @@ def build(
     if isinstance(weights, WeightsEnum):
         entry = weights.value
         if entry.filter_size is not None:
-            if filter_size is None:
-                filter_size = entry.filter_size
-            elif not _same_filter(filter_size, entry.filter_size):
-                raise ValueError(
-                    f"weights {weights!r} were trained with filter_size={entry.filter_size}, "
-                    f"got filter_size={filter_name(filter_size)}"
-                )
+            filter_size = check_filter(entry.filter_size, filter_size, f"weights {weights!r}")
         num_classes = kwargs.setdefault("num_classes", entry.num_classes)
         if num_classes != entry.num_classes:
             raise ValueError(
@@ -135,15 +130,14 @@ def build(
         antialias_stem=None if circular else antialias_stem,
         conv_padding_mode=conv_padding_mode,
         placement="reference",
+        layout=layout,
         circular=circular,
         inplace=True,
         example_inputs=torch.randn(_EXAMPLE, generator=torch.Generator().manual_seed(0)).to(
             weight.device, weight.dtype
         ),
     )
-    if state_dict is not None:
-        load_state_dict(model, state_dict, source=describe_weights(weights), arch=arch)
-    return model
+    return load_weights(model, state_dict, source=describe_weights(weights), arch=arch)
 
 
 BUILDER_ARGS = """
@@ -176,10 +170,12 @@ def zoo_builder(
     antialias_stem: bool = False,
     has_stem: bool = True,
     stem_doc: str | None = None,
+    layout: Mapping[str, str] | None = None,
 ) -> Callable[[BuilderT], BuilderT]:
     """Register a two-line builder ``def arch(**kwargs): return build("arch", **kwargs)`` as ``arch``
     (:func:`~antialias.models.register_model`) with the zoo's keyword-only signature, its family's defaults
-    and the shared Args section of its docstring."""
+    (``layout``: the reference's per-layer choices, passed to :func:`antialias.convert`) and the shared
+    Args section of its docstring."""
     params = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
         for name, default in (
@@ -203,16 +199,16 @@ def zoo_builder(
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> nn.Module:
             kwargs.setdefault("antialias_stem", antialias_stem)
-            return fn(has_stem=has_stem, **kwargs)
+            return fn(has_stem=has_stem, layout=layout, **kwargs)
 
-        wrapper.__signature__ = inspect.Signature(
-            params, return_annotation=inspect.signature(fn).return_annotation
-        )  # type: ignore[attr-defined]
+        returns = inspect.signature(fn).return_annotation
+        wrapper.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
         wrapper.__doc__ = (
             (fn.__doc__ or "").rstrip()
             + "\n"
             + BUILDER_ARGS.format(enum=enum.__name__, stem_default=stem_doc)
         )
+        LAYOUTS[fn.__name__] = dict(layout or {})
         return register_model(fn.__name__)(cast(BuilderT, wrapper))
 
     return decorator

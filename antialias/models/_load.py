@@ -32,25 +32,33 @@ import http.client
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import Any, Union
 
 import torch
 from torch import Tensor, nn
 
-from antialias._io import (
-    CheckpointError,
-    atomic_write,
-    safe_torch_load,
-    sha256_file,
-    verify_file,
+from antialias._io import CheckpointError, safe_torch_load, sha256_file, verify_file
+from antialias.filters import FilterSpec, filter_name, get_taps
+from antialias.models._head import (
+    MODEL_META_KEY,
+    replace_classifier_weights,
+    state_dict_num_classes,
 )
-from antialias.models._reference import check_filters, remap_reference_state_dict
+from antialias.models._reference import (
+    check_filters,
+    infer_filter_size,
+    remap_reference_state_dict,
+)
 from antialias.models._weights import _HASH_RE, MIRROR_ENV, WeightsEnum
 
 __all__ = [
     "CheckpointError",
+    "build_with_weights",
+    "check_filter",
+    "read_model_meta",
+    "weights_num_classes",
     "cache_path",
     "WeightsArg",
     "WeightsDownloadError",
@@ -139,39 +147,18 @@ def cache_path(url: str) -> Path:
 
 
 def _fetch(url: str, target: Path, *, hash_prefix: str | None, progress: bool) -> None:
-    """Download ``url`` into ``target`` atomically (:func:`antialias._io.atomic_write`): the file appears only
-    complete and after its hash check; a refused or partial download is deleted."""
-    import urllib.request
-
-    from tqdm.auto import tqdm
-
-    def write(out: IO[bytes]) -> None:
-        digest = hashlib.sha256()
-        request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
-        # A fresh opener per download: `urlopen` caches one built from the proxy variables of its first call, so a
-        # proxy set (or unset) later in the process would be ignored.
-        with urllib.request.build_opener().open(request, timeout=60) as response:  # noqa: S310 (http, https, file only)
-            total = response.headers.get("Content-Length")
-            with tqdm(
-                total=int(total) if total else None,
-                unit="B",
-                unit_scale=True,
-                desc=target.name,
-                leave=False,
-                disable=not progress,
-            ) as bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if hash_prefix is not None and not digest.hexdigest().startswith(hash_prefix):
-            raise CheckpointError(
-                f"the file downloaded from {url} is not the expected one: its SHA-256 does not start with "
-                f"{hash_prefix!r} (got {digest.hexdigest()[:16]}...); it was deleted, not cached"
-            )
-
+    """Download ``url`` into ``target`` with torch.hub's download: a temporary file beside it, the
+    SHA-256 prefix checked, then renamed; a refused or partial file is deleted."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, write)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=hash_prefix, progress=progress)
+    except RuntimeError as exc:  # torch.hub's hash refusal: 'invalid hash value (expected ...)'
+        if hash_prefix is None or "invalid hash value" not in str(exc):
+            raise
+        raise CheckpointError(
+            f"the file downloaded from {url} is not the expected one: its SHA-256 does not start "
+            f"with {hash_prefix!r} ({exc}); it was deleted, not cached"
+        ) from None
 
 
 def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
@@ -304,6 +291,8 @@ def torchvision_weights_through_loader(progress: bool = True) -> Iterator[None]:
     def load(url: str, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
         return read_torchvision_state_dict(url, progress=bool(kwargs.get("progress", progress)))
 
+    # torch.hub's loader checks the hash only when it downloads, not a file already in its cache,
+    # where README's Safety section promises a check on every use.
     tv_api.load_state_dict_from_url = load
     try:
         yield
@@ -418,18 +407,214 @@ def describe_weights(weights: WeightsArg) -> str:
 
 
 def load_weights(
-    model: nn.Module, weights: WeightsArg, *, progress: bool = True, arch: str | None = None
+    model: nn.Module,
+    weights: WeightsArg,
+    *,
+    progress: bool = True,
+    arch: str | None = None,
+    new_classifier: bool = False,
+    source: str | None = None,
 ) -> nn.Module:
     """Load ``weights`` (any form ``weights=`` accepts, see the module docstring) into ``model``; return it.
 
-    A catalog name (``"DEFAULT"``) needs ``arch`` (a registered name) to find its enum.
+    The one loader of the zoo, ``antialias train`` and ``antialias eval``: the file is read safely,
+    every value must be finite, and every key and shape must match (the reference's layout is
+    remapped first).
+
+    Args:
+        model: the model to fill.
+        weights: a catalog entry or name, a URL, a file or a state dict; ``None`` loads nothing.
+        progress: show a progress bar while downloading.
+        arch: the registered name, to find a catalog name's enum and for messages.
+        new_classifier: a classifier (the model's last ``nn.Linear``) trained for another class
+            count keeps the model's initialisation, with a message naming it; every other key loads
+            strictly.
+        source: how messages name the weights (default: from ``weights``).
+
+    Raises:
+        CheckpointError: refused, damaged, non-finite, or not fitting (the message lists the keys).
     """
     if weights is None:
         return model
     weights = resolve_weights(weights, arch)
-    return load_state_dict(
-        model,
-        read_state_dict(weights, progress=progress),
-        source=describe_weights(weights),
-        arch=arch,
-    )
+    source = source or describe_weights(weights)
+    state = read_state_dict(weights, progress=progress)
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise CheckpointError(
+            f"{source} hold NaN or Inf values in {_fmt(broken, 3)}: a damaged file or a diverged "
+            "training, refused"
+        )
+    message = None
+    if new_classifier:
+        plain = {k: v for k, v in state.items() if not k.endswith(".filt")}
+        names = list(remap_reference_state_dict(state, model))
+        fresh, message = replace_classifier_weights(
+            plain, model, source=source, remapped_keys=names if len(names) == len(plain) else None
+        )
+        state = {**state, **fresh}
+    load_state_dict(model, state, source=source, arch=arch)
+    if message:
+        logger.warning(message)
+    return model
+
+
+def read_model_meta(weights: Any) -> dict[str, Any]:
+    """The model description stored with ``weights`` (a local file or a mapping), or ``{}``.
+
+    ``antialias train`` writes ``{"state_dict": ..., "antialias": {"arch", "num_classes",
+    "filter_size", "options", "classes", ...}}`` in ``weights.pt`` and in every checkpoint (under
+    ``"model"`` there). Files without it (torchvision's, the reference's) give ``{}``; an unreadable
+    file also gives ``{}`` (the loader that follows reports it, naming the file).
+    """
+    obj: Any = weights
+    if isinstance(weights, (str, os.PathLike)):
+        path = os.fspath(weights)
+        if path.startswith(("http://", "https://", "file://")) or not os.path.isfile(path):
+            return {}
+        try:
+            from antialias._io import safe_torch_load
+
+            obj = safe_torch_load(
+                path, what="weights"
+            )  # the one safe reader: CRCs checked, weights_only
+        except Exception:  # noqa: BLE001  (the loader reports the file; here it has no description)
+            return {}
+    if isinstance(obj, Mapping) and isinstance(obj.get(MODEL_META_KEY), Mapping):
+        return dict(obj[MODEL_META_KEY])
+    return {}
+
+
+def _torchvision_enum(weights: Any, arch: str) -> Any:
+    """Torchvision's weights (an enum member, or a member name of torchvision's enum of ``arch``), or None."""
+    import torchvision.models as tvm
+
+    if isinstance(weights, tvm.WeightsEnum):
+        try:
+            expected = tvm.get_model_weights(arch)
+        except (ValueError, KeyError):
+            expected = None
+        if expected is None or not isinstance(weights, expected):
+            takes = (
+                f"takes {expected.__name__}"
+                if expected is not None
+                else "has no torchvision weights"
+            )
+            raise ValueError(
+                f"torchvision weights {type(weights).__name__}.{weights.name} are not for {arch!r}: "
+                f"get_model({arch!r}) {takes}"
+            )
+        return weights
+    if isinstance(weights, str) and not os.path.exists(weights) and "://" not in weights:
+        try:
+            enum = tvm.get_model_weights(arch)
+        except (ValueError, KeyError):
+            return None
+        name = weights.rpartition(".")[2] if weights.startswith(enum.__name__ + ".") else weights
+        from antialias.models._weights import get_model_weights
+
+        with contextlib.suppress(ValueError):
+            if name in get_model_weights(arch).__members__:
+                return None  # our catalog's name wins (DEFAULT is the anti-aliased model)
+        if name in enum.__members__:
+            return enum[name]
+    return None
+
+
+def check_filter(saved: Any, given: FilterSpec | None, source: str) -> FilterSpec:
+    """The filter to build with: ``saved`` (what the weights were trained with) unless ``given``
+    differs, which is refused.
+
+    Raises:
+        ValueError: ``given`` is another filter than ``saved``.
+        CheckpointError: ``saved`` is no filter.
+    """
+    try:
+        taps = tuple(get_taps(saved))
+    except (TypeError, ValueError):
+        raise CheckpointError(
+            f"{source} store filter_size={saved!r} in their description; expected a filter such as 4"
+        ) from None
+    if given is not None and tuple(get_taps(given)) != taps:
+        raise ValueError(
+            f"{source} were trained with filter_size={filter_name(saved)}, "
+            f"got filter_size={filter_name(given)}"
+        )
+    return saved if given is None else given
+
+
+def _meta_num_classes(meta: Mapping[str, Any], source: str) -> int | None:
+    value = meta.get("num_classes")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise CheckpointError(
+            f"{source} store num_classes={value!r} in their description; expected a positive int"
+        )
+    return value
+
+
+def weights_num_classes(weights: WeightsArg) -> int | None:
+    """The class count that ``weights`` give their classifier: their description (``antialias
+    train`` stores it), else the shape of their last 2-D weight; ``None`` when neither tells."""
+    saved = _meta_num_classes(read_model_meta(weights), describe_weights(weights))
+    return saved if saved is not None else state_dict_num_classes(read_state_dict(weights))
+
+
+def build_with_weights(
+    builder: Callable[..., nn.Module], arch: str, kwargs: dict[str, Any]
+) -> nn.Module:
+    """Build ``arch`` with ``kwargs["weights"]``, reading the class count and filter from the weights.
+
+    ``num_classes`` defaults to the weights' (the catalog's 1000, torchvision's categories, the
+    description stored by ``antialias train``, else the checkpoint's classifier). A different
+    ``num_classes`` re-initialises the classifier and loads everything else strictly, with a
+    message naming the layer. A ``filter_size`` other than the one the weights were trained with is
+    refused. torchvision's weights enums (``ResNet50_Weights.IMAGENET1K_V2``) and their member
+    names are accepted for the matching architecture.
+    """
+    weights = kwargs["weights"]
+    saved: int | None = None
+    filter_size = kwargs.get("filter_size")
+    tv = _torchvision_enum(weights, arch)
+    if tv is not None:
+        saved = len(tv.meta["categories"])
+        weights = tv.url  # our loader: cached, hash-checked, one-line errors
+    else:
+        weights = resolve_weights(weights, arch)
+        if isinstance(weights, WeightsEnum):
+            saved = weights.value.num_classes
+            if weights.value.filter_size is not None:
+                filter_size = check_filter(weights.value.filter_size, filter_size, repr(weights))
+        elif meta := read_model_meta(weights):
+            source = describe_weights(weights)
+            saved = _meta_num_classes(meta, source)
+            if meta.get("arch") not in (None, arch):
+                logger.warning(f"{source} describe a {meta['arch']!r} model, not {arch!r}")
+            if meta.get("source") not in (None, "zoo"):
+                # Same parameter names, another network: the numbers would be silently wrong.
+                flag = "baseline" if meta["source"] == "torchvision" else "convert"
+                logger.warning(
+                    f"{source} were trained on the {meta['source']!r} model (antialias train "
+                    f"--{flag}), not the zoo's {arch!r}: its parameter names match, its layers do not"
+                )
+            if meta.get("filter_size") is not None:
+                filter_size = kwargs["filter_size"] = check_filter(
+                    meta["filter_size"], filter_size, source
+                )
+    kwargs["weights"] = weights
+    requested = kwargs.get("num_classes")
+    state = None
+    if saved is None:  # a file without a description: its classifier says
+        state = read_state_dict(weights, progress=kwargs.get("progress", True))
+        saved = state_dict_num_classes(state)
+    if requested is None and saved is not None:
+        kwargs["num_classes"] = saved
+    if requested is None or requested == saved:
+        return builder(**kwargs)
+    # Another class count: build with a fresh head, load the rest strictly.
+    if state is None:
+        state = read_state_dict(weights, progress=kwargs.get("progress", True))
+    if filter_size is None:
+        filter_size = infer_filter_size(state)
+    model = builder(**{**kwargs, "weights": None, "filter_size": filter_size})
+    source = describe_weights(weights)
+    return load_weights(model, state, arch=arch, new_classifier=True, source=source)

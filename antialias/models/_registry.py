@@ -119,6 +119,6 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     builder = get_model_builder(name)
     if kwargs.get("weights") is None:
         return builder(**kwargs)
-    from antialias.models._head import build_with_weights
+    from antialias.models._load import build_with_weights
 
     return build_with_weights(builder, name, dict(kwargs))

@@ -28,6 +28,7 @@ __all__ = ["alexnet"]
 
 @zoo_builder(
     AlexNet_Weights,
+    layout={"features.0": "split-stride"},
     antialias_stem=True,
     stem_doc="``True`` (the reference's AlexNet default, which its weights use)",
 )

@@ -19,7 +19,8 @@ circular=True)`` (or ``method="lps"``). Each shortcut then keeps the phase its b
 the max pool wraps around, and the logits are the same for every circular shift of an input whose sides
 are multiples of 32 (LPS: in evaluation mode).
 
-The placement is :func:`antialias.convert`'s ``placement="reference"`` (see :mod:`antialias.models._builder`).
+The placement is :func:`antialias.convert`'s ``placement="reference"`` with the stem's kernel 2 declared
+as ``layout`` (see :mod:`antialias.models._builder`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from antialias.models._weights import (
 if TYPE_CHECKING:
     from torchvision.models import ResNet
 
+# The reference's stem max pool takes the max over 2x2 without padding, and its weights depend on it.
+_LAYOUT = {"maxpool": "max-kernel-2"}
+
 __all__ = [
     "resnet18",
     "resnet34",
@@ -55,55 +59,55 @@ __all__ = [
 ]
 
 
-@zoo_builder(ResNet18_Weights)
+@zoo_builder(ResNet18_Weights, layout=_LAYOUT)
 def resnet18(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-18 (He et al., 2016; Zhang, 2019)."""
     return build("resnet18", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNet34_Weights)
+@zoo_builder(ResNet34_Weights, layout=_LAYOUT)
 def resnet34(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-34 (He et al., 2016; Zhang, 2019)."""
     return build("resnet34", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNet50_Weights)
+@zoo_builder(ResNet50_Weights, layout=_LAYOUT)
 def resnet50(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-50 (He et al., 2016; Zhang, 2019)."""
     return build("resnet50", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNet101_Weights)
+@zoo_builder(ResNet101_Weights, layout=_LAYOUT)
 def resnet101(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-101 (He et al., 2016; Zhang, 2019)."""
     return build("resnet101", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNet152_Weights)
+@zoo_builder(ResNet152_Weights, layout=_LAYOUT)
 def resnet152(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNet-152 (He et al., 2016; Zhang, 2019)."""
     return build("resnet152", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNeXt50_32X4D_Weights)
+@zoo_builder(ResNeXt50_32X4D_Weights, layout=_LAYOUT)
 def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-50 32x4d (Xie et al., 2017; Zhang, 2019)."""
     return build("resnext50_32x4d", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(ResNeXt101_32X8D_Weights)
+@zoo_builder(ResNeXt101_32X8D_Weights, layout=_LAYOUT)
 def resnext101_32x8d(**kwargs: Any) -> ResNet:
     """Anti-aliased ResNeXt-101 32x8d (Xie et al., 2017; Zhang, 2019)."""
     return build("resnext101_32x8d", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(Wide_ResNet50_2_Weights)
+@zoo_builder(Wide_ResNet50_2_Weights, layout=_LAYOUT)
 def wide_resnet50_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""
     return build("wide_resnet50_2", **kwargs)  # type: ignore[return-value]
 
 
-@zoo_builder(Wide_ResNet101_2_Weights)
+@zoo_builder(Wide_ResNet101_2_Weights, layout=_LAYOUT)
 def wide_resnet101_2(**kwargs: Any) -> ResNet:
     """Anti-aliased Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016; Zhang, 2019)."""
     return build("wide_resnet101_2", **kwargs)  # type: ignore[return-value]

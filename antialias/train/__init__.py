@@ -10,6 +10,8 @@ Fine-tune the zoo's anti-aliased ResNet-50 from torchvision's weights with the r
 The same call runs on N GPUs with ``torchrun --nproc_per_node N -m antialias train ...``.
 """
 
+from antialias.models import build_model as build_model
+from antialias.models import load_init_weights as load_init_weights
 from antialias.train.checkpoint import load_checkpoint as load_checkpoint
 from antialias.train.checkpoint import save_checkpoint as save_checkpoint
 from antialias.train.config import ConfigError as ConfigError
@@ -20,8 +22,6 @@ from antialias.train.engine import train as train
 from antialias.train.loop import EpochStats as EpochStats
 from antialias.train.loop import evaluate as evaluate
 from antialias.train.loop import train_one_epoch as train_one_epoch
-from antialias.train.model import build_model as build_model
-from antialias.train.model import load_init_weights as load_init_weights
 from antialias.train.recipes import RECIPES as RECIPES
 from antialias.train.recipes import Recipe as Recipe
 from antialias.train.recipes import recipe_for as recipe_for

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import torch
 
-from antialias.train.model import SOURCES
+from antialias.models._resolve import SOURCES
 from antialias.train.recipes import Recipe, get_recipe, recipe_for
 
 __all__ = [

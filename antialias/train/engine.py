@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from antialias import _io
 from antialias.devices import resolve_device
-from antialias.models import MODEL_META_KEY
+from antialias.models import MODEL_META_KEY, build_model, load_init_weights
 from antialias.train import checkpoint as ckpt
 from antialias.train import data as train_data
 from antialias.train import distributed, run_folder
@@ -67,7 +67,6 @@ from antialias.train.config import default_workers as default_workers
 from antialias.train.config import resolve_recipe as resolve_recipe
 from antialias.train.loop import NonFiniteLossError as NonFiniteLossError
 from antialias.train.loop import _pct, epoch_generator, evaluate, train_one_epoch
-from antialias.train.model import build_model, load_init_weights
 from antialias.train.optim import build_optimizer, build_scheduler, extend_schedule
 from antialias.train.recipes import Recipe
 

@@ -6,7 +6,6 @@ import json
 import math
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import numpy as np
@@ -322,15 +321,11 @@ def test_zoo_first_then_torchvision(data, capsys, monkeypatch):
         calls.append((name, kwargs))
         return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
 
-    import antialias.models as real_zoo
+    from antialias.models import _registry
 
-    # A stand-in zoo with one model; every other name of antialias.models is the real one.
-    zoo = types.ModuleType("antialias.models")
-    zoo.get_model = get_model  # type: ignore[attr-defined]
-    zoo.list_models = lambda: ["aa_tiny"]  # type: ignore[attr-defined]
-    zoo.classifier_name = lambda model: None  # type: ignore[attr-defined]
-    zoo.__getattr__ = lambda name: getattr(real_zoo, name)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "antialias.models", zoo)
+    # A stand-in zoo with one model, in the registry the one resolver reads.
+    monkeypatch.setattr(_registry, "get_model", get_model)
+    monkeypatch.setattr(_registry, "list_models", lambda *args, **kwargs: ["aa_tiny"])
     code, out, err = run_cli(
         [
             "--model",
@@ -542,7 +537,9 @@ def test_bad_models(data, models, tmp_path, capsys):
     code, _, err = run_cli(
         ["--model", f"{models}:constant", "--weights", str(wrong), *base], capsys
     )
-    assert_clean_error(code, err, "do not fit the model", "1 missing keys", "1 unexpected keys")
+    assert_clean_error(
+        code, err, "does not fit the Constant model", "1 missing keys", "1 unexpected keys"
+    )
     code, _, err = run_cli(["--model", str(wrong), *base], capsys)
     assert_clean_error(code, err, "is not a TorchScript file")
 
@@ -772,3 +769,18 @@ def test_a_text_file_as_weights_is_one_line_without_torch_internals(data, tmp_pa
     )
     assert_clean_error(code, err, "weights.txt", "expected a file written by torch.save")
     assert "pop from empty list" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_weights_given_as_a_url(data, models, tmp_path, hub_dir, capsys):
+    # A URL is downloaded (hash-checked when its name carries one) by the one loader, like a file.
+    ckpt = tmp_path / "blue.pth"
+    torch.save({"state_dict": {"bias": torch.tensor([0.0, 0.0, 5.0])}}, ckpt)
+    out_json = tmp_path / "r.json"
+    args = ["--model", f"{models}:constant", "--weights", ckpt.as_uri(), "--label", "blue"]
+    args += ["--data", str(data)]
+    code, out, err = run_cli(
+        [*args, "--metrics", "accuracy", "--records", "--output", str(out_json), *SMALL], capsys
+    )
+    assert code == 0, err
+    records = json.loads(out_json.read_text())["models"]["blue"]["records"]["accuracy"]
+    assert [r["prediction"] for r in records] == [2] * 6  # the downloaded weights were loaded

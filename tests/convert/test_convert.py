@@ -1,4 +1,4 @@
-"""antialias.convert on small hand-made networks: the rules, the report, the options, the fallbacks.
+"""antialias.conversion (convert, its report) on small hand-made networks: the rules, the report, the options, the fallbacks.
 
 Model families (torchvision, timm, detection backbones) and the parity with the reference package are
 in tests/convert/test_convert_models.py.
@@ -7,7 +7,9 @@ in tests/convert/test_convert_models.py.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import types
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from torch import fx, nn
 
 import antialias
 from antialias import convert, convert_with_report
-from antialias.convert import ConversionReport
+from antialias.conversion import ConversionReport
 from antialias.layers import (
     BlurConv1d,
     BlurConv2d,
@@ -158,15 +160,38 @@ def test_reference_placement_reproduces_the_resnet_stem_quirk() -> None:
             return self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
 
     paper = convert(TinyResNet())
-    reference = convert(TinyResNet(), placement="reference")
+    reference = convert(TinyResNet(), placement="reference", layout={"maxpool": "max-kernel-2"})
     assert paper.maxpool.kernel_size == [3, 3] and paper.maxpool.padding == [1, 1]
     assert reference.maxpool.kernel_size == [2, 2] and reference.maxpool.padding == [0, 0]
     assert reference.conv1.stride == (2, 2)  # the stem stays (pool_only)
+    # the engine knows no architecture: without the layout, the ResNet-like names change nothing
+    plain = convert(TinyResNet(), placement="reference")
+    assert plain.maxpool.kernel_size == [3, 3] and plain.maxpool.padding == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("layout", "match"),
+    [
+        (
+            {"nope": "max-kernel-2"},
+            "'max-kernel-2' applies to a MaxPoolNd, got 'nope' .no such module",
+        ),
+        ({"conv1": "max-kernel-2"}, "applies to a MaxPoolNd, got 'conv1' .Conv2d"),
+        ({"maxpool": "split-stride"}, "applies to a ConvNd, got 'maxpool'"),
+        ({"maxpool": "kernel-2"}, "layout must map module names to one of"),
+    ],
+)
+def test_layout_names_real_layers(layout: dict, match: str) -> None:
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 8, 3, stride=3))
+    net.add_module("maxpool", nn.MaxPool2d(2))
+    with pytest.raises(ValueError, match=match):
+        convert(net, layout=layout)
 
 
 def test_reference_placement_splits_a_stride_4_stem() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2))
-    aa, report = convert_with_report(net, placement="reference")
+    aa, report = convert_with_report(net, placement="reference", layout={"0": "split-stride"})
     assert aa[0].stride == (2, 2)
     assert (
         isinstance(aa[1], nn.Sequential)
@@ -175,8 +200,9 @@ def test_reference_placement_splits_a_stride_4_stem() -> None:
     )
     x = torch.randn(1, 3, 96, 96)
     assert aa(x).shape == net(x).shape
-    kept = convert(net, placement="reference", antialias_stem=False)
+    kept = convert(net, placement="reference", layout={"0": "split-stride"}, antialias_stem=False)
     assert kept[0].stride == (4, 4)
+    assert convert(net, placement="reference")[0].stride == (4, 4)  # a stem, left alone by default
 
 
 def test_one_and_three_dimensional_networks(generator: torch.Generator) -> None:
@@ -450,6 +476,10 @@ def test_registered_methods_plug_in_everywhere(monkeypatch: pytest.MonkeyPatch) 
 
 def test_report_type_and_public_names() -> None:
     assert antialias.convert is convert and "convert" in antialias.__all__
+    # the function and the module that holds it are two importable names
+    conversion = importlib.import_module("antialias.conversion")
+    assert conversion.convert is convert and conversion.ConversionReport is ConversionReport
+    assert callable(antialias.convert) and not isinstance(antialias.convert, types.ModuleType)
     assert "convert_with_report" in antialias.__all__ and "ConversionReport" in antialias.__all__
     _, report = convert_with_report(net2d())
     assert isinstance(report, ConversionReport)
@@ -474,3 +504,84 @@ def test_conv_subclass_keeps_its_class_and_gets_the_blur_after_its_activation() 
     assert isinstance(aa[3], nn.Sequential) and isinstance(aa[3][1], BlurPool2d)
     x = torch.randn(1, 3, 16, 16)
     assert aa(x).shape == net(x).shape
+
+
+class _SharedPool(nn.Module):
+    """One MaxPool2d instance registered in two blocks and called by both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        pool = nn.MaxPool2d(2)
+        self.a = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), pool)
+        self.b = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), pool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))
+
+
+def test_a_module_used_at_two_places_is_replaced_at_both() -> None:
+    aa, report = convert_with_report(_SharedPool())
+    assert isinstance(aa.a[1], MaxBlurPool2d) and aa.b[1] is aa.a[1]
+    (row,) = report.converted
+    assert row.name == "a.1" and "the same module at b.1, edited there too" in row.placement
+
+
+class _AliasedStem(nn.Module):
+    """A strided conv registered as ``stem`` and as ``features.0``; the forward runs the latter."""
+
+    def __init__(self, control_flow: bool) -> None:
+        super().__init__()
+        conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.stem = conv
+        self.features = nn.Sequential(conv, nn.BatchNorm2d(8))
+        self.control_flow = control_flow
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.control_flow and x.sum() < -1e30:  # data-dependent: not traceable by torch.fx
+            return x
+        return self.features(x)
+
+
+@pytest.mark.parametrize(
+    ("control_flow", "placement"), [(True, "paper"), (False, "before"), (False, "paper")]
+)
+def test_antialias_stem_on_a_conv_with_two_names_edits_the_one_that_runs(
+    control_flow: bool, placement: str
+) -> None:
+    net = _AliasedStem(control_flow).eval()
+    aa, report = convert_with_report(net, antialias_stem=True, placement=placement)
+    x = torch.randn(1, 3, 16, 16)
+    assert aa(x).shape == net(x).shape
+    assert not torch.allclose(aa(x), net(x))  # the forward runs the converted convolution
+    (row,) = report.converted
+    assert "the same module at features.0" in row.placement
+
+
+def test_scripted_traced_and_exported_models_are_refused_with_what_to_pass() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    exported = torch.export.export(net, (x,))
+    for compiled in (
+        torch.jit.script(net),
+        torch.jit.trace(net, x),
+        exported,
+        exported.module(),
+    ):
+        with pytest.raises(TypeError, match="cannot edit a .*pass the nn.Module it was made from"):
+            convert(compiled)
+
+
+def test_report_lines_read_like_a_diff_within_100_characters() -> None:
+    timm = pytest.importorskip("timm")
+    _, report = convert_with_report(timm.create_model("mobilenetv3_small_100"))
+    lines = str(report).splitlines()
+    assert max(len(line) for line in lines) <= 100
+    se = next(line for line in lines if line.startswith("  blocks.1.0.conv_dw:"))
+    # the conv's stride change and the blur added after it; the reused slot is named as empty
+    assert se == (
+        "  blocks.1.0.conv_dw: Conv2d(k=3, s=2->1) + BlurPool2d(s=2), in the empty Identity slot se"
+    )
+    _, report = convert_with_report(net2d(), antialias_stem=True)
+    text = str(report)
+    assert "  3: MaxPool2d(k=2, s=2) -> MaxBlurPool2d(k=2, s=2), replaced" in text
+    assert all(len(line) <= 100 for line in text.splitlines())

@@ -24,8 +24,9 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 import antialias.models as zoo
 from antialias import convert, convert_with_report
-from antialias.convert import ConversionReport
+from antialias.conversion import ConversionReport
 from antialias.layers import BlurConv2d, MaxBlurPool2d
+from antialias.models._builder import LAYOUTS
 
 NUM_CLASSES = 10
 
@@ -143,7 +144,7 @@ def test_reference_placement_matches_the_reference_and_the_zoo(
     baseline.load_state_dict(
         zoo.remap_reference_state_dict(reference.state_dict(), baseline), strict=True
     )
-    converted = convert(baseline, 4, placement="reference").eval()
+    converted = convert(baseline, 4, placement="reference", layout=LAYOUTS[arch]).eval()
     assert_same_state(baseline, converted)
 
     ours = zoo.get_model(arch, filter_size=4, num_classes=NUM_CLASSES)
@@ -160,7 +161,9 @@ def test_reference_placement_matches_the_reference_and_the_zoo(
 
 def test_reference_resnet_layout_in_detail() -> None:
     model = convert(
-        torchvision.models.resnet50(weights=None, num_classes=NUM_CLASSES), placement="reference"
+        torchvision.models.resnet50(weights=None, num_classes=NUM_CLASSES),
+        placement="reference",
+        layout=LAYOUTS["resnet50"],
     )
     assert isinstance(model.maxpool, MaxBlurPool2d) and model.maxpool.kernel_size == [2, 2]
     assert model.layer2[0].conv2.stride == (1, 1)

@@ -1,9 +1,8 @@
-"""antialias._edits: the module-level edits of convert() (swap with hooks, modes, trim, descriptions)."""
+"""antialias._edits: the module-level edits of convert() (swap with hooks, modes, descriptions)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from antialias._edits import (
@@ -13,15 +12,7 @@ from antialias._edits import (
     _pool_ndim,
     _strided,
     _swap,
-    _TrimToStride,
 )
-
-
-def test_trim_to_stride_drops_what_a_floor_mode_pool_ignores() -> None:
-    trim = _TrimToStride((2, 3))
-    assert trim(torch.randn(1, 2, 5, 7)).shape == (1, 2, 4, 6)
-    assert trim(torch.randn(1, 2, 4, 6)).shape == (1, 2, 4, 6)
-    assert repr(trim) == "_TrimToStride(stride=(2, 3))"
 
 
 def test_swap_replaces_by_name_and_moves_the_hooks() -> None:

@@ -10,7 +10,7 @@ import torchvision
 from _metric_models import CircularNet, CornerParity, StridedNet, batches, parity_images
 from torch import nn
 
-from antialias.convert import convert
+from antialias.conversion import convert
 from antialias.metrics import (
     circular_consistency,
     crop_consistency,

@@ -53,7 +53,7 @@ def test_get_model_reads_the_class_count_and_filter_from_our_files(tmp_path) -> 
 
 
 def test_torchvision_weights_enums_are_accepted_for_their_architecture() -> None:
-    from antialias.models._head import _torchvision_enum
+    from antialias.models._load import _torchvision_enum
 
     tv = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     assert _torchvision_enum(tv, "resnet18") is tv

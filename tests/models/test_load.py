@@ -432,3 +432,33 @@ def test_plain_state_dict_module_prefix_and_legacy_format(
         weights={"state_dict": small_resnet.state_dict()}, num_classes=10, filter_size=5
     )
     assert _same_weights(in_memory, small_resnet)
+
+
+def _described(tmp_path: Path, **meta: object) -> Path:
+    """A weights file as ``antialias train`` writes it: the state dict and the model's description."""
+    model = zoo.get_model("resnet18", filter_size=4, num_classes=10)
+    path = tmp_path / "weights.pt"
+    description = {"arch": "resnet18", "num_classes": 10, "filter_size": 4, **meta}
+    torch.save({"state_dict": model.state_dict(), "antialias": description}, path)
+    return path
+
+
+def test_our_file_refuses_another_filter_size_as_catalog_weights_do(tmp_path: Path) -> None:
+    path = _described(tmp_path)
+    with pytest.raises(ValueError, match="trained with filter_size=4, got filter_size=5"):
+        zoo.get_model("resnet18", filter_size=5, weights=str(path))
+    model = zoo.get_model("resnet18", weights=str(path))  # the file's filter
+    assert model.maxpool.filter_size == 4 and model.fc.out_features == 10
+    assert zoo.get_model("resnet18", filter_size="binomial-4", weights=str(path)) is not None
+
+
+@pytest.mark.parametrize(("field", "value"), [("num_classes", "ten"), ("filter_size", {})])
+def test_a_bad_stored_description_is_a_one_line_error(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    path = _described(tmp_path, **{field: value})
+    with pytest.raises(CheckpointError, match=f"store {field}={value!r} in their description"):
+        zoo.get_model("resnet18", weights=str(path))
+    if field == "num_classes":
+        with pytest.raises(CheckpointError, match="expected a positive int"):
+            zoo.weights_num_classes(str(path))

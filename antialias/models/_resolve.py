@@ -1,4 +1,5 @@
-"""Build the network to train, and start it from pretrained weights.
+"""The one model resolver of ``antialias train`` and ``antialias eval``: a ``--model`` string (and its
+weights) to a model, and pretrained weights to start training from.
 
 A model comes from one of four sources (see :data:`SOURCES`):
 
@@ -28,10 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from antialias.models import (
-    read_state_dict,
-    state_dict_mismatch,
+from antialias.models._load import (
+    _URL_SCHEMES,
+    load_weights,
     torchvision_weights_through_loader,
+    weights_num_classes,
 )
 
 __all__ = [
@@ -39,10 +41,8 @@ __all__ = [
     "build_model",
     "import_object",
     "load_init_weights",
-    "load_strict",
     "takes_argument",
     "torchvision_names",
-    "weights_num_classes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -193,6 +193,12 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
     if num_classes is not None and not takes_argument(factory, "num_classes"):
         raise ValueError(f"model factory {spec!r} takes no num_classes= argument")
     try:
+        inspect.signature(factory).bind(**_given(num_classes=num_classes))
+    except TypeError as exc:  # os:system, a class that needs arguments ...
+        raise ValueError(f"model {spec!r} is not a model builder: {exc}") from None
+    except ValueError:  # no signature to read (some built-ins): the call decides
+        pass
+    try:
         with _safe_downloads(weights):
             model = factory(**_given(num_classes=num_classes, weights=weights))
     except TypeError as exc:
@@ -209,7 +215,7 @@ def _factory_model(spec: str, num_classes: int | None, weights: Any = None) -> n
 def _zoo_model(
     name: str, num_classes: int | None, filter_size: Any, weights: Any = None
 ) -> nn.Module:
-    from antialias.models import get_model, list_models
+    from antialias.models._registry import get_model, list_models
 
     names = list(list_models())
     if name not in names:
@@ -237,7 +243,7 @@ def _is_model_file(spec: str) -> bool:
         return False
     if os.sep in spec or "/" in spec or spec.endswith(_MODEL_FILE_SUFFIXES):
         return True
-    from antialias.models import list_models
+    from antialias.models._registry import list_models
 
     if spec in list_models() or spec in torchvision_names():
         logger.warning(
@@ -329,46 +335,6 @@ def _saved_model(path: str) -> nn.Module:
         ) from exc
 
 
-def weights_num_classes(path: str | os.PathLike[str]) -> int | None:
-    """The class count a weights file gives its classifier: its description (``antialias train``
-    stores it), else the shape of its last 2-D weight; ``None`` when neither tells."""
-    from antialias.models import read_model_meta, state_dict_num_classes
-
-    meta = read_model_meta(path)
-    if isinstance(meta.get("num_classes"), int):
-        return int(meta["num_classes"])
-    return state_dict_num_classes(read_state_dict(path))
-
-
-def load_strict(
-    model: nn.Module, state_dict: dict[str, torch.Tensor], *, what: str = "weights"
-) -> None:
-    """Load ``state_dict`` into ``model`` when every name and shape matches, else raise naming the differences
-    (``what`` names the weights in the message, e.g. ``"weights 'run/weights.pt'"``).
-
-    Raises:
-        ValueError: missing or unexpected keys, or shapes that differ (the first five of each are named).
-    """
-    missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state_dict)
-    shapes = [f"{k} {saved} vs model {wanted}" for k, saved, wanted in mismatched]
-    parts = [
-        f"{len(keys)} {label}: {', '.join(keys[:5])}"
-        + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-        for label, keys in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape", shapes),
-        )
-        if keys
-    ]
-    if parts:
-        raise ValueError(
-            f"{what} do not fit the model ({'; '.join(parts)}); names and shapes must match "
-            "exactly (check the architecture and the number of classes)"
-        )
-    model.load_state_dict(state_dict, strict=True)
-
-
 def build_model(
     name: str,
     *,
@@ -409,9 +375,10 @@ def build_model(
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if isinstance(weights, str) and weights.lower() == "none":
         weights = None
-    weights_file = (
+    weights_file = (  # a file or a URL (downloaded, hash-checked): read by the zoo's loader
         os.fspath(weights)
-        if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
+        if isinstance(weights, (str, os.PathLike))
+        and (os.path.isfile(weights) or os.fspath(weights).startswith(_URL_SCHEMES))
         else None
     )
     if weights_file is not None and num_classes is not None:
@@ -434,7 +401,7 @@ def build_model(
         model = _factory_model(name, num_classes, None if weights_file else weights)
     else:
         if source == "auto":
-            from antialias.models import list_models
+            from antialias.models._registry import list_models
 
             if name in list_models():
                 source = "zoo"
@@ -451,16 +418,14 @@ def build_model(
             num_classes = weights_num_classes(weights_file)
         model = _torchvision_model(name, num_classes, None if weights_file else weights)
         if source == "convert":
-            from antialias.convert import convert
+            from antialias.conversion import convert
 
             model = convert(model, filter_size=4 if filter_size is None else filter_size)
-    if weights_file is not None:
-        load_strict(model, read_state_dict(weights_file), what=f"weights {weights_file!r}")
-    return model
+    return load_weights(model, weights_file, source=f"weights {weights_file!r}")
 
 
-def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
-    """Resolve ``spec`` (a file, or ``torchvision[:WEIGHTS]``) to a state dict and a description."""
+def _init_weights(spec: str, arch: str) -> tuple[str, str]:
+    """``spec`` (a file, or ``torchvision[:WEIGHTS]``) as what :func:`load_weights` reads and a description."""
     if spec == "torchvision" or spec.startswith("torchvision:"):
         import torchvision
 
@@ -478,17 +443,13 @@ def _read_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
             raise ValueError(
                 f"torchvision has no weights {member!r} for {arch!r}; expected DEFAULT or one of {names}"
             ) from None
-        # Through the zoo's loader: hash-checked, weights_only, a one-line error offline.
-        from antialias.models import read_torchvision_state_dict
-
-        return read_torchvision_state_dict(
-            weights.url, progress=False
-        ), f"torchvision {enum.__name__}.{member}"
+        # Its URL, through the zoo's loader: hash-checked, weights_only, a one-line error offline.
+        return weights.url, f"torchvision {enum.__name__}.{member}"
     if not os.path.isfile(spec):
         raise FileNotFoundError(
             f"init weights {spec!r} is not a file; expected a state-dict file or 'torchvision[:NAME]'"
         )
-    return read_state_dict(spec), spec
+    return spec, spec
 
 
 def load_init_weights(
@@ -514,18 +475,11 @@ def load_init_weights(
 
     Raises:
         FileNotFoundError: the file is missing.
-        ValueError: the file is unreadable, or names or shapes do not match (the message lists them).
+        ValueError: the file is unreadable, holds NaN or Inf, or names or shapes do not match (the
+            message names the file and lists the keys).
     """
-    from antialias.models import replace_classifier_weights
-
-    state_dict, described = _read_weights(spec, arch)
-    message = None
-    if new_classifier:
-        state_dict, message = replace_classifier_weights(
-            state_dict, model, source=f"init weights {described!r}"
-        )
-    load_strict(model, state_dict, what=f"init weights {described!r} for {arch!r}")
-    if message:
-        logger.warning(message)
+    weights, described = _init_weights(spec, arch)
+    source = f"init weights {described!r} for {arch!r}"
+    load_weights(model, weights, progress=False, new_classifier=new_classifier, source=source)
     logger.info(f"loaded init weights {described} into {arch} (strict)")
     return described

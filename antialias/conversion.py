@@ -52,19 +52,18 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires typing_extensions
 
-from antialias.filters import FilterSpec, get_taps
+from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias._rewrite import PLACEMENTS, Converter, Options
+from antialias.filters import FilterSpec
 from antialias.layers.alias_free import replace_activations
-from antialias.layers.factory import list_downsample_methods
-from antialias.layers.functional import check_pad_mode
 
 __all__ = [
     "PLACEMENTS",
@@ -79,118 +78,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PLACEMENTS = ("paper", "reference", "before")
-_CONV_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _EXAMPLE_SIZE = 64
-
-
-# ----------------------------------------------------------------------------------------------------
-# The report
-
-
-@dataclass(frozen=True)
-class ConvertedLayer:
-    """A downsampling layer that was anti-aliased.
-
-    Attributes:
-        name: its qualified name in the model.
-        old: its original form (one line).
-        new: the module now at ``name``.
-        placement: where the subsampling happens now, e.g. ``"replaced"``,
-            ``"after layer2.0.relu, in BlurConv2d layer2.0.conv2"``, ``"before (1x1 convolution)"``.
-    """
-
-    name: str
-    old: str
-    new: str
-    placement: str
-
-
-@dataclass(frozen=True)
-class SkippedLayer:
-    """A convolution or pooling layer left as it was, and why."""
-
-    name: str
-    layer: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ModuleEdit:
-    """A module whose form changed (a converted layer, or the module that took its downsampling layer)."""
-
-    name: str
-    old: str
-    new: str
-
-
-@dataclass
-class ConversionReport:
-    """What :func:`convert_with_report` changed and what it left alone.
-
-    Attributes:
-        converted: the anti-aliased downsampling layers, in execution order.
-        skipped: the convolutions and pools left alone, with the reason (stride-1 layers included).
-        edits: every module whose form changed, with its old and new form.
-        graph_modules: modules replaced by a ``torch.fx.GraphModule`` (rule 5 of the module docstring).
-        untraced: ``(module name, error)`` of the modules that ``torch.fx`` could not trace.
-        padding_mode: convolutions whose ``padding_mode`` was set by ``conv_padding_mode``.
-        hooks_moved: replaced modules whose forward/backward hooks now live on their replacement.
-        hooks_dropped: modules with hooks that a ``torch.fx.GraphModule`` flattened into its graph: their
-            ``forward`` is no longer called, so their hooks no longer fire.
-        example_forward: the run-time check (execution order, channel counts, strided ``F.*`` calls and
-            slicing): ``"ran on (1, 3, 64, 64)"``, or why it could not run.
-        invariance: with ``circular=True``, the self-test's result (``""`` otherwise).
-    """
-
-    converted: list[ConvertedLayer] = field(default_factory=list)
-    skipped: list[SkippedLayer] = field(default_factory=list)
-    edits: list[ModuleEdit] = field(default_factory=list)
-    graph_modules: list[str] = field(default_factory=list)
-    untraced: list[tuple[str, str]] = field(default_factory=list)
-    padding_mode: list[str] = field(default_factory=list)
-    hooks_moved: list[str] = field(default_factory=list)
-    hooks_dropped: list[str] = field(default_factory=list)
-    example_forward: str = ""
-    invariance: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
-    def __str__(self) -> str:
-        stride1 = [s for s in self.skipped if s.reason == "stride 1"]
-        others = [s for s in self.skipped if s.reason != "stride 1"]
-        lines = [
-            f"anti-aliased {len(self.converted)} downsampling layers; left alone {len(others)} "
-            f"(and {len(stride1)} stride-1 layers)"
-        ]
-        width = max([len(x.name) for x in self.converted + others] + [4])
-        for c in self.converted:
-            lines.append(f"  {c.name:<{width}}  {c.old}  ->  {c.new}  [{c.placement}]")
-        if others:
-            lines.append("left alone:")
-            lines += [f"  {s.name:<{width}}  {s.reason}  ({s.layer})" for s in others]
-        if self.graph_modules:
-            lines.append(
-                "replaced by torch.fx.GraphModule: "
-                + ", ".join(n or "<model>" for n in self.graph_modules)
-            )
-        if self.untraced:
-            lines.append(
-                "not traceable: " + ", ".join(f"{n or '<model>'} ({e})" for n, e in self.untraced)
-            )
-        if self.hooks_moved:
-            lines.append("hooks moved to the replacement: " + ", ".join(self.hooks_moved))
-        if self.hooks_dropped:
-            lines.append(
-                "hooks dropped (flattened into a GraphModule): " + ", ".join(self.hooks_dropped)
-            )
-        if self.example_forward:
-            lines.append(f"example forward: {self.example_forward}")
-        if self.invariance:
-            lines.append(f"circular-shift invariance: {self.invariance}")
-        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -208,6 +96,7 @@ class _Keywords(TypedDict, total=False):
     exclude: str | Sequence[str] | None
     conv_padding_mode: str | None
     placement: str
+    layout: Mapping[str, str] | None
     circular: bool
     example_inputs: Tensor | tuple[Any, ...] | None
     activations: str | None
@@ -220,7 +109,7 @@ def convert(
     """Anti-alias every downsampling layer of a CNN, keeping its parameters and their names.
 
     Max pools, average pools and strided convolutions of any ``nn.Module`` (1D, 2D or 3D) are rewritten
-    as described in :mod:`antialias.convert`. The state dict keeps exactly its keys and values, so the
+    as described in :mod:`antialias.conversion`. The state dict keeps exactly its keys and values, so the
     model's checkpoint loads strictly into the result (a learned ``method`` adds the parameters of its
     layers). Use :func:`convert_with_report` to see what changed.
 
@@ -236,8 +125,8 @@ def convert(
             count cannot be read from the graph are converted).
         antialias_stem: also anti-alias the first downsampling layer when it is a convolution (the
             reference's ``pool_only=False``; the same option as the zoo's). ``None``: the placement's
-            default, ``False`` (the full-resolution stem is costly to blur) except for a stride-4 stem
-            under ``placement="reference"`` (AlexNet).
+            default, ``False`` (the full-resolution stem is costly to blur); a convolution that
+            ``layout`` splits is anti-aliased unless this is ``False``.
         include: ``fnmatch`` patterns on module names; only matching layers are converted.
         exclude: ``fnmatch`` patterns on module names; matching layers are left alone.
         conv_padding_mode: set ``padding_mode`` of every convolution. With
@@ -245,12 +134,15 @@ def convert(
             downsampling layer), so with ``pad_mode="circular"`` the network is exactly equivariant to
             circular shifts by its total stride: shifting the input by the total stride shifts the
             output by one sample.
-        placement: ``"paper"`` (the default: conv -> norm -> act -> blur); ``"reference"``, the paper's placement with
-            the reference package's choices for its architectures: a ResNet's stem max pool (``conv1``,
-            ``bn1``, ``maxpool``, ``layer1`` children) uses kernel 2, and a stride-4 stem convolution
-            (AlexNet) keeps stride 2 and is followed by a stride-2 blur after its activation; or
-            ``"before"`` (every strided convolution blurs its input: cheaper, no tracing, not the paper's
-            order).
+        placement: ``"paper"`` (the default: conv -> norm -> act -> blur); ``"reference"``, the
+            paper's placement with the reference package's size rule (a floor-mode average pool
+            becomes the blur alone); or ``"before"`` (every strided convolution blurs its input:
+            cheaper, no tracing, not the paper's order).
+        layout: per-layer choices that published weights depend on, by module name (the zoo's
+            families pass the reference's): ``"max-kernel-2"``, the max pool takes the max over 2
+            samples per axis without padding (the reference's ResNet stem), or ``"split-stride"``, the
+            convolution keeps half its stride and a stride-2 downsampling layer follows its
+            activation (the reference's AlexNet stem). ``None``: none.
         circular: the exact circular-shift guarantee of polyphase sampling (APS, LPS in evaluation
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
             ``conv_padding_mode="circular"``, then checks on a random input (the example input's shape)
@@ -272,9 +164,11 @@ def convert(
         comes back unchanged, with a ``UserWarning``.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module``.
+        TypeError: ``model`` is not an ``nn.Module``, or is a scripted, traced or exported one
+            (pass the module it was made from).
         ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
-            ``filter_size`` / ``min_channels``, or options that contradict ``circular=True``.
+            ``layout``, ``filter_size`` or ``min_channels``, or options that contradict
+            ``circular=True``.
         RuntimeError: with ``circular=True``, the converted model is not invariant to circular shifts
             (the message names the layers left alone that break it).
 
@@ -305,6 +199,7 @@ def convert_with_report(
     exclude: str | Sequence[str] | None = None,
     conv_padding_mode: str | None = None,
     placement: str = "paper",
+    layout: Mapping[str, str] | None = None,
     circular: bool = False,
     example_inputs: Tensor | tuple[Any, ...] | None = None,
     activations: str | None = None,
@@ -324,7 +219,7 @@ def convert_with_report(
     """
     if activations not in (None, "alias_free"):
         raise ValueError(f"activations must be None or 'alias_free', got {activations!r}")
-    options = _Options.build(
+    options = Options.build(
         filter_size,
         method,
         pad_mode,
@@ -335,6 +230,7 @@ def convert_with_report(
         conv_padding_mode,
         placement,
         circular,
+        layout,
     )
     model, report = _convert(model, options, example_inputs, inplace)
     if activations == "alias_free":
@@ -344,17 +240,21 @@ def convert_with_report(
 
 def _convert(
     model: nn.Module,
-    options: _Options,
+    options: Options,
     example_inputs: Tensor | tuple[Any, ...] | None,
     inplace: bool,
 ) -> tuple[nn.Module, ConversionReport]:
+    compiled = _compiled_form(model)
+    if compiled:
+        raise TypeError(
+            f"convert cannot edit a {compiled} ({type(model).__name__}): its layers are compiled "
+            "code, not modules; pass the nn.Module it was made from, then script or export the result"
+        )
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
     inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
-    from antialias._rewrite import Converter  # the engine imports this module's report classes
-
     model, report = Converter(model, options, inputs).run()
     if options.circular:
         if isinstance(inputs, str):
@@ -372,6 +272,19 @@ def _convert(
             stacklevel=3,
         )
     return model, report
+
+
+def _compiled_form(model: Any) -> str:
+    """``"scripted or traced model"`` or ``"torch.export program"`` when ``model`` is one, else ``""``."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return "scripted or traced model"
+    if isinstance(model, torch.export.ExportedProgram):
+        return "torch.export program"
+    if isinstance(model, fx.GraphModule) and any(
+        isinstance(node.target, torch._ops.OpOverload) for node in model.graph.nodes
+    ):
+        return "torch.export program's module (an ATen graph)"
+    return ""
 
 
 def _example_inputs(
@@ -463,90 +376,3 @@ def _unchecked(reason: str) -> str:
         f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3
     )
     return f"not checked: {reason}"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Options
-
-
-def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(f"{name} must be a pattern string or a sequence of them, got {value!r}")
-
-
-@dataclass(frozen=True)
-class _Options:
-    filter_size: FilterSpec
-    method: str
-    pad_mode: str
-    min_channels: int
-    antialias_stem: bool | None
-    include: tuple[str, ...] | None
-    exclude: tuple[str, ...] | None
-    conv_padding_mode: str | None
-    placement: str
-    circular: bool = False
-
-    @classmethod
-    def build(
-        cls,
-        filter_size: FilterSpec,
-        method: str,
-        pad_mode: str | None,
-        min_channels: int,
-        antialias_stem: bool | None,
-        include: Any,
-        exclude: Any,
-        conv_padding_mode: str | None,
-        placement: str,
-        circular: bool = False,
-    ) -> _Options:
-        get_taps(filter_size)  # raises on a bad filter
-        if method not in list_downsample_methods():
-            raise ValueError(f"method must be one of {list_downsample_methods()}, got {method!r}")
-        if placement not in PLACEMENTS:
-            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
-        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 0:
-            raise ValueError(f"min_channels must be an int >= 0, got {min_channels!r}")
-        if antialias_stem is not None and not isinstance(antialias_stem, bool):
-            raise TypeError(f"antialias_stem must be None, True or False, got {antialias_stem!r}")
-        if conv_padding_mode is not None and conv_padding_mode not in _CONV_PADDING_MODES:
-            raise ValueError(
-                f"conv_padding_mode must be one of {_CONV_PADDING_MODES} or None, got {conv_padding_mode!r}"
-            )
-        if not isinstance(circular, bool):
-            raise TypeError(f"circular must be True or False, got {circular!r}")
-        if circular:
-            # Everything the exact circular-shift invariance needs, in one option (checked after the conversion).
-            if method == "blur":
-                raise ValueError(
-                    "circular=True promises invariance to every circular shift, which needs a method that "
-                    "picks its sampling phase from the content ('aps', 'lps'), got method='blur'"
-                )
-            for option, value in (("pad_mode", pad_mode), ("conv_padding_mode", conv_padding_mode)):
-                if value not in (None, "circular"):
-                    raise ValueError(
-                        f"circular=True sets {option}='circular', got {option}={value!r}"
-                    )
-            if antialias_stem is False:
-                raise ValueError(
-                    "circular=True anti-aliases the stem too, got antialias_stem=False"
-                )
-            pad_mode, conv_padding_mode, antialias_stem = "circular", "circular", True
-        return cls(
-            filter_size,
-            method,
-            check_pad_mode("reflect" if pad_mode is None else pad_mode),
-            min_channels,
-            antialias_stem,
-            _patterns(include, "include"),
-            _patterns(exclude, "exclude"),
-            conv_padding_mode,
-            placement,
-            circular,
-        )

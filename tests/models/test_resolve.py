@@ -1,4 +1,4 @@
-"""build_model, the one model resolver (names, factories, saved models, weights files), and load_init_weights."""
+"""antialias.models._resolve: build_model, the one model resolver (names, factories, saved models, weights files), and load_init_weights."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
+from antialias.models import CheckpointError, load_weights, weights_num_classes
 from antialias.train import build_model, load_init_weights
-from antialias.train.model import load_strict, weights_num_classes
 
 
 @pytest.mark.parametrize("source", ["torchvision", "zoo", "convert"])
@@ -39,7 +39,9 @@ def test_init_weights_that_do_not_match_are_refused_with_the_keys(tmp_path):
         load_init_weights(model, str(path), arch="resnet18")
     wrong_classes = build_model("resnet18", num_classes=3, source="torchvision").state_dict()
     torch.save(wrong_classes, path)
-    with pytest.raises(ValueError, match=r"shape: fc\.weight \(3, 512\) vs model \(2, 512\)"):
+    with pytest.raises(
+        ValueError, match=r"shape mismatches: fc\.weight: checkpoint \(3, 512\) vs model \(2, 512\)"
+    ):
         load_init_weights(model, str(path), arch="resnet18")
 
 
@@ -91,10 +93,39 @@ def test_a_saved_model_file_and_its_errors(tmp_path):
         build_model(str(wrong))
     with pytest.raises(
         ValueError,
-        match="do not fit the model .*1 missing keys: 1.bias.*1 unexpected keys: other.weight",
+        match="does not fit the Sequential model .*1 missing keys: 1.bias.*1 unexpected keys: "
+        "other.weight",
     ):
-        load_strict(net, {"1.weight": torch.zeros(3, 12), "other.weight": torch.zeros(2)})
+        load_weights(net, {"1.weight": torch.zeros(3, 12), "other.weight": torch.zeros(2)})
     with pytest.raises(ValueError, match=r"unknown model 'resnet1'.*did you mean"):
         build_model("resnet1")
     with pytest.raises(ValueError, match="model source must be one of"):
         build_model("resnet18", source="hub")
+
+
+def test_a_function_that_builds_no_model_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="model 'os:system' is not a model builder: missing"):
+        build_model("os:system")
+
+
+def test_init_weights_with_nan_name_the_file(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    model = torchvision.models.resnet18(num_classes=4)
+    state = {k: v.clone().contiguous() for k, v in model.state_dict().items()}
+    state["layer1.0.conv1.weight"].view(-1)[7] = float("nan")  # a flipped exponent bit
+    path = tmp_path / "flipped.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(CheckpointError, match=r"init weights '.*flipped.safetensors'.*NaN or Inf"):
+        load_init_weights(model, str(path), arch="resnet18")
+
+
+def test_weights_given_as_a_url_load_through_the_download(tmp_path, hub_dir) -> None:
+    net = torchvision.models.resnet18(num_classes=3)
+    path = tmp_path / "w.pth"
+    torch.save(net.state_dict(), path)
+    url = path.as_uri()  # file://: the same download path as http(s), offline
+    model = build_model("resnet18", source="torchvision", weights=url)
+    assert torch.equal(model.fc.weight, net.fc.weight)
+    zoo = build_model("resnet18", weights=url)  # the zoo's own loader takes URLs too
+    assert zoo.fc.out_features == 3
