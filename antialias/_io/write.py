@@ -8,7 +8,7 @@
   expected (or the reverse), cannot be written, is one of the inputs, or is an existing file that
   no run wrote as an output of its own (:func:`is_own_output`), unless ``overwrite`` is given.
 - :func:`record_outputs` lists the files a command wrote into an output folder in the folder's
-  manifest (:data:`OUTPUT_MANIFEST`), so that a later run may replace them.
+  manifest (``.antialias-outputs``), so that a later run may replace them.
 - :func:`json_safe` makes results valid JSON (NaN and infinities become ``null``).
 """
 
@@ -217,8 +217,8 @@ def record_outputs(folder: str | os.PathLike[str], names: Iterable[str]) -> Path
 
 
 def is_own_output(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is an output a command wrote: a JSON object holding :data:`OUTPUT_MARKER`
-    (a version string), or a file its folder's manifest (:data:`OUTPUT_MANIFEST`) lists."""
+    """Whether ``path`` is an output a command wrote: a JSON object holding the key ``"antialias"``
+    (a version string), or a file its folder's manifest (``.antialias-outputs``) lists."""
     path = Path(path)
     if path.name in _manifest(path.parent):
         return True

@@ -41,7 +41,7 @@ Convention:
     Residual blocks subsample twice (main path and shortcut): both must keep the same phase, or the
     two paths shift by different amounts and the sum is no longer a shifted copy.
     :meth:`~ApsDown2d.follow` (and :func:`link_residual_phases` for a whole model, which
-    :func:`antialias.convert` and the zoo call) make a layer reuse the phase another layer chose in the
+    :func:`antialias.conversion.convert` and the zoo call) make a layer reuse the phase another layer chose in the
     same forward pass. The link is per module instance: ``nn.DataParallel``'s replicas do not keep it
     (use ``DistributedDataParallel``).
 """

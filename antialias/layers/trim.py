@@ -12,7 +12,7 @@ __all__ = ["TrimToStride"]
 class TrimToStride(nn.Module):
     """Drop the last ``L % stride`` samples of each spatial axis, as a floor-mode pool ignores them.
 
-    :func:`antialias.convert` puts it before the downsampling layer that replaces a floor-mode
+    :func:`antialias.conversion.convert` puts it before the downsampling layer that replaces a floor-mode
     ``AvgPool(kernel_size == stride)``, so the converted model keeps the original's output size.
 
     Args:

@@ -97,7 +97,7 @@ class ConfigError(ValueError):
     """A bad option of a :class:`TrainConfig`, raised before anything is read or written.
 
     Args:
-        template: the message, a :meth:`str.format` template whose placeholders are either keys of
+        template: the message, a ``str.format`` template whose placeholders are either keys of
             ``values`` or options: ``{batch_size}`` (a field of :class:`TrainConfig`) or
             ``{scale_lr=False}`` (a setting of a flag).
         values: the values the message quotes.

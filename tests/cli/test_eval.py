@@ -321,11 +321,14 @@ def test_zoo_first_then_torchvision(data, capsys, monkeypatch):
         calls.append((name, kwargs))
         return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
 
+    import antialias.models
     from antialias.models import _registry
 
     # A stand-in zoo with one model, in the registry the one resolver reads.
     monkeypatch.setattr(_registry, "get_model", get_model)
     monkeypatch.setattr(_registry, "list_models", lambda *args, **kwargs: ["aa_tiny"])
+    # eval checks names against the public list before building anything
+    monkeypatch.setattr(antialias.models, "list_models", _registry.list_models)
     code, out, err = run_cli(
         [
             "--model",
