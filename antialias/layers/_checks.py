@@ -7,7 +7,6 @@ rule (reflect falls back to replicate on an axis too short for it, circular wrap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +17,7 @@ from antialias.filters import FilterSpec, get_taps
 PAD_MODES = ("reflect", "replicate", "zeros", "circular")
 _PAD_ALIASES = {"zero": "zeros", "constant": "zeros", "refl": "reflect", "repl": "replicate"}
 
-IntOrTuple = Union[int, Sequence[int]]
+IntOrTuple = int | Sequence[int]
 
 
 def check_pad_mode(pad_mode: str) -> str:
@@ -50,13 +49,13 @@ def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tu
     return values
 
 
-def blur_pads(k: int, pad_off: int = 0) -> Tuple[int, int]:
+def blur_pads(k: int, pad_off: int = 0) -> tuple[int, int]:
     """The padding of a ``k``-tap blur, ``(before, after)``: ``(k - 1) // 2`` and ``k // 2``, plus ``pad_off``
     each (the reference's rule; the output then has ``ceil(L / stride)`` samples for odd and even ``k``)."""
     return (k - 1) // 2 + pad_off, k // 2 + pad_off
 
 
-def compact(values: Sequence[int]) -> Union[int, Tuple[int, ...]]:
+def compact(values: Sequence[int]) -> int | tuple[int, ...]:
     """One int when every axis has the same value, else the tuple (for reprs: ``stride=2``, ``stride=(1, 2)``)."""
     return values[0] if len(set(values)) == 1 else tuple(values)
 
@@ -69,7 +68,7 @@ def check_pad_off(pad_off: int) -> int:
     return pad_off
 
 
-def check_channels(channels: Optional[int]) -> Optional[int]:
+def check_channels(channels: int | None) -> int | None:
     if channels is None:
         return None
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
@@ -77,7 +76,7 @@ def check_channels(channels: Optional[int]) -> Optional[int]:
     return channels
 
 
-def check_input(x: Tensor, ndim: int, channels: Optional[int], name: str) -> None:
+def check_input(x: Tensor, ndim: int, channels: int | None, name: str) -> None:
     """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(N, C, *spatial)`` with ``ndim`` spatial axes
     (and ``channels`` channels, unless ``None``)."""
     if not isinstance(x, Tensor):
@@ -95,12 +94,12 @@ def check_input(x: Tensor, ndim: int, channels: Optional[int], name: str) -> Non
         )
 
 
-def empty_output(x: Tensor, sizes: List[int]) -> Tensor:
+def empty_output(x: Tensor, sizes: list[int]) -> Tensor:
     """The empty output ``(N, C, *sizes)`` of an empty input, still attached to it for autograd."""
     return x.reshape(-1).reshape(list(x.shape[:2]) + sizes).clone()
 
 
-def check_size(x: Tensor, minimum: List[int], name: str, reason: str) -> None:
+def check_size(x: Tensor, minimum: list[int], name: str, reason: str) -> None:
     """Raise ``ValueError`` naming the shape when spatial axis ``d`` of ``x`` is shorter than ``minimum[d]``."""
     for d in range(len(minimum)):
         if x.size(d + 2) < minimum[d]:
@@ -110,7 +109,7 @@ def check_size(x: Tensor, minimum: List[int], name: str, reason: str) -> None:
             )
 
 
-def linear_taps(factor: int) -> List[float]:
+def linear_taps(factor: int) -> list[float]:
     """Taps of linear interpolation by ``factor`` (``align_corners=False``), for zero-insertion upsampling.
 
     ``factor - |i - c|`` for ``2 * factor`` taps (even factors) or ``2 * factor - 1`` (odd), normalized:
@@ -125,8 +124,8 @@ def linear_taps(factor: int) -> List[float]:
 
 
 def check_upsample_taps(
-    filter_size: Optional[FilterSpec], factors: Sequence[int], name: str
-) -> List[List[float]]:
+    filter_size: FilterSpec | None, factors: Sequence[int], name: str
+) -> list[list[float]]:
     """The taps of each spatial axis for a zero-insertion upsampling by ``factors``.
 
     ``None`` gives :func:`linear_taps` of each axis's factor (no filter on an axis of factor 1). An
@@ -174,13 +173,13 @@ def circular_pad_axis(x: Tensor, dim: int, left: int, right: int) -> Tensor:
     return x.index_select(dim, index)
 
 
-def pad(x: Tensor, pads: List[int], pad_mode: str) -> Tensor:
+def pad(x: Tensor, pads: list[int], pad_mode: str) -> Tensor:
     """Pad the spatial axes; ``pads`` holds (left, right) per spatial axis, first axis first."""
     ndim = len(pads) // 2
     if sum(pads) == 0:
         return x
     if pad_mode == "zeros":
-        flat: List[int] = []
+        flat: list[int] = []
         for d in range(ndim - 1, -1, -1):
             flat += [pads[2 * d], pads[2 * d + 1]]
         return F.pad(x, flat)
@@ -190,8 +189,8 @@ def pad(x: Tensor, pads: List[int], pad_mode: str) -> Tensor:
                 x = circular_pad_axis(x, d + 2, pads[2 * d], pads[2 * d + 1])
         return x
     # reflect / replicate; reflect falls back to replicate on axes shorter than their padding.
-    main: List[int] = []
-    fallback: List[int] = []
+    main: list[int] = []
+    fallback: list[int] = []
     needs_fallback = False
     for d in range(ndim - 1, -1, -1):
         left, right = pads[2 * d], pads[2 * d + 1]

@@ -20,7 +20,9 @@ An empty batch or channel axis gives an empty output of the right shape; an axis
 operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
 """
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +38,7 @@ from antialias.layers._checks import (
     check_tuple,
     compact,
 )
-from antialias.layers.functional import _blur_pool_checked, _max_blur_pool_checked
+from antialias.layers.functional import _blur_pool, _max_blur_pool
 
 __all__ = [
     "BlurConv1d",
@@ -54,15 +56,10 @@ __all__ = [
 class _BlurBase(nn.Module):
     """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample layers."""
 
-    _ndim: ClassVar[int] = 2
-    channels: Optional[int]
-    pad_mode: str
+    dims: ClassVar[int] = 2
 
-    def __init__(
-        self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str
-    ) -> None:
+    def __init__(self, channels: int | None, filter_size: FilterSpec | None, pad_mode: str) -> None:
         super().__init__()
-        self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
         self.channels = check_channels(channels)
         self.filter_size = filter_size
         self.pad_mode = check_pad_mode(pad_mode)
@@ -74,13 +71,9 @@ class _BlurBase(nn.Module):
 
 
 class _BlurPoolNd(_BlurBase):
-    taps: List[float]
-    stride: List[int]
-    pad_off: int
-
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 4,
@@ -89,14 +82,12 @@ class _BlurPoolNd(_BlurBase):
     ) -> None:
         super().__init__(channels, filter_size, pad_mode)
         self.taps = list(get_taps(filter_size))
-        self.stride = list(check_tuple(stride, self._ndim, "stride"))
+        self.stride = list(check_tuple(stride, self.dims, "stride"))
         self.pad_off = check_pad_off(pad_off)
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, self.channels, self._name)
-        return _blur_pool_checked(
-            input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
-        )
+        args = (self.taps, self.stride, self.pad_mode, self.pad_off, self._name, self.channels)
+        return _blur_pool(input, *args)
 
     def extra_repr(self) -> str:
         stride = compact(self.stride)
@@ -117,7 +108,7 @@ class BlurPool1d(_BlurPoolNd):
         tensor([[[0., 4.]]])
     """
 
-    _ndim = 1
+    dims = 1
 
 
 class BlurPool2d(_BlurPoolNd):
@@ -151,7 +142,7 @@ class BlurPool2d(_BlurPoolNd):
         BlurPool2d(channels=3, filter_size=4, stride=2, pad_mode='reflect')
     """
 
-    _ndim = 2
+    dims = 2
 
 
 class BlurPool3d(_BlurPoolNd):
@@ -167,25 +158,22 @@ class BlurPool3d(_BlurPoolNd):
         torch.Size([1, 2, 4, 3, 3])
     """
 
-    _ndim = 3
+    dims = 3
 
 
 class _MaxBlurPoolNd(_BlurPoolNd):
-    kernel_size: List[int]
-    padding: List[int]
-
     def __init__(
         self,
         kernel_size: IntOrTuple = 2,
-        stride: Optional[IntOrTuple] = None,
+        stride: IntOrTuple | None = None,
         padding: IntOrTuple = 0,
         *,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
         pad_off: int = 0,
     ) -> None:
-        kernel = list(check_tuple(kernel_size, self._ndim, "kernel_size"))
+        kernel = list(check_tuple(kernel_size, self.dims, "kernel_size"))
         super().__init__(
             channels,
             stride=kernel if stride is None else stride,
@@ -194,24 +182,16 @@ class _MaxBlurPoolNd(_BlurPoolNd):
             pad_off=pad_off,
         )
         self.kernel_size = kernel
-        self.padding = list(check_tuple(padding, self._ndim, "padding", minimum=0))
+        self.padding = list(check_tuple(padding, self.dims, "padding", minimum=0))
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(
-                f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}"
+                "padding must be at most half of kernel_size, "
+                f"got padding={padding!r} and kernel_size={kernel_size!r}"
             )
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, self.channels, self._name)
-        return _max_blur_pool_checked(
-            input,
-            self.kernel_size,
-            self.padding,
-            self.taps,
-            self.stride,
-            self.pad_mode,
-            self.pad_off,
-            self._name,
-        )
+        args = (self.kernel_size, self.padding, self.taps, self.stride, self.pad_mode)
+        return _max_blur_pool(input, *args, self.pad_off, self._name, self.channels)
 
     def extra_repr(self) -> str:
         kernel = compact(self.kernel_size)
@@ -223,10 +203,10 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         cls,
         pool: nn.Module,
         *,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-    ) -> "_MaxBlurPoolNd":
+    ) -> _MaxBlurPoolNd:
         """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
 
         Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
@@ -236,7 +216,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
                 f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported"
             )
         # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
-        if any(d != 1 for d in check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
+        if any(d != 1 for d in check_tuple(pool.dilation, cls.dims, "dilation")):  # type: ignore[arg-type]
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
         stride = pool.stride if pool.stride is not None else pool.kernel_size
         return cls(
@@ -261,7 +241,7 @@ class MaxBlurPool1d(_MaxBlurPoolNd):
         torch.Size([1, 4, 5])
     """
 
-    _ndim = 1
+    dims = 1
 
 
 class MaxBlurPool2d(_MaxBlurPoolNd):
@@ -290,7 +270,7 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
         torch.Size([1, 8, 56, 56])
     """
 
-    _ndim = 2
+    dims = 2
 
 
 class MaxBlurPool3d(_MaxBlurPoolNd):
@@ -305,12 +285,11 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
         torch.Size([1, 2, 4, 4, 4])
     """
 
-    _ndim = 3
+    dims = 3
 
 
 if TYPE_CHECKING:
-    # The mixin always sits before an nn.ConvNd; the type checker sees that base, the runtime
-    # (and TorchScript, which reads the class) a plain object as before.
+    # The mixin always sits before an nn.ConvNd: the type checker sees that base, the runtime object.
     _ConvBase = nn.modules.conv._ConvNd
 else:
     _ConvBase = object
@@ -323,20 +302,9 @@ class _BlurConvMixin(_ConvBase):
     keys of the plain convolution (``weight``, ``bias``).
     """
 
-    _ndim: ClassVar[int]
+    dims: ClassVar[int]
     _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
-    if (
-        TYPE_CHECKING
-    ):  # set by __init__; the conv's own forward (declared for the type checker only)
-        blur: nn.Module
-        _dims: int
-        _name: str
-        _min_size: List[int]
-        _min_key: Any
-
-        def _conv_forward(
-            self, input: Tensor, weight: Tensor, bias: Optional[Tensor]
-        ) -> Tensor: ...
+    blur: nn.Module
 
     def __init__(
         self,
@@ -370,73 +338,43 @@ class _BlurConvMixin(_ConvBase):
             device=device,
             dtype=dtype,
         )
-        self.blur = BLUR_POOL[self._ndim](
+        self.blur = BLUR_POOL[self.dims](
             in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
         )
-        self._dims = self._ndim
         self._name = type(self).__name__
-        self._update_min_size()
 
-    @torch.jit.unused
-    def _size_key(self) -> Any:
-        """What the smallest input depends on; all of it may change after construction (``convert`` sets
-        ``padding_mode``, and moves a kernel == stride convolution's stride back from the blur)."""
-        conv: Any = self
-        return (
-            conv.padding_mode,
-            conv.padding,
-            conv.kernel_size,
-            conv.dilation,
-            getattr(conv.blur, "stride", None),
-        )
+    def _min_size(self) -> list[int]:
+        """The smallest input, from the current attributes (``convert`` may change ``padding_mode``
+        and the blur's stride after construction).
 
-    @torch.jit.unused
-    def _update_min_size(self) -> None:
-        """The smallest input: blur-pooled by the blur's stride to ``ceil(L / s)`` samples, the padded map
-        must hold the dilated kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect
-        (circular) padding needs more samples than (as many as) it pads. A downsampling layer without a
-        ``stride`` attribute is trusted to check its input itself."""
-        conv: Any = self
-        key = self._size_key()
-        ndim = len(conv.kernel_size)
-        stride = key[-1]
-        strides = (
-            [stride] * ndim
-            if isinstance(stride, int)
-            else list(stride)
-            if stride is not None
-            else []
-        )
-        if conv.padding == "same":
-            pads = [
-                (dl * (k - 1) + 1) // 2
-                for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)
-            ]
+        Blur-pooled by stride ``s`` to ``ceil(L / s)`` samples, the padded map must hold the dilated
+        kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular) padding
+        needs more samples than (as many as) it pads. A downsampling layer without a ``stride``
+        attribute is trusted to check its input itself.
+        """
+        ndim, stride = len(self.kernel_size), getattr(self.blur, "stride", None)
+        if stride is None:
+            return [1] * ndim
+        strides = [stride] * ndim if isinstance(stride, int) else list(stride)
+        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+        if self.padding == "same":
+            pads = [s // 2 for s in spans]
         else:
-            pads = [0] * ndim if isinstance(conv.padding, str) else list(conv.padding)
-        sizes: List[int] = [1] * ndim
-        if len(strides) == ndim:
-            for d in range(ndim):
-                need = max(conv.dilation[d] * (conv.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
-                if conv.padding_mode == "reflect":
-                    need = max(need, pads[d] + 1)
-                elif conv.padding_mode == "circular":
-                    need = max(need, pads[d])
-                sizes[d] = strides[d] * (need - 1) + 1
-        conv._min_size = sizes
-        conv._min_key = key
+            pads = [0] * ndim if isinstance(self.padding, str) else list(self.padding)
+        sizes = []
+        for s, span, p in zip(strides, spans, pads, strict=True):
+            need = max(span - 2 * p, 1)
+            if self.padding_mode == "reflect":
+                need = max(need, p + 1)
+            elif self.padding_mode == "circular":
+                need = max(need, p)
+            sizes.append(s * (need - 1) + 1)
+        return sizes
 
     def forward(self, input: Tensor) -> Tensor:
-        if not torch.jit.is_scripting():
-            if self._size_key() != self._min_key:
-                self._update_min_size()
-        check_input(input, self._dims, None, self._name)
-        check_size(
-            input,
-            self._min_size,
-            self._name,
-            "after the blur-pool by stride, the dilated kernel must fit",
-        )
+        check_input(input, self.dims, None, self._name)
+        reason = "after the blur-pool by stride, the dilated kernel must fit"
+        check_size(input, self._min_size(), self._name, reason)
         return self._conv_forward(self.blur(input), self.weight, self.bias)
 
     @classmethod
@@ -446,7 +384,7 @@ class _BlurConvMixin(_ConvBase):
         *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-        downsample: Optional[nn.Module] = None,
+        downsample: nn.Module | None = None,
     ) -> nn.Module:
         """Build the blurred version of ``conv``, sharing its ``weight`` and ``bias`` Parameters.
 
@@ -456,7 +394,8 @@ class _BlurConvMixin(_ConvBase):
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
             raise TypeError(
-                f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}"
+                f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, "
+                f"got {type(conv).__name__}"
             )
         new = cls(
             conv.in_channels,
@@ -495,7 +434,7 @@ class BlurConv1d(_BlurConvMixin, nn.Conv1d):
         torch.Size([1, 8, 5])
     """
 
-    _ndim = 1
+    dims = 1
     _conv_cls = nn.Conv1d
 
 
@@ -528,7 +467,7 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
         ['weight']
     """
 
-    _ndim = 2
+    dims = 2
     _conv_cls = nn.Conv2d
 
 
@@ -544,7 +483,7 @@ class BlurConv3d(_BlurConvMixin, nn.Conv3d):
         torch.Size([1, 4, 4, 4, 4])
     """
 
-    _ndim = 3
+    dims = 3
     _conv_cls = nn.Conv3d
 
 

@@ -82,3 +82,23 @@ def test_stride_defaults_to_kernel_size_and_errors():
         create_max_downsample("blur", 4, None, 2)
     with pytest.raises(ValueError, match="unknown downsample method 'nope'"):
         create_max_downsample("nope", 2, None, 2)
+
+
+@pytest.mark.parametrize("method", ["blur", "aps"])
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 2, 1), (2, 2, 0), (3, 3, 0)])
+def test_ceil_mode_keeps_the_max_pool_size(method, kernel, stride, padding, generator):
+    pool = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+    layer = create_max_downsample(method, 2, 4, kernel, stride, padding, ceil_mode=True)
+    assert list(dict(layer.named_children()))[0] == "pad"
+    for size in (7, 8, 9, 10):
+        x = torch.randn(2, 4, size, size + 1, generator=generator)
+        assert layer(x).shape == pool(x).shape, (size, kernel, stride, padding)
+
+
+def test_ceil_mode_and_dilation_errors():
+    with pytest.raises(ValueError, match=r"ceil_mode needs kernel_size >= padding \+ stride"):
+        create_max_downsample("blur", 2, None, 2, 3, 1, ceil_mode=True)
+    with pytest.raises(ValueError, match=r"dilation must be 1 .*got 2"):
+        create_max_downsample("blur", 2, None, 3, 2, 1, dilation=2)
+    layer = create_max_downsample("blur", 1, None, 3, 2, 1, dilation=(1,), ceil_mode=False)
+    assert isinstance(layer, nn.Module) and not isinstance(layer, nn.Sequential)

@@ -308,20 +308,23 @@ def test_double_backward(generator, device):
 
 
 class _Spy:
-    def __init__(self):
-        self.calls = []
+    """Records which Triton entry points run (wraps them on the ``function`` module)."""
 
-    def __getattr__(self, name):
+    def __init__(self, monkeypatch):
+        self.calls = []
+        for name in ("blur_pool", "blur_upsample", "max_blur_pool"):
+            monkeypatch.setattr(TF, name, self._wrap(name, getattr(TF, name)))
+
+    def _wrap(self, name, fn):
         def call(*args):
             self.calls.append(name)
-            return getattr(TF, name)(*args)
+            return fn(*args)
 
         return call
 
 
 def test_layers_and_functionals_dispatch_to_triton(generator, device, monkeypatch):
-    spy = _Spy()
-    monkeypatch.setattr(AF, "_triton_kernels", lambda: spy)
+    spy = _Spy(monkeypatch)
     x = _randn(generator, 2, 3, 8, 7, device=device).float()
     with AF.set_backend("triton"):
         outs = [
@@ -394,4 +397,23 @@ def test_environment_variable_selects_backend():
     )
     assert out.stdout.strip() == "slices"
     with pytest.raises(ValueError, match="backend must be one of .*got 'gpu'"):
-        AF._check_backend("gpu")  # what an invalid ANTIALIAS_BACKEND raises at import
+        AF._check_backend("gpu")
+
+
+def test_invalid_environment_variable_fails_when_used_in_one_line():
+    """``import antialias`` works; the first layer call names the value and the choices."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, antialias.layers as L\n"
+        "try:\n    L.BlurPool2d()(torch.zeros(1, 1, 4, 4))\n"
+        "except ValueError as e:\n    print(e)"
+    )
+    env = {**__import__("os").environ, "ANTIALIAS_BACKEND": "nonsense"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == (
+        "ANTIALIAS_BACKEND must be one of ('auto', 'triton', 'cpu', 'slices'), got 'nonsense'"
+    )
