@@ -1,17 +1,18 @@
-"""The CPU kernels of blur-pool, blur-upsample and max-blur-pool (private to :mod:`antialias.layers`).
+"""The CPU kernels of blur-pool, blur-upsample and max-blur-pool (private to
+:mod:`antialias.layers`).
 
 Two formulations of each op, equal up to float rounding, reached through ``functional._choose``:
 
 - ``*_slices``: pad, then accumulate the taps on strided views, one axis after the other. Traceable:
   inductor fuses it into one loop and ONNX exports it as Pad/Slice/Mul/Add; it runs under
   ``torch.compile``/``torch.export``/tracing, on other devices and on long axes.
-- ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form of
-  ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis and no
-  padded copy is made. The backward multiplies by the transposes (``_SeparableLinear``), saving no
-  activation. channels_last 2D blur-pools of large maps run oneDNN's depthwise convolution on the
-  unpadded map and recompute the few border outputs. bfloat16 runs in bfloat16 where the CPU has
-  native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16 products are then the fastest), else in
-  float32; float16 runs in float32.
+- ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form
+  of ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis
+  and no padded copy is made. The backward multiplies by the transposes (``_SeparableLinear``),
+  saving no activation. channels_last 2D blur-pools of large maps run oneDNN's depthwise convolution
+  on the unpadded map and recompute the few border outputs. bfloat16 runs in bfloat16 where the CPU
+  has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16 products are then the fastest),
+  else in float32; float16 runs in float32.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from antialias.layers._triton.tables import dense, pool_table, upsample_phases, 
 
 
 def _blur_axis(x: Tensor, taps: list[float], dim: int, stride: int) -> Tensor:
-    """Filter the (already padded) axis ``dim`` with ``taps`` and keep every ``stride``-th sample."""
+    """Filter the padded axis ``dim`` with ``taps`` and keep every ``stride``-th sample."""
     span = ((x.size(dim) - len(taps)) // stride) * stride + 1
     last = x.dim() - 1  # non-negative: the legacy ONNX exporter mistranslates movedim(dim, -1)
     xt = x.movedim(dim, last)
@@ -95,10 +96,10 @@ def max_blur_pool_slices(
 # ------------------------------------------------------------------------------------------------
 # The matrix products (eager CPU)
 
-# Longest axis handled by a matrix product: each output costs L multiply-adds there instead of k, which
-# beats the k memory passes of the slices up to about this length (measured with benchmarks/run.py;
-# ImageNet networks blur maps of at most 112). Splitting the matrix into diagonal blocks loses to one
-# wide product, badly so with more than one thread.
+# Longest axis handled by a matrix product: each output costs L multiply-adds there instead of k,
+# which beats the k memory passes of the slices up to about this length (measured with
+# benchmarks/run.py; ImageNet networks blur maps of at most 112). Splitting the matrix into diagonal
+# blocks loses to one wide product, badly so with more than one thread.
 MATRIX_MAX_LEN = 160
 
 
@@ -128,15 +129,17 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 def _mats(
     table: tuple[Tensor, Tensor, int], dtype: torch.dtype, device: torch.device
 ) -> tuple[Tensor, Tensor]:
-    """An axis's matrix and its transpose, both contiguous (the adjoint runs as fast as the forward)."""
-    # Outside inference mode: matrices made under torch.inference_mode() serve later autograd graphs.
+    """An axis's matrix and its transpose, both contiguous (the adjoint runs as fast as the
+    forward)."""
+    # Outside inference mode: matrices made under torch.inference_mode() serve later autograd
+    # graphs.
     with torch.inference_mode(False):
         mat = dense(table)
         return mat.to(device, dtype), mat.t().contiguous().to(device, dtype)
 
 
 def _apply_axis(z: Tensor, mat: Tensor, dim: int) -> Tensor:
-    """Contract axis ``dim`` of the contiguous ``z`` with ``mat`` ``(L_out, L)``; contiguous result."""
+    """Contract axis ``dim`` of the contiguous ``z`` with ``mat`` ``(L_out, L)``."""
     shape = list(z.shape)
     before, after = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
     if after == 1:
@@ -148,10 +151,11 @@ def _apply_axis(z: Tensor, mat: Tensor, dim: int) -> Tensor:
 
 
 def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
-    """Apply ``mats[d]`` along spatial axis ``d`` in the memory order of ``x`` (kept in the output)."""
+    """Apply ``mats[d]`` along spatial axis ``d`` in the memory order of ``x`` (kept)."""
     ndim = x.dim() - 2
     if is_channels_last(x):
-        # (N, C, *S) stored as (N, *S, C): contract that contiguous view's spatial axes, permute back.
+        # (N, C, *S) stored as (N, *S, C): contract that contiguous view's spatial axes, permute
+        # back.
         z = x.permute([0, *range(2, ndim + 2), 1])
         for d in range(ndim):
             z = _apply_axis(z, mats[d], d + 1)
@@ -162,13 +166,15 @@ def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
     return z
 
 
-# channels_last 2D blur-pool forward: oneDNN's depthwise convolution reads channels_last natively and is
-# the fastest CPU kernel for it, but pads only with zeros. It computes every output whose window lies
-# inside the map; the border rows and columns are then recomputed exactly from thin slabs of the input
-# (one gather, two small products, one scatter per axis). Below this map size the border work costs
-# more than the convolution saves (measured: 28x28 maps are faster with the products, 56x56 ones not).
+# channels_last 2D blur-pool forward: oneDNN's depthwise convolution reads channels_last natively
+# and is the fastest CPU kernel for it, but pads only with zeros. It computes every output whose
+# window lies inside the map; the border rows and columns are then recomputed exactly from thin
+# slabs of the input (one gather, two small products, one scatter per axis). Below this map size the
+# border work costs more than the convolution saves (measured: 28x28 maps are faster with the
+# products, 56x56 ones not).
 CONV_MIN_SIZE = 40
-# Per axis: (first interior output, end of interior outputs, border outputs, inputs they read, weights)
+# Per axis: (first interior output, end of interior outputs, border outputs, inputs they read,
+# weights)
 _ConvAxis = tuple[int, int, Tensor, Tensor, Tensor]
 _ConvPlan = tuple[Tensor, list[int], list[int], list[_ConvAxis]]
 
@@ -227,11 +233,11 @@ def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: list[Tensor]) -> Tensor:
     return y
 
 
-# Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros, and
-# 0 * NaN = NaN, so one NaN or Inf would spread over the whole map. The products run when the data are
-# finite; otherwise the slices, which read only each output's window, redo the call. The smaller of
-# input and output is checked (one sum; a sum that overflows only costs the slower path): a non-finite
-# input always leaves a non-finite output, so checking a pooling's output is enough.
+# Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros,
+# and 0 * NaN = NaN, so one NaN or Inf would spread over the whole map. The products run when the
+# data are finite; otherwise the slices, which read only each output's window, redo the call. The
+# smaller of input and output is checked (one sum; a sum that overflows only costs the slower path):
+# a non-finite input always leaves a non-finite output, so checking a pooling's output is enough.
 _Local = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]  # (map, adjoint)
 
 
@@ -241,7 +247,7 @@ def _finite(t: Tensor) -> bool:
 
 
 def _local(fn: Callable[[Tensor], Tensor], in_shape: list[int]) -> _Local:
-    """``fn`` (a linear map in the slices formulation) and its adjoint, by autograd through ``fn``."""
+    """``fn`` (a linear map, slices formulation) and its adjoint, by autograd through ``fn``."""
 
     def adjoint(grad: Tensor) -> Tensor:
         with torch.enable_grad():
@@ -255,8 +261,8 @@ class _SeparableLinear(torch.autograd.Function):
     """``x`` contracted with one matrix per spatial axis; the backward is the adjoint.
 
     Autograd through ``torch.matmul`` gets the same values but multiplies by transposed, broadcast
-    views, slower than the forward; here the backward multiplies by the contiguous transposes. No tensor
-    is saved, and the backward is itself differentiable (it calls this Function).
+    views, slower than the forward; here the backward multiplies by the contiguous transposes. No
+    tensor is saved, and the backward is itself differentiable (it calls this Function).
     """
 
     @staticmethod
@@ -271,8 +277,9 @@ class _SeparableLinear(torch.autograd.Function):
         ctx.mats, ctx.adjoint, ctx.local = mats, adjoint, local
         out_n = torch.Size([m.size(0) for m in mats]).numel()
         out_smaller = out_n <= torch.Size([m.size(1) for m in mats]).numel()
-        # Autocast off: the products run in the dtype of the matrices made for ``x`` (under CPU autocast
-        # they would switch to bfloat16 and the backward, outside autocast, would mix dtypes).
+        # Autocast off: the products run in the dtype of the matrices made for ``x`` (under CPU
+        # autocast they would switch to bfloat16 and the backward, outside autocast, would mix
+        # dtypes).
         with torch.autocast(x.device.type, enabled=False):
             if not out_smaller and not _finite(x):
                 return local[0](x)
@@ -341,8 +348,9 @@ def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:
 
     Without autograd (inference), on contiguous (NCHW) tensors, the max is taken separably as the
     elementwise maximum of shifted views: the same values, several times faster than ATen's NCHW max
-    pooling. When autograd records, ATen's max pooling runs: its backward (through saved indices) is much
-    faster than that of the shifted maxima, and gradients at tied maxima stay those of ``nn.MaxPool2d``.
+    pooling. When autograd records, ATen's max pooling runs: its backward (through saved indices) is
+    much faster than that of the shifted maxima, and gradients at tied maxima stay those of
+    ``nn.MaxPool2d``.
     """
     ndim = x.dim() - 2
     if not x.is_contiguous() or (torch.is_grad_enabled() and x.requires_grad):

@@ -1,20 +1,21 @@
-"""Anti-aliased sampling layers (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019).
+"""Anti-aliased sampling layers (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML
+2019).
 
 - :class:`BlurPool2d` (and 1d/3d): low-pass filter, then subsample. Replaces a strided subsampling.
 - :class:`MaxBlurPool2d`: max at stride 1, then blur-pool. Replaces ``MaxPool2d(stride > 1)``.
-- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1. Replaces a
-  strided convolution where the blur may go before it (exactly equivalent placement for a 1x1 conv; the
-  paper's placement after the activation of the previous conv otherwise). Its parameter names are the
-  ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
-- :class:`~antialias.layers.BlurUpsample2d` (in :mod:`antialias.layers.upsample`): zero insertion, then blur with gain ``scale_factor``: the anti-aliased
-  upsampling for decoders.
+- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1.
+  Replaces a strided convolution where the blur may go before it (exactly equivalent placement for a
+  1x1 conv; the paper's placement after the activation of the previous conv otherwise). Its
+  parameter names are the ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
+- :class:`~antialias.layers.BlurUpsample2d` (in :mod:`antialias.layers.upsample`): zero insertion,
+  then blur with gain ``scale_factor``: the anti-aliased upsampling for decoders.
 
 The layers hold their filter as Python floats (``taps``), not as a tensor: they have no state, so
-anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place on a
-device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
+anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place
+on a device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
 convolution's parameters with them). Signatures: ``channels`` first, every option keyword-only
-(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep the
-positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
+(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep
+the positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
 
 An empty batch or channel axis gives an empty output of the right shape; an axis too short for the
 operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
@@ -54,7 +55,8 @@ __all__ = [
 
 
 class _BlurBase(nn.Module):
-    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample layers."""
+    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample
+    layers."""
 
     dims: ClassVar[int] = 2
 
@@ -96,12 +98,13 @@ class _BlurPoolNd(_BlurBase):
 
 
 class BlurPool1d(_BlurPoolNd):
-    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see :class:`BlurPool2d`.
+    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see
+    :class:`BlurPool2d`.
 
     Shape:
         - Input: ``(N, C, L)``
-        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even ``filter_size``
-          (``ceil((L + 2 * pad_off) / stride)`` in general).
+        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even
+          ``filter_size`` (``ceil((L + 2 * pad_off) / stride)`` in general).
 
     Example:
         >>> BlurPool1d(filter_size=3)(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]))
@@ -112,27 +115,29 @@ class BlurPool1d(_BlurPoolNd):
 
 
 class BlurPool2d(_BlurPoolNd):
-    """Blur-pool (Zhang, ICML 2019): low-pass filter with a separable kernel, then subsample by ``stride``.
+    """Blur-pool (Zhang, ICML 2019): low-pass filter with a separable kernel, then subsample by
+    ``stride``.
 
     Args:
         channels: number of input channels, checked at call; ``None`` accepts any.
         stride: subsampling factor, an int or ``(s_h, s_w)``.
         filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
-            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
+            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit
+            taps.
         pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
         pad_off: extra padding on every side, as the reference's ``pad_off``.
 
     Shape:
         - Input: ``(N, C, H, W)``, contiguous or channels_last (kept).
         - Output: ``(N, C, H_out, W_out)`` with ``H_out = ceil(H / stride)`` for odd and even
-          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general). ``N`` or ``C`` may be 0;
-          ``H`` and ``W`` must be at least 1.
+          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general). ``N`` or ``C`` may be
+          0; ``H`` and ``W`` must be at least 1.
 
     Convention:
-        ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under ``"reflect"``, an
-        axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is padded with
-        ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input by ``stride``
-        shifts the output by exactly one sample.
+        ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under
+        ``"reflect"``, an axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is
+        padded with ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input
+        by ``stride`` shifts the output by exactly one sample.
 
     Example:
         >>> pool = BlurPool2d(channels=3, filter_size=4)
@@ -207,7 +212,8 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
     ) -> _MaxBlurPoolNd:
-        """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
+        """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and
+        stride).
 
         Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
         """
@@ -215,8 +221,10 @@ class _MaxBlurPoolNd(_BlurPoolNd):
             raise ValueError(
                 f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported"
             )
-        # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
-        if any(d != 1 for d in check_tuple(pool.dilation, cls.dims, "dilation")):  # type: ignore[arg-type]
+        # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the
+        # ignores).
+        dilation: Any = pool.dilation
+        if any(d != 1 for d in check_tuple(dilation, cls.dims, "dilation")):
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
         stride = pool.stride if pool.stride is not None else pool.kernel_size
         return cls(
@@ -230,11 +238,13 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
 
 class MaxBlurPool1d(_MaxBlurPoolNd):
-    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`; see
+    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`;
+    see
     :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
+        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
+          stride))``.
 
     Example:
         >>> MaxBlurPool1d()(torch.zeros(1, 4, 10)).shape
@@ -245,25 +255,25 @@ class MaxBlurPool1d(_MaxBlurPoolNd):
 
 
 class MaxBlurPool2d(_MaxBlurPoolNd):
-    """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then :class:`BlurPool2d`.
+    """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then
+    :class:`BlurPool2d`.
 
     The anti-aliased replacement of ``MaxPool2d(kernel_size, stride, padding)``, with its positional
-    arguments (``MaxBlurPool2d(3, 2, 1)`` replaces ``MaxPool2d(3, 2, 1)``): the max is evaluated densely
-    and the subsampling is low-pass filtered. The blur's options are keyword-only.
+    arguments (``MaxBlurPool2d(3, 2, 1)`` replaces ``MaxPool2d(3, 2, 1)``): the max is evaluated
+    densely and the subsampling is low-pass filtered. The blur's options are keyword-only.
 
     Args:
-        kernel_size: window of the max.
-        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool2d``).
-        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
-        channels: number of input channels; ``None`` accepts any.
-        filter_size: the low-pass filter (int ``k``, family string or taps).
-        pad_mode: padding of the blur.
-        pad_off: extra padding of the blur.
+        kernel_size: window of the max. stride: subsampling factor of the blur-pool; ``None``:
+        ``kernel_size`` (as ``nn.MaxPool2d``). padding: implicit ``-inf`` padding of the max (at
+        most ``kernel_size // 2``). channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps). pad_mode: padding of
+        the blur. pad_off: extra padding of the blur.
 
     Shape:
         - Input: ``(N, C, H, W)``
-        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding - kernel_size + 1``;
-          ``H' >= 1`` is required (``ValueError`` otherwise, e.g. a 1x1 map at ``kernel_size=2``).
+        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding -
+          kernel_size + 1``; ``H' >= 1`` is required (``ValueError`` otherwise, e.g. a 1x1 map at
+          ``kernel_size=2``).
 
     Example:
         >>> MaxBlurPool2d(kernel_size=2, filter_size=4)(torch.zeros(1, 8, 112, 112)).shape
@@ -274,11 +284,13 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
 
 
 class MaxBlurPool3d(_MaxBlurPoolNd):
-    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`; see
+    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`;
+    see
     :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
+        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) /
+          stride)``.
 
     Example:
         >>> MaxBlurPool3d()(torch.zeros(1, 2, 8, 8, 8)).shape
@@ -289,17 +301,19 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
 
 
 if TYPE_CHECKING:
-    # The mixin always sits before an nn.ConvNd: the type checker sees that base, the runtime object.
+    # The mixin always sits before an nn.ConvNd: the type checker sees that base, the runtime
+    # object.
     _ConvBase = nn.modules.conv._ConvNd
 else:
     _ConvBase = object
 
 
 class _BlurConvMixin(_ConvBase):
-    """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at stride 1.
+    """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at
+    stride 1.
 
-    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly the
-    keys of the plain convolution (``weight``, ``bias``).
+    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly
+    the keys of the plain convolution (``weight``, ``bias``).
     """
 
     dims: ClassVar[int]
@@ -348,9 +362,9 @@ class _BlurConvMixin(_ConvBase):
         and the blur's stride after construction).
 
         Blur-pooled by stride ``s`` to ``ceil(L / s)`` samples, the padded map must hold the dilated
-        kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular) padding
-        needs more samples than (as many as) it pads. A downsampling layer without a ``stride``
-        attribute is trusted to check its input itself.
+        kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular)
+        padding needs more samples than (as many as) it pads. A downsampling layer without a
+        ``stride`` attribute is trusted to check its input itself.
         """
         ndim, stride = len(self.kernel_size), getattr(self.blur, "stride", None)
         if stride is None:
@@ -420,14 +434,16 @@ class _BlurConvMixin(_ConvBase):
 
 
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):
-    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
-    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size`` and
-    ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
+    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size``
+    and ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
 
     Shape:
         - Input: ``(N, C_in, L)``; Output: ``(N, C_out, L_out)`` with ``L_out`` of the blurred input
-          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k - 1) // 2``, odd k).
+          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k -
+          1) // 2``, odd k).
 
     Example:
         >>> BlurConv1d(4, 8, 3, stride=2, padding=1)(torch.zeros(1, 4, 10)).shape
@@ -439,14 +455,16 @@ class BlurConv1d(_BlurConvMixin, nn.Conv1d):
 
 
 class BlurConv2d(_BlurConvMixin, nn.Conv2d):
-    """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
-    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the convolution
-    after a strided block's first activation; this layer is that placement with ``nn.Conv2d``'s parameter
-    names, so ``load_state_dict`` takes the plain model's weights.
+    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the
+    convolution after a strided block's first activation; this layer is that placement with
+    ``nn.Conv2d``'s parameter names, so ``load_state_dict`` takes the plain model's weights.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+        padding_mode:
             as ``nn.Conv2d`` (positional in that order); ``stride`` is realized by the blur-pool.
         filter_size: the low-pass filter (int ``k``, family string or taps); keyword-only.
         pad_mode: padding of the blur; keyword-only.
@@ -455,9 +473,9 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
 
     Shape:
         - Input: ``(N, C_in, H, W)``
-        - Output: ``(N, C_out, H_out, W_out)``: the blurred input has ``ceil(H / stride)`` rows, then the
-          stride-1 convolution (same size as ``nn.Conv2d``'s output for 1x1 and for odd kernels with
-          ``padding = (k - 1) // 2``).
+        - Output: ``(N, C_out, H_out, W_out)``: the blurred input has ``ceil(H / stride)`` rows,
+          then the stride-1 convolution (same size as ``nn.Conv2d``'s output for 1x1 and for odd
+          kernels with ``padding = (k - 1) // 2``).
 
     Example:
         >>> conv = BlurConv2d(16, 32, kernel_size=1, stride=2, bias=False)
@@ -472,7 +490,8 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
 
 
 class BlurConv3d(_BlurConvMixin, nn.Conv3d):
-    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
     Shape:
         - Input: ``(N, C_in, D, H, W)``; Output: the blurred input (each axis ``ceil(L / stride)``)

@@ -1,14 +1,15 @@
 """Build downsampling layers by method name, so model transforms stay independent of the method.
 
-``convert(model, method=...)`` and the zoo ask this module for "the layer that subsamples by ``stride``
-after a dense operator". ``"blur"`` (blur-pool) is built in; other modules register more methods with
-:func:`register_downsample` (the polyphase layers register ``"aps"`` and ``"lps"``; ``fourier.py``
-``"flc"`` and ``"asap"``; ``wavelet.py`` ``"wavelet"``; ``adaptive.py`` ``"adaptive"``).
+``convert(model, method=...)`` and the zoo ask this module for "the layer that subsamples by
+``stride`` after a dense operator". ``"blur"`` (blur-pool) is built in; other modules register more
+methods with :func:`register_downsample` (the polyphase layers register ``"aps"`` and ``"lps"``;
+``fourier.py`` ``"flc"`` and ``"asap"``; ``wavelet.py`` ``"wavelet"``; ``adaptive.py``
+``"adaptive"``).
 
-What the factories receive: ``filter_size`` and ``pad_mode`` always (callers pass their defaults, 4 and
-``"reflect"``), plus any method option. Each method reads them as it can: ``"flc"``/``"asap"`` ignore
-both (ideal low-pass, circular FFT); ``"wavelet"`` picks its wavelet by the number of taps (2 Haar,
-4 db2, 6 db3) unless ``wavelet=`` is given; ``"adaptive"`` takes ``filter_size`` as its ``k``.
+What the factories receive: ``filter_size`` and ``pad_mode`` always (callers pass their defaults, 4
+and ``"reflect"``), plus any method option. Each method reads them as it can: ``"flc"``/``"asap"``
+ignore both (ideal low-pass, circular FFT); ``"wavelet"`` picks its wavelet by the number of taps (2
+Haar, 4 db2, 6 db3) unless ``wavelet=`` is given; ``"adaptive"`` takes ``filter_size`` as its ``k``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ _FACTORIES: dict[str, DownsampleFactory] = {}
 
 
 def register_downsample(name: str, factory: DownsampleFactory) -> None:
-    """Register ``factory(ndim, channels, stride, *, filter_size, pad_mode, **kwargs) -> nn.Module``.
+    """Register ``factory(ndim, channels, stride, *, filter_size, pad_mode, **kwargs) ->
+    nn.Module``.
 
     Raises:
         ValueError: if ``name`` is already registered.
@@ -63,11 +65,12 @@ def create_downsample(
     dtype: torch.dtype | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build the ``method`` layer that subsamples an ``ndim``-D map with ``channels`` channels by ``stride``.
+    """Build the ``method`` layer that subsamples an ``ndim``-D map with ``channels`` channels by
+    ``stride``.
 
-    ``device`` and ``dtype`` place the layer's parameters, if it has any (LPS's scorer); the factories
-    never see them, so parameter-free layers need not accept them. Other keyword arguments go to the
-    method's factory.
+    ``device`` and ``dtype`` place the layer's parameters, if it has any (LPS's scorer); the
+    factories never see them, so parameter-free layers need not accept them. Other keyword arguments
+    go to the method's factory.
 
     Example:
         >>> create_downsample("blur", 2, 64, 2)
@@ -117,13 +120,15 @@ def create_max_downsample(
     dtype: torch.dtype | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """The anti-aliased replacement of ``MaxPoolNd(kernel_size, stride, padding, dilation, ceil_mode)``.
+    """The anti-aliased replacement of ``MaxPoolNd(kernel_size, stride, padding, dilation,
+    ceil_mode)``.
 
-    The one place for the rule "evaluate the max densely, then subsample with the method". ``"blur"``
-    gives the fused :class:`~antialias.layers.MaxBlurPool2d` (and its 1D/3D twins); any other method
-    a parameter-free ``MaxPoolNd(kernel_size, stride=1)`` followed by :func:`create_downsample`'s
-    layer, as named children ``pool`` and ``downsample``. A wrap or end padding comes first, as the
-    child ``pad``; a single layer is returned as is, several in an ``nn.Sequential``.
+    The one place for the rule "evaluate the max densely, then subsample with the method".
+    ``"blur"`` gives the fused :class:`~antialias.layers.MaxBlurPool2d` (and its 1D/3D twins); any
+    other method a parameter-free ``MaxPoolNd(kernel_size, stride=1)`` followed by
+    :func:`create_downsample`'s layer, as named children ``pool`` and ``downsample``. A wrap or end
+    padding comes first, as the child ``pad``; a single layer is returned as is, several in an
+    ``nn.Sequential``.
 
     Args:
         method: a registered downsampling method (:func:`list_downsample_methods`).
@@ -155,7 +160,8 @@ def create_max_downsample(
 
     Example:
         >>> create_max_downsample("blur", 2, 64, 2)
-        MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=4, stride=2, pad_mode='reflect')
+        MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=4, stride=2,
+        pad_mode='reflect')
     """
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")

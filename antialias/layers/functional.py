@@ -1,14 +1,15 @@
 """Functional anti-aliased sampling: blur-pool, max-blur-pool and blur-upsample in 1D, 2D and 3D.
 
-Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first). The public functions
-check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``, ``_max_blur_pool``),
-which the modules call directly with the arguments they checked at construction. The entry checks the
-input, handles empty inputs and reaches its kernel through :func:`_choose`, the one backend choice.
+Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first). The public
+functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
+``_max_blur_pool``), which the modules call directly with the arguments they checked at
+construction. The entry checks the input, handles empty inputs and reaches its kernel through
+:func:`_choose`, the one backend choice.
 
 Convention:
-    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and
-    ``k // 2 + pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so
-    the output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``).
+    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and ``k // 2 +
+    pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so the
+    output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``).
 
     ``pad_mode="reflect"`` needs a pad smaller than the axis; on an axis too short for it (a 2x2 map
     with ``k = 7``) that axis is padded with ``"replicate"`` instead. ``"circular"`` wraps as many
@@ -18,13 +19,14 @@ Convention:
     depthwise convolution with the outer-product kernel up to float rounding.
 
 Backends (:func:`set_backend`, or ``ANTIALIAS_BACKEND`` in the environment):
-    ``"auto"`` (default): CUDA tensors run the fused Triton kernels (``_triton``) when Triton imports;
-    CPU tensors in eager mode the matrix kernels of ``_cpu`` (the slices on axes longer than
-    ``_cpu.MATRIX_MAX_LEN``). ``"triton"`` forces the Triton kernels (CPU tensors need
-    ``TRITON_INTERPRET=1`` before Triton is imported: its interpreter, how the tests run them without a
-    GPU); ``"cpu"`` the CPU kernels on any device; ``"slices"`` the strided slices. Under
-    ``torch.compile``, ``torch.export``, tracing (ONNX) and ``torch.func`` transforms every backend runs
-    the traceable slices, which inductor fuses into one loop. ``benchmarks/run.py`` measures them.
+    ``"auto"`` (default): CUDA tensors run the fused Triton kernels (``_triton``) when Triton
+    imports; CPU tensors in eager mode the matrix kernels of ``_cpu`` (the slices on axes longer
+    than ``_cpu.MATRIX_MAX_LEN``). ``"triton"`` forces the Triton kernels (CPU tensors need
+    ``TRITON_INTERPRET=1`` before Triton is imported: its interpreter, how the tests run them
+    without a GPU); ``"cpu"`` the CPU kernels on any device; ``"slices"`` the strided slices. Under
+    ``torch.compile``, ``torch.export``, tracing (ONNX) and ``torch.func`` transforms every backend
+    runs the traceable slices, which inductor fuses into one loop. ``benchmarks/run.py`` measures
+    them.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "triton", "cpu", "slices")
-# The environment's value is checked where it is used (a bad one must not break ``import antialias``).
+# The environment's value is checked where it is used (a bad one must not break ``import
+# antialias``).
 _BACKEND = [os.environ.get("ANTIALIAS_BACKEND") or "auto"]
 
 
@@ -78,7 +81,8 @@ def _check_backend(backend: str, name: str = "backend") -> str:
 
 
 def get_backend() -> str:
-    """The kernel backend: the last :class:`set_backend`, else ``ANTIALIAS_BACKEND``, else ``"auto"``."""
+    """The kernel backend: the last :class:`set_backend`, else ``ANTIALIAS_BACKEND``, else
+    ``"auto"``."""
     return _check_backend(_BACKEND[0], "ANTIALIAS_BACKEND")
 
 
@@ -110,7 +114,8 @@ class set_backend:
 
 
 def compiling() -> bool:
-    """True while torch.compile or torch.export traces, or the tracer runs (``torch.jit.trace``, ONNX)."""
+    """True while torch.compile or torch.export traces, or the tracer runs (``torch.jit.trace``,
+    ONNX)."""
     return bool(torch.compiler.is_compiling()) or torch.jit.is_tracing()
 
 
@@ -140,7 +145,7 @@ def _choose(x: Tensor) -> str:
 
 
 def _kernel(op: str, x: Tensor) -> Callable[..., Tensor]:
-    """The kernel of ``op`` (``"blur_pool"``, ``"blur_upsample"``, ``"max_blur_pool"``) for ``x``."""
+    """The kernel of ``op`` (``"blur_pool"``, ``"blur_upsample"`` or ``"max_blur_pool"``)."""
     kind = _choose(x)
     if kind == "triton":
         from antialias.layers._triton import function
@@ -319,7 +324,8 @@ def max_blur_pool1d(
     """Max at stride 1, then blur-pool (1D); see :class:`~antialias.layers.MaxBlurPool1d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
+        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
+          stride))``.
 
     Example:
         >>> max_blur_pool1d(torch.zeros(1, 1, 9)).shape
@@ -420,8 +426,8 @@ def blur_upsample2d(
 ) -> Tensor:
     """Anti-aliased upsampling (2D): insert zeros, then blur with gain ``scale_factor`` per axis.
 
-    With ``filter_size=4``, ``scale_factor=2`` and replicate padding this equals bilinear interpolation
-    (``align_corners=False``). See :class:`~antialias.layers.BlurUpsample2d`.
+    With ``filter_size=4``, ``scale_factor=2`` and replicate padding this equals bilinear
+    interpolation (``align_corners=False``). See :class:`~antialias.layers.BlurUpsample2d`.
 
     Shape:
         - Input: ``(N, C, H, W)``; Output: ``(N, C, H * scale_factor, W * scale_factor)``.

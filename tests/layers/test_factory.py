@@ -1,4 +1,5 @@
-"""The layer factory (factory.py): methods by name, and create_max_downsample, the one rule "max at stride 1, then the method's downsampling"."""
+"""The layer factory (factory.py): methods by name, and create_max_downsample, the one rule "max at
+stride 1, then the method's downsampling"."""
 
 from __future__ import annotations
 

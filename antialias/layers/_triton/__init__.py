@@ -1,9 +1,9 @@
 """Fused Triton kernels for the blur layers, loaded lazily.
 
-Three layers, as in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels (pure
-index arithmetic on pointers), ``tables.py`` the per-axis index tables they read (padding, stride, taps
-and zero-insertion folded in; the CPU kernels use their dense form), ``function.py`` the
-``torch.autograd.Function`` s that launch them. The layers reach them through
+Three layers, as in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels
+(pure index arithmetic on pointers), ``tables.py`` the per-axis index tables they read (padding,
+stride, taps and zero-insertion folded in; the CPU kernels use their dense form), ``function.py``
+the ``torch.autograd.Function`` s that launch them. The layers reach them through
 :func:`antialias.layers.functional._choose`.
 
 Importing this package never imports Triton; :func:`available` does, once.

@@ -1,9 +1,10 @@
 """``torch.autograd.Function`` s that launch the Triton kernels and define their backward.
 
-Blur-pool and blur-upsample are linear: the forward gathers with the op's tables, the backward with the
-transposed tables (the adjoint: zero-insertion then blur, computed per input sample, so no atomics) and
-is itself this Function, hence twice differentiable. Max-blur-pool saves its input: the backward blurs
-the gradient back onto the max-pooled grid, then each input gathers the gradients of the windows it wins.
+Blur-pool and blur-upsample are linear: the forward gathers with the op's tables, the backward with
+the transposed tables (the adjoint: zero-insertion then blur, computed per input sample, so no
+atomics) and is itself this Function, hence twice differentiable. Max-blur-pool saves its input: the
+backward blurs the gradient back onto the max-pooled grid, then each input gathers the gradients of
+the windows it wins.
 """
 
 from __future__ import annotations
@@ -73,14 +74,16 @@ def _on_device(
 
 
 def _as5d(t: Tensor) -> tuple[list[int], list[int]]:
-    """Sizes and strides of the logical ``(N, C, D, H, W)`` view (length-1 axes before the spatial ones)."""
+    """Sizes and strides of the logical ``(N, C, D, H, W)`` view (length-1 axes before the spatial
+    ones)."""
     pad = 5 - t.dim()
     sizes = list(t.shape[:2]) + [1] * pad + list(t.shape[2:])
     return sizes, list(t.stride()[:2]) + [0] * pad + list(t.stride()[2:])
 
 
 def _empty_like_format(x: Tensor, shape: Sequence[int]) -> Tensor:
-    """A new tensor of ``shape`` in the memory format of ``x`` (channels_last in, channels_last out)."""
+    """A new tensor of ``shape`` in the memory format of ``x`` (channels_last in, channels_last
+    out)."""
     fmt = torch.contiguous_format
     if is_channels_last(x):
         fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
@@ -144,10 +147,12 @@ def _separable(x: Tensor, tables: list[T.AxisTable]) -> Tensor:
 
 
 class _SeparableGather(torch.autograd.Function):
-    """A linear map given by per-axis tables; the backward is this Function with the adjoint tables."""
+    """A linear map given by per-axis tables; the backward: this Function, the adjoint tables."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, fwd: list[T.AxisTable], adj: list[T.AxisTable]) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, fwd: list[T.AxisTable], adj: list[T.AxisTable]
+    ) -> Tensor:
         ctx.tables = (fwd, adj)
         return _separable(x, fwd)
 
@@ -167,7 +172,7 @@ def blur_pool(
 
 
 def blur_upsample(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
-    """Zero-insert + blur on 1D/2D/3D inputs in one Triton pass (checked arguments); differentiable."""
+    """Zero-insert + blur on 1D/2D/3D inputs in one Triton pass; differentiable."""
     _check(x, "blur_upsample")
     fwd, adj = _upsample_tables(tuple(taps), tuple(x.shape[2:]), tuple(factor), pad_mode)
     return _SeparableGather.apply(x, fwd, adj)
@@ -198,7 +203,9 @@ class _MaxBlurPool(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: Any, grad: Tensor
+    ) -> tuple[Tensor | None, None, None, None, None]:
         (x,) = ctx.saved_tensors
         kernel, padding, adj = ctx.args
         grad_max = _separable(grad, adj)  # the gradient on the stride-1 max-pooled grid
@@ -224,7 +231,8 @@ def max_blur_pool(
     pad_mode: str,
     pad_off: int,
 ) -> Tensor:
-    """Stride-1 max pooling (``-inf`` padding), blur and subsample, fused (float16/bfloat16/float32).
+    """Stride-1 max pooling (``-inf`` padding), blur and subsample, fused
+    (float16/bfloat16/float32).
 
     The fused kernel keeps float32 maxima: float64 takes the max first, then the blur-pool kernel.
     """

@@ -1,14 +1,15 @@
-"""Per-axis index tables: what each output sample reads, with the padding, stride and taps folded in.
+"""Per-axis index tables: what each output sample reads, with the padding, stride and taps folded
+in.
 
-Along one axis, blur-pool (pad + filter + subsample) and blur-upsample (zero-insert + filter) are linear
-maps in which output ``o`` is ``sum_r weight[o, r] * input[index[o, r]]``. The tables hold those
-``(index, weight)`` pairs, ``R`` per output (``R = k`` for blur-pool), ``index = -1`` marking an unused
-slot (zero padding, or a row shorter than ``R``). The Triton kernels read them; the CPU kernels apply
-their dense form (:func:`dense`). This module imports no Triton.
+Along one axis, blur-pool (pad + filter + subsample) and blur-upsample (zero-insert + filter) are
+linear maps in which output ``o`` is ``sum_r weight[o, r] * input[index[o, r]]``. The tables hold
+those ``(index, weight)`` pairs, ``R`` per output (``R = k`` for blur-pool), ``index = -1`` marking
+an unused slot (zero padding, or a row shorter than ``R``). The Triton kernels read them; the CPU
+kernels apply their dense form (:func:`dense`). This module imports no Triton.
 
 An output reads exactly the inputs of its window, so a NaN or Inf stays local. Reflect padding falls
-back to replicate on an axis not longer than its padding (the rule of ``_checks.pad``); circular wraps
-as often as needed.
+back to replicate on an axis not longer than its padding (the rule of ``_checks.pad``); circular
+wraps as often as needed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _source(pos: Tensor, length: int, pad_mode: str, pad: int) -> Tensor:
 def pool_table(
     taps: tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int
 ) -> AxisTable:
-    """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per output."""
+    """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per
+    output."""
     k = len(taps)
     left, right = blur_pads(k, pad_off)
     out_len = (length + left + right - k) // stride + 1
@@ -55,12 +57,13 @@ def pool_table(
 def upsample_phases(
     taps: tuple[float, ...], factor: int
 ) -> tuple[list[list[float]], list[list[int]], int, int]:
-    """Split the upsampling filter into its ``factor`` polyphase parts: weights, offsets, left, right.
+    """Split the upsampling filter into its ``factor`` polyphase parts: weights, offsets, left,
+    right.
 
-    Output ``n = factor * j + r`` is ``factor * sum_i taps[i] * u[n - c + i]``, ``u`` the zero-stuffed
-    input and ``c = (k + factor - 2) // 2`` centring the filter on the half-pixel grid (``k = 4`` at
-    factor 2 is bilinear interpolation). Only taps with ``n - c + i`` a multiple of ``factor`` touch an
-    input sample, at offset ``(r - c + i) // factor`` from ``j``.
+    Output ``n = factor * j + r`` is ``factor * sum_i taps[i] * u[n - c + i]``, ``u`` the
+    zero-stuffed input and ``c = (k + factor - 2) // 2`` centring the filter on the half-pixel grid
+    (``k = 4`` at factor 2 is bilinear interpolation). Only taps with ``n - c + i`` a multiple of
+    ``factor`` touch an input sample, at offset ``(r - c + i) // factor`` from ``j``.
     """
     center = (len(taps) + factor - 2) // 2
     weights: list[list[float]] = [[] for _ in range(factor)]
@@ -76,7 +79,8 @@ def upsample_phases(
 
 @functools.lru_cache(maxsize=1024)
 def upsample_table(taps: tuple[float, ...], length: int, factor: int, pad_mode: str) -> AxisTable:
-    """Zero-insert by ``factor`` + filter (gain ``factor``): output ``j * factor + r`` reads phase ``r``."""
+    """Zero-insert by ``factor`` + filter (gain ``factor``): output ``j * factor + r`` reads phase
+    ``r``."""
     weights, offsets, left, right = upsample_phases(taps, factor)
     width = max(len(o) for o in offsets)
     j = torch.arange(length)
