@@ -159,9 +159,9 @@ def create_max_downsample(
           else ``L + 2 * padding - kernel_size + 1`` (plus ``stride - 1`` with ``ceil_mode``).
 
     Example:
-        >>> create_max_downsample("blur", 2, 64, 2)
-        MaxBlurPool2d(kernel_size=2, padding=0, channels=64, filter_size=4, stride=2,
-        pad_mode='reflect')
+        >>> pool = create_max_downsample("blur", 2, 64, 2)
+        >>> type(pool).__name__, pool.kernel_size, pool.stride
+        ('MaxBlurPool2d', [2, 2], [2, 2])
     """
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
