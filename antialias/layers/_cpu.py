@@ -168,14 +168,15 @@ def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
 
 # channels_last 2D blur-pool forward: oneDNN's depthwise convolution reads channels_last natively
 # and is the fastest CPU kernel for it, but pads only with zeros. It computes every output whose
-# window lies inside the map; the border rows and columns are then recomputed exactly from thin
-# slabs of the input (one gather, two small products, one scatter per axis). Below this map size the
-# border work costs more than the convolution saves (measured: 28x28 maps are faster with the
-# products, 56x56 ones not).
+# window lies inside the map; the border rows and columns are then recomputed exactly from the thin
+# slabs of input they read (views: index_select and index_copy_ on an inner axis cost more than the
+# convolution). Below this map size the border work costs more than the convolution saves
+# (measured: 28x28 maps are faster with the products, 56x56 ones not).
 CONV_MIN_SIZE = 40
-# Per axis: (first interior output, end of interior outputs, border outputs, inputs they read,
-# weights)
-_ConvAxis = tuple[int, int, Tensor, Tensor, Tensor]
+# Per axis: first and end interior output, and per border (front, back): (out start, out end,
+# in start, in end, weights (outs, ins)).
+_Border = tuple[int, int, int, int, Tensor]
+_ConvAxis = tuple[int, int, list[_Border]]
 _ConvPlan = tuple[Tensor, list[int], list[int], list[_ConvAxis]]
 
 
@@ -199,37 +200,34 @@ def _conv_plan(
             end = min(conv_len, (length - k + left) // s + 1)
             if start >= end:  # a map too small to have interior outputs
                 return None
-            rows = torch.cat([torch.arange(0, start), torch.arange(end, mat.size(0))])
-            cols = (mat[rows] != 0).any(0).nonzero().flatten()
-            if cols.numel() == 0:  # border outputs made of zero padding only
-                cols = torch.zeros(1, dtype=torch.long)
-            weights = mat[rows][:, cols].to(device, dtype)
-            axes.append((start, end, rows.to(device), cols.to(device), weights))
+            borders = []
+            for o0, o1 in ((0, start), (end, mat.size(0))):
+                if o0 < o1:
+                    used = (mat[o0:o1] != 0).any(0).nonzero().flatten().tolist() or [0]
+                    i0, i1 = used[0], used[-1] + 1
+                    borders.append((o0, o1, i0, i1, mat[o0:o1, i0:i1].to(device, dtype)))
+            axes.append((start, end, borders))
         t = torch.tensor(taps, dtype=torch.float64)
         weight = (t[:, None] * t[None, :]).to(device, dtype).expand(shape[0], 1, k, k).contiguous()
     return weight, list(stride), [left, left], axes
 
 
 def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: list[Tensor]) -> Tensor:
-    weight, stride, padding, (rows, cols) = plan
+    weight, stride, padding, ((start, end, rows), (_, _, cols)) = plan
     y = F.conv2d(x, weight, None, stride, padding, 1, x.size(1))
     out_h, out_w = mats[0].size(0), mats[1].size(0)
     if y.size(2) != out_h or y.size(3) != out_w:  # even filters on odd maps: one more row or column
-        full = x.new_empty((y.size(0), y.size(1), out_h, out_w)).to(
-            memory_format=torch.channels_last
-        )
+        shape = (y.size(0), y.size(1), out_h, out_w)
+        full = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=torch.channels_last)
         full[:, :, : y.size(2), : y.size(3)] = y
         y = full
-    # Work on the (N, H, W, C) views, which are contiguous: slabs keep long contiguous rows.
+    # The (N, H, W, C) views are contiguous: slabs keep long contiguous rows.
     z, out = x.permute(0, 2, 3, 1), y.permute(0, 2, 3, 1)
-    start, end, out_rows, in_rows, row_weights = rows
-    slab = _apply_axis(_apply_axis(z.index_select(1, in_rows), row_weights, 1), mats[1], 2)
-    out.index_copy_(1, out_rows, slab)
-    _, _, out_cols, in_cols, col_weights = cols
-    slab = _apply_axis(
-        _apply_axis(z.index_select(2, in_cols), mats[0][start:end], 1), col_weights, 2
-    )
-    out[:, start:end].index_copy_(2, out_cols, slab)
+    for o0, o1, i0, i1, w in rows:
+        out[:, o0:o1] = _apply_axis(_apply_axis(z[:, i0:i1], w, 1), mats[1], 2)
+    for o0, o1, i0, i1, w in cols:
+        slab = _apply_axis(z[:, :, i0:i1], mats[0][start:end], 1)
+        out[:, start:end, o0:o1] = _apply_axis(slab, w, 2)
     return y
 
 
@@ -242,8 +240,7 @@ _Local = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]  # (map, 
 
 
 def _finite(t: Tensor) -> bool:
-    acc = torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
-    return bool(torch.isfinite(t.sum(dtype=acc)))
+    return bool(torch.isfinite(t.sum()))
 
 
 def _local(fn: Callable[[Tensor], Tensor], in_shape: list[int]) -> _Local:
