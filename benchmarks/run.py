@@ -579,9 +579,14 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "processor": _cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": _native_bf16(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    print(f"torch {meta['torch']}, {meta['threads']} threads, {meta['processor']}")
+    print(
+        f"torch {meta['torch']}, {meta['threads']} threads, {meta['processor']} "
+        f"({meta['cpu_capability']}, native bf16: {meta['native_bf16']})"
+    )
     results: dict[str, Any] = {"meta": meta}
     start = time.perf_counter()
     if "layers" in args.sections:
@@ -595,6 +600,12 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(json.dumps(results, indent=1))
         print(f"wrote {args.output}")
     return 0
+
+
+def _native_bf16() -> bool:
+    """Whether the CPU has bfloat16 units (AVX512-BF16 or AMX), as torch reports them."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def _cpu_name() -> str:
