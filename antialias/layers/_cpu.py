@@ -9,10 +9,11 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
 - ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form
   of ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis
   and no padded copy is made. The backward multiplies by the transposes (``_SeparableLinear``),
-  saving no activation. channels_last 2D blur-pools of large maps run oneDNN's depthwise convolution
-  on the unpadded map and recompute the few border outputs. bfloat16 runs in bfloat16 where the CPU
-  has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16 products are then the fastest),
-  else in float32; float16 runs in float32.
+  saving no activation; channels_last inputs are multiplied in their own memory order. bfloat16 runs
+  in bfloat16 where the CPU has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16 products
+  are then the fastest), else in float32; float16 runs in float32. (A zero-padded depthwise
+  convolution with the border outputs recomputed was measured for channels_last too: as fast on an
+  idle machine, several times slower on a busy one, where each of its many small operators waits.)
 """
 
 from __future__ import annotations
@@ -166,71 +167,6 @@ def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
     return z
 
 
-# channels_last 2D blur-pool forward: oneDNN's depthwise convolution reads channels_last natively
-# and is the fastest CPU kernel for it, but pads only with zeros. It computes every output whose
-# window lies inside the map; the border rows and columns are then recomputed exactly from the thin
-# slabs of input they read (views: index_select and index_copy_ on an inner axis cost more than the
-# convolution). Below this map size the border work costs more than the convolution saves
-# (measured: 28x28 maps are faster with the products, 56x56 ones not).
-CONV_MIN_SIZE = 40
-# Per axis: first and end interior output, and per border (front, back): (out start, out end,
-# in start, in end, weights (outs, ins)).
-_Border = tuple[int, int, int, int, Tensor]
-_ConvAxis = tuple[int, int, list[_Border]]
-_ConvPlan = tuple[Tensor, list[int], list[int], list[_ConvAxis]]
-
-
-@functools.lru_cache(maxsize=512)
-def _conv_plan(
-    taps: tuple[float, ...],
-    shape: tuple[int, int, int],
-    stride: tuple[int, int],
-    pad_mode: str,
-    pad_off: int,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> _ConvPlan | None:
-    k, left = len(taps), blur_pads(len(taps), pad_off)[0]
-    axes: list[_ConvAxis] = []
-    with torch.inference_mode(False):  # see _mats
-        for length, s in zip(shape[1:], stride, strict=True):
-            mat = dense(pool_table(taps, length, s, pad_mode, pad_off))
-            conv_len = (length + 2 * left - k) // s + 1  # the convolution pads ``left`` both sides
-            start = -(-left // s)  # first output whose window starts inside the map
-            end = min(conv_len, (length - k + left) // s + 1)
-            if start >= end:  # a map too small to have interior outputs
-                return None
-            borders = []
-            for o0, o1 in ((0, start), (end, mat.size(0))):
-                if o0 < o1:
-                    used = (mat[o0:o1] != 0).any(0).nonzero().flatten().tolist() or [0]
-                    i0, i1 = used[0], used[-1] + 1
-                    borders.append((o0, o1, i0, i1, mat[o0:o1, i0:i1].to(device, dtype)))
-            axes.append((start, end, borders))
-        t = torch.tensor(taps, dtype=torch.float64)
-        weight = (t[:, None] * t[None, :]).to(device, dtype).expand(shape[0], 1, k, k).contiguous()
-    return weight, list(stride), [left, left], axes
-
-
-def _conv_blur_pool(x: Tensor, plan: _ConvPlan, mats: list[Tensor]) -> Tensor:
-    weight, stride, padding, ((start, end, rows), (_, _, cols)) = plan
-    y = F.conv2d(x, weight, None, stride, padding, 1, x.size(1))
-    out_h, out_w = mats[0].size(0), mats[1].size(0)
-    if y.size(2) != out_h or y.size(3) != out_w:  # even filters on odd maps: one more row or column
-        shape = (y.size(0), y.size(1), out_h, out_w)
-        full = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=torch.channels_last)
-        full[:, :, : y.size(2), : y.size(3)] = y
-        y = full
-    # The (N, H, W, C) views are contiguous: slabs keep long contiguous rows.
-    z, out = x.permute(0, 2, 3, 1), y.permute(0, 2, 3, 1)
-    for o0, o1, i0, i1, w in rows:
-        out[:, o0:o1] = _apply_axis(_apply_axis(z[:, i0:i1], w, 1), mats[1], 2)
-    for o0, o1, i0, i1, w in cols:
-        slab = _apply_axis(z[:, :, i0:i1], mats[0][start:end], 1)
-        out[:, start:end, o0:o1] = _apply_axis(slab, w, 2)
-    return y
-
-
 # Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros,
 # and 0 * NaN = NaN, so one NaN or Inf would spread over the whole map. The products run when the
 # data are finite; otherwise the slices, which read only each output's window, redo the call. The
@@ -268,7 +204,6 @@ class _SeparableLinear(torch.autograd.Function):
         x: Tensor,
         mats: list[Tensor],
         adjoint: list[Tensor],
-        conv: _ConvPlan | None,
         local: _Local,
     ) -> Tensor:
         ctx.mats, ctx.adjoint, ctx.local = mats, adjoint, local
@@ -280,7 +215,7 @@ class _SeparableLinear(torch.autograd.Function):
         with torch.autocast(x.device.type, enabled=False):
             if not out_smaller and not _finite(x):
                 return local[0](x)
-            y = _conv_blur_pool(x, conv, mats) if conv is not None else separable_matmul(x, mats)
+            y = separable_matmul(x, mats)
             if out_smaller and not _finite(y):
                 return local[0](x)  # a NaN/Inf went through the products (0 * NaN): redo it locally
         if y._base is not None and ctx.needs_input_grad[0]:
@@ -293,20 +228,17 @@ class _SeparableLinear(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         grad = grad.to(ctx.adjoint[0].dtype)  # e.g. a bfloat16 gradient of a float32 forward
         swapped = (ctx.local[1], ctx.local[0])
-        out = _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, None, swapped)
-        return out, None, None, None, None
+        out = _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, swapped)
+        return out, None, None, None
 
 
 def _linear(
-    x: Tensor,
-    tables: list[tuple[Tensor, Tensor, int]],
-    conv: Any,
-    slices: Callable[[Tensor], Tensor],
+    x: Tensor, tables: list[tuple[Tensor, Tensor, int]], slices: Callable[[Tensor], Tensor]
 ) -> Tensor:
     dtype = _compute_dtype(x.dtype)
     mats = [_mats(t, dtype, x.device) for t in tables]
     local = _local(slices, list(x.shape))
-    y = _SeparableLinear.apply(x.to(dtype), [m[0] for m in mats], [m[1] for m in mats], conv, local)
+    y = _SeparableLinear.apply(x.to(dtype), [m[0] for m in mats], [m[1] for m in mats], local)
     return y.to(x.dtype)
 
 
@@ -319,25 +251,13 @@ def blur_pool_matrix(
     tables = [
         pool_table(key, n, s, pad_mode, pad_off) for n, s in zip(x.shape[2:], stride, strict=True)
     ]
-    conv = None
-    # channels_last only: in NCHW oneDNN's depthwise convolution is slower than the matrix products.
-    dtype = _compute_dtype(x.dtype)
-    if (
-        x.dim() == 4
-        and pad_mode != "circular"
-        and dtype in (torch.float32, torch.bfloat16)
-        and min(x.shape[2:]) >= CONV_MIN_SIZE
-        and is_channels_last(x)
-    ):
-        plan_args = (key, tuple(x.shape[1:]), (stride[0], stride[1]), pad_mode, pad_off)
-        conv = _conv_plan(*plan_args, dtype, x.device)  # type: ignore[arg-type]
-    return _linear(x, tables, conv, lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off))
+    return _linear(x, tables, lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off))
 
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
     key = tuple(taps)
     tables = [upsample_table(key, n, f, pad_mode) for n, f in zip(x.shape[2:], factor, strict=True)]
-    return _linear(x, tables, None, lambda t: blur_upsample_slices(t, taps, factor, pad_mode))
+    return _linear(x, tables, lambda t: blur_upsample_slices(t, taps, factor, pad_mode))
 
 
 def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:

@@ -94,10 +94,8 @@ def test_upsample_matrix_equals_slices(generator, pad_mode):
 
 
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros"])
-def test_channels_last_convolution_path_equals_slices(generator, pad_mode, monkeypatch):
-    """channels_last float32 runs a zero-padded depthwise convolution and recomputes the border
-    outputs."""
-    monkeypatch.setattr(CPU, "CONV_MIN_SIZE", 1)  # large maps only by default; here every size
+def test_channels_last_matrix_path_equals_slices(generator, pad_mode):
+    """channels_last inputs are multiplied in their own memory order and stay channels_last."""
     for k, stride, size, pad_off in itertools.product(
         (2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)
     ):
@@ -279,9 +277,8 @@ def test_cpu_autocast_forward_and_backward(generator, fmt):
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
-# (backend, memory format, map size, dtype): the matrix products (NCHW), the channels_last
-# convolution path (maps of at least CPU.CONV_MIN_SIZE), the strided slices, the Triton kernels
-# (interpreter on CPU).
+# (backend, memory format, map size, dtype): the matrix products (NCHW and channels_last, float32
+# and bfloat16), the strided slices, the Triton kernels (interpreter on CPU).
 BACKENDS = [
     ("cpu", torch.contiguous_format, 32, torch.float32),
     ("cpu", torch.contiguous_format, 32, torch.bfloat16),
@@ -306,8 +303,8 @@ BACKENDS = [
 IDS = [
     "cpu-matrix",
     "cpu-matrix-bf16",
-    "cpu-conv-cl",
-    "cpu-conv-cl-bf16",
+    "cpu-matrix-cl",
+    "cpu-matrix-cl-bf16",
     "slices",
     "triton",
     "triton-cl",
