@@ -9,9 +9,9 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
 - ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form
   of ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis
   and no padded copy is made. The backward multiplies by the transposes (``_SeparableLinear``),
-  saving no activation; channels_last inputs are multiplied in their own memory order. bfloat16 runs
-  in bfloat16 where the CPU has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16 products
-  are then the fastest), else in float32; float16 runs in float32. (A zero-padded depthwise
+  saving no activation; channels_last inputs are multiplied in their own memory order. bfloat16
+  runs in bfloat16 where the CPU has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16
+  products are then the fastest), else in float32; float16 runs in float32. (A zero-padded depthwise
   convolution with the border outputs recomputed was measured for channels_last too: as fast on an
   idle machine, several times slower on a busy one, where each of its many small operators waits.)
 """
