@@ -609,13 +609,20 @@ def _native_bf16() -> bool:
 
 
 def _cpu_name() -> str:
+    """The model name, with family and model numbers (virtual machines often hide the name)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        info = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (
+                line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines()
+            )
+            if value
+        )
     except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        info = {}
+    if "model name" not in info:
+        return platform.processor() or "unknown CPU"
+    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')})"
 
 
 if __name__ == "__main__":
