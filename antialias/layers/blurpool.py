@@ -221,16 +221,14 @@ class _MaxBlurPoolNd(_BlurPoolNd):
             raise ValueError(
                 f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported"
             )
-        # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the
-        # ignores).
-        dilation: Any = pool.dilation
-        if any(d != 1 for d in check_tuple(dilation, cls.dims, "dilation")):
+        p: Any = pool  # any max-pool-like module: its attributes type as Tensor | Module
+        if any(d != 1 for d in check_tuple(p.dilation, cls.dims, "dilation")):
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
-        stride = pool.stride if pool.stride is not None else pool.kernel_size
+        stride = p.stride if p.stride is not None else p.kernel_size
         return cls(
-            pool.kernel_size,  # type: ignore[arg-type]
-            stride,  # type: ignore[arg-type]
-            pool.padding,  # type: ignore[arg-type]
+            p.kernel_size,
+            stride,
+            p.padding,
             channels=channels,
             filter_size=filter_size,
             pad_mode=pad_mode,
