@@ -579,9 +579,14 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "processor": _cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": _native_bf16(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    print(f"torch {meta['torch']}, {meta['threads']} threads, {meta['processor']}")
+    print(
+        f"torch {meta['torch']}, {meta['threads']} threads, {meta['processor']} "
+        f"({meta['cpu_capability']}, native bf16: {meta['native_bf16']})"
+    )
     results: dict[str, Any] = {"meta": meta}
     start = time.perf_counter()
     if "layers" in args.sections:
@@ -597,14 +602,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _native_bf16() -> bool:
+    """Whether the CPU has bfloat16 units (AVX512-BF16 or AMX), as torch reports them."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def _cpu_name() -> str:
+    """The model name, with family and model numbers (virtual machines often hide the name)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        info = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (
+                line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines()
+            )
+            if value
+        )
     except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        info = {}
+    if "model name" not in info:
+        return platform.processor() or "unknown CPU"
+    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')})"
 
 
 if __name__ == "__main__":

@@ -37,12 +37,3 @@ __all__ += alias_free.__all__
 __all__ += fourier.__all__
 __all__ += wavelet.__all__
 __all__ += trim.__all__
-
-_MOVED = {"lps_temperature": "antialias.train.lps_temperature"}
-
-
-def __getattr__(name: str) -> object:
-    # Names that left this module in 0.2 fail with their new home (a training schedule is not a layer).
-    if name in _MOVED:
-        raise AttributeError(f"antialias.layers.{name} moved to {_MOVED[name]}")
-    raise AttributeError(f"module 'antialias.layers' has no attribute {name!r}")

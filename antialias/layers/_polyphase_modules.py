@@ -4,7 +4,7 @@ and its conventions."""
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, List, Literal, Optional, Tuple, Union, cast
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -48,12 +48,12 @@ class _PhaseLinked(nn.Module):
     """
 
     _ndim: ClassVar[int] = 2
-    stride: List[int]
-    taps: List[float]
+    stride: list[int]
+    taps: list[float]
 
     def __init__(
         self,
-        channels: Optional[int],
+        channels: int | None,
         stride: IntOrTuple,
         filter_size: FilterSpec,
         pad_mode: str,
@@ -68,7 +68,7 @@ class _PhaseLinked(nn.Module):
         self._name = type(self).__name__
         self.__dict__["_leader"] = None
         self._n_followers = 0
-        self._published: Optional[Tuple[Tensor, List[int]]] = None
+        self._published: tuple[Tensor, list[int]] | None = None
         self._reads = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -80,11 +80,11 @@ class _PhaseLinked(nn.Module):
         return state
 
     @property
-    def leader(self) -> Optional[_PolyphaseDownNd]:
+    def leader(self) -> _PolyphaseDownNd | None:
         """The layer whose phase this one reuses (``None``: it chooses its own)."""
         return self.__dict__["_leader"]
 
-    def _attach(self, leader: Optional[_PolyphaseDownNd]) -> None:
+    def _attach(self, leader: _PolyphaseDownNd | None) -> None:
         old = self.__dict__["_leader"]
         if old is not None:
             old._n_followers -= 1
@@ -105,12 +105,12 @@ class _PhaseLinked(nn.Module):
             leader._n_followers += 1
         self.__dict__["_leader"] = leader
 
-    def _publish(self, phase: Tensor, grid: List[int]) -> None:
+    def _publish(self, phase: Tensor, grid: list[int]) -> None:
         if self._n_followers > 0:
             self._published = (phase, grid)
             self._reads = 0
 
-    def _read_leader(self, batch: int, grid: List[int]) -> Tensor:
+    def _read_leader(self, batch: int, grid: list[int]) -> Tensor:
         leader = self.leader
         assert leader is not None
         published = leader._published
@@ -150,7 +150,7 @@ class _PhaseLinked(nn.Module):
 class _PolyphaseDownNd(_PhaseLinked):
     return_phase: bool
 
-    def follow(self, leader: Optional[_PolyphaseDownNd]) -> _PolyphaseDownNd:
+    def follow(self, leader: _PolyphaseDownNd | None) -> _PolyphaseDownNd:
         """Reuse the phase ``leader`` chose in the same forward pass instead of choosing one.
 
         Residual blocks subsample the main path and the shortcut; both must keep the same phase for
@@ -161,13 +161,13 @@ class _PolyphaseDownNd(_PhaseLinked):
         self._attach(leader)
         return self
 
-    def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    def _choose(self, x: Tensor, phase: Tensor | None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def forward(self, input: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         check_input(input, self.dims, self.channels, self._name)
         ops.check_polyphase_size(input, self._name)
-        phase: Optional[Tensor] = None
+        phase: Tensor | None = None
         if self.leader is not None:
             grid = [-(-input.size(d + 2) // s) for d, s in enumerate(self.stride)]
             phase = self._read_leader(input.size(0), grid)
@@ -180,7 +180,7 @@ class _PolyphaseDownNd(_PhaseLinked):
 class _ApsDownNd(_PolyphaseDownNd):
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 1,
@@ -192,7 +192,7 @@ class _ApsDownNd(_PolyphaseDownNd):
         self.norm = ops.check_norm(norm)
         self.return_phase = bool(return_phase)
 
-    def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    def _choose(self, x: Tensor, phase: Tensor | None) -> tuple[Tensor, Tensor]:
         return ops.aps_down(x, self.stride, self.norm, self.taps, self.pad_mode, phase)
 
     def _options_repr(self) -> str:
@@ -299,7 +299,7 @@ class LpsScorer(nn.Module):
         self,
         ndim: int,
         channels: int,
-        hidden_channels: Optional[int] = None,
+        hidden_channels: int | None = None,
         kernel_size: int = 3,
         padding_mode: str = "circular",
         *,
@@ -353,16 +353,16 @@ class LpsScorer(nn.Module):
 class _LpsDownNd(_PolyphaseDownNd):
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 1,
         pad_mode: str = "circular",
-        hidden_channels: Optional[int] = None,
+        hidden_channels: int | None = None,
         tau: float = 1.0,
         hard: bool = False,
         return_phase: bool = False,
-        scorer: Optional[nn.Module] = None,
+        scorer: nn.Module | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -376,7 +376,7 @@ class _LpsDownNd(_PolyphaseDownNd):
         self.return_phase = bool(return_phase)
         if scorer is None and channels is not None:  # channels is not None here (checked above)
             scorer = LpsScorer(self._ndim, channels, hidden_channels, device=device, dtype=dtype)
-        self.scorer: Optional[nn.Module] = scorer
+        self.scorer: nn.Module | None = scorer
 
     @property
     def tau(self) -> float:
@@ -387,13 +387,13 @@ class _LpsDownNd(_PolyphaseDownNd):
     def tau(self, value: float) -> None:
         self._tau = ops.check_tau(value)
 
-    def follow(self, leader: Optional[_PolyphaseDownNd]) -> _LpsDownNd:
+    def follow(self, leader: _PolyphaseDownNd | None) -> _LpsDownNd:
         super().follow(leader)
         if leader is not None:
             self.scorer = None
         return self
 
-    def _choose(self, x: Tensor, phase: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    def _choose(self, x: Tensor, phase: Tensor | None) -> tuple[Tensor, Tensor]:
         if phase is None and self.scorer is None:
             raise RuntimeError(
                 f"{self._name} has no scorer (it was a follower); link it to a leader with follow()"
@@ -489,7 +489,7 @@ class LpsDown3d(_LpsDownNd):
 class _PolyphaseUpNd(_PhaseLinked):
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 1,
@@ -498,7 +498,7 @@ class _PolyphaseUpNd(_PhaseLinked):
         super().__init__(channels, stride, filter_size, pad_mode)
         self.taps = ops.check_up_taps(filter_size, self.stride, self._name)
 
-    def follow(self, leader: Optional[_PolyphaseDownNd]) -> _PolyphaseUpNd:
+    def follow(self, leader: _PolyphaseDownNd | None) -> _PolyphaseUpNd:
         """Take the phase from ``leader`` (the matching down layer) when ``forward`` gets none.
 
         The leader publishes its phase in every forward pass; this layer must run after it. Returns ``self``.
@@ -509,8 +509,8 @@ class _PolyphaseUpNd(_PhaseLinked):
     def forward(
         self,
         input: Tensor,
-        phase: Optional[Tensor] = None,
-        output_size: Optional[IntOrTuple] = None,
+        phase: Tensor | None = None,
+        output_size: IntOrTuple | None = None,
     ) -> Tensor:
         check_input(input, self.dims, self.channels, self._name)
         ops.check_polyphase_size(input, self._name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,7 +79,7 @@ def check_polyphase_size(x: Tensor, name: str) -> None:
     check_size(x, [1] * (x.dim() - 2), name, "an empty axis has no polyphase components")
 
 
-def check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> List[float]:
+def check_up_taps(filter_size: FilterSpec, stride: Sequence[int], name: str) -> list[float]:
     """The interpolation taps of an up layer: ``1`` (placement only) or a filter that keeps a constant
     map constant at every stride (see :func:`~antialias.layers.functional.check_upsample_taps`)."""
     taps = list(get_taps(filter_size))
@@ -99,12 +99,12 @@ def _wrap_to_multiple(x: Tensor, stride: Sequence[int]) -> Tensor:
     return x
 
 
-def _grid(x: Tensor, stride: Sequence[int]) -> List[int]:
+def _grid(x: Tensor, stride: Sequence[int]) -> list[int]:
     """The spatial size of every component of ``x`` (already a multiple of ``stride``)."""
     return [x.size(d + 2) // s for d, s in enumerate(stride)]
 
 
-def _split_shape(x: Tensor, stride: Sequence[int]) -> List[int]:
+def _split_shape(x: Tensor, stride: Sequence[int]) -> list[int]:
     """``(N, C, L_1, s_1, ..., L_d, s_d)``: the view that exposes the phase of every axis."""
     shape = [x.size(0), x.size(1)]
     for d, s in enumerate(stride):
@@ -134,9 +134,9 @@ def _merge(comps: Tensor, stride: Sequence[int]) -> Tensor:
     return view.permute(perm).reshape([n, c] + [g * s for g, s in zip(grid, stride, strict=True)])
 
 
-def _unravel(index: Tensor, stride: Sequence[int]) -> List[Tensor]:
+def _unravel(index: Tensor, stride: Sequence[int]) -> list[Tensor]:
     """Per-axis phases of flat component indices."""
-    phases: List[Tensor] = []
+    phases: list[Tensor] = []
     rest = index
     for s in reversed(list(stride)):
         phases.append(rest % s)
@@ -226,14 +226,14 @@ def _select(x: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
         return (comps * weights).sum(1)
     view = x.reshape(_split_shape(x, stride))
     batch = torch.arange(x.size(0), device=x.device)
-    index: List[Any] = [batch, slice(None)]
+    index: list[Any] = [batch, slice(None)]
     for p in _unravel(phase.to(device=x.device, dtype=torch.int64), stride):
         index += [slice(None), p]
     # The advanced indices are separated by slices, so the batch axis comes first: (N, C, L_1, ..., L_d).
     return view[tuple(index)]
 
 
-def _blur(x: Tensor, taps: List[float], pad_mode: str, gain: float = 1.0) -> Tensor:
+def _blur(x: Tensor, taps: list[float], pad_mode: str, gain: float = 1.0) -> Tensor:
     """Low-pass filter at stride 1 (the blur of "blur, then subsample"); one tap is the identity.
 
     Written as separate elementwise multiplications and additions, in tap order, so that every
@@ -260,7 +260,7 @@ def _blur(x: Tensor, taps: List[float], pad_mode: str, gain: float = 1.0) -> Ten
 
 
 def _gumbel_softmax(
-    logits: Tensor, tau: float, hard: bool, generator: Optional[torch.Generator]
+    logits: Tensor, tau: float, hard: bool, generator: torch.Generator | None
 ) -> Tensor:
     """Gumbel-softmax weights; ``hard`` gives one-hot weights with the soft gradient (straight-through)."""
     exp = torch.empty_like(logits).exponential_(generator=generator)
@@ -283,7 +283,7 @@ def _place(y: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
     for g, s in zip(grid, stride, strict=True):
         shape += [g, s]
     out = y.new_zeros(shape)
-    index: List[Any] = [torch.arange(n, device=y.device), slice(None)]
+    index: list[Any] = [torch.arange(n, device=y.device), slice(None)]
     for p in _unravel(phase.to(device=y.device, dtype=torch.int64), stride):
         index += [slice(None), p]
     out[tuple(index)] = y
@@ -292,19 +292,19 @@ def _place(y: Tensor, stride: Sequence[int], phase: Tensor) -> Tensor:
 
 def aps_down(
     x: Tensor,
-    stride: List[int],
+    stride: list[int],
     norm: str,
-    taps: List[float],
+    taps: list[float],
     pad_mode: str,
-    phase: Optional[Tensor],
-) -> Tuple[Tensor, Tensor]:
+    phase: Tensor | None,
+) -> tuple[Tensor, Tensor]:
     x = _wrap_to_multiple(_blur(x, taps, pad_mode), stride)
     if phase is None:
         phase = _lowest_argmax(aps_norms(x, stride, norm))
     return _select(x, stride, phase), phase
 
 
-def _lps_logits(x: Tensor, stride: List[int], scorer: Any) -> Tensor:
+def _lps_logits(x: Tensor, stride: list[int], scorer: Any) -> Tensor:
     """``(N, P)`` scores: the scorer sees every component as a separate sample (shared weights)."""
     comps = _components(x, stride)
     scores = scorer(comps.flatten(0, 1))
@@ -319,16 +319,16 @@ def _lps_logits(x: Tensor, stride: List[int], scorer: Any) -> Tensor:
 
 def lps_down(
     x: Tensor,
-    stride: List[int],
+    stride: list[int],
     scorer: Any,
     tau: float,
     training: bool,
     hard: bool,
-    taps: List[float],
+    taps: list[float],
     pad_mode: str,
-    phase: Optional[Tensor],
-    generator: Optional[torch.Generator] = None,
-) -> Tuple[Tensor, Tensor]:
+    phase: Tensor | None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
     x = _wrap_to_multiple(_blur(x, taps, pad_mode), stride)
     if phase is None:
         logits = _lps_logits(x, stride, scorer)
@@ -341,10 +341,10 @@ def lps_down(
 def polyphase_up(
     y: Tensor,
     phase: Tensor,
-    stride: List[int],
-    taps: List[float],
+    stride: list[int],
+    taps: list[float],
     pad_mode: str,
-    output_size: Optional[List[int]],
+    output_size: list[int] | None,
 ) -> Tensor:
     # Pure placement keeps the values; an interpolating filter needs gain prod(stride) to fill the zeros.
     gain = float(math.prod(stride)) if len(taps) > 1 else 1.0
@@ -355,12 +355,12 @@ def polyphase_up(
 
 
 def check_output_size(
-    output_size: Optional[IntOrTuple],
+    output_size: IntOrTuple | None,
     ndim: int,
     grid: Sequence[int],
     stride: Sequence[int],
     name: str,
-) -> Optional[List[int]]:
+) -> list[int] | None:
     if output_size is None:
         return None
     sizes = list(check_tuple(output_size, ndim, "output_size"))

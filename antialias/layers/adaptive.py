@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import torch  # noqa: F401 (the doctests use it)
 from torch import Tensor, nn
@@ -228,7 +228,7 @@ class _AdaptiveBlurPoolNd(nn.Module):
         channels: int,
         stride: IntOrTuple = 2,
         kernel_size: int = 3,
-        groups: Optional[int] = None,
+        groups: int | None = None,
         pad_mode: str = "reflect",
         device: Any = None,
         dtype: Any = None,
@@ -402,7 +402,7 @@ def load_host_weights(model: nn.Module, state_dict: Mapping[str, Any]) -> list[s
 
 def _adaptive_factory(
     ndim: int,
-    channels: Optional[int],
+    channels: int | None,
     stride: IntOrTuple,
     *,
     filter_size: FilterSpec = 3,

@@ -31,7 +31,6 @@ Convention:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -153,7 +152,7 @@ class AliasFreeActivation(nn.Module):
         torch.Size([2, 3, 7, 8])
     """
 
-    def __init__(self, activation: Optional[nn.Module] = None, up: int = 2) -> None:
+    def __init__(self, activation: nn.Module | None = None, up: int = 2) -> None:
         super().__init__()
         activation = nn.ReLU() if activation is None else activation
         if not isinstance(activation, nn.Module):
@@ -170,7 +169,7 @@ class AliasFreeActivation(nn.Module):
 
 def replace_activations(
     model: nn.Module, types: tuple[type[nn.Module], ...] = ALIAS_FREE_ACTIVATIONS, up: int = 2
-) -> List[str]:
+) -> list[str]:
     """Wrap every activation module of ``model`` (in place) in :class:`AliasFreeActivation`.
 
     Only modules are replaced (a ``F.relu`` written in a ``forward`` is not); activations that hold
@@ -198,7 +197,7 @@ def replace_activations(
     ):
         raise TypeError(f"types must be a tuple of nn.Module classes, got {types!r}")
     _check_up(up)
-    replaced: List[str] = []
+    replaced: list[str] = []
 
     def visit(parent: nn.Module, prefix: str) -> None:
         for name, child in list(parent.named_children()):

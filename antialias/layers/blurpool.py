@@ -1,26 +1,29 @@
-"""Anti-aliased sampling layers (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019).
+"""Anti-aliased sampling layers (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML
+2019).
 
 - :class:`BlurPool2d` (and 1d/3d): low-pass filter, then subsample. Replaces a strided subsampling.
 - :class:`MaxBlurPool2d`: max at stride 1, then blur-pool. Replaces ``MaxPool2d(stride > 1)``.
-- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1. Replaces a
-  strided convolution where the blur may go before it (exactly equivalent placement for a 1x1 conv; the
-  paper's placement after the activation of the previous conv otherwise). Its parameter names are the
-  ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
-- :class:`~antialias.layers.BlurUpsample2d` (in :mod:`antialias.layers.upsample`): zero insertion, then blur with gain ``scale_factor``: the anti-aliased
-  upsampling for decoders.
+- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1.
+  Replaces a strided convolution where the blur may go before it (exactly equivalent placement for a
+  1x1 conv; the paper's placement after the activation of the previous conv otherwise). Its
+  parameter names are the ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
+- :class:`~antialias.layers.BlurUpsample2d` (in :mod:`antialias.layers.upsample`): zero insertion,
+  then blur with gain ``scale_factor``: the anti-aliased upsampling for decoders.
 
 The layers hold their filter as Python floats (``taps``), not as a tensor: they have no state, so
-anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place on a
-device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
+anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place
+on a device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
 convolution's parameters with them). Signatures: ``channels`` first, every option keyword-only
-(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep the
-positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
+(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep
+the positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
 
 An empty batch or channel axis gives an empty output of the right shape; an axis too short for the
 operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
 """
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +39,7 @@ from antialias.layers._checks import (
     check_tuple,
     compact,
 )
-from antialias.layers.functional import _blur_pool_checked, _max_blur_pool_checked
+from antialias.layers.functional import _blur_pool, _max_blur_pool
 
 __all__ = [
     "BlurConv1d",
@@ -52,17 +55,13 @@ __all__ = [
 
 
 class _BlurBase(nn.Module):
-    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample layers."""
+    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample
+    layers."""
 
-    _ndim: ClassVar[int] = 2
-    channels: Optional[int]
-    pad_mode: str
+    dims: ClassVar[int] = 2
 
-    def __init__(
-        self, channels: Optional[int], filter_size: Optional[FilterSpec], pad_mode: str
-    ) -> None:
+    def __init__(self, channels: int | None, filter_size: FilterSpec | None, pad_mode: str) -> None:
         super().__init__()
-        self.dims: int = self._ndim  # instance copy: TorchScript does not see class attributes
         self.channels = check_channels(channels)
         self.filter_size = filter_size
         self.pad_mode = check_pad_mode(pad_mode)
@@ -74,13 +73,9 @@ class _BlurBase(nn.Module):
 
 
 class _BlurPoolNd(_BlurBase):
-    taps: List[float]
-    stride: List[int]
-    pad_off: int
-
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         stride: IntOrTuple = 2,
         filter_size: FilterSpec = 4,
@@ -89,14 +84,12 @@ class _BlurPoolNd(_BlurBase):
     ) -> None:
         super().__init__(channels, filter_size, pad_mode)
         self.taps = list(get_taps(filter_size))
-        self.stride = list(check_tuple(stride, self._ndim, "stride"))
+        self.stride = list(check_tuple(stride, self.dims, "stride"))
         self.pad_off = check_pad_off(pad_off)
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, self.channels, self._name)
-        return _blur_pool_checked(
-            input, self.taps, self.stride, self.pad_mode, self.pad_off, self._name
-        )
+        args = (self.taps, self.stride, self.pad_mode, self.pad_off, self._name, self.channels)
+        return _blur_pool(input, *args)
 
     def extra_repr(self) -> str:
         stride = compact(self.stride)
@@ -105,43 +98,46 @@ class _BlurPoolNd(_BlurBase):
 
 
 class BlurPool1d(_BlurPoolNd):
-    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see :class:`BlurPool2d`.
+    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see
+    :class:`BlurPool2d`.
 
     Shape:
         - Input: ``(N, C, L)``
-        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even ``filter_size``
-          (``ceil((L + 2 * pad_off) / stride)`` in general).
+        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even
+          ``filter_size`` (``ceil((L + 2 * pad_off) / stride)`` in general).
 
     Example:
         >>> BlurPool1d(filter_size=3)(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]))
         tensor([[[0., 4.]]])
     """
 
-    _ndim = 1
+    dims = 1
 
 
 class BlurPool2d(_BlurPoolNd):
-    """Blur-pool (Zhang, ICML 2019): low-pass filter with a separable kernel, then subsample by ``stride``.
+    """Blur-pool (Zhang, ICML 2019): low-pass filter with a separable kernel, then subsample by
+    ``stride``.
 
     Args:
         channels: number of input channels, checked at call; ``None`` accepts any.
         stride: subsampling factor, an int or ``(s_h, s_w)``.
         filter_size: the low-pass filter: ``k`` for the binomial filter of ``k`` taps (``4`` is the
-            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit taps.
+            paper's recommendation for halving), a family string such as ``"box-2"``, or explicit
+            taps.
         pad_mode: ``"reflect"`` (default), ``"replicate"``, ``"zeros"`` or ``"circular"``.
         pad_off: extra padding on every side, as the reference's ``pad_off``.
 
     Shape:
         - Input: ``(N, C, H, W)``, contiguous or channels_last (kept).
         - Output: ``(N, C, H_out, W_out)`` with ``H_out = ceil(H / stride)`` for odd and even
-          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general). ``N`` or ``C`` may be 0;
-          ``H`` and ``W`` must be at least 1.
+          ``filter_size`` (``ceil((H + 2 * pad_off) / stride)`` in general). ``N`` or ``C`` may be
+          0; ``H`` and ``W`` must be at least 1.
 
     Convention:
-        ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under ``"reflect"``, an
-        axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is padded with
-        ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input by ``stride``
-        shifts the output by exactly one sample.
+        ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under
+        ``"reflect"``, an axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is
+        padded with ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input
+        by ``stride`` shifts the output by exactly one sample.
 
     Example:
         >>> pool = BlurPool2d(channels=3, filter_size=4)
@@ -151,7 +147,7 @@ class BlurPool2d(_BlurPoolNd):
         BlurPool2d(channels=3, filter_size=4, stride=2, pad_mode='reflect')
     """
 
-    _ndim = 2
+    dims = 2
 
 
 class BlurPool3d(_BlurPoolNd):
@@ -167,25 +163,22 @@ class BlurPool3d(_BlurPoolNd):
         torch.Size([1, 2, 4, 3, 3])
     """
 
-    _ndim = 3
+    dims = 3
 
 
 class _MaxBlurPoolNd(_BlurPoolNd):
-    kernel_size: List[int]
-    padding: List[int]
-
     def __init__(
         self,
         kernel_size: IntOrTuple = 2,
-        stride: Optional[IntOrTuple] = None,
+        stride: IntOrTuple | None = None,
         padding: IntOrTuple = 0,
         *,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
         pad_off: int = 0,
     ) -> None:
-        kernel = list(check_tuple(kernel_size, self._ndim, "kernel_size"))
+        kernel = list(check_tuple(kernel_size, self.dims, "kernel_size"))
         super().__init__(
             channels,
             stride=kernel if stride is None else stride,
@@ -194,24 +187,16 @@ class _MaxBlurPoolNd(_BlurPoolNd):
             pad_off=pad_off,
         )
         self.kernel_size = kernel
-        self.padding = list(check_tuple(padding, self._ndim, "padding", minimum=0))
+        self.padding = list(check_tuple(padding, self.dims, "padding", minimum=0))
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(
-                f"padding must be at most half of kernel_size, got padding={padding!r} and kernel_size={kernel_size!r}"
+                "padding must be at most half of kernel_size, "
+                f"got padding={padding!r} and kernel_size={kernel_size!r}"
             )
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, self.channels, self._name)
-        return _max_blur_pool_checked(
-            input,
-            self.kernel_size,
-            self.padding,
-            self.taps,
-            self.stride,
-            self.pad_mode,
-            self.pad_off,
-            self._name,
-        )
+        args = (self.kernel_size, self.padding, self.taps, self.stride, self.pad_mode)
+        return _max_blur_pool(input, *args, self.pad_off, self._name, self.channels)
 
     def extra_repr(self) -> str:
         kernel = compact(self.kernel_size)
@@ -223,11 +208,12 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         cls,
         pool: nn.Module,
         *,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-    ) -> "_MaxBlurPoolNd":
-        """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and stride).
+    ) -> _MaxBlurPoolNd:
+        """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and
+        stride).
 
         Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
         """
@@ -235,14 +221,14 @@ class _MaxBlurPoolNd(_BlurPoolNd):
             raise ValueError(
                 f"cannot anti-alias {pool}: return_indices and ceil_mode are not supported"
             )
-        # pool is any max-pool-like module: its attributes type as Tensor | Module (hence the ignores).
-        if any(d != 1 for d in check_tuple(pool.dilation, cls._ndim, "dilation")):  # type: ignore[arg-type]
+        p: Any = pool  # any max-pool-like module: its attributes type as Tensor | Module
+        if any(d != 1 for d in check_tuple(p.dilation, cls.dims, "dilation")):
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
-        stride = pool.stride if pool.stride is not None else pool.kernel_size
+        stride = p.stride if p.stride is not None else p.kernel_size
         return cls(
-            pool.kernel_size,  # type: ignore[arg-type]
-            stride,  # type: ignore[arg-type]
-            pool.padding,  # type: ignore[arg-type]
+            p.kernel_size,
+            stride,
+            p.padding,
             channels=channels,
             filter_size=filter_size,
             pad_mode=pad_mode,
@@ -250,93 +236,87 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
 
 class MaxBlurPool1d(_MaxBlurPoolNd):
-    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`; see
+    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`;
+    see
     :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
+        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
+          stride))``.
 
     Example:
         >>> MaxBlurPool1d()(torch.zeros(1, 4, 10)).shape
         torch.Size([1, 4, 5])
     """
 
-    _ndim = 1
+    dims = 1
 
 
 class MaxBlurPool2d(_MaxBlurPoolNd):
-    """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then :class:`BlurPool2d`.
+    """Max-blur-pool (Zhang, ICML 2019): ``MaxPool2d(kernel_size, stride=1)``, then
+    :class:`BlurPool2d`.
 
     The anti-aliased replacement of ``MaxPool2d(kernel_size, stride, padding)``, with its positional
-    arguments (``MaxBlurPool2d(3, 2, 1)`` replaces ``MaxPool2d(3, 2, 1)``): the max is evaluated densely
-    and the subsampling is low-pass filtered. The blur's options are keyword-only.
+    arguments (``MaxBlurPool2d(3, 2, 1)`` replaces ``MaxPool2d(3, 2, 1)``): the max is evaluated
+    densely and the subsampling is low-pass filtered. The blur's options are keyword-only.
 
     Args:
-        kernel_size: window of the max.
-        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as ``nn.MaxPool2d``).
-        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
-        channels: number of input channels; ``None`` accepts any.
-        filter_size: the low-pass filter (int ``k``, family string or taps).
-        pad_mode: padding of the blur.
-        pad_off: extra padding of the blur.
+        kernel_size: window of the max. stride: subsampling factor of the blur-pool; ``None``:
+        ``kernel_size`` (as ``nn.MaxPool2d``). padding: implicit ``-inf`` padding of the max (at
+        most ``kernel_size // 2``). channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps). pad_mode: padding of
+        the blur. pad_off: extra padding of the blur.
 
     Shape:
         - Input: ``(N, C, H, W)``
-        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding - kernel_size + 1``;
-          ``H' >= 1`` is required (``ValueError`` otherwise, e.g. a 1x1 map at ``kernel_size=2``).
+        - Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 * padding -
+          kernel_size + 1``; ``H' >= 1`` is required (``ValueError`` otherwise, e.g. a 1x1 map at
+          ``kernel_size=2``).
 
     Example:
         >>> MaxBlurPool2d(kernel_size=2, filter_size=4)(torch.zeros(1, 8, 112, 112)).shape
         torch.Size([1, 8, 56, 56])
     """
 
-    _ndim = 2
+    dims = 2
 
 
 class MaxBlurPool3d(_MaxBlurPoolNd):
-    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`; see
+    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`;
+    see
     :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
+        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) /
+          stride)``.
 
     Example:
         >>> MaxBlurPool3d()(torch.zeros(1, 2, 8, 8, 8)).shape
         torch.Size([1, 2, 4, 4, 4])
     """
 
-    _ndim = 3
+    dims = 3
 
 
 if TYPE_CHECKING:
-    # The mixin always sits before an nn.ConvNd; the type checker sees that base, the runtime
-    # (and TorchScript, which reads the class) a plain object as before.
+    # The mixin always sits before an nn.ConvNd: the type checker sees that base, the runtime
+    # object.
     _ConvBase = nn.modules.conv._ConvNd
 else:
     _ConvBase = object
 
 
 class _BlurConvMixin(_ConvBase):
-    """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at stride 1.
+    """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at
+    stride 1.
 
-    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly the
-    keys of the plain convolution (``weight``, ``bias``).
+    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly
+    the keys of the plain convolution (``weight``, ``bias``).
     """
 
-    _ndim: ClassVar[int]
+    dims: ClassVar[int]
     _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
-    if (
-        TYPE_CHECKING
-    ):  # set by __init__; the conv's own forward (declared for the type checker only)
-        blur: nn.Module
-        _dims: int
-        _name: str
-        _min_size: List[int]
-        _min_key: Any
-
-        def _conv_forward(
-            self, input: Tensor, weight: Tensor, bias: Optional[Tensor]
-        ) -> Tensor: ...
+    blur: nn.Module
 
     def __init__(
         self,
@@ -370,73 +350,43 @@ class _BlurConvMixin(_ConvBase):
             device=device,
             dtype=dtype,
         )
-        self.blur = BLUR_POOL[self._ndim](
+        self.blur = BLUR_POOL[self.dims](
             in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
         )
-        self._dims = self._ndim
         self._name = type(self).__name__
-        self._update_min_size()
 
-    @torch.jit.unused
-    def _size_key(self) -> Any:
-        """What the smallest input depends on; all of it may change after construction (``convert`` sets
-        ``padding_mode``, and moves a kernel == stride convolution's stride back from the blur)."""
-        conv: Any = self
-        return (
-            conv.padding_mode,
-            conv.padding,
-            conv.kernel_size,
-            conv.dilation,
-            getattr(conv.blur, "stride", None),
-        )
+    def _min_size(self) -> list[int]:
+        """The smallest input, from the current attributes (``convert`` may change ``padding_mode``
+        and the blur's stride after construction).
 
-    @torch.jit.unused
-    def _update_min_size(self) -> None:
-        """The smallest input: blur-pooled by the blur's stride to ``ceil(L / s)`` samples, the padded map
-        must hold the dilated kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect
-        (circular) padding needs more samples than (as many as) it pads. A downsampling layer without a
-        ``stride`` attribute is trusted to check its input itself."""
-        conv: Any = self
-        key = self._size_key()
-        ndim = len(conv.kernel_size)
-        stride = key[-1]
-        strides = (
-            [stride] * ndim
-            if isinstance(stride, int)
-            else list(stride)
-            if stride is not None
-            else []
-        )
-        if conv.padding == "same":
-            pads = [
-                (dl * (k - 1) + 1) // 2
-                for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)
-            ]
+        Blur-pooled by stride ``s`` to ``ceil(L / s)`` samples, the padded map must hold the dilated
+        kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular)
+        padding needs more samples than (as many as) it pads. A downsampling layer without a
+        ``stride`` attribute is trusted to check its input itself.
+        """
+        ndim, stride = len(self.kernel_size), getattr(self.blur, "stride", None)
+        if stride is None:
+            return [1] * ndim
+        strides = [stride] * ndim if isinstance(stride, int) else list(stride)
+        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+        if self.padding == "same":
+            pads = [s // 2 for s in spans]
         else:
-            pads = [0] * ndim if isinstance(conv.padding, str) else list(conv.padding)
-        sizes: List[int] = [1] * ndim
-        if len(strides) == ndim:
-            for d in range(ndim):
-                need = max(conv.dilation[d] * (conv.kernel_size[d] - 1) + 1 - 2 * pads[d], 1)
-                if conv.padding_mode == "reflect":
-                    need = max(need, pads[d] + 1)
-                elif conv.padding_mode == "circular":
-                    need = max(need, pads[d])
-                sizes[d] = strides[d] * (need - 1) + 1
-        conv._min_size = sizes
-        conv._min_key = key
+            pads = [0] * ndim if isinstance(self.padding, str) else list(self.padding)
+        sizes = []
+        for s, span, p in zip(strides, spans, pads, strict=True):
+            need = max(span - 2 * p, 1)
+            if self.padding_mode == "reflect":
+                need = max(need, p + 1)
+            elif self.padding_mode == "circular":
+                need = max(need, p)
+            sizes.append(s * (need - 1) + 1)
+        return sizes
 
     def forward(self, input: Tensor) -> Tensor:
-        if not torch.jit.is_scripting():
-            if self._size_key() != self._min_key:
-                self._update_min_size()
-        check_input(input, self._dims, None, self._name)
-        check_size(
-            input,
-            self._min_size,
-            self._name,
-            "after the blur-pool by stride, the dilated kernel must fit",
-        )
+        check_input(input, self.dims, None, self._name)
+        reason = "after the blur-pool by stride, the dilated kernel must fit"
+        check_size(input, self._min_size(), self._name, reason)
         return self._conv_forward(self.blur(input), self.weight, self.bias)
 
     @classmethod
@@ -446,7 +396,7 @@ class _BlurConvMixin(_ConvBase):
         *,
         filter_size: FilterSpec = 4,
         pad_mode: str = "reflect",
-        downsample: Optional[nn.Module] = None,
+        downsample: nn.Module | None = None,
     ) -> nn.Module:
         """Build the blurred version of ``conv``, sharing its ``weight`` and ``bias`` Parameters.
 
@@ -456,7 +406,8 @@ class _BlurConvMixin(_ConvBase):
         """
         if not isinstance(conv, cls._conv_cls) or isinstance(conv, _BlurConvMixin):
             raise TypeError(
-                f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, got {type(conv).__name__}"
+                f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, "
+                f"got {type(conv).__name__}"
             )
         new = cls(
             conv.in_channels,
@@ -481,33 +432,37 @@ class _BlurConvMixin(_ConvBase):
 
 
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):
-    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
-    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size`` and
-    ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
+    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size``
+    and ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
 
     Shape:
         - Input: ``(N, C_in, L)``; Output: ``(N, C_out, L_out)`` with ``L_out`` of the blurred input
-          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k - 1) // 2``, odd k).
+          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k -
+          1) // 2``, odd k).
 
     Example:
         >>> BlurConv1d(4, 8, 3, stride=2, padding=1)(torch.zeros(1, 4, 10)).shape
         torch.Size([1, 8, 5])
     """
 
-    _ndim = 1
+    dims = 1
     _conv_cls = nn.Conv1d
 
 
 class BlurConv2d(_BlurConvMixin, nn.Conv2d):
-    """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
-    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the convolution
-    after a strided block's first activation; this layer is that placement with ``nn.Conv2d``'s parameter
-    names, so ``load_state_dict`` takes the plain model's weights.
+    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the
+    convolution after a strided block's first activation; this layer is that placement with
+    ``nn.Conv2d``'s parameter names, so ``load_state_dict`` takes the plain model's weights.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+        padding_mode:
             as ``nn.Conv2d`` (positional in that order); ``stride`` is realized by the blur-pool.
         filter_size: the low-pass filter (int ``k``, family string or taps); keyword-only.
         pad_mode: padding of the blur; keyword-only.
@@ -516,9 +471,9 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
 
     Shape:
         - Input: ``(N, C_in, H, W)``
-        - Output: ``(N, C_out, H_out, W_out)``: the blurred input has ``ceil(H / stride)`` rows, then the
-          stride-1 convolution (same size as ``nn.Conv2d``'s output for 1x1 and for odd kernels with
-          ``padding = (k - 1) // 2``).
+        - Output: ``(N, C_out, H_out, W_out)``: the blurred input has ``ceil(H / stride)`` rows,
+          then the stride-1 convolution (same size as ``nn.Conv2d``'s output for 1x1 and for odd
+          kernels with ``padding = (k - 1) // 2``).
 
     Example:
         >>> conv = BlurConv2d(16, 32, kernel_size=1, stride=2, bias=False)
@@ -528,12 +483,13 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
         ['weight']
     """
 
-    _ndim = 2
+    dims = 2
     _conv_cls = nn.Conv2d
 
 
 class BlurConv3d(_BlurConvMixin, nn.Conv3d):
-    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at stride 1.
+    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
+    stride 1.
 
     Shape:
         - Input: ``(N, C_in, D, H, W)``; Output: the blurred input (each axis ``ceil(L / stride)``)
@@ -544,7 +500,7 @@ class BlurConv3d(_BlurConvMixin, nn.Conv3d):
         torch.Size([1, 4, 4, 4, 4])
     """
 
-    _ndim = 3
+    dims = 3
     _conv_cls = nn.Conv3d
 
 

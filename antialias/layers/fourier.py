@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, List, Optional
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +66,7 @@ __all__ = [
 WINDOWS = (None, "hamming")
 
 
-def check_window(window: Optional[str]) -> Optional[str]:
+def check_window(window: str | None) -> str | None:
     """Return ``window`` if it is one of :data:`WINDOWS`, else raise ``ValueError``."""
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
@@ -76,7 +76,7 @@ def check_window(window: Optional[str]) -> Optional[str]:
 def _response(
     length: int,
     stride: int,
-    window: Optional[str],
+    window: str | None,
     count: int,
     dtype: torch.dtype,
     device: torch.device,
@@ -96,7 +96,7 @@ def _response(
 
 
 def _lowpass_subsample_axis(
-    x: Tensor, dim: int, stride: int, window: Optional[str], edge: float = 0.5
+    x: Tensor, dim: int, stride: int, window: str | None, edge: float = 0.5
 ) -> Tensor:
     """``lowpass(x)[::stride]`` along ``dim`` (see the module's Convention)."""
     length = x.size(dim)
@@ -119,13 +119,13 @@ def _lowpass_subsample_axis(
         # norm="forward": the inverse does not divide by M, so 1 / L * (sum over the band) = x_lp[s n].
         return torch.fft.irfft(spec, n=out_len, dim=dim, norm="forward")
     full = torch.fft.irfft(spec, n=length, dim=dim, norm="forward")
-    index: List[Any] = [slice(None)] * x.dim()
+    index: list[Any] = [slice(None)] * x.dim()
     index[dim] = slice(None, None, stride)
     return full[tuple(index)]
 
 
 def _fourier_pool(
-    x: Tensor, stride: Sequence[int], window: Optional[str], edge: float = 0.5
+    x: Tensor, stride: Sequence[int], window: str | None, edge: float = 0.5
 ) -> Tensor:
     if x.numel() == 0:  # an empty batch (or no channels): FFT libraries refuse empty transforms
         sizes = [(x.size(d + 2) + s - 1) // s for d, s in enumerate(stride)]
@@ -140,7 +140,7 @@ def _fourier_pool(
 
 
 def _fourier_pool_nd(
-    x: Tensor, ndim: int, stride: IntOrTuple, window: Optional[str], name: str
+    x: Tensor, ndim: int, stride: IntOrTuple, window: str | None, name: str
 ) -> Tensor:
     strides = check_tuple(stride, ndim, "stride")
     check_window(window)
@@ -149,7 +149,7 @@ def _fourier_pool_nd(
     return _fourier_pool(x, strides, window)
 
 
-def fourier_pool1d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] = None) -> Tensor:
+def fourier_pool1d(input: Tensor, stride: IntOrTuple = 2, window: str | None = None) -> Tensor:
     """Ideal low-pass then subsample a 1D signal (FLC; ASAP with ``window="hamming"``).
 
     See :class:`FourierPool1d`.
@@ -164,7 +164,7 @@ def fourier_pool1d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] 
     return _fourier_pool_nd(input, 1, stride, window, "fourier_pool1d")
 
 
-def fourier_pool2d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] = None) -> Tensor:
+def fourier_pool2d(input: Tensor, stride: IntOrTuple = 2, window: str | None = None) -> Tensor:
     """Ideal low-pass then subsample a 2D map (FLC, Grabinski et al. ECCV 2022; ASAP with a window).
 
     See :class:`FourierPool2d`.
@@ -179,7 +179,7 @@ def fourier_pool2d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] 
     return _fourier_pool_nd(input, 2, stride, window, "fourier_pool2d")
 
 
-def fourier_pool3d(input: Tensor, stride: IntOrTuple = 2, window: Optional[str] = None) -> Tensor:
+def fourier_pool3d(input: Tensor, stride: IntOrTuple = 2, window: str | None = None) -> Tensor:
     """Ideal low-pass then subsample a 3D volume (FLC; ASAP with ``window="hamming"``).
 
     See :class:`FourierPool3d`.
@@ -198,7 +198,7 @@ class _FourierPoolNd(nn.Module):
     _ndim: ClassVar[int]
 
     def __init__(
-        self, channels: Optional[int] = None, stride: IntOrTuple = 2, window: Optional[str] = None
+        self, channels: int | None = None, stride: IntOrTuple = 2, window: str | None = None
     ) -> None:
         super().__init__()
         self.channels = check_channels(channels)
@@ -283,10 +283,10 @@ FOURIER_POOL = {1: FourierPool1d, 2: FourierPool2d, 3: FourierPool3d}
 # Factory registration: create_downsample("flc" | "asap", ...)
 
 
-def _fourier_factory(window: Optional[str]) -> Any:
+def _fourier_factory(window: str | None) -> Any:
     def factory(
         ndim: int,
-        channels: Optional[int],
+        channels: int | None,
         stride: IntOrTuple,
         *,
         filter_size: FilterSpec = 4,

@@ -1,46 +1,44 @@
 """Functional anti-aliased sampling: blur-pool, max-blur-pool and blur-upsample in 1D, 2D and 3D.
 
-The public functions (``blur_pool2d`` ...) validate their arguments and resolve the filter on every
-call; the modules in :mod:`antialias.layers.blurpool` resolve them once and call the scriptable entry
-points below (``_blur_pool_checked`` ...) directly. This module also holds the backend dispatch; the
-argument checks and the padding are in ``_checks.py``, the CPU kernels in ``_cpu.py``, the GPU ones in
-``_triton/``.
+Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first). The public
+functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
+``_max_blur_pool``), which the modules call directly with the arguments they checked at
+construction. The entry checks the input, handles empty inputs and reaches its kernel through
+:func:`_choose`, the one backend choice.
 
 Convention:
-    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and
-    ``k // 2 + pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so
-    the output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``).
+    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and ``k // 2 +
+    pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so the
+    output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``).
 
-    ``pad_mode="reflect"`` needs a pad smaller than the axis; on an axis too short for it (e.g. a 2x2 map
-    with ``k = 7``) that call pads the short axis with ``"replicate"`` instead, the other axes keep
-    ``"reflect"``. ``"circular"`` wraps as many times as needed. ``"zeros"`` pads with 0 (a constant map
-    then darkens at the border).
+    ``pad_mode="reflect"`` needs a pad smaller than the axis; on an axis too short for it (a 2x2 map
+    with ``k = 7``) that axis is padded with ``"replicate"`` instead. ``"circular"`` wraps as many
+    times as needed. ``"zeros"`` pads with 0 (a constant map then darkens at the border).
 
-    The blur is separable: each spatial axis is filtered with the 1D taps and subsampled in turn, which
-    equals the depthwise convolution with the outer-product kernel up to float rounding.
+    The blur is separable: each spatial axis is filtered and subsampled in turn, which equals the
+    depthwise convolution with the outer-product kernel up to float rounding.
 
-Performance:
-    Along one axis, pad + filter + subsample (or zero-insert + filter, for upsampling) is a linear map,
-    a small ``(L_out, L)`` matrix with the padding folded in. On CPU, in eager mode and TorchScript, the
-    kernels apply that matrix with one matrix product per axis (cached per shape): the input is read once
-    per axis and no padded copy is made. In eager mode an ``autograd.Function`` makes the backward the
-    product with the transposed matrices (the adjoint: zero-insertion, then blur), saving no activation;
-    channels_last 2D blur-pools of large maps run oneDNN's depthwise convolution on the unpadded map and
-    recompute the few border outputs. Under ``torch.compile``/``torch.export``, on other devices and on long axes, the
-    kernels pad and accumulate the taps on strided views instead, which inductor fuses into one loop and
-    ONNX exports as Pad/Slice/Mul/Add. All give the same values up to float rounding. Max-blur-pool's
-    stride-1 max is the maximum of shifted views in NCHW inference. ``benchmarks/run.py`` measures them.
+Backends (:func:`set_backend`, or ``ANTIALIAS_BACKEND`` in the environment):
+    ``"auto"`` (default): CUDA tensors run the fused Triton kernels (``_triton``) when Triton
+    imports; CPU tensors in eager mode the matrix kernels of ``_cpu`` (the slices on axes longer
+    than ``_cpu.MATRIX_MAX_LEN``). ``"triton"`` forces the Triton kernels (CPU tensors need
+    ``TRITON_INTERPRET=1`` before Triton is imported: its interpreter, how the tests run them
+    without a GPU); ``"cpu"`` the CPU kernels on any device; ``"slices"`` the strided slices. Under
+    ``torch.compile``, ``torch.export``, tracing (ONNX) and ``torch.func`` transforms every backend
+    runs the traceable slices, which inductor fuses into one loop. ``benchmarks/run.py`` measures
+    them.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from antialias.filters import FilterSpec, get_taps
+from antialias.layers import _cpu, _triton
 from antialias.layers._checks import PAD_MODES as PAD_MODES
 from antialias.layers._checks import IntOrTuple as IntOrTuple
 from antialias.layers._checks import (
@@ -53,18 +51,6 @@ from antialias.layers._checks import (
 )
 from antialias.layers._checks import check_pad_mode as check_pad_mode
 from antialias.layers._checks import check_pad_off as check_pad_off
-from antialias.layers._cpu import (
-    blur_pool_slices,
-    blur_upsample_slices,
-    compiling,
-    eager_blur_pool,
-    eager_blur_upsample,
-    max_pool,
-    pool_matrix,
-    separable_matmul,
-    upsample_matrix,
-    use_matrices,
-)
 
 __all__ = [
     "BACKENDS",
@@ -82,119 +68,30 @@ __all__ = [
     "max_blur_pool3d",
 ]
 
-
-# ----------------------------------------------------------------------------------------------------
-# The kernels' entry points (validated arguments): the backend dispatch below in eager mode, the CPU
-# kernels of ``_cpu`` under TorchScript scripting.
-
-
-def _blur_pool(
-    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
-) -> Tensor:
-    """Blur every spatial axis with ``taps`` and subsample it by its stride (validated arguments)."""
-    if not torch.jit.is_scripting():
-        return _dispatch_blur_pool(x, taps, stride, pad_mode, pad_off)
-    if len(taps) > 1 and use_matrices(x):
-        mats = [
-            pool_matrix(taps, x.size(d + 2), stride[d], pad_mode, pad_off, x.dtype, x.device)
-            for d in range(x.dim() - 2)
-        ]
-        return separable_matmul(x, mats)
-    return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
-
-
-def _blur_upsample(x: Tensor, taps: List[float], factor: List[int], pad_mode: str) -> Tensor:
-    """Zero-insert by ``factor`` and blur every spatial axis (validated arguments)."""
-    if not torch.jit.is_scripting():
-        return _dispatch_blur_upsample(x, taps, factor, pad_mode)
-    if use_matrices(x):
-        mats = [
-            upsample_matrix(taps, x.size(d + 2), factor[d], pad_mode, x.dtype, x.device)
-            for d in range(x.dim() - 2)
-        ]
-        return separable_matmul(x, mats)
-    return blur_upsample_slices(x, taps, factor, pad_mode)
-
-
-def _blur_upsample_axes(
-    x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str
-) -> Tensor:
-    """:func:`_blur_upsample` with a filter per axis (from :func:`check_upsample_taps`).
-
-    Equal filters (the common case) take one call; otherwise each axis is upsampled on its own as a 1D
-    signal (an axis with factor 1 and the identity filter is left alone).
-    """
-    same = True
-    for d in range(1, len(taps)):
-        if taps[d] != taps[0]:
-            same = False
-    if same:
-        return _blur_upsample(x, taps[0], factor, pad_mode)
-    y = x
-    for d in range(len(taps)):
-        if factor[d] == 1 and len(taps[d]) == 1:
-            continue
-        z = y.movedim(d + 2, y.dim() - 1)
-        shape = list(z.shape)
-        z = _blur_upsample(z.reshape(shape[0], -1, shape[-1]), taps[d], [factor[d]], pad_mode)
-        shape[-1] = shape[-1] * factor[d]
-        y = z.reshape(shape).movedim(y.dim() - 1, d + 2)
-    return like_format(y, x)
-
-
-def _max_blur_pool(
-    x: Tensor,
-    kernel: List[int],
-    padding: List[int],
-    taps: List[float],
-    stride: List[int],
-    pad_mode: str,
-    pad_off: int,
-) -> Tensor:
-    """Max over ``kernel`` windows at stride 1, then blur-pool (validated arguments): MaxBlurPool's one call."""
-    if not torch.jit.is_scripting():
-        return _dispatch_max_blur_pool(x, kernel, padding, taps, stride, pad_mode, pad_off)
-    return _blur_pool(max_pool(x, kernel, padding), taps, stride, pad_mode, pad_off)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Backend dispatch: every layer and functional twin reaches its kernel through one of the three
-# ``_dispatch_*`` functions below (TorchScript scripting takes the scriptable branch of the callers).
-#
-# - "auto" (default): CUDA tensors -> the fused Triton kernels (``antialias.layers._triton``) when Triton
-#   imports; CPU tensors in eager mode -> the matrix kernels of ``_cpu`` (strided slices on long axes);
-# - "triton": the Triton kernels on any device (CPU tensors need ``TRITON_INTERPRET=1`` set before Triton is
-#   imported: Triton's interpreter, how CI tests the kernels without a GPU);
-# - "cpu": the eager CPU kernels as on CPU (matrix products, slices elsewhere), whatever the device;
-# - "slices": always the strided-slices formulation (the traceable one).
-# Under torch.compile / torch.export / tracing (ONNX) and torch.func transforms every backend gives the
-# traceable slices formulation, which inductor fuses into one loop (0.235 ms for 64x256x56x56 fp32 on an
-# H200, 2.2x the copy floor, issue 12). Registering the Triton kernels as ``torch.library`` custom ops
-# instead was not measured (this session had no GPU): benchmarks/gpu.py measures compiled layers, and the
-# choice must be revisited with its numbers.
-
 BACKENDS = ("auto", "triton", "cpu", "slices")
+# The environment's value is checked where it is used (a bad one must not break ``import
+# antialias``).
+_BACKEND = [os.environ.get("ANTIALIAS_BACKEND") or "auto"]
 
 
-def _check_backend(backend: str) -> str:
+def _check_backend(backend: str, name: str = "backend") -> str:
     if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"{name} must be one of {BACKENDS}, got {backend!r}")
     return backend
 
 
-_BACKEND = [_check_backend(os.environ.get("ANTIALIAS_BACKEND", "auto") or "auto")]
-
-
 def get_backend() -> str:
-    """The kernel backend in use: ``ANTIALIAS_BACKEND`` or the last :class:`set_backend`; ``"auto"`` by default."""
-    return _BACKEND[0]
+    """The kernel backend: the last :class:`set_backend`, else ``ANTIALIAS_BACKEND``, else
+    ``"auto"``."""
+    return _check_backend(_BACKEND[0], "ANTIALIAS_BACKEND")
 
 
 class set_backend:
-    """Select the kernels the blur layers run, for debugging and benchmarks (process-wide, not thread-local).
+    """Select the kernels the blur layers run, for debugging and benchmarks (process-wide).
 
     Args:
-        backend: ``"auto"`` (CUDA: Triton; CPU: the matrix kernels), ``"triton"``, ``"cpu"`` or ``"slices"``.
+        backend: ``"auto"`` (CUDA: Triton; CPU: the matrix kernels), ``"triton"``, ``"cpu"`` or
+            ``"slices"``.
 
     Takes effect at once; as a context manager, the previous backend comes back on exit. Under
     ``torch.compile``/``torch.export``/tracing every backend runs the traceable formulation.
@@ -216,154 +113,136 @@ class set_backend:
         _BACKEND[0] = self.previous
 
 
-@torch.jit.unused
-def _triton_kernels() -> Any:
-    from antialias.layers import _triton
-
-    if not _triton.available():
-        raise RuntimeError(
-            "the 'triton' backend needs the triton package (pip install triton), which is not importable"
-        )
-    from antialias.layers._triton import function
-
-    return function
+def compiling() -> bool:
+    """True while torch.compile or torch.export traces, or the tracer runs (``torch.jit.trace``,
+    ONNX)."""
+    return bool(torch.compiler.is_compiling()) or torch.jit.is_tracing()
 
 
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-@torch.jit.unused
 def _choose(x: Tensor) -> str:
-    """``"triton"``, ``"matrix"`` or ``"slices"`` for this call (eager mode, compile and tracing)."""
+    """The one backend choice: ``"triton"``, ``"matrix"`` or ``"slices"`` for this input."""
+    backend = get_backend()
     if compiling() or torch._C._are_functorch_transforms_active():
         return "slices"
-    backend = _BACKEND[0]
     if backend == "auto":
-        if x.device.type == "cuda" and x.dtype in _TRITON_DTYPES:
-            from antialias.layers import _triton
-
-            if _triton.available():
-                return "triton"
-        backend = "cpu"
+        cuda = x.device.type == "cuda" and x.dtype in _TRITON_DTYPES
+        backend = "triton" if cuda and _triton.available() else "cpu"
     if backend == "triton":
-        if x.device.type == "cpu":
-            from antialias.layers import _triton
-
-            if not _triton.interpreting():
-                raise RuntimeError(
-                    "the 'triton' backend got a CPU tensor: set TRITON_INTERPRET=1 before triton is imported to run "
-                    "the kernels in Triton's interpreter, or use backend 'auto'/'cpu'"
-                )
+        if not _triton.available():
+            raise RuntimeError("the 'triton' backend needs the triton package (pip install triton)")
+        if x.device.type == "cpu" and not _triton.interpreting():
+            raise RuntimeError(
+                "the 'triton' backend got a CPU tensor: set TRITON_INTERPRET=1 before triton is "
+                "imported (Triton's interpreter), or use backend 'auto' or 'cpu'"
+            )
         if x.dtype not in _TRITON_DTYPES:
             raise TypeError(f"the 'triton' backend takes {_TRITON_DTYPES}, got {x.dtype}")
         return "triton"
-    if backend == "cpu" and use_matrices(x):
-        return "matrix"
-    return "slices"
+    return "matrix" if backend == "cpu" and _cpu.use_matrices(x) else "slices"
 
 
-@torch.jit.unused
-def _dispatch_blur_pool(
-    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int
-) -> Tensor:
+def _kernel(op: str, x: Tensor) -> Callable[..., Tensor]:
+    """The kernel of ``op`` (``"blur_pool"``, ``"blur_upsample"`` or ``"max_blur_pool"``)."""
     kind = _choose(x)
     if kind == "triton":
-        return _triton_kernels().blur_pool(x, taps, stride, pad_mode, pad_off)
-    if kind == "matrix" and len(taps) > 1:
-        return eager_blur_pool(x, taps, stride, pad_mode, pad_off)
-    return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
+        from antialias.layers._triton import function
+
+        return getattr(function, op)
+    return getattr(_cpu, f"{op}_{kind}")
 
 
-@torch.jit.unused
-def _dispatch_blur_upsample(
-    x: Tensor, taps: List[float], factor: List[int], pad_mode: str
-) -> Tensor:
-    kind = _choose(x)
-    if kind == "triton":
-        return _triton_kernels().blur_upsample(x, taps, factor, pad_mode)
-    if kind == "matrix":
-        return eager_blur_upsample(x, taps, factor, pad_mode)
-    return blur_upsample_slices(x, taps, factor, pad_mode)
+# ------------------------------------------------------------------------------------------------
+# The ops' entries (arguments already checked; the input is checked here)
 
 
-@torch.jit.unused
-def _dispatch_max_blur_pool(
+def _blur_pool(
     x: Tensor,
-    kernel: List[int],
-    padding: List[int],
-    taps: List[float],
-    stride: List[int],
+    taps: Sequence[float],
+    stride: Sequence[int],
     pad_mode: str,
     pad_off: int,
+    name: str = "blur_pool",
+    channels: int | None = None,
 ) -> Tensor:
-    # The fused kernel keeps float32 maxima: float64 maxes first, then blurs with the Triton blur-pool.
-    if x.dtype != torch.float64 and _choose(x) == "triton":
-        return _triton_kernels().max_blur_pool(x, kernel, padding, taps, stride, pad_mode, pad_off)
-    return _dispatch_blur_pool(max_pool(x, kernel, padding), taps, stride, pad_mode, pad_off)
+    """Blur every spatial axis with ``taps`` and subsample it by its stride.
 
-
-# ----------------------------------------------------------------------------------------------------
-# What the layers call (size checks, empty inputs), and the public functions
-
-
-def _blur_pool_checked(
-    x: Tensor, taps: List[float], stride: List[int], pad_mode: str, pad_off: int, name: str
-) -> Tensor:
-    """:func:`_blur_pool` after the size checks: an empty axis is refused, an empty batch or channel axis
-    gives an empty output of the right shape."""
-    check_size(x, [1] * (x.dim() - 2), name, "padding cannot extend an empty axis")
+    An empty spatial axis is refused; an empty batch or channel axis gives an empty output.
+    """
+    check_input(x, len(stride), channels, name)
+    check_size(x, [1] * len(stride), name, "padding cannot extend an empty axis")
     if x.numel() == 0:
-        sizes = [(x.size(d + 2) + 2 * pad_off - 1) // stride[d] + 1 for d in range(x.dim() - 2)]
+        sizes = [(n + 2 * pad_off - 1) // s + 1 for n, s in zip(x.shape[2:], stride, strict=True)]
         return empty_output(x, sizes)
-    return _blur_pool(x, taps, stride, pad_mode, pad_off)
+    return _kernel("blur_pool", x)(x, list(taps), list(stride), pad_mode, pad_off)
 
 
-def _blur_upsample_checked(
-    x: Tensor, taps: List[List[float]], factor: List[int], pad_mode: str, name: str
-) -> Tensor:
-    """:func:`_blur_upsample_axes` after the size checks (as :func:`_blur_pool_checked`)."""
-    check_size(x, [1] * (x.dim() - 2), name, "an empty axis cannot be upsampled")
-    if x.numel() == 0:
-        sizes = [x.size(d + 2) * factor[d] for d in range(x.dim() - 2)]
-        return empty_output(x, sizes)
-    return _blur_upsample_axes(x, taps, factor, pad_mode)
-
-
-def _max_blur_pool_checked(
+def _blur_upsample(
     x: Tensor,
-    kernel_size: List[int],
-    padding: List[int],
-    taps: List[float],
-    stride: List[int],
+    taps: Sequence[Sequence[float]],
+    factor: Sequence[int],
+    pad_mode: str,
+    name: str = "blur_upsample",
+    channels: int | None = None,
+) -> Tensor:
+    """Zero-insert by ``factor`` and blur axis ``d`` with ``taps[d]`` (see ``check_upsample_taps``).
+
+    Equal filters take one call; otherwise each axis is upsampled on its own as a 1D signal.
+    """
+    check_input(x, len(factor), channels, name)
+    check_size(x, [1] * len(factor), name, "an empty axis cannot be upsampled")
+    if x.numel() == 0:
+        return empty_output(x, [n * f for n, f in zip(x.shape[2:], factor, strict=True)])
+    if all(list(t) == list(taps[0]) for t in taps):
+        return _kernel("blur_upsample", x)(x, list(taps[0]), list(factor), pad_mode)
+    y = x
+    for d, (t, f) in enumerate(zip(taps, factor, strict=True)):
+        if f == 1 and len(t) == 1:
+            continue
+        last = y.dim() - 1  # non-negative: the legacy ONNX exporter mistranslates movedim(d, -1)
+        z = y.movedim(d + 2, last)
+        flat = z.reshape(z.size(0), -1, z.size(-1))
+        out = _kernel("blur_upsample", flat)(flat, list(t), [f], pad_mode)
+        y = out.reshape(list(z.shape[:-1]) + [-1]).movedim(last, d + 2)
+    return like_format(y, x)
+
+
+def _max_blur_pool(
+    x: Tensor,
+    kernel: Sequence[int],
+    padding: Sequence[int],
+    taps: Sequence[float],
+    stride: Sequence[int],
     pad_mode: str,
     pad_off: int,
-    name: str,
+    name: str = "max_blur_pool",
+    channels: int | None = None,
 ) -> Tensor:
-    """Max at stride 1, then :func:`_blur_pool_checked`; an axis shorter than the max's window is refused."""
-    minimum = [max(kernel_size[d] - 2 * padding[d], 1) for d in range(x.dim() - 2)]
+    """Max over ``kernel`` windows at stride 1 (``-inf`` padding), then blur-pool.
+
+    An axis shorter than the max's window is refused.
+    """
+    check_input(x, len(stride), channels, name)
+    minimum = [max(k - 2 * p, 1) for k, p in zip(kernel, padding, strict=True)]
     check_size(x, minimum, name, "kernel_size - 2 * padding, the window of the max")
     if x.numel() == 0:  # the max pool refuses an empty channel axis
-        sizes = [x.size(d + 2) + 2 * padding[d] - kernel_size[d] + 1 for d in range(x.dim() - 2)]
-        pooled = empty_output(x, sizes)
-        return _blur_pool_checked(pooled, taps, stride, pad_mode, pad_off, name)
-    return _max_blur_pool(x, kernel_size, padding, taps, stride, pad_mode, pad_off)
+        sizes = [n + 2 * p - k + 1 for n, k, p in zip(x.shape[2:], kernel, padding, strict=True)]
+        return _blur_pool(empty_output(x, sizes), taps, stride, pad_mode, pad_off, name)
+    args = (list(kernel), list(padding), list(taps), list(stride), pad_mode, pad_off)
+    return _kernel("max_blur_pool", x)(x, *args)
 
 
-def _blur_pool_nd(
-    x: Tensor,
-    ndim: int,
-    filter_size: FilterSpec,
-    stride: IntOrTuple,
-    pad_mode: str,
-    pad_off: int,
-    name: str,
-) -> Tensor:
-    taps = list(get_taps(filter_size))
+# ------------------------------------------------------------------------------------------------
+# The public functions
+
+
+def _pool_args(
+    ndim: int, filter_size: FilterSpec, stride: IntOrTuple, pad_mode: str, pad_off: int
+) -> tuple[list[float], list[int], str, int]:
     strides = list(check_tuple(stride, ndim, "stride"))
-    mode = check_pad_mode(pad_mode)
-    check_pad_off(pad_off)
-    check_input(x, ndim, None, name)
-    return _blur_pool_checked(x, taps, strides, mode, pad_off, name)
+    return list(get_taps(filter_size)), strides, check_pad_mode(pad_mode), check_pad_off(pad_off)
 
 
 def blur_pool1d(
@@ -382,7 +261,8 @@ def blur_pool1d(
         >>> blur_pool1d(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]), filter_size=3)
         tensor([[[0., 4.]]])
     """
-    return _blur_pool_nd(input, 1, filter_size, stride, pad_mode, pad_off, "blur_pool1d")
+    args = _pool_args(1, filter_size, stride, pad_mode, pad_off)
+    return _blur_pool(input, *args, name="blur_pool1d")
 
 
 def blur_pool2d(
@@ -401,7 +281,8 @@ def blur_pool2d(
         >>> blur_pool2d(torch.ones(1, 3, 7, 8), filter_size=4).shape
         torch.Size([1, 3, 4, 4])
     """
-    return _blur_pool_nd(input, 2, filter_size, stride, pad_mode, pad_off, "blur_pool2d")
+    args = _pool_args(2, filter_size, stride, pad_mode, pad_off)
+    return _blur_pool(input, *args, name="blur_pool2d")
 
 
 def blur_pool3d(
@@ -420,28 +301,15 @@ def blur_pool3d(
         >>> blur_pool3d(torch.ones(1, 2, 5, 6, 7), filter_size=3).shape
         torch.Size([1, 2, 3, 3, 4])
     """
-    return _blur_pool_nd(input, 3, filter_size, stride, pad_mode, pad_off, "blur_pool3d")
+    args = _pool_args(3, filter_size, stride, pad_mode, pad_off)
+    return _blur_pool(input, *args, name="blur_pool3d")
 
 
-def _max_blur_pool_nd(
-    x: Tensor,
-    ndim: int,
-    kernel_size: IntOrTuple,
-    filter_size: FilterSpec,
-    stride: IntOrTuple,
-    padding: IntOrTuple,
-    pad_mode: str,
-    pad_off: int,
-    name: str,
-) -> Tensor:
+def _max_args(
+    ndim: int, kernel_size: IntOrTuple, padding: IntOrTuple
+) -> tuple[list[int], list[int]]:
     kernel = list(check_tuple(kernel_size, ndim, "kernel_size"))
-    pads = list(check_tuple(padding, ndim, "padding", minimum=0))
-    taps = list(get_taps(filter_size))
-    strides = list(check_tuple(stride, ndim, "stride"))
-    mode = check_pad_mode(pad_mode)
-    check_pad_off(pad_off)
-    check_input(x, ndim, None, name)
-    return _max_blur_pool_checked(x, kernel, pads, taps, strides, mode, pad_off, name)
+    return kernel, list(check_tuple(padding, ndim, "padding", minimum=0))
 
 
 def max_blur_pool1d(
@@ -456,15 +324,17 @@ def max_blur_pool1d(
     """Max at stride 1, then blur-pool (1D); see :class:`~antialias.layers.MaxBlurPool1d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
+        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
+          stride))``.
 
     Example:
         >>> max_blur_pool1d(torch.zeros(1, 1, 9)).shape
         torch.Size([1, 1, 4])
     """
-    return _max_blur_pool_nd(
-        input, 1, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool1d"
+    args = _max_args(1, kernel_size, padding) + _pool_args(
+        1, filter_size, stride, pad_mode, pad_off
     )
+    return _max_blur_pool(input, *args, name="max_blur_pool1d")
 
 
 def max_blur_pool2d(
@@ -476,7 +346,8 @@ def max_blur_pool2d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Max at stride 1, then blur-pool (2D, the paper's MaxBlurPool); see :class:`~antialias.layers.MaxBlurPool2d`.
+    """Max at stride 1, then blur-pool (2D, the paper's MaxBlurPool); see
+    :class:`~antialias.layers.MaxBlurPool2d`.
 
     Shape:
         - Input: ``(N, C, H, W)``; Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with
@@ -486,9 +357,10 @@ def max_blur_pool2d(
         >>> max_blur_pool2d(torch.zeros(1, 1, 9, 9)).shape
         torch.Size([1, 1, 4, 4])
     """
-    return _max_blur_pool_nd(
-        input, 2, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool2d"
+    args = _max_args(2, kernel_size, padding) + _pool_args(
+        2, filter_size, stride, pad_mode, pad_off
     )
+    return _max_blur_pool(input, *args, name="max_blur_pool2d")
 
 
 def max_blur_pool3d(
@@ -503,35 +375,29 @@ def max_blur_pool3d(
     """Max at stride 1, then blur-pool (3D); see :class:`~antialias.layers.MaxBlurPool3d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
+        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) /
+          stride)``.
 
     Example:
         >>> max_blur_pool3d(torch.zeros(1, 1, 5, 5, 5)).shape
         torch.Size([1, 1, 2, 2, 2])
     """
-    return _max_blur_pool_nd(
-        input, 3, kernel_size, filter_size, stride, padding, pad_mode, pad_off, "max_blur_pool3d"
+    args = _max_args(3, kernel_size, padding) + _pool_args(
+        3, filter_size, stride, pad_mode, pad_off
     )
+    return _max_blur_pool(input, *args, name="max_blur_pool3d")
 
 
-def _blur_upsample_nd(
-    x: Tensor,
-    ndim: int,
-    filter_size: Optional[FilterSpec],
-    scale_factor: IntOrTuple,
-    pad_mode: str,
-    name: str,
-) -> Tensor:
+def _upsample_args(
+    ndim: int, filter_size: FilterSpec | None, scale_factor: IntOrTuple, pad_mode: str, name: str
+) -> tuple[list[list[float]], list[int], str]:
     factors = list(check_tuple(scale_factor, ndim, "scale_factor"))
-    taps = check_upsample_taps(filter_size, factors, name)
-    mode = check_pad_mode(pad_mode)
-    check_input(x, ndim, None, name)
-    return _blur_upsample_checked(x, taps, factors, mode, name)
+    return check_upsample_taps(filter_size, factors, name), factors, check_pad_mode(pad_mode)
 
 
 def blur_upsample1d(
     input: Tensor,
-    filter_size: Optional[FilterSpec] = None,
+    filter_size: FilterSpec | None = None,
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
@@ -546,19 +412,22 @@ def blur_upsample1d(
         >>> blur_upsample1d(torch.tensor([[[0.0, 4.0]]]))
         tensor([[[0., 1., 3., 4.]]])
     """
-    return _blur_upsample_nd(input, 1, filter_size, scale_factor, pad_mode, "blur_upsample1d")
+    name = "blur_upsample1d"
+    return _blur_upsample(
+        input, *_upsample_args(1, filter_size, scale_factor, pad_mode, name), name
+    )
 
 
 def blur_upsample2d(
     input: Tensor,
-    filter_size: Optional[FilterSpec] = None,
+    filter_size: FilterSpec | None = None,
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
     """Anti-aliased upsampling (2D): insert zeros, then blur with gain ``scale_factor`` per axis.
 
-    With ``filter_size=4``, ``scale_factor=2`` and replicate padding this equals bilinear interpolation
-    (``align_corners=False``). See :class:`~antialias.layers.BlurUpsample2d`.
+    With ``filter_size=4``, ``scale_factor=2`` and replicate padding this equals bilinear
+    interpolation (``align_corners=False``). See :class:`~antialias.layers.BlurUpsample2d`.
 
     Shape:
         - Input: ``(N, C, H, W)``; Output: ``(N, C, H * scale_factor, W * scale_factor)``.
@@ -567,12 +436,15 @@ def blur_upsample2d(
         >>> blur_upsample2d(torch.ones(1, 1, 2, 3)).shape
         torch.Size([1, 1, 4, 6])
     """
-    return _blur_upsample_nd(input, 2, filter_size, scale_factor, pad_mode, "blur_upsample2d")
+    name = "blur_upsample2d"
+    return _blur_upsample(
+        input, *_upsample_args(2, filter_size, scale_factor, pad_mode, name), name
+    )
 
 
 def blur_upsample3d(
     input: Tensor,
-    filter_size: Optional[FilterSpec] = None,
+    filter_size: FilterSpec | None = None,
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
@@ -585,4 +457,7 @@ def blur_upsample3d(
         >>> blur_upsample3d(torch.ones(1, 1, 2, 2, 2)).shape
         torch.Size([1, 1, 4, 4, 4])
     """
-    return _blur_upsample_nd(input, 3, filter_size, scale_factor, pad_mode, "blur_upsample3d")
+    name = "blur_upsample3d"
+    return _blur_upsample(
+        input, *_upsample_args(3, filter_size, scale_factor, pad_mode, name), name
+    )

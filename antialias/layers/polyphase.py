@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -104,8 +104,8 @@ def _down_nd(
     pad_mode: str,
     return_phase: bool,
     name: str,
-    select: Callable[[Tensor, List[int], List[float], str], Tuple[Tensor, Tensor]],
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    select: Callable[[Tensor, list[int], list[float], str], tuple[Tensor, Tensor]],
+) -> Tensor | tuple[Tensor, Tensor]:
     """Check the common arguments, then ``select(x, strides, taps, pad_mode)``: APS's or LPS's rule."""
     strides = list(check_tuple(stride, ndim, "stride"))
     taps = list(get_taps(filter_size))
@@ -126,7 +126,7 @@ def _aps_down_nd(
     pad_mode: str,
     return_phase: bool,
     name: str,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+) -> Tensor | tuple[Tensor, Tensor]:
     ops.check_norm(norm)
     return _down_nd(
         x,
@@ -148,7 +148,7 @@ def aps_down1d(
     pad_mode: str = "circular",
     norm: str = "l2",
     return_phase: bool = False,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Adaptive polyphase sampling of a 1D signal; see :class:`ApsDown1d`.
 
     Shape:
@@ -170,7 +170,7 @@ def aps_down2d(
     pad_mode: str = "circular",
     norm: str = "l2",
     return_phase: bool = False,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Adaptive polyphase sampling (Chaman & Dokmanic, CVPR 2021) of a 2D map; see :class:`ApsDown2d`.
 
     Shape:
@@ -193,7 +193,7 @@ def aps_down3d(
     pad_mode: str = "circular",
     norm: str = "l2",
     return_phase: bool = False,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Adaptive polyphase sampling of a volume; see :class:`ApsDown3d`.
 
     Shape:
@@ -217,9 +217,9 @@ def _lps_down_nd(
     filter_size: FilterSpec,
     pad_mode: str,
     return_phase: bool,
-    generator: Optional[torch.Generator],
+    generator: torch.Generator | None,
     name: str,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+) -> Tensor | tuple[Tensor, Tensor]:
     if not callable(scorer):
         raise TypeError(
             f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}"
@@ -250,8 +250,8 @@ def lps_down1d(
     training: bool = False,
     hard: bool = False,
     return_phase: bool = False,
-    generator: Optional[torch.Generator] = None,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    generator: torch.Generator | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Learnable polyphase sampling of a 1D signal; see :class:`LpsDown1d`.
 
     ``scorer`` maps ``(B, C, L')`` components to ``B`` scores. ``training=True`` mixes the components
@@ -293,8 +293,8 @@ def lps_down2d(
     training: bool = False,
     hard: bool = False,
     return_phase: bool = False,
-    generator: Optional[torch.Generator] = None,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    generator: torch.Generator | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Learnable polyphase sampling (Rojas-Gomez et al., NeurIPS 2022) of a 2D map; see :class:`LpsDown2d`.
 
     Shape:
@@ -333,8 +333,8 @@ def lps_down3d(
     training: bool = False,
     hard: bool = False,
     return_phase: bool = False,
-    generator: Optional[torch.Generator] = None,
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    generator: torch.Generator | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Learnable polyphase sampling of a volume; see :class:`LpsDown3d`.
 
     Shape:
@@ -367,7 +367,7 @@ def _polyphase_up_nd(
     stride: IntOrTuple,
     filter_size: FilterSpec,
     pad_mode: str,
-    output_size: Optional[IntOrTuple],
+    output_size: IntOrTuple | None,
     name: str,
 ) -> Tensor:
     strides = list(check_tuple(stride, ndim, "stride"))
@@ -387,7 +387,7 @@ def polyphase_up1d(
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    output_size: IntOrTuple | None = None,
 ) -> Tensor:
     """Place a 1D signal back at the phase a polyphase down layer chose; see :class:`PolyphaseUp1d`.
 
@@ -411,7 +411,7 @@ def polyphase_up2d(
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    output_size: IntOrTuple | None = None,
 ) -> Tensor:
     """Place a 2D map back at the phase a polyphase down layer chose; see :class:`PolyphaseUp2d`.
 
@@ -436,7 +436,7 @@ def polyphase_up3d(
     stride: IntOrTuple = 2,
     filter_size: FilterSpec = 1,
     pad_mode: str = "circular",
-    output_size: Optional[IntOrTuple] = None,
+    output_size: IntOrTuple | None = None,
 ) -> Tensor:
     """Place a volume back at the phase a polyphase down layer chose; see :class:`PolyphaseUp3d`.
 
@@ -530,7 +530,7 @@ def set_lps_temperature(model: nn.Module, tau: float) -> int:
 
 def _aps_factory(
     ndim: int,
-    channels: Optional[int],
+    channels: int | None,
     stride: IntOrTuple,
     *,
     filter_size: FilterSpec,
@@ -544,7 +544,7 @@ def _aps_factory(
 
 def _lps_factory(
     ndim: int,
-    channels: Optional[int],
+    channels: int | None,
     stride: IntOrTuple,
     *,
     filter_size: FilterSpec,

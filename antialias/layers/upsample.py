@@ -1,50 +1,40 @@
-"""Anti-aliased upsampling (zero insertion, then a low-pass filter with gain ``scale_factor``), 1D to 3D.
+"""Anti-aliased upsampling (zero insertion, then a low-pass filter with gain ``scale_factor``), 1D
+to 3D.
 
-The counterpart of blur-pool for decoders (reference issues #8, #28). The default filter is linear
-interpolation matched to each axis's factor, so a constant map stays constant at every factor; an
-explicit filter must have polyphase parts that each sum to ``1 / scale_factor`` (others are refused).
+The counterpart of blur-pool for decoders. The default filter is linear interpolation matched to
+each axis's factor, so a constant map stays constant at every factor; an explicit filter must have
+polyphase parts that each sum to ``1 / scale_factor`` (others are refused).
 """
 
-from typing import List, Optional
+from __future__ import annotations
 
 import torch  # noqa: F401  (the examples use it)
 from torch import Tensor
 
 from antialias.filters import FilterSpec
-from antialias.layers._checks import (
-    IntOrTuple,
-    check_input,
-    check_tuple,
-    check_upsample_taps,
-    compact,
-)
+from antialias.layers._checks import IntOrTuple, check_tuple, check_upsample_taps, compact
 from antialias.layers.blurpool import _BlurBase
-from antialias.layers.functional import _blur_upsample_checked
+from antialias.layers.functional import _blur_upsample
 
 __all__ = ["BlurUpsample1d", "BlurUpsample2d", "BlurUpsample3d"]
 
 
 class _BlurUpsampleNd(_BlurBase):
-    axis_taps: List[List[float]]
-    scale_factor: List[int]
-
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         *,
         scale_factor: IntOrTuple = 2,
-        filter_size: Optional[FilterSpec] = None,
+        filter_size: FilterSpec | None = None,
         pad_mode: str = "replicate",
     ) -> None:
         super().__init__(channels, filter_size, pad_mode)
-        self.scale_factor = list(check_tuple(scale_factor, self._ndim, "scale_factor"))
+        self.scale_factor = list(check_tuple(scale_factor, self.dims, "scale_factor"))
         self.axis_taps = check_upsample_taps(filter_size, self.scale_factor, self._name)
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, self.channels, self._name)
-        return _blur_upsample_checked(
-            input, self.axis_taps, self.scale_factor, self.pad_mode, self._name
-        )
+        args = (self.axis_taps, self.scale_factor, self.pad_mode, self._name, self.channels)
+        return _blur_upsample(input, *args)
 
     def extra_repr(self) -> str:
         factor = compact(self.scale_factor)
@@ -52,14 +42,16 @@ class _BlurUpsampleNd(_BlurBase):
 
 
 class BlurUpsample1d(_BlurUpsampleNd):
-    """Anti-aliased upsampling of 1D signals: insert ``scale_factor - 1`` zeros, blur with gain ``scale_factor``.
+    """Anti-aliased upsampling of 1D signals: insert ``scale_factor - 1`` zeros, blur with gain
+    ``scale_factor``.
 
     Args:
         channels: number of input channels; ``None`` accepts any.
         scale_factor: upsampling factor.
         filter_size: the interpolation filter: ``None`` (default) for linear interpolation at
-            ``scale_factor``, or an int ``k``, family string or taps whose polyphase parts each sum to
-            ``1 / scale_factor`` (others are refused: they would not keep a constant signal constant).
+            ``scale_factor``, or an int ``k``, family string or taps whose polyphase parts each sum
+            to ``1 / scale_factor`` (others are refused: they would not keep a constant signal
+            constant).
         pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
 
     Shape:
@@ -70,25 +62,25 @@ class BlurUpsample1d(_BlurUpsampleNd):
         tensor([[[0., 1., 3., 4.]]])
     """
 
-    _ndim = 1
+    dims = 1
 
 
 class BlurUpsample2d(_BlurUpsampleNd):
-    """Anti-aliased upsampling (for decoders; reference issues #8, #28): zero insertion, then blur.
+    """Anti-aliased upsampling for decoders: zero insertion, then blur.
 
     The blur has gain ``scale_factor`` per axis, so a constant map stays constant for filters whose
     polyphase parts each sum to ``1 / scale_factor`` (binomial ``k >= 2`` at factor 2, box of size
     ``scale_factor``); other filters are refused with ``ValueError``. The default filter is linear
-    interpolation at each axis's factor, so with the default ``"replicate"`` padding the layer equals
-    ``F.interpolate(mode="bilinear", align_corners=False)`` at every factor; at factor 2 that filter is
-    the binomial ``k = 4``.
+    interpolation at each axis's factor, so with the default ``"replicate"`` padding the layer
+    equals ``F.interpolate(mode="bilinear", align_corners=False)`` at every factor; at factor 2 that
+    filter is the binomial ``k = 4``.
 
     Args:
-        channels: number of input channels; ``None`` accepts any.
-        scale_factor: upsampling factor, an int or ``(f_h, f_w)``.
-        filter_size: the interpolation filter: ``None`` (default) for linear interpolation matched to
-            each axis's factor, or an int ``k``, family string or taps used on every axis and matched
-            to every factor.
+        channels: number of input channels; ``None`` accepts any. scale_factor: upsampling factor,
+        an int or ``(f_h, f_w)``. filter_size: the interpolation filter: ``None`` (default) for
+        linear interpolation matched to
+            each axis's factor, or an int ``k``, family string or taps used on every axis and
+            matched to every factor.
         pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
 
     Shape:
@@ -100,16 +92,17 @@ class BlurUpsample2d(_BlurUpsampleNd):
         torch.Size([1, 3, 10, 12])
     """
 
-    _ndim = 2
+    dims = 2
 
 
 class BlurUpsample3d(_BlurUpsampleNd):
-    """Anti-aliased upsampling of volumes: zero insertion, then blur with gain ``scale_factor`` per axis.
+    """Anti-aliased upsampling of volumes: zero insertion, then blur with gain ``scale_factor`` per
+    axis.
 
     Args:
-        channels: number of input channels; ``None`` accepts any.
-        scale_factor: upsampling factor, an int or ``(f_d, f_h, f_w)``.
-        filter_size: ``None`` (default, linear interpolation matched to each axis's factor) or a filter
+        channels: number of input channels; ``None`` accepts any. scale_factor: upsampling factor,
+        an int or ``(f_d, f_h, f_w)``. filter_size: ``None`` (default, linear interpolation matched
+        to each axis's factor) or a filter
             matched to every factor, as in :class:`BlurUpsample2d`.
         pad_mode: padding of the input at the borders; ``"replicate"`` by default.
 
@@ -121,4 +114,4 @@ class BlurUpsample3d(_BlurUpsampleNd):
         torch.Size([1, 1, 4, 6, 8])
     """
 
-    _ndim = 3
+    dims = 3

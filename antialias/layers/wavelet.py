@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -197,7 +197,7 @@ class _WaveletPoolNd(nn.Module):
 
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         stride: IntOrTuple = 2,
         wavelet: str = "haar",
         pad_mode: str = "reflect",
@@ -284,12 +284,12 @@ WAVELET_POOL = {1: WaveletPool1d, 2: WaveletPool2d, 3: WaveletPool3d}
 
 def _wavelet_factory(
     ndim: int,
-    channels: Optional[int],
+    channels: int | None,
     stride: IntOrTuple,
     *,
     filter_size: FilterSpec = 4,
     pad_mode: str = "reflect",
-    wavelet: Optional[str] = None,
+    wavelet: str | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     # Without an explicit wavelet, filter_size (which every caller passes) picks it by its number of taps:

@@ -1,4 +1,5 @@
-"""The layer factory (factory.py): methods by name, and create_max_downsample, the one rule "max at stride 1, then the method's downsampling"."""
+"""The layer factory (factory.py): methods by name, and create_max_downsample, the one rule "max at
+stride 1, then the method's downsampling"."""
 
 from __future__ import annotations
 
@@ -82,3 +83,91 @@ def test_stride_defaults_to_kernel_size_and_errors():
         create_max_downsample("blur", 4, None, 2)
     with pytest.raises(ValueError, match="unknown downsample method 'nope'"):
         create_max_downsample("nope", 2, None, 2)
+
+
+@pytest.mark.parametrize("method", ["blur", "aps"])
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 2, 1), (2, 2, 0), (3, 3, 0)])
+def test_ceil_mode_keeps_the_max_pool_size(method, kernel, stride, padding, generator):
+    pool = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+    layer = create_max_downsample(method, 2, 4, kernel, stride, padding, ceil_mode=True)
+    assert list(dict(layer.named_children()))[0] == "pad"
+    for size in (7, 8, 9, 10):
+        x = torch.randn(2, 4, size, size + 1, generator=generator)
+        assert layer(x).shape == pool(x).shape, (size, kernel, stride, padding)
+
+
+def test_ceil_mode_and_dilation_errors():
+    with pytest.raises(ValueError, match=r"ceil_mode needs kernel_size >= padding \+ stride"):
+        create_max_downsample("blur", 2, None, 2, 3, 1, ceil_mode=True)
+    with pytest.raises(ValueError, match=r"dilation must be 1 .*got 2"):
+        create_max_downsample("blur", 2, None, 3, 2, 1, dilation=2)
+    layer = create_max_downsample("blur", 1, None, 3, 2, 1, dilation=(1,), ceil_mode=False)
+    assert isinstance(layer, nn.Module) and not isinstance(layer, nn.Sequential)
+
+
+# ------------------------------------------------------------------------------------------------
+# Tracing, torch.export, torch.compile and ONNX: every method, a zoo model, a converted model
+
+
+def _onnx_run(layer, x, second, path, dynamo):
+    ort = pytest.importorskip("onnxruntime")
+    torch.onnx.export(layer, (x,), str(path), dynamo=dynamo)
+    session = ort.InferenceSession(str(path))
+    (out,) = session.run(None, {session.get_inputs()[0].name: second.numpy()})
+    return torch.from_numpy(out)
+
+
+def _check_graph_forms(layer, x, second, tmp_path, legacy_onnx=True, atol=1e-5):
+    """Each graph form, recorded on ``x``, equals eager on ``second`` (nothing baked in)."""
+    expected = layer(second)
+    forms = {
+        "trace": lambda: torch.jit.trace(layer, (x,))(second),
+        "export": lambda: torch.export.export(layer, (x,)).module()(second),
+        "compile": lambda: torch.compile(layer, backend="aot_eager", fullgraph=True)(second),
+        "onnx": lambda: _onnx_run(layer, x, second, tmp_path / "dynamo.onnx", True),
+    }
+    if legacy_onnx:
+        forms["legacy onnx"] = lambda: _onnx_run(layer, x, second, tmp_path / "legacy.onnx", False)
+    for name, run in forms.items():
+        torch.testing.assert_close(run(), expected, atol=atol, rtol=0, msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("method", list_downsample_methods())
+@pytest.mark.parametrize("max_first", [False, True], ids=["down", "max"])
+def test_every_method_traces_exports_compiles(method, max_first, generator, tmp_path):
+    torch.manual_seed(0)
+    make = create_max_downsample if max_first else create_downsample
+    layer = make(method, 2, 4, 2).eval()
+    x = torch.randn(2, 4, 16, 16, generator=generator)
+    second = torch.roll(x, (1, 1), dims=(2, 3))  # other phases for the polyphase methods
+    fft = method in ("flc", "asap")
+    _check_graph_forms(layer, x, second, tmp_path, legacy_onnx=not fft)
+    if fft:  # torch's legacy (tracing) exporter has no rule for the real FFT
+        with pytest.raises(torch.onnx.errors.UnsupportedOperatorError, match="aten::fft_rfft"):
+            _onnx_run(layer, x, second, tmp_path / "legacy.onnx", False)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+def test_zoo_and_converted_models_trace_export_compile(generator, tmp_path):
+    from antialias import convert
+    from antialias.models import get_model
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 64, 64, generator=generator)
+    second = torch.randn(1, 3, 64, 64, generator=generator)
+    zoo = get_model("resnet18", filter_size=4, num_classes=10).eval()
+    assert any(isinstance(m, MaxBlurPool2d) for m in zoo.modules())
+    _check_graph_forms(zoo, x, second, tmp_path, atol=1e-4)
+    plain = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.AvgPool2d(2),
+    )
+    converted = convert(plain, filter_size=4).eval()
+    assert any(isinstance(m, MaxBlurPool2d) for m in converted.modules())
+    _check_graph_forms(converted, x, second, tmp_path, atol=1e-5)

@@ -1,9 +1,10 @@
-"""The private GPU kernels (the _triton package behind functional.py's backend dispatch) equal the float64 reference path
+"""The private GPU kernels (the _triton package behind functional.py's backend dispatch) equal the
+float64 reference path
 (the strided slices formulation), forward and backward.
 
-Without a GPU they run in Triton's interpreter (``TRITON_INTERPRET=1``, set in ``tests/conftest.py``); with
-``ANTIALIAS_TEST_DEVICE=cuda`` the same tests run the compiled kernels (``benchmarks/gpu_check.sh``). Maps are
-tiny: the interpreter runs every program in numpy.
+Without a GPU they run in Triton's interpreter (``TRITON_INTERPRET=1``, set in
+``tests/conftest.py``); with ``ANTIALIAS_TEST_DEVICE=cuda`` the same tests run the compiled kernels
+(``benchmarks/gpu_check.sh``). Maps are tiny: the interpreter runs every program in numpy.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ def _taps(spec):
 
 
 def _randn(generator, *shape, device):
-    """Float64 values that float32 holds exactly: the kernels (float32) and the reference see the same input."""
+    """Float64 values that float32 holds exactly: the kernels (float32) and the reference see the
+    same input."""
     return torch.randn(*shape, generator=generator).double().to(device)
 
 
 def _close(actual, expected, msg=""):
-    """float32 result vs float64 reference: within 1e-6 of the reference's scale (fp32 cannot hold 4.27 to 1e-6)."""
+    """float32 result vs float64 reference: within 1e-6 of the reference's scale (fp32 cannot hold
+    4.27 to 1e-6)."""
     scale = max(1.0, float(expected.detach().abs().max())) if expected.numel() else 1.0
     torch.testing.assert_close(
         actual.double(), expected.double(), rtol=0, atol=1e-6 * scale, msg=lambda m: f"{msg}\n{m}"
@@ -49,7 +52,8 @@ def _close(actual, expected, msg=""):
 
 
 def _check_against_reference(kernel, reference, x, generator, device, msg):
-    """The float32 kernel's output and input gradient equal the float64 reference's, for one random upstream.
+    """The float32 kernel's output and input gradient equal the float64 reference's, for one random
+    upstream.
 
     ``kernel`` and ``reference`` are ``(function, *arguments after the input)``.
     """
@@ -65,7 +69,8 @@ def _check_against_reference(kernel, reference, x, generator, device, msg):
 
 
 def _reference_pool(x, taps, stride, pad_mode, pad_off, upstream):
-    """Float64 output and input gradient of the slices formulation (the specification), on the same inputs."""
+    """Float64 output and input gradient of the slices formulation (the specification), on the same
+    inputs."""
     xr = x.detach().double().requires_grad_(True)
     y = CPU.blur_pool_slices(xr, taps, stride, pad_mode, pad_off)
     (grad,) = torch.autograd.grad(y, xr, upstream.double())
@@ -86,12 +91,14 @@ def _concat(tables):
 
 
 def _slices_matrix(taps, length, stride, pad_mode, pad_off):
-    """The ``(L_out, L)`` float64 operator of the slices formulation along one axis, read off the identity."""
+    """The ``(L_out, L)`` float64 operator of the slices formulation along one axis, read off the
+    identity."""
     eye = torch.eye(length, dtype=torch.float64).unsqueeze(1)  # ``length`` 1D signals
     return CPU.blur_pool_slices(eye, taps, [stride], pad_mode, pad_off)[:, 0, :].t()
 
 
-# Per axis: sizes (tiny, odd, even) x strides 1..4 x pad_off 0/1; the other axis takes a few of them.
+# Per axis: sizes (tiny, odd, even) x strides 1..4 x pad_off 0/1; the other axis takes a few of
+# them.
 AXIS_GRID = list(itertools.product((1, 2, 3, 5, 8, 9), (1, 2, 3, 4), (0, 1)))
 AXIS_FEW = [(1, 1, 0), (5, 2, 1), (8, 3, 0)]
 
@@ -99,13 +106,15 @@ AXIS_FEW = [(1, 1, 0), (5, 2, 1), (8, 3, 0)]
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7])
 def test_blur_pool_2d_grid(generator, device, pad_mode, k):
-    """Filter 1..7 x pad modes x strides 1..4 x pad_off 0/1 x odd/even/tiny maps: values and gradients.
+    """Filter 1..7 x pad modes x strides 1..4 x pad_off 0/1 x odd/even/tiny maps: values and
+    gradients.
 
-    The kernel is table-driven, so the interpreter runs a whole grid in one launch: the tables of many
-    axis configurations (built as ``blur_pool`` builds them) are laid end to end, block-diagonally, so
-    output block ``(i, j)`` is the 2D blur-pool of input block ``(i, j)`` with configuration ``i`` along
-    H and ``j`` along W. The reference is the float64 slices formulation, applied as its per-axis
-    operators (it pads and filters one axis after the other, so the 2D result is their product).
+    The kernel is table-driven, so the interpreter runs a whole grid in one launch: the tables of
+    many axis configurations (built as ``blur_pool`` builds them) are laid end to end,
+    block-diagonally, so output block ``(i, j)`` is the 2D blur-pool of input block ``(i, j)`` with
+    configuration ``i`` along H and ``j`` along W. The reference is the float64 slices formulation,
+    applied as its per-axis operators (it pads and filters one axis after the other, so the 2D
+    result is their product).
     """
     taps = _taps(k)
     # The whole grid on one axis, a few configurations on the other; which axis alternates over the
@@ -177,7 +186,8 @@ def test_blur_pool_1d_3d_and_user_taps(generator, device, pad_mode):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision(generator, device, dtype):
-    """Half inputs, float32 accumulation: within a rounding of the float64 result on the rounded input."""
+    """Half inputs, float32 accumulation: within a rounding of the float64 result on the rounded
+    input."""
     cases = ((3, "reflect"), (4, "zeros"), (7, "circular"), (4, "replicate"))
     for (k, pad_mode), fmt in itertools.product(
         cases, (torch.contiguous_format, torch.channels_last)
@@ -197,7 +207,7 @@ def test_half_precision(generator, device, dtype):
 
 
 def test_layouts(generator, device):
-    """channels_last (2D, 3D) and arbitrary strided views give the same values; the format is kept."""
+    """channels_last (2D, 3D) and strided views give the same values; the format is kept."""
     taps = _taps(4)
     x = _randn(generator, 2, 5, 9, 10, device=device).float()
     expected = CPU.blur_pool_slices(x.double(), taps, [2, 3], "reflect", 1)
@@ -263,7 +273,8 @@ def test_max_blur_pool_fused(generator, device, pad_mode):
 
 
 def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
-    """Tied maxima route the gradient as max pooling does (first in scan order); 1D, 3D, channels_last."""
+    """Tied maxima route the gradient as max pooling does (first in scan order); 1D, 3D,
+    channels_last."""
     taps = _taps(4)
     cases = [
         _randn(generator, 2, 3, 8, 9, device=device)
@@ -289,7 +300,8 @@ def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
 
 
 def test_double_backward(generator, device):
-    """The backward is the same Function with the adjoint tables: twice differentiable (float64 kernels)."""
+    """The backward is the same Function with the adjoint tables: twice differentiable (float64
+    kernels)."""
     x = _randn(generator, 1, 1, 4, 3, device=device).requires_grad_(True)
     with AF.set_backend(
         "triton"
@@ -308,20 +320,23 @@ def test_double_backward(generator, device):
 
 
 class _Spy:
-    def __init__(self):
-        self.calls = []
+    """Records which Triton entry points run (wraps them on the ``function`` module)."""
 
-    def __getattr__(self, name):
+    def __init__(self, monkeypatch):
+        self.calls = []
+        for name in ("blur_pool", "blur_upsample", "max_blur_pool"):
+            monkeypatch.setattr(TF, name, self._wrap(name, getattr(TF, name)))
+
+    def _wrap(self, name, fn):
         def call(*args):
             self.calls.append(name)
-            return getattr(TF, name)(*args)
+            return fn(*args)
 
         return call
 
 
 def test_layers_and_functionals_dispatch_to_triton(generator, device, monkeypatch):
-    spy = _Spy()
-    monkeypatch.setattr(AF, "_triton_kernels", lambda: spy)
+    spy = _Spy(monkeypatch)
     x = _randn(generator, 2, 3, 8, 7, device=device).float()
     with AF.set_backend("triton"):
         outs = [
@@ -372,7 +387,8 @@ def test_set_backend_and_errors(monkeypatch):
 
 
 def test_traceable_form_under_compile(monkeypatch):
-    """torch.compile/export/tracing get the slices formulation whatever the backend (see functional.py)."""
+    """torch.compile/export/tracing get the slices formulation whatever the backend (see
+    functional.py)."""
     x = torch.randn(1, 1, 4, 4)
     with AF.set_backend("triton"):
         assert AF._choose(x) == "triton"
@@ -394,4 +410,23 @@ def test_environment_variable_selects_backend():
     )
     assert out.stdout.strip() == "slices"
     with pytest.raises(ValueError, match="backend must be one of .*got 'gpu'"):
-        AF._check_backend("gpu")  # what an invalid ANTIALIAS_BACKEND raises at import
+        AF._check_backend("gpu")
+
+
+def test_invalid_environment_variable_fails_when_used_in_one_line():
+    """``import antialias`` works; the first layer call names the value and the choices."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, antialias.layers as L\n"
+        "try:\n    L.BlurPool2d()(torch.zeros(1, 1, 4, 4))\n"
+        "except ValueError as e:\n    print(e)"
+    )
+    env = {**__import__("os").environ, "ANTIALIAS_BACKEND": "nonsense"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == (
+        "ANTIALIAS_BACKEND must be one of ('auto', 'triton', 'cpu', 'slices'), got 'nonsense'"
+    )

@@ -1,4 +1,5 @@
-"""BlurUpsample1d/2d/3d (upsample.py): bilinear equality, gain, shift, constants at any factor, matched filters."""
+"""BlurUpsample1d/2d/3d (upsample.py): bilinear equality, gain, shift, constants at any factor,
+matched filters."""
 
 import itertools
 

@@ -1,9 +1,10 @@
-"""Fused Triton kernels for the blur layers (issue 12), loaded lazily.
+"""Fused Triton kernels for the blur layers, loaded lazily.
 
-Three layers, as in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels (pure index
-arithmetic on pointers), ``tables.py`` the host-side per-axis index tables they read (padding, stride, taps and
-zero-insertion folded in), ``function.py`` the ``torch.autograd.Function`` s that launch them. The layers and
-functional twins reach them only through the backend dispatch in :mod:`antialias.layers.functional`.
+Three layers, as in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels
+(pure index arithmetic on pointers), ``tables.py`` the per-axis index tables they read (padding,
+stride, taps and zero-insertion folded in; the CPU kernels use their dense form), ``function.py``
+the ``torch.autograd.Function`` s that launch them. The layers reach them through
+:func:`antialias.layers.functional._choose`.
 
 Importing this package never imports Triton; :func:`available` does, once.
 """
@@ -28,5 +29,5 @@ def available() -> bool:
 
 
 def interpreting() -> bool:
-    """Whether Triton runs its kernels in the CPU interpreter (``TRITON_INTERPRET=1`` before ``import triton``)."""
+    """Whether Triton runs its kernels in the CPU interpreter (``TRITON_INTERPRET=1`` at import)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
