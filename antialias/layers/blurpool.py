@@ -261,11 +261,14 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
     densely and the subsampling is low-pass filtered. The blur's options are keyword-only.
 
     Args:
-        kernel_size: window of the max. stride: subsampling factor of the blur-pool; ``None``:
-        ``kernel_size`` (as ``nn.MaxPool2d``). padding: implicit ``-inf`` padding of the max (at
-        most ``kernel_size // 2``). channels: number of input channels; ``None`` accepts any.
-        filter_size: the low-pass filter (int ``k``, family string or taps). pad_mode: padding of
-        the blur. pad_off: extra padding of the blur.
+        kernel_size: window of the max.
+        stride: subsampling factor of the blur-pool; ``None``: ``kernel_size`` (as
+            ``nn.MaxPool2d``).
+        padding: implicit ``-inf`` padding of the max (at most ``kernel_size // 2``).
+        channels: number of input channels; ``None`` accepts any.
+        filter_size: the low-pass filter (int ``k``, family string or taps).
+        pad_mode: padding of the blur.
+        pad_off: extra padding of the blur.
 
     Shape:
         - Input: ``(N, C, H, W)``
@@ -461,8 +464,7 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
     ``nn.Conv2d``'s parameter names, so ``load_state_dict`` takes the plain model's weights.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-        padding_mode:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
             as ``nn.Conv2d`` (positional in that order); ``stride`` is realized by the blur-pool.
         filter_size: the low-pass filter (int ``k``, family string or taps); keyword-only.
         pad_mode: padding of the blur; keyword-only.

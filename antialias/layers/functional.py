@@ -4,7 +4,7 @@ Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first)
 functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
 ``_max_blur_pool``), which the modules call directly with the arguments they checked at
 construction. The entry checks the input, handles empty inputs and reaches its kernel through
-:func:`_choose`, the one backend choice.
+``_choose``, the one backend choice.
 
 Convention:
     Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and ``k // 2 +

@@ -76,11 +76,11 @@ class BlurUpsample2d(_BlurUpsampleNd):
     filter is the binomial ``k = 4``.
 
     Args:
-        channels: number of input channels; ``None`` accepts any. scale_factor: upsampling factor,
-        an int or ``(f_h, f_w)``. filter_size: the interpolation filter: ``None`` (default) for
-        linear interpolation matched to
-            each axis's factor, or an int ``k``, family string or taps used on every axis and
-            matched to every factor.
+        channels: number of input channels; ``None`` accepts any.
+        scale_factor: upsampling factor, an int or ``(f_h, f_w)``.
+        filter_size: the interpolation filter: ``None`` (default) for linear interpolation
+            matched to each axis's factor, or an int ``k``, family string or taps used on every
+            axis and matched to every factor.
         pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
 
     Shape:
@@ -100,10 +100,10 @@ class BlurUpsample3d(_BlurUpsampleNd):
     axis.
 
     Args:
-        channels: number of input channels; ``None`` accepts any. scale_factor: upsampling factor,
-        an int or ``(f_d, f_h, f_w)``. filter_size: ``None`` (default, linear interpolation matched
-        to each axis's factor) or a filter
-            matched to every factor, as in :class:`BlurUpsample2d`.
+        channels: number of input channels; ``None`` accepts any.
+        scale_factor: upsampling factor, an int or ``(f_d, f_h, f_w)``.
+        filter_size: ``None`` (default, linear interpolation matched to each axis's factor) or a
+            filter matched to every factor, as in :class:`BlurUpsample2d`.
         pad_mode: padding of the input at the borders; ``"replicate"`` by default.
 
     Shape:
