@@ -470,14 +470,10 @@ def read_model_meta(weights: Any) -> dict[str, Any]:
     obj: Any = weights
     if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
-        if path.startswith(("http://", "https://", "file://")) or not os.path.isfile(path):
+        if path.startswith(_URL_SCHEMES) or not os.path.isfile(path):
             return {}
-        try:
-            from antialias._io import safe_torch_load
-
-            obj = safe_torch_load(
-                path, what="weights"
-            )  # the one safe reader: CRCs checked, weights_only
+        try:  # the one safe reader: CRCs checked, weights_only
+            obj = safe_torch_load(path, what="weights")
         except Exception:  # noqa: BLE001  (the loader reports the file; here it has no description)
             return {}
     if isinstance(obj, Mapping) and isinstance(obj.get(MODEL_META_KEY), Mapping):

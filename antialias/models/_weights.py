@@ -198,6 +198,7 @@ def _imagenet_categories() -> list[str]:
     return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+# Not torchvision's WeightsEnum: its get_state_dict skips the hash check of a cached file (Safety).
 class WeightsEnum(Enum):
     """Base of the per-architecture weights enums; members hold a :class:`Weights`.
 
