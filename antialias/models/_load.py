@@ -182,16 +182,11 @@ def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
         logger.info(f"downloading {url} to {cached}")
         try:
             _fetch(url, cached, hash_prefix=hash_prefix, progress=progress)
-        except (
-            http.client.HTTPException,
-            OSError,
-        ) as exc:  # URLError, ConnectionError and TimeoutError are OSErrors
+        # URLError, ConnectionError and TimeoutError are OSErrors.
+        except (http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            hint = (
-                f" (or set {MIRROR_ENV} to a mirror of the weights)"
-                if MIRROR_ENV not in os.environ
-                else ""
-            )
+            mirror = MIRROR_ENV not in os.environ
+            hint = f" (or set {MIRROR_ENV} to a mirror of the weights)" if mirror else ""
             raise WeightsDownloadError(
                 f"cannot download {url}: {reason}. Without network access, download the file elsewhere and put it "
                 f"at {cached}{hint}"
