@@ -125,6 +125,7 @@ def _aps_down_nd(
     filter_size: FilterSpec,
     pad_mode: str,
     return_phase: bool,
+    name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     ops.check_norm(norm)
     return _down_nd(
@@ -134,7 +135,7 @@ def _aps_down_nd(
         filter_size,
         pad_mode,
         return_phase,
-        f"aps_down{ndim}d",
+        name,
         lambda x, strides, taps, mode: ops.aps_down(x, strides, norm, taps, mode, None),
     )
 
@@ -158,7 +159,7 @@ def aps_down1d(
         >>> aps_down1d(torch.tensor([[[1.0, 5.0, 2.0, -6.0]]]), return_phase=True)
         (tensor([[[ 5., -6.]]]), tensor([1]))
     """
-    return _aps_down_nd(input, 1, stride, norm, filter_size, pad_mode, return_phase)
+    return _aps_down_nd(input, 1, stride, norm, filter_size, pad_mode, return_phase, "aps_down1d")
 
 
 def aps_down2d(
@@ -181,7 +182,7 @@ def aps_down2d(
         >>> aps_down2d(x, return_phase=True)[1]
         tensor([2])
     """
-    return _aps_down_nd(input, 2, stride, norm, filter_size, pad_mode, return_phase)
+    return _aps_down_nd(input, 2, stride, norm, filter_size, pad_mode, return_phase, "aps_down2d")
 
 
 def aps_down3d(
@@ -202,7 +203,7 @@ def aps_down3d(
         >>> aps_down3d(torch.randn(2, 3, 4, 4, 6)).shape
         torch.Size([2, 3, 2, 2, 3])
     """
-    return _aps_down_nd(input, 3, stride, norm, filter_size, pad_mode, return_phase)
+    return _aps_down_nd(input, 3, stride, norm, filter_size, pad_mode, return_phase, "aps_down3d")
 
 
 def _lps_down_nd(
@@ -217,8 +218,8 @@ def _lps_down_nd(
     pad_mode: str,
     return_phase: bool,
     generator: Optional[torch.Generator],
+    name: str,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-    name = f"lps_down{ndim}d"
     if not callable(scorer):
         raise TypeError(
             f"{name}: scorer must be a callable (an nn.Module such as LpsScorer), got {type(scorer).__name__}"
@@ -277,6 +278,7 @@ def lps_down1d(
         pad_mode,
         return_phase,
         generator,
+        "lps_down1d",
     )
 
 
@@ -316,6 +318,7 @@ def lps_down2d(
         pad_mode,
         return_phase,
         generator,
+        "lps_down2d",
     )
 
 
@@ -353,6 +356,7 @@ def lps_down3d(
         pad_mode,
         return_phase,
         generator,
+        "lps_down3d",
     )
 
 
@@ -364,8 +368,8 @@ def _polyphase_up_nd(
     filter_size: FilterSpec,
     pad_mode: str,
     output_size: Optional[IntOrTuple],
+    name: str,
 ) -> Tensor:
-    name = f"polyphase_up{ndim}d"
     strides = list(check_tuple(stride, ndim, "stride"))
     taps = ops.check_up_taps(filter_size, strides, name)
     mode = check_pad_mode(pad_mode)
@@ -395,7 +399,9 @@ def polyphase_up1d(
         >>> polyphase_up1d(torch.tensor([[[5.0, -6.0]]]), torch.tensor([1]))
         tensor([[[ 0.,  5.,  0., -6.]]])
     """
-    return _polyphase_up_nd(input, 1, phase, stride, filter_size, pad_mode, output_size)
+    return _polyphase_up_nd(
+        input, 1, phase, stride, filter_size, pad_mode, output_size, "polyphase_up1d"
+    )
 
 
 def polyphase_up2d(
@@ -418,7 +424,9 @@ def polyphase_up2d(
         tensor([[[[0., 0., 0., 0.],
                   [0., 1., 0., 1.]]]])
     """
-    return _polyphase_up_nd(input, 2, phase, stride, filter_size, pad_mode, output_size)
+    return _polyphase_up_nd(
+        input, 2, phase, stride, filter_size, pad_mode, output_size, "polyphase_up2d"
+    )
 
 
 def polyphase_up3d(
@@ -439,7 +447,9 @@ def polyphase_up3d(
         >>> polyphase_up3d(torch.ones(1, 1, 2, 2, 2), torch.tensor([0])).shape
         torch.Size([1, 1, 4, 4, 4])
     """
-    return _polyphase_up_nd(input, 3, phase, stride, filter_size, pad_mode, output_size)
+    return _polyphase_up_nd(
+        input, 3, phase, stride, filter_size, pad_mode, output_size, "polyphase_up3d"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
