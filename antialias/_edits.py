@@ -16,12 +16,8 @@ from antialias.layers.polyphase import link_residual_phases
 
 __all__: list[str] = []
 
-_LEAVES = (
-    _ConvNd,
-    _MaxPoolNd,
-    _AvgPoolNd,
-    _LPPoolNd,
-)  # their forward's F.* call is theirs, not hidden
+# Their forward's F.* call is theirs, not hidden.
+_LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)
 _PATCH_EMBED_MIN_STRIDE = 8
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
@@ -191,9 +187,8 @@ def _link_phases(model: nn.Module, order: dict[str, int]) -> None:
         if root is follower:
             follower.follow(None)
             if getattr(leader, "scorer", None) is not None:
-                follower.scorer = (
-                    leader.scorer
-                )  # LPS: the scorer moves to the layer that now chooses
+                # LPS: the scorer moves to the layer that now chooses.
+                follower.scorer = leader.scorer
             leader.follow(follower)
         else:
             follower.follow(root)

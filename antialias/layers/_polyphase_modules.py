@@ -199,6 +199,18 @@ class _ApsDownNd(_PolyphaseDownNd):
         return f", norm={self.norm!r}"
 
 
+_WHAT = {1: "1D signals", 2: "2D maps", 3: "volumes"}
+_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _nd_doc(template: str, ndim: int, example: str) -> str:
+    """``template`` filled for ``ndim`` spatial axes: what the layer takes, its shapes, ``example``."""
+    axes = _AXES[ndim]
+    out, up = ("(N, C, " + ", ".join(f"{a}_{tail}" for a in axes) + ")" for tail in ("out", "up"))
+    inp = f"(N, C, {', '.join(axes)})"
+    return template.format(what=_WHAT[ndim], d=ndim, inp=inp, out=out, up=up, example=example)
+
+
 _APS_DOC = """Adaptive polyphase sampling (APS, Chaman & Dokmanic, CVPR 2021) for {what}.
 
     Optionally blurs at stride 1, then keeps, for every sample, the polyphase component with the largest
@@ -227,12 +239,10 @@ _APS_DOC = """Adaptive polyphase sampling (APS, Chaman & Dokmanic, CVPR 2021) fo
 
 
 class ApsDown1d(_ApsDownNd):
-    __doc__ = _APS_DOC.format(
-        what="1D signals",
-        d=1,
-        inp="(N, C, L)",
-        out="(N, C, L_out)",
-        example="""        >>> aps = ApsDown1d(return_phase=True)
+    __doc__ = _nd_doc(
+        _APS_DOC,
+        1,
+        """        >>> aps = ApsDown1d(return_phase=True)
         >>> aps(torch.tensor([[[1.0, 5.0, 2.0, -6.0]]]))
         (tensor([[[ 5., -6.]]]), tensor([1]))""",
     )
@@ -240,12 +250,10 @@ class ApsDown1d(_ApsDownNd):
 
 
 class ApsDown2d(_ApsDownNd):
-    __doc__ = _APS_DOC.format(
-        what="2D maps",
-        d=2,
-        inp="(N, C, H, W)",
-        out="(N, C, H_out, W_out)",
-        example="""        >>> aps = ApsDown2d(channels=64, stride=2)
+    __doc__ = _nd_doc(
+        _APS_DOC,
+        2,
+        """        >>> aps = ApsDown2d(channels=64, stride=2)
         >>> aps(torch.randn(2, 64, 32, 24)).shape
         torch.Size([2, 64, 16, 12])
         >>> aps
@@ -255,12 +263,10 @@ class ApsDown2d(_ApsDownNd):
 
 
 class ApsDown3d(_ApsDownNd):
-    __doc__ = _APS_DOC.format(
-        what="volumes",
-        d=3,
-        inp="(N, C, D, H, W)",
-        out="(N, C, D_out, H_out, W_out)",
-        example="""        >>> ApsDown3d(stride=(1, 2, 2))(torch.randn(1, 2, 4, 6, 6)).shape
+    __doc__ = _nd_doc(
+        _APS_DOC,
+        3,
+        """        >>> ApsDown3d(stride=(1, 2, 2))(torch.randn(1, 2, 4, 6, 6)).shape
         torch.Size([1, 2, 4, 3, 3])""",
     )
     _ndim = 3
@@ -448,24 +454,20 @@ _LPS_DOC = """Learnable polyphase sampling (LPS, Rojas-Gomez et al., NeurIPS 202
 
 
 class LpsDown1d(_LpsDownNd):
-    __doc__ = _LPS_DOC.format(
-        what="1D signals",
-        d=1,
-        inp="(N, C, L)",
-        out="(N, C, L_out)",
-        example="""        >>> LpsDown1d(channels=4, stride=3)(torch.randn(2, 4, 12)).shape
+    __doc__ = _nd_doc(
+        _LPS_DOC,
+        1,
+        """        >>> LpsDown1d(channels=4, stride=3)(torch.randn(2, 4, 12)).shape
         torch.Size([2, 4, 4])""",
     )
     _ndim = 1
 
 
 class LpsDown2d(_LpsDownNd):
-    __doc__ = _LPS_DOC.format(
-        what="2D maps",
-        d=2,
-        inp="(N, C, H, W)",
-        out="(N, C, H_out, W_out)",
-        example="""        >>> lps = LpsDown2d(channels=16).eval()
+    __doc__ = _nd_doc(
+        _LPS_DOC,
+        2,
+        """        >>> lps = LpsDown2d(channels=16).eval()
         >>> lps(torch.randn(2, 16, 8, 12)).shape
         torch.Size([2, 16, 4, 6])
         >>> print(lps.extra_repr())
@@ -475,12 +477,10 @@ class LpsDown2d(_LpsDownNd):
 
 
 class LpsDown3d(_LpsDownNd):
-    __doc__ = _LPS_DOC.format(
-        what="volumes",
-        d=3,
-        inp="(N, C, D, H, W)",
-        out="(N, C, D_out, H_out, W_out)",
-        example="""        >>> LpsDown3d(channels=2, stride=(1, 2, 2)).eval()(torch.randn(1, 2, 3, 4, 4)).shape
+    __doc__ = _nd_doc(
+        _LPS_DOC,
+        3,
+        """        >>> LpsDown3d(channels=2, stride=(1, 2, 2)).eval()(torch.randn(1, 2, 3, 4, 4)).shape
         torch.Size([1, 2, 3, 2, 2])""",
     )
     _ndim = 3
@@ -548,7 +548,7 @@ _UP_DOC = """Polyphase upsampling for {what}: the counterpart of :class:`ApsDown
     Shape:
         - Input: ``{inp}`` and ``phase`` of shape ``(N,)`` (indices) or ``(N, P)`` (weights);
           ``output_size`` (optional) crops the result, for down-layer inputs not divisible by the stride.
-        - Output: ``{out}``, every axis ``L * stride`` (or ``output_size``).
+        - Output: ``{up}``, every axis ``L * stride`` (or ``output_size``).
 
     Example:
 {example}
@@ -556,24 +556,20 @@ _UP_DOC = """Polyphase upsampling for {what}: the counterpart of :class:`ApsDown
 
 
 class PolyphaseUp1d(_PolyphaseUpNd):
-    __doc__ = _UP_DOC.format(
-        what="1D signals",
-        d=1,
-        inp="(N, C, L)",
-        out="(N, C, L_up)",
-        example="""        >>> PolyphaseUp1d()(torch.tensor([[[5.0, -6.0]]]), torch.tensor([1]))
+    __doc__ = _nd_doc(
+        _UP_DOC,
+        1,
+        """        >>> PolyphaseUp1d()(torch.tensor([[[5.0, -6.0]]]), torch.tensor([1]))
         tensor([[[ 0.,  5.,  0., -6.]]])""",
     )
     _ndim = 1
 
 
 class PolyphaseUp2d(_PolyphaseUpNd):
-    __doc__ = _UP_DOC.format(
-        what="2D maps",
-        d=2,
-        inp="(N, C, H, W)",
-        out="(N, C, H_up, W_up)",
-        example="""        >>> down, up = ApsDown2d(return_phase=True), PolyphaseUp2d()
+    __doc__ = _nd_doc(
+        _UP_DOC,
+        2,
+        """        >>> down, up = ApsDown2d(return_phase=True), PolyphaseUp2d()
         >>> x = torch.randn(2, 3, 8, 6)
         >>> y, phase = down(x)
         >>> up(y, phase).shape
@@ -583,12 +579,10 @@ class PolyphaseUp2d(_PolyphaseUpNd):
 
 
 class PolyphaseUp3d(_PolyphaseUpNd):
-    __doc__ = _UP_DOC.format(
-        what="volumes",
-        d=3,
-        inp="(N, C, D, H, W)",
-        out="(N, C, D_up, H_up, W_up)",
-        example="""        >>> PolyphaseUp3d(stride=(1, 2, 2))(torch.ones(1, 1, 2, 2, 2), torch.tensor([1])).shape
+    __doc__ = _nd_doc(
+        _UP_DOC,
+        3,
+        """        >>> PolyphaseUp3d(stride=(1, 2, 2))(torch.ones(1, 1, 2, 2, 2), torch.tensor([1])).shape
         torch.Size([1, 1, 2, 4, 4])""",
     )
     _ndim = 3

@@ -108,8 +108,8 @@ def _adaptive_blur_pool_nd(
     kernel_size: int,
     stride: IntOrTuple,
     pad_mode: str,
-    name: str,
 ) -> Tensor:
+    name = f"adaptive_blur_pool{ndim}d"
     k = _check_kernel_size(kernel_size)
     strides = check_tuple(stride, ndim, "stride")
     mode = check_pad_mode(pad_mode)
@@ -155,9 +155,7 @@ def adaptive_blur_pool1d(
         >>> adaptive_blur_pool1d(torch.tensor([[[0.0, 3.0, 6.0, 9.0]]]), torch.zeros(1, 3, 2))
         tensor([[[2., 6.]]])
     """
-    return _adaptive_blur_pool_nd(
-        input, logits, 1, kernel_size, stride, pad_mode, "adaptive_blur_pool1d"
-    )
+    return _adaptive_blur_pool_nd(input, logits, 1, kernel_size, stride, pad_mode)
 
 
 def adaptive_blur_pool2d(
@@ -189,9 +187,7 @@ def adaptive_blur_pool2d(
         >>> adaptive_blur_pool2d(x, torch.randn(2, 2 * 9, 4, 4)).shape
         torch.Size([2, 4, 4, 4])
     """
-    return _adaptive_blur_pool_nd(
-        input, logits, 2, kernel_size, stride, pad_mode, "adaptive_blur_pool2d"
-    )
+    return _adaptive_blur_pool_nd(input, logits, 2, kernel_size, stride, pad_mode)
 
 
 def adaptive_blur_pool3d(
@@ -211,9 +207,7 @@ def adaptive_blur_pool3d(
         >>> adaptive_blur_pool3d(torch.ones(1, 2, 5, 6, 7), torch.zeros(1, 27, 3, 3, 4)).shape
         torch.Size([1, 2, 3, 3, 4])
     """
-    return _adaptive_blur_pool_nd(
-        input, logits, 3, kernel_size, stride, pad_mode, "adaptive_blur_pool3d"
-    )
+    return _adaptive_blur_pool_nd(input, logits, 3, kernel_size, stride, pad_mode)
 
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}

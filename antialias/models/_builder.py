@@ -37,16 +37,10 @@ __all__ = ["build", "zoo_builder"]
 
 logger = logging.getLogger(__name__)
 
-LAYOUTS: dict[
-    str, dict[str, str]
-] = {}  # zoo name -> the ``layout`` its builder passes to convert()
-
-_EXAMPLE = (
-    1,
-    3,
-    64,
-    64,
-)  # the example forward that reads the channel counts and the execution order
+# zoo name -> the ``layout`` its builder passes to convert()
+LAYOUTS: dict[str, dict[str, str]] = {}
+# the example forward that reads the channel counts and the execution order
+_EXAMPLE = (1, 3, 64, 64)
 
 
 def _default_device() -> torch.device:

@@ -182,16 +182,11 @@ def _download(url: str, *, hash_prefix: str | None, progress: bool) -> Path:
         logger.info(f"downloading {url} to {cached}")
         try:
             _fetch(url, cached, hash_prefix=hash_prefix, progress=progress)
-        except (
-            http.client.HTTPException,
-            OSError,
-        ) as exc:  # URLError, ConnectionError and TimeoutError are OSErrors
+        # URLError, ConnectionError and TimeoutError are OSErrors.
+        except (http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            hint = (
-                f" (or set {MIRROR_ENV} to a mirror of the weights)"
-                if MIRROR_ENV not in os.environ
-                else ""
-            )
+            mirror = MIRROR_ENV not in os.environ
+            hint = f" (or set {MIRROR_ENV} to a mirror of the weights)" if mirror else ""
             raise WeightsDownloadError(
                 f"cannot download {url}: {reason}. Without network access, download the file elsewhere and put it "
                 f"at {cached}{hint}"
@@ -470,14 +465,10 @@ def read_model_meta(weights: Any) -> dict[str, Any]:
     obj: Any = weights
     if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
-        if path.startswith(("http://", "https://", "file://")) or not os.path.isfile(path):
+        if path.startswith(_URL_SCHEMES) or not os.path.isfile(path):
             return {}
-        try:
-            from antialias._io import safe_torch_load
-
-            obj = safe_torch_load(
-                path, what="weights"
-            )  # the one safe reader: CRCs checked, weights_only
+        try:  # the one safe reader: CRCs checked, weights_only
+            obj = safe_torch_load(path, what="weights")
         except Exception:  # noqa: BLE001  (the loader reports the file; here it has no description)
             return {}
     if isinstance(obj, Mapping) and isinstance(obj.get(MODEL_META_KEY), Mapping):

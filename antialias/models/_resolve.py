@@ -77,9 +77,8 @@ def _torchvision_model(name: str, num_classes: int | None, weights: Any = None) 
             f"unknown torchvision classification model {name!r}{_close(name, names)} "
             f"(torchvision.models.list_models() lists {len(names)})"
         )
-    num_classes = (
-        num_classes if weights is None else None
-    )  # named weights come with their classifier
+    # Named weights come with their classifier.
+    num_classes = num_classes if weights is None else None
     with _safe_downloads(weights):
         return torchvision.models.get_model(
             name, weights=weights, **_given(num_classes=num_classes)

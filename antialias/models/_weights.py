@@ -198,6 +198,7 @@ def _imagenet_categories() -> list[str]:
     return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+# Not torchvision's WeightsEnum: its get_state_dict skips the hash check of a cached file (Safety).
 class WeightsEnum(Enum):
     """Base of the per-architecture weights enums; members hold a :class:`Weights`.
 
@@ -306,120 +307,86 @@ def _torchvision(stem: str, top1: float | None = None, consistency: float | None
     )
 
 
+def _scratch(arch: str, *hashes: str) -> tuple[Weights, ...]:
+    """The reference's ``LPF2`` .. ``LPF5`` of ``arch``, trained from scratch (no published metrics)."""
+    return tuple(_reference(f"{arch}_lpf{k}-{h}") for k, h in enumerate(hashes, start=2))
+
+
 # One class per architecture, written out so that IDEs and type checkers see every member.
 
 
 class AlexNet_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``alexnet``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("alexnet_lpf4_finetune-20598a7a", 56.94, 83.31)
-    LPF2 = _reference("alexnet_lpf2-da8aca74")
-    LPF3 = _reference("alexnet_lpf3-f9bbc410")
-    LPF4 = _reference("alexnet_lpf4-0114fe25")
-    LPF5 = _reference("alexnet_lpf5-4fa3706a")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("alexnet", "da8aca74", "f9bbc410", "0114fe25", "4fa3706a")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("alexnet-owt-7be5be79", 56.55, 78.18)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG11_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg11``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg11_lpf4_finetune-35eab449")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11-8a719046")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG11_BN_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg11_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg11_bn_lpf4_finetune-5d60b5e4")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg11_bn-6002323d")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG13_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg13``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg13_lpf4_finetune-d8ff02c4")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13-19584684")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG13_BN_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg13_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg13_bn_lpf4_finetune-45e2a72f")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg13_bn-abd245e5")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG16_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg16``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg16_lpf4_finetune-79c9dff7", 72.96, 90.91)
-    LPF2 = _reference("vgg16_lpf2-60268e0c")
-    LPF3 = _reference("vgg16_lpf3-e9b0ce42")
-    LPF4 = _reference("vgg16_lpf4-de9267ac")
-    LPF5 = _reference("vgg16_lpf5-1391f70c")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("vgg16", "60268e0c", "e9b0ce42", "de9267ac", "1391f70c")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16-397923af", 71.59, 88.52)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG16_BN_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg16_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg16_bn_lpf4_finetune-1dd798d1", 75.13, 91.58)
-    LPF2 = _reference("vgg16_bn_lpf2-2c2052a8")
-    LPF3 = _reference("vgg16_bn_lpf3-1782878a")
-    LPF4 = _reference("vgg16_bn_lpf4-a1c3559b")
-    LPF5 = _reference("vgg16_bn_lpf5-c500b52f")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("vgg16_bn", "2c2052a8", "1782878a", "a1c3559b", "c500b52f")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg16_bn-6c64b313", 73.36, 89.24)
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG19_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg19``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg19_lpf4_finetune-7ab2cf45")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19-dcbb9e9d")
     DEFAULT = LPF4_FINETUNE
 
 
 class VGG19_BN_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``vgg19_bn``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("vgg19_bn_lpf4_finetune-d0114293")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("vgg19_bn-c79401a0")
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet18_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnet18``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnet18_lpf4_finetune-8cc58f59", 71.67, 88.36)
-    LPF2 = _reference("resnet18_lpf2-6e2ee76f")
-    LPF3 = _reference("resnet18_lpf3-449351b9")
-    LPF4 = _reference("resnet18_lpf4-8c77af40")
-    LPF5 = _reference("resnet18_lpf5-c1eed0a1")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("resnet18", "6e2ee76f", "449351b9", "8c77af40", "c1eed0a1")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet18-f37072fd", 69.74, 85.11)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet34_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnet34``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnet34_lpf4_finetune-db622952", 74.6, 89.77)
-    LPF2 = _reference("resnet34_lpf2-4707aed9")
-    LPF3 = _reference("resnet34_lpf3-16aa6c48")
-    LPF4 = _reference("resnet34_lpf4-55747267")
-    LPF5 = _reference("resnet34_lpf5-85283561")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("resnet34", "4707aed9", "16aa6c48", "55747267", "85283561")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet34-b627a593", 73.3, 87.56)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet50_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnet50``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnet50_lpf4_finetune-cad66808", 77.41, 91.32)
     LPF2 = _reference("resnet50_lpf2-f0f7589d", 76.81, 89.96)
     LPF3 = _reference("resnet50_lpf3-a4e868d2", 76.83, 90.91)
@@ -430,101 +397,72 @@ class ResNet50_Weights(WeightsEnum):
 
 
 class ResNet101_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnet101``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnet101_lpf4_finetune-9280acb0", 78.38, 91.97)
-    LPF2 = _reference("resnet101_lpf2-3d00941d")
-    LPF3 = _reference("resnet101_lpf3-928f1444")
-    LPF4 = _reference("resnet101_lpf4-f8a116ff")
-    LPF5 = _reference("resnet101_lpf5-1f3745af")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("resnet101", "3d00941d", "928f1444", "f8a116ff", "1f3745af")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet101-63fe2227", 77.37, 89.81)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNet152_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnet152``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnet152_lpf4_finetune-7f67d9ae", 79.07, 92.42)
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnet152-394f9c45", 78.31, 90.92)
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNeXt50_32X4D_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnext50_32x4d``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnext50_32x4d_lpf4_finetune-9106e549")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext50_32x4d-7cdf4587")
     DEFAULT = LPF4_FINETUNE
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``resnext101_32x8d``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("resnext101_32x8d_lpf4_finetune-8f13a25d")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("resnext101_32x8d-8ba56ff5")
     DEFAULT = LPF4_FINETUNE
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``wide_resnet50_2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("wide_resnet50_2_lpf4_finetune-02a183f7")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet50_2-95faca4d")
     DEFAULT = LPF4_FINETUNE
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``wide_resnet101_2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("wide_resnet101_2_lpf4_finetune-da4eae04")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("wide_resnet101_2-32ee1156")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet121_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``densenet121``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("densenet121_lpf4_finetune-eceaa619", 75.79, 90.35)
-    LPF2 = _reference("densenet121_lpf2-7da7d4cd")
-    LPF3 = _reference("densenet121_lpf3-0f267ad8")
-    LPF4 = _reference("densenet121_lpf4-edeaab00")
-    LPF5 = _reference("densenet121_lpf5-ebc7880c")
+    LPF2, LPF3, LPF4, LPF5 = _scratch("densenet121", "7da7d4cd", "0f267ad8", "edeaab00", "ebc7880c")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet121-a639ec97", 74.43, 88.81)
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet161_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``densenet161``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("densenet161_lpf4_finetune-a5e0f328")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet161-8d451a50")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet169_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``densenet169``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("densenet169_lpf4_finetune-992131e6")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet169-b2777c0a")
     DEFAULT = LPF4_FINETUNE
 
 
 class DenseNet201_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``densenet201``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("densenet201_lpf4_finetune-736979b2")
     TORCHVISION_IMAGENET1K_V1 = _torchvision("densenet201-c1103571")
     DEFAULT = LPF4_FINETUNE
 
 
 class MobileNet_V2_Weights(WeightsEnum):
-    """Weights of the anti-aliased ``mobilenet_v2``; ``LPF*``: CC BY-NC-SA 4.0, non-commercial use only."""
-
     LPF4_FINETUNE = _reference("mobilenet_v2_lpf4_finetune-7eed94b1", 72.72, 87.73)
-    LPF2 = _reference("mobilenet_v2_lpf2-f4379012")
-    LPF3 = _reference("mobilenet_v2_lpf3-23b2e2ee")
-    LPF4 = _reference("mobilenet_v2_lpf4-2e0b9cb9")
-    LPF5 = _reference("mobilenet_v2_lpf5-ab8fe968")
+    LPF2, LPF3, LPF4, LPF5 = _scratch(
+        "mobilenet_v2", "f4379012", "23b2e2ee", "2e0b9cb9", "ab8fe968"
+    )
     TORCHVISION_IMAGENET1K_V1 = _torchvision("mobilenet_v2-b0353104", 71.88, 86.5)
     DEFAULT = LPF4_FINETUNE
 
@@ -532,6 +470,12 @@ class MobileNet_V2_Weights(WeightsEnum):
 _REGISTRY: dict[str, type[WeightsEnum]] = {
     e["DEFAULT"].value.arch: e for e in WeightsEnum.__subclasses__()
 }
+
+for _enum in _REGISTRY.values():
+    _enum.__doc__ = (
+        f"Weights of the anti-aliased ``{_enum['DEFAULT'].value.arch}``; ``LPF*``: CC BY-NC-SA 4.0, "
+        "non-commercial use only."
+    )
 
 WEIGHTS_ENUMS: tuple[str, ...] = tuple(e.__name__ for e in _REGISTRY.values())
 """The names of the 23 weights enums."""

@@ -235,3 +235,12 @@ def test_adaptive_empty_batch_gives_an_empty_output_and_an_empty_axis_a_value_er
     for shape in [(2, 4, 0, 8), (2, 4, 8, 0), (0, 4, 0, 8)]:
         with pytest.raises(ValueError, match=rf"spatial axis . of size >= 1.*{list(shape)}"):
             layer(torch.randn(*shape))
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_adaptive_blur_pool_function_names_itself_in_its_input_error(ndim: int) -> None:
+    import antialias.layers.adaptive as A
+
+    name = f"adaptive_blur_pool{ndim}d"
+    with pytest.raises(ValueError, match=rf"^{name} expects a {ndim + 2}D input"):
+        getattr(A, name)(torch.randn(3, 4), torch.zeros(1, 3, 1))

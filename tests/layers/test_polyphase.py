@@ -763,3 +763,18 @@ def test_polyphase_up_interpolation_keeps_constants_or_is_refused():
         polyphase_up2d(torch.ones(1, 1, 2, 2), phase, stride=3, filter_size=3)
     # placement alone (filter 1, the default) is the inverse of the down layer, zeros elsewhere
     assert PolyphaseUp2d()(torch.ones(1, 1, 2, 2), phase).sum() == 4
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_every_function_names_itself_in_its_input_error(ndim: int) -> None:
+    import antialias.layers.polyphase as P
+
+    flat = torch.randn(3, 4)
+    calls = {
+        f"aps_down{ndim}d": lambda f: f(flat),
+        f"lps_down{ndim}d": lambda f: f(flat, P.LpsScorer(ndim, channels=4)),
+        f"polyphase_up{ndim}d": lambda f: f(flat, torch.tensor([0])),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{name} expects a {ndim + 2}D input"):
+            call(getattr(P, name))
