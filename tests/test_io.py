@@ -191,7 +191,7 @@ def test_pt2_truncated_or_with_a_wrong_hash_is_damaged(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_a_genuine_pt2_is_evaluated_in_eval_mode(tmp_path: Path) -> None:
-    from antialias.train.model import build_model
+    from antialias.models import build_model
 
     model = nn.Sequential(
         nn.Conv2d(3, 4, 3),
