@@ -17,7 +17,7 @@ PACKAGE = ROOT / "antialias"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("filters", "_io", "files", "devices", "data"),
     ("layers",),
-    ("_fx", "_edits", "_rewrite", "convert", "models"),
+    ("_fx", "_edits", "_rewrite", "convert", "_invariance", "_transformers", "models"),
     ("datasets", "metrics", "train"),
     ("apps", "cli", "__main__"),
 )
@@ -147,6 +147,8 @@ TESTED_IN = {
     "_fx.py": "tests/convert/test_fx.py",
     "_edits.py": "tests/convert/test_edits.py",
     "_rewrite.py": "tests/convert/test_rewrite.py",
+    "_invariance.py": "tests/convert/test_invariance.py",
+    "_transformers.py": "tests/convert/test_transformers.py",
     "convert.py": "tests/convert/test_convert.py",
     "data.py": "tests/test_image_folder.py",
     "cli/__init__.py": "tests/cli/test_info.py",
