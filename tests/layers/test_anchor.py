@@ -34,8 +34,10 @@ def test_polyphase_anchor_turns_every_shift_into_a_multiple_of_the_stride(
     out2, s2 = polyphase_anchor2d(torch.roll(x, shift, (2, 3)), stride, return_shift=True)
     steps = (2, 2) if stride == 2 else (4, 4) if stride == 4 else (2, 4)
     for n in range(2):
-        moved = [(t + b - a) % side for t, a, b, side in zip(shift, s[n], s2[n], (16, 24))]
-        assert all(m % k == 0 for m, k in zip(moved, steps))
+        moved = [
+            (t + b - a) % side for t, a, b, side in zip(shift, s[n], s2[n], (16, 24), strict=True)
+        ]
+        assert all(m % k == 0 for m, k in zip(moved, steps, strict=True))
         assert torch.equal(out2[n], torch.roll(out[n], moved, (1, 2)))
         assert torch.equal(out[n], torch.roll(x[n], s[n].tolist(), (1, 2)))
 
