@@ -15,9 +15,12 @@ and their masks, patch merging, subsampled attention, the class token) sees them
 later patchify convolutions (Twins' stage embeddings and spatial-reduction convolutions, ConvNeXt's
 downsampling) are anchored too. Anchoring adds no parameters: the state dict keeps its keys and values.
 
-With the low-pass methods (``"blur"`` and the others) a patch embedding with ``kernel_size == stride >=
-8`` gets its low-pass filter before it, at stride 1, and keeps its stride (:class:`BlurConv2d`), so its
-output size and weights are unchanged.
+With the low-pass methods (``"blur"`` and the others) the first patchify convolution of a model with
+token processing (its patch embedding, which the general rules would leave alone as the stem, unless
+``antialias_stem=False``), and any one with ``kernel_size == stride >= 8``, gets its low-pass filter
+before it, at stride 1, and keeps its stride (:class:`BlurConv2d`, 1D and 3D too): its output size and
+weights are unchanged. The later ones (Twins' stage embeddings) follow the general rules; Swin's patch
+merging is a slicing in ``forward`` and is reported, not edited.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Anchoring", "plan_patchify"]
 
 _ANCHORED: dict[type, Any] = {nn.Conv1d: AnchoredConv1d, nn.Conv2d: AnchoredConv2d}
+_PLAIN: dict[type, int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _ANCHOR_METHODS = ("aps", "lps")
 _BLUR_MIN_STRIDE = 8  # smaller kernel == stride convolutions are converted by the general rules
 # Signs of position-dependent token processing after the patch embedding.
@@ -49,7 +53,7 @@ _TOKEN_PARAMETERS = re.compile(r"pos_embed|pos_embedding|position|cls_token|clas
 
 
 def _patchify(module: nn.Module) -> bool:
-    if type(module) not in _ANCHORED and not isinstance(module, (AnchoredConv1d, AnchoredConv2d)):
+    if type(module) not in _PLAIN and not isinstance(module, (AnchoredConv1d, AnchoredConv2d)):
         return False
     conv: Any = module
     padding = (0,) * len(conv.kernel_size) if conv.padding == "valid" else conv.padding
@@ -115,7 +119,9 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
     if not names:
         return options, done
     anchor = options.method in _ANCHOR_METHODS
-    tokens = anchor and _has_tokens(model)
+    tokens = _has_tokens(model)
+    low_pass_tokens = tokens and not anchor
+    tokens = tokens and anchor
     modules = dict(model.named_modules())
     converted = []
     for index, name in enumerate(names):
@@ -132,6 +138,8 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
             )
             converted.append(name)
             continue
+        if anchor and type(conv) not in _ANCHORED and not isinstance(conv, AnchoredConv2d):
+            continue  # 3D: anchoring is 1D and 2D; the general rules apply
         if anchor:
             token = tokens and index == 0
             score = "input" if index == 0 else "output"
@@ -142,7 +150,10 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
                 new = _ANCHORED[type(conv)].from_conv(conv, token_anchor=token, score=score)
             where = f"anchored patchify (polyphase anchor by {score} norm"
             where += ", token grid anchored after it)" if token else ")"
-        elif max(conv.stride) >= _BLUR_MIN_STRIDE and type(conv) in (nn.Conv1d, nn.Conv2d):
+        elif type(conv) in _PLAIN and (
+            max(conv.stride) >= _BLUR_MIN_STRIDE
+            or (low_pass_tokens and index == 0 and options.antialias_stem is not False)
+        ):
             ndim = len(conv.kernel_size)
             ds = create_downsample(
                 options.method,
