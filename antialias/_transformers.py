@@ -5,7 +5,10 @@ ConvNeXt stem or downsampling layer) has no room for a low-pass filter after it 
 shrink by ``kernel_size - 1``). With ``method="aps"`` (or ``"lps"``) it becomes an
 :class:`~antialias.layers.AnchoredConv2d` (1D: ``AnchoredConv1d``): the input is rolled so that its
 largest-norm polyphase component modulo the stride sits at phase zero, then convolved, and the tokens
-move by whole tokens under any integer circular shift (Ding et al. 2023).
+move by whole tokens under any integer circular shift (Ding et al. 2023). The norm is the input's for
+the first one when its patch is larger than 4 x 4 (a ViT's 16 x 16: one convolution), else the
+convolution's output at every offset (``score="output"``: no ties between equal input components, as
+after a LayerNorm or in an upsampled image).
 
 In a model with position-dependent token processing (absolute or relative position embeddings,
 attention, window partitions, patch merging, token-mixing MLPs), the first patchify convolution also
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +50,7 @@ __all__ = ["Anchoring", "plan_patchify"]
 _ANCHORED: dict[type, Any] = {nn.Conv1d: AnchoredConv1d, nn.Conv2d: AnchoredConv2d}
 _PLAIN: dict[type, int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _ANCHOR_METHODS = ("aps", "lps")
+_OUTPUT_SCORE_MAX_AREA = 16  # patches up to 4 x 4 are anchored by their output norm
 _BLUR_MIN_STRIDE = 8  # smaller kernel == stride convolutions are converted by the general rules
 # Signs of position-dependent token processing after the patch embedding.
 _TOKEN_CLASSES = re.compile(r"Attention|Attn|Mixer|PatchMerging|Window|PosEmbed|PosConv|PEG")
@@ -142,7 +147,10 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
             continue  # 3D: anchoring is 1D and 2D; the general rules apply
         if anchor:
             token = tokens and index == 0
-            score = "input" if index == 0 else "output"
+            # The output norm breaks ties of equal input components (upsampled images, a map after
+            # a LayerNorm) at prod(kernel_size) times the convolution's work: for small patches.
+            small = math.prod(conv.kernel_size) <= _OUTPUT_SCORE_MAX_AREA
+            score = "output" if index > 0 or small else "input"
             if isinstance(conv, (AnchoredConv1d, AnchoredConv2d)):
                 new: nn.Module = conv
                 conv.token_anchor = conv.token_anchor or token
