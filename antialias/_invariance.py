@@ -1,13 +1,15 @@
 """The self-check behind ``convert(..., circular=True)`` and the zoo's ``circular=True``.
 
-A model is returned only if it is seen to be invariant: its output is compared, in evaluation mode and
-without gradients, between a random input and its circular shifts by one sample, by the network's total
-stride and by a large odd amount (a different one on every axis), on an input whose sides are multiples
-of the total stride and, where the model runs on one, not square. A model whose forward fails on every
-such input, whose output holds no tensor, or whose output changes is refused with a ``ValueError``.
+A model is returned only if it is seen to be invariant: its output is compared, in evaluation mode
+and without gradients, between a random input and its circular shifts by one sample, by the
+network's total stride and by a large odd amount (a different one on every axis), on an input whose
+sides are multiples of the total stride and, where the model runs on one, not square. A model whose
+forward fails on every such input, whose output holds no tensor, or whose output changes is refused
+with a ``ValueError``.
 
-The total stride is read from the check's own forward: the largest ratio ``input side / map side`` over
-the channels-first maps that modules return (for a ResNet, 32); a caller that knows it may pass it.
+The total stride is read from the check's own forward: the largest ratio ``input side / map side``
+over the channels-first maps that modules return (for a ResNet, 32); a caller that knows it may pass
+it.
 """
 
 from __future__ import annotations
@@ -101,10 +103,11 @@ def check_circular_invariance(
 ) -> str:
     """Check that circular shifts of the input leave ``model``'s output unchanged, or refuse it.
 
-    Runs in evaluation mode (modes are restored) on random inputs shaped like the first example input
-    (its sides rounded up to multiples of the total stride, the last one made longer by the total
-    stride where the model accepts it, larger where the example size is too small to run); the other
-    example inputs are passed as they are. Shifts: one sample, the total stride, a large odd one.
+    Runs in evaluation mode (modes are restored) on random inputs shaped like the first example
+    input (its sides rounded up to multiples of the total stride, the last one made longer by the
+    total stride where the model accepts it, larger where the example size is too small to run); the
+    other example inputs are passed as they are. Shifts: one sample, the total stride, a large odd
+    one.
 
     Args:
         model: the network.
@@ -251,7 +254,8 @@ def _compare(
                 f"{name} is not invariant to circular shifts: a shift by {shift} of a random "
                 f"{tuple(x.shape)} input (total stride {stride}) changes the output by {diff:.3g} "
                 f"(scale {scale:.3g}). Layers that are not shift-equivariant: "
-                f"{', '.join(suspects) or 'none left alone; look for position-dependent operations'}"
+                f"{', '.join(suspects) or 'none left alone; look for position-dependent'}"
+                " operations"
                 " (position embeddings, a head that flattens a map, zero padding in forward())"
             )
     note = " (the model runs on square inputs only)" if square_only else ""

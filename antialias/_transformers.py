@@ -1,29 +1,30 @@
 """Patchify layers, vision transformers and their kin in :func:`antialias.convert`.
 
-A convolution with ``kernel_size == stride`` (a ViT, DeiT, Swin, Twins or MLP-Mixer patch embedding, a
-ConvNeXt stem or downsampling layer) has no room for a low-pass filter after it at stride 1 (its map would
-shrink by ``kernel_size - 1``). With ``method="aps"`` (or ``"lps"``) it becomes an
+A convolution with ``kernel_size == stride`` (a ViT, DeiT, Swin, Twins or MLP-Mixer patch embedding,
+a ConvNeXt stem or downsampling layer) has no room for a low-pass filter after it at stride 1 (its
+map would shrink by ``kernel_size - 1``). With ``method="aps"`` (or ``"lps"``) it becomes an
 :class:`~antialias.layers.AnchoredConv2d` (1D: ``AnchoredConv1d``): the input is rolled so that its
-largest-norm polyphase component modulo the stride sits at phase zero, then convolved, and the tokens
-move by whole tokens under any integer circular shift (Ding et al. 2023). The norm is the input's for
-the first one when its patch is larger than 4 x 4 (a ViT's 16 x 16: one convolution), else the
-convolution's output at every offset (``score="output"``: no ties between equal input components, as
-after a LayerNorm or in an upsampled image).
+largest-norm polyphase component modulo the stride sits at phase zero, then convolved, and the
+tokens move by whole tokens under any integer circular shift (Ding et al. 2023). The norm is the
+input's for the first one when its patch is larger than 4 x 4 (a ViT's 16 x 16: one convolution),
+else the convolution's output at every offset (``score="output"``: no ties between equal input
+components, as after a LayerNorm or in an upsampled image).
 
 In a model with position-dependent token processing (absolute or relative position embeddings,
 attention, window partitions, patch merging, token-mixing MLPs), the first patchify convolution also
 anchors its token grid: the token of largest norm goes to the origin, so every circular shift of the
-image gives the same tokens, and everything downstream (position embeddings, windows, shifted windows
-and their masks, patch merging, subsampled attention, the class token) sees them unchanged. The
-later patchify convolutions (Twins' stage embeddings and spatial-reduction convolutions, ConvNeXt's
-downsampling) are anchored too. Anchoring adds no parameters: the state dict keeps its keys and values.
+image gives the same tokens, and everything downstream (position embeddings, windows, shifted
+windows and their masks, patch merging, subsampled attention, the class token) sees them unchanged.
+The later patchify convolutions (Twins' stage embeddings and spatial-reduction convolutions,
+ConvNeXt's downsampling) are anchored too. Anchoring adds no parameters: the state dict keeps its
+keys and values.
 
 With the low-pass methods (``"blur"`` and the others) the first patchify convolution of a model with
 token processing (its patch embedding, which the general rules would leave alone as the stem, unless
 ``antialias_stem=False``), and any one with ``kernel_size == stride >= 8``, gets its low-pass filter
-before it, at stride 1, and keeps its stride (:class:`BlurConv2d`, 1D and 3D too): its output size and
-weights are unchanged. The later ones (Twins' stage embeddings) follow the general rules; Swin's patch
-merging is a slicing in ``forward`` and is reported, not edited.
+before it, at stride 1, and keeps its stride (:class:`BlurConv2d`, 1D and 3D too): its output size
+and weights are unchanged. The later ones (Twins' stage embeddings) follow the general rules; Swin's
+patch merging is a slicing in ``forward`` and is reported, not edited.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _set(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchoring]:
-    """Anchor (APS/LPS) or low-pass (the other methods) the patchify convolutions of ``model`` in place.
+    """Anchor (APS/LPS) or low-pass (other methods) the patchify convolutions of ``model`` in place.
 
     Returns the options with the converted convolutions excluded from the general rules, and the
     record for the report.

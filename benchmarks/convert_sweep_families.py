@@ -9,7 +9,8 @@ time per image of one forward pass (batch 8, the two models timed in alternation
 ``torch.no_grad``). One JSON object per model
 goes to ``--output``::
 
-    nice -n 19 python benchmarks/convert_sweep_families.py --output benchmarks/convert_sweep_families.json
+    nice -n 19 python benchmarks/convert_sweep_families.py --output
+    benchmarks/convert_sweep_families.json
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _images(n: int, side: int, seed: int) -> torch.Tensor:
 
 
 def _ms_per_image(models: list[nn.Module], x: torch.Tensor, rounds: int = 5) -> list[float]:
-    """Median time per image of each model, timed in alternation (a shared machine's load hits all)."""
+    """Median time per image of each model, timed in alternation (load on the machine hits all)."""
     times: list[list[float]] = [[] for _ in models]
     with torch.no_grad():
         for model in models:

@@ -1,35 +1,35 @@
 """Polyphase anchoring: shift-invariant patchify, token grids and windows for vision transformers.
 
 A patchify layer (a convolution with ``kernel_size == stride == p``), a window partition (windows of
-``w`` tokens) and a patch merging (a stride-2 token subsampling) see a shift of their input cleanly only
-when it is a multiple of ``p``, ``w`` or 2. *Anchoring* makes every shift such a multiple: split the
-input into its ``p ** d`` polyphase components, take the one with the largest norm (the rule of APS,
-Chaman & Dokmanic, CVPR 2021), and circularly roll the input so that this component sits at phase
-zero (Ding et al., "Reviving Shift Equivariance in Vision Transformers", arXiv 2306.07470; the adaptive
-tokenization and window selection of Rojas-Gomez et al., CVPR 2024). Nothing is dropped or learned:
-the output is the input, rolled.
+``w`` tokens) and a patch merging (a stride-2 token subsampling) see a shift of their input cleanly
+only when it is a multiple of ``p``, ``w`` or 2. *Anchoring* makes every shift such a multiple:
+split the input into its ``p ** d`` polyphase components, take the one with the largest norm (the
+rule of APS, Chaman & Dokmanic, CVPR 2021), and circularly roll the input so that this component
+sits at phase zero (Ding et al., "Reviving Shift Equivariance in Vision Transformers", arXiv
+2306.07470; the adaptive tokenization and window selection of Rojas-Gomez et al., CVPR 2024).
+Nothing is dropped or learned: the output is the input, rolled.
 
 - :func:`polyphase_anchor2d` / :class:`PolyphaseAnchor2d` (and 1D): roll so that the largest-norm
   component modulo ``stride`` is at phase 0. Before a patchify with patch ``p`` (``stride=p``) the
   tokens become equivariant to every integer circular shift (they move by whole tokens); before a
   window partition (``stride=window``, on the token grid) the windows hold the same tokens.
-- :func:`token_anchor2d` / :class:`TokenAnchor2d` (and 1D): the same with the stride equal to the whole
-  grid: the token of largest norm goes to the origin. After an anchored patchify, the token grid is
-  then *invariant* to every integer circular shift, so absolute position embeddings, window
+- :func:`token_anchor2d` / :class:`TokenAnchor2d` (and 1D): the same with the stride equal to the
+  whole grid: the token of largest norm goes to the origin. After an anchored patchify, the token
+  grid is then *invariant* to every integer circular shift, so absolute position embeddings, window
   partitions and patch mergings downstream all see the same tokens.
-- :class:`AnchoredConv2d` / :class:`AnchoredConv1d`: a ``kernel_size == stride`` convolution behind a
-  polyphase anchor, optionally followed by a token anchor; the parameters keep the convolution's
+- :class:`AnchoredConv2d` / :class:`AnchoredConv1d`: a ``kernel_size == stride`` convolution behind
+  a polyphase anchor, optionally followed by a token anchor; the parameters keep the convolution's
   names, so a checkpoint loads strictly. :func:`antialias.convert` puts it in place of patch
   embeddings with ``method="aps"``.
 
 Convention:
-    Inputs are channels-first, ``(N, C, L)`` or ``(N, C, H, W)``; the norm of a component is taken over
-    all channels and positions of each sample (l2: the sum of squares, or l1), with the additions of
-    :mod:`antialias.layers.polyphase`, so a circular shift of the input permutes the norms bitwise.
-    Ties go to the lowest flat phase index (row-major); a NaN norm wins. The returned ``shift``
-    (``(N, d)``, ``int64``) is what was rolled: ``out = torch.roll(x[n], shift[n], dims)`` per sample.
-    Exact equivariance needs sides divisible by ``stride`` (a side that is not is anchored all the same,
-    its norms computed on the side extended circularly to a multiple).
+    Inputs are channels-first, ``(N, C, L)`` or ``(N, C, H, W)``; the norm of a component is taken
+    over all channels and positions of each sample (l2: the sum of squares, or l1), with the
+    additions of :mod:`antialias.layers.polyphase`, so a circular shift of the input permutes the
+    norms bitwise. Ties go to the lowest flat phase index (row-major); a NaN norm wins. The returned
+    ``shift`` (``(N, d)``, ``int64``) is what was rolled: ``out = torch.roll(x[n], shift[n], dims)``
+    per sample. Exact equivariance needs sides divisible by ``stride`` (a side that is not is
+    anchored all the same, its norms computed on the side extended circularly to a multiple).
 """
 
 from __future__ import annotations
@@ -354,9 +354,9 @@ class AnchoredConv2d(_AnchoredConv, nn.Conv2d):
             partitions and token mixing downstream).
         norm: ``"l2"`` or ``"l1"``, for both anchors.
         score: what the phase is chosen by: ``"input"`` (the norm of the input's components: one
-            convolution) or ``"output"`` (the norm of the convolution's output at every offset, taken
-            circularly: ``prod(kernel_size)`` times the work). Use ``"output"`` after a per-position
-            normalization (LayerNorm), whose components have equal input norms (ties).
+            convolution) or ``"output"`` (the norm of the convolution's output at every offset,
+            taken circularly: ``prod(kernel_size)`` times the work). Use ``"output"`` after a
+            per-position normalization (LayerNorm), whose components have equal input norms (ties).
 
     Shape:
         ``(N, C_in, H, W)`` -> ``(N, C_out, floor(H / k_h), floor(W / k_w))``.

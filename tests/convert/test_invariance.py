@@ -1,5 +1,6 @@
-"""The circular=True self-check (antialias/_invariance.py): shifts of one sample, the total stride and a large odd one on a
-non-square input; a model that fails it, or cannot be checked, is refused, never returned."""
+"""The circular=True self-check (antialias/_invariance.py): shifts of one sample, the total stride
+and a large odd one on a non-square input; a model that fails it, or cannot be checked, is refused,
+never returned."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_modes_are_restored() -> None:
 
 
 def test_convnext_tiny_converts_to_an_exactly_invariant_model() -> None:
-    """Its kernel == stride convolutions are anchored (no map shrinks): exact invariance, checked."""
+    """Its kernel == stride convolutions are anchored (no map shrinks): exactly invariant."""
     torch.manual_seed(0)
     model = torchvision.models.convnext_tiny(num_classes=10).eval()
     aa, report = convert_with_report(model, method="aps", circular=True)

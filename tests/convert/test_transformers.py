@@ -1,7 +1,8 @@
-"""convert() on vision transformers (antialias/_transformers.py): anchored patch embeddings give exact circular-shift invariance.
+"""convert() on vision transformers (antialias/_transformers.py): anchored patch embeddings give
+exact circular-shift invariance.
 
-Small configurations of the families of torchvision (ViT, Swin) and timm (ViT, DeiT, Swin, Twins), random
-weights, non-square inputs where the model allows, odd shifts.
+Small configurations of the families of torchvision (ViT, Swin) and timm (ViT, DeiT, Swin, Twins),
+random weights, non-square inputs where the model allows, odd shifts.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_anchored_patchify_moves_its_tokens_by_whole_tokens() -> None:
 
 
 def test_output_score_breaks_the_ties_of_a_normalized_input() -> None:
-    """After a LayerNorm every position has the same energy: the input norms tie, the outputs do not."""
+    """After a LayerNorm every position has one energy: the input norms tie, the outputs do not."""
     x = _randn(1, 16, 16, 20)
     x = nn.functional.layer_norm(x.permute(0, 2, 3, 1), (16,)).permute(0, 3, 1, 2)
     conv = AnchoredConv2d(16, 8, 2, score="output")

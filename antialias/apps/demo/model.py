@@ -87,9 +87,10 @@ class DemoNet(nn.Module):
 class DemoViT(nn.Module):
     """A small vision transformer for 32x32 images: patch 4, learned position embedding, two layers.
 
-    ``variant.method == "vit-anchored"`` puts the patch embedding behind polyphase and token anchoring
-    (:class:`~antialias.layers.AnchoredConv2d`, Ding et al. 2023): the logits are then the same for
-    every circular shift of the image; ``"vit"`` is the plain baseline. Both have the same parameters.
+    ``variant.method == "vit-anchored"`` puts the patch embedding behind polyphase and token
+    anchoring (:class:`~antialias.layers.AnchoredConv2d`, Ding et al. 2023): the logits are then the
+    same for every circular shift of the image; ``"vit"`` is the plain baseline. Both have the same
+    parameters.
 
     Args:
         variant: ``"vit"`` or ``"vit-anchored"``.
@@ -147,7 +148,7 @@ class DemoViT(nn.Module):
 def build_model(
     variant: Variant, widths: Sequence[int], in_channels: int, num_classes: int
 ) -> nn.Module:
-    """The demo's model of ``variant``: :class:`DemoViT` (token width: the last stage's) or :class:`DemoNet`."""
+    """The model of ``variant``: :class:`DemoViT` (width: the last stage's) or :class:`DemoNet`."""
     if variant.method in VIT_METHODS:
         return DemoViT(variant, widths[-1], in_channels, num_classes)
     return DemoNet(variant, widths, in_channels, num_classes)

@@ -28,7 +28,7 @@ def train_model(
     *,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one model of ``variant`` (:func:`~antialias.apps.demo.model.build_model`) on ``data`` without shift augmentation, as ``config`` says.
+    """Train the model of ``variant`` (``build_model``) on ``data``, no shift augmentation.
 
     ``torch.manual_seed(seed)`` (in a forked RNG state) fixes the initial weights and a generator
     seeded with ``seed`` the batch order, so the variants of one seed start from the same weights and
