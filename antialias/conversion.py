@@ -60,8 +60,10 @@ from torch import Tensor, fx, nn
 from torch.nn.modules.conv import _ConvNd
 from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires typing_extensions
 
+from antialias._invariance import check_circular_invariance, check_report_invariance
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias._rewrite import PLACEMENTS, Converter, Options
+from antialias._transformers import plan_patchify
 from antialias.filters import FilterSpec
 from antialias.layers.alias_free import replace_activations
 
@@ -145,9 +147,13 @@ def convert(
             activation (the reference's AlexNet stem). ``None``: none.
         circular: the exact circular-shift guarantee of polyphase sampling (APS, LPS in evaluation
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
-            ``conv_padding_mode="circular"``, then checks on a random input (the example input's shape)
-            that a circular shift leaves the output unchanged. Needs ``method="aps"`` or ``"lps"``; the
-            sides of the input must be multiples of the network's total stride. Default ``False``.
+            ``conv_padding_mode="circular"``, then checks that circular shifts by one sample, by
+            the total stride and by a large odd amount leave the output unchanged
+            (:mod:`antialias._invariance`); a model that fails the check, or cannot be checked, is
+            refused. Needs ``method="aps"`` or ``"lps"``; the sides of the input must be multiples
+            of the network's total stride. Patchify convolutions (``kernel_size == stride``) are
+            anchored (:class:`~antialias.layers.AnchoredConv2d`; the token grid too in
+            transformers, :mod:`antialias._transformers`). Default ``False``.
         example_inputs: the positional arguments of one forward call (a tensor or a tuple), run once
             without gradients to read the execution order, the channel counts that reach each layer,
             and the strided ``F.*`` calls and step-slicing of ``forward`` methods. ``None``: a random
@@ -169,8 +175,8 @@ def convert(
         ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
             ``layout``, ``filter_size`` or ``min_channels``, or options that contradict
             ``circular=True``.
-        RuntimeError: with ``circular=True``, the converted model is not invariant to circular shifts
-            (the message names the layers left alone that break it).
+        ValueError: with ``circular=True``, the converted model is not invariant to circular shifts
+            (the message names the layers left alone that break it), or its check could not run.
 
     Example:
         >>> import torch
@@ -255,14 +261,11 @@ def _convert(
     inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
+    options, anchoring = plan_patchify(model, options)
     model, report = Converter(model, options, inputs).run()
+    anchoring.finish(report)
     if options.circular:
-        if isinstance(inputs, str):
-            report.invariance = _unchecked(inputs)
-        else:
-            suspects = [f"{s.name} ({s.reason})" for s in report.skipped if s.reason != "stride 1"]
-            suspects += [f"{n or '<model>'} (not traceable)" for n, _ in report.untraced]
-            report.invariance = check_circular_invariance(model, inputs, suspects)
+        report.invariance = check_report_invariance(model, inputs, report)
     if not report.converted:
         reasons = sorted({s.reason for s in report.skipped if s.reason != "stride 1"})
         detail = f" (left alone: {'; '.join(reasons)})" if reasons else ""
@@ -311,68 +314,3 @@ def _example_inputs(
         1, first.in_channels, *size, generator=torch.Generator().manual_seed(0)
     )  # global RNG untouched
     return (x.to(device=weight.device, dtype=dtype),)
-
-
-_SHIFT_TOLERANCE = (
-    1e-4  # relative to the output's scale: float rounding (APS ties), far below a real change
-)
-
-
-def check_circular_invariance(
-    model: nn.Module, example_inputs: Tensor | tuple[Any, ...], suspects: Sequence[str] = ()
-) -> str:
-    """Check that a circular shift of the input by one sample leaves ``model``'s output unchanged.
-
-    Runs in evaluation mode (modes are restored) on a random input of the shape of the first example
-    input; the other example inputs are passed as they are. Used by ``convert(..., circular=True)`` and
-    the zoo's ``circular=True``.
-
-    Args:
-        model: the network (its output must be a tensor).
-        example_inputs: the positional arguments of a forward call, or the input tensor alone.
-        suspects: layers that may break the invariance, named in the error.
-
-    Returns:
-        ``"checked: ..."`` with the measured change, or ``"not checked: ..."`` with the reason (the
-        forward failed or gave no tensor); a ``UserWarning`` is issued then.
-
-    Raises:
-        RuntimeError: the output changed by more than float rounding (``1e-4`` of its scale).
-    """
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    if not inputs or not isinstance(inputs[0], Tensor):
-        return _unchecked("the first example input is not a tensor")
-    x = torch.randn(inputs[0].shape, generator=torch.Generator().manual_seed(1)).to(inputs[0])
-    dims = tuple(range(2, x.dim()))
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = [
-                model(torch.roll(x, shifts, dims), *inputs[1:])
-                for shifts in ((0,) * len(dims), (1,) * len(dims))
-            ]
-    except Exception as exc:  # the model's own error on this input
-        return _unchecked(f"the forward failed ({type(exc).__name__}: {str(exc)[:200]})")
-    finally:
-        for module, mode in modes:
-            module.training = mode
-    if not all(isinstance(y, Tensor) for y in outputs):
-        return _unchecked("the output is not a tensor")
-    scale = max(1.0, outputs[0].abs().max().item())
-    diff = (outputs[1] - outputs[0]).abs().max().item()
-    what = f"a 1-sample circular shift of a random {tuple(x.shape)} input changes the output by {diff:.3g}"
-    if diff <= _SHIFT_TOLERANCE * scale:
-        return f"checked: {what}"
-    raise RuntimeError(
-        f"{type(model).__name__} is not invariant to circular shifts: {what} (scale {scale:.3g}). Layers that are "
-        f"not shift-equivariant: {', '.join(suspects) or 'none left alone; look for position-dependent operations (positional embeddings, fixed-size reshapes, zero padding in forward())'}. "
-        "The input's sides must also be multiples of the network's total stride."
-    )
-
-
-def _unchecked(reason: str) -> str:
-    warnings.warn(
-        f"circular=True: the invariance was not checked: {reason}", UserWarning, stacklevel=3
-    )
-    return f"not checked: {reason}"

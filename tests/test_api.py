@@ -61,6 +61,18 @@ POLYPHASE = [
     "link_residual_phases",
     "set_lps_temperature",
 ]
+ANCHOR = [
+    "AnchoredConv1d",
+    "AnchoredConv2d",
+    "PolyphaseAnchor1d",
+    "PolyphaseAnchor2d",
+    "TokenAnchor1d",
+    "TokenAnchor2d",
+    "polyphase_anchor1d",
+    "polyphase_anchor2d",
+    "token_anchor1d",
+    "token_anchor2d",
+]
 
 # Every public module and the names it must keep (a subset check: new names may be added freely).
 PUBLIC = {
@@ -77,7 +89,7 @@ PUBLIC = {
         "get_model",
         "list_models",
     ],
-    "antialias.layers": LAYERS + FUNCTIONS + POLYPHASE + ["PAD_MODES", "TrimToStride"],
+    "antialias.layers": LAYERS + FUNCTIONS + POLYPHASE + ANCHOR + ["PAD_MODES", "TrimToStride"],
     "antialias.conversion": [
         "ConversionReport",
         "ConvertedLayer",
@@ -227,7 +239,7 @@ def test_all_names_exist_and_are_public(module_name):
 
 
 def test_layers_surface():
-    for name in LAYERS + FUNCTIONS + POLYPHASE:
+    for name in LAYERS + FUNCTIONS + POLYPHASE + ANCHOR:
         assert callable(getattr(antialias.layers, name))
 
 

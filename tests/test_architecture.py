@@ -17,7 +17,16 @@ PACKAGE = ROOT / "antialias"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("filters", "_io", "files", "devices", "data"),
     ("layers",),
-    ("_fx", "_edits", "_report", "_rewrite", "conversion", "models"),
+    (
+        "_fx",
+        "_edits",
+        "_report",
+        "_rewrite",
+        "_invariance",
+        "_transformers",
+        "conversion",
+        "models",
+    ),
     ("datasets", "metrics", "train"),
     ("apps", "cli", "__main__"),
 )
@@ -211,6 +220,8 @@ TESTED_IN = {
     "_rewrite.py": "tests/convert/test_rewrite.py",
     "conversion.py": "tests/convert/test_convert.py",
     "_report.py": "tests/convert/test_convert.py",
+    "_invariance.py": "tests/convert/test_invariance.py",
+    "_transformers.py": "tests/convert/test_transformers.py",
     "data.py": "tests/test_image_folder.py",
     "cli/__init__.py": "tests/cli/test_info.py",
     "cli/demo.py": "tests/cli/test_demo_cli.py",

@@ -6,6 +6,7 @@ Examples::
     antialias demo --seeds 0,1,2,3,4 --filters 3,5 --output runs/demo
     antialias demo --dataset cifar10 --data ~/data --download --device cuda
     antialias demo --methods max,blur-4,aps,lps     # one table comparing downsampling methods
+    antialias demo --models cnn,vit                 # add a small ViT, plain and anchored
 
 See :mod:`antialias.apps.demo` for the experiment. The table goes to stdout; ``results.json``,
 ``table.md``, ``consistency.png`` and ``diagonal.png`` go to ``--output``.
@@ -57,6 +58,17 @@ def _filters(value: str) -> list[Any]:
             raise argparse.ArgumentTypeError(f"bad filter {item!r}: {exc}") from exc
         out.append(spec)
     return out
+
+
+def _models(value: str) -> tuple[str, ...]:
+    from antialias.apps.demo import MODELS
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if "cnn" not in names or not set(names) <= set(MODELS):
+        raise argparse.ArgumentTypeError(
+            f"expected 'cnn' or 'cnn,vit' (models of {MODELS}), got {value!r}"
+        )
+    return names
 
 
 def _methods(value: str) -> list[str]:
@@ -160,6 +172,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         f"any method of the layer factory ({', '.join(list_downsample_methods())}), '<method>-<filter>' for "
         "a filter (blur-4, blur-box-3); adds sub-pixel consistency and time per epoch to the table "
         "(default: the --filters comparison)",
+    )
+    models.add_argument(
+        "--models",
+        type=_models,
+        default="cnn",
+        metavar="LIST",
+        help="'cnn', or 'cnn,vit' to add a small ViT (patch 4), plain and with anchored patch "
+        "embedding (polyphase + token anchoring), to the same table and plot",
     )
     models.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the max-pool baseline"

@@ -6,6 +6,7 @@ Every public name of the submodules is re-exported here (each submodule's ``__al
 from antialias.layers import (
     adaptive,
     alias_free,
+    anchor,
     blurpool,
     factory,
     fourier,
@@ -17,6 +18,7 @@ from antialias.layers import (
 )
 from antialias.layers.adaptive import *  # noqa: F403
 from antialias.layers.alias_free import *  # noqa: F403
+from antialias.layers.anchor import *  # noqa: F403
 from antialias.layers.blurpool import *  # noqa: F403
 from antialias.layers.factory import *  # noqa: F403
 from antialias.layers.fourier import *  # noqa: F403
@@ -34,6 +36,7 @@ __all__ += factory.__all__
 __all__ += polyphase.__all__
 __all__ += adaptive.__all__
 __all__ += alias_free.__all__
+__all__ += anchor.__all__
 __all__ += fourier.__all__
 __all__ += wavelet.__all__
 __all__ += trim.__all__

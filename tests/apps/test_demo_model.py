@@ -61,3 +61,25 @@ def test_every_registered_method_builds_a_circularly_invariant_demonet(name, gen
         torch.testing.assert_close(
             net(torch.roll(x, (3, -5), dims=(-2, -1))), net(x), rtol=1e-4, atol=1e-5
         )
+
+
+def test_anchored_demo_vit_is_invariant_to_every_circular_shift_and_the_plain_one_is_not(generator):
+    from antialias.apps.demo import DemoConfig, DemoViT
+    from antialias.apps.demo.model import build_model
+
+    variants = {v.name: v for v in DemoConfig(models=("cnn", "vit")).variants()}
+    assert {"baseline", "vit", "vit-anchored"} <= set(variants)
+    torch.manual_seed(0)
+    plain = build_model(variants["vit"], (16, 32, 64), 1, 10).eval()
+    torch.manual_seed(0)
+    anchored = build_model(variants["vit-anchored"], (16, 32, 64), 1, 10).eval()
+    assert isinstance(anchored, DemoViT)
+    assert list(plain.state_dict()) == list(anchored.state_dict())  # anchoring adds no parameters
+    x = torch.randn(4, 1, 32, 32, generator=generator)
+    with torch.no_grad():
+        for shift in [(1, 0), (3, 5), (13, 30)]:
+            rolled = torch.roll(x, shift, (2, 3))
+            torch.testing.assert_close(anchored(rolled), anchored(x), rtol=1e-5, atol=1e-6)
+        assert (plain(torch.roll(x, (1, 0), (2, 3))) - plain(x)).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="models must hold 'cnn'"):
+        DemoConfig(models=("vit",))

@@ -187,6 +187,8 @@ def test_demo_cifar10_missing_folder(tmp_path, capsys):
         ["--epochs", "many"],
         ["--methods", "max,nope"],
         ["--methods", "blur-0"],
+        ["--models", "vit"],
+        ["--models", "cnn,transformer"],
     ],
 )
 def test_demo_bad_values_are_refused_by_the_parser(args, capsys):
@@ -210,6 +212,7 @@ def test_demo_help_lists_the_options(capsys):
         "--data",
         "--workers",
         "--methods",
+        "--models",
     ):
         assert option in out
 

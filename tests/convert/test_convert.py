@@ -299,11 +299,12 @@ def test_left_alone_layers_are_reported_with_their_reason() -> None:
 
     aa, report = convert_with_report(Mixed(), min_channels=8)
     reasons = {s.name: s.reason for s in report.skipped}
-    assert reasons["patch"].startswith("patch embedding")
+    assert "patch" not in reasons  # a patch embedding: low-pass before it, at stride 1
     assert reasons["dilated"] == "dilated convolution"
     assert reasons["thin"] == "4 channels < min_channels=8"
     assert reasons["up"].startswith("transposed convolution")
-    assert [c.name for c in report.converted] == ["pool"]
+    assert [c.name for c in report.converted] == ["patch", "pool"]
+    assert "before the patch embedding" in report.converted[0].placement
     assert isinstance(aa.pool, MaxBlurPool2d) and aa.pool.channels == 16
     assert aa(torch.randn(1, 3, 64, 64)).shape == (1, 16, 2, 2)
     text = str(report)

@@ -42,6 +42,7 @@ The package uses only the library's public names.
 from antialias.apps.demo.config import COMPARISON_METRICS as COMPARISON_METRICS
 from antialias.apps.demo.config import DATASETS as DATASETS
 from antialias.apps.demo.config import METRICS as METRICS
+from antialias.apps.demo.config import MODELS as MODELS
 from antialias.apps.demo.config import DemoConfig as DemoConfig
 from antialias.apps.demo.config import Variant as Variant
 from antialias.apps.demo.config import make_variants as make_variants
@@ -50,6 +51,7 @@ from antialias.apps.demo.data import DemoData as DemoData
 from antialias.apps.demo.data import load_data as load_data
 from antialias.apps.demo.experiment import run_demo as run_demo
 from antialias.apps.demo.model import DemoNet as DemoNet
+from antialias.apps.demo.model import DemoViT as DemoViT
 from antialias.apps.demo.report import format_table as format_table
 from antialias.apps.demo.report import write_outputs as write_outputs
 from antialias.apps.demo.training import evaluate_model as evaluate_model
@@ -59,9 +61,11 @@ __all__ = [
     "COMPARISON_METRICS",
     "DATASETS",
     "METRICS",
+    "MODELS",
     "DemoConfig",
     "DemoData",
     "DemoNet",
+    "DemoViT",
     "Variant",
     "evaluate_model",
     "format_table",

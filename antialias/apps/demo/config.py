@@ -14,6 +14,8 @@ __all__ = [
     "COMPARISON_METRICS",
     "DATASETS",
     "METRICS",
+    "MODELS",
+    "VIT_METHODS",
     "DemoConfig",
     "Variant",
     "make_variants",
@@ -70,6 +72,11 @@ def variant_filter(variant: Variant) -> FilterSpec | None:
     )
 
 
+MODELS = ("cnn", "vit")
+"""The model families of a run: the CNN variants, and the small ViT with and without anchoring."""
+VIT_METHODS = ("vit", "vit-anchored")
+
+
 @dataclass(frozen=True)
 class Variant:
     """One downsampling method of :class:`~antialias.apps.demo.DemoNet`.
@@ -107,6 +114,8 @@ class DemoConfig:
         methods: a method comparison instead of ``filters``/``baseline``/``aps``: names parsed by
             :func:`parse_methods` (``"max"``, ``"blur-4"``, ``"aps"``, any registered method). Adds
             sub-pixel consistency and time per epoch to the table.
+        models: ``("cnn",)``, or ``("cnn", "vit")`` to add a small ViT (patch 4, the last stage's
+            width) as a baseline and with anchored patch embedding (``"vit"``, ``"vit-anchored"``).
         widths: channels of the three stages; ``None``: ``(16, 32, 64)`` for digits,
             ``(32, 64, 128)`` for CIFAR-10.
         batch_size: training batch size; ``None``: 32 for digits, 128 for CIFAR-10.
@@ -131,6 +140,7 @@ class DemoConfig:
     baseline: bool = True
     aps: bool | None = None
     methods: tuple[str, ...] | None = None
+    models: tuple[str, ...] = ("cnn",)
     widths: tuple[int, int, int] | None = None
     batch_size: int | None = None
     lr: float = 0.01
@@ -151,6 +161,11 @@ class DemoConfig:
         if self.methods is not None:
             self.methods = tuple(self.methods)
             parse_methods(self.methods)  # validate now, not after minutes of training
+        self.models = tuple(self.models)
+        if "cnn" not in self.models or not set(self.models) <= set(MODELS):
+            raise ValueError(
+                f"models must hold 'cnn' (the baseline) and may add 'vit', got {self.models!r}"
+            )
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -201,14 +216,22 @@ class DemoConfig:
     def variants(self) -> list[Variant]:
         """The models of one seed: :func:`parse_methods` of ``methods``, else :func:`make_variants`."""
         if self.methods is None:
-            return make_variants(self.filters, baseline=self.baseline, aps=self.aps)
-        return parse_methods(self.methods)
+            variants = make_variants(self.filters, baseline=self.baseline, aps=self.aps)
+        else:
+            variants = parse_methods(self.methods)
+        if "vit" in self.models:
+            variants += [
+                Variant("vit", "vit", None, "ViT (patch 4)"),
+                Variant("vit-anchored", "vit-anchored", None, "ViT + anchoring"),
+            ]
+        return _check_distinct(variants, "models")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **dataclasses.asdict(self),
             "filters": [f if isinstance(f, (int, str)) else spec_name(f) for f in self.filters],
             "methods": list(self.methods) if self.methods is not None else None,
+            "models": list(self.models),
             "epochs": self.resolved_epochs,
             "widths": list(self.resolved_widths),
             "batch_size": self.resolved_batch_size,
