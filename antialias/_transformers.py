@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from antialias._edits import _describe
+from antialias._edits import _brief, _brief_change, _describe
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias.layers.anchor import AnchoredConv1d, AnchoredConv2d
 from antialias.layers.blurpool import BLUR_CONV
@@ -92,14 +92,14 @@ def _selected(name: str, options: _Options) -> bool:
 class Anchoring:
     """What :func:`plan_patchify` did; :meth:`finish` writes it into the conversion report."""
 
-    done: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
+    done: list[tuple[str, str, str, str, str]] = dataclasses.field(default_factory=list)
     left: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
     def finish(self, report: ConversionReport) -> None:
         names = {name for name, *_ in self.done} | {name for name, *_ in self.left}
         report.skipped = [s for s in report.skipped if s.name not in names]
         report.skipped[:0] = [SkippedLayer(*entry) for entry in self.left]
-        report.edits += [ModuleEdit(name, old, new) for name, old, new, _ in self.done]
+        report.edits += [ModuleEdit(name, old, new) for name, old, new, *_ in self.done]
         report.converted[:0] = [ConvertedLayer(*entry) for entry in self.done]
 
 
@@ -132,7 +132,7 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
     converted = []
     for index, name in enumerate(names):
         conv: Any = modules[name]
-        old = _describe(conv)
+        old, brief = _describe(conv), _brief(conv)
         if anchor and tokens and index > 0:
             done.left.append(
                 (
@@ -157,8 +157,7 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
                 conv.token_anchor = conv.token_anchor or token
             else:
                 new = _ANCHORED[type(conv)].from_conv(conv, token_anchor=token, score=score)
-            where = f"anchored patchify (polyphase anchor by {score} norm"
-            where += ", token grid anchored after it)" if token else ")"
+            where = f"anchored by {score} norm" + (", token grid anchored" if token else "")
         elif type(conv) in _PLAIN and (
             max(conv.stride) >= _BLUR_MIN_STRIDE
             or (low_pass_tokens and index == 0 and options.antialias_stem is not False)
@@ -183,11 +182,11 @@ def plan_patchify(model: nn.Module, options: _Options) -> tuple[_Options, Anchor
                 conv.stride = stride
             new.stride = stride  # the convolution keeps its stride: the same output size
             new.train(conv.training)
-            where = "low-pass at stride 1 before the patch embedding, which keeps its stride"
+            where = "low-pass before the patch embedding"
         else:
             continue
         _set(model, name, new)
-        done.done.append((name, old, _describe(new), where))
+        done.done.append((name, old, _describe(new), where, _brief_change(brief, _brief(new))))
         converted.append(name)
     exclude = tuple(options.exclude or ()) + tuple(_escape(n) for n in converted)
     return dataclasses.replace(options, exclude=exclude), done

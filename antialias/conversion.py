@@ -149,11 +149,11 @@ def convert(
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
             ``conv_padding_mode="circular"``, then checks that circular shifts by one sample, by
             the total stride and by a large odd amount leave the output unchanged
-            (:mod:`antialias._invariance`); a model that fails the check, or cannot be checked, is
+            (``antialias._invariance``); a model that fails the check, or cannot be checked, is
             refused. Needs ``method="aps"`` or ``"lps"``; the sides of the input must be multiples
             of the network's total stride. Patchify convolutions (``kernel_size == stride``) are
             anchored (:class:`~antialias.layers.AnchoredConv2d`; the token grid too in
-            transformers, :mod:`antialias._transformers`). Default ``False``.
+            transformers, ``antialias._transformers``). Default ``False``.
         example_inputs: the positional arguments of one forward call (a tensor or a tuple), run once
             without gradients to read the execution order, the channel counts that reach each layer,
             and the strided ``F.*`` calls and step-slicing of ``forward`` methods. ``None``: a random
