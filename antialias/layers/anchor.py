@@ -35,7 +35,7 @@ Convention:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,8 @@ from antialias.layers._polyphase_ops import (
     aps_norms,
     check_norm,
 )
+
+_A = TypeVar("_A", bound="_AnchoredConv")
 
 __all__ = [
     "AnchoredConv1d",
@@ -304,14 +306,75 @@ def _check_patchify(conv: Any, ndim: int, name: str) -> None:
 
 
 class _AnchoredConv:
-    """The forward shared by :class:`AnchoredConv1d` and :class:`AnchoredConv2d`."""
+    """What :class:`AnchoredConv1d` and :class:`AnchoredConv2d` share: construction and forward."""
 
     ndim: int
     token_anchor: bool
     norm: str
     stride: tuple[int, ...]
-
     score: str
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        *,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: Any = "zeros",
+        token_anchor: bool = False,
+        norm: str = "l2",
+        score: str = "input",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(  # type: ignore[call-arg]  # the nn.ConvNd after this class in the MRO
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=kernel_size,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self._set_options(token_anchor, norm, score)
+
+    def _set_options(self, token_anchor: bool, norm: str, score: str) -> None:
+        self.token_anchor = bool(token_anchor)
+        self.norm = check_norm(norm)
+        self.score = _check_score(score)
+
+    @classmethod
+    def from_conv(
+        cls: type[_A],
+        conv: nn.Module,
+        *,
+        token_anchor: bool = False,
+        norm: str = "l2",
+        score: str = "input",
+    ) -> _A:
+        """The anchored form of ``conv`` (an ``nn.Conv1d``/``nn.Conv2d`` with ``kernel_size ==
+        stride``), sharing its Parameters (no copy)."""
+        _check_patchify(conv, cls.ndim, cls.__name__)
+        new = cls.__new__(cls)
+        new.__dict__.update(conv.__dict__)
+        new._parameters = dict(conv._parameters)  # type: ignore[attr-defined]
+        new._buffers = dict(conv._buffers)  # type: ignore[attr-defined]
+        new._modules = dict(conv._modules)  # type: ignore[attr-defined]
+        new._set_options(token_anchor, norm, score)
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._anchored(x, super().forward)  # type: ignore[misc]
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, token_anchor={self.token_anchor}, "  # type: ignore[misc]
+            f"norm={self.norm!r}, score={self.score!r}"
+        )
 
     def _anchored(self, x: Tensor, conv: Any) -> Tensor:
         _check_input(x, self.ndim, type(self).__name__)
@@ -369,67 +432,6 @@ class AnchoredConv2d(_AnchoredConv, nn.Conv2d):
 
     ndim = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        *,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: Any = "zeros",
-        token_anchor: bool = False,
-        norm: str = "l2",
-        score: str = "input",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        nn.Conv2d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=kernel_size,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            device=device,
-            dtype=dtype,
-        )
-        self.token_anchor = bool(token_anchor)
-        self.norm = check_norm(norm)
-        self.score = _check_score(score)
-
-    @classmethod
-    def from_conv(
-        cls,
-        conv: nn.Conv2d,
-        *,
-        token_anchor: bool = False,
-        norm: str = "l2",
-        score: str = "input",
-    ) -> AnchoredConv2d:
-        """The anchored form of ``conv``, sharing its Parameters (no copy)."""
-        _check_patchify(conv, 2, cls.__name__)
-        new = cls.__new__(cls)
-        new.__dict__.update(conv.__dict__)
-        new._parameters = dict(conv._parameters)
-        new._buffers = dict(conv._buffers)
-        new._modules = dict(conv._modules)
-        new.token_anchor = bool(token_anchor)
-        new.norm = check_norm(norm)
-        new.score = _check_score(score)
-        return new
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._anchored(x, super().forward)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, token_anchor={self.token_anchor}, norm={self.norm!r}, "
-            f"score={self.score!r}"
-        )
-
 
 class AnchoredConv1d(_AnchoredConv, nn.Conv1d):
     """:class:`AnchoredConv2d` for ``(N, C, L)`` sequences (audio and 1D patchifiers).
@@ -443,64 +445,3 @@ class AnchoredConv1d(_AnchoredConv, nn.Conv1d):
     """
 
     ndim = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int],
-        *,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: Any = "zeros",
-        token_anchor: bool = False,
-        norm: str = "l2",
-        score: str = "input",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        nn.Conv1d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=kernel_size,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            device=device,
-            dtype=dtype,
-        )
-        self.token_anchor = bool(token_anchor)
-        self.norm = check_norm(norm)
-        self.score = _check_score(score)
-
-    @classmethod
-    def from_conv(
-        cls,
-        conv: nn.Conv1d,
-        *,
-        token_anchor: bool = False,
-        norm: str = "l2",
-        score: str = "input",
-    ) -> AnchoredConv1d:
-        """The anchored form of ``conv``, sharing its Parameters (no copy)."""
-        _check_patchify(conv, 1, cls.__name__)
-        new = cls.__new__(cls)
-        new.__dict__.update(conv.__dict__)
-        new._parameters = dict(conv._parameters)
-        new._buffers = dict(conv._buffers)
-        new._modules = dict(conv._modules)
-        new.token_anchor = bool(token_anchor)
-        new.norm = check_norm(norm)
-        new.score = _check_score(score)
-        return new
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._anchored(x, super().forward)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, token_anchor={self.token_anchor}, norm={self.norm!r}, "
-            f"score={self.score!r}"
-        )
