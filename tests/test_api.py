@@ -89,7 +89,17 @@ PUBLIC = {
         "get_model",
         "list_models",
     ],
-    "antialias.layers": LAYERS + FUNCTIONS + POLYPHASE + ANCHOR + ["PAD_MODES", "TrimToStride"],
+    "antialias.layers": LAYERS
+    + FUNCTIONS
+    + POLYPHASE
+    + ANCHOR
+    + [
+        "PAD_MODES",
+        "TrimToStride",
+        "check_backend",
+        "get_backend",
+        "set_backend",
+    ],
     "antialias.conversion": [
         "ConversionReport",
         "ConvertedLayer",

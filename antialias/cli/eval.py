@@ -376,11 +376,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _device(name: str) -> torch.device:
     from antialias.devices import resolve_device
+    from antialias.layers import check_backend
 
     try:
-        return resolve_device(name)
+        device = resolve_device(name)
     except ValueError as exc:
         raise CLIError(f"--device {name!r}: {exc}") from None
+    check_backend(device)  # a forced ANTIALIAS_BACKEND that cannot run on it: one line
+    return device
 
 
 def _labels(args: argparse.Namespace) -> list[str]:

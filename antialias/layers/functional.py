@@ -54,6 +54,7 @@ from antialias.layers._checks import check_pad_off as check_pad_off
 
 __all__ = [
     "BACKENDS",
+    "check_backend",
     "PAD_MODES",
     "get_backend",
     "set_backend",
@@ -122,6 +123,25 @@ def compiling() -> bool:
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def check_backend(device: torch.device | str) -> None:
+    """Check that the selected backend (:func:`get_backend`) can run on ``device``, so that a
+    program can refuse a wrong ``ANTIALIAS_BACKEND`` before any work.
+
+    Raises:
+        ValueError: ``ANTIALIAS_BACKEND`` is not a backend, or ``"triton"`` is forced without the
+            triton package or for a CPU device outside Triton's interpreter.
+    """
+    if get_backend() != "triton":
+        return
+    if not _triton.available():
+        raise ValueError("the 'triton' backend needs the triton package (pip install triton)")
+    if torch.device(device).type == "cpu" and not _triton.interpreting():
+        raise ValueError(
+            "the 'triton' backend cannot run on the CPU: set TRITON_INTERPRET=1 before triton is "
+            "imported (Triton's interpreter), or use backend 'auto' or 'cpu'"
+        )
+
+
 def _choose(x: Tensor) -> str:
     """The one backend choice: ``"triton"``, ``"matrix"`` or ``"slices"`` for this input."""
     backend = get_backend()
@@ -131,13 +151,7 @@ def _choose(x: Tensor) -> str:
         cuda = x.device.type == "cuda" and x.dtype in _TRITON_DTYPES
         backend = "triton" if cuda and _triton.available() else "cpu"
     if backend == "triton":
-        if not _triton.available():
-            raise RuntimeError("the 'triton' backend needs the triton package (pip install triton)")
-        if x.device.type == "cpu" and not _triton.interpreting():
-            raise RuntimeError(
-                "the 'triton' backend got a CPU tensor: set TRITON_INTERPRET=1 before triton is "
-                "imported (Triton's interpreter), or use backend 'auto' or 'cpu'"
-            )
+        check_backend(x.device)
         if x.dtype not in _TRITON_DTYPES:
             raise TypeError(f"the 'triton' backend takes {_TRITON_DTYPES}, got {x.dtype}")
         return "triton"

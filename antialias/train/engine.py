@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from antialias import _io
 from antialias.devices import resolve_device
+from antialias.layers import check_backend
 from antialias.models import MODEL_META_KEY, build_model, load_init_weights
 from antialias.train import checkpoint as ckpt
 from antialias.train import data as train_data
@@ -160,6 +161,7 @@ def train(config: TrainConfig) -> TrainResult:
     recipe = resolve_recipe(config)
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     device = resolve_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0))
+    check_backend(device)  # a forced ANTIALIAS_BACKEND that cannot run here: one line, before work
     micro_batch = validate_config(config, recipe, world, device)
     inputs = [
         ("data folder", config.data),

@@ -376,3 +376,20 @@ def test_tensorboard_off_or_required(data, tmp_path, capsys, monkeypatch):
         "--tensorboard needs the tensorboard package: pip install 'antialias[tensorboard]'",
     )
     assert not missing.exists()
+
+
+def test_a_forced_backend_that_cannot_run_on_the_device_is_one_line_before_work(
+    data, tmp_path, capsys, monkeypatch
+):
+    from antialias.layers import _triton, set_backend
+
+    monkeypatch.setattr(_triton, "interpreting", lambda: False)  # no Triton interpreter here
+    out = tmp_path / "run"
+    with set_backend("triton"):
+        err = _fails(
+            ["train", str(data), *TINY_ARGS, "--output-dir", str(out)],
+            capsys,
+            "the 'triton' backend cannot run on the CPU",
+        )
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (out / "log.jsonl").exists()
