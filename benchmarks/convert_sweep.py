@@ -1,4 +1,4 @@
-"""convert() on every torchvision model and the smallest model of each timm family (issue 15).
+"""convert() on every torchvision model and the smallest model of each timm family.
 
 The model set is ``convert_sweep_models.json`` (every torchvision model; per timm family, see
 :func:`timm_family`, the one with the fewest parameters); ``--refresh-models`` recomputes it. Each model

@@ -264,7 +264,7 @@ def test_schedule_lives_in_train():
 
 
 # ------------------------------------------------------------------------------------------------
-# One signature order for the layers (issue 16): channels first, options keyword-only
+# One signature order for the layers: channels first, options keyword-only
 
 
 def _params(cls):

@@ -206,7 +206,7 @@ def test_architecture_doc_examples_run():
 
 
 # ------------------------------------------------------------------------------------------------
-# Tests mirror the package (issue 16): antialias/<package>/<module>.py is tested in
+# Tests mirror the package: antialias/<package>/<module>.py is tested in
 # tests/<package>/test_<module>.py (nested packages joined with "_", leading underscores dropped: apps/demo/config.py
 # -> tests/apps/test_demo_config.py); a module tested elsewhere is listed here, and that test module's docstring
 # names it.

@@ -1,4 +1,4 @@
-"""convert() on the failure classes of the 308-model sweep (issue 15), one small synthetic model each,
+"""convert() on the failure classes of the convert sweep, one small synthetic model each,
 and the ``circular=True`` guarantee (exact APS invariance) on ResNet-18, MobileNetV2, DenseNet-121 and
 a timm model."""
 

@@ -1,4 +1,4 @@
-"""A representative subset of ``benchmarks/convert_sweep.py`` (issue 15): one model per failure class of
+"""A representative subset of ``benchmarks/convert_sweep.py``: one model per failure class of
 the full sweep and a dozen others, each converted, run in evaluation mode with the original's output
 shapes and trained one step, with the state dict kept and every strided layer in the report."""
 

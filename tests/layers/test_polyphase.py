@@ -151,7 +151,7 @@ def test_ties_go_to_the_lowest_phase():
 
 
 def test_nan_component_wins():
-    """A NaN must reach the output (issue 13 item 17): its component's NaN norm beats every number."""
+    """A NaN must reach the output: its component's NaN norm beats every number."""
     x = torch.tensor([[[float("nan"), 1.0, 0.0, 1.0]]])
     y, phase = aps_down1d(x, return_phase=True)
     assert phase.tolist() == [0] and y.isnan().any()
@@ -707,7 +707,7 @@ def test_errors():
 
 
 # ------------------------------------------------------------------------------------------------
-# Degenerate inputs (issue 13, item 17)
+# Degenerate inputs
 
 
 @pytest.mark.parametrize("ndim", NDIMS)

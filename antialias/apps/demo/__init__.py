@@ -23,7 +23,7 @@ Convention:
     digits the 16x16 digit stays whole inside every crop, so a crop shift there moves the digit over
     a constant background: the same views as the circular protocol, drawn independently.
 
-Why this setting (measured, see issue 7): with zero padding and crop shifts the baseline and the
+Why this setting (measured): with zero padding and crop shifts the baseline and the
 anti-aliased nets were about equally (in)consistent, and with random-crop training both reached
 about 99.5%, leaving nothing to show. Circular padding isolates what the paper is about: the
 subsampling.
