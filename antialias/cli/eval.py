@@ -437,8 +437,7 @@ def _build(
     logger.info("loading model %s", spec)
     weights = weights if _has_weights(weights) else None
     named = not os.path.isfile(spec) and ":" not in spec
-    url = weights is not None and weights.startswith(_URL_PREFIXES)
-    if weights is not None and os.path.isfile(weights) and num_classes is not None and not url:
+    if weights is not None and os.path.isfile(weights) and num_classes is not None:
         saved = weights_num_classes(weights)
         if (
             saved is not None and saved != num_classes
