@@ -8,12 +8,11 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
   ``torch.compile``/``torch.export``/tracing, on other devices and on long axes.
 - ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form
   of ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis
-  and no padded copy is made. The backward multiplies by the transposes (``_SeparableLinear``),
-  saving no activation; channels_last inputs are multiplied in their own memory order. bfloat16
+  and no padded copy is made. The backward multiplies by the transposes (``_Linear``), saving no
+  activation; channels_last inputs are multiplied in their own memory order, and a large
+  channels_last blur-pool forward runs one depthwise convolution instead (``_conv_pool``). bfloat16
   runs in bfloat16 where the CPU has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16
-  products are then the fastest), else in float32; float16 runs in float32. (A zero-padded depthwise
-  convolution with the border outputs recomputed was measured for channels_last too: as fast on an
-  idle machine, several times slower on a busy one, where each of its many small operators waits.)
+  kernels are then the fastest), else in float32; float16 runs in float32.
 """
 
 from __future__ import annotations
@@ -172,52 +171,38 @@ def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
 # data are finite; otherwise the slices, which read only each output's window, redo the call. The
 # smaller of input and output is checked (one sum; a sum that overflows only costs the slower path):
 # a non-finite input always leaves a non-finite output, so checking a pooling's output is enough.
-_Local = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]  # (map, adjoint)
+_Map = Callable[[Tensor], Tensor]
 
 
 def _finite(t: Tensor) -> bool:
     return bool(torch.isfinite(t.sum()))
 
 
-def _local(fn: Callable[[Tensor], Tensor], in_shape: list[int]) -> _Local:
-    """``fn`` (a linear map, slices formulation) and its adjoint, by autograd through ``fn``."""
-
-    def adjoint(grad: Tensor) -> Tensor:
-        with torch.enable_grad():
-            z = grad.new_zeros(in_shape, requires_grad=True)
-            return torch.autograd.grad(fn(z), z, grad)[0]
-
-    return fn, adjoint
+def _products(x: Tensor, mats: list[Tensor], local: _Map) -> Tensor:
+    """``mats`` along the spatial axes of ``x``, or ``local(x)`` where a NaN/Inf would spread."""
+    out_smaller = math.prod(m.size(0) for m in mats) <= math.prod(m.size(1) for m in mats)
+    if not out_smaller and not _finite(x):
+        return local(x)
+    y = separable_matmul(x, mats)
+    return local(x) if out_smaller and not _finite(y) else y
 
 
-class _SeparableLinear(torch.autograd.Function):
-    """``x`` contracted with one matrix per spatial axis; the backward is the adjoint.
+class _Linear(torch.autograd.Function):
+    """A linear map given as two callables, the map and its adjoint; the backward applies the
+    adjoint through this Function (so it is itself differentiable). No tensor is saved.
 
     Autograd through ``torch.matmul`` gets the same values but multiplies by transposed, broadcast
-    views, slower than the forward; here the backward multiplies by the contiguous transposes. No
-    tensor is saved, and the backward is itself differentiable (it calls this Function).
+    views, slower than the forward; here the adjoint multiplies by contiguous transposes.
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        x: Tensor,
-        mats: list[Tensor],
-        adjoint: list[Tensor],
-        local: _Local,
-    ) -> Tensor:
-        ctx.mats, ctx.adjoint, ctx.local = mats, adjoint, local
-        out_n = torch.Size([m.size(0) for m in mats]).numel()
-        out_smaller = out_n <= torch.Size([m.size(1) for m in mats]).numel()
+    def forward(ctx: Any, x: Tensor, fn: _Map, adjoint: _Map) -> Tensor:  # type: ignore[override]
+        ctx.fns = (fn, adjoint)
         # Autocast off: the products run in the dtype of the matrices made for ``x`` (under CPU
         # autocast they would switch to bfloat16 and the backward, outside autocast, would mix
         # dtypes).
         with torch.autocast(x.device.type, enabled=False):
-            if not out_smaller and not _finite(x):
-                return local[0](x)
-            y = separable_matmul(x, mats)
-            if out_smaller and not _finite(y):
-                return local[0](x)  # a NaN/Inf went through the products (0 * NaN): redo it locally
+            y = fn(x)
         if y._base is not None and ctx.needs_input_grad[0]:
             # A view returned by a custom Function may not be modified in place (an activation's
             # ``mul_`` after the blur, as in timm's NFNets): hand out a tensor of its own.
@@ -226,20 +211,113 @@ class _SeparableLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        grad = grad.to(ctx.adjoint[0].dtype)  # e.g. a bfloat16 gradient of a float32 forward
-        swapped = (ctx.local[1], ctx.local[0])
-        out = _SeparableLinear.apply(grad, ctx.adjoint, ctx.mats, swapped)
-        return out, None, None, None
+        fn, adjoint = ctx.fns
+        return _Linear.apply(grad, adjoint, fn), None, None
 
 
 def _linear(
-    x: Tensor, tables: list[tuple[Tensor, Tensor, int]], slices: Callable[[Tensor], Tensor]
+    x: Tensor,
+    tables: list[tuple[Tensor, Tensor, int]],
+    slices: _Map,
+    first: Callable[[Tensor], Tensor | None] | None = None,
 ) -> Tensor:
+    """``x`` through the map of ``tables`` (one per spatial axis), its slices form ``slices``.
+
+    ``first`` may compute the forward another way; it returns ``None`` where it does not apply.
+    """
     dtype = _compute_dtype(x.dtype)
     mats = [_mats(t, dtype, x.device) for t in tables]
-    local = _local(slices, list(x.shape))
-    y = _SeparableLinear.apply(x.to(dtype), [m[0] for m in mats], [m[1] for m in mats], local)
-    return y.to(x.dtype)
+    shape = list(x.shape)
+
+    def local_adjoint(grad: Tensor) -> Tensor:  # autograd through the slices
+        with torch.enable_grad():
+            z = grad.new_zeros(shape, requires_grad=True)
+            return torch.autograd.grad(slices(z), z, grad)[0]
+
+    def forward(t: Tensor) -> Tensor:
+        y = None if first is None else first(t)
+        return _products(t, [m[0] for m in mats], slices) if y is None else y
+
+    def adjoint(grad: Tensor) -> Tensor:  # e.g. a bfloat16 gradient of a float32 forward
+        return _products(grad.to(dtype), [m[1] for m in mats], local_adjoint)
+
+    return _Linear.apply(x.to(dtype), forward, adjoint).to(x.dtype)
+
+
+# A channels_last blur-pool forward runs oneDNN's depthwise convolution with zero padding (one pass
+# over the input, near the memory floor, where the products make two), when that convolution's
+# symmetric padding gives the op's output length. The other pad modes differ from zero padding on
+# a few border lines only: along axis ``d`` the op's matrix is ``M_d = Z_d + B_d``, ``Z_d`` the
+# zero-padded one and ``B_d`` nonzero on border rows, and ``M_1 x ... x M_n - Z_1 x ... x Z_n`` is
+# the sum over ``d`` of ``M_<d x B_d x Z_>d``: for each nonzero ``B_d[o, i]``, input line ``i`` of
+# axis ``d`` multiplied along the other axes and added to output line ``o``. Below ``CONV_MIN``
+# input elements those few products cost more than they save.
+CONV_MIN = 1 << 20
+_Term = tuple[int, int, int, list[tuple[int, Tensor]]]  # axis, output line, input line, products
+
+
+@functools.lru_cache(maxsize=256)
+def _conv_plan(
+    taps: tuple[float, ...],
+    sizes: tuple[int, ...],
+    stride: tuple[int, ...],
+    pad_mode: str,
+    pad_off: int,
+    channels: int,
+    dtype: torch.dtype,
+) -> tuple[Tensor, int, list[_Term]] | None:
+    """The depthwise weight, the convolution's padding and the border terms; ``None`` when the
+    convolution's output has another length."""
+    k, ndim = len(taps), len(sizes)
+    left = blur_pads(k, pad_off)[0]
+    axes = [(n, s) for n, s in zip(sizes, stride, strict=True)]
+    if any((n + 2 * left - k) // s != (n + sum(blur_pads(k, pad_off)) - k) // s for n, s in axes):
+        return None
+    with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
+        full = [dense(pool_table(taps, n, s, pad_mode, pad_off)) for n, s in axes]
+        zero = [dense(pool_table(taps, n, s, "zeros", pad_off)) for n, s in axes]
+        t = torch.tensor(taps, dtype=torch.float64)
+        weight = functools.reduce(lambda w, _: w.unsqueeze(-1) * t, range(ndim - 1), t)
+        weight = weight.to(dtype).expand(channels, 1, *[k] * ndim).contiguous()
+        terms: list[_Term] = []
+        for d in range(ndim):
+            others = [(e, m) for e, m in enumerate(full[:d] + [None] + zero[d + 1 :]) if e != d]
+            for o, i in (full[d] - zero[d]).nonzero().tolist():
+                scale = float(full[d][o, i] - zero[d][o, i])
+                mats = [
+                    (e, (m * scale if j == 0 else m).to(dtype)) for j, (e, m) in enumerate(others)
+                ]
+                terms.append((d, o, i, mats))
+    return weight, left, terms
+
+
+def _conv_pool(
+    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
+) -> Tensor | None:
+    """The channels_last blur-pool forward by convolution; ``None`` where it does not apply (or a
+    border term meets a NaN/Inf, which its products would spread along the border)."""
+    if not is_channels_last(x) or x.numel() < CONV_MIN or x.dtype not in _CONV_DTYPES:
+        return None
+    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
+    plan = _conv_plan(*key)
+    if plan is None:
+        return None
+    weight, left, terms = plan
+    y = _CONV[x.dim() - 4](x, weight, stride=stride, padding=left, groups=x.size(1))
+    order = [0, *range(2, x.dim()), 1]  # the (N, *S, C) views, in memory order
+    xs, ys = x.permute(order), y.permute(order)
+    for d, o, i, mats in terms:
+        line = xs.narrow(d + 1, i, 1)
+        for e, m in mats:
+            line = _apply_axis(line, m, e + 1)
+        if not _finite(line):
+            return None
+        ys.narrow(d + 1, o, 1).add_(line)
+    return y
+
+
+_CONV = (F.conv2d, F.conv3d)
+_CONV_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def blur_pool_matrix(
@@ -251,7 +329,12 @@ def blur_pool_matrix(
     tables = [
         pool_table(key, n, s, pad_mode, pad_off) for n, s in zip(x.shape[2:], stride, strict=True)
     ]
-    return _linear(x, tables, lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off))
+    return _linear(
+        x,
+        tables,
+        lambda t: blur_pool_slices(t, taps, stride, pad_mode, pad_off),
+        lambda t: _conv_pool(t, taps, stride, pad_mode, pad_off),
+    )
 
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:

@@ -1,0 +1,115 @@
+"""The channels_last convolution path of the CPU blur-pool (``_cpu._conv_pool``).
+
+A large channels_last blur-pool forward runs one depthwise convolution with zero padding, then adds
+the border terms of the other pad modes. It must equal the strided slices for every pad mode,
+filter, stride, size and ``pad_off``, keep NaN/Inf local, and hand the backward to the adjoint
+products.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from antialias.filters import get_taps
+from antialias.layers import _cpu as CPU
+from antialias.layers import functional as AF
+
+PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
+
+
+@pytest.fixture
+def conv_always(monkeypatch):
+    """Every channels_last input large enough for the convolution path; counts its uses."""
+    monkeypatch.setattr(CPU, "CONV_MIN", 0)
+    used = []
+    original = CPU._conv_pool
+
+    def spy(*args):
+        out = original(*args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(CPU, "_conv_pool", spy)
+    return used
+
+
+def _taps(k):
+    return list(get_taps(k))
+
+
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+def test_conv_path_equals_slices_2d(generator, conv_always, pad_mode):
+    for k, stride, size, pad_off in itertools.product(
+        (2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)
+    ):
+        x = torch.randn(2, 4, size, size + 1, generator=generator)
+        x = x.contiguous(memory_format=torch.channels_last)
+        expected = CPU.blur_pool_slices(x, _taps(k), [stride, stride], pad_mode, pad_off)
+        actual = AF._blur_pool(x, _taps(k), [stride, stride], pad_mode, pad_off)
+        assert actual.is_contiguous(memory_format=torch.channels_last)
+        msg = f"k={k} s={stride} n={size} off={pad_off}"
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=msg)
+    # the aligned cases ran the convolution (k=3: always; k=4, s=2: even sizes)
+    assert sum(conv_always) > len(conv_always) // 3
+
+
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+def test_conv_path_equals_slices_3d_and_bf16(generator, conv_always, pad_mode):
+    x = torch.randn(2, 3, 6, 8, 7, generator=generator)
+    x = x.contiguous(memory_format=torch.channels_last_3d)
+    for k, stride in itertools.product((2, 3, 4, 5), ([1, 2, 2], [2, 2, 2], [2, 3, 1])):
+        expected = CPU.blur_pool_slices(x, _taps(k), stride, pad_mode, 0)
+        actual = AF._blur_pool(x, _taps(k), stride, pad_mode, 0)
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride}")
+    assert any(conv_always)
+    conv_always.clear()
+    x = torch.randn(2, 8, 12, 16, generator=generator).contiguous(memory_format=torch.channels_last)
+    low = AF._blur_pool(x.bfloat16(), _taps(4), [2, 2], pad_mode, 0)
+    assert conv_always == [True] and low.dtype == torch.bfloat16
+    expected = CPU.blur_pool_slices(x, _taps(4), [2, 2], pad_mode, 0)
+    torch.testing.assert_close(low.float(), expected, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_conv_path_is_local(generator, conv_always, pad_mode, bad):
+    """A NaN/Inf on a border line would spread along it through the border products: that call
+    falls back to the slices; elsewhere the convolution keeps it in its windows."""
+    size = 12
+    for where in ((1, 2, 6, 5), (0, 0, 0, 1), (1, 1, 1, 5), (0, 3, 5, 1), (1, 1, size - 1, 10)):
+        x = torch.randn(2, 4, size, size, generator=generator)
+        x[where] = bad
+        x = x.contiguous(memory_format=torch.channels_last)
+        out = AF._blur_pool(x, _taps(4), [2, 2], pad_mode, 0)
+        one_hot = torch.zeros(x.shape, dtype=torch.float64)
+        one_hot[where] = 1.0
+        expected = CPU.blur_pool_slices(one_hot, _taps(4), [2, 2], pad_mode, 0) > 0
+        assert torch.equal(~torch.isfinite(out), expected), f"{pad_mode} {bad} at {where}"
+    assert any(conv_always)  # interior values went through the convolution
+
+
+def test_conv_path_backward_is_the_adjoint(generator, conv_always):
+    x = torch.randn(2, 3, 10, 8, generator=generator).contiguous(memory_format=torch.channels_last)
+    grads = []
+    for kernel in (AF._blur_pool, CPU.blur_pool_slices):
+        xr = x.detach().clone().requires_grad_(True)
+        y = kernel(xr, _taps(4), [2, 2], "reflect", 0)
+        y.backward(torch.randn(y.shape, generator=torch.Generator().manual_seed(1)))
+        grads.append(xr.grad)
+    assert conv_always == [True]
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-6)
+
+
+def test_conv_path_only_for_large_channels_last_maps(generator, monkeypatch):
+    used = []
+    original = CPU._conv_pool
+    monkeypatch.setattr(CPU, "_conv_pool", lambda *a: used.append(original(*a)) or used[-1])
+    small = torch.randn(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    large = torch.zeros(1, 64, 128, 128).contiguous(memory_format=torch.channels_last)
+    assert large.numel() >= CPU.CONV_MIN > small.numel()
+    for x in (small, large, large.contiguous(), large.double()):
+        AF.blur_pool2d(x)
+    assert [u is not None for u in used] == [False, True, False, False]
