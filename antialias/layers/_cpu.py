@@ -281,9 +281,10 @@ def _conv_plan(
         weight = weight.to(dtype).expand(channels, 1, *[k] * ndim).contiguous()
         terms: list[_Term] = []
         for d in range(ndim):
-            others = [(e, m) for e, m in enumerate(full[:d] + [None] + zero[d + 1 :]) if e != d]
-            for o, i in (full[d] - zero[d]).nonzero().tolist():
-                scale = float(full[d][o, i] - zero[d][o, i])
+            others = [(e, full[e] if e < d else zero[e]) for e in range(ndim) if e != d]
+            border = full[d] - zero[d]
+            for o, i in border.nonzero().tolist():
+                scale = float(border[o, i])  # folded into the first product
                 mats = [
                     (e, (m * scale if j == 0 else m).to(dtype)) for j, (e, m) in enumerate(others)
                 ]
