@@ -1,9 +1,10 @@
-"""The channels_last convolution path of the CPU blur-pool (``_cpu._conv_pool``).
+"""The channels_last convolution paths of the CPU blur-pool.
 
-A large channels_last blur-pool forward runs one depthwise convolution with zero padding, then adds
-the border terms of the other pad modes. It must equal the strided slices for every pad mode,
-filter, stride, size and ``pad_off``, keep NaN/Inf local, and hand the backward to the adjoint
-products.
+A channels_last blur-pool convolves the padded copy of its input (``_cpu._padded_conv``), or, when
+that copy would be large, runs one depthwise convolution with zero padding and adds the border terms
+of the other pad modes (``_cpu._unpadded_conv``). Both must equal the strided slices for every pad
+mode, filter, stride, size and ``pad_off`` and keep NaN/Inf local; the second hands the backward to
+the adjoint products.
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
 
 @pytest.fixture
 def conv_always(monkeypatch):
-    """Every channels_last input large enough for the convolution path; counts its uses."""
-    monkeypatch.setattr(CPU, "CONV_MIN", 0)
+    """Every channels_last input counted as large (no padded copy); counts the unpadded path's uses."""
+    monkeypatch.setattr(CPU, "PADDED_COPY_MAX", 0)
     used = []
-    original = CPU._conv_pool
+    original = CPU._unpadded_conv
 
-    def spy(*args):
-        out = original(*args)
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
         used.append(out is not None)
         return out
 
-    monkeypatch.setattr(CPU, "_conv_pool", spy)
+    monkeypatch.setattr(CPU, "_unpadded_conv", spy)
     return used
 
 
@@ -103,13 +104,44 @@ def test_conv_path_backward_is_the_adjoint(generator, conv_always):
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-6)
 
 
-def test_conv_path_only_for_large_channels_last_maps(generator, monkeypatch):
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+def test_padded_conv_equals_slices_and_is_local(generator, pad_mode):
+    for k, stride, size in itertools.product((2, 4, 7), (1, 2), (2, 5, 12)):
+        x = torch.randn(2, 4, size, size + 1, generator=generator)
+        x = x.contiguous(memory_format=torch.channels_last)
+        expected = CPU.blur_pool_slices(x, _taps(k), [stride, stride], pad_mode, 1)
+        actual = CPU._padded_conv(x, _taps(k), [stride, stride], pad_mode, 1)
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride}")
+    x = torch.randn(1, 2, 12, 12, generator=generator).contiguous(memory_format=torch.channels_last)
+    x[0, 1, 0, 5] = float("nan")
+    out = CPU._padded_conv(x, _taps(4), [2, 2], pad_mode, 0)
+    one_hot = torch.zeros(x.shape, dtype=torch.float64)
+    one_hot[0, 1, 0, 5] = 1.0
+    expected = CPU.blur_pool_slices(one_hot, _taps(4), [2, 2], pad_mode, 0) > 0
+    assert torch.equal(torch.isnan(out), expected)
+
+
+def test_which_path_runs(monkeypatch):
+    """Small channels_last maps: the padded copy convolved; large ones (a padded copy of at least
+    PADDED_COPY_MAX bytes): no copy; NCHW and float64: the matrix products."""
     used = []
-    original = CPU._conv_pool
-    monkeypatch.setattr(CPU, "_conv_pool", lambda *a: used.append(original(*a)) or used[-1])
+    for name in ("_padded_conv", "_unpadded_conv", "separable_matmul"):
+        original = getattr(CPU, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            used.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(CPU, name, spy)
     small = torch.randn(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
-    large = torch.zeros(1, 64, 128, 128).contiguous(memory_format=torch.channels_last)
-    assert large.numel() >= CPU.CONV_MIN > small.numel()
-    for x in (small, large, large.contiguous(), large.double()):
+    large = torch.zeros(2, 256, 128, 128).contiguous(memory_format=torch.channels_last)
+    assert large.numel() * 4 >= CPU.PADDED_COPY_MAX > small.numel() * 4
+    for x in (small, large, small.contiguous(), small.double()):
+        used.clear()
         AF.blur_pool2d(x)
-    assert [u is not None for u in used] == [False, True, False, False]
+        assert used[0] == {16: "_padded_conv", 128: "_unpadded_conv"}.get(
+            x.size(-1)
+            if x.dtype == torch.float32 and x.dim() == 4 and not x.is_contiguous()
+            else 0,
+            "separable_matmul",
+        ), (x.shape, x.dtype, used)
