@@ -242,7 +242,13 @@ def _linear(
     def adjoint(grad: Tensor) -> Tensor:  # e.g. a bfloat16 gradient of a float32 forward
         return _products(grad.to(dtype), [m[1] for m in mats], local_adjoint)
 
-    return _Linear.apply(x.to(dtype), forward, adjoint).to(x.dtype)
+    t = x.to(dtype)
+    if not (torch.is_grad_enabled() and t.requires_grad):  # inference: no autograd node
+        if not torch.is_autocast_enabled(x.device.type):
+            return forward(t).to(x.dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(t).to(x.dtype)
+    return _Linear.apply(t, forward, adjoint).to(x.dtype)
 
 
 # channels_last blur-pool runs oneDNN's depthwise convolution, as the reference does: on the padded
