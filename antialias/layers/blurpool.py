@@ -34,17 +34,8 @@ from antialias.layers._checks import (
 )
 from antialias.layers.functional import _blur_pool, _max_blur_pool
 
-__all__ = [
-    "BlurConv1d",
-    "BlurConv2d",
-    "BlurConv3d",
-    "BlurPool1d",
-    "BlurPool2d",
-    "BlurPool3d",
-    "MaxBlurPool1d",
-    "MaxBlurPool2d",
-    "MaxBlurPool3d",
-]
+__all__ = ["BlurConv1d", "BlurConv2d", "BlurConv3d", "BlurPool1d", "BlurPool2d", "BlurPool3d"]
+__all__ += ["MaxBlurPool1d", "MaxBlurPool2d", "MaxBlurPool3d"]
 
 
 class _BlurBase(nn.Module):

@@ -40,22 +40,9 @@ from antialias.layers._checks import (
 from antialias.layers._checks import check_pad_mode as check_pad_mode
 from antialias.layers._checks import check_pad_off as check_pad_off
 
-__all__ = [
-    "BACKENDS",
-    "check_backend",
-    "PAD_MODES",
-    "get_backend",
-    "set_backend",
-    "blur_pool1d",
-    "blur_pool2d",
-    "blur_pool3d",
-    "blur_upsample1d",
-    "blur_upsample2d",
-    "blur_upsample3d",
-    "max_blur_pool1d",
-    "max_blur_pool2d",
-    "max_blur_pool3d",
-]
+__all__ = ["BACKENDS", "PAD_MODES", "check_backend", "get_backend", "set_backend"]
+__all__ += ["blur_pool1d", "blur_pool2d", "blur_pool3d", "blur_upsample1d", "blur_upsample2d"]
+__all__ += ["blur_upsample3d", "max_blur_pool1d", "max_blur_pool2d", "max_blur_pool3d"]
 
 BACKENDS = ("auto", "triton", "cpu", "slices")
 # Checked where it is used: a bad environment value must not break ``import antialias``.
@@ -76,20 +63,19 @@ def get_backend() -> str:
 
 
 class set_backend:
-    """Select the kernels the blur layers run, for debugging and benchmarks (process-wide).
+    """Select the kernels the blur layers run (process-wide; ``ANTIALIAS_BACKEND`` sets the first).
 
     Takes effect at once; as a context manager, the previous backend comes back on exit.
-    ``ANTIALIAS_BACKEND`` in the environment sets the initial one. ``benchmarks/run.py`` measures
-    them.
+    ``benchmarks/run.py`` measures them.
 
     Args:
-        backend: ``"auto"`` (default): the Triton kernels (``_triton``) for CUDA tensors when Triton
-            imports, else the matrix kernels of ``_cpu`` in eager mode (the slices on axes longer
-            than ``_cpu.MATRIX_MAX_LEN``). ``"triton"`` forces Triton (CPU tensors need
-            ``TRITON_INTERPRET=1`` before Triton is imported: its interpreter, how the tests run it
-            without a GPU); ``"cpu"`` the CPU kernels on any device; ``"slices"`` the strided
-            slices. Under ``torch.compile``, ``torch.export``, tracing (ONNX) and ``torch.func``
-            transforms every backend runs the traceable slices, which inductor fuses into one loop.
+        backend: ``"auto"``: Triton for CUDA tensors when Triton imports, else the matrix kernels
+            of ``_cpu`` in eager mode (the slices on axes longer than ``_cpu.MATRIX_MAX_LEN``).
+            ``"triton"``: Triton (CPU tensors need ``TRITON_INTERPRET=1`` before Triton is
+            imported: its interpreter, how the tests run it). ``"cpu"``: the CPU kernels on any
+            device. ``"slices"``: the strided slices. Under ``torch.compile``, ``torch.export``,
+            tracing (ONNX) and ``torch.func`` transforms every backend runs the traceable slices,
+            which inductor fuses into one loop.
 
     Example:
         >>> with set_backend("slices"):
