@@ -292,8 +292,9 @@ class _BlurConvMixin(_ConvBase):
         conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own arguments, at stride 1
         conv_init(self, in_channels, out_channels, kernel_size, 1, padding, dilation, groups, bias,
                   padding_mode, device, dtype)  # fmt: skip
-        options: dict[str, Any] = {"filter_size": filter_size, "pad_mode": pad_mode}
-        self.blur = BLUR_POOL[self.dims](in_channels, stride=stride, **options)
+        self.blur = BLUR_POOL[self.dims](
+            in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
+        )
         self._name = type(self).__name__
 
     def _min_size(self) -> list[int]:
@@ -301,8 +302,7 @@ class _BlurConvMixin(_ConvBase):
         ``padding_mode`` and the blur's stride after construction).
 
         After the blur-pool by ``s`` (``ceil(L / s)`` samples), the padded map must hold the dilated
-        kernel, and reflect (circular) padding needs more samples than (as many as) it pads. A
-        downsampling layer without a ``stride`` attribute checks its input itself.
+        kernel. A downsampling layer without a ``stride`` attribute checks its input itself.
         """
         stride = getattr(self.blur, "stride", None)
         if stride is None:
@@ -312,10 +312,11 @@ class _BlurConvMixin(_ConvBase):
         if self.padding == "same":
             pads = [span // 2 for span in spans]
         strides = [stride] * len(spans) if isinstance(stride, int) else list(stride)
-        extra = {"reflect": 1, "circular": 0}.get(self.padding_mode)
+        # reflect padding needs more samples than it pads, circular as many
+        wrap = {"reflect": 1, "circular": 0}.get(self.padding_mode)
         sizes = []
         for s, span, p in zip(strides, spans, pads, strict=True):
-            need = max(span - 2 * p, 1, -1 if extra is None else p + extra)
+            need = max(span - 2 * p, 1) if wrap is None else max(span - 2 * p, 1, p + wrap)
             sizes.append(s * (need - 1) + 1)
         return sizes
 
