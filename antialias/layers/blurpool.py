@@ -115,8 +115,8 @@ class BlurPool2d(_BlurPoolNd):
     Convention:
         ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under
         ``"reflect"``, an axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is
-        padded with ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input
-        by ``stride`` shifts the output by exactly one sample.
+        padded with ``"replicate"`` for that call. ``"circular"`` wraps as often as needed; then
+        shifting the input by ``stride`` shifts the output by exactly one sample.
 
     Example:
         >>> pool = BlurPool2d(channels=3, filter_size=4)

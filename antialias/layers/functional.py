@@ -7,12 +7,8 @@ checks the input and reaches its kernel through ``_choose``, the one backend cho
 (:class:`set_backend`).
 
 Convention:
-    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and ``k // 2 +
-    pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so the
-    output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``). Under
-    ``"reflect"`` an axis not longer than its pad (a 2x2 map with ``k = 7``) is padded with
-    ``"replicate"``; ``"circular"`` wraps as often as needed; ``"zeros"`` pads with 0. The blur is
-    separable: each axis is filtered and subsampled in turn (the depthwise convolution with the
+    Padding and output sizes as in the reference (Zhang, 2019): see :class:`.BlurPool2d`. The blur
+    is separable: each axis is filtered and subsampled in turn (the depthwise convolution with the
     outer-product kernel, up to float rounding).
 """
 
