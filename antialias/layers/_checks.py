@@ -19,34 +19,30 @@ PAD_MODES = ("reflect", "replicate", "zeros", "circular")
 _PAD_ALIASES = {"zero": "zeros", "constant": "zeros", "refl": "reflect", "repl": "replicate"}
 
 IntOrTuple = int | Sequence[int]
+_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 
 def check_pad_mode(pad_mode: str) -> str:
-    """Return the canonical name of ``pad_mode`` (``"zero"`` -> ``"zeros"``), or raise
-    ``ValueError``."""
-    if not isinstance(pad_mode, str):
-        raise TypeError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    mode = _PAD_ALIASES.get(pad_mode, pad_mode)
+    """The canonical name of ``pad_mode`` (``"zero"`` -> ``"zeros"``)."""
+    mode = _PAD_ALIASES.get(pad_mode, pad_mode) if isinstance(pad_mode, str) else None
     if mode not in PAD_MODES:
-        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        error = ValueError if isinstance(pad_mode, str) else TypeError
+        raise error(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
     return mode
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
-    """Expand an int or a sequence of ``ndim`` ints, each ``>= minimum``; raise a clear error
-    otherwise."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
-    if isinstance(value, int):
-        values = (value,) * ndim
-    elif isinstance(value, Sequence) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        values = tuple(value)
-        if len(values) != ndim:
-            raise ValueError(f"{name} must have {ndim} values, got {value!r}")
+    """Expand an int or a sequence of ``ndim`` ints, each ``>= minimum``."""
+    if _is_int(value) or (isinstance(value, Sequence) and all(_is_int(v) for v in value)):
+        values = (value,) * ndim if isinstance(value, int) else tuple(value)
     else:
         raise TypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    if len(values) != ndim:
+        raise ValueError(f"{name} must have {ndim} values, got {value!r}")
     if any(v < minimum for v in values):
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return values
@@ -54,20 +50,17 @@ def check_tuple(value: IntOrTuple, ndim: int, name: str, minimum: int = 1) -> tu
 
 def blur_pads(k: int, pad_off: int = 0) -> tuple[int, int]:
     """The padding of a ``k``-tap blur, ``(before, after)``: ``(k - 1) // 2`` and ``k // 2``, plus
-    ``pad_off``
-    each (the reference's rule; the output then has ``ceil(L / stride)`` samples for odd and even
-    ``k``)."""
+    ``pad_off`` each (the reference's rule: ``ceil(L / stride)`` outputs for odd and even ``k``)."""
     return (k - 1) // 2 + pad_off, k // 2 + pad_off
 
 
 def compact(values: Sequence[int]) -> int | tuple[int, ...]:
-    """One int when every axis has the same value, else the tuple (for reprs: ``stride=2``,
-    ``stride=(1, 2)``)."""
+    """One int when every axis has the same value, else the tuple (``stride=2``, ``(1, 2)``)."""
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
 def check_pad_off(pad_off: int) -> int:
-    if isinstance(pad_off, bool) or not isinstance(pad_off, int):
+    if not _is_int(pad_off):
         raise TypeError(f"pad_off must be an int >= 0, got {pad_off!r}")
     if pad_off < 0:
         raise ValueError(f"pad_off must be >= 0, got {pad_off}")
@@ -75,21 +68,18 @@ def check_pad_off(pad_off: int) -> int:
 
 
 def check_channels(channels: int | None) -> int | None:
-    if channels is None:
-        return None
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+    if channels is not None and (not _is_int(channels) or channels < 1):
         raise ValueError(f"channels must be None or an int >= 1, got {channels!r}")
     return channels
 
 
 def check_input(x: Tensor, ndim: int, channels: int | None, name: str) -> None:
-    """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(N, C, *spatial)`` with ``ndim``
-    spatial axes
-    (and ``channels`` channels, unless ``None``)."""
+    """Raise unless ``x`` is a float ``(N, C, *spatial)`` with ``ndim`` spatial axes (and
+    ``channels`` channels, unless ``None``)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} expects a Tensor, got {type(x).__name__}")
     if x.dim() != ndim + 2:
-        axes = "(N, C, L)" if ndim == 1 else ("(N, C, H, W)" if ndim == 2 else "(N, C, D, H, W)")
+        axes = ("(N, C, L)", "(N, C, H, W)", "(N, C, D, H, W)")[ndim - 1]
         raise ValueError(
             f"{name} expects a {ndim + 2}D input {axes}, "
             f"got a {x.dim()}D tensor of shape {list(x.shape)}"
@@ -109,29 +99,23 @@ def empty_output(x: Tensor, sizes: list[int]) -> Tensor:
 
 
 def check_size(x: Tensor, minimum: list[int], name: str, reason: str) -> None:
-    """Raise ``ValueError`` naming the shape when spatial axis ``d`` of ``x`` is shorter than
+    """Raise ``ValueError`` naming the shape when spatial axis ``d`` is shorter than
     ``minimum[d]``."""
-    for d in range(len(minimum)):
-        if x.size(d + 2) < minimum[d]:
+    for d, m in enumerate(minimum):
+        if x.size(d + 2) < m:
             raise ValueError(
-                f"{name} needs spatial axis {d} of size >= {minimum[d]} ({reason}), "
+                f"{name} needs spatial axis {d} of size >= {m} ({reason}), "
                 f"got an input of shape {list(x.shape)}"
             )
 
 
 def linear_taps(factor: int) -> list[float]:
-    """Taps of linear interpolation by ``factor`` (``align_corners=False``), for zero-insertion
-    upsampling.
-
-    ``factor - |i - c|`` for ``2 * factor`` taps (even factors) or ``2 * factor - 1`` (odd),
-    normalized: ``[1, 3, 3, 1] / 8`` (the binomial filter of 4 taps) at factor 2, ``[1, 2, 3, 2, 1]
-    / 9`` at 3. Every polyphase part sums to ``1 / factor``.
-    """
+    """Taps of linear interpolation by ``factor`` (``align_corners=False``) after zero insertion:
+    ``factor - |i - c|`` for ``2 * factor`` taps (``2 * factor - 1`` for odd factors), normalized
+    (``[1, 3, 3, 1] / 8`` at 2, ``[1, 2, 3, 2, 1] / 9`` at 3)."""
     length = 2 * factor - factor % 2
-    center = (length - 1) / 2
-    taps = [factor - abs(i - center) for i in range(length)]
-    total = sum(taps)
-    return [t / total for t in taps]
+    taps = [factor - abs(i - (length - 1) / 2) for i in range(length)]
+    return [t / sum(taps) for t in taps]
 
 
 def check_upsample_taps(
@@ -141,8 +125,7 @@ def check_upsample_taps(
 
     ``None`` gives :func:`linear_taps` of each axis's factor (no filter on an axis of factor 1). An
     explicit filter is used on every axis and must keep a constant map constant at each factor: each
-    of its ``factor`` polyphase parts must sum to ``1 / factor``; a filter that does not (e.g. 4
-    binomial taps at factor 3, 3 taps at factor 4) is refused with ``ValueError``.
+    of its ``factor`` polyphase parts must sum to ``1 / factor`` (else ``ValueError``).
     """
     if filter_size is None:
         return [linear_taps(f) if f > 1 else [1.0] for f in factors]
@@ -161,60 +144,40 @@ def check_upsample_taps(
 
 def is_channels_last(x: Tensor) -> bool:
     """Stored as (N, *S, C) (and not also plainly contiguous, as when C == 1)."""
-    if x.is_contiguous():
+    if x.is_contiguous() or x.dim() not in (4, 5):
         return False
-    if x.dim() == 4:
-        return x.is_contiguous(memory_format=torch.channels_last)
-    if x.dim() == 5:
-        return x.is_contiguous(memory_format=torch.channels_last_3d)
-    return False
+    return x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim()])
 
 
 def like_format(y: Tensor, x: Tensor) -> Tensor:
     """Return ``y`` in the memory format of ``x`` (channels_last in, channels_last out)."""
     if is_channels_last(x):
-        if x.dim() == 4:
-            return y.contiguous(memory_format=torch.channels_last)
-        return y.contiguous(memory_format=torch.channels_last_3d)
+        return y.contiguous(memory_format=_CHANNELS_LAST[x.dim()])
     return y.contiguous()
 
 
 def circular_pad_axis(x: Tensor, dim: int, left: int, right: int) -> Tensor:
     size = x.size(dim)
-    index = torch.arange(-left, size + right, device=x.device) % size
-    return x.index_select(dim, index)
+    return x.index_select(dim, torch.arange(-left, size + right, device=x.device) % size)
 
 
 def pad(x: Tensor, pads: list[int], pad_mode: str) -> Tensor:
     """Pad the spatial axes; ``pads`` holds (left, right) per spatial axis, first axis first."""
-    ndim = len(pads) // 2
     if sum(pads) == 0:
         return x
-    if pad_mode == "zeros":
-        flat: list[int] = []
-        for d in range(ndim - 1, -1, -1):
-            flat += [pads[2 * d], pads[2 * d + 1]]
-        return F.pad(x, flat)
+    axes = range(len(pads) // 2)
     if pad_mode == "circular":
-        for d in range(ndim):
+        for d in axes:
             if pads[2 * d] + pads[2 * d + 1] > 0:
                 x = circular_pad_axis(x, d + 2, pads[2 * d], pads[2 * d + 1])
         return x
-    # reflect / replicate; reflect falls back to replicate on axes shorter than their padding.
-    main: list[int] = []
-    fallback: list[int] = []
-    needs_fallback = False
-    for d in range(ndim - 1, -1, -1):
-        left, right = pads[2 * d], pads[2 * d + 1]
-        if pad_mode == "reflect" and max(left, right) >= x.size(d + 2):
-            main += [0, 0]
-            fallback += [left, right]
-            needs_fallback = True
-        else:
-            main += [left, right]
-            fallback += [0, 0]
+    # F.pad lists the last axis first; reflect falls back to replicate on axes not longer than
+    # their padding.
+    short = [pad_mode == "reflect" and max(pads[2 * d : 2 * d + 2]) >= x.size(d + 2) for d in axes]
+    main = [p for d in reversed(axes) for p in ((0, 0) if short[d] else pads[2 * d : 2 * d + 2])]
+    rest = [p for d in reversed(axes) for p in (pads[2 * d : 2 * d + 2] if short[d] else (0, 0))]
     if sum(main) > 0:
-        x = F.pad(x, main, mode=pad_mode)
-    if needs_fallback:
-        x = F.pad(x, fallback, mode="replicate")
+        x = F.pad(x, main, mode="constant" if pad_mode == "zeros" else pad_mode)
+    if sum(rest) > 0:
+        x = F.pad(x, rest, mode="replicate")
     return x

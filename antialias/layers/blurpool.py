@@ -3,22 +3,15 @@
 
 - :class:`BlurPool2d` (and 1d/3d): low-pass filter, then subsample. Replaces a strided subsampling.
 - :class:`MaxBlurPool2d`: max at stride 1, then blur-pool. Replaces ``MaxPool2d(stride > 1)``.
-- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1.
-  Replaces a strided convolution where the blur may go before it (exactly equivalent placement for a
-  1x1 conv; the paper's placement after the activation of the previous conv otherwise). Its
-  parameter names are the ones of ``nn.Conv2d``, so checkpoints of the plain network load into it.
-- :class:`~antialias.layers.BlurUpsample2d` (in :mod:`antialias.layers.upsample`): zero insertion,
-  then blur with gain ``scale_factor``: the anti-aliased upsampling for decoders.
+- :class:`BlurConv2d`: an ``nn.Conv2d`` that blur-pools its input and convolves at stride 1, with
+  the parameter names of ``nn.Conv2d`` (checkpoints of the plain network load into it).
 
-The layers hold their filter as Python floats (``taps``), not as a tensor: they have no state, so
-anti-aliased models share their state-dict keys with the plain ones, and there is nothing to place
-on a device (the parameter-free layers take no ``device``/``dtype``; :class:`BlurConv2d` places its
-convolution's parameters with them). Signatures: ``channels`` first, every option keyword-only
-(``BlurPool2d(64, stride=2, filter_size=4)``); :class:`MaxBlurPool2d` and :class:`BlurConv2d` keep
-the positional arguments of ``nn.MaxPool2d`` and ``nn.Conv2d``, the blur's options keyword-only.
-
-An empty batch or channel axis gives an empty output of the right shape; an axis too short for the
-operation (empty, or shorter than the max's window) is refused with ``ValueError`` naming the shape.
+The layers hold their filter as Python floats (``taps``): they have no state, so anti-aliased models
+share their state-dict keys with the plain ones and there is nothing to place on a device.
+Signatures: ``channels`` first, every option keyword-only (``BlurPool2d(64, stride=2)``);
+:class:`MaxBlurPool2d` and :class:`BlurConv2d` keep the positional arguments of ``nn.MaxPool2d`` and
+``nn.Conv2d``. An empty batch or channel axis gives an empty output; an axis too short for the
+operation is refused with ``ValueError`` naming the shape.
 """
 
 from __future__ import annotations
@@ -41,22 +34,12 @@ from antialias.layers._checks import (
 )
 from antialias.layers.functional import _blur_pool, _max_blur_pool
 
-__all__ = [
-    "BlurConv1d",
-    "BlurConv2d",
-    "BlurConv3d",
-    "BlurPool1d",
-    "BlurPool2d",
-    "BlurPool3d",
-    "MaxBlurPool1d",
-    "MaxBlurPool2d",
-    "MaxBlurPool3d",
-]
+__all__ = ["BlurConv1d", "BlurConv2d", "BlurConv3d", "BlurPool1d", "BlurPool2d", "BlurPool3d"]
+__all__ += ["MaxBlurPool1d", "MaxBlurPool2d", "MaxBlurPool3d"]
 
 
 class _BlurBase(nn.Module):
-    """Shared validation of the channel count, filter and padding of blur-pool and blur-upsample
-    layers."""
+    """The channel count, filter and padding of blur-pool and blur-upsample layers, checked."""
 
     dims: ClassVar[int] = 2
 
@@ -92,19 +75,15 @@ class _BlurPoolNd(_BlurBase):
         return _blur_pool(input, *args)
 
     def extra_repr(self) -> str:
-        stride = compact(self.stride)
-        s = f"{self._filter_repr()}, stride={stride}, pad_mode={self.pad_mode!r}"
+        s = f"{self._filter_repr()}, stride={compact(self.stride)}, pad_mode={self.pad_mode!r}"
         return s + (f", pad_off={self.pad_off}" if self.pad_off else "")
 
 
 class BlurPool1d(_BlurPoolNd):
-    """Blur-pool for 1D signals: low-pass filter, then subsample by ``stride``; see
-    :class:`BlurPool2d`.
+    """Blur-pool for 1D signals; see :class:`BlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, L)``
-        - Output: ``(N, C, L_out)`` with ``L_out = ceil(L / stride)`` for odd and even
-          ``filter_size`` (``ceil((L + 2 * pad_off) / stride)`` in general).
+        ``(N, C, L)`` -> ``(N, C, ceil(L / stride))`` (``ceil((L + 2 * pad_off) / stride)``).
 
     Example:
         >>> BlurPool1d(filter_size=3)(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]))
@@ -136,8 +115,8 @@ class BlurPool2d(_BlurPoolNd):
     Convention:
         ``(k - 1) // 2`` samples are padded before and ``k // 2`` after each axis. Under
         ``"reflect"``, an axis shorter than or equal to its padding (a 2x2 map with ``k >= 4``) is
-        padded with ``"replicate"`` for that call. With ``"circular"`` padding, shifting the input
-        by ``stride`` shifts the output by exactly one sample.
+        padded with ``"replicate"`` for that call. ``"circular"`` wraps as often as needed; then
+        shifting the input by ``stride`` shifts the output by exactly one sample.
 
     Example:
         >>> pool = BlurPool2d(channels=3, filter_size=4)
@@ -147,16 +126,13 @@ class BlurPool2d(_BlurPoolNd):
         BlurPool2d(channels=3, filter_size=4, stride=2, pad_mode='reflect')
     """
 
-    dims = 2
-
 
 class BlurPool3d(_BlurPoolNd):
-    """Blur-pool for volumes (video, 3D scans): low-pass filter, then subsample by ``stride``; see
-    :class:`BlurPool2d` (``stride=(1, 2, 2)`` keeps time).
+    """Blur-pool for volumes (video, 3D scans); see :class:`BlurPool2d` (``stride=(1, 2, 2)`` keeps
+    time).
 
     Shape:
-        - Input: ``(N, C, D, H, W)``
-        - Output: ``(N, C, ceil(D / s_d), ceil(H / s_h), ceil(W / s_w))``
+        ``(N, C, D, H, W)`` -> ``(N, C, ceil(D / s_d), ceil(H / s_h), ceil(W / s_w))``.
 
     Example:
         >>> BlurPool3d(stride=(1, 2, 2))(torch.ones(1, 2, 4, 6, 6)).shape
@@ -179,12 +155,9 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         pad_off: int = 0,
     ) -> None:
         kernel = list(check_tuple(kernel_size, self.dims, "kernel_size"))
+        stride = kernel if stride is None else stride
         super().__init__(
-            channels,
-            stride=kernel if stride is None else stride,
-            filter_size=filter_size,
-            pad_mode=pad_mode,
-            pad_off=pad_off,
+            channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode, pad_off=pad_off
         )
         self.kernel_size = kernel
         self.padding = list(check_tuple(padding, self.dims, "padding", minimum=0))
@@ -199,8 +172,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         return _max_blur_pool(input, *args, self.pad_off, self._name, self.channels)
 
     def extra_repr(self) -> str:
-        kernel = compact(self.kernel_size)
-        padding = compact(self.padding)
+        kernel, padding = compact(self.kernel_size), compact(self.padding)
         return f"kernel_size={kernel}, padding={padding}, " + super().extra_repr()
 
     @classmethod
@@ -213,9 +185,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         pad_mode: str = "reflect",
     ) -> _MaxBlurPoolNd:
         """Build the anti-aliased replacement of a ``nn.MaxPoolNd`` (same kernel, padding and
-        stride).
-
-        Dilated, ``ceil_mode`` and index-returning max pools are refused with ``ValueError``.
+        stride). Dilated, ``ceil_mode`` and index-returning max pools are refused (``ValueError``).
         """
         if getattr(pool, "return_indices", False) or getattr(pool, "ceil_mode", False):
             raise ValueError(
@@ -225,24 +195,15 @@ class _MaxBlurPoolNd(_BlurPoolNd):
         if any(d != 1 for d in check_tuple(p.dilation, cls.dims, "dilation")):
             raise ValueError(f"cannot anti-alias {pool}: dilated max pooling is not supported")
         stride = p.stride if p.stride is not None else p.kernel_size
-        return cls(
-            p.kernel_size,
-            stride,
-            p.padding,
-            channels=channels,
-            filter_size=filter_size,
-            pad_mode=pad_mode,
-        )
+        options: dict[str, Any] = {"filter_size": filter_size, "pad_mode": pad_mode}
+        return cls(p.kernel_size, stride, p.padding, channels=channels, **options)
 
 
 class MaxBlurPool1d(_MaxBlurPoolNd):
-    """Max-blur-pool for 1D signals: ``MaxPool1d(kernel_size, stride=1)``, then :class:`BlurPool1d`;
-    see
-    :class:`MaxBlurPool2d`.
+    """Max-blur-pool for 1D signals; see :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
-          stride))``.
+        ``(N, C, L)`` -> ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
 
     Example:
         >>> MaxBlurPool1d()(torch.zeros(1, 4, 10)).shape
@@ -281,17 +242,12 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
         torch.Size([1, 8, 56, 56])
     """
 
-    dims = 2
-
 
 class MaxBlurPool3d(_MaxBlurPoolNd):
-    """Max-blur-pool for volumes: ``MaxPool3d(kernel_size, stride=1)``, then :class:`BlurPool3d`;
-    see
-    :class:`MaxBlurPool2d`.
+    """Max-blur-pool for volumes; see :class:`MaxBlurPool2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) /
-          stride)``.
+        ``(N, C, D, H, W)`` -> each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
 
     Example:
         >>> MaxBlurPool3d()(torch.zeros(1, 2, 8, 8, 8)).shape
@@ -301,9 +257,7 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
     dims = 3
 
 
-if TYPE_CHECKING:
-    # The mixin always sits before an nn.ConvNd: the type checker sees that base, the runtime
-    # object.
+if TYPE_CHECKING:  # the mixin always sits before an nn.ConvNd: the type checker sees that base
     _ConvBase = nn.modules.conv._ConvNd
 else:
     _ConvBase = object
@@ -311,11 +265,8 @@ else:
 
 class _BlurConvMixin(_ConvBase):
     """A ``nn.ConvNd`` whose input is blur-pooled by ``stride`` first; the convolution runs at
-    stride 1.
-
-    The blur-pool is a child module ``blur`` without persistent state, so the state dict has exactly
-    the keys of the plain convolution (``weight``, ``bias``).
-    """
+    stride 1. The blur-pool is a child ``blur`` without persistent state, so the state dict has
+    exactly the keys of the plain convolution (``weight``, ``bias``)."""
 
     dims: ClassVar[int]
     _conv_cls: ClassVar[type[nn.modules.conv._ConvNd]]
@@ -338,51 +289,34 @@ class _BlurConvMixin(_ConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own signature, at stride 1
-        conv_init(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=1,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            device=device,
-            dtype=dtype,
-        )
+        conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own arguments, at stride 1
+        conv_init(self, in_channels, out_channels, kernel_size, 1, padding, dilation, groups, bias,
+                  padding_mode, device, dtype)  # fmt: skip
         self.blur = BLUR_POOL[self.dims](
             in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
         )
         self._name = type(self).__name__
 
     def _min_size(self) -> list[int]:
-        """The smallest input, from the current attributes (``convert`` may change ``padding_mode``
-        and the blur's stride after construction).
+        """The smallest input, from the current attributes (``convert`` may change
+        ``padding_mode`` and the blur's stride after construction).
 
-        Blur-pooled by stride ``s`` to ``ceil(L / s)`` samples, the padded map must hold the dilated
-        kernel, ``ceil(L / s) >= dilation * (k - 1) + 1 - 2 * padding``, and reflect (circular)
-        padding needs more samples than (as many as) it pads. A downsampling layer without a
-        ``stride`` attribute is trusted to check its input itself.
+        After the blur-pool by ``s`` (``ceil(L / s)`` samples), the padded map must hold the dilated
+        kernel. A downsampling layer without a ``stride`` attribute checks its input itself.
         """
-        ndim, stride = len(self.kernel_size), getattr(self.blur, "stride", None)
+        stride = getattr(self.blur, "stride", None)
         if stride is None:
-            return [1] * ndim
-        strides = [stride] * ndim if isinstance(stride, int) else list(stride)
+            return [1] * len(self.kernel_size)
         spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+        pads = [0] * len(spans) if isinstance(self.padding, str) else list(self.padding)
         if self.padding == "same":
-            pads = [s // 2 for s in spans]
-        else:
-            pads = [0] * ndim if isinstance(self.padding, str) else list(self.padding)
+            pads = [span // 2 for span in spans]
+        strides = [stride] * len(spans) if isinstance(stride, int) else list(stride)
+        # reflect padding needs more samples than it pads, circular as many
+        wrap = {"reflect": 1, "circular": 0}.get(self.padding_mode)
         sizes = []
         for s, span, p in zip(strides, spans, pads, strict=True):
-            need = max(span - 2 * p, 1)
-            if self.padding_mode == "reflect":
-                need = max(need, p + 1)
-            elif self.padding_mode == "circular":
-                need = max(need, p)
+            need = max(span - 2 * p, 1) if wrap is None else max(span - 2 * p, 1, p + wrap)
             sizes.append(s * (need - 1) + 1)
         return sizes
 
@@ -412,39 +346,22 @@ class _BlurConvMixin(_ConvBase):
                 f"{cls.__name__}.from_conv expects a plain {cls._conv_cls.__name__}, "
                 f"got {type(conv).__name__}"
             )
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            padding_mode=conv.padding_mode,
-            filter_size=filter_size,
-            pad_mode=pad_mode,
-            device="meta",
-        )
-        new.weight = conv.weight
-        new.bias = conv.bias
+        c = conv
+        new = cls(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation,
+                  c.groups, c.bias is not None, c.padding_mode, filter_size=filter_size,
+                  pad_mode=pad_mode, device="meta")  # fmt: skip
+        new.weight, new.bias = conv.weight, conv.bias
         if downsample is not None:
             new.blur = downsample
-        new.train(conv.training)
-        return new
+        return new.train(conv.training)
 
 
 class BlurConv1d(_BlurConvMixin, nn.Conv1d):
-    """``nn.Conv1d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
-    stride 1.
-
-    Same positional arguments and parameter names as ``nn.Conv1d``, plus the blur's ``filter_size``
-    and ``pad_mode`` (keyword-only, as ``device`` and ``dtype``).
+    """``nn.Conv1d`` with anti-aliased stride; see :class:`BlurConv2d`.
 
     Shape:
-        - Input: ``(N, C_in, L)``; Output: ``(N, C_out, L_out)`` with ``L_out`` of the blurred input
-          ``ceil(L / stride)`` convolved at stride 1 (equal to ``nn.Conv1d``'s for ``padding = (k -
-          1) // 2``, odd k).
+        ``(N, C_in, L)`` -> ``(N, C_out, L_out)``: the blurred input (``ceil(L / stride)``)
+        convolved at stride 1.
 
     Example:
         >>> BlurConv1d(4, 8, 3, stride=2, padding=1)(torch.zeros(1, 4, 10)).shape
@@ -459,9 +376,10 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
     """``nn.Conv2d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
     stride 1.
 
-    The reference's ResNet puts the blur before the shortcut's 1x1 convolution and before the
-    convolution after a strided block's first activation; this layer is that placement with
-    ``nn.Conv2d``'s parameter names, so ``load_state_dict`` takes the plain model's weights.
+    The reference's ResNet puts the blur before the shortcut's 1x1 convolution (an exactly
+    equivalent placement) and before the convolution after a strided block's first activation; this
+    layer is that placement with ``nn.Conv2d``'s parameter names, so ``load_state_dict`` takes the
+    plain model's weights.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
@@ -490,12 +408,11 @@ class BlurConv2d(_BlurConvMixin, nn.Conv2d):
 
 
 class BlurConv3d(_BlurConvMixin, nn.Conv3d):
-    """``nn.Conv3d`` with anti-aliased stride: blur-pool the input by ``stride``, then convolve at
-    stride 1.
+    """``nn.Conv3d`` with anti-aliased stride; see :class:`BlurConv2d`.
 
     Shape:
-        - Input: ``(N, C_in, D, H, W)``; Output: the blurred input (each axis ``ceil(L / stride)``)
-          convolved at stride 1.
+        ``(N, C_in, D, H, W)`` -> the blurred input (each axis ``ceil(L / stride)``) convolved at
+        stride 1.
 
     Example:
         >>> BlurConv3d(2, 4, 1, stride=(1, 2, 2))(torch.zeros(1, 2, 4, 8, 8)).shape

@@ -2,37 +2,21 @@
 
 Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first). The public
 functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
-``_max_blur_pool``), which the modules call directly with the arguments they checked at
-construction. The entry checks the input, handles empty inputs and reaches its kernel through
-``_choose``, the one backend choice.
+``_max_blur_pool``; the modules call it with the arguments they checked at construction), which
+checks the input and reaches its kernel through ``_choose``, the one backend choice
+(:class:`set_backend`).
 
 Convention:
-    Padding before the blur is ``(k - 1) // 2 + pad_off`` samples on the left/top and ``k // 2 +
-    pad_off`` on the right/bottom of each spatial axis, as in the reference (Zhang, 2019), so the
-    output has ``ceil(L / stride)`` samples for odd and even ``k`` (``pad_off = 0``).
-
-    ``pad_mode="reflect"`` needs a pad smaller than the axis; on an axis too short for it (a 2x2 map
-    with ``k = 7``) that axis is padded with ``"replicate"`` instead. ``"circular"`` wraps as many
-    times as needed. ``"zeros"`` pads with 0 (a constant map then darkens at the border).
-
-    The blur is separable: each spatial axis is filtered and subsampled in turn, which equals the
-    depthwise convolution with the outer-product kernel up to float rounding.
-
-Backends (:func:`set_backend`, or ``ANTIALIAS_BACKEND`` in the environment):
-    ``"auto"`` (default): CUDA tensors run the fused Triton kernels (``_triton``) when Triton
-    imports; CPU tensors in eager mode the matrix kernels of ``_cpu`` (the slices on axes longer
-    than ``_cpu.MATRIX_MAX_LEN``). ``"triton"`` forces the Triton kernels (CPU tensors need
-    ``TRITON_INTERPRET=1`` before Triton is imported: its interpreter, how the tests run them
-    without a GPU); ``"cpu"`` the CPU kernels on any device; ``"slices"`` the strided slices. Under
-    ``torch.compile``, ``torch.export``, tracing (ONNX) and ``torch.func`` transforms every backend
-    runs the traceable slices, which inductor fuses into one loop. ``benchmarks/run.py`` measures
-    them.
+    Padding and output sizes as in the reference (Zhang, 2019): see :class:`.BlurPool2d`. The blur
+    is separable: each axis is filtered and subsampled in turn (the depthwise convolution with the
+    outer-product kernel, up to float rounding).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -52,27 +36,14 @@ from antialias.layers._checks import (
 from antialias.layers._checks import check_pad_mode as check_pad_mode
 from antialias.layers._checks import check_pad_off as check_pad_off
 
-__all__ = [
-    "BACKENDS",
-    "check_backend",
-    "PAD_MODES",
-    "get_backend",
-    "set_backend",
-    "blur_pool1d",
-    "blur_pool2d",
-    "blur_pool3d",
-    "blur_upsample1d",
-    "blur_upsample2d",
-    "blur_upsample3d",
-    "max_blur_pool1d",
-    "max_blur_pool2d",
-    "max_blur_pool3d",
-]
+__all__ = ["BACKENDS", "PAD_MODES", "check_backend", "get_backend", "set_backend"]
+__all__ += ["blur_pool1d", "blur_pool2d", "blur_pool3d", "blur_upsample1d", "blur_upsample2d"]
+__all__ += ["blur_upsample3d", "max_blur_pool1d", "max_blur_pool2d", "max_blur_pool3d"]
 
 BACKENDS = ("auto", "triton", "cpu", "slices")
-# The environment's value is checked where it is used (a bad one must not break ``import
-# antialias``).
+# Checked where it is used: a bad environment value must not break ``import antialias``.
 _BACKEND = [os.environ.get("ANTIALIAS_BACKEND") or "auto"]
+_TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _check_backend(backend: str, name: str = "backend") -> str:
@@ -88,14 +59,19 @@ def get_backend() -> str:
 
 
 class set_backend:
-    """Select the kernels the blur layers run, for debugging and benchmarks (process-wide).
+    """Select the kernels the blur layers run (process-wide; ``ANTIALIAS_BACKEND`` sets the first).
+
+    Takes effect at once; as a context manager, the previous backend comes back on exit.
+    ``benchmarks/run.py`` measures them.
 
     Args:
-        backend: ``"auto"`` (CUDA: Triton; CPU: the matrix kernels), ``"triton"``, ``"cpu"`` or
-            ``"slices"``.
-
-    Takes effect at once; as a context manager, the previous backend comes back on exit. Under
-    ``torch.compile``/``torch.export``/tracing every backend runs the traceable formulation.
+        backend: ``"auto"``: Triton for CUDA tensors when Triton imports, else the matrix kernels
+            of ``_cpu`` in eager mode (the slices on axes longer than ``_cpu.MATRIX_MAX_LEN``).
+            ``"triton"``: Triton (CPU tensors need ``TRITON_INTERPRET=1`` before Triton is
+            imported: its interpreter, how the tests run it). ``"cpu"``: the CPU kernels on any
+            device. ``"slices"``: the strided slices. Under ``torch.compile``, ``torch.export``,
+            tracing (ONNX) and ``torch.func`` transforms every backend runs the traceable slices,
+            which inductor fuses into one loop.
 
     Example:
         >>> with set_backend("slices"):
@@ -118,9 +94,6 @@ def compiling() -> bool:
     """True while torch.compile or torch.export traces, or the tracer runs (``torch.jit.trace``,
     ONNX)."""
     return bool(torch.compiler.is_compiling()) or torch.jit.is_tracing()
-
-
-_TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_backend(device: torch.device | str) -> None:
@@ -168,8 +141,9 @@ def _kernel(op: str, x: Tensor) -> Callable[..., Tensor]:
     return getattr(_cpu, f"{op}_{kind}")
 
 
-# ------------------------------------------------------------------------------------------------
-# The ops' entries (arguments already checked; the input is checked here)
+# The ops' entries: arguments checked by the caller; the input is checked here. An empty spatial
+# axis (or one shorter than the max's window) is refused; an empty batch or channel axis gives an
+# empty output.
 
 
 def _blur_pool(
@@ -181,10 +155,7 @@ def _blur_pool(
     name: str = "blur_pool",
     channels: int | None = None,
 ) -> Tensor:
-    """Blur every spatial axis with ``taps`` and subsample it by its stride.
-
-    An empty spatial axis is refused; an empty batch or channel axis gives an empty output.
-    """
+    """Blur every spatial axis with ``taps`` and subsample it by its stride."""
     check_input(x, len(stride), channels, name)
     check_size(x, [1] * len(stride), name, "padding cannot extend an empty axis")
     if x.numel() == 0:
@@ -201,10 +172,8 @@ def _blur_upsample(
     name: str = "blur_upsample",
     channels: int | None = None,
 ) -> Tensor:
-    """Zero-insert by ``factor`` and blur axis ``d`` with ``taps[d]`` (see ``check_upsample_taps``).
-
-    Equal filters take one call; otherwise each axis is upsampled on its own as a 1D signal.
-    """
+    """Zero-insert by ``factor`` and blur axis ``d`` with ``taps[d]`` (see ``check_upsample_taps``):
+    equal filters in one call, else each axis on its own as a 1D signal."""
     check_input(x, len(factor), channels, name)
     check_size(x, [1] * len(factor), name, "an empty axis cannot be upsampled")
     if x.numel() == 0:
@@ -234,10 +203,7 @@ def _max_blur_pool(
     name: str = "max_blur_pool",
     channels: int | None = None,
 ) -> Tensor:
-    """Max over ``kernel`` windows at stride 1 (``-inf`` padding), then blur-pool.
-
-    An axis shorter than the max's window is refused.
-    """
+    """Max over ``kernel`` windows at stride 1 (``-inf`` padding), then blur-pool."""
     check_input(x, len(stride), channels, name)
     minimum = [max(k - 2 * p, 1) for k, p in zip(kernel, padding, strict=True)]
     check_size(x, minimum, name, "kernel_size - 2 * padding, the window of the max")
@@ -248,8 +214,7 @@ def _max_blur_pool(
     return _kernel("max_blur_pool", x)(x, *args)
 
 
-# ------------------------------------------------------------------------------------------------
-# The public functions
+# The public functions: check the arguments, call the entry.
 
 
 def _pool_args(
@@ -259,6 +224,20 @@ def _pool_args(
     return list(get_taps(filter_size)), strides, check_pad_mode(pad_mode), check_pad_off(pad_off)
 
 
+def _max_args(
+    ndim: int, kernel_size: IntOrTuple, padding: IntOrTuple, *pool: Any
+) -> tuple[list[int], list[int], list[float], list[int], str, int]:
+    kernel = list(check_tuple(kernel_size, ndim, "kernel_size"))  # ``pool``: as ``_pool_args``
+    return kernel, list(check_tuple(padding, ndim, "padding", minimum=0)), *_pool_args(ndim, *pool)
+
+
+def _upsample_args(
+    ndim: int, filter_size: FilterSpec | None, scale_factor: IntOrTuple, pad_mode: str
+) -> tuple[list[list[float]], list[int], str, str]:
+    factors, name = list(check_tuple(scale_factor, ndim, "scale_factor")), f"blur_upsample{ndim}d"
+    return check_upsample_taps(filter_size, factors, name), factors, check_pad_mode(pad_mode), name
+
+
 def blur_pool1d(
     input: Tensor,
     filter_size: FilterSpec = 4,
@@ -266,17 +245,16 @@ def blur_pool1d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Blur then subsample a 1D signal; see :class:`~antialias.layers.BlurPool1d`.
+    """Blur then subsample a 1D signal; see :func:`blur_pool2d` and :class:`.BlurPool1d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil(L / stride))`` (with ``pad_off = 0``).
+        ``(N, C, L)`` -> ``(N, C, ceil(L / stride))`` (with ``pad_off = 0``).
 
     Example:
         >>> blur_pool1d(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]), filter_size=3)
         tensor([[[0., 4.]]])
     """
-    args = _pool_args(1, filter_size, stride, pad_mode, pad_off)
-    return _blur_pool(input, *args, name="blur_pool1d")
+    return _blur_pool(input, *_pool_args(1, filter_size, stride, pad_mode, pad_off), "blur_pool1d")
 
 
 def blur_pool2d(
@@ -286,17 +264,17 @@ def blur_pool2d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Blur then subsample a 2D map (Zhang, ICML 2019); see :class:`~antialias.layers.BlurPool2d`.
+    """Blur then subsample a 2D map (Zhang, ICML 2019); see :class:`~antialias.layers.BlurPool2d`
+    for the arguments.
 
     Shape:
-        - Input: ``(N, C, H, W)``; Output: ``(N, C, ceil(H / stride), ceil(W / stride))``.
+        ``(N, C, H, W)`` -> ``(N, C, ceil(H / stride), ceil(W / stride))`` (with ``pad_off = 0``).
 
     Example:
         >>> blur_pool2d(torch.ones(1, 3, 7, 8), filter_size=4).shape
         torch.Size([1, 3, 4, 4])
     """
-    args = _pool_args(2, filter_size, stride, pad_mode, pad_off)
-    return _blur_pool(input, *args, name="blur_pool2d")
+    return _blur_pool(input, *_pool_args(2, filter_size, stride, pad_mode, pad_off), "blur_pool2d")
 
 
 def blur_pool3d(
@@ -306,24 +284,16 @@ def blur_pool3d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Blur then subsample a 3D volume; see :class:`~antialias.layers.BlurPool3d`.
+    """Blur then subsample a 3D volume; see :func:`blur_pool2d` and :class:`.BlurPool3d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: ``(N, C, ceil(D / s), ceil(H / s), ceil(W / s))``.
+        ``(N, C, D, H, W)`` -> ``(N, C, ceil(D / s), ceil(H / s), ceil(W / s))``.
 
     Example:
         >>> blur_pool3d(torch.ones(1, 2, 5, 6, 7), filter_size=3).shape
         torch.Size([1, 2, 3, 3, 4])
     """
-    args = _pool_args(3, filter_size, stride, pad_mode, pad_off)
-    return _blur_pool(input, *args, name="blur_pool3d")
-
-
-def _max_args(
-    ndim: int, kernel_size: IntOrTuple, padding: IntOrTuple
-) -> tuple[list[int], list[int]]:
-    kernel = list(check_tuple(kernel_size, ndim, "kernel_size"))
-    return kernel, list(check_tuple(padding, ndim, "padding", minimum=0))
+    return _blur_pool(input, *_pool_args(3, filter_size, stride, pad_mode, pad_off), "blur_pool3d")
 
 
 def max_blur_pool1d(
@@ -335,20 +305,17 @@ def max_blur_pool1d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Max at stride 1, then blur-pool (1D); see :class:`~antialias.layers.MaxBlurPool1d`.
+    """Max at stride 1, then blur-pool (1D); see :func:`max_blur_pool2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, ceil((L + 2 * padding - kernel_size + 1) /
-          stride))``.
+        ``(N, C, L)`` -> ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
 
     Example:
         >>> max_blur_pool1d(torch.zeros(1, 1, 9)).shape
         torch.Size([1, 1, 4])
     """
-    args = _max_args(1, kernel_size, padding) + _pool_args(
-        1, filter_size, stride, pad_mode, pad_off
-    )
-    return _max_blur_pool(input, *args, name="max_blur_pool1d")
+    args = _max_args(1, kernel_size, padding, filter_size, stride, pad_mode, pad_off)
+    return _max_blur_pool(input, *args, "max_blur_pool1d")
 
 
 def max_blur_pool2d(
@@ -361,20 +328,18 @@ def max_blur_pool2d(
     pad_off: int = 0,
 ) -> Tensor:
     """Max at stride 1, then blur-pool (2D, the paper's MaxBlurPool); see
-    :class:`~antialias.layers.MaxBlurPool2d`.
+    :class:`~antialias.layers.MaxBlurPool2d` for the arguments.
 
     Shape:
-        - Input: ``(N, C, H, W)``; Output: ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with
-          ``H' = H + 2 * padding - kernel_size + 1``.
+        ``(N, C, H, W)`` -> ``(N, C, ceil(H' / stride), ceil(W' / stride))`` with ``H' = H + 2 *
+        padding - kernel_size + 1``.
 
     Example:
         >>> max_blur_pool2d(torch.zeros(1, 1, 9, 9)).shape
         torch.Size([1, 1, 4, 4])
     """
-    args = _max_args(2, kernel_size, padding) + _pool_args(
-        2, filter_size, stride, pad_mode, pad_off
-    )
-    return _max_blur_pool(input, *args, name="max_blur_pool2d")
+    args = _max_args(2, kernel_size, padding, filter_size, stride, pad_mode, pad_off)
+    return _max_blur_pool(input, *args, "max_blur_pool2d")
 
 
 def max_blur_pool3d(
@@ -386,27 +351,17 @@ def max_blur_pool3d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Max at stride 1, then blur-pool (3D); see :class:`~antialias.layers.MaxBlurPool3d`.
+    """Max at stride 1, then blur-pool (3D); see :func:`max_blur_pool2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each axis ``ceil((L + 2 * padding - kernel_size + 1) /
-          stride)``.
+        ``(N, C, D, H, W)`` -> each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
 
     Example:
         >>> max_blur_pool3d(torch.zeros(1, 1, 5, 5, 5)).shape
         torch.Size([1, 1, 2, 2, 2])
     """
-    args = _max_args(3, kernel_size, padding) + _pool_args(
-        3, filter_size, stride, pad_mode, pad_off
-    )
-    return _max_blur_pool(input, *args, name="max_blur_pool3d")
-
-
-def _upsample_args(
-    ndim: int, filter_size: FilterSpec | None, scale_factor: IntOrTuple, pad_mode: str, name: str
-) -> tuple[list[list[float]], list[int], str]:
-    factors = list(check_tuple(scale_factor, ndim, "scale_factor"))
-    return check_upsample_taps(filter_size, factors, name), factors, check_pad_mode(pad_mode)
+    args = _max_args(3, kernel_size, padding, filter_size, stride, pad_mode, pad_off)
+    return _max_blur_pool(input, *args, "max_blur_pool3d")
 
 
 def blur_upsample1d(
@@ -415,21 +370,16 @@ def blur_upsample1d(
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
-    """Anti-aliased upsampling (1D): insert zeros, then blur with gain ``scale_factor``.
-
-    See :class:`~antialias.layers.BlurUpsample1d`.
+    """Anti-aliased upsampling (1D); see :func:`blur_upsample2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, L * scale_factor)``.
+        ``(N, C, L)`` -> ``(N, C, L * scale_factor)``.
 
     Example:
         >>> blur_upsample1d(torch.tensor([[[0.0, 4.0]]]))
         tensor([[[0., 1., 3., 4.]]])
     """
-    name = "blur_upsample1d"
-    return _blur_upsample(
-        input, *_upsample_args(1, filter_size, scale_factor, pad_mode, name), name
-    )
+    return _blur_upsample(input, *_upsample_args(1, filter_size, scale_factor, pad_mode))
 
 
 def blur_upsample2d(
@@ -444,16 +394,13 @@ def blur_upsample2d(
     interpolation (``align_corners=False``). See :class:`~antialias.layers.BlurUpsample2d`.
 
     Shape:
-        - Input: ``(N, C, H, W)``; Output: ``(N, C, H * scale_factor, W * scale_factor)``.
+        ``(N, C, H, W)`` -> ``(N, C, H * scale_factor, W * scale_factor)``.
 
     Example:
         >>> blur_upsample2d(torch.ones(1, 1, 2, 3)).shape
         torch.Size([1, 1, 4, 6])
     """
-    name = "blur_upsample2d"
-    return _blur_upsample(
-        input, *_upsample_args(2, filter_size, scale_factor, pad_mode, name), name
-    )
+    return _blur_upsample(input, *_upsample_args(2, filter_size, scale_factor, pad_mode))
 
 
 def blur_upsample3d(
@@ -462,16 +409,13 @@ def blur_upsample3d(
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
-    """Anti-aliased upsampling (3D); see :class:`~antialias.layers.BlurUpsample3d`.
+    """Anti-aliased upsampling (3D); see :func:`blur_upsample2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: each spatial axis times ``scale_factor``.
+        ``(N, C, D, H, W)`` -> each spatial axis times ``scale_factor``.
 
     Example:
         >>> blur_upsample3d(torch.ones(1, 1, 2, 2, 2)).shape
         torch.Size([1, 1, 4, 4, 4])
     """
-    name = "blur_upsample3d"
-    return _blur_upsample(
-        input, *_upsample_args(3, filter_size, scale_factor, pad_mode, name), name
-    )
+    return _blur_upsample(input, *_upsample_args(3, filter_size, scale_factor, pad_mode))

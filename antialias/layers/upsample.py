@@ -1,9 +1,5 @@
 """Anti-aliased upsampling (zero insertion, then a low-pass filter with gain ``scale_factor``), 1D
-to 3D.
-
-The counterpart of blur-pool for decoders. The default filter is linear interpolation matched to
-each axis's factor, so a constant map stays constant at every factor; an explicit filter must have
-polyphase parts that each sum to ``1 / scale_factor`` (others are refused).
+to 3D: the counterpart of blur-pool for decoders.
 """
 
 from __future__ import annotations
@@ -42,20 +38,10 @@ class _BlurUpsampleNd(_BlurBase):
 
 
 class BlurUpsample1d(_BlurUpsampleNd):
-    """Anti-aliased upsampling of 1D signals: insert ``scale_factor - 1`` zeros, blur with gain
-    ``scale_factor``.
-
-    Args:
-        channels: number of input channels; ``None`` accepts any.
-        scale_factor: upsampling factor.
-        filter_size: the interpolation filter: ``None`` (default) for linear interpolation at
-            ``scale_factor``, or an int ``k``, family string or taps whose polyphase parts each sum
-            to ``1 / scale_factor`` (others are refused: they would not keep a constant signal
-            constant).
-        pad_mode: padding of the (low-resolution) input at the borders; ``"replicate"`` by default.
+    """Anti-aliased upsampling of 1D signals; see :class:`BlurUpsample2d`.
 
     Shape:
-        - Input: ``(N, C, L)``; Output: ``(N, C, L * scale_factor)``.
+        ``(N, C, L)`` -> ``(N, C, L * scale_factor)``.
 
     Example:
         >>> BlurUpsample1d()(torch.tensor([[[0.0, 4.0]]]))
@@ -66,14 +52,15 @@ class BlurUpsample1d(_BlurUpsampleNd):
 
 
 class BlurUpsample2d(_BlurUpsampleNd):
-    """Anti-aliased upsampling for decoders: zero insertion, then blur.
+    """Anti-aliased upsampling for decoders: insert ``scale_factor - 1`` zeros, then blur with gain
+    ``scale_factor`` per axis.
 
-    The blur has gain ``scale_factor`` per axis, so a constant map stays constant for filters whose
-    polyphase parts each sum to ``1 / scale_factor`` (binomial ``k >= 2`` at factor 2, box of size
-    ``scale_factor``); other filters are refused with ``ValueError``. The default filter is linear
-    interpolation at each axis's factor, so with the default ``"replicate"`` padding the layer
-    equals ``F.interpolate(mode="bilinear", align_corners=False)`` at every factor; at factor 2 that
-    filter is the binomial ``k = 4``.
+    A constant map stays constant for filters whose polyphase parts each sum to ``1 /
+    scale_factor`` (binomial ``k >= 2`` at factor 2, box of size ``scale_factor``); other filters
+    are refused with ``ValueError``. The default filter is linear interpolation at each axis's
+    factor, so with the default ``"replicate"`` padding the layer equals ``F.interpolate(
+    mode="bilinear", align_corners=False)`` at every factor; at factor 2 that filter is the
+    binomial ``k = 4``.
 
     Args:
         channels: number of input channels; ``None`` accepts any.
@@ -92,22 +79,12 @@ class BlurUpsample2d(_BlurUpsampleNd):
         torch.Size([1, 3, 10, 12])
     """
 
-    dims = 2
-
 
 class BlurUpsample3d(_BlurUpsampleNd):
-    """Anti-aliased upsampling of volumes: zero insertion, then blur with gain ``scale_factor`` per
-    axis.
-
-    Args:
-        channels: number of input channels; ``None`` accepts any.
-        scale_factor: upsampling factor, an int or ``(f_d, f_h, f_w)``.
-        filter_size: ``None`` (default, linear interpolation matched to each axis's factor) or a
-            filter matched to every factor, as in :class:`BlurUpsample2d`.
-        pad_mode: padding of the input at the borders; ``"replicate"`` by default.
+    """Anti-aliased upsampling of volumes; see :class:`BlurUpsample2d`.
 
     Shape:
-        - Input: ``(N, C, D, H, W)``; Output: ``(N, C, D * f_d, H * f_h, W * f_w)``.
+        ``(N, C, D, H, W)`` -> ``(N, C, D * f_d, H * f_h, W * f_w)``.
 
     Example:
         >>> BlurUpsample3d()(torch.ones(1, 1, 2, 3, 4)).shape

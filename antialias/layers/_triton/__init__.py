@@ -1,12 +1,10 @@
 """Fused Triton kernels for the blur layers, loaded lazily.
 
-Three layers, as in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels
-(pure index arithmetic on pointers), ``tables.py`` the per-axis index tables they read (padding,
-stride, taps and zero-insertion folded in; the CPU kernels use their dense form), ``function.py``
-the ``torch.autograd.Function`` s that launch them. The layers reach them through
-:func:`antialias.layers.functional._choose`.
-
-Importing this package never imports Triton; :func:`available` does, once.
+As in Triton's layer-norm tutorial: ``kernels.py`` holds the ``@triton.jit`` kernels (pure index
+arithmetic on pointers), ``tables.py`` the per-axis index tables they read (the CPU kernels use
+their dense form), ``function.py`` the ``torch.autograd.Function`` s that launch them. The layers
+reach them through :func:`antialias.layers.functional._choose`. Importing this package never
+imports Triton; :func:`available` does, once.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ __all__ = ["available", "interpreting"]
 def available() -> bool:
     """Whether ``import triton`` succeeds (Triton ships with PyTorch's Linux CUDA wheels)."""
     try:
-        import triton  # noqa: F401
         import triton.language  # noqa: F401
     except ImportError:
         return False

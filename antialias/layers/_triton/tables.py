@@ -3,13 +3,10 @@ in.
 
 Along one axis, blur-pool (pad + filter + subsample) and blur-upsample (zero-insert + filter) are
 linear maps in which output ``o`` is ``sum_r weight[o, r] * input[index[o, r]]``. The tables hold
-those ``(index, weight)`` pairs, ``R`` per output (``R = k`` for blur-pool), ``index = -1`` marking
-an unused slot (zero padding, or a row shorter than ``R``). The Triton kernels read them; the CPU
-kernels apply their dense form (:func:`dense`). This module imports no Triton.
-
-An output reads exactly the inputs of its window, so a NaN or Inf stays local. Reflect padding falls
-back to replicate on an axis not longer than its padding (the rule of ``_checks.pad``); circular
-wraps as often as needed.
+those ``(index, weight)`` pairs, ``R`` per output, ``index = -1`` marking an unused slot (zero
+padding, or a row shorter than ``R``). The Triton kernels read them; the CPU kernels apply their
+dense form (:func:`dense`). An output reads exactly the inputs of its window, so a NaN or Inf stays
+local. The padding rule is the one of ``_checks.pad``. This module imports no Triton.
 """
 
 from __future__ import annotations
@@ -43,12 +40,11 @@ def _source(pos: Tensor, length: int, pad_mode: str, pad: int) -> Tensor:
 def pool_table(
     taps: tuple[float, ...], length: int, stride: int, pad_mode: str, pad_off: int
 ) -> AxisTable:
-    """Pad + filter + subsample along an axis of ``length`` samples: ``R = len(taps)`` pairs per
+    """Pad + filter + subsample along an axis of ``length`` samples: ``len(taps)`` pairs per
     output."""
-    k = len(taps)
-    left, right = blur_pads(k, pad_off)
-    out_len = (length + left + right - k) // stride + 1
-    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(k) - left
+    left, right = blur_pads(len(taps), pad_off)
+    out_len = (length + left + right - len(taps)) // stride + 1
+    pos = torch.arange(out_len).unsqueeze(1) * stride + torch.arange(len(taps)) - left
     index = _source(pos, length, pad_mode, max(left, right))
     weight = torch.tensor(taps, dtype=torch.float64).expand(index.shape).clone()
     return index.to(torch.int32), weight, length
@@ -83,12 +79,11 @@ def upsample_table(taps: tuple[float, ...], length: int, factor: int, pad_mode: 
     ``r``."""
     weights, offsets, left, right = upsample_phases(taps, factor)
     width = max(len(o) for o in offsets)
-    j = torch.arange(length)
     index = torch.full((length, factor, width), -1, dtype=torch.long)
     weight = torch.zeros(length, factor, width, dtype=torch.float64)
     for r in range(factor):
         for t, (off, w) in enumerate(zip(offsets[r], weights[r], strict=True)):
-            index[:, r, t] = _source(j + off, length, pad_mode, max(left, right))
+            index[:, r, t] = _source(torch.arange(length) + off, length, pad_mode, max(left, right))
             weight[:, r, t] = w
     n = length * factor
     return index.reshape(n, width).to(torch.int32), weight.reshape(n, width), length
@@ -97,19 +92,16 @@ def upsample_table(taps: tuple[float, ...], length: int, factor: int, pad_mode: 
 def dense(table: AxisTable) -> Tensor:
     """The ``(L_out, L)`` float64 matrix of a table (taps landing on one sample add up)."""
     index, weight, length = table
-    used = index >= 0
     mat = torch.zeros(index.size(0), length, dtype=torch.float64)
-    return mat.scatter_add_(1, index.long().clamp(min=0), weight * used)
+    return mat.scatter_add_(1, index.long().clamp(min=0), weight * (index >= 0))
 
 
 def transpose(table: AxisTable) -> AxisTable:
     """The adjoint's table: per input sample, the outputs that read it and with which weight."""
     idx, w, length = table
-    idx = idx.long()
-    out_len = idx.size(0)
-    rows = torch.arange(out_len).unsqueeze(1).expand_as(idx)
+    idx, out_len = idx.long(), idx.size(0)
     used = idx >= 0
-    src, dst, wt = idx[used], rows[used], w[used]
+    src, dst, wt = idx[used], torch.arange(out_len).unsqueeze(1).expand_as(idx)[used], w[used]
     order = torch.argsort(src * (out_len + 1) + dst, stable=True)  # by input sample, then output
     src, dst, wt = src[order], dst[order], wt[order]
     counts = torch.bincount(src, minlength=length)
@@ -117,8 +109,7 @@ def transpose(table: AxisTable) -> AxisTable:
     slot = torch.arange(src.numel()) - (torch.cumsum(counts, 0) - counts)[src]
     t_index = torch.full((length, width), -1, dtype=torch.long)
     t_weight = torch.zeros(length, width, dtype=torch.float64)
-    t_index[src, slot] = dst
-    t_weight[src, slot] = wt
+    t_index[src, slot], t_weight[src, slot] = dst, wt
     return t_index.to(torch.int32), t_weight, out_len
 
 
