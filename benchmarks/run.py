@@ -34,7 +34,6 @@ Method (see benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import gc
 import json
@@ -117,17 +116,11 @@ def peak_memory(fn: Callable[[], Any]) -> int:
     return peak
 
 
-@contextlib.contextmanager
 def elementwise_blur() -> Any:
     """Run our blur-pool in its elementwise (strided slices) formulation, e.g. for FLOP counting."""
-    from antialias.layers import functional as AF
+    from antialias.layers.functional import set_backend
 
-    original = AF.use_matrices
-    AF.use_matrices = lambda x, max_len=0: False  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        AF.use_matrices = original
+    return set_backend("slices")
 
 
 def count_flops(model: nn.Module, x: Tensor) -> int:
