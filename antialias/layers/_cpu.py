@@ -18,6 +18,7 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -227,7 +228,6 @@ def _linear(
     ``first`` may compute the forward another way; it returns ``None`` where it does not apply.
     """
     dtype = _compute_dtype(x.dtype)
-    mats = [_mats(t, dtype, x.device) for t in tables]
     shape = list(x.shape)
 
     def local_adjoint(grad: Tensor) -> Tensor:  # autograd through the slices
@@ -237,10 +237,13 @@ def _linear(
 
     def forward(t: Tensor) -> Tensor:
         y = None if first is None else first(t)
-        return _products(t, [m[0] for m in mats], slices) if y is None else y
+        if y is not None:
+            return y
+        return _products(t, [_mats(table, dtype, x.device)[0] for table in tables], slices)
 
     def adjoint(grad: Tensor) -> Tensor:  # e.g. a bfloat16 gradient of a float32 forward
-        return _products(grad.to(dtype), [m[1] for m in mats], local_adjoint)
+        mats = [_mats(table, dtype, x.device)[1] for table in tables]
+        return _products(grad.to(dtype), mats, local_adjoint)
 
     t = x.to(dtype)
     if not (torch.is_grad_enabled() and t.requires_grad):  # inference: no autograd node
@@ -253,25 +256,36 @@ def _linear(
 
 # channels_last blur-pool runs oneDNN's depthwise convolution, as the reference does: on the padded
 # copy of the input while that copy is smaller than ``PADDED_COPY_MAX`` bytes (two operators, the
-# fewest), else with zero padding and no copy (one pass over the input, near the memory floor;
-# larger copies are fresh pages on every call, several times slower to write) when that
-# convolution's symmetric padding gives the op's output length. The other pad modes then differ
-# from zero padding on a few border lines only: along axis ``d`` the op's matrix is ``M_d = Z_d +
-# B_d``, ``Z_d`` the zero-padded one and ``B_d`` nonzero on border rows, and ``M_1 x ... x M_n -
-# Z_1 x ... x Z_n`` is the sum over ``d`` of ``M_<d x B_d x Z_>d``: for each nonzero ``B_d[o, i]``,
-# input line ``i`` of axis ``d`` multiplied along the other axes and added to output line ``o``.
-PADDED_COPY_MAX = 32 << 20  # glibc's largest threshold for allocating fresh pages
+# fewest), else with zero padding and no copy (one pass over the input, near the memory floor) when
+# that convolution's symmetric padding gives the op's output length. The other pad modes then differ
+# from zero padding on a few border lines only. Along axis ``d`` the op's matrix is ``M_d = Z_d +
+# B_d``, ``Z_d`` the zero-padded one and ``B_d`` nonzero on a few border rows, so ``M_1 x ... x M_n``
+# is ``Z_1 x ... x Z_n`` (the convolution) plus, for every non-empty set ``S`` of axes, the part with
+# ``B_d`` on the axes of ``S`` and ``Z_d`` on the others: the input lines that ``B_d`` reads, taken
+# on the axes of ``S`` (equal weights in steps of equal length share one strided view), convolved
+# with zero padding along the other axes and added to the output lines that ``B_d`` writes. Every
+# part reads only its outputs' windows, so a NaN or Inf stays local.
+PADDED_COPY_MAX = 8 << 20  # bytes; measured: the border parts cost more below, the copy above
 _CONV = (F.conv2d, F.conv3d)
-_Term = tuple[int, int, int, list[tuple[int, Tensor]]]  # axis, output line, input line, products
+# (output and input slices per spatial axis, weight or scale, stride, padding) of a border part
+_Part = tuple[tuple[slice, ...], tuple[slice, ...], Tensor | float, list[int], list[int]]
 
 
 @functools.lru_cache(maxsize=256)
-def _depthwise(taps: tuple[float, ...], ndim: int, channels: int, dtype: torch.dtype) -> Tensor:
-    """The ``(channels, 1, k, ..., k)`` weight of the separable filter ``taps``."""
+def _depthwise(
+    taps: tuple[float, ...],
+    ndim: int,
+    channels: int,
+    dtype: torch.dtype,
+    axes: tuple[int, ...] | None = None,
+) -> Tensor:
+    """The ``(channels, 1, k, ..., k)`` weight of the separable filter ``taps`` (length 1 on the
+    spatial axes not in ``axes``)."""
     with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
         t = torch.tensor(taps, dtype=torch.float64)
-        weight = functools.reduce(lambda w, _: w.unsqueeze(-1) * t, range(ndim - 1), t)
-        return weight.to(dtype).expand(channels, 1, *[len(taps)] * ndim).contiguous()
+        factors = [t if axes is None or d in axes else t.new_ones(1) for d in range(ndim)]
+        weight = functools.reduce(lambda w, f: w.unsqueeze(-1) * f, factors[1:], factors[0])
+        return weight.to(dtype).expand(channels, 1, *weight.shape).contiguous()
 
 
 def _padded_conv(
@@ -285,64 +299,89 @@ def _padded_conv(
     return _CONV[ndim - 2](padded, weight, stride=stride, groups=x.size(1))
 
 
+def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
+    """The nonzero entries ``(output, input, weight)`` of a border matrix as slices: entries of one
+    weight whose outputs and inputs both advance in equal positive steps share one pair."""
+    runs: dict[float, list[tuple[int, int]]] = {}
+    for o, i in border.nonzero().tolist():
+        runs.setdefault(float(border[o, i]), []).append((o, i))
+    out = []
+    for weight, run in runs.items():
+        steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(run, run[1:], strict=False)}
+        if len(steps) == 1 and min(*steps.pop()) > 0:
+            (o0, i0), (o1, i1) = run[0], run[-1]
+            so, si = (run[1][0] - o0, run[1][1] - i0)
+            out.append((slice(o0, o1 + 1, so), slice(i0, i1 + 1, si), weight))
+        else:
+            out += [(slice(o, o + 1), slice(i, i + 1), weight) for o, i in run]
+    return out
+
+
 @functools.lru_cache(maxsize=256)
-def _border_terms(
+def _conv_plan(
     taps: tuple[float, ...],
     sizes: tuple[int, ...],
     stride: tuple[int, ...],
     pad_mode: str,
     pad_off: int,
+    channels: int,
     dtype: torch.dtype,
-) -> list[_Term] | None:
-    """The border terms; ``None`` when the zero-padded convolution has another output length."""
+) -> tuple[Tensor, list[_Part]] | None:
+    """The weight and the border parts of the zero-padded convolution; ``None`` when it has
+    another output length."""
     k, ndim = len(taps), len(sizes)
-    left = blur_pads(k, pad_off)[0]
-    axes = [(n, s) for n, s in zip(sizes, stride, strict=True)]
-    if any((n + 2 * left - k) // s != (n + sum(blur_pads(k, pad_off)) - k) // s for n, s in axes):
+    left, right = blur_pads(k, pad_off)
+    axes = list(zip(sizes, stride, strict=True))
+    if any((n + 2 * left - k) // s != (n + left + right - k) // s for n, s in axes):
         return None
-    with torch.inference_mode(False):
-        full = [dense(pool_table(taps, n, s, pad_mode, pad_off)) for n, s in axes]
-        zero = [dense(pool_table(taps, n, s, "zeros", pad_off)) for n, s in axes]
-        terms: list[_Term] = []
-        for d in range(ndim):
-            others = [(e, full[e] if e < d else zero[e]) for e in range(ndim) if e != d]
-            border = full[d] - zero[d]
-            for o, i in border.nonzero().tolist():
-                scale = float(border[o, i])  # folded into the first product
-                mats = [
-                    (e, (m * scale if j == 0 else m).to(dtype)) for j, (e, m) in enumerate(others)
-                ]
-                terms.append((d, o, i, mats))
-    return terms
+    with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
+        lines = [
+            _lines(
+                dense(pool_table(taps, n, s, pad_mode, pad_off))
+                - dense(pool_table(taps, n, s, "zeros", pad_off))
+            )
+            for n, s in axes
+        ]
+        whole = (slice(None), slice(None), 1.0)
+        parts: list[_Part] = []
+        for subset in itertools.product((False, True), repeat=ndim):
+            if not any(subset):
+                continue
+            free = tuple(d for d in range(ndim) if not subset[d])  # the axes still convolved
+            choices = [lines[d] if subset[d] else [whole] for d in range(ndim)]
+            for chosen in itertools.product(*choices):
+                scale = math.prod(c[2] for c in chosen)
+                weight = (
+                    scale if not free else _depthwise(taps, ndim, channels, dtype, free) * scale
+                )
+                conv_stride = [stride[d] if d in free else 1 for d in range(ndim)]
+                padding = [left if d in free else 0 for d in range(ndim)]
+                outs, ins = tuple(c[0] for c in chosen), tuple(c[1] for c in chosen)
+                parts.append((outs, ins, weight, conv_stride, padding))
+        return _depthwise(taps, ndim, channels, dtype), parts
 
 
 def _unpadded_conv(
     x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
 ) -> Tensor | None:
-    """The forward as the zero-padded convolution plus the border terms; ``None`` where the lengths
-    differ (or a border term meets a NaN/Inf, which its products would spread along the border)."""
-    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.dtype)
-    terms = _border_terms(*key)
-    if terms is None:
+    """The forward as the zero-padded convolution plus the border parts; ``None`` where the
+    lengths differ."""
+    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
+    plan = _conv_plan(*key)
+    if plan is None:
         return None
-    weight = _depthwise(tuple(taps), x.dim() - 2, x.size(1), x.dtype)
-    left = blur_pads(len(taps), pad_off)[0]
-    y = _CONV[x.dim() - 4](x, weight, stride=stride, padding=left, groups=x.size(1))
-    order = [0, *range(2, x.dim()), 1]  # the (N, *S, C) views, in memory order
-    xs, ys = x.permute(order), y.permute(order)
-    for d, o, i, mats in terms:
-        line = xs.narrow(d + 1, i, 1)
-        for e, m in mats:
-            line = _apply_axis(line, m, e + 1)
-        ys.narrow(d + 1, o, 1).add_(line)
-    # A NaN/Inf on a term's input line spreads along its whole output line, through the first
-    # output of every other axis: the lines of outputs through the origin see every such line.
-    spatial = range(1, x.dim() - 1)
-    lines = [
-        functools.reduce(lambda v, e: v.narrow(e, 0, 1), [e for e in spatial if e != d], ys)
-        for d in spatial
-    ]
-    return y if not terms or _finite(torch.cat([v.reshape(-1) for v in lines])) else None
+    weight, parts = plan
+    conv, left, c = _CONV[x.dim() - 4], blur_pads(len(taps), pad_off)[0], x.size(1)
+    y = conv(x, weight, stride=stride, padding=left, groups=c)
+    for outs, ins, w, conv_stride, padding in parts:
+        whole = (slice(None), slice(None))
+        lines, target = x[whole + ins], y[whole + outs]
+        if isinstance(w, float):
+            target.add_(lines, alpha=w)
+        else:
+            lines = like_format(lines, x)  # a strided view: copied in x's memory order
+            target.add_(conv(lines, w, stride=conv_stride, padding=padding, groups=c))
+    return y
 
 
 def blur_pool_matrix(

@@ -1,10 +1,10 @@
 """The channels_last convolution paths of the CPU blur-pool.
 
 A channels_last blur-pool convolves the padded copy of its input (``_cpu._padded_conv``), or, when
-that copy would be large, runs one depthwise convolution with zero padding and adds the border terms
+that copy would be large, runs one depthwise convolution with zero padding and adds the border parts
 of the other pad modes (``_cpu._unpadded_conv``). Both must equal the strided slices for every pad
-mode, filter, stride, size and ``pad_off`` and keep NaN/Inf local; the second hands the backward to
-the adjoint products.
+mode, filter, stride, size and ``pad_off`` and keep NaN/Inf local; the backward is the adjoint
+products.
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def test_conv_path_equals_slices_3d_and_bf16(generator, conv_always, pad_mode):
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
 def test_conv_path_is_local(generator, conv_always, pad_mode, bad):
-    """A NaN/Inf on a border line would spread along it through the border products: that call
-    falls back to the slices; elsewhere the convolution keeps it in its windows."""
+    """Every border part reads only its outputs' windows: one NaN/Inf, in the interior, on a border
+    line or in a corner, reaches exactly the outputs whose window holds it."""
     size = 12
     for where in ((1, 2, 6, 5), (0, 0, 0, 1), (1, 1, 1, 5), (0, 3, 5, 1), (1, 1, size - 1, 10)):
         x = torch.randn(2, 4, size, size, generator=generator)
@@ -89,7 +89,7 @@ def test_conv_path_is_local(generator, conv_always, pad_mode, bad):
         one_hot[where] = 1.0
         expected = CPU.blur_pool_slices(one_hot, _taps(4), [2, 2], pad_mode, 0) > 0
         assert torch.equal(~torch.isfinite(out), expected), f"{pad_mode} {bad} at {where}"
-    assert any(conv_always)  # interior values went through the convolution
+    assert all(conv_always)  # every call ran the convolution and its border parts
 
 
 def test_conv_path_backward_is_the_adjoint(generator, conv_always):
