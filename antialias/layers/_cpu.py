@@ -8,11 +8,11 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
   ``torch.compile``/``torch.export``/tracing, on other devices and on long axes.
 - ``*_matrix`` (CPU, eager): along each axis the op is a small ``(L_out, L)`` matrix (the dense form
   of ``_triton.tables``), applied with one matrix product per axis: the input is read once per axis
-  and no padded copy is made. The backward multiplies by the transposes (``_Linear``), saving no
-  activation; channels_last inputs are multiplied in their own memory order, and a large
-  channels_last blur-pool forward runs one depthwise convolution instead (``_conv_pool``). bfloat16
-  runs in bfloat16 where the CPU has native bfloat16 units (AVX512-BF16 or AMX: oneDNN's bfloat16
-  kernels are then the fastest), else in float32; float16 runs in float32.
+  and no padded copy is made. channels_last blur-pool forwards run oneDNN's depthwise convolution
+  instead (``_padded_conv``, ``_unpadded_conv``). The backward multiplies by the transposes
+  (``_Linear``), saving no activation. bfloat16 runs in bfloat16 where the CPU has native bfloat16
+  units (AVX512-BF16 or AMX: oneDNN's bfloat16 kernels are then the fastest), else in float32;
+  float16 runs in float32.
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def _linear(
 # on the axes of ``S`` (equal weights in steps of equal length share one strided view), convolved
 # with zero padding along the other axes and added to the output lines that ``B_d`` writes. Every
 # part reads only its outputs' windows, so a NaN or Inf stays local.
-PADDED_COPY_MAX = 8 << 20  # bytes; measured: the border parts cost more below, the copy above
+PADDED_COPY_MAX = 6 << 20  # bytes; measured: the border parts cost more below, the copy above
 _CONV = (F.conv2d, F.conv3d)
 # (output and input slices per spatial axis, weight or scale, stride, padding) of a border part
 _Part = tuple[tuple[slice, ...], tuple[slice, ...], Tensor | float, list[int], list[int]]
@@ -389,12 +389,7 @@ def blur_pool_matrix(
 ) -> Tensor:
     if len(taps) == 1:  # plain subsampling: nothing to multiply
         return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
-    args: dict[str, Any] = {
-        "taps": taps,
-        "stride": stride,
-        "pad_mode": pad_mode,
-        "pad_off": pad_off,
-    }
+    args: dict[str, Any] = dict(taps=taps, stride=stride, pad_mode=pad_mode, pad_off=pad_off)
     first = None
     if is_channels_last(x) and _compute_dtype(x.dtype) in (torch.float32, torch.bfloat16):
         large = x.numel() * _compute_dtype(x.dtype).itemsize >= PADDED_COPY_MAX
