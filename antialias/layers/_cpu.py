@@ -152,12 +152,12 @@ def _apply_axis(z: Tensor, mat: Tensor, dim: int) -> Tensor:
 
 
 def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
-    """Apply ``mats[d]`` along spatial axis ``d`` in the memory order of ``x`` (kept), the last axis
-    first (in bfloat16 about 15% faster than the first axis first). A channels_last ``x`` is
-    contracted through its contiguous ``(N, *S, C)`` view."""
+    """Apply ``mats[d]`` along spatial axis ``d`` in the memory order of ``x`` (kept), the first
+    axis first (on inputs that come from memory, about 20% faster in bfloat16 than the last axis
+    first). A channels_last ``x`` is contracted through its contiguous ``(N, *S, C)`` view."""
     ndim, cl = x.dim() - 2, is_channels_last(x)
     z = x.permute([0, *range(2, ndim + 2), 1]) if cl else x.contiguous()
-    for d in reversed(range(ndim)):
+    for d in range(ndim):
         z = _apply_axis(z, mats[d], d + 1 if cl else d + 2)
     return z.permute([0, ndim + 1, *range(1, ndim + 1)]) if cl else z
 
