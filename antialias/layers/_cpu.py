@@ -367,14 +367,16 @@ def _unpadded_conv(
     weight, parts = plan
     conv, left, c = _CONV[x.dim() - 4], blur_pads(len(taps), pad_off)[0], x.size(1)
     y = conv(x, weight, stride=stride, padding=left, groups=c)
+    order = [0, *range(2, x.dim()), 1]  # adds run on the (N, *S, C) views: C innermost, faster
     for outs, ins, w, conv_stride, padding in parts:
         whole = (slice(None), slice(None))
-        lines, target = x[whole + ins], y[whole + outs]
+        lines, target = x[whole + ins], y[whole + outs].permute(order)
         if isinstance(w, float):
-            target.add_(lines, alpha=w)
+            target.add_(lines.permute(order), alpha=w)
         else:
             lines = like_format(lines, x)  # a strided view: copied in x's memory order
-            target.add_(conv(lines, w, stride=conv_stride, padding=padding, groups=c))
+            out = conv(lines, w, stride=conv_stride, padding=padding, groups=c)
+            target.add_(out.permute(order))
     return y
 
 
