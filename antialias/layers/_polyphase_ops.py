@@ -202,17 +202,18 @@ def aps_norms(x: Tensor, stride: Sequence[int], norm: str) -> Tensor:
     """
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     if work.numel() > 0:
-        magnitude = work.abs()
-        finite = torch.where(magnitude.isfinite(), magnitude, torch.zeros_like(magnitude))
-        largest = finite.flatten(1).amax(1)
+        # In place on temporaries: on large maps each fresh full-size tensor costs more than its op.
+        largest = work.abs().nan_to_num_(nan=0.0, posinf=0.0).flatten(1).amax(1)  # largest finite
         exponent = torch.where(
             largest > 0, torch.ceil(torch.log2(largest)), torch.zeros_like(largest)
         )
         low, high = (-126, 127) if work.dtype == torch.float32 else (-1022, 1023)
         exponent = exponent.clamp(low, high)  # 2**exponent stays a normal number
         scale = torch.pow(torch.full_like(largest, 2.0), exponent)
-        work = work / scale.reshape([-1] + [1] * (work.dim() - 1))
-    energy = work.abs() if norm == "l1" else work * work
+        work = work / scale.reshape([-1] + [1] * (work.dim() - 1))  # a new tensor
+        energy = work.abs_() if norm == "l1" else work.mul_(work)
+    else:
+        energy = work.abs() if norm == "l1" else work * work
     per_position = tree_sum(energy, 1).unsqueeze(1)  # the same additions at every position
     comps = _components(per_position, stride)  # (N, P, 1, L...)
     return order_free_sum(comps.flatten(2))

@@ -396,9 +396,22 @@ class _AnchoredConv:
         dense = _CONV[self.ndim](
             F.pad(x, pads, mode="circular"), weight, conv.bias, 1, 0, 1, conv.groups
         )
-        y, _ = _anchor(dense, stride, self.norm)
-        index = tuple(slice(0, (y.size(d + 2) // s) * s, s) for d, s in enumerate(stride))
-        return y[(slice(None), slice(None)) + index]
+        if any(dense.size(d + 2) % s for d, s in enumerate(stride)):
+            y, _ = _anchor(dense, stride, self.norm)
+            index = tuple(slice(0, (y.size(d + 2) // s) * s, s) for d, s in enumerate(stride))
+            return y[(slice(None), slice(None)) + index]
+        # Sides divisible by the stride: rolling the chosen component to phase 0 and keeping every
+        # stride-th sample reads x[p + s * j]; gathering those reads 1/s of each axis, not all of it.
+        phases = _unravel(_lowest_argmax(aps_norms(dense, stride, self.norm)), stride)
+        for d, (p, s) in enumerate(zip(phases, stride, strict=True)):
+            axis, count = d + 2, dense.size(d + 2) // s
+            rows = p.unsqueeze(1) + s * torch.arange(count, device=dense.device)  # (N, count)
+            view = [dense.size(0)] + [1] * (dense.dim() - 1)
+            view[axis] = count
+            shape = list(dense.shape)
+            shape[axis] = count
+            dense = torch.gather(dense, axis, rows.reshape(view).expand(shape))
+        return dense
 
 
 class AnchoredConv2d(_AnchoredConv, nn.Conv2d):

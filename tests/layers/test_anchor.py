@@ -110,6 +110,25 @@ def test_output_score_breaks_the_ties_of_a_normalized_input() -> None:
     )
 
 
+def test_output_score_selects_the_rolled_component_per_sample() -> None:
+    """Per sample, the output is the dense convolution rolled to its largest-norm phase and kept at
+    every stride-th sample, bitwise; sides divisible by the stride gather the component directly."""
+    from antialias.layers.anchor import _anchor
+
+    conv = AnchoredConv2d(3, 5, 4, score="output")
+    for h, w in [(16, 20), (17, 18)]:
+        x = _randn(3, 3, h, w)
+        x[1] = torch.roll(x[0], (1, 3), (1, 2))  # the samples choose different phases
+        with torch.no_grad():
+            dense = nn.functional.conv2d(
+                nn.functional.pad(x, (0, 3, 0, 3), mode="circular"), conv.weight, conv.bias
+            )
+            rolled, shift = _anchor(dense, (4, 4), "l2")
+            expected = rolled[..., 0 : (h // 4) * 4 : 4, 0 : (w // 4) * 4 : 4]
+            assert torch.equal(conv(x), expected), (h, w)
+        assert not torch.equal(shift[0], shift[1])
+
+
 def test_from_conv_keeps_the_parameters_and_their_names() -> None:
     conv = nn.Conv2d(3, 8, 16, stride=16)
     anchored = AnchoredConv2d.from_conv(conv, token_anchor=True)
