@@ -328,6 +328,17 @@ def test_pt2_free_text_fields_stay_text(tmp_path: Path) -> None:
     program.graph_module.print_readable(print_output=False)
     assert not marker.exists()
 
+    # String arguments are written as Python literals (repr): a quote cannot end them.
+    def strings(program: dict) -> dict:
+        argument = {"as_strings": [f"'); {code}; ('", f'"); {code}; ("', f"\r    {code}"]}
+        _nodes(program, "aten.mean")[0]["inputs"][1]["arg"] = argument
+        return program
+
+    planted = _with_program(_exported(tmp_path), tmp_path / "strings.pt2", strings)
+    with pytest.raises(RuntimeError, match="aten::mean"):  # a list of strings is no dimension list
+        _io.load_exported_program(planted).module()(torch.randn(1, 3, 8, 8))
+    assert not marker.exists()
+
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_truncated_or_with_a_wrong_hash_is_damaged(tmp_path: Path) -> None:

@@ -650,6 +650,9 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
     its weights or constants configuration names any pickled payload (an entry with ``use_pickle``,
     or a ``path_name`` that is not a plain tensor file, whatever the members are called), when it
     holds compiled code or the old pickled format, when a size expression is not plain arithmetic,
+    when a name that torch writes into the Python source it generates for the graph (an input's,
+    a node's, a keyword argument's, a subgraph's, a forward argument's or keyword input's) is not an
+    identifier or a parameter's, buffer's or constant's path is not a dotted path of plain names,
     or when its graph calls anything but torch operators and arithmetic. torch's reader then runs
     with every ``torch.load`` forced to ``weights_only=True`` and ``pickle.loads`` disabled.
 
