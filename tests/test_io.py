@@ -303,6 +303,30 @@ def test_pt2_with_code_in_a_name_torch_writes_into_generated_source_is_refused(
 
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_the_names_torch_gives_loads(tmp_path: Path) -> None:
+    # Submodules named by numbers and hyphens, a buffer, a tensor constant, extra positional
+    # arguments and a keyword input: all within the rule on names.
+    class Named(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleDict({"layer-1": nn.Linear(3, 3), "2": nn.Linear(3, 2)})
+            self.register_buffer("scale", torch.full((3,), 2.0))
+            self.const = torch.randn(3)
+
+        def forward(
+            self, x: torch.Tensor, *rest: torch.Tensor, **extra: torch.Tensor
+        ) -> torch.Tensor:
+            y = self.blocks["layer-1"](x.mean((2, 3)) * self.scale + self.const)
+            return self.blocks["2"](y + rest[0].sum() + extra["k"].sum())
+
+    model, x = Named(), torch.randn(1, 3, 8, 8)
+    path = tmp_path / "named.pt2"
+    torch.export.save(torch.export.export(model, (x, x), {"k": x}), path)
+    module = _io.load_exported_program(path).module()
+    assert torch.allclose(module(x, x, k=x), model(x, x, k=x))
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_free_text_fields_stay_text(tmp_path: Path) -> None:
     # Stack traces, module stacks and other metadata are never written into generated source as
     # code (a carriage return would end a comment line): the archive loads, runs, and nothing ran.

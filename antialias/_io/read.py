@@ -344,9 +344,11 @@ _PT2_STRING = re.compile(r"'[A-Za-z_][A-Za-z0-9_]*'")
 # names of the program's inputs, nodes, keyword arguments and subgraphs, the attribute paths of its
 # parameters, buffers and constants, the forward's argument names and its keyword inputs are
 # written into that source as they are (a placeholder's name even into the ``def`` line, which runs
-# on load). Each must be a Python identifier, or a dotted path of plain names.
+# on load). Each must be a Python identifier, or a dotted path of plain names (a submodule's name
+# may also be a number or hold a hyphen, ``blocks.layer-1.weight``: FX reads such a part with
+# ``getattr(module, "layer-1")``, where no quote or backslash may appear).
 _PT2_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PT2_ATTRIBUTE_PATH = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+_PT2_ATTRIBUTE_PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 # Fields that hold a name (an empty or missing name, which torch allows for positional arguments
 # and old nodes, cannot carry code) and fields that hold an attribute path.
 _PT2_NAME_FIELDS = frozenset({"name", "as_name", "user_input_name"})
