@@ -292,7 +292,9 @@ def test_pt2_with_code_in_a_name_torch_writes_into_generated_source_is_refused(
     # The weights are keyed by the parameter's path: their configuration is edited alike.
     config_edit = (lambda c: edit(c, code)) if field == "parameter path" else None
     evil = _with_program(ok, tmp_path / "evil.pt2", lambda p: edit(p, code), config_edit)
-    with pytest.raises(_io.UnsafeFileError, match=f"{where}.*not (an identifier|a dotted)"):
+    with pytest.raises(
+        _io.UnsafeFileError, match=f"{where}.*not (a Python identifier|a dotted path)"
+    ):
         _io.load_exported_program(evil)
     assert not marker.exists()
     # The archive it was made from loads and runs.

@@ -546,8 +546,9 @@ def _check_pt2_archive(path: Path) -> None:
                         if not _PT2_ATTRIBUTE_PATH.fullmatch(fqn):
                             raise _pt2_refuse(
                                 path,
-                                f"{config_name} names an attribute {fqn[:60]!r} that is not a "
-                                "dotted path of plain names (torch writes it into generated code)",
+                                f"{config_name} names an attribute {fqn[:60]!r}, not a dotted "
+                                "path of plain names; torch writes it into the Python code it "
+                                "generates and runs",
                             )
                 program = json.loads(read(f"models/{model}.json"))
                 guards = program.get("guards_code", []) if isinstance(program, dict) else None
@@ -559,12 +560,15 @@ def _check_pt2_archive(path: Path) -> None:
                 checks += [(text, _PT2_GUARD_NAMES, _PT2_GUARD_OPS) for text in guards]
                 for field, value, rule in _pt2_names(program, ""):
                     if not isinstance(value, str) or not rule.fullmatch(value):
-                        kind = "an identifier" if rule is _PT2_IDENTIFIER else "a dotted path"
+                        kind = (
+                            "a Python identifier"
+                            if rule is _PT2_IDENTIFIER
+                            else "a dotted path of plain names"
+                        )
                         raise _pt2_refuse(
                             path,
-                            f"models/{model}.json: {field.lstrip('.')} is {str(value)[:60]!r}, not "
-                            f"{kind} of plain names (torch writes it into the Python code it "
-                            "generates and runs)",
+                            f"models/{model}.json: {field.lstrip('.')} is {str(value)[:60]!r}, "
+                            f"not {kind}; torch writes it into the Python code it generates and runs",
                         )
                 for text, words, ops in checks:
                     if not isinstance(text, str) or not _pt2_safe_expression(text, words, ops):
