@@ -243,12 +243,12 @@ def _forward_arg_names(program: dict, name: str) -> dict:
     return program
 
 
-# Where each payload ran before the names were checked: the input's name is a parameter of the
-# generated forward (its default ran on load); the parameter's path and the subgraph's name are
-# read with getattr(self, "<name>") and the keyword argument is written as ``<name> = <value>``
-# (ran by module() or on the first call). Node names, the forward's argument names and the keyword
-# inputs' keys reached the source as well (renamed by FX, or stopped by a syntax error or torch's
-# input check, for these payloads).
+# What torch's reader does with each payload when nothing checks it: the input's name becomes a
+# parameter of the generated forward (its default runs on load); the parameter's path and the
+# subgraph's name are read with getattr(self, "<name>") and the keyword argument is written as
+# ``<name> = <value>`` (run by module() or on the first call). Node names, the forward's argument
+# names and the keyword inputs' keys reach the source too (FX renames nodes; these payloads end in
+# a syntax error or torch's input check, others need not).
 _CODE_IN_NAMES = {
     "input name": (False, "graph.inputs.as_tensor.name", lambda p, c: _renamed(p, "x", f"x={c}")),
     "node name": (
