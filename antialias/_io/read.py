@@ -5,7 +5,8 @@
   :func:`verify_file` has checked the file: the CRC-32 of every member of a zip-format file, and the
   SHA-256 recorded beside it (``<file>.sha256``) when there is one.
 - :func:`load_exported_program` reads ``torch.export`` files (``.pt2``) with every unpickling forced to
-  ``weights_only`` and refuses archives that hold pickled Python objects.
+  ``weights_only`` and refuses archives that hold pickled Python objects, or expressions and names
+  that torch would run or write into the Python code it generates.
 - :func:`restricted_pickle_load` unpickles plain data (CIFAR-10's batches) and nothing else.
 """
 
