@@ -174,6 +174,198 @@ def test_pt2_with_compiled_code_unsafe_expressions_or_the_old_format_is_refused(
         _io.load_exported_program(tmp_path / "old.pt2")
 
 
+def _exported_with_cond(tmp_path: Path) -> Path:
+    """An export with a subgraph call (``torch.cond``) and a keyword input ``k``."""
+
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor, *, k: torch.Tensor) -> torch.Tensor:
+            y = torch.cond(x.sum() > 0, lambda t: t + 1, lambda t: t - 1, (x,))
+            return self.fc((y * k).mean((2, 3)))
+
+    path = tmp_path / "cond.pt2"
+    x = torch.randn(1, 3, 8, 8)
+    torch.export.save(torch.export.export(Branchy(), (x,), {"k": x}), path)
+    return path
+
+
+def _code(marker: Path) -> str:
+    """Python that creates ``marker``, written without dots or quotes (which names would split on)."""
+    source = f"open({str(marker)!r}, 'w')".encode()
+    return "exec(bytes((" + ",".join(map(str, source)) + ",)))"
+
+
+def _renamed(node: object, old: str, new: str) -> object:
+    """``node`` (JSON) with every string ``old``, value or key, replaced by ``new``."""
+    if isinstance(node, dict):
+        return {(new if k == old else k): _renamed(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renamed(v, old, new) for v in node]
+    return new if node == old else node
+
+
+def _with_program(archive: Path, out: Path, edit: object, config_edit: object = None) -> Path:
+    """A copy of ``archive`` whose models/model.json (and weights configuration) are edited."""
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("models/model.json"):
+                data = json.dumps(edit(json.loads(data))).encode()  # type: ignore[operator]
+            if config_edit and info.filename.endswith("model_weights_config.json"):
+                data = json.dumps(config_edit(json.loads(data))).encode()  # type: ignore[operator]
+            zout.writestr(info, data)
+    return out
+
+
+def _nodes(program: dict, target: str) -> list[dict]:
+    return [n for n in program["graph_module"]["graph"]["nodes"] if target in n["target"]]
+
+
+def _keyword_input(program: dict, name: str) -> dict:
+    signature = program["graph_module"]["module_call_graph"][0]["signature"]
+    spec = json.loads(signature["in_spec"])
+    spec[1]["children_spec"][1]["context"] = json.dumps([name])
+    signature["in_spec"] = json.dumps(spec)
+    return program
+
+
+def _keyword_argument(program: dict, name: str) -> dict:
+    argument = _nodes(program, "higher_order.cond")[0]["inputs"][-1]
+    argument["kind"], argument["name"] = 2, name
+    return program
+
+
+def _forward_arg_names(program: dict, name: str) -> dict:
+    program["graph_module"]["module_call_graph"][0]["signature"]["forward_arg_names"] = [name]
+    return program
+
+
+# What torch's reader does with each payload when nothing checks it: the input's name becomes a
+# parameter of the generated forward (its default runs on load); the parameter's path and the
+# subgraph's name are read with getattr(self, "<name>") and the keyword argument is written as
+# ``<name> = <value>`` (run by module() or on the first call). Node names, the forward's argument
+# names and the keyword inputs' keys reach the source too (FX renames nodes; these payloads end in
+# a syntax error or torch's input check, others need not).
+_CODE_IN_NAMES = {
+    "input name": (False, "graph.inputs.as_tensor.name", lambda p, c: _renamed(p, "x", f"x={c}")),
+    "node name": (
+        False,
+        "nodes.outputs.as_tensor.name",
+        lambda p, c: _renamed(p, "mean", f"mean = {c}\n    mean"),
+    ),
+    "parameter path": (
+        False,
+        "model_weights_config.json names an attribute",
+        lambda p, c: _renamed(p, "fc.weight", f'fc.a") if {c} else getattr(self, "b'),
+    ),
+    "subgraph name": (
+        True,
+        "as_graph.name",
+        lambda p, c: _renamed(p, "true_graph_0", f'true_graph_0") if {c} else getattr(self, "t'),
+    ),
+    "keyword argument": (
+        True,
+        "nodes.inputs.name",
+        lambda p, c: _keyword_argument(p, f"operands = {c}, z"),
+    ),
+    "forward argument": (
+        False,
+        "forward_arg_names",
+        lambda p, c: _forward_arg_names(p, f"x={c}"),
+    ),
+    "keyword input": (True, "in_spec", lambda p, c: _keyword_input(p, f"k':{c},'k")),
+}
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+@pytest.mark.parametrize("field", list(_CODE_IN_NAMES))
+def test_pt2_with_code_in_a_name_torch_writes_into_generated_source_is_refused(
+    tmp_path: Path, field: str
+) -> None:
+    marker = tmp_path / "MARKER"
+    with_cond, where, edit = _CODE_IN_NAMES[field]
+    ok = _exported_with_cond(tmp_path) if with_cond else _exported(tmp_path)
+    code = _code(marker)
+    # The weights are keyed by the parameter's path: their configuration is edited alike.
+    config_edit = (lambda c: edit(c, code)) if field == "parameter path" else None
+    evil = _with_program(ok, tmp_path / "evil.pt2", lambda p: edit(p, code), config_edit)
+    with pytest.raises(
+        _io.UnsafeFileError, match=f"{where}.*not (a Python identifier|a dotted path)"
+    ):
+        _io.load_exported_program(evil)
+    assert not marker.exists()
+    # The archive it was made from loads and runs.
+    x = torch.randn(1, 3, 8, 8)
+    module = _io.load_exported_program(ok).module()
+    assert module(x, **({"k": x} if with_cond else {})).shape == (1, 2)
+    assert not marker.exists()
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_the_names_torch_gives_loads(tmp_path: Path) -> None:
+    # Submodules named by numbers and hyphens, a buffer, a tensor constant, extra positional
+    # arguments and a keyword input: all within the rule on names.
+    class Named(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleDict({"layer-1": nn.Linear(3, 3), "2": nn.Linear(3, 2)})
+            self.register_buffer("scale", torch.full((3,), 2.0))
+            self.const = torch.randn(3)
+
+        def forward(
+            self, x: torch.Tensor, *rest: torch.Tensor, **extra: torch.Tensor
+        ) -> torch.Tensor:
+            y = self.blocks["layer-1"](x.mean((2, 3)) * self.scale + self.const)
+            return self.blocks["2"](y + rest[0].sum() + extra["k"].sum())
+
+    model, x = Named(), torch.randn(1, 3, 8, 8)
+    path = tmp_path / "named.pt2"
+    torch.export.save(torch.export.export(model, (x, x), {"k": x}), path)
+    module = _io.load_exported_program(path).module()
+    assert torch.allclose(module(x, x, k=x), model(x, x, k=x))
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_free_text_fields_stay_text(tmp_path: Path) -> None:
+    # Stack traces, module stacks and other metadata are never written into generated source as
+    # code (a carriage return would end a comment line): the archive loads, runs, and nothing ran.
+    marker = tmp_path / "MARKER"
+    code = _code(marker)
+
+    def edit(program: dict) -> dict:
+        node = _nodes(program, "aten.mean")[0]
+        node["metadata"] = {
+            "stack_trace": f'File "a\r    {code}\r.py", line 1, in forward\n    y\r    {code}\r',
+            "nn_module_stack": f"L__self__,\r    {code}\r,__main__.Small",
+            "torch_fn": f"mean_1;{code}",
+            "custom": json.dumps({"k": f"\r    {code}\r"}),
+        }
+        program["range_constraints"] = {code: {"min_val": 1, "max_val": 3}}
+        program["graph_module"]["metadata"] = {"custom": json.dumps({"a": code})}
+        program["graph_module"]["module_call_graph"][1]["fqn"] = code
+        return program
+
+    planted = _with_program(_exported(tmp_path), tmp_path / "planted.pt2", edit)
+    program = _io.load_exported_program(planted)
+    assert program.module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
+    program.graph_module.print_readable(print_output=False)
+    assert not marker.exists()
+
+    # String arguments are written as Python literals (repr): a quote cannot end them.
+    def strings(program: dict) -> dict:
+        argument = {"as_strings": [f"'); {code}; ('", f'"); {code}; ("', f"\r    {code}"]}
+        _nodes(program, "aten.mean")[0]["inputs"][1]["arg"] = argument
+        return program
+
+    planted = _with_program(_exported(tmp_path), tmp_path / "strings.pt2", strings)
+    with pytest.raises(RuntimeError, match="aten::mean"):  # a list of strings is no dimension list
+        _io.load_exported_program(planted).module()(torch.randn(1, 3, 8, 8))
+    assert not marker.exists()
+
+
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_truncated_or_with_a_wrong_hash_is_damaged(tmp_path: Path) -> None:
     ok = _exported(tmp_path)

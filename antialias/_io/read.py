@@ -5,7 +5,8 @@
   :func:`verify_file` has checked the file: the CRC-32 of every member of a zip-format file, and the
   SHA-256 recorded beside it (``<file>.sha256``) when there is one.
 - :func:`load_exported_program` reads ``torch.export`` files (``.pt2``) with every unpickling forced to
-  ``weights_only`` and refuses archives that hold pickled Python objects.
+  ``weights_only`` and refuses archives that hold pickled Python objects, or expressions and names
+  that torch would run or write into the Python code it generates.
 - :func:`restricted_pickle_load` unpickles plain data (CIFAR-10's batches) and nothing else.
 """
 
@@ -340,6 +341,21 @@ _PT2_ASSUMPTIONS = frozenset(
 )
 _PT2_SYMBOL_NAME = re.compile(r"[a-z]{1,4}[0-9]+")
 _PT2_STRING = re.compile(r"'[A-Za-z_][A-Za-z0-9_]*'")
+# torch rebuilds the graph as an FX GraphModule, whose Python source FX generates and runs: the
+# names of the program's inputs, nodes, keyword arguments and subgraphs, the attribute paths of its
+# parameters, buffers and constants, the forward's argument names and its keyword inputs are
+# written into that source as they are (a placeholder's name even into the ``def`` line, which runs
+# on load). Each must be a Python identifier, or a dotted path of plain names (a submodule's name
+# may also be a number or hold a hyphen, ``blocks.layer-1.weight``: FX reads such a part with
+# ``getattr(module, "layer-1")``, where no quote or backslash may appear).
+_PT2_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PT2_ATTRIBUTE_PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+# Fields that hold a name (an empty or missing name, which torch allows for positional arguments
+# and old nodes, cannot carry code) and fields that hold an attribute path.
+_PT2_NAME_FIELDS = frozenset({"name", "as_name", "user_input_name"})
+_PT2_PATH_FIELDS = frozenset(
+    {"parameter_name", "buffer_name", "tensor_constant_name", "custom_obj_name"}
+)
 
 
 def _pt2_refuse(path: Path, why: str) -> UnsafeFileError:
@@ -416,6 +432,51 @@ def _pt2_expressions(node: Any) -> Iterator[Any]:
             yield from _pt2_expressions(value)
 
 
+def _pt2_names(node: Any, where: str) -> Iterator[tuple[str, Any, re.Pattern[str]]]:
+    """The (field, value, rule) of every name and attribute path in a program's JSON; node
+    metadata (free text that code generation does not print) is passed over."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _PT2_NAME_FIELDS:
+                if value is not None and value != "":
+                    yield f"{where}.{key}", value, _PT2_IDENTIFIER
+            elif key in _PT2_PATH_FIELDS:
+                yield f"{where}.{key}", value, _PT2_ATTRIBUTE_PATH
+            elif key == "forward_arg_names":
+                for name in value if isinstance(value, list) else [value]:
+                    yield f"{where}.{key}", name, _PT2_IDENTIFIER
+            elif key == "in_spec":
+                for name in _pt2_keyword_inputs(value):
+                    yield f"{where}.in_spec (a keyword input)", name, _PT2_IDENTIFIER
+            elif key != "metadata":
+                yield from _pt2_names(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pt2_names(value, where)
+
+
+def _pt2_keyword_inputs(spec: Any) -> list[Any]:
+    """The keyword-input names of a module's input spec (pytree JSON): the keys of the dict that
+    follows the positional tuple, which FX writes into the forward's source."""
+    import json
+
+    if spec is None:
+        return []
+    try:
+        root = json.loads(spec) if isinstance(spec, str) else None
+        if root is None or root[0] != 1:
+            return [spec]
+        children = root[1]["children_spec"]
+        if root[1]["type"] != "builtins.tuple" or len(children) != 2:
+            return []
+        if children[1]["type"] != "builtins.dict":
+            return []
+        keys = json.loads(children[1]["context"])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return [spec]
+    return keys if isinstance(keys, list) else [keys]
+
+
 def _check_pt2_archive(path: Path) -> None:
     # Reads the archive as torch will and refuses anything torch would unpickle or run.
     import json
@@ -483,6 +544,13 @@ def _check_pt2_archive(path: Path) -> None:
                                 f"{config_name} names a payload that is not a plain tensor "
                                 f"({fqn!r} -> {name!r}; torch would unpickle or reject it)",
                             )
+                        if not _PT2_ATTRIBUTE_PATH.fullmatch(fqn):
+                            raise _pt2_refuse(
+                                path,
+                                f"{config_name} names an attribute {fqn[:60]!r}, not a dotted "
+                                "path of plain names; torch writes it into the Python code it "
+                                "generates and runs",
+                            )
                 program = json.loads(read(f"models/{model}.json"))
                 guards = program.get("guards_code", []) if isinstance(program, dict) else None
                 if not isinstance(guards, list):
@@ -491,6 +559,18 @@ def _check_pt2_archive(path: Path) -> None:
                     (text, allowed, _PT2_EXPRESSION_OPS) for text in _pt2_expressions(program)
                 ]
                 checks += [(text, _PT2_GUARD_NAMES, _PT2_GUARD_OPS) for text in guards]
+                for field, value, rule in _pt2_names(program, ""):
+                    if not isinstance(value, str) or not rule.fullmatch(value):
+                        kind = (
+                            "a Python identifier"
+                            if rule is _PT2_IDENTIFIER
+                            else "a dotted path of plain names"
+                        )
+                        raise _pt2_refuse(
+                            path,
+                            f"models/{model}.json: {field.lstrip('.')} is {str(value)[:60]!r}, "
+                            f"not {kind}; torch writes it into the Python code it generates and runs",
+                        )
                 for text, words, ops in checks:
                     if not isinstance(text, str) or not _pt2_safe_expression(text, words, ops):
                         raise _pt2_refuse(
@@ -577,6 +657,9 @@ def load_exported_program(path: str | os.PathLike[str]) -> Any:
     its weights or constants configuration names any pickled payload (an entry with ``use_pickle``,
     or a ``path_name`` that is not a plain tensor file, whatever the members are called), when it
     holds compiled code or the old pickled format, when a size expression is not plain arithmetic,
+    when a name that torch writes into the Python source it generates for the graph (an input's,
+    a node's, a keyword argument's, a subgraph's, a forward argument's or keyword input's) is not an
+    identifier or a parameter's, buffer's or constant's path is not a dotted path of plain names,
     or when its graph calls anything but torch operators and arithmetic. torch's reader then runs
     with every ``torch.load`` forced to ``weights_only=True`` and ``pickle.loads`` disabled.
 

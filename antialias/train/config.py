@@ -428,6 +428,13 @@ def validate_config(
                 allowed=allowed,
                 value=value,
             )
+    if isinstance(config.model, str) and config.model.endswith(".pt2"):
+        raise ConfigError(
+            "{model} {value!r} is an exported program (.pt2), which runs as exported and cannot be "
+            "trained; {model} takes a zoo name, a torchvision name (with {source}) or a "
+            "'module:function' builder (timm's too: 'timm.models:resnet50')",
+            value=config.model,
+        )
     if config.tensorboard and not installed("tensorboard"):
         raise ConfigError(
             "{tensorboard} needs the tensorboard package: pip install 'antialias[tensorboard]'"

@@ -312,6 +312,12 @@ def test_workers_default_to_the_machine():
             "larger than the training set (8 images); lower --batch-size",
         ),
         (["--model", "resnt18"], "unknown zoo model 'resnt18' (did you mean 'resnet18' or"),
+        (
+            ["--model", "exported.pt2"],
+            "--model 'exported.pt2' is an exported program (.pt2), which runs as exported and "
+            "cannot be trained; --model takes a zoo name, a torchvision name (with "
+            "--convert/--baseline) or a 'module:function' builder",
+        ),
         (["--init-weights", "nowhere.pth"], "init weights 'nowhere.pth' is not a file"),
     ],
 )

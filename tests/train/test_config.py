@@ -20,7 +20,7 @@ def test_config_overrides_the_recipe_and_init_weights_select_finetuning():
 
 
 def _validate(**overrides):
-    config = TrainConfig(data=None, model="resnet18", output_dir="x", **overrides)
+    config = TrainConfig(**{"data": None, "model": "resnet18", "output_dir": "x", **overrides})
     return validate_config(config, resolve_recipe(config), 1, torch.device("cpu"))
 
 
@@ -41,6 +41,11 @@ def test_validate_config_returns_the_micro_batch():
         ({"label_smoothing": 1.0}, "label_smoothing must be < 1"),
         ({"warmup_epochs": 5, "epochs": 2}, r"warmup_epochs \(5\) must not exceed epochs \(2\)"),
         ({"accum_steps": 0}, "accum_steps must be an int >= 1, got 0"),
+        (
+            {"model": "runs/net.pt2"},
+            r"model 'runs/net.pt2' is an exported program \(.pt2\).*cannot be trained; model "
+            r"takes a zoo name, a torchvision name \(with source\) or a 'module:function'",
+        ),
     ],
 )
 def test_validate_config_names_the_bad_option(overrides, message):
