@@ -305,6 +305,16 @@ def test_pt2_with_code_in_a_name_torch_writes_into_generated_source_is_refused(
 
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
+def test_pt2_with_a_keyword_as_a_name_is_refused_at_load(tmp_path: Path) -> None:
+    # A keyword matches the identifier pattern but makes FX's generated source a syntax error, which
+    # torch only warns about (the module then has an empty forward): refused when read instead.
+    ok = _exported(tmp_path)
+    bad = _with_program(ok, tmp_path / "keyword.pt2", lambda p: _renamed(p, "x", "lambda"))
+    with pytest.raises(_io.UnsafeFileError, match="'lambda', not a Python identifier"):
+        _io.load_exported_program(bad)
+
+
+@pytest.mark.slow  # torch.export of a tiny model: ~5 s
 def test_pt2_with_the_names_torch_gives_loads(tmp_path: Path) -> None:
     # Submodules named by numbers and hyphens, a buffer, a tensor constant, extra positional
     # arguments and a keyword input: all within the rule on names.

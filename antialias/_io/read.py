@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import keyword as keyword_module
 import logging
 import os
 import pickle
@@ -560,9 +561,10 @@ def _check_pt2_archive(path: Path) -> None:
                 ]
                 checks += [(text, _PT2_GUARD_NAMES, _PT2_GUARD_OPS) for text in guards]
                 for field, value, rule in _pt2_names(program, ""):
-                    if not isinstance(value, str) or not rule.fullmatch(value):
+                    keyword = rule is _PT2_IDENTIFIER and keyword_module.iskeyword(str(value))
+                    if not isinstance(value, str) or not rule.fullmatch(value) or keyword:
                         kind = (
-                            "a Python identifier"
+                            "a Python identifier (keywords are not)"
                             if rule is _PT2_IDENTIFIER
                             else "a dotted path of plain names"
                         )
