@@ -1,4 +1,4 @@
-"""Issue 13: nothing the library loads runs code, and no run, checkpoint or result is lost or overwritten.
+"""Nothing the library loads runs code, and no run, checkpoint or result is lost or overwritten.
 
 Every code-execution test plants a pickle whose ``__reduce__`` would create a marker file when
 unpickled (or a module that would create it when imported) and asserts that the marker does not

@@ -195,7 +195,7 @@ def test_module_in_a_network_trains_one_step():
     assert nn.functional.cross_entropy(net(x), y) < before
 
 
-ISSUE_17_NAMES = [
+LATER_METHOD_NAMES = [
     "FourierPool1d",
     "FourierPool2d",
     "FourierPool3d",
@@ -222,12 +222,12 @@ ISSUE_17_NAMES = [
 
 
 def test_public_surface_of_the_later_methods():
-    """Issue 17's names stay exported and registered; the layers keep the (channels, stride) order."""
+    """The later methods' names stay exported and registered; layers keep (channels, stride)."""
     import inspect
 
     import antialias.layers
 
-    assert set(ISSUE_17_NAMES) <= set(antialias.layers.__all__)
+    assert set(LATER_METHOD_NAMES) <= set(antialias.layers.__all__)
     assert {"flc", "asap", "wavelet", "adaptive"} <= set(antialias.layers.list_downsample_methods())
     for name in ("FourierPool2d", "WaveletPool2d", "AdaptiveBlurPool2d"):
         params = list(inspect.signature(getattr(antialias.layers, name)).parameters)
