@@ -77,6 +77,18 @@ def test_circular_blur_equals_wrap_then_max_blur_pool(generator):
     assert torch.equal(layer(x), wrap(x))
 
 
+@pytest.mark.parametrize("method", ["adaptive", "wavelet", "flc", "asap"])
+def test_empty_batch_gives_an_empty_output_and_an_empty_axis_a_value_error(method):
+    layer = create_downsample(method, 2, channels=4, stride=2)
+    x = torch.randn(0, 4, 9, 8, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (0, 4, 5, 4)
+    y.sum().backward()  # still attached to the input, like the blur layers
+    for shape in [(2, 4, 0, 8), (2, 4, 8, 0), (0, 4, 0, 8)]:
+        with pytest.raises(ValueError, match=rf"spatial axis . of size >= 1.*{list(shape)}"):
+            layer(torch.randn(*shape))
+
+
 def test_stride_defaults_to_kernel_size_and_errors():
     assert create_max_downsample("blur", 1, None, 3).stride == [3]
     with pytest.raises(ValueError, match="ndim must be 1, 2 or 3"):
