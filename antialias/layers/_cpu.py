@@ -290,7 +290,7 @@ def _padded_conv(
     ndim = x.dim() - 2
     weight = _depthwise(tuple(taps), ndim, x.size(1), x.dtype)
     padded = pad(x, list(blur_pads(len(taps), pad_off)) * ndim, pad_mode)
-    return _CONV[ndim - 2](padded, weight, stride=stride, groups=x.size(1))
+    return _CONV[x.dim() - 4](padded, weight, stride=stride, groups=x.size(1))
 
 
 def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
@@ -302,9 +302,9 @@ def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
     out = []
     for weight, run in runs.items():
         steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(run, run[1:], strict=False)}
-        if len(steps) == 1 and min(*steps.pop()) > 0:
+        so, si = steps.pop() if len(steps) == 1 else (0, 0)
+        if so > 0 and si > 0:
             (o0, i0), (o1, i1) = run[0], run[-1]
-            so, si = (run[1][0] - o0, run[1][1] - i0)
             out.append((slice(o0, o1 + 1, so), slice(i0, i1 + 1, si), weight))
         else:
             out += [(slice(o, o + 1), slice(i, i + 1), weight) for o, i in run]
@@ -336,13 +336,13 @@ def _conv_plan(
             )
             for n, s in axes
         ]
-        whole = (slice(None), slice(None), 1.0)
+        every_line = (slice(None), slice(None), 1.0)
         parts: list[_Part] = []
         for subset in itertools.product((False, True), repeat=ndim):
             if not any(subset):
                 continue
             free = tuple(d for d in range(ndim) if not subset[d])  # the axes still convolved
-            choices = [lines[d] if subset[d] else [whole] for d in range(ndim)]
+            choices = [lines[d] if subset[d] else [every_line] for d in range(ndim)]
             for chosen in itertools.product(*choices):
                 scale = math.prod(c[2] for c in chosen)
                 weight = (
@@ -386,9 +386,9 @@ def blur_pool_matrix(
     if len(taps) == 1:  # plain subsampling: nothing to multiply
         return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
     args: dict[str, Any] = dict(taps=taps, stride=stride, pad_mode=pad_mode, pad_off=pad_off)
-    first = None
-    if is_channels_last(x) and _compute_dtype(x.dtype) in (torch.float32, torch.bfloat16):
-        large = x.numel() * _compute_dtype(x.dtype).itemsize >= PADDED_COPY_MAX
+    first, dtype = None, _compute_dtype(x.dtype)
+    if is_channels_last(x) and dtype in (torch.float32, torch.bfloat16):
+        large = x.numel() * dtype.itemsize >= PADDED_COPY_MAX
         first = functools.partial(_unpadded_conv if large else _padded_conv, **args)
     key = tuple(taps)
     tables = [
