@@ -88,16 +88,21 @@ def _check_stride(stride: int | Sequence[int], ndim: int, name: str) -> tuple[in
     return values
 
 
+def _take_per_sample(x: Tensor, axis: int, index: Tensor) -> Tensor:
+    """``out[n]`` holds, along ``axis``, the samples ``index[n]`` (``(N, L_out)``) of ``x[n]``."""
+    view = [x.size(0)] + [1] * (x.dim() - 1)
+    view[axis] = index.size(1)
+    shape = list(x.shape)
+    shape[axis] = index.size(1)
+    return torch.gather(x, axis, index.reshape(view).expand(shape))
+
+
 def _roll_per_sample(x: Tensor, shifts: list[Tensor]) -> Tensor:
     """``out[n] = roll(x[n], shifts[d][n])`` on every spatial axis ``d`` (exact: a gather)."""
     for d, shift in enumerate(shifts):
-        axis = d + 2
-        length = x.size(axis)
+        length = x.size(d + 2)
         positions = torch.arange(length, device=x.device)
-        index = (positions.unsqueeze(0) - shift.unsqueeze(1)) % length  # (N, L)
-        view = [x.size(0)] + [1] * (x.dim() - 1)
-        view[axis] = length
-        x = torch.gather(x, axis, index.reshape(view).expand_as(x))
+        x = _take_per_sample(x, d + 2, (positions.unsqueeze(0) - shift.unsqueeze(1)) % length)
     return x
 
 
@@ -404,13 +409,8 @@ class _AnchoredConv:
         # stride-th sample reads x[p + s * j]; gathering those reads 1/s of each axis, not all of it.
         phases = _unravel(_lowest_argmax(aps_norms(dense, stride, self.norm)), stride)
         for d, (p, s) in enumerate(zip(phases, stride, strict=True)):
-            axis, count = d + 2, dense.size(d + 2) // s
-            rows = p.unsqueeze(1) + s * torch.arange(count, device=dense.device)  # (N, count)
-            view = [dense.size(0)] + [1] * (dense.dim() - 1)
-            view[axis] = count
-            shape = list(dense.shape)
-            shape[axis] = count
-            dense = torch.gather(dense, axis, rows.reshape(view).expand(shape))
+            steps = s * torch.arange(dense.size(d + 2) // s, device=dense.device)
+            dense = _take_per_sample(dense, d + 2, p.unsqueeze(1) + steps)
         return dense
 
 
