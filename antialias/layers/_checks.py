@@ -149,11 +149,14 @@ def is_channels_last(x: Tensor) -> bool:
     return x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim()])
 
 
+def memory_format(x: Tensor) -> torch.memory_format:
+    """The memory format of ``x``: channels_last (or its 3D twin), else contiguous."""
+    return _CHANNELS_LAST[x.dim()] if is_channels_last(x) else torch.contiguous_format
+
+
 def like_format(y: Tensor, x: Tensor) -> Tensor:
     """Return ``y`` in the memory format of ``x`` (channels_last in, channels_last out)."""
-    if is_channels_last(x):
-        return y.contiguous(memory_format=_CHANNELS_LAST[x.dim()])
-    return y.contiguous()
+    return y.contiguous(memory_format=memory_format(x))
 
 
 def circular_pad_axis(x: Tensor, dim: int, left: int, right: int) -> Tensor:

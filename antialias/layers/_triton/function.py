@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import triton
 from torch import Tensor
 
-from antialias.layers._checks import is_channels_last
+from antialias.layers._checks import is_channels_last, memory_format
 from antialias.layers._triton import interpreting, kernels
 from antialias.layers._triton import tables as T
 
@@ -63,10 +63,8 @@ def _3(values: Sequence[int], fill: int) -> list[int]:
 
 def _empty(x: Tensor, spatial: Sequence[int]) -> Tensor:
     """An empty ``(N, C, *spatial)`` tensor in the memory format of ``x``."""
-    fmt = torch.contiguous_format
-    if is_channels_last(x):
-        fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
-    return torch.empty([*x.shape[:2], *spatial], dtype=x.dtype, device=x.device, memory_format=fmt)
+    shape = [*x.shape[:2], *spatial]
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format(x))
 
 
 def _output(x: Tensor, tables: _Tables, acc: torch.dtype) -> tuple[Tensor, list[Tensor]]:
