@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from antialias.layers._checks import blur_pads, is_channels_last, like_format, pad
-from antialias.layers._triton.tables import dense, pool_table, upsample_phases, upsample_table
+from antialias.layers._triton.tables import (
+    AxisTable,
+    dense,
+    pool_table,
+    transpose,
+    upsample_phases,
+    upsample_table,
+)
 
 # ------------------------------------------------------------------------------------------------
 # The strided slices (traceable)
@@ -102,6 +109,7 @@ def max_blur_pool_slices(
 # benchmarks/run.py; ImageNet networks blur maps of at most 112). Splitting the matrix into diagonal
 # blocks loses to one wide product, badly so with more than one thread.
 MATRIX_MAX_LEN = 160
+_Map = Callable[[Tensor], Tensor]
 
 
 def use_matrices(x: Tensor) -> bool:
@@ -127,39 +135,15 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @functools.lru_cache(maxsize=1024)
-def _mats(
-    table: tuple[Tensor, Tensor, int], dtype: torch.dtype, device: torch.device
-) -> tuple[Tensor, Tensor]:
-    """An axis's matrix and its transpose, both contiguous (the adjoint runs as fast as the
-    forward)."""
-    # Outside inference mode: matrices made under torch.inference_mode() serve later autograd
-    # graphs.
-    with torch.inference_mode(False):
-        mat = dense(table)
-        return mat.to(device, dtype), mat.t().contiguous().to(device, dtype)
+def _matrix(table: AxisTable, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The contiguous ``(L_out, L)`` matrix of an axis's table (cached: tables are cached too)."""
+    with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
+        return dense(table).to(device, dtype)
 
 
-def _apply_axis(z: Tensor, mat: Tensor, dim: int) -> Tensor:
-    """Contract axis ``dim`` of the contiguous ``z`` with ``mat`` ``(L_out, L)``."""
-    shape = list(z.shape)
-    before, after = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
-    if after == 1:
-        y = torch.mm(z.reshape(before, shape[dim]), mat.t())
-    else:
-        y = torch.matmul(mat, z.reshape(before, shape[dim], after))
-    shape[dim] = mat.size(0)
-    return y.reshape(shape)
-
-
-def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
-    """Apply ``mats[d]`` along spatial axis ``d`` in the memory order of ``x`` (kept), the first
-    axis first (on inputs that come from memory, about 20% faster in bfloat16 than the last axis
-    first). A channels_last ``x`` is contracted through its contiguous ``(N, *S, C)`` view."""
-    ndim, cl = x.dim() - 2, is_channels_last(x)
-    z = x.permute([0, *range(2, ndim + 2), 1]) if cl else x.contiguous()
-    for d in range(ndim):
-        z = _apply_axis(z, mats[d], d + 1 if cl else d + 2)
-    return z.permute([0, ndim + 1, *range(1, ndim + 1)]) if cl else z
+@functools.lru_cache(maxsize=1024)
+def _transpose(table: AxisTable) -> AxisTable:
+    return transpose(table)
 
 
 # Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros,
@@ -167,38 +151,61 @@ def separable_matmul(x: Tensor, mats: list[Tensor]) -> Tensor:
 # data are finite; otherwise the slices, which read only each output's window, redo the call. The
 # smaller of input and output is checked (one sum; a sum that overflows only costs the slower path):
 # a non-finite input always leaves a non-finite output, so checking a pooling's output is enough.
-_Map = Callable[[Tensor], Tensor]
-
-
 def _finite(t: Tensor) -> bool:
     return bool(torch.isfinite(t.sum()))
 
 
-def _products(x: Tensor, mats: list[Tensor], local: _Map) -> Tensor:
-    """``mats`` along the spatial axes of ``x``, or ``local(x)`` where a NaN/Inf would spread."""
+def separable_matmul(x: Tensor, mats: list[Tensor], local: _Map) -> Tensor:
+    """Apply ``mats[d]`` along spatial axis ``d``, or ``local(x)`` where a NaN or Inf would spread.
+
+    The products run in the matrices' dtype and in the memory order of ``x`` (kept), the first axis
+    first (on inputs that come from memory, about 20% faster in bfloat16 than the last axis first);
+    a channels_last ``x`` is contracted through its contiguous ``(N, *S, C)`` view.
+    """
+    x = x.to(mats[0].dtype)  # e.g. the bfloat16 gradient of a float32 forward
     out_smaller = math.prod(m.size(0) for m in mats) <= math.prod(m.size(1) for m in mats)
     if not out_smaller and not _finite(x):
         return local(x)
-    y = separable_matmul(x, mats)
+    ndim, cl = x.dim() - 2, is_channels_last(x)
+    z = x.permute([0, *range(2, ndim + 2), 1]) if cl else x.contiguous()
+    for d, mat in enumerate(mats):
+        dim, shape = d + 1 if cl else d + 2, list(z.shape)
+        before, after = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
+        if after == 1:
+            z = torch.mm(z.reshape(before, shape[dim]), mat.t())
+        else:
+            z = torch.matmul(mat, z.reshape(before, shape[dim], after))
+        z = z.reshape(shape[:dim] + [mat.size(0)] + shape[dim + 1 :])
+    y = z.permute([0, ndim + 1, *range(1, ndim + 1)]) if cl else z
     return local(x) if out_smaller and not _finite(y) else y
 
 
 class _Linear(torch.autograd.Function):
-    """A linear map given as two callables, the map and its adjoint; the backward applies the
-    adjoint through this Function (so it is itself differentiable). No tensor is saved.
+    """The separable map of ``tables`` (one per spatial axis): ``kernel(x)``, by default the matrix
+    products with ``local`` where a NaN or Inf would spread (``local`` computes the map with the
+    slices). The backward is this Function with the transposed tables, so it is itself
+    differentiable; no tensor is saved.
 
     Autograd through ``torch.matmul`` gets the same values but multiplies by transposed, broadcast
     views, slower than the forward; here the adjoint multiplies by contiguous transposes.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, fn: _Map, adjoint: _Map) -> Tensor:  # type: ignore[override]
-        ctx.fns = (fn, adjoint)
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, tables: list[AxisTable], local: _Map, kernel: _Map | None = None
+    ) -> Tensor:
+        ctx.tables, ctx.local, ctx.shape = tables, local, x.shape
+        if kernel is None:
+            mats = [_matrix(t, _compute_dtype(x.dtype), x.device) for t in tables]
+            kernel = functools.partial(separable_matmul, mats=mats, local=local)
         # Autocast off: the products run in the dtype of the matrices made for ``x`` (under CPU
         # autocast they would switch to bfloat16 and the backward, outside autocast, would mix
         # dtypes).
-        with torch.autocast(x.device.type, enabled=False):
-            y = fn(x)
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                y = kernel(x).to(x.dtype)
+        else:
+            y = kernel(x).to(x.dtype)
         if y._base is not None and ctx.needs_input_grad[0]:
             # A view returned by a custom Function may not be modified in place (an activation's
             # ``mul_`` after the blur, as in timm's NFNets): hand out a tensor of its own.
@@ -207,45 +214,15 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        fn, adjoint = ctx.fns
-        return _Linear.apply(grad, adjoint, fn), None, None
+        shape, local = ctx.shape, ctx.local
 
+        def local_adjoint(g: Tensor) -> Tensor:  # autograd through the slices
+            with torch.enable_grad():
+                z = g.new_zeros(shape, requires_grad=True)
+                return torch.autograd.grad(local(z), z, g)[0]
 
-def _linear(
-    x: Tensor,
-    tables: list[tuple[Tensor, Tensor, int]],
-    slices: _Map,
-    first: Callable[[Tensor], Tensor | None] | None = None,
-) -> Tensor:
-    """``x`` through the map of ``tables`` (one per spatial axis), its slices form ``slices``.
-
-    ``first`` may compute the forward another way; it returns ``None`` where it does not apply.
-    """
-    dtype = _compute_dtype(x.dtype)
-    shape = list(x.shape)
-
-    def local_adjoint(grad: Tensor) -> Tensor:  # autograd through the slices
-        with torch.enable_grad():
-            z = grad.new_zeros(shape, requires_grad=True)
-            return torch.autograd.grad(slices(z), z, grad)[0]
-
-    def forward(t: Tensor) -> Tensor:
-        y = None if first is None else first(t)
-        if y is not None:
-            return y
-        return _products(t, [_mats(table, dtype, x.device)[0] for table in tables], slices)
-
-    def adjoint(grad: Tensor) -> Tensor:  # e.g. a bfloat16 gradient of a float32 forward
-        mats = [_mats(table, dtype, x.device)[1] for table in tables]
-        return _products(grad.to(dtype), mats, local_adjoint)
-
-    t = x.to(dtype)
-    if not (torch.is_grad_enabled() and t.requires_grad):  # inference: no autograd node
-        if not torch.is_autocast_enabled(x.device.type):
-            return forward(t).to(x.dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            return forward(t).to(x.dtype)
-    return _Linear.apply(t, forward, adjoint).to(x.dtype)
+        tables = [_transpose(t) for t in ctx.tables]
+        return _Linear.apply(grad, tables, local_adjoint), None, None, None
 
 
 # channels_last blur-pool runs oneDNN's depthwise convolution, as the reference does: on the padded
@@ -289,7 +266,8 @@ def _padded_conv(
     NaN reach other channels)."""
     ndim = x.dim() - 2
     weight = _depthwise(tuple(taps), ndim, x.size(1), x.dtype)
-    padded = pad(x, list(blur_pads(len(taps), pad_off)) * ndim, pad_mode)
+    # circular padding gathers into a contiguous copy: back to x's format for oneDNN's fast kernel
+    padded = like_format(pad(x, list(blur_pads(len(taps), pad_off)) * ndim, pad_mode), x)
     return _CONV[x.dim() - 4](padded, weight, stride=stride, groups=x.size(1))
 
 
@@ -355,15 +333,19 @@ def _conv_plan(
         return _depthwise(taps, ndim, channels, dtype), parts
 
 
+def _plan(
+    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
+) -> tuple[Tensor, list[_Part]] | None:
+    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
+    return _conv_plan(*key)
+
+
 def _unpadded_conv(
     x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
-) -> Tensor | None:
-    """The forward as the zero-padded convolution plus the border parts; ``None`` where the
-    lengths differ."""
-    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
-    plan = _conv_plan(*key)
-    if plan is None:
-        return None
+) -> Tensor:
+    """The forward as the zero-padded convolution plus the border parts (where ``_plan`` has one)."""
+    plan = _plan(x, taps, stride, pad_mode, pad_off)
+    assert plan is not None, "blur_pool_matrix runs this kernel only where the lengths agree"
     weight, parts = plan
     conv, left, c = _CONV[x.dim() - 4], blur_pads(len(taps), pad_off)[0], x.size(1)
     y = conv(x, weight, stride=stride, padding=left, groups=c)
@@ -383,24 +365,24 @@ def _unpadded_conv(
 def blur_pool_matrix(
     x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
 ) -> Tensor:
+    args: dict[str, Any] = dict(taps=taps, stride=stride, pad_mode=pad_mode, pad_off=pad_off)
     if len(taps) == 1:  # plain subsampling: nothing to multiply
         return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
-    args: dict[str, Any] = dict(taps=taps, stride=stride, pad_mode=pad_mode, pad_off=pad_off)
-    first, dtype = None, _compute_dtype(x.dtype)
+    slices = functools.partial(blur_pool_slices, **args)
+    sizes, dtype = list(zip(x.shape[2:], stride, strict=True)), _compute_dtype(x.dtype)
+    tables = [pool_table(tuple(taps), n, s, pad_mode, pad_off) for n, s in sizes]
+    kernel = None
     if is_channels_last(x) and dtype in (torch.float32, torch.bfloat16):
-        large = x.numel() * dtype.itemsize >= PADDED_COPY_MAX
-        first = functools.partial(_unpadded_conv if large else _padded_conv, **args)
-    key = tuple(taps)
-    tables = [
-        pool_table(key, n, s, pad_mode, pad_off) for n, s in zip(x.shape[2:], stride, strict=True)
-    ]
-    return _linear(x, tables, functools.partial(blur_pool_slices, **args), first)
+        unpadded = x.numel() * dtype.itemsize >= PADDED_COPY_MAX and _plan(x, **args) is not None
+        kernel = functools.partial(_unpadded_conv if unpadded else _padded_conv, **args)
+    return _Linear.apply(x, tables, slices, kernel)
 
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
     key = tuple(taps)
     tables = [upsample_table(key, n, f, pad_mode) for n, f in zip(x.shape[2:], factor, strict=True)]
-    return _linear(x, tables, lambda t: blur_upsample_slices(t, taps, factor, pad_mode))
+    slices = functools.partial(blur_upsample_slices, taps=taps, factor=factor, pad_mode=pad_mode)
+    return _Linear.apply(x, tables, slices)
 
 
 def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:

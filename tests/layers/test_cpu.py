@@ -111,6 +111,7 @@ def test_padded_conv_equals_slices_and_is_local(generator, pad_mode):
         x = x.contiguous(memory_format=torch.channels_last)
         expected = CPU.blur_pool_slices(x, _taps(k), [stride, stride], pad_mode, 1)
         actual = CPU._padded_conv(x, _taps(k), [stride, stride], pad_mode, 1)
+        assert actual.is_contiguous(memory_format=torch.channels_last), (k, stride, size)
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride}")
     x = torch.randn(1, 2, 12, 12, generator=generator).contiguous(memory_format=torch.channels_last)
     x[0, 1, 0, 5] = float("nan")

@@ -101,17 +101,6 @@ def _k(kernel: Sequence[int]) -> dict[str, int]:
     return dict(zip(("K_D", "K_H", "K_W"), _3(kernel, 1), strict=True))
 
 
-def _separable(x: Tensor, tables: _Tables) -> Tensor:
-    """Launch :func:`kernels.separable_kernel`; output shape from the tables, format from ``x``."""
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    y, dev = _output(x, tables, acc)
-    ys, yst = _as5d(y)
-    return _launch(
-        kernels.separable_kernel, y, x, y, *dev, y.numel(), *ys[1:], *_as5d(x)[1], *yst,
-        **_r(tables), ACC_F64=acc == torch.float64,
-    )  # fmt: skip
-
-
 class _SeparableGather(torch.autograd.Function):
     """A linear map given by per-axis tables; the backward: this Function, the adjoint tables."""
 
@@ -119,8 +108,16 @@ class _SeparableGather(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, x: Tensor, fwd: _Tables, adj: _Tables
     ) -> Tensor:
+        """Launch :func:`kernels.separable_kernel`: output shape from the tables, format from
+        ``x``."""
         ctx.tables = (fwd, adj)
-        return _separable(x, fwd)
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        y, dev = _output(x, fwd, acc)
+        ys, yst = _as5d(y)
+        return _launch(
+            kernels.separable_kernel, y, x, y, *dev, y.numel(), *ys[1:], *_as5d(x)[1], *yst,
+            **_r(fwd), ACC_F64=acc == torch.float64,
+        )  # fmt: skip
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
@@ -148,7 +145,7 @@ class _MaxBlurPool(torch.autograd.Function):
         ctx: Any, x: Tensor, kernel: list[int], padding: list[int], fwd: _Tables, adj: _Tables
     ) -> Tensor:
         ctx.save_for_backward(x)
-        ctx.args = (kernel, padding, adj)
+        ctx.args = (kernel, padding, fwd, adj)
         y, dev = _output(x, fwd, torch.float32)
         (xs, xst), (ys, yst) = _as5d(x), _as5d(y)
         return _launch(
@@ -161,8 +158,8 @@ class _MaxBlurPool(torch.autograd.Function):
         ctx: Any, grad: Tensor
     ) -> tuple[Tensor, None, None, None, None]:
         (x,) = ctx.saved_tensors
-        kernel, padding, adj = ctx.args
-        gm = _separable(grad, adj)  # the gradient on the stride-1 max-pooled grid
+        kernel, padding, fwd, adj = ctx.args
+        gm = _SeparableGather.apply(grad, adj, fwd)  # the gradient on the stride-1 max-pooled grid
         gx = _empty(x, x.shape[2:])
         (xs, xst), (ms, mst) = _as5d(x), _as5d(gm)
         _launch(
