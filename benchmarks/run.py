@@ -18,7 +18,8 @@ Method (see benchmarks/README.md):
 
 - Times: candidates of one comparison are run in interleaved rounds (each round runs every candidate
   once) after warm-up; the median over rounds is reported, with the spread (min-max over rounds) in the
-  JSON. The machine may be shared: compare within a run, through the ratios.
+  JSON. The machine may be shared: compare within a run, through the ratios. glibc's allocator is
+  held steady (``steady_allocator``), so a large output costs the same page faults in every round.
 - Memory floor: reading the input once and writing the output once at the bandwidth of a plain copy of
   the input (``torch.Tensor.copy_``, same layout and dtype); forward+backward: twice that (the backward
   reads the output gradient and writes the input gradient).
@@ -34,6 +35,7 @@ Method (see benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import gc
 import json
@@ -559,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    allocator = steady_allocator()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import antialias
 
@@ -574,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "processor": _cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "native_bf16": _native_bf16(),
+        "allocator": allocator,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     print(
@@ -593,6 +597,28 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(json.dumps(results, indent=1))
         print(f"wrote {args.output}")
     return 0
+
+
+def steady_allocator() -> str:
+    """Fix glibc's thresholds for returning memory to the system, so that every candidate's large
+    tensors come from the same heap in every round.
+
+    By default glibc raises its mmap threshold to the size of the last large block freed, up to 32
+    MiB: whether a 10 MiB output is served from the heap or from fresh pages (a page fault per 4
+    KiB, up to 3x the time of a matrix product) then depends on what the previous candidate freed.
+    Setting ``M_MMAP_THRESHOLD`` (32 MiB) and ``M_TRIM_THRESHOLD`` (1 GiB) ends that; the same
+    effect as the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``.
+    Returns what was set, or why nothing was (not glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return "default (not glibc)"
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    if mallopt(m_mmap_threshold, 32 << 20) != 1 or mallopt(m_trim_threshold, 1 << 30) != 1:
+        return "default (mallopt refused)"
+    return "glibc, mmap threshold 32 MiB, trim threshold 1 GiB"
 
 
 def _native_bf16() -> bool:
