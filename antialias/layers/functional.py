@@ -245,15 +245,8 @@ def blur_pool1d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Blur then subsample a 1D signal; see :func:`blur_pool2d` and :class:`.BlurPool1d`.
-
-    Shape:
-        ``(N, C, L)`` -> ``(N, C, ceil(L / stride))`` (with ``pad_off = 0``).
-
-    Example:
-        >>> blur_pool1d(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]), filter_size=3)
-        tensor([[[0., 4.]]])
-    """
+    """Blur-pool of ``(N, C, L)`` signals to ``(N, C, ceil(L / stride))``; see
+    :func:`blur_pool2d`."""
     return _blur_pool(input, *_pool_args(1, filter_size, stride, pad_mode, pad_off), "blur_pool1d")
 
 
@@ -284,15 +277,8 @@ def blur_pool3d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Blur then subsample a 3D volume; see :func:`blur_pool2d` and :class:`.BlurPool3d`.
-
-    Shape:
-        ``(N, C, D, H, W)`` -> ``(N, C, ceil(D / s), ceil(H / s), ceil(W / s))``.
-
-    Example:
-        >>> blur_pool3d(torch.ones(1, 2, 5, 6, 7), filter_size=3).shape
-        torch.Size([1, 2, 3, 3, 4])
-    """
+    """Blur-pool of ``(N, C, D, H, W)`` volumes, each axis to ``ceil(L / s)``; see
+    :func:`blur_pool2d`."""
     return _blur_pool(input, *_pool_args(3, filter_size, stride, pad_mode, pad_off), "blur_pool3d")
 
 
@@ -305,15 +291,8 @@ def max_blur_pool1d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Max at stride 1, then blur-pool (1D); see :func:`max_blur_pool2d`.
-
-    Shape:
-        ``(N, C, L)`` -> ``(N, C, ceil((L + 2 * padding - kernel_size + 1) / stride))``.
-
-    Example:
-        >>> max_blur_pool1d(torch.zeros(1, 1, 9)).shape
-        torch.Size([1, 1, 4])
-    """
+    """Max-blur-pool of ``(N, C, L)`` signals to ``ceil((L + 2 * padding - kernel_size + 1) /
+    stride)`` samples; see :func:`max_blur_pool2d`."""
     args = _max_args(1, kernel_size, padding, filter_size, stride, pad_mode, pad_off)
     return _max_blur_pool(input, *args, "max_blur_pool1d")
 
@@ -351,15 +330,8 @@ def max_blur_pool3d(
     pad_mode: str = "reflect",
     pad_off: int = 0,
 ) -> Tensor:
-    """Max at stride 1, then blur-pool (3D); see :func:`max_blur_pool2d`.
-
-    Shape:
-        ``(N, C, D, H, W)`` -> each axis ``ceil((L + 2 * padding - kernel_size + 1) / stride)``.
-
-    Example:
-        >>> max_blur_pool3d(torch.zeros(1, 1, 5, 5, 5)).shape
-        torch.Size([1, 1, 2, 2, 2])
-    """
+    """Max-blur-pool of ``(N, C, D, H, W)`` volumes, each axis to ``ceil((L + 2 * padding -
+    kernel_size + 1) / stride)``; see :func:`max_blur_pool2d`."""
     args = _max_args(3, kernel_size, padding, filter_size, stride, pad_mode, pad_off)
     return _max_blur_pool(input, *args, "max_blur_pool3d")
 
@@ -370,15 +342,8 @@ def blur_upsample1d(
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
-    """Anti-aliased upsampling (1D); see :func:`blur_upsample2d`.
-
-    Shape:
-        ``(N, C, L)`` -> ``(N, C, L * scale_factor)``.
-
-    Example:
-        >>> blur_upsample1d(torch.tensor([[[0.0, 4.0]]]))
-        tensor([[[0., 1., 3., 4.]]])
-    """
+    """Anti-aliased upsampling of ``(N, C, L)`` signals to ``(N, C, L * scale_factor)``; see
+    :func:`blur_upsample2d`."""
     return _blur_upsample(input, *_upsample_args(1, filter_size, scale_factor, pad_mode))
 
 
@@ -409,13 +374,6 @@ def blur_upsample3d(
     scale_factor: IntOrTuple = 2,
     pad_mode: str = "replicate",
 ) -> Tensor:
-    """Anti-aliased upsampling (3D); see :func:`blur_upsample2d`.
-
-    Shape:
-        ``(N, C, D, H, W)`` -> each spatial axis times ``scale_factor``.
-
-    Example:
-        >>> blur_upsample3d(torch.ones(1, 1, 2, 2, 2)).shape
-        torch.Size([1, 1, 4, 4, 4])
-    """
+    """Anti-aliased upsampling of ``(N, C, D, H, W)`` volumes, each axis times
+    ``scale_factor``; see :func:`blur_upsample2d`."""
     return _blur_upsample(input, *_upsample_args(3, filter_size, scale_factor, pad_mode))
