@@ -146,3 +146,26 @@ def test_which_path_runs(monkeypatch):
             else 0,
             "separable_matmul",
         ), (x.shape, x.dtype, used)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-bf16-units"])
+def test_half_inputs_reach_the_convolution_in_the_compute_dtype(monkeypatch, generator, native):
+    """float16 always, and bfloat16 on a CPU without bfloat16 units, are convolved in float32."""
+    monkeypatch.setattr(CPU, "native_bf16", lambda: native)
+    seen = []
+    original = CPU._padded_conv
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.dtype)
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(CPU, "_padded_conv", spy)
+    x = torch.randn(2, 8, 12, 10, generator=generator).contiguous(memory_format=torch.channels_last)
+    for dtype in (torch.float16, torch.bfloat16):
+        seen.clear()
+        y = AF.blur_pool2d(x.to(dtype))
+        compute = torch.bfloat16 if dtype == torch.bfloat16 and native else torch.float32
+        assert seen == [compute] and y.dtype == dtype, (dtype, seen)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        expected = CPU.blur_pool_slices(x.to(dtype).float(), _taps(4), [2, 2], "reflect", 0)
+        torch.testing.assert_close(y, expected.to(dtype))  # within the dtype's rounding
