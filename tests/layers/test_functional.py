@@ -469,3 +469,27 @@ def test_empty_spatial_axis_in_the_functionals():
         aps_down2d(x)
     with pytest.raises(ValueError, match=r"lps_down2d needs spatial axis 0"):
         lps_down2d(x, lambda c: c.flatten(1).sum(1))
+
+
+@pytest.mark.parametrize(
+    "call, expected",
+    [
+        (
+            lambda: AF.blur_pool1d(torch.tensor([[[0.0, 0.0, 8.0, 0.0]]]), filter_size=3),
+            [[[0.0, 4.0]]],
+        ),
+        (lambda: AF.blur_pool3d(torch.ones(1, 2, 5, 6, 7), filter_size=3).shape, [1, 2, 3, 3, 4]),
+        (lambda: AF.max_blur_pool1d(torch.zeros(1, 1, 9)).shape, [1, 1, 4]),
+        (lambda: AF.max_blur_pool3d(torch.zeros(1, 1, 5, 5, 5)).shape, [1, 1, 2, 2, 2]),
+        (lambda: AF.blur_upsample1d(torch.tensor([[[0.0, 4.0]]])), [[[0.0, 1.0, 3.0, 4.0]]]),
+        (lambda: AF.blur_upsample3d(torch.ones(1, 1, 2, 2, 2)).shape, [1, 1, 4, 4, 4]),
+    ],
+    ids=["blur_pool1d", "blur_pool3d", "max_blur_pool1d", "max_blur_pool3d", "up1d", "up3d"],
+)
+def test_1d_and_3d_functionals_on_small_examples(call, expected):
+    """The 1D and 3D functionals' values and shapes on the small inputs of their 2D twins' docs."""
+    out = call()
+    if isinstance(out, torch.Size):
+        assert list(out) == expected
+    else:
+        torch.testing.assert_close(out, torch.tensor(expected), rtol=0, atol=0)
