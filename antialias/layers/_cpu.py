@@ -141,11 +141,6 @@ def _matrix(table: AxisTable, dtype: torch.dtype, device: torch.device) -> Tenso
         return dense(table).to(device, dtype)
 
 
-@functools.lru_cache(maxsize=1024)
-def _transpose(table: AxisTable) -> AxisTable:
-    return transpose(table)
-
-
 # Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros,
 # and 0 * NaN = NaN, so one NaN or Inf would spread over the whole map. The products run when the
 # data are finite; otherwise the slices, which read only each output's window, redo the call. The
@@ -225,7 +220,7 @@ class _Linear(torch.autograd.Function):
                 z = g.new_zeros(shape, requires_grad=True)
                 return torch.autograd.grad(local(z), z, g)[0]
 
-        tables = [_transpose(t) for t in ctx.tables]
+        tables = [transpose(t) for t in ctx.tables]
         return _linear_for(grad)(grad, tables, local_adjoint), None, None, None
 
 
@@ -345,18 +340,13 @@ def _conv_plan(
         return _depthwise(taps, ndim, channels, dtype), parts
 
 
-def _plan(
-    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
-) -> tuple[Tensor, list[_Part]] | None:
-    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
-    return _conv_plan(*key)
-
-
 def _unpadded_conv(
     x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
 ) -> Tensor:
-    """The forward as the zero-padded convolution plus the border parts (where ``_plan`` has one)."""
-    plan = _plan(x, taps, stride, pad_mode, pad_off)
+    """The forward as the zero-padded convolution plus the border parts (where ``_conv_plan`` has
+    them)."""
+    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
+    plan = _conv_plan(*key)
     assert plan is not None, "blur_pool_matrix runs this kernel only where the lengths agree"
     weight, parts = plan
     conv, left, c = _CONV[x.dim() - 4], blur_pads(len(taps), pad_off)[0], x.size(1)

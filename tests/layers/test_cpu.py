@@ -17,21 +17,21 @@ import torch
 from antialias.filters import get_taps
 from antialias.layers import _cpu as CPU
 from antialias.layers import functional as AF
+from antialias.layers._checks import blur_pads
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
 
 
 @pytest.fixture
 def conv_always(monkeypatch):
-    """Every channels_last input counted as large (no padded copy); counts the unpadded path's uses."""
+    """Every channels_last input counted as large (no padded copy); records each unpadded call."""
     monkeypatch.setattr(CPU, "PADDED_COPY_MAX", 0)
     used = []
     original = CPU._unpadded_conv
 
     def spy(*args, **kwargs):
-        out = original(*args, **kwargs)
-        used.append(out is not None)
-        return out
+        used.append(True)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(CPU, "_unpadded_conv", spy)
     return used
@@ -53,8 +53,18 @@ def test_conv_path_equals_slices_2d(generator, conv_always, pad_mode):
         assert actual.is_contiguous(memory_format=torch.channels_last)
         msg = f"k={k} s={stride} n={size} off={pad_off}"
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=msg)
-    # the aligned cases ran the convolution (k=3: always; k=4, s=2: even sizes)
-    assert sum(conv_always) > len(conv_always) // 3
+    # exactly the aligned cases ran the unpadded convolution (k=3: always; k=4, s=2: even sizes)
+    aligned = 0
+    for k, stride, size, pad_off in itertools.product(
+        (2, 3, 4, 5, 7), (1, 2, 3), (2, 5, 8, 11), (0, 1)
+    ):
+        left, right = blur_pads(k, pad_off)
+        same = [
+            (n + 2 * left - k) // stride == (n + left + right - k) // stride
+            for n in (size, size + 1)
+        ]
+        aligned += all(same)
+    assert 0 < len(conv_always) == aligned
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
@@ -89,7 +99,7 @@ def test_conv_path_is_local(generator, conv_always, pad_mode, bad):
         one_hot[where] = 1.0
         expected = CPU.blur_pool_slices(one_hot, _taps(4), [2, 2], pad_mode, 0) > 0
         assert torch.equal(~torch.isfinite(out), expected), f"{pad_mode} {bad} at {where}"
-    assert all(conv_always)  # every call ran the convolution and its border parts
+    assert len(conv_always) == 5  # every call ran the convolution and its border parts
 
 
 def test_conv_path_backward_is_the_adjoint(generator, conv_always):

@@ -96,8 +96,10 @@ def dense(table: AxisTable) -> Tensor:
     return mat.scatter_add_(1, index.long().clamp(min=0), weight * (index >= 0))
 
 
+@functools.lru_cache(maxsize=1024)
 def transpose(table: AxisTable) -> AxisTable:
-    """The adjoint's table: per input sample, the outputs that read it and with which weight."""
+    """The adjoint's table: per input sample, the outputs that read it and with which weight
+    (cached, as the tables it takes)."""
     idx, w, length = table
     idx, out_len = idx.long(), idx.size(0)
     used = idx >= 0
