@@ -41,12 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from antialias.layers._checks import check_input, check_tuple
 from antialias.layers._polyphase_ops import (
     _lowest_argmax,
     _unravel,
     _wrap_to_multiple,
     aps_norms,
     check_norm,
+    check_polyphase_size,
 )
 
 _A = TypeVar("_A", bound="_AnchoredConv")
@@ -66,26 +68,8 @@ __all__ = [
 
 
 def _check_input(x: Any, ndim: int, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} expects a tensor, got {type(x).__name__}")
-    if x.dim() != ndim + 2:
-        raise ValueError(
-            f"{name} expects an (N, C, {', '.join('LHW'[-ndim:] if ndim < 3 else 'DHW')}) tensor, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} expects a floating-point tensor, got {x.dtype}")
-    if any(s == 0 for s in x.shape[2:]):
-        raise ValueError(f"{name} expects non-empty spatial axes, got shape {tuple(x.shape)}")
-
-
-def _check_stride(stride: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
-    values = (stride,) * ndim if isinstance(stride, int) else tuple(stride)
-    if len(values) != ndim or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in values
-    ):
-        raise ValueError(f"{name}: stride must be an int >= 1 or {ndim} of them, got {stride!r}")
-    return values
+    check_input(x, ndim, None, name)
+    check_polyphase_size(x, name)
 
 
 def _take_per_sample(x: Tensor, axis: int, index: Tensor) -> Tensor:
@@ -118,9 +102,8 @@ def _anchor(x: Tensor, stride: tuple[int, ...], norm: str) -> tuple[Tensor, Tens
 def _polyphase_anchor(
     x: Tensor, stride: int | Sequence[int], norm: str, return_shift: bool, ndim: int
 ) -> Tensor | tuple[Tensor, Tensor]:
-    name = f"polyphase_anchor{ndim}d"
-    _check_input(x, ndim, name)
-    out, shift = _anchor(x, _check_stride(stride, ndim, name), check_norm(norm))
+    _check_input(x, ndim, f"polyphase_anchor{ndim}d")
+    out, shift = _anchor(x, check_tuple(stride, ndim, "stride"), check_norm(norm))
     return (out, shift) if return_shift else out
 
 
@@ -208,13 +191,12 @@ class _Anchor(nn.Module):
 
     def __init__(self, stride: int | Sequence[int], norm: str = "l2") -> None:
         super().__init__()
-        self.stride = _check_stride(stride, self.ndim, type(self).__name__)
+        self.stride = check_tuple(stride, self.ndim, "stride")
         self.norm = check_norm(norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = _polyphase_anchor(x, self.stride, self.norm, False, self.ndim)
-        assert isinstance(out, Tensor)
-        return out
+        _check_input(x, self.ndim, type(self).__name__)
+        return _anchor(x, self.stride, self.norm)[0]
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, norm={self.norm!r}"
@@ -256,9 +238,8 @@ class _TokenAnchor(nn.Module):
         self.norm = check_norm(norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = _token_anchor(x, self.norm, False, self.ndim)
-        assert isinstance(out, Tensor)
-        return out
+        _check_input(x, self.ndim, type(self).__name__)
+        return _anchor(x, tuple(x.shape[2:]), self.norm)[0]
 
     def extra_repr(self) -> str:
         return f"norm={self.norm!r}"
@@ -373,24 +354,18 @@ class _AnchoredConv:
         return new
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._anchored(x, super().forward)  # type: ignore[misc]
+        _check_input(x, self.ndim, type(self).__name__)
+        if self.score == "output":
+            y = self._output_anchored(x)
+        else:
+            y = super().forward(_anchor(x, self.stride, self.norm)[0])  # type: ignore[misc]
+        return _anchor(y, tuple(y.shape[2:]), self.norm)[0] if self.token_anchor else y
 
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, token_anchor={self.token_anchor}, "  # type: ignore[misc]
             f"norm={self.norm!r}, score={self.score!r}"
         )
-
-    def _anchored(self, x: Tensor, conv: Any) -> Tensor:
-        _check_input(x, self.ndim, type(self).__name__)
-        if self.score == "output":
-            y = self._output_anchored(x)
-        else:
-            x, _ = _anchor(x, tuple(self.stride), self.norm)
-            y = conv(x)
-        if self.token_anchor:
-            y, _ = _anchor(y, tuple(y.shape[2:]), self.norm)
-        return y
 
     def _output_anchored(self, x: Tensor) -> Tensor:
         """The convolution at every offset (circular), then the component of largest output norm."""
@@ -401,13 +376,10 @@ class _AnchoredConv:
         dense = _CONV[self.ndim](
             F.pad(x, pads, mode="circular"), weight, conv.bias, 1, 0, 1, conv.groups
         )
-        if any(dense.size(d + 2) % s for d, s in enumerate(stride)):
-            y, _ = _anchor(dense, stride, self.norm)
-            index = tuple(slice(0, (y.size(d + 2) // s) * s, s) for d, s in enumerate(stride))
-            return y[(slice(None), slice(None)) + index]
-        # Sides divisible by the stride: rolling the chosen component to phase 0 and keeping every
-        # stride-th sample reads x[p + s * j]; gathering those reads 1/s of each axis, not all of it.
-        phases = _unravel(_lowest_argmax(aps_norms(dense, stride, self.norm)), stride)
+        # Rolling the chosen component (phase p) to 0 and keeping every stride-th sample reads
+        # dense[p + s * j] for j < side // s, never wrapping: gathering those reads 1/s of each axis.
+        norms = aps_norms(_wrap_to_multiple(dense, stride), stride, self.norm)
+        phases = _unravel(_lowest_argmax(norms), stride)
         for d, (p, s) in enumerate(zip(phases, stride, strict=True)):
             steps = s * torch.arange(dense.size(d + 2) // s, device=dense.device)
             dense = _take_per_sample(dense, d + 2, p.unsqueeze(1) + steps)

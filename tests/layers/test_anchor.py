@@ -112,7 +112,7 @@ def test_output_score_breaks_the_ties_of_a_normalized_input() -> None:
 
 def test_output_score_selects_the_rolled_component_per_sample() -> None:
     """Per sample, the output is the dense convolution rolled to its largest-norm phase and kept at
-    every stride-th sample, bitwise; sides divisible by the stride gather the component directly."""
+    every stride-th sample, bitwise, for sides divisible by the stride and not."""
     from antialias.layers.anchor import _anchor
 
     conv = AnchoredConv2d(3, 5, 4, score="output")
@@ -160,11 +160,17 @@ def test_errors_name_the_bad_value() -> None:
         AnchoredConv2d(3, 4, 2, score="phase")
     with pytest.raises(ValueError, match="norm must be one of"):
         PolyphaseAnchor2d(2, norm="l3")
-    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+    with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
         PolyphaseAnchor2d(0)
-    with pytest.raises(ValueError, match=r"got shape \(2, 3, 8\)"):
+    with pytest.raises(TypeError, match="stride must be an int or a tuple of 2 ints, got True"):
+        PolyphaseAnchor2d(True)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"4D input \(N, C, H, W\), got a 3D tensor of shape \[2, 3, 8\]"
+    ):
         polyphase_anchor2d(_randn(2, 3, 8), 2)
+    with pytest.raises(ValueError, match=r"3D input \(N, C, L\), got a 2D tensor"):
+        polyphase_anchor1d(_randn(2, 3), 2)
     with pytest.raises(TypeError, match="floating-point"):
         token_anchor2d(torch.ones(1, 1, 2, 2, dtype=torch.int64))
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match=r"spatial axis 0 of size >= 1 .*shape \[1, 1, 0\]"):
         token_anchor1d(torch.ones(1, 1, 0))
