@@ -162,8 +162,6 @@ def _check(
 ) -> str:
     ndim = first.dim() - 2
     errors: list[str] = []
-    stride: tuple[int, ...] | None = None
-    base: list[int] = []
     bases = [[s * scale for s in first.shape[2:]] for scale in _SCALES]
     declared = _declared_size(model, ndim)
     if declared is not None and declared not in bases:
@@ -183,11 +181,8 @@ def _check(
             doubled = None
         stride = _total_stride(base, shapes, doubled)
         break
-    if stride is None:
-        raise ValueError(
-            f"circular=True: {name} was not returned: its forward fails on the check inputs "
-            f"({'; '.join(errors)}), so its invariance cannot be checked"
-        )
+    else:
+        raise _unrunnable(name, errors)
     if total_stride is not None:
         given = (total_stride,) * ndim if isinstance(total_stride, int) else tuple(total_stride)
         stride = tuple(max(a, b) for a, b in zip(stride, given, strict=True))
@@ -207,7 +202,11 @@ def _check(
                 f"circular=True: {name} was not returned: its output holds no tensor to compare"
             )
         return _compare(model, x, rest, reference, stride, suspects, name, sides != candidates[0])
-    raise ValueError(
+    raise _unrunnable(name, errors)
+
+
+def _unrunnable(name: str, errors: list[str]) -> ValueError:
+    return ValueError(
         f"circular=True: {name} was not returned: its forward fails on the check inputs "
         f"({'; '.join(errors)}), so its invariance cannot be checked"
     )
