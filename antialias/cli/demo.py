@@ -60,14 +60,15 @@ def _filters(value: str) -> list[Any]:
     return out
 
 
-def _models(value: str) -> tuple[str, ...]:
-    from antialias.apps.demo import MODELS
+def _models(value: str) -> list[str]:
+    """``"cnn,vit"`` -> the names, checked as :class:`~antialias.apps.demo.DemoConfig` checks them."""
+    from antialias.apps.demo import check_models
 
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    if "cnn" not in names or not set(names) <= set(MODELS):
-        raise argparse.ArgumentTypeError(
-            f"expected 'cnn' or 'cnn,vit' (models of {MODELS}), got {value!r}"
-        )
+    names = csv_list(value)
+    try:
+        check_models(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     return names
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "VIT_METHODS",
     "DemoConfig",
     "Variant",
+    "check_models",
     "make_variants",
     "parse_methods",
     "spec_name",
@@ -162,10 +163,7 @@ class DemoConfig:
             self.methods = tuple(self.methods)
             parse_methods(self.methods)  # validate now, not after minutes of training
         self.models = tuple(self.models)
-        if "cnn" not in self.models or not set(self.models) <= set(MODELS):
-            raise ValueError(
-                f"models must hold 'cnn' (the baseline) and may add 'vit', got {self.models!r}"
-            )
+        check_models(self.models)
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -237,6 +235,21 @@ class DemoConfig:
             "batch_size": self.resolved_batch_size,
             "seeds": list(self.seeds),
         }
+
+
+def check_models(models: Sequence[str]) -> None:
+    """Check the model families of a run (:data:`MODELS`): ``"cnn"``, optionally with ``"vit"``.
+
+    Raises:
+        ValueError: ``"cnn"`` is missing or a name is not in :data:`MODELS`.
+
+    Example:
+        >>> check_models(["cnn", "vit"])
+    """
+    if "cnn" not in models or not set(models) <= set(MODELS):
+        raise ValueError(
+            f"models must hold 'cnn' (the baseline) and may add 'vit', got {tuple(models)!r}"
+        )
 
 
 def spec_name(spec: FilterSpec) -> str:
