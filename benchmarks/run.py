@@ -564,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     allocator = steady_allocator()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import antialias
+    from antialias.layers._cpu import native_bf16
 
     meta = {
         "command": " ".join(
@@ -576,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "processor": _cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": _native_bf16(),
+        "native_bf16": native_bf16(),
         "allocator": allocator,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
@@ -619,12 +620,6 @@ def steady_allocator() -> str:
     if mallopt(m_mmap_threshold, 32 << 20) != 1 or mallopt(m_trim_threshold, 1 << 30) != 1:
         return "default (mallopt refused)"
     return "glibc, mmap threshold 32 MiB, trim threshold 1 GiB"
-
-
-def _native_bf16() -> bool:
-    """Whether the CPU has bfloat16 units (AVX512-BF16 or AMX), as torch reports them."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def _cpu_name() -> str:
