@@ -35,6 +35,7 @@ Method (see benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import datetime
 import gc
@@ -571,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
-        "processor": _cpu_name(),
+        "processor": cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "native_bf16": native_bf16(),
         "allocator": allocator,
@@ -618,21 +619,20 @@ def steady_allocator() -> str:
     return "glibc, mmap threshold 32 MiB, trim threshold 1 GiB"
 
 
-def _cpu_name() -> str:
-    """The model name, with family and model numbers (virtual machines often hide the name)."""
-    try:
-        info = dict(
-            (key.strip(), value.strip())
-            for key, _, value in (
-                line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines()
-            )
-            if value
-        )
-    except OSError:
-        info = {}
-    if "model name" not in info:
-        return platform.processor() or "unknown CPU"
-    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')})"
+def cpu_name() -> str:
+    """The CPU's model name, with its family and model numbers where /proc/cpuinfo has them
+    (virtual machines often hide the name)."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("model name", "cpu family", "model") and key not in fields:
+                fields[key] = value
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        return f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+    return fields["model name"]
 
 
 if __name__ == "__main__":
