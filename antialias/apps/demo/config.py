@@ -75,7 +75,6 @@ def variant_filter(variant: Variant) -> FilterSpec | None:
 
 MODELS = ("cnn", "vit")
 """The model families of a run: the CNN variants, and the small ViT with and without anchoring."""
-VIT_METHODS = ("vit", "vit-anchored")
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,14 @@ class Variant:
     method: str
     filter_size: FilterSpec | None
     label: str
+
+
+# The variants that ``models=("cnn", "vit")`` adds; VIT_METHODS: the methods DemoViT builds.
+_VIT_VARIANTS = (
+    Variant("vit", "vit", None, "ViT (patch 4)"),
+    Variant("vit-anchored", "vit-anchored", None, "ViT + anchoring"),
+)
+VIT_METHODS = tuple(v.method for v in _VIT_VARIANTS)
 
 
 @dataclass
@@ -218,10 +225,7 @@ class DemoConfig:
         else:
             variants = parse_methods(self.methods)
         if "vit" in self.models:
-            variants += [
-                Variant("vit", "vit", None, "ViT (patch 4)"),
-                Variant("vit-anchored", "vit-anchored", None, "ViT + anchoring"),
-            ]
+            variants += _VIT_VARIANTS
         return _check_distinct(variants, "models")
 
     def to_dict(self) -> dict[str, Any]:
