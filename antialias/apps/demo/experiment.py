@@ -21,6 +21,7 @@ from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name
 from antialias.apps.demo.data import DemoData, load_data
 from antialias.apps.demo.training import evaluate_model, train_model
 from antialias.devices import resolve_device
+from antialias.layers import check_backend
 
 __all__ = ["run_demo"]
 
@@ -97,6 +98,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     variants = config.variants()
     device = resolve_device(config.device)  # a bad name or missing CUDA fails before any training
+    check_backend(device)  # so does a forced ANTIALIAS_BACKEND that cannot run on it
     # Loading in the parent first surfaces data errors (and downloads) before any worker starts.
     data = _load(config, download=config.download)
     if config.dataset == "cifar10" and device.type == "cpu":
