@@ -34,6 +34,7 @@ def test_reduced_run_structure(reduced_result):
     assert r["config"]["seeds"] == [0, 1] and r["config"]["epochs"] == 1
     for v in r["variants"]:
         assert [s["seed"] for s in v["seeds"]] == [0, 1]
+        assert v["lr"] == r["config"]["lr"]  # the CNN variants train at the configured rate
         for key, _ in demo.METRICS:
             values = [s[key] for s in v["seeds"]]
             assert all(0.0 <= x <= 1.0 for x in values)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name
+from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name, variant_lr
 from antialias.apps.demo.data import DemoData, load_data
 from antialias.apps.demo.training import evaluate_model, train_model
 from antialias.devices import resolve_device
@@ -91,8 +91,9 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: ``"config"``, ``"environment"``, ``"wall_time_s"``, ``"variants"`` (per
-        variant: per-seed metrics, ``"summary"`` with mean/std/min/max per metric and the mean
-        diagonal curves), and ``"comparison"`` (each variant against the baseline).
+        variant: its peak learning rate ``"lr"``, per-seed metrics, ``"summary"`` with
+        mean/std/min/max per metric and the mean diagonal curves), and ``"comparison"`` (each
+        variant against the baseline).
     """
     config = config or DemoConfig()
     start = time.perf_counter()
@@ -210,6 +211,7 @@ def _collect(
                 "filter_size": spec_name(variant.filter_size)
                 if variant.filter_size is not None
                 else None,
+                "lr": variant_lr(variant, config),
                 "seeds": [
                     {k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs
                 ],
