@@ -5,9 +5,9 @@ random too), on smooth random images (bilinear upsampling of noise, so that the 
 content): circular consistency (:func:`antialias.metrics.circular_consistency`, shifts up to 32) and
 crop consistency (:func:`antialias.metrics.crop_consistency`, 224 crops at offsets up to 31) of the
 original and the converted model, the largest relative logit change under circular shifts, and the
-time per image of one forward pass (batch 8, the two models timed in alternation, median of 5,
-``torch.no_grad``). One JSON object per model
-goes to ``--output``::
+time per image of one forward pass (batch 8, the two models timed in interleaved rounds by
+``benchmarks/run.py``'s ``race``, median of 5, ``torch.no_grad``). One JSON object per model goes
+to ``--output``::
 
     nice -n 19 python benchmarks/convert_sweep_families.py --output
     benchmarks/convert_sweep_families.json
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ import timm
 import torch
 import torch.nn.functional as F
 import torchvision
+from run import race  # benchmarks/run.py: python puts the script's folder on sys.path
 from torch import nn
 
 from antialias import convert
@@ -48,20 +48,6 @@ FAMILIES: dict[str, Callable[[], nn.Module]] = {
 def _images(n: int, side: int, seed: int) -> torch.Tensor:
     noise = torch.randn(n, 3, side // 8, side // 8, generator=torch.Generator().manual_seed(seed))
     return F.interpolate(noise, size=(side, side), mode="bilinear", align_corners=False)
-
-
-def _ms_per_image(models: list[nn.Module], x: torch.Tensor, rounds: int = 5) -> list[float]:
-    """Median time per image of each model, timed in alternation (load on the machine hits all)."""
-    times: list[list[float]] = [[] for _ in models]
-    with torch.no_grad():
-        for model in models:
-            model(x)
-        for _ in range(rounds):
-            for model, record in zip(models, times, strict=True):
-                start = time.perf_counter()
-                model(x)
-                record.append(time.perf_counter() - start)
-    return [1000 * statistics.median(t) / x.size(0) for t in times]
 
 
 def _measure(model: nn.Module, images: torch.Tensor, crops: torch.Tensor) -> dict[str, Any]:
@@ -107,9 +93,14 @@ def run(name: str) -> dict[str, Any]:
     row["convert_seconds"] = round(time.perf_counter() - start, 1)
     row["after"] = _measure(converted, images, crops)
     row["state_kept"] = list(converted.state_dict()) == list(model.state_dict())
-    row["before"]["ms_per_image"], row["after"]["ms_per_image"] = _ms_per_image(
-        [model, converted], images
-    )
+    with torch.no_grad():
+        times = race(
+            {"before": lambda: model(images), "after": lambda: converted(images)},
+            rounds=5,
+            warmup=1,
+        )
+    for side in ("before", "after"):
+        row[side]["ms_per_image"] = 1000 * times[side]["median"] / images.size(0)
     return row
 
 
@@ -118,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("convert_sweep_families.json"))
     parser.add_argument("--models", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []
     for name in args.models:
         row = run(name)

@@ -38,7 +38,6 @@ import contextlib
 import inspect
 import json
 import logging
-import platform
 import statistics
 import sys
 import time
@@ -740,34 +739,16 @@ def _write(result: dict[str, Any], output: str | None) -> None:
         sys.stdout.write(text + "\n")
 
 
-def _cpu_name() -> str:
-    """The CPU's model name, with its family and model numbers where /proc/cpuinfo has them."""
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if (
-                    key.strip() in ("model name", "cpu family", "model")
-                    and key.strip() not in fields
-                ):
-                    fields[key.strip()] = value.strip()
-    if "model name" not in fields:
-        return platform.processor() or platform.machine()
-    if "cpu family" in fields and "model" in fields:
-        return f"{fields['model name']} (family {fields['cpu family']} model {fields['model']})"
-    return fields["model name"]
-
-
 def compile_cost_main(args: argparse.Namespace) -> int:
     import triton
+    from run import cpu_name  # benchmarks/run.py: python puts the script's folder on sys.path
 
     started = time.time()
     result: dict[str, Any] = {
         "env": {
             "torch": torch.__version__,
             "triton": triton.__version__,
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "threads": torch.get_num_threads(),
             "ptxas": triton.knobs.nvidia.ptxas.path,
         },

@@ -35,6 +35,7 @@ Method (see benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import datetime
 import gc
@@ -118,18 +119,14 @@ def peak_memory(fn: Callable[[], Any]) -> int:
     return peak
 
 
-def elementwise_blur() -> Any:
-    """Run our blur-pool in its elementwise (strided slices) formulation, e.g. for FLOP counting."""
-    from antialias.layers.functional import set_backend
-
-    return set_backend("slices")
-
-
 def count_flops(model: nn.Module, x: Tensor) -> int:
+    """FLOPs of one forward pass, our blur-pool run as its elementwise strided slices (uncounted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from antialias.layers.functional import set_backend
+
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), elementwise_blur(), counter:
+    with torch.no_grad(), set_backend("slices"), counter:
         model(x)
     return int(counter.get_total_flops())
 
@@ -564,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     allocator = steady_allocator()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import antialias
+    from antialias.layers._cpu import native_bf16
 
     meta = {
         "command": " ".join(
@@ -574,9 +572,9 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
-        "processor": _cpu_name(),
+        "processor": cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": _native_bf16(),
+        "native_bf16": native_bf16(),
         "allocator": allocator,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
@@ -621,27 +619,20 @@ def steady_allocator() -> str:
     return "glibc, mmap threshold 32 MiB, trim threshold 1 GiB"
 
 
-def _native_bf16() -> bool:
-    """Whether the CPU has bfloat16 units (AVX512-BF16 or AMX), as torch reports them."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def _cpu_name() -> str:
-    """The model name, with family and model numbers (virtual machines often hide the name)."""
-    try:
-        info = dict(
-            (key.strip(), value.strip())
-            for key, _, value in (
-                line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines()
-            )
-            if value
-        )
-    except OSError:
-        info = {}
-    if "model name" not in info:
-        return platform.processor() or "unknown CPU"
-    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')})"
+def cpu_name() -> str:
+    """The CPU's model name, with its family and model numbers where /proc/cpuinfo has them
+    (virtual machines often hide the name)."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("model name", "cpu family", "model") and key not in fields:
+                fields[key] = value
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        return f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+    return fields["model name"]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -35,11 +37,44 @@ def _exported(tmp_path: Path) -> Path:
     return path
 
 
-def _with_member(archive: Path, out: Path, suffix: str, data: bytes) -> Path:
+def _rewritten(
+    archive: Path,
+    out: Path,
+    edits: dict[str, Callable[[bytes], bytes]] | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """A copy of ``archive`` whose members ending in a key of ``edits`` hold what its function
+    makes of them, with the ``extra`` members added (paths inside the archive's folder)."""
+    edits = edits or {}
     with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        prefix = zin.namelist()[0].split("/")[0]
         for info in zin.infolist():
-            zout.writestr(info, data if info.filename.endswith(suffix) else zin.read(info.filename))
+            data = zin.read(info.filename)
+            for suffix, edit in edits.items():
+                if info.filename.endswith(suffix):
+                    data = edit(data)
+            zout.writestr(info, data)
+        for name, data in (extra or {}).items():
+            zout.writestr(f"{prefix}/{name}", data)
     return out
+
+
+def _json(edit: Callable[[Any], Any]) -> Callable[[bytes], bytes]:
+    """An edit of ``_rewritten`` that edits a member's JSON."""
+    return lambda data: json.dumps(edit(json.loads(data))).encode()
+
+
+def _with_program(
+    archive: Path,
+    out: Path,
+    edit: Callable[[dict], dict],
+    config_edit: Callable[[dict], dict] | None = None,
+) -> Path:
+    """A copy of ``archive`` whose models/model.json (and weights configuration) are edited."""
+    edits = {"models/model.json": _json(edit)}
+    if config_edit is not None:
+        edits["model_weights_config.json"] = _json(config_edit)
+    return _rewritten(archive, out, edits)
 
 
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
@@ -51,7 +86,8 @@ def test_pt2_with_a_pickle_payload_is_refused_without_running_it(
     buffer = io.BytesIO()
     torch.save((payload,), buffer)
     # torch.export.load unpickles the sample inputs with weights_only=False: the classic way in.
-    evil = _with_member(ok, tmp_path / "evil.pt2", "sample_inputs/model.pt", buffer.getvalue())
+    payload_member = {"sample_inputs/model.pt": lambda _: buffer.getvalue()}
+    evil = _rewritten(ok, tmp_path / "evil.pt2", payload_member)
     with pytest.raises(_io.UnsafeFileError, match="run code"):
         _io.load_exported_program(evil)
     assert not marker.exists()
@@ -84,23 +120,6 @@ def test_pt2_with_a_pickle_payload_is_refused_without_running_it(
     assert _io.load_exported_program(ok).module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
 
 
-def _with_config(archive: Path, out: Path, entry: dict, extra: dict[str, bytes]) -> Path:
-    """A copy of ``archive`` whose constants configuration holds ``entry`` (as ``"evil"``) and whose
-    constants folder holds the ``extra`` members."""
-    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
-        prefix = zin.namelist()[0].split("/")[0]
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("model_constants_config.json"):
-                config = json.loads(data)
-                config["config"]["evil"] = entry
-                data = json.dumps(config).encode()
-            zout.writestr(info, data)
-        for name, data in extra.items():
-            zout.writestr(f"{prefix}/data/constants/{name}", data)
-    return out
-
-
 @pytest.mark.slow  # torch.export of a tiny model: ~5 s
 @pytest.mark.parametrize(
     "path_name, use_pickle",
@@ -120,8 +139,16 @@ def test_pt2_whose_configuration_names_a_pickle_is_refused_without_running_it(
         "use_pickle": use_pickle,
         "tensor_meta": None,
     }
-    evil = _with_config(
-        _exported(tmp_path), tmp_path / "evil.pt2", entry, {path_name: pickle.dumps(payload)}
+
+    def add_entry(config: dict) -> dict:
+        config["config"]["evil"] = entry
+        return config
+
+    evil = _rewritten(
+        _exported(tmp_path),
+        tmp_path / "evil.pt2",
+        {"model_constants_config.json": _json(add_entry)},
+        {f"data/constants/{path_name}": pickle.dumps(payload)},
     )
     with pytest.raises(_io.UnsafeFileError, match=f"names a.*payload.*{path_name}.*run code"):
         _io.load_exported_program(evil)
@@ -137,37 +164,31 @@ def test_pt2_with_compiled_code_unsafe_expressions_or_the_old_format_is_refused(
     tmp_path: Path,
 ) -> None:
     ok = _exported(tmp_path)
-    prefix = zipfile.ZipFile(ok).namelist()[0].split("/")[0]
-    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "aoti.pt2", "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info, zin.read(info.filename))
-        zout.writestr(f"{prefix}/data/aotinductor/model/model.so", b"whatever")
+    aoti = _rewritten(
+        ok, tmp_path / "aoti.pt2", extra={"data/aotinductor/model/model.so": b"whatever"}
+    )
     with pytest.raises(_io.UnsafeFileError, match="AOTInductor"):
-        _io.load_exported_program(tmp_path / "aoti.pt2")
+        _io.load_exported_program(aoti)
+
     # torch parses size expressions with sympy, which evaluates them as Python.
-    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "expr.pt2", "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("models/model.json"):
-                program = json.loads(data)
-                program["graph_module"]["graph"]["sym_int_values"] = {
-                    "s": {"as_expr": {"expr_str": "__import__('os').getcwd()", "hint": None}}
-                }
-                data = json.dumps(program).encode()
-            zout.writestr(info, data)
+    def with_expression(program: dict) -> dict:
+        program["graph_module"]["graph"]["sym_int_values"] = {
+            "s": {"as_expr": {"expr_str": "__import__('os').getcwd()", "hint": None}}
+        }
+        return program
+
+    expr = _with_program(ok, tmp_path / "expr.pt2", with_expression)
     with pytest.raises(_io.UnsafeFileError, match="not plain arithmetic"):
-        _io.load_exported_program(tmp_path / "expr.pt2")
+        _io.load_exported_program(expr)
+
     # torch compiles the guards on input shapes into the module and runs them on every call.
-    with zipfile.ZipFile(ok) as zin, zipfile.ZipFile(tmp_path / "guard.pt2", "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("models/model.json"):
-                program = json.loads(data)
-                program["guards_code"] = ["__import__('os').getcwd() is not None"]
-                data = json.dumps(program).encode()
-            zout.writestr(info, data)
+    def with_guard(program: dict) -> dict:
+        program["guards_code"] = ["__import__('os').getcwd() is not None"]
+        return program
+
+    guard = _with_program(ok, tmp_path / "guard.pt2", with_guard)
     with pytest.raises(_io.UnsafeFileError, match="guard that is not plain arithmetic"):
-        _io.load_exported_program(tmp_path / "guard.pt2")
+        _io.load_exported_program(guard)
     with zipfile.ZipFile(tmp_path / "old.pt2", "w") as z:
         z.writestr("x/version", "1")
     with pytest.raises(_io.CheckpointError, match="current format"):
@@ -205,19 +226,6 @@ def _renamed(node: object, old: str, new: str) -> object:
     if isinstance(node, list):
         return [_renamed(v, old, new) for v in node]
     return new if node == old else node
-
-
-def _with_program(archive: Path, out: Path, edit: object, config_edit: object = None) -> Path:
-    """A copy of ``archive`` whose models/model.json (and weights configuration) are edited."""
-    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("models/model.json"):
-                data = json.dumps(edit(json.loads(data))).encode()  # type: ignore[operator]
-            if config_edit and info.filename.endswith("model_weights_config.json"):
-                data = json.dumps(config_edit(json.loads(data))).encode()  # type: ignore[operator]
-            zout.writestr(info, data)
-    return out
 
 
 def _nodes(program: dict, target: str) -> list[dict]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import keyword as keyword_module
+import json
+import keyword
 import logging
 import os
 import pickle
@@ -160,7 +161,6 @@ def verify_safetensors(path: str | os.PathLike[str], *, what: str = "file") -> N
     Raises:
         CheckpointError: the file is damaged (the message names it and the first fault).
     """
-    import json
     import math
 
     path = Path(path)
@@ -351,6 +351,11 @@ _PT2_STRING = re.compile(r"'[A-Za-z_][A-Za-z0-9_]*'")
 # ``getattr(module, "layer-1")``, where no quote or backslash may appear).
 _PT2_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PT2_ATTRIBUTE_PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+# What each rule accepts, as a refusal names it.
+_PT2_RULES = {
+    _PT2_IDENTIFIER: "a Python identifier (keywords are not)",
+    _PT2_ATTRIBUTE_PATH: "a dotted path of plain names",
+}
 # Fields that hold a name (an empty or missing name, which torch allows for positional arguments
 # and old nodes, cannot carry code) and fields that hold an attribute path.
 _PT2_NAME_FIELDS = frozenset({"name", "as_name", "user_input_name"})
@@ -459,8 +464,6 @@ def _pt2_names(node: Any, where: str) -> Iterator[tuple[str, Any, re.Pattern[str
 def _pt2_keyword_inputs(spec: Any) -> list[Any]:
     """The keyword-input names of a module's input spec (pytree JSON): the keys of the dict that
     follows the positional tuple, which FX writes into the forward's source."""
-    import json
-
     if spec is None:
         return []
     try:
@@ -480,8 +483,6 @@ def _pt2_keyword_inputs(spec: Any) -> list[Any]:
 
 def _check_pt2_archive(path: Path) -> None:
     # Reads the archive as torch will and refuses anything torch would unpickle or run.
-    import json
-
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -561,17 +562,14 @@ def _check_pt2_archive(path: Path) -> None:
                 ]
                 checks += [(text, _PT2_GUARD_NAMES, _PT2_GUARD_OPS) for text in guards]
                 for field, value, rule in _pt2_names(program, ""):
-                    keyword = rule is _PT2_IDENTIFIER and keyword_module.iskeyword(str(value))
-                    if not isinstance(value, str) or not rule.fullmatch(value) or keyword:
-                        kind = (
-                            "a Python identifier (keywords are not)"
-                            if rule is _PT2_IDENTIFIER
-                            else "a dotted path of plain names"
-                        )
+                    matches = isinstance(value, str) and rule.fullmatch(value)
+                    # A keyword matches the identifier rule, but FX's source would not compile.
+                    if not matches or (rule is _PT2_IDENTIFIER and keyword.iskeyword(value)):
                         raise _pt2_refuse(
                             path,
                             f"models/{model}.json: {field.lstrip('.')} is {str(value)[:60]!r}, "
-                            f"not {kind}; torch writes it into the Python code it generates and runs",
+                            f"not {_PT2_RULES[rule]}; torch writes it into the Python code it "
+                            "generates and runs",
                         )
                 for text, words, ops in checks:
                     if not isinstance(text, str) or not _pt2_safe_expression(text, words, ops):

@@ -60,14 +60,15 @@ def _filters(value: str) -> list[Any]:
     return out
 
 
-def _models(value: str) -> tuple[str, ...]:
-    from antialias.apps.demo import MODELS
+def _models(value: str) -> list[str]:
+    """``"cnn,vit"`` -> the names, checked as :class:`~antialias.apps.demo.DemoConfig` checks them."""
+    from antialias.apps.demo import check_models
 
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    if "cnn" not in names or not set(names) <= set(MODELS):
-        raise argparse.ArgumentTypeError(
-            f"expected 'cnn' or 'cnn,vit' (models of {MODELS}), got {value!r}"
-        )
+    names = csv_list(value)
+    try:
+        check_models(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     return names
 
 
@@ -221,7 +222,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="training batch size; auto: 32 for digits, 128 for cifar10",
     )
     models.add_argument(
-        "--lr", type=float, default=0.01, help="peak learning rate (AdamW, one-cycle)"
+        "--lr",
+        type=float,
+        default=0.01,
+        help="peak learning rate (AdamW, one-cycle); the ViT variants take a tenth of it",
     )
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(

@@ -100,3 +100,14 @@ def test_parse_methods_errors(names, error, match):
     if error is ValueError and names:
         with pytest.raises(ValueError, match=match):
             DemoConfig(methods=tuple(names))
+
+
+def test_the_vit_variants_train_at_a_tenth_of_the_learning_rate():
+    config = DemoConfig(models=("cnn", "vit"), filters=(3,), aps=False, lr=0.02)
+    lrs = {v.name: demo_config.variant_lr(v, config) for v in config.variants()}
+    assert lrs == {
+        "baseline": 0.02,
+        "blur-3": 0.02,
+        "vit": pytest.approx(0.002),
+        "vit-anchored": pytest.approx(0.002),
+    }

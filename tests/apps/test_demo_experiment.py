@@ -34,6 +34,7 @@ def test_reduced_run_structure(reduced_result):
     assert r["config"]["seeds"] == [0, 1] and r["config"]["epochs"] == 1
     for v in r["variants"]:
         assert [s["seed"] for s in v["seeds"]] == [0, 1]
+        assert v["lr"] == r["config"]["lr"]  # the CNN variants train at the configured rate
         for key, _ in demo.METRICS:
             values = [s[key] for s in v["seeds"]]
             assert all(0.0 <= x <= 1.0 for x in values)
@@ -104,3 +105,17 @@ def test_comparison_run_adds_subpixel_consistency_and_epoch_time(tmp_path):
     paths = write_outputs(result, tmp_path)
     assert "| MaxPool + LPS |" in paths["table"].read_text()
     assert paths["consistency"].read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_forced_backend_that_cannot_run_on_the_device_fails_before_the_data(monkeypatch):
+    from antialias.layers import _triton, set_backend
+
+    monkeypatch.setattr(_triton, "interpreting", lambda: False)  # no Triton interpreter here
+    monkeypatch.setattr(_triton, "available", lambda: True)
+
+    def load(*_: object, **__: object) -> None:
+        raise AssertionError("the data were loaded")
+
+    monkeypatch.setattr(experiment, "_load", load)
+    with set_backend("triton"), pytest.raises(ValueError, match="'triton' backend cannot run"):
+        run_demo(DemoConfig(seeds=(0,), epochs=1, filters=(3,), progress=False))

@@ -45,6 +45,7 @@ from antialias.apps.demo.config import METRICS as METRICS
 from antialias.apps.demo.config import MODELS as MODELS
 from antialias.apps.demo.config import DemoConfig as DemoConfig
 from antialias.apps.demo.config import Variant as Variant
+from antialias.apps.demo.config import check_models as check_models
 from antialias.apps.demo.config import make_variants as make_variants
 from antialias.apps.demo.config import parse_methods as parse_methods
 from antialias.apps.demo.data import DemoData as DemoData
@@ -67,6 +68,7 @@ __all__ = [
     "DemoNet",
     "DemoViT",
     "Variant",
+    "check_models",
     "evaluate_model",
     "format_table",
     "load_data",

@@ -18,10 +18,12 @@ __all__ = [
     "VIT_METHODS",
     "DemoConfig",
     "Variant",
+    "check_models",
     "make_variants",
     "parse_methods",
     "spec_name",
     "variant_filter",
+    "variant_lr",
 ]
 
 DATASETS = ("digits", "cifar10")
@@ -74,7 +76,6 @@ def variant_filter(variant: Variant) -> FilterSpec | None:
 
 MODELS = ("cnn", "vit")
 """The model families of a run: the CNN variants, and the small ViT with and without anchoring."""
-VIT_METHODS = ("vit", "vit-anchored")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,20 @@ class Variant:
     method: str
     filter_size: FilterSpec | None
     label: str
+
+
+# The variants that ``models=("cnn", "vit")`` adds; VIT_METHODS: the methods DemoViT builds.
+_VIT_VARIANTS = (
+    Variant("vit", "vit", None, "ViT (patch 4)"),
+    Variant("vit-anchored", "vit-anchored", None, "ViT + anchoring"),
+)
+VIT_METHODS = tuple(v.method for v in _VIT_VARIANTS)
+
+
+def variant_lr(variant: Variant, config: DemoConfig) -> float:
+    """The peak learning rate a variant trains with: ``config.lr``, a tenth of it for the ViT
+    variants (a transformer diverges at the CNN's rate: constant predictions)."""
+    return config.lr / 10 if variant.method in VIT_METHODS else config.lr
 
 
 @dataclass
@@ -119,7 +134,8 @@ class DemoConfig:
         widths: channels of the three stages; ``None``: ``(16, 32, 64)`` for digits,
             ``(32, 64, 128)`` for CIFAR-10.
         batch_size: training batch size; ``None``: 32 for digits, 128 for CIFAR-10.
-        lr: peak learning rate of the one-cycle schedule (AdamW).
+        lr: peak learning rate of the one-cycle schedule (AdamW); the ViT variants take a tenth
+            of it (:func:`variant_lr`).
         weight_decay: AdamW's weight decay.
         max_shift: shifts span ``-max_shift..max_shift`` pixels per axis.
         passes: shifted pairs per test image in the consistency protocols.
@@ -162,10 +178,7 @@ class DemoConfig:
             self.methods = tuple(self.methods)
             parse_methods(self.methods)  # validate now, not after minutes of training
         self.models = tuple(self.models)
-        if "cnn" not in self.models or not set(self.models) <= set(MODELS):
-            raise ValueError(
-                f"models must hold 'cnn' (the baseline) and may add 'vit', got {self.models!r}"
-            )
+        check_models(self.models)
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -220,10 +233,7 @@ class DemoConfig:
         else:
             variants = parse_methods(self.methods)
         if "vit" in self.models:
-            variants += [
-                Variant("vit", "vit", None, "ViT (patch 4)"),
-                Variant("vit-anchored", "vit-anchored", None, "ViT + anchoring"),
-            ]
+            variants += _VIT_VARIANTS
         return _check_distinct(variants, "models")
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +247,21 @@ class DemoConfig:
             "batch_size": self.resolved_batch_size,
             "seeds": list(self.seeds),
         }
+
+
+def check_models(models: Sequence[str]) -> None:
+    """Check the model families of a run (:data:`MODELS`): ``"cnn"``, optionally with ``"vit"``.
+
+    Raises:
+        ValueError: ``"cnn"`` is missing or a name is not in :data:`MODELS`.
+
+    Example:
+        >>> check_models(["cnn", "vit"])
+    """
+    if "cnn" not in models or not set(models) <= set(MODELS):
+        raise ValueError(
+            f"models must hold 'cnn' (the baseline) and may add 'vit', got {tuple(models)!r}"
+        )
 
 
 def spec_name(spec: FilterSpec) -> str:

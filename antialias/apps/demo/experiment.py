@@ -17,10 +17,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name
+from antialias.apps.demo.config import METRICS, DemoConfig, Variant, spec_name, variant_lr
 from antialias.apps.demo.data import DemoData, load_data
 from antialias.apps.demo.training import evaluate_model, train_model
 from antialias.devices import resolve_device
+from antialias.layers import check_backend
 
 __all__ = ["run_demo"]
 
@@ -90,13 +91,15 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: ``"config"``, ``"environment"``, ``"wall_time_s"``, ``"variants"`` (per
-        variant: per-seed metrics, ``"summary"`` with mean/std/min/max per metric and the mean
-        diagonal curves), and ``"comparison"`` (each variant against the baseline).
+        variant: its peak learning rate ``"lr"``, per-seed metrics, ``"summary"`` with
+        mean/std/min/max per metric and the mean diagonal curves), and ``"comparison"`` (each
+        variant against the baseline).
     """
     config = config or DemoConfig()
     start = time.perf_counter()
     variants = config.variants()
     device = resolve_device(config.device)  # a bad name or missing CUDA fails before any training
+    check_backend(device)  # so does a forced ANTIALIAS_BACKEND that cannot run on it
     # Loading in the parent first surfaces data errors (and downloads) before any worker starts.
     data = _load(config, download=config.download)
     if config.dataset == "cifar10" and device.type == "cpu":
@@ -208,6 +211,7 @@ def _collect(
                 "filter_size": spec_name(variant.filter_size)
                 if variant.filter_size is not None
                 else None,
+                "lr": variant_lr(variant, config),
                 "seeds": [
                     {k: v for k, v in r.items() if k not in ("variant", "diagonal")} for r in runs
                 ],

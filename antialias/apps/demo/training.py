@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from antialias import metrics
-from antialias.apps.demo.config import VIT_METHODS, DemoConfig, Variant
+from antialias.apps.demo.config import DemoConfig, Variant, variant_lr
 from antialias.apps.demo.data import DemoData
 from antialias.apps.demo.model import build_model
 from antialias.devices import resolve_device
@@ -48,8 +48,7 @@ def train_model(
             device
         )
     images, labels = data.train_images.to(device), data.train_labels.to(device)
-    # A transformer diverges at the CNN's peak rate (constant predictions): a tenth of it.
-    lr = config.lr / 10 if variant.method in VIT_METHODS else config.lr
+    lr = variant_lr(variant, config)
     n, epochs, batch_size = labels.numel(), config.resolved_epochs, config.resolved_batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     steps = epochs * math.ceil(n / batch_size)
