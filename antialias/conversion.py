@@ -63,7 +63,6 @@ from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires 
 from antialias._invariance import check_circular_invariance, check_report_invariance
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias._rewrite import PLACEMENTS, Converter, Options
-from antialias._transformers import plan_patchify
 from antialias.filters import FilterSpec
 from antialias.layers.alias_free import replace_activations
 
@@ -261,9 +260,7 @@ def _convert(
     inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
-    options, anchoring = plan_patchify(model, options)
     model, report = Converter(model, options, inputs).run()
-    anchoring.finish(report)
     if options.circular:
         report.invariance = check_report_invariance(model, inputs, report)
     if not report.converted:
