@@ -278,8 +278,8 @@ class Converter:
         strided = [name for name, m in candidates if _strided(m)]
         stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
         self._check_layout()
-        # Patchify convolutions (kernel == stride) in execution order: the first one anchors the token
-        # grid of a model that processes tokens (antialias._transformers).
+        # Patchify convolutions (kernel == stride) in execution order: the first one anchors the
+        # token grid of a model that processes tokens (antialias._transformers).
         self.patches = [
             name
             for name, m in candidates

@@ -80,10 +80,10 @@ def has_tokens(model: nn.Module) -> bool:
 
 
 def anchor_score(conv: nn.Module, first: bool) -> str:
-    """What the anchor of ``conv`` chooses its phase by: its own ``score`` when it is anchored already;
-    else the output norm (which breaks ties of equal input components, as in upsampled images or after
-    a LayerNorm, at ``prod(kernel_size)`` times the convolution's work) for small patches and for
-    every patchify convolution after the first, the input norm otherwise."""
+    """What the anchor of ``conv`` chooses its phase by: its own ``score`` when it is anchored
+    already; else the output norm for small patches and for every patchify convolution after the
+    first (it breaks ties of equal input components, as in upsampled images or after a LayerNorm, at
+    ``prod(kernel_size)`` times the convolution's work), the input norm otherwise."""
     if isinstance(conv, _AnchoredConv):
         return conv.score
     kernel_size: Any = conv.kernel_size
