@@ -138,7 +138,10 @@ def _swap(
         return new
     if not any(name.startswith(prefix) for name in replacements):
         return module
-    for name, child in list(module.named_children()):
+    # Every registered name, not named_children(): that one yields a module held twice once only.
+    for name, child in list(module._modules.items()):
+        if child is None:
+            continue
         full = f"{prefix}.{name}" if prefix else name
         if full in replacements or any(key.startswith(full + ".") for key in replacements):
             new = _swap(child, replacements, moved, full)
@@ -217,13 +220,16 @@ class _Site:
 @dataclass
 class _ConvJob:
     name: str
-    kind: str  # "after" | "before" | "split"
+    kind: str  # "after" | "before" | "before-dense" | "split" | "anchor" | "skip"
     ndim: int
     channels: int
     stride: tuple[int, ...]
     conv_stride: tuple[int, ...] = ()
     reason: str = ""
     site: _Site | None = None
+    placement: str = ""  # the report's placement, where the job states it (patchify convolutions)
+    token_anchor: bool = False  # "anchor": also anchor the token grid
+    score: str = "input"  # "anchor": what the phase is chosen by
 
 
 def _placed(job: _ConvJob) -> _Site:

@@ -43,6 +43,14 @@ from antialias._edits import (
     _wanted,
 )
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
+from antialias._transformers import (
+    ANCHOR_METHODS,
+    ANCHORED_CONV,
+    anchor_score,
+    anchored,
+    has_tokens,
+    is_patchify,
+)
 from antialias.filters import FilterSpec, get_taps
 from antialias.layers.blurpool import BLUR_CONV
 from antialias.layers.factory import (
@@ -270,6 +278,14 @@ class Converter:
         strided = [name for name, m in candidates if _strided(m)]
         stem = strided[0] if strided and isinstance(self.modules[strided[0]], _ConvNd) else None
         self._check_layout()
+        # Patchify convolutions (kernel == stride) in execution order: the first one anchors the
+        # token grid of a model that processes tokens (antialias._transformers).
+        self.patches = [
+            name
+            for name, m in candidates
+            if self.opt.placement != "reference" and is_patchify(m) and self._matches(name) is None
+        ]
+        self.tokens = bool(self.patches) and has_tokens(self.model)
         pools: list[tuple[str, nn.Module]] = []
         convs: list[_ConvJob] = []
         for name, module in candidates:
@@ -422,6 +438,8 @@ class Converter:
         if all(s == 1 for s in stride):
             self._skip(name, conv, "stride 1")
             return None
+        if name in self.patches and (job := self._plan_patch(name, conv)) is not None:
+            return job
         if tuple(conv.kernel_size) == stride and max(stride) >= _PATCH_EMBED_MIN_STRIDE:
             self._skip(name, conv, f"patch embedding (kernel_size == stride == {stride})")
             return None
@@ -454,6 +472,46 @@ class Converter:
             job = _ConvJob(name, "before", ndim, channels, stride, stride, reason=why)
             return job if self._before_form(job, conv) else None
         return _ConvJob(name, "after", ndim, channels, stride, stride)
+
+    def _plan_patch(self, name: str, conv: _ConvNd) -> _ConvJob | None:
+        """A patchify convolution anchored (APS, LPS), left to the token anchor, or low-passed at
+        stride 1 (the other methods); ``None``: the general rules apply."""
+        ndim, stride = len(conv.kernel_size), tuple(conv.stride)
+        first = name == self.patches[0]
+        if self.opt.method in ANCHOR_METHODS:
+            if self.tokens and not first:
+                self._skip(
+                    name,
+                    conv,
+                    f"after the token anchor of {self.patches[0]}: the same tokens "
+                    "reach it for every circular shift of the input",
+                )
+                return _ConvJob(name, "skip", ndim, conv.in_channels, stride)
+            if ndim not in ANCHORED_CONV:
+                return None  # anchoring is 1D and 2D
+            token = self.tokens and first
+            score = anchor_score(conv, first)
+            where = f"anchored by {score} norm" + (", token grid anchored" if token else "")
+            return _ConvJob(
+                name,
+                "anchor",
+                ndim,
+                conv.in_channels,
+                stride,
+                stride,
+                placement=where,
+                token_anchor=token,
+                score=score,
+            )
+        if _is_plain_conv(conv) and (
+            max(stride) >= _PATCH_EMBED_MIN_STRIDE
+            or (self.tokens and first and self.opt.antialias_stem is not False)
+        ):
+            where = "low-pass before the patch embedding"
+            return _ConvJob(
+                name, "before-dense", ndim, conv.in_channels, (1,) * ndim, stride, placement=where
+            )
+        return None
 
     def _fallback(self, job: _ConvJob, why: str) -> None:
         conv = self.modules[job.name]
@@ -747,9 +805,13 @@ class Converter:
         graph_jobs = []
         for job in convs:
             conv = self.modules[job.name]
+            if job.kind == "anchor":
+                self._replace(job.name, anchored(conv, job.token_anchor, job.score))
+                converted[job.name] = job.placement
+                continue
             if job.kind.startswith("before"):
                 self._replace(job.name, self._before(job, conv))
-                converted[job.name] = f"before ({job.reason})"
+                converted[job.name] = job.placement or f"before ({job.reason})"
                 continue
             # "after": the whole stride moves to the downsampling layer; "split": it takes a factor 2 of it
             conv.stride = tuple(s // d for s, d in zip(job.conv_stride, job.stride, strict=True))

@@ -11,9 +11,15 @@ The rules (Zhang, ICML 2019, and the reference code's placements):
   normalization and activation that follow it (conv -> norm -> act -> blur), found on the model's
   ``torch.fx`` graph. A strided 1x1 convolution (a ResNet shortcut) gets the blur before it
   (``BlurConv2d``): the two commute, and blurring the thinner input is cheaper.
+- A patchify convolution (``kernel_size == stride``, no padding: a patch embedding, a ConvNeXt stem;
+  not under ``placement="reference"``) -> anchored with ``method="aps"``/``"lps"``
+  (:class:`~antialias.layers.AnchoredConv2d`; in a model that processes tokens the first one anchors
+  the token grid and the later ones are left alone); with the other methods, the downsampling layer
+  at stride 1 before it when its stride is 8 or more or it is the patch embedding of such a model;
+  otherwise the rules above (``antialias._transformers``).
 - Left alone, and reported: the stem (the first downsampling layer in execution order, when it is a
-  convolution, as the reference does), transposed and dilated convolutions, vision-transformer patch
-  embeddings (kernel == stride >= 8), stride-1 layers, layers below ``min_channels`` or filtered by
+  convolution, as the reference does), transposed and dilated convolutions, other patch embeddings
+  (kernel == stride >= 8), stride-1 layers, layers below ``min_channels`` or filtered by
   ``include``/``exclude``, and strided ``F.max_pool2d``/``F.conv2d`` calls and step slicing
   (``x[:, ::2]``) written in a ``forward``, found on the graph or by the example forward (only modules
   are edited).
@@ -63,7 +69,6 @@ from typing_extensions import Unpack  # typing.Unpack from 3.11; torch requires 
 from antialias._invariance import check_circular_invariance, check_report_invariance
 from antialias._report import ConversionReport, ConvertedLayer, ModuleEdit, SkippedLayer
 from antialias._rewrite import PLACEMENTS, Converter, Options
-from antialias._transformers import plan_patchify
 from antialias.filters import FilterSpec
 from antialias.layers.alias_free import replace_activations
 
@@ -261,9 +266,7 @@ def _convert(
     inputs = _example_inputs(model, example_inputs)
     if not inplace:
         model = copy.deepcopy(model)
-    options, anchoring = plan_patchify(model, options)
     model, report = Converter(model, options, inputs).run()
-    anchoring.finish(report)
     if options.circular:
         report.invariance = check_report_invariance(model, inputs, report)
     if not report.converted:

@@ -275,15 +275,20 @@ def _check_score(score: str) -> str:
     return score
 
 
+def _is_patchify(conv: Any) -> bool:
+    """``conv`` cuts its input into patches: ``kernel_size == stride``, no padding, no dilation."""
+    padding = (0,) * len(conv.kernel_size) if conv.padding == "valid" else conv.padding
+    return (
+        tuple(conv.kernel_size) == tuple(conv.stride)
+        and not any(padding)
+        and all(d == 1 for d in conv.dilation)
+    )
+
+
 def _check_patchify(conv: Any, ndim: int, name: str) -> None:
     if not isinstance(conv, (nn.Conv1d, nn.Conv2d)) or len(conv.kernel_size) != ndim:
         raise TypeError(f"{name}.from_conv expects an nn.Conv{ndim}d, got {type(conv).__name__}")
-    padding = (0,) * ndim if conv.padding == "valid" else conv.padding
-    if (
-        tuple(conv.kernel_size) != tuple(conv.stride)
-        or any(padding)
-        or any(d != 1 for d in conv.dilation)
-    ):
+    if not _is_patchify(conv):
         raise ValueError(
             f"{name} needs kernel_size == stride, no padding and no dilation, got "
             f"kernel_size={tuple(conv.kernel_size)}, stride={tuple(conv.stride)}, "

@@ -31,6 +31,14 @@ def test_swap_replaces_by_name_and_moves_the_hooks() -> None:
     assert _swap(net, {"": new_pool}, model_moved) is new_pool and model_moved == []
 
 
+def test_swap_replaces_a_module_at_every_name_in_one_parent() -> None:
+    pool = nn.MaxPool2d(2)
+    net = nn.Sequential(pool, nn.ReLU(), pool)  # one module, two names in the same parent
+    new = nn.AvgPool2d(2)
+    _swap(net, {"0": new, "2": new}, [])
+    assert net[0] is new and net[2] is new
+
+
 def test_follow_mode_sets_only_the_new_modules() -> None:
     act, kept = nn.ReLU(), nn.BatchNorm2d(3)
     replaced = nn.Sequential(act, kept)

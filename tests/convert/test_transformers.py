@@ -16,7 +16,7 @@ import torchvision
 from torch import Tensor, nn
 
 from antialias import convert, convert_with_report
-from antialias.layers import AnchoredConv2d, BlurConv2d
+from antialias.layers import AnchoredConv1d, AnchoredConv2d, BlurConv2d
 
 SHIFTS = [(1, 0), (0, 3), (3, 5), (17, 29)]
 
@@ -181,3 +181,76 @@ def test_lps_anchors_by_norm_too() -> None:
     aa = convert(build().eval(), method="lps", circular=True, example_inputs=x[:1])
     with torch.no_grad():
         torch.testing.assert_close(aa(torch.roll(x, (3, 7), (2, 3))), aa(x), rtol=1e-5, atol=1e-6)
+
+
+class _Embed(nn.Module):
+    """A patch embedding with an absolute position embedding (token processing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 8, stride=8)
+        self.pos_embed = nn.Parameter(torch.randn(1, 8, 4, 4))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x) + self.pos_embed
+
+
+def test_a_low_pass_patch_embedding_takes_the_model_dtype() -> None:
+    """The layer before a float64 patch embedding is float64 too (a learned method here)."""
+    torch.manual_seed(0)
+    model = _Embed().double().eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    aa, report = convert_with_report(model, method="adaptive", example_inputs=x[:1])
+    assert report.converted[0].placement == "low-pass before the patch embedding"
+    assert all(t.dtype == torch.float64 for t in aa.state_dict().values() if t.is_floating_point())
+    with torch.no_grad():
+        assert aa(x).dtype == torch.float64
+    # the model's own keys and values are kept; the learned filter adds its parameters
+    before, after = model.state_dict(), aa.state_dict()
+    assert list(after)[: len(before)] == list(before)
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert all(k.startswith("proj.blur.") for k in list(after)[len(before) :])
+
+
+@pytest.mark.parametrize("method", ["blur", "aps"])
+def test_hooks_on_a_patch_embedding_move_to_its_replacement(method: str) -> None:
+    model = _Embed().eval()
+    calls: list[str] = []
+    model.proj.register_forward_hook(lambda module, args, out: calls.append(type(module).__name__))
+    x = torch.randn(1, 3, 32, 32)
+    aa, report = convert_with_report(model, method=method, example_inputs=x)
+    assert report.hooks_moved == ["proj"]
+    calls.clear()
+    with torch.no_grad():
+        aa(x)
+    assert calls == [type(aa.proj).__name__]
+    assert type(aa.proj) is (BlurConv2d if method == "blur" else AnchoredConv2d)
+
+
+@pytest.mark.parametrize("method", ["blur", "aps"])
+def test_a_patch_embedding_under_two_names_is_replaced_under_both(method: str) -> None:
+    model = _Embed().eval()
+    model.add_module("stem", model.proj)  # the same module, registered twice
+    aa, report = convert_with_report(model, method=method, example_inputs=torch.randn(1, 3, 32, 32))
+    assert aa.stem is aa.proj
+    assert type(aa.proj) is (BlurConv2d if method == "blur" else AnchoredConv2d)
+    assert [c.name for c in report.converted] == ["proj"]
+    assert report.converted[0].placement.endswith("the same module at stem, edited there too")
+    assert sorted(aa.state_dict()) == sorted(model.state_dict())
+
+
+def test_anchored_convolutions_are_reported_as_anchored_with_their_own_score() -> None:
+    """An AnchoredConv1d stem stays itself, reported as anchored (not left alone as the stem); an
+    AnchoredConv2d keeps its score and the report says it."""
+    model = nn.Sequential(AnchoredConv1d(1, 4, 16), nn.ReLU(), nn.Conv1d(4, 4, 3, padding=1))
+    aa, report = convert_with_report(model, method="aps", example_inputs=torch.randn(1, 1, 160))
+    assert aa[0] is not model[0] and type(aa[0]) is AnchoredConv1d
+    assert [(c.name, c.placement) for c in report.converted] == [("0", "anchored by input norm")]
+    assert all(s.name != "0" for s in report.skipped)
+
+    model2 = nn.Sequential(AnchoredConv2d(3, 8, 4, score="input"), nn.ReLU())
+    aa2, report = convert_with_report(
+        model2, method="aps", example_inputs=torch.randn(1, 3, 16, 16)
+    )
+    assert aa2[0].score == "input"
+    assert [(c.name, c.placement) for c in report.converted] == [("0", "anchored by input norm")]
