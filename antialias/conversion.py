@@ -16,7 +16,7 @@ The rules (Zhang, ICML 2019, and the reference code's placements):
   (:class:`~antialias.layers.AnchoredConv2d`; in a model that processes tokens the first one anchors
   the token grid and the later ones are left alone); with the other methods, the downsampling layer
   at stride 1 before it when its stride is 8 or more or it is the patch embedding of such a model;
-  otherwise the rules above (``antialias._transformers``).
+  otherwise the rules above.
 - Left alone, and reported: the stem (the first downsampling layer in execution order, when it is a
   convolution, as the reference does), transposed and dilated convolutions, other patch embeddings
   (kernel == stride >= 8), stride-1 layers, layers below ``min_channels`` or filtered by
@@ -153,12 +153,11 @@ def convert(
         circular: the exact circular-shift guarantee of polyphase sampling (APS, LPS in evaluation
             mode) in one option: sets ``antialias_stem=True``, ``pad_mode="circular"`` and
             ``conv_padding_mode="circular"``, then checks that circular shifts by one sample, by
-            the total stride and by a large odd amount leave the output unchanged
-            (``antialias._invariance``); a model that fails the check, or cannot be checked, is
+            the total stride and by a large odd amount leave the output unchanged; a model that fails the check, or cannot be checked, is
             refused. Needs ``method="aps"`` or ``"lps"``; the sides of the input must be multiples
             of the network's total stride. Patchify convolutions (``kernel_size == stride``) are
             anchored (:class:`~antialias.layers.AnchoredConv2d`; the token grid too in
-            transformers, ``antialias._transformers``). Default ``False``.
+            transformers). Default ``False``.
         example_inputs: the positional arguments of one forward call (a tensor or a tuple), run once
             without gradients to read the execution order, the channel counts that reach each layer,
             and the strided ``F.*`` calls and step-slicing of ``forward`` methods. ``None``: a random
@@ -179,9 +178,9 @@ def convert(
             (pass the module it was made from).
         ValueError: an unknown ``method``, ``placement``, ``pad_mode``, ``conv_padding_mode``, a bad
             ``layout``, ``filter_size`` or ``min_channels``, or options that contradict
-            ``circular=True``.
-        ValueError: with ``circular=True``, the converted model is not invariant to circular shifts
-            (the message names the layers left alone that break it), or its check could not run.
+            ``circular=True``; or, with ``circular=True``, the converted model is not invariant to
+            circular shifts (the message names the layers left alone that break it), or its check
+            could not run.
 
     Example:
         >>> import torch
