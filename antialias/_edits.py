@@ -20,12 +20,6 @@ __all__: list[str] = []
 _LEAVES = (_ConvNd, _MaxPoolNd, _AvgPoolNd, _LPPoolNd)
 _PATCH_EMBED_MIN_STRIDE = 8
 _PLAIN_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_CIRCULAR_PAD: dict[int, Any] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
-_REPLICATE_PAD: dict[int, Any] = {
-    1: nn.ReplicationPad1d,
-    2: nn.ReplicationPad2d,
-    3: nn.ReplicationPad3d,
-}
 
 
 def _describe(module: nn.Module, depth: int = 0) -> str:

@@ -18,11 +18,9 @@ from torch.nn.modules.pooling import _AvgPoolNd, _LPPoolNd, _MaxPoolNd
 
 from antialias import _fx
 from antialias._edits import (
-    _CIRCULAR_PAD,
     _LEAVES,
     _PATCH_EMBED_MIN_STRIDE,
     _PLAIN_CONVS,
-    _REPLICATE_PAD,
     _brief,
     _brief_change,
     _ConvJob,
@@ -54,9 +52,11 @@ from antialias._transformers import (
 from antialias.filters import FilterSpec, get_taps
 from antialias.layers.blurpool import BLUR_CONV
 from antialias.layers.factory import (
+    ceil_mode_reproducible,
     create_downsample,
     create_max_downsample,
     list_downsample_methods,
+    wrap_pad,
 )
 from antialias.layers.functional import check_pad_mode
 from antialias.layers.trim import TrimToStride
@@ -397,8 +397,8 @@ class Converter:
                 return False
         if getattr(module, "ceil_mode", False) and not self.opt.circular:
             kernel, padding = _tuple(module.kernel_size, ndim), _tuple(module.padding, ndim)
-            if isinstance(module, _MaxPoolNd) and any(
-                k < p + s for k, p, s in zip(kernel, padding, stride, strict=True)
+            if isinstance(module, _MaxPoolNd) and not ceil_mode_reproducible(
+                kernel, padding, stride
             ):
                 # torch drops a last window that starts in the padding; padding the end cannot reproduce that
                 self._skip(
@@ -693,6 +693,7 @@ class Converter:
         # and circular sampling the whole network is then exactly equivariant to circular shifts.
         circular = self.opt.conv_padding_mode == "circular"
         circular_how = "replaced (circular padding: ceil(L / stride) samples)"
+        ceil = bool(getattr(pool, "ceil_mode", False))
         if is_max:
             self._downsample(ndim, channels, stride, pool)  # the method's own checks and message
             new = create_max_downsample(
@@ -702,6 +703,7 @@ class Converter:
                 kernel,
                 stride,
                 padding,
+                ceil_mode=ceil,
                 filter_size=self.opt.filter_size,
                 pad_mode=self.opt.pad_mode,
                 circular=circular,
@@ -709,21 +711,14 @@ class Converter:
             new = self._like(new, pool)
             if circular:
                 return new, circular_how
-            if not getattr(pool, "ceil_mode", False):
-                return new, "replaced"
-            # ceil_mode: the max at stride 1 sees stride - 1 more samples at the end, copies of the last one,
-            # which the original's clipped last window also sees: the same size, ceil((L + 2p - k) / s) + 1.
-            end_pad = [p for s in reversed(stride) for p in (0, s - 1)]
-            parts = OrderedDict(pad=_REPLICATE_PAD[ndim](tuple(end_pad)), pool=new)
-            how = "replaced (ceil_mode: the end padded by stride - 1 copies, same size)"
-            return nn.Sequential(parts), how
+            if ceil:
+                return new, "replaced (ceil_mode: the end padded by stride - 1 copies, same size)"
+            return new, "replaced"
         ds = self._downsample(ndim, channels, stride, pool)
         if circular and (any(padding) or kernel != stride):
-            pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
             dense = type(pool)(kernel, stride=1)
-            parts = OrderedDict(pad=_CIRCULAR_PAD[ndim](tuple(pads)), pool=dense, downsample=ds)
+            parts = OrderedDict(pad=wrap_pad(kernel), pool=dense, downsample=ds)
             return nn.Sequential(parts), circular_how
-        ceil = getattr(pool, "ceil_mode", False)
         how = "replaced"
         if kernel == stride and not any(padding) and _divisor(pool) is None:
             if ceil:

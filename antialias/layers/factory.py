@@ -15,7 +15,7 @@ Haar, 4 db2, 6 db3) unless ``wavelet=`` is given; ``"adaptive"`` takes ``filter_
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -103,6 +103,20 @@ _REPLICATE_PAD: dict[int, type[nn.Module]] = {
 }
 
 
+def ceil_mode_reproducible(
+    kernel: Sequence[int], padding: Sequence[int], stride: Sequence[int]
+) -> bool:
+    """Whether end padding reproduces ``ceil_mode``'s output size: ``kernel_size >= padding +
+    stride`` on every axis (torch drops a last window that starts in the padding)."""
+    return all(k >= p + s for k, p, s in zip(kernel, padding, stride, strict=True))
+
+
+def wrap_pad(kernel: Sequence[int]) -> nn.Module:
+    """``CircularPadNd`` wrapping ``(k - 1) // 2`` samples before and ``k // 2`` after each axis, so
+    that a stride-1 window of ``kernel`` keeps the map's size (the blur's padding rule)."""
+    return _CIRCULAR_PAD[len(kernel)](tuple(p for k in reversed(kernel) for p in blur_pads(k)))
+
+
 def create_max_downsample(
     method: str,
     ndim: int,
@@ -174,10 +188,9 @@ def create_max_downsample(
         )
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if circular:
-        wrap = tuple(p for k in reversed(kernel) for p in blur_pads(k))
-        layers["pad"], pads = _CIRCULAR_PAD[ndim](wrap), (0,) * ndim
+        layers["pad"], pads = wrap_pad(kernel), (0,) * ndim
     elif ceil_mode:
-        if any(k < p + s for k, p, s in zip(kernel, pads, step, strict=True)):
+        if not ceil_mode_reproducible(kernel, pads, step):
             raise ValueError(
                 "ceil_mode needs kernel_size >= padding + stride, got "
                 f"kernel_size={kernel_size!r}, padding={padding!r}, stride={stride!r}"

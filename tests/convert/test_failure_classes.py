@@ -14,7 +14,7 @@ import torchvision
 from torch import Tensor, nn
 
 from antialias import convert, convert_with_report
-from antialias.layers import ApsDown2d, BlurPool2d, LpsDown2d
+from antialias.layers import ApsDown2d, BlurPool2d, LpsDown2d, create_max_downsample
 
 
 def assert_same_state(a: nn.Module, b: nn.Module) -> None:
@@ -193,6 +193,15 @@ def test_ceil_mode_max_pools_keep_their_output_size(side: int) -> None:
         x = torch.randn(1, 3, side, side)
         assert aa(x).shape == net(x).shape, pool
         assert "ceil_mode" in report.converted[0].placement
+
+
+@pytest.mark.parametrize("method", ["blur", "lps"])
+def test_ceil_mode_max_pools_are_the_factorys_replacement(method: str) -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True))
+    aa = convert(net, method=method)
+    expected = create_max_downsample(method, 2, 8, 3, 2, 0, ceil_mode=True)
+    assert str(aa[1]) == str(expected)
+    assert list(aa[1].state_dict()) == list(expected.state_dict())
 
 
 def test_a_ceil_mode_pool_whose_last_window_may_start_in_the_padding_is_left_alone() -> None:
