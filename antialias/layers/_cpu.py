@@ -153,16 +153,21 @@ def _finite(t: Tensor) -> bool:
 def separable_matmul(x: Tensor, mats: list[Tensor], local: _Map) -> Tensor:
     """Apply ``mats[d]`` along spatial axis ``d``, or ``local(x)`` where a NaN or Inf would spread.
 
-    The products run in the dtype of ``x`` and ``mats`` and in the memory order of ``x`` (kept), the
-    first axis first; a channels_last ``x`` is contracted through its contiguous ``(N, *S, C)``
-    view.
+    The products run in the dtype of ``x`` and ``mats`` and in the memory order of ``x`` (kept); a
+    channels_last ``x`` is contracted through its contiguous ``(N, *S, C)`` view. The first axis
+    goes first, except for bfloat16 NCHW maps that shrink: there the last axis (one plain product)
+    goes first, so that oneDNN's batched products, the slower ones, see the smaller data (measured
+    with benchmarks/run.py: 20% less time for bfloat16, 8% more for float32).
     """
     out_smaller = math.prod(m.size(0) for m in mats) <= math.prod(m.size(1) for m in mats)
     if not out_smaller and not _finite(x):
         return local(x)
     ndim, cl = x.dim() - 2, is_channels_last(x)
     z = x.permute([0, *range(2, ndim + 2), 1]) if cl else x.contiguous()
-    for d, mat in enumerate(mats):
+    last_first = out_smaller and not cl and x.dtype == torch.bfloat16
+    order = range(ndim - 1, -1, -1) if last_first else range(ndim)
+    for d in order:
+        mat = mats[d]
         dim, shape = d + 1 if cl else d + 2, list(z.shape)
         before, after = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
         if after == 1:
