@@ -25,7 +25,6 @@ from antialias.filters import FilterSpec, filter_name, get_taps
 from antialias.layers._checks import (
     IntOrTuple,
     check_channels,
-    check_input,
     check_pad_mode,
     check_pad_off,
     check_size,
@@ -292,39 +291,38 @@ class _BlurConvMixin(_ConvBase):
         conv_init: Any = self._conv_cls.__init__  # nn.ConvNd's own arguments, at stride 1
         conv_init(self, in_channels, out_channels, kernel_size, 1, padding, dilation, groups, bias,
                   padding_mode, device, dtype)  # fmt: skip
+        self._name = type(self).__name__
         self.blur = BLUR_POOL[self.dims](
             in_channels, stride=stride, filter_size=filter_size, pad_mode=pad_mode
         )
-        self._name = type(self).__name__
+        self.blur._name = self._name  # its input errors name the layer that was called
 
-    def _min_size(self) -> list[int]:
-        """The smallest input, from the current attributes (``convert`` may change
-        ``padding_mode`` and the blur's stride after construction).
-
-        After the blur-pool by ``s`` (``ceil(L / s)`` samples), the padded map must hold the dilated
-        kernel. A downsampling layer without a ``stride`` attribute checks its input itself.
-        """
-        stride = getattr(self.blur, "stride", None)
-        if stride is None:
-            return [1] * len(self.kernel_size)
+    def _conv_minimum(self) -> list[int]:
+        """The smallest blurred map the convolution takes, from the current attributes (``convert``
+        may change ``padding_mode`` after construction): the padded map must hold the dilated kernel,
+        and reflect padding needs more samples than it pads, circular as many."""
         spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True)]
         pads = [0] * len(spans) if isinstance(self.padding, str) else list(self.padding)
         if self.padding == "same":
             pads = [span // 2 for span in spans]
-        strides = [stride] * len(spans) if isinstance(stride, int) else list(stride)
-        # reflect padding needs more samples than it pads, circular as many
         wrap = {"reflect": 1, "circular": 0}.get(self.padding_mode)
-        sizes = []
-        for s, span, p in zip(strides, spans, pads, strict=True):
-            need = max(span - 2 * p, 1) if wrap is None else max(span - 2 * p, 1, p + wrap)
-            sizes.append(s * (need - 1) + 1)
-        return sizes
+        return [
+            max(span - 2 * p, 1) if wrap is None else max(span - 2 * p, 1, p + wrap)
+            for span, p in zip(spans, pads, strict=True)
+        ]
 
     def forward(self, input: Tensor) -> Tensor:
-        check_input(input, self.dims, None, self._name)
-        reason = "after the blur-pool by stride, the dilated kernel must fit"
-        check_size(input, self._min_size(), self._name, reason)
-        return self._conv_forward(self.blur(input), self.weight, self.bias)
+        y = self.blur(input)  # the blur checks the input
+        need = self._conv_minimum()
+        if any(n < m for n, m in zip(y.shape[2:], need, strict=True)):
+            # the smallest input, for a blur that subsamples L samples to ceil(L / stride)
+            stride = getattr(self.blur, "stride", None)
+            if stride is not None:
+                strides = [stride] * len(need) if isinstance(stride, int) else list(stride)
+                need = [s * (m - 1) + 1 for s, m in zip(strides, need, strict=True)]
+            reason = "after the blur-pool by stride, the dilated kernel must fit"
+            check_size(input if stride is not None else y, need, self._name, reason)
+        return self._conv_forward(y, self.weight, self.bias)
 
     @classmethod
     def from_conv(

@@ -37,6 +37,7 @@ from antialias.layers import (
     blur_pool1d,
     blur_pool2d,
     blur_pool3d,
+    functional,
     max_blur_pool2d,
 )
 
@@ -655,6 +656,17 @@ def test_blur_conv_minimum_input_is_exact(padding_mode):
         ValueError, match=r"BlurConv2d needs spatial axis 0 of size >= 5 .*shape \[1, 3, 4, 4\]"
     ):
         BlurConv2d(3, 4, 3)(torch.randn(1, 3, 4, 4))
+
+
+def test_blur_conv_checks_its_input_once_and_names_itself(monkeypatch):
+    calls = []
+    check = functional.check_input
+    monkeypatch.setattr(functional, "check_input", lambda *a: calls.append(a[-1]) or check(*a))
+    conv = BlurConv2d(3, 4, 3, padding=1)
+    conv(torch.randn(1, 3, 8, 8))
+    assert calls == ["BlurConv2d"]
+    with pytest.raises(ValueError, match=r"BlurConv2d was built for 3 channels, got .* 2 channels"):
+        conv(torch.randn(1, 2, 8, 8))
 
 
 def test_blur_conv_minimum_follows_a_later_padding_mode_change():
