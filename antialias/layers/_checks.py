@@ -168,19 +168,27 @@ def pad(x: Tensor, pads: list[int], pad_mode: str) -> Tensor:
     """Pad the spatial axes; ``pads`` holds (left, right) per spatial axis, first axis first."""
     if sum(pads) == 0:
         return x
-    axes = range(len(pads) // 2)
     if pad_mode == "circular":
-        for d in axes:
+        for d in range(len(pads) // 2):
             if pads[2 * d] + pads[2 * d + 1] > 0:
                 x = circular_pad_axis(x, d + 2, pads[2 * d], pads[2 * d + 1])
         return x
-    # F.pad lists the last axis first; reflect falls back to replicate on axes not longer than
-    # their padding.
-    short = [pad_mode == "reflect" and max(pads[2 * d : 2 * d + 2]) >= x.size(d + 2) for d in axes]
+    return apply_pads(x, pad_calls(x.shape[2:], pads, pad_mode))
+
+
+def pad_calls(sizes: Sequence[int], pads: list[int], pad_mode: str) -> list[tuple[list[int], str]]:
+    """:func:`pad` on maps of spatial ``sizes`` as ``F.pad`` calls ``(pad, mode)`` (every mode but
+    circular): reflect falls back to replicate on axes not longer than their padding."""
+    axes = range(len(pads) // 2)
+    short = [pad_mode == "reflect" and max(pads[2 * d : 2 * d + 2]) >= sizes[d] for d in axes]
+    # F.pad lists the last axis first
     main = [p for d in reversed(axes) for p in ((0, 0) if short[d] else pads[2 * d : 2 * d + 2])]
     rest = [p for d in reversed(axes) for p in (pads[2 * d : 2 * d + 2] if short[d] else (0, 0))]
-    if sum(main) > 0:
-        x = F.pad(x, main, mode="constant" if pad_mode == "zeros" else pad_mode)
-    if sum(rest) > 0:
-        x = F.pad(x, rest, mode="replicate")
+    calls = [(main, "constant" if pad_mode == "zeros" else pad_mode), (rest, "replicate")]
+    return [(p, mode) for p, mode in calls if sum(p) > 0]
+
+
+def apply_pads(x: Tensor, calls: list[tuple[list[int], str]]) -> Tensor:
+    for p, mode in calls:
+        x = F.pad(x, p, mode=mode)
     return x

@@ -17,6 +17,7 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -27,7 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias.layers._checks import blur_pads, is_channels_last, like_format, pad
+from antialias.layers._checks import (
+    apply_pads,
+    blur_pads,
+    is_channels_last,
+    like_format,
+    pad,
+    pad_calls,
+)
 from antialias.layers._triton.tables import (
     AxisTable,
     dense,
@@ -135,10 +143,10 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @functools.lru_cache(maxsize=1024)
-def _matrix(table: AxisTable, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """The contiguous ``(L_out, L)`` matrix of an axis's table (cached: tables are cached too)."""
+def _matrix(table: AxisTable, dtype: torch.dtype) -> Tensor:
+    """The contiguous ``(L_out, L)`` CPU matrix of an axis's table (cached: tables are cached too)."""
     with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
-        return dense(table).to(device, dtype)
+        return dense(table).to(dtype)
 
 
 # Locality: a product with a banded matrix multiplies every input of a row by the matrix's zeros,
@@ -179,36 +187,60 @@ def separable_matmul(x: Tensor, mats: list[Tensor], local: _Map) -> Tensor:
     return local(x) if out_smaller and not _finite(y) else y
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Plan:
+    """A separable linear map on one input shape, ready to run: built once per layer and shape
+    (:func:`_pool_plan`, :func:`_upsample_plan`, :func:`_adjoint`), so a call only looks it up.
+
+    ``kernel`` names the forward: ``"products"`` (:func:`separable_matmul` with ``mats``), or the
+    channels_last convolutions ``"padded"`` and ``"unpadded"`` with the arguments ``conv``.
+    """
+
+    tables: list[AxisTable]  # one per spatial axis
+    local: _Map  # the map by the slices: where a NaN or Inf would spread, and for the adjoint
+    shape: tuple[int, ...]  # the input's
+    dtype: torch.dtype  # the compute dtype
+    mats: list[Tensor]  # the tables' matrices in ``dtype``
+    kernel: str = "products"
+    conv: tuple[Any, ...] = ()
+
+
+def _plan(
+    tables: list[AxisTable], local: _Map, shape: tuple[int, ...], dtype: torch.dtype
+) -> _Plan:
+    return _Plan(tables, local, tuple(shape), dtype, [_matrix(t, dtype) for t in tables])
+
+
+def _run(plan: _Plan, x: Tensor) -> Tensor:
+    """The forward kernel of ``plan`` on ``x`` (already in the compute dtype)."""
+    if plan.kernel == "padded":
+        return _padded_conv(x, *plan.conv)
+    if plan.kernel == "unpadded":
+        return _unpadded_conv(x, *plan.conv)
+    return separable_matmul(x, plan.mats, plan.local)
+
+
 class _Linear(torch.autograd.Function):
-    """The separable map of ``tables`` (one per spatial axis): ``kernel(x)``, by default the matrix
-    products with ``local`` where a NaN or Inf would spread (``local`` computes the map with the
-    slices). The backward is this Function with the transposed tables, so it is itself
-    differentiable; no tensor is saved. Without autograd ``forward`` runs alone, with ``ctx=None``
-    (:func:`_linear_for`): no graph node, about 20 us less per call on small maps.
+    """The map of a :class:`_Plan`. The backward is this Function with the adjoint plan
+    (:func:`_adjoint`), so it is itself differentiable; no tensor is saved. Without autograd
+    ``forward`` runs alone, with ``ctx=None`` (:func:`_apply`): no graph node.
 
     Autograd through ``torch.matmul`` gets the same values but multiplies by transposed, broadcast
     views, slower than the forward; here the adjoint multiplies by contiguous transposes.
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, tables: list[AxisTable], local: _Map, kernel: _Map | None = None
-    ) -> Tensor:
+    def forward(ctx: Any, x: Tensor, plan: _Plan) -> Tensor:  # type: ignore[override]
         if ctx is not None:
-            ctx.tables, ctx.local, ctx.shape = tables, local, x.shape
-        dtype = _compute_dtype(x.dtype)
-        if kernel is None:
-            mats = [_matrix(t, dtype, x.device) for t in tables]
-            kernel = functools.partial(separable_matmul, mats=mats, local=local)
-        t = x if x.dtype == dtype else x.to(dtype)
-        # Autocast off: the products run in the dtype of the matrices made for ``x`` (under CPU
-        # autocast they would switch to bfloat16 and the backward, outside autocast, would mix
-        # dtypes).
+            ctx.plan = plan
+        t = x if x.dtype == plan.dtype else x.to(plan.dtype)
+        # Autocast off: the kernels run in the plan's dtype (under CPU autocast the products would
+        # switch to bfloat16 and the backward, outside autocast, would mix dtypes).
         if torch.is_autocast_enabled(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
-                y = kernel(t)
+                y = _run(plan, t)
         else:
-            y = kernel(t)
+            y = _run(plan, t)
         y = y if y.dtype == x.dtype else y.to(x.dtype)
         if ctx is not None and y._base is not None and ctx.needs_input_grad[0]:
             # A view returned by a custom Function may not be modified in place (an activation's
@@ -217,24 +249,30 @@ class _Linear(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        shape, local = ctx.shape, ctx.local
-
-        def local_adjoint(g: Tensor) -> Tensor:  # autograd through the slices
-            with torch.enable_grad():
-                z = g.new_zeros(shape, requires_grad=True)
-                return torch.autograd.grad(local(z), z, g)[0]
-
-        tables = [transpose(t) for t in ctx.tables]
-        return _linear_for(grad)(grad, tables, local_adjoint), None, None, None
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return _apply(grad, _adjoint(ctx.plan)), None
 
 
-def _linear_for(x: Tensor) -> Callable[..., Tensor]:
-    """:class:`_Linear`'s ``apply`` where autograd records ``x``, else its forward without a graph
-    node."""
+def _apply(x: Tensor, plan: _Plan) -> Tensor:
+    """``plan`` on ``x``: through :class:`_Linear` where autograd records ``x``, else its forward
+    alone."""
     if torch.is_grad_enabled() and x.requires_grad:
-        return _Linear.apply
-    return functools.partial(_Linear.forward, None)
+        return _Linear.apply(x, plan)
+    return _Linear.forward(None, x, plan)
+
+
+@functools.lru_cache(maxsize=1024)
+def _adjoint(plan: _Plan) -> _Plan:
+    """The transposed map: the products with the transposed tables and, where a NaN or Inf would
+    spread, autograd through the slices."""
+
+    def local(g: Tensor) -> Tensor:
+        with torch.enable_grad():
+            z = g.new_zeros(plan.shape, requires_grad=True)
+            return torch.autograd.grad(plan.local(z), z, g)[0]
+
+    shape = (*plan.shape[:2], *(t[0].size(0) for t in plan.tables))
+    return _plan([transpose(t) for t in plan.tables], local, shape, plan.dtype)
 
 
 # channels_last blur-pool runs oneDNN's depthwise convolution, as the reference does: on the padded
@@ -271,16 +309,20 @@ def _depthwise(
         return weight.to(dtype).expand(channels, 1, *weight.shape).contiguous()
 
 
-def _padded_conv(
-    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
-) -> Tensor:
-    """Blur-pool as the padded copy convolved (the forward only: oneDNN's bfloat16 backward lets a
-    NaN reach other channels)."""
-    ndim = x.dim() - 2
-    weight = _depthwise(tuple(taps), ndim, x.size(1), x.dtype)
+def _padded_conv(x: Tensor, weight: Tensor, padder: _Map, stride: list[int]) -> Tensor:
+    """Blur-pool as the copy padded by ``padder``, convolved with the depthwise ``weight`` (the
+    forward only: oneDNN's bfloat16 backward lets a NaN reach other channels)."""
     # circular padding gathers into a contiguous copy: back to x's format for oneDNN's fast kernel
-    padded = like_format(pad(x, list(blur_pads(len(taps), pad_off)) * ndim, pad_mode), x)
+    padded = like_format(padder(x), x)
     return _CONV[x.dim() - 4](padded, weight, stride=stride, groups=x.size(1))
+
+
+def _padder(sizes: tuple[int, ...], pads: list[int], pad_mode: str) -> _Map:
+    """:func:`~antialias.layers._checks.pad` for maps of spatial ``sizes``, its ``F.pad`` calls
+    worked out once."""
+    if pad_mode == "circular":
+        return functools.partial(pad, pads=pads, pad_mode=pad_mode)
+    return functools.partial(apply_pads, calls=pad_calls(sizes, pads, pad_mode))
 
 
 def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
@@ -301,8 +343,7 @@ def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _conv_plan(
+def _border_parts(
     taps: tuple[float, ...],
     sizes: tuple[int, ...],
     stride: tuple[int, ...],
@@ -310,8 +351,8 @@ def _conv_plan(
     pad_off: int,
     channels: int,
     dtype: torch.dtype,
-) -> tuple[Tensor, list[_Part]] | None:
-    """The weight and the border parts of the zero-padded convolution; ``None`` when it has
+) -> list[_Part] | None:
+    """The border parts added to the zero-padded convolution; ``None`` when that convolution has
     another output length."""
     k, ndim = len(taps), len(sizes)
     left, right = blur_pads(k, pad_off)
@@ -342,19 +383,14 @@ def _conv_plan(
                 padding = [left if d in free else 0 for d in range(ndim)]
                 outs, ins = tuple(c[0] for c in chosen), tuple(c[1] for c in chosen)
                 parts.append((outs, ins, weight, conv_stride, padding))
-        return _depthwise(taps, ndim, channels, dtype), parts
+        return parts
 
 
 def _unpadded_conv(
-    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
+    x: Tensor, weight: Tensor, parts: list[_Part], stride: list[int], left: int
 ) -> Tensor:
-    """The forward as the zero-padded convolution plus the border parts (where ``_conv_plan`` has
-    them)."""
-    key = (tuple(taps), tuple(x.shape[2:]), tuple(stride), pad_mode, pad_off, x.size(1), x.dtype)
-    plan = _conv_plan(*key)
-    assert plan is not None, "blur_pool_matrix runs this kernel only where the lengths agree"
-    weight, parts = plan
-    conv, left, c = _CONV[x.dim() - 4], blur_pads(len(taps), pad_off)[0], x.size(1)
+    """The forward as the convolution with ``left`` zeros of padding plus the border ``parts``."""
+    conv, c = _CONV[x.dim() - 4], x.size(1)
     y = conv(x, weight, stride=stride, padding=left, groups=c)
     order = [0, *range(2, x.dim()), 1]  # adds run on the (N, *S, C) views: C innermost, faster
     for outs, ins, w, conv_stride, padding in parts:
@@ -369,23 +405,8 @@ def _unpadded_conv(
     return y
 
 
-def blur_pool_matrix(
-    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
-) -> Tensor:
-    if len(taps) == 1:  # plain subsampling: nothing to multiply
-        return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
-    args: dict[str, Any] = dict(taps=taps, stride=stride, pad_mode=pad_mode, pad_off=pad_off)
-    key = (tuple(taps), tuple(stride), pad_mode, pad_off, tuple(x.shape))
-    tables, unpadded = _pool_setup(
-        *key, _compute_dtype(x.dtype), is_channels_last(x), PADDED_COPY_MAX
-    )
-    conv = _unpadded_conv if unpadded else _padded_conv
-    kernel = None if unpadded is None else functools.partial(conv, **args)
-    return _linear_for(x)(x, tables, functools.partial(blur_pool_slices, **args), kernel)
-
-
 @functools.lru_cache(maxsize=1024)
-def _pool_setup(
+def _pool_plan(
     taps: tuple[float, ...],
     stride: tuple[int, ...],
     pad_mode: str,
@@ -394,25 +415,55 @@ def _pool_setup(
     dtype: torch.dtype,
     channels_last: bool,
     copy_max: int,
-) -> tuple[list[AxisTable], bool | None]:
-    """The tables of a blur-pool call and its forward kernel in the compute ``dtype``: ``None`` for
-    the matrix products, else whether the convolution runs unpadded (cached: a network calls each
-    layer with the same shapes, and on small maps this setup costs about a fifth of the kernel)."""
-    tables = [
-        pool_table(taps, n, s, pad_mode, pad_off) for n, s in zip(shape[2:], stride, strict=True)
-    ]
+) -> _Plan:
+    """The plan of a blur-pool in the compute ``dtype``: the matrix products, or for channels_last
+    float32 and bfloat16 maps the convolution, unpadded from ``copy_max`` bytes where it can be."""
+    sizes = zip(shape[2:], stride, strict=True)
+    tables = [pool_table(taps, n, s, pad_mode, pad_off) for n, s in sizes]
+    local = functools.partial(
+        blur_pool_slices, taps=list(taps), stride=list(stride), pad_mode=pad_mode, pad_off=pad_off
+    )
+    plan = _plan(tables, local, shape, dtype)
     if not channels_last or dtype not in (torch.float32, torch.bfloat16):
-        return tables, None
-    large = math.prod(shape) * dtype.itemsize >= copy_max
-    plan = (taps, shape[2:], stride, pad_mode, pad_off, shape[1], dtype)
-    return tables, large and _conv_plan(*plan) is not None
+        return plan
+    weight = _depthwise(taps, len(stride), shape[1], dtype)
+    left, right = blur_pads(len(taps), pad_off)
+    if math.prod(shape) * dtype.itemsize >= copy_max:
+        parts = _border_parts(taps, shape[2:], stride, pad_mode, pad_off, shape[1], dtype)
+        if parts is not None:
+            unpadded = (weight, parts, list(stride), left)
+            return dataclasses.replace(plan, kernel="unpadded", conv=unpadded)
+    padder = _padder(shape[2:], [left, right] * len(stride), pad_mode)
+    return dataclasses.replace(plan, kernel="padded", conv=(weight, padder, list(stride)))
+
+
+def blur_pool_matrix(
+    x: Tensor, taps: list[float], stride: list[int], pad_mode: str, pad_off: int
+) -> Tensor:
+    if len(taps) == 1:  # plain subsampling: nothing to multiply
+        return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
+    key = (tuple(taps), tuple(stride), pad_mode, pad_off, x.shape, _compute_dtype(x.dtype))
+    return _apply(x, _pool_plan(*key, is_channels_last(x), PADDED_COPY_MAX))
+
+
+@functools.lru_cache(maxsize=1024)
+def _upsample_plan(
+    taps: tuple[float, ...],
+    factor: tuple[int, ...],
+    pad_mode: str,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+) -> _Plan:
+    tables = [upsample_table(taps, n, f, pad_mode) for n, f in zip(shape[2:], factor, strict=True)]
+    local = functools.partial(
+        blur_upsample_slices, taps=list(taps), factor=list(factor), pad_mode=pad_mode
+    )
+    return _plan(tables, local, shape, dtype)
 
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
-    key = tuple(taps)
-    tables = [upsample_table(key, n, f, pad_mode) for n, f in zip(x.shape[2:], factor, strict=True)]
-    slices = functools.partial(blur_upsample_slices, taps=taps, factor=factor, pad_mode=pad_mode)
-    return _linear_for(x)(x, tables, slices)
+    key = (tuple(taps), tuple(factor), pad_mode, x.shape, _compute_dtype(x.dtype))
+    return _apply(x, _upsample_plan(*key))
 
 
 def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:

@@ -41,6 +41,12 @@ def _taps(k):
     return list(get_taps(k))
 
 
+def _padded_conv(x, k, stride, pad_mode, pad_off):
+    weight = CPU._depthwise(tuple(_taps(k)), 2, x.size(1), x.dtype)
+    padder = CPU._padder(x.shape[2:], list(blur_pads(k, pad_off)) * 2, pad_mode)
+    return CPU._padded_conv(x, weight, padder, [stride, stride])
+
+
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
 def test_conv_path_equals_slices_2d(generator, conv_always, pad_mode):
     for k, stride, size, pad_off in itertools.product(
@@ -120,12 +126,12 @@ def test_padded_conv_equals_slices_and_is_local(generator, pad_mode):
         x = torch.randn(2, 4, size, size + 1, generator=generator)
         x = x.contiguous(memory_format=torch.channels_last)
         expected = CPU.blur_pool_slices(x, _taps(k), [stride, stride], pad_mode, 1)
-        actual = CPU._padded_conv(x, _taps(k), [stride, stride], pad_mode, 1)
+        actual = _padded_conv(x, k, stride, pad_mode, 1)
         assert actual.is_contiguous(memory_format=torch.channels_last), (k, stride, size)
         torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"k={k} s={stride}")
     x = torch.randn(1, 2, 12, 12, generator=generator).contiguous(memory_format=torch.channels_last)
     x[0, 1, 0, 5] = float("nan")
-    out = CPU._padded_conv(x, _taps(4), [2, 2], pad_mode, 0)
+    out = _padded_conv(x, 4, 2, pad_mode, 0)
     one_hot = torch.zeros(x.shape, dtype=torch.float64)
     one_hot[0, 1, 0, 5] = 1.0
     expected = CPU.blur_pool_slices(one_hot, _taps(4), [2, 2], pad_mode, 0) > 0
