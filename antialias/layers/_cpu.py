@@ -17,6 +17,7 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -211,19 +212,10 @@ def _plan(
     return _Plan(tables, local, tuple(shape), dtype, [_matrix(t, dtype) for t in tables])
 
 
-def _run(plan: _Plan, x: Tensor) -> Tensor:
-    """The forward kernel of ``plan`` on ``x`` (already in the compute dtype)."""
-    if plan.kernel == "padded":
-        return _padded_conv(x, *plan.conv)
-    if plan.kernel == "unpadded":
-        return _unpadded_conv(x, *plan.conv)
-    return separable_matmul(x, plan.mats, plan.local)
-
-
 class _Linear(torch.autograd.Function):
     """The map of a :class:`_Plan`. The backward is this Function with the adjoint plan
     (:func:`_adjoint`), so it is itself differentiable; no tensor is saved. Without autograd
-    ``forward`` runs alone, with ``ctx=None`` (:func:`_apply`): no graph node.
+    ``forward`` runs alone, with ``ctx=None`` (:func:`_linear_for`): no graph node.
 
     Autograd through ``torch.matmul`` gets the same values but multiplies by transposed, broadcast
     views, slower than the forward; here the adjoint multiplies by contiguous transposes.
@@ -236,11 +228,14 @@ class _Linear(torch.autograd.Function):
         t = x if x.dtype == plan.dtype else x.to(plan.dtype)
         # Autocast off: the kernels run in the plan's dtype (under CPU autocast the products would
         # switch to bfloat16 and the backward, outside autocast, would mix dtypes).
-        if torch.is_autocast_enabled(x.device.type):
-            with torch.autocast(x.device.type, enabled=False):
-                y = _run(plan, t)
-        else:
-            y = _run(plan, t)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():
+            if plan.kernel == "padded":
+                y = _padded_conv(t, *plan.conv)
+            elif plan.kernel == "unpadded":
+                y = _unpadded_conv(t, *plan.conv)
+            else:
+                y = separable_matmul(t, plan.mats, plan.local)
         y = y if y.dtype == x.dtype else y.to(x.dtype)
         if ctx is not None and y._base is not None and ctx.needs_input_grad[0]:
             # A view returned by a custom Function may not be modified in place (an activation's
@@ -250,15 +245,15 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        return _apply(grad, _adjoint(ctx.plan)), None
+        return _linear_for(grad)(grad, _adjoint(ctx.plan)), None
 
 
-def _apply(x: Tensor, plan: _Plan) -> Tensor:
-    """``plan`` on ``x``: through :class:`_Linear` where autograd records ``x``, else its forward
-    alone."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _Linear.apply(x, plan)
-    return _Linear.forward(None, x, plan)
+_forward_alone = functools.partial(_Linear.forward, None)
+
+
+def _linear_for(x: Tensor) -> Callable[[Tensor, _Plan], Tensor]:
+    """:class:`_Linear`'s ``apply`` where autograd records ``x``, else its forward alone."""
+    return _Linear.apply if torch.is_grad_enabled() and x.requires_grad else _forward_alone
 
 
 @functools.lru_cache(maxsize=1024)
@@ -443,7 +438,7 @@ def blur_pool_matrix(
     if len(taps) == 1:  # plain subsampling: nothing to multiply
         return blur_pool_slices(x, taps, stride, pad_mode, pad_off)
     key = (tuple(taps), tuple(stride), pad_mode, pad_off, x.shape, _compute_dtype(x.dtype))
-    return _apply(x, _pool_plan(*key, is_channels_last(x), PADDED_COPY_MAX))
+    return _linear_for(x)(x, _pool_plan(*key, is_channels_last(x), PADDED_COPY_MAX))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -463,7 +458,7 @@ def _upsample_plan(
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
     key = (tuple(taps), tuple(factor), pad_mode, x.shape, _compute_dtype(x.dtype))
-    return _apply(x, _upsample_plan(*key))
+    return _linear_for(x)(x, _upsample_plan(*key))
 
 
 def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:
