@@ -52,11 +52,11 @@ from antialias._transformers import (
 from antialias.filters import FilterSpec, get_taps
 from antialias.layers.blurpool import BLUR_CONV
 from antialias.layers.factory import (
-    ceil_mode_reproducible,
+    _ceil_mode_reproducible,
+    _wrap_pad,
     create_downsample,
     create_max_downsample,
     list_downsample_methods,
-    wrap_pad,
 )
 from antialias.layers.functional import check_pad_mode
 from antialias.layers.trim import TrimToStride
@@ -397,7 +397,7 @@ class Converter:
                 return False
         if getattr(module, "ceil_mode", False) and not self.opt.circular:
             kernel, padding = _tuple(module.kernel_size, ndim), _tuple(module.padding, ndim)
-            if isinstance(module, _MaxPoolNd) and not ceil_mode_reproducible(
+            if isinstance(module, _MaxPoolNd) and not _ceil_mode_reproducible(
                 kernel, padding, stride
             ):
                 # torch drops a last window that starts in the padding; padding the end cannot reproduce that
@@ -717,7 +717,7 @@ class Converter:
         ds = self._downsample(ndim, channels, stride, pool)
         if circular and (any(padding) or kernel != stride):
             dense = type(pool)(kernel, stride=1)
-            parts = OrderedDict(pad=wrap_pad(kernel), pool=dense, downsample=ds)
+            parts = OrderedDict(pad=_wrap_pad(kernel), pool=dense, downsample=ds)
             return nn.Sequential(parts), circular_how
         how = "replaced"
         if kernel == stride and not any(padding) and _divisor(pool) is None:

@@ -103,7 +103,7 @@ _REPLICATE_PAD: dict[int, type[nn.Module]] = {
 }
 
 
-def ceil_mode_reproducible(
+def _ceil_mode_reproducible(
     kernel: Sequence[int], padding: Sequence[int], stride: Sequence[int]
 ) -> bool:
     """Whether end padding reproduces ``ceil_mode``'s output size: ``kernel_size >= padding +
@@ -111,7 +111,7 @@ def ceil_mode_reproducible(
     return all(k >= p + s for k, p, s in zip(kernel, padding, stride, strict=True))
 
 
-def wrap_pad(kernel: Sequence[int]) -> nn.Module:
+def _wrap_pad(kernel: Sequence[int]) -> nn.Module:
     """``CircularPadNd`` wrapping ``(k - 1) // 2`` samples before and ``k // 2`` after each axis, so
     that a stride-1 window of ``kernel`` keeps the map's size (the blur's padding rule)."""
     return _CIRCULAR_PAD[len(kernel)](tuple(p for k in reversed(kernel) for p in blur_pads(k)))
@@ -188,9 +188,9 @@ def create_max_downsample(
         )
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if circular:
-        layers["pad"], pads = wrap_pad(kernel), (0,) * ndim
+        layers["pad"], pads = _wrap_pad(kernel), (0,) * ndim
     elif ceil_mode:
-        if not ceil_mode_reproducible(kernel, pads, step):
+        if not _ceil_mode_reproducible(kernel, pads, step):
             raise ValueError(
                 "ceil_mode needs kernel_size >= padding + stride, got "
                 f"kernel_size={kernel_size!r}, padding={padding!r}, stride={stride!r}"
