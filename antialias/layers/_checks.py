@@ -7,7 +7,8 @@ needed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -166,29 +167,31 @@ def circular_pad_axis(x: Tensor, dim: int, left: int, right: int) -> Tensor:
 
 def pad(x: Tensor, pads: list[int], pad_mode: str) -> Tensor:
     """Pad the spatial axes; ``pads`` holds (left, right) per spatial axis, first axis first."""
-    if sum(pads) == 0:
-        return x
-    if pad_mode == "circular":
-        for d in range(len(pads) // 2):
-            if pads[2 * d] + pads[2 * d + 1] > 0:
-                x = circular_pad_axis(x, d + 2, pads[2 * d], pads[2 * d + 1])
-        return x
-    return apply_pads(x, pad_calls(x.shape[2:], pads, pad_mode))
+    return x if sum(pads) == 0 else padder(x.shape[2:], pads, pad_mode)(x)
 
 
-def pad_calls(sizes: Sequence[int], pads: list[int], pad_mode: str) -> list[tuple[list[int], str]]:
-    """:func:`pad` on maps of spatial ``sizes`` as ``F.pad`` calls ``(pad, mode)`` (every mode but
-    circular): reflect falls back to replicate on axes not longer than their padding."""
+def padder(sizes: Sequence[int], pads: list[int], pad_mode: str) -> Callable[[Tensor], Tensor]:
+    """:func:`pad` for maps of spatial ``sizes``, worked out once: reflect falls back to replicate
+    on axes not longer than their padding, circular wraps as often as needed."""
     axes = range(len(pads) // 2)
+    if pad_mode == "circular":
+        return functools.partial(_wrap, pads=pads)
     short = [pad_mode == "reflect" and max(pads[2 * d : 2 * d + 2]) >= sizes[d] for d in axes]
     # F.pad lists the last axis first
     main = [p for d in reversed(axes) for p in ((0, 0) if short[d] else pads[2 * d : 2 * d + 2])]
     rest = [p for d in reversed(axes) for p in (pads[2 * d : 2 * d + 2] if short[d] else (0, 0))]
     calls = [(main, "constant" if pad_mode == "zeros" else pad_mode), (rest, "replicate")]
-    return [(p, mode) for p, mode in calls if sum(p) > 0]
+    return functools.partial(_pad_calls, calls=[(p, mode) for p, mode in calls if sum(p) > 0])
 
 
-def apply_pads(x: Tensor, calls: list[tuple[list[int], str]]) -> Tensor:
+def _pad_calls(x: Tensor, calls: list[tuple[list[int], str]]) -> Tensor:
     for p, mode in calls:
         x = F.pad(x, p, mode=mode)
+    return x
+
+
+def _wrap(x: Tensor, pads: list[int]) -> Tensor:
+    for d in range(len(pads) // 2):
+        if pads[2 * d] + pads[2 * d + 1] > 0:
+            x = circular_pad_axis(x, d + 2, pads[2 * d], pads[2 * d + 1])
     return x

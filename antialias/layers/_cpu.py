@@ -29,14 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias.layers._checks import (
-    apply_pads,
-    blur_pads,
-    is_channels_last,
-    like_format,
-    pad,
-    pad_calls,
-)
+from antialias.layers._checks import blur_pads, is_channels_last, like_format, pad, padder
 from antialias.layers._triton.tables import (
     AxisTable,
     dense,
@@ -304,20 +297,13 @@ def _depthwise(
         return weight.to(dtype).expand(channels, 1, *weight.shape).contiguous()
 
 
-def _padded_conv(x: Tensor, weight: Tensor, padder: _Map, stride: list[int]) -> Tensor:
-    """Blur-pool as the copy padded by ``padder``, convolved with the depthwise ``weight`` (the
-    forward only: oneDNN's bfloat16 backward lets a NaN reach other channels)."""
+def _padded_conv(x: Tensor, weight: Tensor, pad_fn: _Map, stride: list[int]) -> Tensor:
+    """Blur-pool as the copy padded by ``pad_fn`` (from ``_checks.padder``), convolved
+    with the depthwise ``weight`` (the forward only: oneDNN's bfloat16 backward lets a NaN reach
+    other channels)."""
     # circular padding gathers into a contiguous copy: back to x's format for oneDNN's fast kernel
-    padded = like_format(padder(x), x)
+    padded = like_format(pad_fn(x), x)
     return _CONV[x.dim() - 4](padded, weight, stride=stride, groups=x.size(1))
-
-
-def _padder(sizes: tuple[int, ...], pads: list[int], pad_mode: str) -> _Map:
-    """:func:`~antialias.layers._checks.pad` for maps of spatial ``sizes``, its ``F.pad`` calls
-    worked out once."""
-    if pad_mode == "circular":
-        return functools.partial(pad, pads=pads, pad_mode=pad_mode)
-    return functools.partial(apply_pads, calls=pad_calls(sizes, pads, pad_mode))
 
 
 def _lines(border: Tensor) -> list[tuple[slice, slice, float]]:
@@ -428,8 +414,8 @@ def _pool_plan(
         if parts is not None:
             unpadded = (weight, parts, list(stride), left)
             return dataclasses.replace(plan, kernel="unpadded", conv=unpadded)
-    padder = _padder(shape[2:], [left, right] * len(stride), pad_mode)
-    return dataclasses.replace(plan, kernel="padded", conv=(weight, padder, list(stride)))
+    pad_fn = padder(shape[2:], [left, right] * len(stride), pad_mode)
+    return dataclasses.replace(plan, kernel="padded", conv=(weight, pad_fn, list(stride)))
 
 
 def blur_pool_matrix(

@@ -17,7 +17,7 @@ import torch
 from antialias.filters import get_taps
 from antialias.layers import _cpu as CPU
 from antialias.layers import functional as AF
-from antialias.layers._checks import blur_pads
+from antialias.layers._checks import blur_pads, padder
 
 PAD_MODES = ["reflect", "replicate", "zeros", "circular"]
 
@@ -43,8 +43,8 @@ def _taps(k):
 
 def _padded_conv(x, k, stride, pad_mode, pad_off):
     weight = CPU._depthwise(tuple(_taps(k)), 2, x.size(1), x.dtype)
-    padder = CPU._padder(x.shape[2:], list(blur_pads(k, pad_off)) * 2, pad_mode)
-    return CPU._padded_conv(x, weight, padder, [stride, stride])
+    pad_fn = padder(x.shape[2:], list(blur_pads(k, pad_off)) * 2, pad_mode)
+    return CPU._padded_conv(x, weight, pad_fn, [stride, stride])
 
 
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
