@@ -185,3 +185,21 @@ def test_half_inputs_reach_the_convolution_in_the_compute_dtype(monkeypatch, gen
         assert y.is_contiguous(memory_format=torch.channels_last)
         expected = CPU.blur_pool_slices(x.to(dtype).float(), _taps(4), [2, 2], "reflect", 0)
         torch.testing.assert_close(y, expected.to(dtype))  # within the dtype's rounding
+
+
+def test_a_layer_builds_its_plan_once_per_shape():
+    """The tables, matrices and convolution arguments are worked out on the first call of a shape;
+    later calls only look them up."""
+    pool = AF.blur_pool2d
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 5, 11, 9).contiguous(memory_format=fmt)
+        pool(x)
+        misses = CPU._pool_plan.cache_info().misses
+        for _ in range(3):
+            pool(x)
+        y = pool(x.requires_grad_())
+        y.sum().backward()
+        assert CPU._pool_plan.cache_info().misses == misses
+        adjoint_misses = CPU._adjoint.cache_info().misses
+        pool(x).sum().backward()
+        assert CPU._adjoint.cache_info().misses == adjoint_misses
