@@ -479,16 +479,24 @@ class Converter:
         ndim, stride = len(conv.kernel_size), tuple(conv.stride)
         first = name == self.patches[0]
         if self.opt.method in ANCHOR_METHODS:
-            if self.tokens and not first:
-                self._skip(
-                    name,
-                    conv,
-                    f"after the token anchor of {self.patches[0]}: the same tokens "
-                    "reach it for every circular shift of the input",
-                )
-                return _ConvJob(name, "skip", ndim, conv.in_channels, stride)
+            if self.tokens:
+                head: Any = self.modules[self.patches[0]]
+                why = ""
+                if len(head.kernel_size) not in ANCHORED_CONV:
+                    why = (
+                        f"the token grid cannot be anchored: {self.patches[0]} is "
+                        f"{len(head.kernel_size)}D (anchoring is 1D and 2D)"
+                    )
+                elif not first:
+                    why = (
+                        f"after the token anchor of {self.patches[0]}: the same tokens "
+                        "reach it for every circular shift of the input"
+                    )
+                if why:
+                    self._skip(name, conv, why)
+                    return _ConvJob(name, "skip", ndim, conv.in_channels, stride)
             if ndim not in ANCHORED_CONV:
-                return None  # anchoring is 1D and 2D
+                return None  # anchoring is 1D and 2D: the general rules apply
             token = self.tokens and first
             score = anchor_score(conv, first)
             where = f"anchored by {score} norm" + (", token grid anchored" if token else "")

@@ -19,8 +19,10 @@ execution order also anchors its token grid: the token of largest norm goes to t
 circular shift of the image gives the same tokens, and everything downstream (position embeddings,
 windows, shifted windows and their masks, patch merging, subsampled attention, the class token) sees
 them unchanged. The later patchify convolutions (Twins' stage embeddings and spatial-reduction
-convolutions) are then left alone, and reported. Without token processing (ConvNeXt's downsampling)
-every patchify convolution is anchored. Anchoring adds no parameters: the state dict keeps its keys
+convolutions) are then left alone, and reported; when that first one is 3D (a video patch
+embedding), no convolution can anchor the token grid (anchoring is 1D and 2D) and all of them are left
+alone, and reported. Without token processing (ConvNeXt's downsampling) every 1D and 2D patchify
+convolution is anchored. Anchoring adds no parameters: the state dict keeps its keys
 and values.
 
 With the low-pass methods (``"blur"`` and the others) the first patchify convolution of a model with

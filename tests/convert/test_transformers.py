@@ -138,6 +138,32 @@ def test_later_patch_embeddings_are_left_to_the_token_anchor() -> None:
     assert type(aa.patch_embeds[1].proj) is nn.Conv2d
 
 
+class _VideoTokens(nn.Module):
+    """A 3D patch embedding, a position embedding, then a 2D patchify convolution of the tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv3d(3, 8, (2, 4, 4), stride=(2, 4, 4))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 8, 1, 4, 4))
+        self.merge = nn.Conv2d(8, 8, 2, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = (self.proj(x) + self.pos_embed).mean(2)
+        return self.merge(tokens).flatten(1)
+
+
+@pytest.mark.parametrize("method", ["aps", "lps"])
+def test_a_3d_patch_embedding_is_reported_as_unable_to_anchor_the_tokens(method: str) -> None:
+    with pytest.warns(UserWarning, match="nothing to anti-alias"):
+        aa, report = convert_with_report(
+            _VideoTokens(), method=method, example_inputs=torch.randn(1, 3, 4, 16, 16)
+        )
+    reasons = {s.name: s.reason for s in report.skipped}
+    why = "the token grid cannot be anchored: proj is 3D (anchoring is 1D and 2D)"
+    assert reasons == {"proj": why, "merge": why}
+    assert type(aa.proj) is nn.Conv3d and type(aa.merge) is nn.Conv2d
+
+
 def test_blur_low_passes_a_patch_embedding_and_keeps_its_weights() -> None:
     build, hw = MODELS["timm_vit"]
     model = build().eval()
