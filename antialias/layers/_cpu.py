@@ -12,7 +12,8 @@ Two formulations of each op, equal up to float rounding, reached through ``funct
   instead (``_padded_conv``, ``_unpadded_conv``). The backward multiplies by the transposes
   (``_Linear``), saving no activation. bfloat16 runs in bfloat16 where the CPU has native bfloat16
   units (AVX512-BF16 or AMX: oneDNN's bfloat16 kernels are then the fastest), else in float32;
-  float16 runs in float32.
+  float16 runs in float32. What a call needs besides its input (tables, matrices, the convolution's
+  weight, border parts and padding) is a :class:`_Plan`, made once per layer and input shape.
 """
 
 from __future__ import annotations
