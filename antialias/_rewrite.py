@@ -47,6 +47,7 @@ from antialias._transformers import (
     anchor_score,
     anchored,
     has_tokens,
+    is_patch_merging,
     is_patchify,
 )
 from antialias.filters import FilterSpec, get_taps
@@ -59,6 +60,7 @@ from antialias.layers.factory import (
     list_downsample_methods,
 )
 from antialias.layers.functional import check_pad_mode
+from antialias.layers.merging import BlurPatchMerging
 from antialias.layers.trim import TrimToStride
 
 __all__ = ["LAYOUT_RULES", "PLACEMENTS", "Converter", "Options"]
@@ -521,6 +523,30 @@ class Converter:
             )
         return None
 
+    def _plan_mergings(self) -> list[str]:
+        """Swin's patch mergings that get a low-pass filter before them (the low-pass methods; under
+        APS and LPS the token anchor hands them the same tokens for every circular shift)."""
+        if self.opt.method in ANCHOR_METHODS or self.opt.placement == "reference":
+            return []
+        names = []
+        for name, module in self.modules.items():
+            if not is_patch_merging(module) or name in self.replacements:
+                continue
+            channels = module.reduction.in_features // 4  # type: ignore[union-attr, operator]
+            reason = self._matches(name)
+            if reason is None and channels < self.opt.min_channels:
+                reason = f"{channels} channels < min_channels={self.opt.min_channels}"
+            # its slicing was reported as subsampling in forward(): now it is planned here
+            self.report.skipped = [
+                s for s in self.report.skipped if not s.name.startswith(name + ":")
+            ]
+            self.old[name], self.brief[name] = _describe(module), _brief(module)
+            if reason is not None:
+                self._skip(name, module, reason)
+            else:
+                names.append(name)
+        return names
+
     def _fallback(self, job: _ConvJob, why: str) -> None:
         conv = self.modules[job.name]
         if _is_plain_conv(conv):
@@ -823,6 +849,12 @@ class Converter:
                 graph_jobs.append(job)
                 continue
             converted[job.name] = self._apply_site(job)
+        for name in self._plan_mergings():
+            merging: Any = self.modules[name]
+            channels = merging.reduction.in_features // 4
+            blur = self._downsample(2, channels, (1, 1), merging)
+            self._replace(name, BlurPatchMerging.from_merging(merging, blur=blur))
+            converted[name] = "low-pass before the 2x2 merge, at stride 1"
         self.model = _swap(self.model, self.replacements, self.report.hooks_moved)
         self._apply_graph_jobs(graph_jobs, converted)
         self._set_padding_mode()

@@ -29,8 +29,9 @@ With the low-pass methods (``"blur"`` and the others) the first patchify convolu
 token processing (its patch embedding, which the general rules would leave alone as the stem, unless
 ``antialias_stem=False``), and any one with ``kernel_size == stride >= 8``, gets its low-pass filter
 before it, at stride 1, and keeps its stride (:class:`BlurConv2d`, 1D and 3D too): its output size
-and weights are unchanged. The later ones (Twins' stage embeddings) follow the general rules; Swin's
-patch merging is a slicing in ``forward`` and is reported, not edited.
+and weights are unchanged. The later ones (Twins' stage embeddings) follow the general rules. Swin's
+patch mergings (:func:`is_patch_merging`) become :class:`~antialias.layers.BlurPatchMerging`: the
+method's low-pass filter at stride 1, then the same merge, with the same parameters.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from torch import nn
 
 from antialias._edits import _is_plain_conv
 from antialias.layers.anchor import AnchoredConv1d, AnchoredConv2d, _AnchoredConv, _is_patchify
+from antialias.layers.merging import norm_first
 
 __all__ = [
     "ANCHORED_CONV",
@@ -50,6 +52,7 @@ __all__ = [
     "anchor_score",
     "anchored",
     "has_tokens",
+    "is_patch_merging",
     "is_patchify",
 ]
 
@@ -69,6 +72,12 @@ def is_patchify(module: nn.Module) -> bool:
         return False
     conv: Any = module
     return max(conv.stride) > 1 and _is_patchify(conv)
+
+
+def is_patch_merging(module: nn.Module) -> bool:
+    """A Swin patch merging (torchvision's and timm's, v1 and v2) that
+    :meth:`~antialias.layers.BlurPatchMerging.from_merging` takes."""
+    return "PatchMerging" in type(module).__name__ and norm_first(module) is not None
 
 
 def has_tokens(model: nn.Module) -> bool:

@@ -11,6 +11,7 @@ from antialias.layers import (
     factory,
     fourier,
     functional,
+    merging,
     polyphase,
     trim,
     upsample,
@@ -23,6 +24,7 @@ from antialias.layers.blurpool import *  # noqa: F403
 from antialias.layers.factory import *  # noqa: F403
 from antialias.layers.fourier import *  # noqa: F403
 from antialias.layers.functional import *  # noqa: F403
+from antialias.layers.merging import *  # noqa: F403
 from antialias.layers.polyphase import *  # noqa: F403
 from antialias.layers.trim import *  # noqa: F403
 from antialias.layers.upsample import *  # noqa: F403
@@ -40,3 +42,4 @@ __all__ += anchor.__all__
 __all__ += fourier.__all__
 __all__ += wavelet.__all__
 __all__ += trim.__all__
+__all__ += merging.__all__

@@ -16,7 +16,7 @@ import torchvision
 from torch import Tensor, nn
 
 from antialias import convert, convert_with_report
-from antialias.layers import AnchoredConv1d, AnchoredConv2d, BlurConv2d
+from antialias.layers import AnchoredConv1d, AnchoredConv2d, BlurConv2d, BlurPatchMerging
 
 SHIFTS = [(1, 0), (0, 3), (3, 5), (17, 29)]
 
@@ -162,6 +162,30 @@ def test_a_3d_patch_embedding_is_reported_as_unable_to_anchor_the_tokens(method:
     why = "the token grid cannot be anchored: proj is 3D (anchoring is 1D and 2D)"
     assert reasons == {"proj": why, "merge": why}
     assert type(aa.proj) is nn.Conv3d and type(aa.merge) is nn.Conv2d
+
+
+@pytest.mark.parametrize("name", ["torchvision_swin", "timm_swin"])
+def test_blur_low_passes_swins_patch_mergings_and_keeps_the_state(name: str) -> None:
+    model, hw = _build(name).eval(), MODELS[name][1]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = _input(hw)
+    expected_shape = model(x).shape
+    aa, report = convert_with_report(model, example_inputs=x[:1])
+    mergings = [n for n, m in aa.named_modules() if isinstance(m, BlurPatchMerging)]
+    rows = {c.name: c.placement for c in report.converted}
+    assert mergings and all(
+        rows[n] == "low-pass before the 2x2 merge, at stride 1" for n in mergings
+    )
+    assert not report.skipped, report.skipped  # no slicing in forward() is left unreported
+    after = aa.state_dict()
+    assert list(after) == list(state) and all(torch.equal(after[k], state[k]) for k in state)
+    assert aa(x).shape == expected_shape
+    # excluded, a merging stays as it was and says why
+    _, report = convert_with_report(_build(name), exclude=mergings[0], example_inputs=x[:1])
+    assert [s.reason for s in report.skipped] == [f"excluded by pattern {mergings[0]!r}"]
+    # under APS the token anchor hands the mergings the same tokens: they are not edited
+    aa = convert(_build(name), method="aps", example_inputs=x[:1])
+    assert not any(isinstance(m, BlurPatchMerging) for m in aa.modules())
 
 
 def test_blur_low_passes_a_patch_embedding_and_keeps_its_weights() -> None:
