@@ -523,16 +523,17 @@ class Converter:
             )
         return None
 
-    def _plan_mergings(self) -> list[str]:
-        """Swin's patch mergings that get a low-pass filter before them (the low-pass methods; under
-        APS and LPS the token anchor hands them the same tokens for every circular shift)."""
+    def _plan_mergings(self) -> list[tuple[str, int]]:
+        """Swin's patch mergings that get a low-pass filter before them, with their channel counts
+        (the low-pass methods; under APS and LPS the token anchor hands them the same tokens for
+        every circular shift)."""
         if self.opt.method in ANCHOR_METHODS or self.opt.placement == "reference":
             return []
         names = []
         for name, module in self.modules.items():
             if not is_patch_merging(module) or name in self.replacements:
                 continue
-            channels = module.reduction.in_features // 4  # type: ignore[union-attr, operator]
+            channels = module.reduction.in_features // 4
             reason = self._matches(name)
             if reason is None and channels < self.opt.min_channels:
                 reason = f"{channels} channels < min_channels={self.opt.min_channels}"
@@ -544,7 +545,7 @@ class Converter:
             if reason is not None:
                 self._skip(name, module, reason)
             else:
-                names.append(name)
+                names.append((name, channels))
         return names
 
     def _fallback(self, job: _ConvJob, why: str) -> None:
@@ -849,9 +850,8 @@ class Converter:
                 graph_jobs.append(job)
                 continue
             converted[job.name] = self._apply_site(job)
-        for name in self._plan_mergings():
-            merging: Any = self.modules[name]
-            channels = merging.reduction.in_features // 4
+        for name, channels in self._plan_mergings():
+            merging = self.modules[name]
             blur = self._downsample(2, channels, (1, 1), merging)
             self._replace(name, BlurPatchMerging.from_merging(merging, blur=blur))
             converted[name] = "low-pass before the 2x2 merge, at stride 1"

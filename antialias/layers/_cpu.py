@@ -195,15 +195,13 @@ class _Plan:
     local: _Map  # the map by the slices: where a NaN or Inf would spread, and for the adjoint
     shape: tuple[int, ...]  # the input's
     dtype: torch.dtype  # the compute dtype
-    mats: list[Tensor]  # the tables' matrices in ``dtype``
     kernel: str = "products"
     conv: tuple[Any, ...] = ()
 
-
-def _plan(
-    tables: list[AxisTable], local: _Map, shape: tuple[int, ...], dtype: torch.dtype
-) -> _Plan:
-    return _Plan(tables, local, tuple(shape), dtype, [_matrix(t, dtype) for t in tables])
+    @functools.cached_property
+    def mats(self) -> list[Tensor]:
+        """The tables' matrices in ``dtype`` (made on first use: a convolution's plan needs none)."""
+        return [_matrix(t, self.dtype) for t in self.tables]
 
 
 class _Linear(torch.autograd.Function):
@@ -261,7 +259,7 @@ def _adjoint(plan: _Plan) -> _Plan:
             return torch.autograd.grad(plan.local(z), z, g)[0]
 
     shape = (*plan.shape[:2], *(t[0].size(0) for t in plan.tables))
-    return _plan([transpose(t) for t in plan.tables], local, shape, plan.dtype)
+    return _Plan([transpose(t) for t in plan.tables], local, shape, plan.dtype)
 
 
 # channels_last blur-pool runs oneDNN's depthwise convolution, as the reference does: on the padded
@@ -405,7 +403,7 @@ def _pool_plan(
     local = functools.partial(
         blur_pool_slices, taps=list(taps), stride=list(stride), pad_mode=pad_mode, pad_off=pad_off
     )
-    plan = _plan(tables, local, shape, dtype)
+    plan = _Plan(tables, local, tuple(shape), dtype)
     if not channels_last or dtype not in (torch.float32, torch.bfloat16):
         return plan
     weight = _depthwise(taps, len(stride), shape[1], dtype)
@@ -440,7 +438,7 @@ def _upsample_plan(
     local = functools.partial(
         blur_upsample_slices, taps=list(taps), factor=list(factor), pad_mode=pad_mode
     )
-    return _plan(tables, local, shape, dtype)
+    return _Plan(tables, local, tuple(shape), dtype)
 
 
 def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mode: str) -> Tensor:
