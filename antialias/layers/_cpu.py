@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -267,16 +266,16 @@ def _adjoint(plan: _Plan) -> _Plan:
 # fewest), else with zero padding and no copy (one pass over the input, near the memory floor) when
 # that convolution's symmetric padding gives the op's output length. The other pad modes then differ
 # from zero padding on a few border lines only. Along axis ``d`` the op's matrix is ``M_d = Z_d +
-# B_d``, ``Z_d`` the zero-padded one and ``B_d`` nonzero on a few border rows, so ``M_1 x ... x M_n``
-# is ``Z_1 x ... x Z_n`` (the convolution) plus, for every non-empty set ``S`` of axes, the part with
-# ``B_d`` on the axes of ``S`` and ``Z_d`` on the others: the input lines that ``B_d`` reads, taken
-# on the axes of ``S`` (equal weights in steps of equal length share one strided view), convolved
-# with zero padding along the other axes and added to the output lines that ``B_d`` writes. Every
-# part reads only its outputs' windows, so a NaN or Inf stays local.
+# B_d``, ``Z_d`` the zero-padded one and ``B_d`` nonzero on a few border rows, and ``M_1 x ... x
+# M_n`` is ``Z_1 x ... x Z_n`` (the convolution) plus one part per axis ``d``: ``M`` on the axes
+# before ``d``, ``B_d`` on ``d`` and ``Z`` on the axes after it. A part takes the input lines that
+# ``B_d`` reads (equal weights in steps of equal length share one strided view), pads them along the
+# axes before ``d``, convolves them along every axis but ``d`` and adds them to the output lines
+# that ``B_d`` writes. Every part reads only its outputs' windows, so a NaN or Inf stays local.
 PADDED_COPY_MAX = 6 << 20  # bytes; measured: the border parts cost more below, the copy above
 _CONV = (F.conv2d, F.conv3d)
-# (output and input slices per spatial axis, weight or scale, stride, padding) of a border part
-_Part = tuple[tuple[slice, ...], tuple[slice, ...], Tensor | float, list[int], list[int]]
+# (axis, output and input slices on it, weight, stride, padding, pre-padding) of a border part
+_Part = tuple[int, slice, slice, Tensor, list[int], list[int], _Map]
 
 
 @functools.lru_cache(maxsize=256)
@@ -339,31 +338,20 @@ def _border_parts(
     axes = list(zip(sizes, stride, strict=True))
     if any((n + 2 * left - k) // s != (n + left + right - k) // s for n, s in axes):
         return None
+    parts: list[_Part] = []
     with torch.inference_mode(False):  # cached tensors serve later autograd graphs too
-        lines = [
-            _lines(
-                dense(pool_table(taps, n, s, pad_mode, pad_off))
-                - dense(pool_table(taps, n, s, "zeros", pad_off))
-            )
-            for n, s in axes
-        ]
-        every_line = (slice(None), slice(None), 1.0)
-        parts: list[_Part] = []
-        for subset in itertools.product((False, True), repeat=ndim):
-            if not any(subset):
-                continue
-            free = tuple(d for d in range(ndim) if not subset[d])  # the axes still convolved
-            choices = [lines[d] if subset[d] else [every_line] for d in range(ndim)]
-            for chosen in itertools.product(*choices):
-                scale = math.prod(c[2] for c in chosen)
-                weight = (
-                    scale if not free else _depthwise(taps, ndim, channels, dtype, free) * scale
-                )
-                conv_stride = [stride[d] if d in free else 1 for d in range(ndim)]
-                padding = [left if d in free else 0 for d in range(ndim)]
-                outs, ins = tuple(c[0] for c in chosen), tuple(c[1] for c in chosen)
-                parts.append((outs, ins, weight, conv_stride, padding))
-        return parts
+        for d, (n, s) in enumerate(axes):
+            border = dense(pool_table(taps, n, s, pad_mode, pad_off))
+            border -= dense(pool_table(taps, n, s, "zeros", pad_off))
+            others = tuple(e for e in range(ndim) if e != d)
+            weight = _depthwise(taps, ndim, channels, dtype, others)
+            conv_stride = [1 if e == d else stride[e] for e in range(ndim)]
+            padding = [left if e > d else 0 for e in range(ndim)]
+            pads = [p for e in range(ndim) for p in ((left, right) if e < d else (0, 0))]
+            before = padder(sizes, pads, pad_mode)
+            for out, inp, w in _lines(border):
+                parts.append((d, out, inp, weight * w, conv_stride, padding, before))
+    return parts
 
 
 def _unpadded_conv(
@@ -373,15 +361,12 @@ def _unpadded_conv(
     conv, c = _CONV[x.dim() - 4], x.size(1)
     y = conv(x, weight, stride=stride, padding=left, groups=c)
     order = [0, *range(2, x.dim()), 1]  # adds run on the (N, *S, C) views: C innermost, faster
-    for outs, ins, w, conv_stride, padding in parts:
-        whole = (slice(None), slice(None))
-        lines, target = x[whole + ins], y[whole + outs].permute(order)
-        if isinstance(w, float):
-            target.add_(lines.permute(order), alpha=w)
-        else:
-            lines = like_format(lines, x)  # a strided view: copied in x's memory order
-            out = conv(lines, w, stride=conv_stride, padding=padding, groups=c)
-            target.add_(out.permute(order))
+    for d, outs, ins, w, conv_stride, padding, before in parts:
+        at = (slice(None),) * (d + 2)
+        # the strided view copied in x's memory order, then padded (fast for that order only)
+        lines = like_format(before(like_format(x[at + (ins,)], x)), x)
+        part = conv(lines, w, stride=conv_stride, padding=padding, groups=c)
+        y[at + (outs,)].permute(order).add_(part.permute(order))
     return y
 
 
