@@ -341,14 +341,14 @@ def _train_ratios(row: dict[str, Any]) -> None:
 # ahead-of-time compile cost (no GPU needed)
 #
 # A real launch compiles one binary per distinct (kernel, argument types, constexprs, alignment
-# attributes). The recorder replaces the three kernels' launchers: each launch is specialised with
+# attributes). The recorder replaces the kernel's launcher: each launch is specialised with
 # Triton's own binder for a CUDA target (the cache key a GPU launch computes) and its outputs are
 # computed with torch on the CPU, so a training step on CPU tensors runs to the end. Triton's
 # launcher only sees tensors, ints and constexprs, none of which depend on the device; the block
 # size is the GPU's because the launcher runs as on a GPU (only the dispatch is told that Triton
 # interprets here).
 
-AOT_KERNELS = ("separable_kernel", "max_blur_kernel", "max_unpool_kernel")
+AOT_KERNELS = ("separable_kernel",)
 AOT_TARGETS = {"sm_80": 80, "sm_90": 90}
 AOT_ARCHS = ("resnet50", "mobilenet_v2", "densenet121")
 
@@ -395,16 +395,6 @@ def _as5d(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(list(t.shape[:2]) + [1] * (5 - t.dim()) + list(t.shape[2:]))
 
 
-def _window_max(x: torch.Tensor, a: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.nn.functional.max_pool3d(
-        _as5d(x).float(),
-        (a["K_D"], a["K_H"], a["K_W"]),
-        stride=1,
-        padding=(a["P_D"], a["P_H"], a["P_W"]),
-        return_indices=True,
-    )
-
-
 def _cpu_launch(name: str, a: dict[str, Any]) -> None:
     """What the kernel ``name`` writes into its output, computed with torch (any device)."""
     if name == "separable_kernel":
@@ -415,19 +405,6 @@ def _cpu_launch(name: str, a: dict[str, Any]) -> None:
         a["y_ptr"].copy_(
             _cpu_table_gather(_as5d(a["x_ptr"]), tables, acc).reshape(a["y_ptr"].shape)
         )
-    elif name == "max_blur_kernel":
-        tables = [
-            a[k] for k in ("idx_d_ptr", "w_d_ptr", "idx_h_ptr", "w_h_ptr", "idx_w_ptr", "w_w_ptr")
-        ]
-        pooled, _ = _window_max(a["x_ptr"], a)
-        out = _cpu_table_gather(pooled, tables, torch.float32)
-        a["y_ptr"].copy_(out.reshape(a["y_ptr"].shape))
-    elif name == "max_unpool_kernel":
-        _, winners = _window_max(a["x_ptr"], a)
-        grad = _as5d(a["g_ptr"]).float()
-        y = torch.zeros(grad.shape[:2] + (a["D"] * a["H"] * a["W"],), dtype=torch.float32)
-        y.scatter_add_(2, winners.flatten(2), grad.flatten(2))
-        a["y_ptr"].copy_(y.reshape(a["y_ptr"].shape))
     else:
         raise ValueError(f"no CPU twin for kernel {name!r}, expected one of {AOT_KERNELS}")
 

@@ -1,7 +1,7 @@
-"""The CPU kernels of blur-pool, blur-upsample and max-blur-pool (private to
+"""The CPU kernels of blur-pool and blur-upsample, and the stride-1 max of max-blur-pool (private to
 :mod:`antialias.layers`).
 
-Two formulations of each op, equal up to float rounding, reached through ``functional._choose``:
+Two formulations of each linear op, equal up to float rounding, reached through ``functional._choose``:
 
 - ``*_slices``: pad, then accumulate the taps on strided views, one axis after the other. Traceable:
   inductor fuses it into one loop and ONNX exports it as Pad/Slice/Mul/Add; it runs under
@@ -85,22 +85,6 @@ def blur_upsample_slices(x: Tensor, taps: list[float], factor: list[int], pad_mo
     for d in range(x.dim() - 2):
         y = _upsample_axis(y, taps, d + 2, factor[d], pad_mode)
     return like_format(y, x)
-
-
-_MAX_POOL = (F.max_pool1d, F.max_pool2d, F.max_pool3d)
-
-
-def max_blur_pool_slices(
-    x: Tensor,
-    kernel: list[int],
-    padding: list[int],
-    taps: list[float],
-    stride: list[int],
-    pad_mode: str,
-    pad_off: int,
-) -> Tensor:
-    pooled = _MAX_POOL[x.dim() - 3](x, kernel, 1, padding)
-    return blur_pool_slices(pooled, taps, stride, pad_mode, pad_off)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -431,17 +415,20 @@ def blur_upsample_matrix(x: Tensor, taps: list[float], factor: list[int], pad_mo
     return _linear_for(x)(x, _upsample_plan(*key))
 
 
-def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:
+_MAX_POOL = (F.max_pool1d, F.max_pool2d, F.max_pool3d)
+
+
+def max_pool(x: Tensor, kernel_size: list[int], padding: list[int], shifted: bool) -> Tensor:
     """Max over ``kernel_size`` windows at stride 1, with implicit ``-inf`` padding.
 
-    Without autograd (inference), on contiguous (NCHW) tensors, the max is taken separably as the
-    elementwise maximum of shifted views: the same values, several times faster than ATen's NCHW max
-    pooling. When autograd records, ATen's max pooling runs: its backward (through saved indices) is
-    much faster than that of the shifted maxima, and gradients at tied maxima stay those of
-    ``nn.MaxPool2d``.
+    With ``shifted`` (eager CPU), without autograd and on contiguous (NCHW) tensors, the max is taken
+    separably as the elementwise maximum of shifted views: the same values, several times faster
+    than ATen's NCHW max pooling. Otherwise ATen's max pooling runs: its backward (through saved
+    indices) is much faster than that of the shifted maxima, and gradients at tied maxima stay those
+    of ``nn.MaxPool2d``.
     """
     ndim = x.dim() - 2
-    if not x.is_contiguous() or (torch.is_grad_enabled() and x.requires_grad):
+    if not shifted or not x.is_contiguous() or (torch.is_grad_enabled() and x.requires_grad):
         return _MAX_POOL[ndim - 1](x, kernel_size, 1, padding)
     y = x
     for d, (k, p) in enumerate(zip(kernel_size, padding, strict=True)):
@@ -457,15 +444,3 @@ def max_pool(x: Tensor, kernel_size: list[int], padding: list[int]) -> Tensor:
             acc = torch.maximum(acc, y.narrow(d + 2, i, out_len))
         y = acc
     return x.clone() if y is x else y  # kernel 1: still a new tensor, as max pooling gives
-
-
-def max_blur_pool_matrix(
-    x: Tensor,
-    kernel: list[int],
-    padding: list[int],
-    taps: list[float],
-    stride: list[int],
-    pad_mode: str,
-    pad_off: int,
-) -> Tensor:
-    return blur_pool_matrix(max_pool(x, kernel, padding), taps, stride, pad_mode, pad_off)

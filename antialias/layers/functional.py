@@ -1,6 +1,6 @@
 """Functional anti-aliased sampling: blur-pool, max-blur-pool and blur-upsample in 1D, 2D and 3D.
 
-Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max first). The public
+Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max, then blur-pool). The public
 functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
 ``_max_blur_pool``; the modules call it with the arguments they checked at construction), which
 checks the input and reaches its kernel through ``_choose``, the one backend choice
@@ -132,7 +132,7 @@ def _choose(x: Tensor) -> str:
 
 
 def _kernel(op: str, x: Tensor) -> Callable[..., Tensor]:
-    """The kernel of ``op`` (``"blur_pool"``, ``"blur_upsample"`` or ``"max_blur_pool"``)."""
+    """The kernel of ``op`` (``"blur_pool"`` or ``"blur_upsample"``) for ``x``."""
     kind = _choose(x)
     if kind == "triton":
         from antialias.layers._triton import function
@@ -210,8 +210,8 @@ def _max_blur_pool(
     if x.numel() == 0:  # the max pool refuses an empty channel axis
         sizes = [n + 2 * p - k + 1 for n, k, p in zip(x.shape[2:], kernel, padding, strict=True)]
         return _blur_pool(empty_output(x, sizes), taps, stride, pad_mode, pad_off, name)
-    args = (list(kernel), list(padding), list(taps), list(stride), pad_mode, pad_off)
-    return _kernel("max_blur_pool", x)(x, *args)
+    pooled = _cpu.max_pool(x, list(kernel), list(padding), shifted=_choose(x) == "matrix")
+    return _kernel("blur_pool", pooled)(pooled, list(taps), list(stride), pad_mode, pad_off)
 
 
 # The public functions: check the arguments, call the entry.

@@ -224,7 +224,7 @@ def test_shifted_max_equals_max_pool(generator, ndim):
     for k in (1, 2, 3):
         for p in range(k // 2 + 1):
             expected = pool(x, k, 1, p)
-            actual = CPU.max_pool(x, [k] * ndim, [p] * ndim)
+            actual = CPU.max_pool(x, [k] * ndim, [p] * ndim, shifted=True)
             assert actual.shape == expected.shape and actual.is_contiguous()
             torch.testing.assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
             assert actual.data_ptr() != x.data_ptr()
@@ -234,14 +234,14 @@ def test_max_gradient_is_max_pooling(generator):
     """When autograd records, the gradient is max pooling's, ties included (one winner each)."""
     x = torch.randn(2, 3, 8, 9, generator=generator, dtype=torch.float64).relu()  # ties at zero
     grads = []
-    for fn in (lambda t: CPU.max_pool(t, [3, 3], [1, 1]), lambda t: F.max_pool2d(t, 3, 1, 1)):
+    for fn in (lambda t: CPU.max_pool(t, [3, 3], [1, 1], True), lambda t: F.max_pool2d(t, 3, 1, 1)):
         xr = x.clone().requires_grad_(True)
         fn(xr).backward(torch.ones(2, 3, 8, 9, dtype=torch.float64))
         grads.append(xr.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
     with torch.no_grad():
         torch.testing.assert_close(
-            CPU.max_pool(x, [3, 3], [1, 1]), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0
+            CPU.max_pool(x, [3, 3], [1, 1], True), F.max_pool2d(x, 3, 1, 1), rtol=0, atol=0
         )
 
 

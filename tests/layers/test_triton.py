@@ -255,15 +255,22 @@ def _reference_max_blur(x, kernel, padding, taps, stride, pad_mode):
     return CPU.blur_pool_slices(pool(x, kernel, 1, padding), taps, stride, pad_mode, 0)
 
 
+def _triton_max_blur(x, kernel, padding, taps, stride, pad_mode, pad_off):
+    """Max-blur-pool on the Triton backend: max pooling, then the Triton blur-pool."""
+    with AF.set_backend("triton"):
+        return AF._max_blur_pool(x, kernel, padding, taps, stride, pad_mode, pad_off)
+
+
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
-def test_max_blur_pool_fused(generator, device, pad_mode):
-    """Fused max + blur + subsample equals max pooling then the float64 blur, gradients included."""
+def test_max_blur_pool(generator, device, pad_mode):
+    """Max pooling then the Triton blur-pool equals max pooling then the float64 blur, gradients
+    included."""
     # (max kernel, its padding, blur taps, stride, map size)
     cases = ((1, 0, 4, 2, 6), (2, 0, 4, 2, 7), (2, 1, 7, 3, 3), (3, 1, 3, 1, 5))
     for kernel, padding, k, stride, size in cases:
         x = _randn(generator, 2, 3, size, size + 1, device=device)
         _check_against_reference(
-            (TF.max_blur_pool, [kernel] * 2, [padding] * 2, _taps(k), [stride] * 2, pad_mode, 0),
+            (_triton_max_blur, [kernel] * 2, [padding] * 2, _taps(k), [stride] * 2, pad_mode, 0),
             (_reference_max_blur, kernel, padding, _taps(k), [stride] * 2, pad_mode),
             x,
             generator,
@@ -288,7 +295,7 @@ def test_max_blur_pool_ties_1d_3d_channels_last(generator, device):
     for x in cases:
         ndim = x.dim() - 2
         x32 = x.float().requires_grad_(True)
-        y = TF.max_blur_pool(x32, [2] * ndim, [1] * ndim, taps, [2] * ndim, "reflect", 0)
+        y = _triton_max_blur(x32, [2] * ndim, [1] * ndim, taps, [2] * ndim, "reflect", 0)
         xr = x.float().requires_grad_(True)
         expected = _reference_max_blur(xr, 2, 1, taps, [2] * ndim, "reflect")
         upstream = torch.ones_like(expected)
@@ -324,7 +331,7 @@ class _Spy:
 
     def __init__(self, monkeypatch):
         self.calls = []
-        for name in ("blur_pool", "blur_upsample", "max_blur_pool"):
+        for name in ("blur_pool", "blur_upsample"):
             monkeypatch.setattr(TF, name, self._wrap(name, getattr(TF, name)))
 
     def _wrap(self, name, fn):
@@ -347,14 +354,8 @@ def test_layers_and_functionals_dispatch_to_triton(generator, device, monkeypatc
             BlurUpsample2d()(x),
             BlurPool1d()(x[:, :, 0]),
         ]
-    assert spy.calls == [
-        "blur_pool",
-        "blur_pool",
-        "max_blur_pool",
-        "max_blur_pool",
-        "blur_upsample",
-        "blur_pool",
-    ]
+    # max-blur-pool: max pooling, then the Triton blur-pool
+    assert spy.calls == ["blur_pool"] * 4 + ["blur_upsample", "blur_pool"]
     with AF.set_backend("slices"):
         expected = [
             BlurPool2d(filter_size=5)(x),

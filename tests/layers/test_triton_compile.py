@@ -28,14 +28,10 @@ from antialias.layers import BlurPool2d, BlurUpsample2d, MaxBlurPool2d  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_PY = ROOT / "benchmarks" / "gpu.py"
-ALL_KERNELS = {"separable_kernel", "max_blur_kernel", "max_unpool_kernel"}
-# Which kernels each model's step launches: MaxBlurPool in the ResNet and DenseNet stems (forward:
-# the fused max-blur; backward: the blur adjoint, then the max's), blur-pool elsewhere.
-EXPECTED_KERNELS = {
-    "resnet50": ALL_KERNELS,
-    "mobilenet_v2": {"separable_kernel"},
-    "densenet121": ALL_KERNELS,
-}
+ALL_KERNELS = {"separable_kernel"}
+# Which kernels each model's step launches: every blur (MaxBlurPool's too, after ATen's max
+# pooling), forward and adjoint, is the separable kernel.
+EXPECTED_KERNELS = dict.fromkeys(("resnet50", "mobilenet_v2", "densenet121"), ALL_KERNELS)
 
 
 def _load_gpu_py():

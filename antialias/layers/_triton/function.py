@@ -2,9 +2,8 @@
 
 Blur-pool and blur-upsample are linear: the forward gathers with the op's tables, the backward with
 the transposed tables (the adjoint: zero-insertion then blur, computed per input sample, so no
-atomics) and is itself this Function, hence twice differentiable. Max-blur-pool saves its input: the
-backward blurs the gradient back onto the max-pooled grid, then each input gathers the gradients of
-the windows it wins. The arguments are checked by the caller (``functional``).
+atomics) and is itself this Function, hence twice differentiable. The arguments are checked by the
+caller (``functional``).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import triton
 from torch import Tensor
 
@@ -22,7 +20,7 @@ from antialias.layers._checks import is_channels_last, memory_format
 from antialias.layers._triton import interpreting, kernels
 from antialias.layers._triton import tables as T
 
-__all__ = ["blur_pool", "blur_upsample", "max_blur_pool"]
+__all__ = ["blur_pool", "blur_upsample"]
 
 _BLOCK = 512  # outputs per program on a GPU (benchmarks/gpu.py measures it)
 # Triton's interpreter runs programs one after the other, each op a numpy call: one program for the
@@ -55,10 +53,6 @@ def _as5d(t: Tensor) -> tuple[list[int], list[int]]:
     ones)."""
     pad = 5 - t.dim()
     return [*t.shape[:2], *[1] * pad, *t.shape[2:]], [*t.stride()[:2], *[0] * pad, *t.stride()[2:]]
-
-
-def _3(values: Sequence[int], fill: int) -> list[int]:
-    return [fill] * (3 - len(values)) + list(values)
 
 
 def _empty(x: Tensor, spatial: Sequence[int]) -> Tensor:
@@ -97,10 +91,6 @@ def _r(tables: _Tables) -> dict[str, int]:
     return {"R_D": tables[0][0].size(1), "R_H": tables[1][0].size(1), "R_W": tables[2][0].size(1)}
 
 
-def _k(kernel: Sequence[int]) -> dict[str, int]:
-    return dict(zip(("K_D", "K_H", "K_W"), _3(kernel, 1), strict=True))
-
-
 class _SeparableGather(torch.autograd.Function):
     """A linear map given by per-axis tables; the backward: this Function, the adjoint tables."""
 
@@ -137,54 +127,3 @@ def blur_upsample(x: Tensor, taps: list[float], factor: list[int], pad_mode: str
     """Zero-insert + blur on 1D/2D/3D inputs in one Triton pass; differentiable."""
     key = (tuple(taps), tuple(x.shape[2:]), tuple(factor), pad_mode)
     return _SeparableGather.apply(x, *_tables("upsample", *key))
-
-
-class _MaxBlurPool(torch.autograd.Function):
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, kernel: list[int], padding: list[int], fwd: _Tables, adj: _Tables
-    ) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.args = (kernel, padding, fwd, adj)
-        y, dev = _output(x, fwd, torch.float32)
-        (xs, xst), (ys, yst) = _as5d(x), _as5d(y)
-        return _launch(
-            kernels.max_blur_kernel, y, x, y, *dev, y.numel(), *ys[1:], *xs[2:], *_3(padding, 0),
-            *xst, *yst, **_r(fwd), **_k(kernel),
-        )  # fmt: skip
-
-    @staticmethod
-    def backward(  # type: ignore[override]
-        ctx: Any, grad: Tensor
-    ) -> tuple[Tensor, None, None, None, None]:
-        (x,) = ctx.saved_tensors
-        kernel, padding, fwd, adj = ctx.args
-        gm = _SeparableGather.apply(grad, adj, fwd)  # the gradient on the stride-1 max-pooled grid
-        gx = _empty(x, x.shape[2:])
-        (xs, xst), (ms, mst) = _as5d(x), _as5d(gm)
-        _launch(
-            kernels.max_unpool_kernel, gx, x, gm, gx, gx.numel(), *xs[1:], *ms[2:], *_3(padding, 0),
-            *xst, *mst, *_as5d(gx)[1], **_k(kernel),
-        )  # fmt: skip
-        return gx, None, None, None, None
-
-
-def max_blur_pool(
-    x: Tensor,
-    kernel: list[int],
-    padding: list[int],
-    taps: list[float],
-    stride: list[int],
-    pad_mode: str,
-    pad_off: int,
-) -> Tensor:
-    """Stride-1 max pooling (``-inf`` padding), blur and subsample, fused (half and float32).
-
-    The fused kernel keeps float32 maxima: float64 takes the max first, then the blur-pool kernel.
-    """
-    if x.dtype == torch.float64:
-        pooled = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[x.dim() - 3](x, kernel, 1, padding)
-        return blur_pool(pooled, taps, stride, pad_mode, pad_off)
-    sizes = tuple(n + 2 * p - k + 1 for n, k, p in zip(x.shape[2:], kernel, padding, strict=True))
-    fwd, adj = _tables("pool", tuple(taps), sizes, tuple(stride), pad_mode, pad_off)
-    return _MaxBlurPool.apply(x, list(kernel), list(padding), fwd, adj)
