@@ -1,7 +1,8 @@
-"""The CPU kernels of blur-pool and blur-upsample, and the stride-1 max of max-blur-pool (private to
-:mod:`antialias.layers`).
+"""The CPU kernels of blur-pool and blur-upsample, and the stride-1 max of max-blur-pool
+(private to :mod:`antialias.layers`).
 
-Two formulations of each linear op, equal up to float rounding, reached through ``functional._choose``:
+Two formulations of each linear op, equal up to float rounding, reached through
+``functional._choose``:
 
 - ``*_slices``: pad, then accumulate the taps on strided views, one axis after the other. Traceable:
   inductor fuses it into one loop and ONNX exports it as Pad/Slice/Mul/Add; it runs under
@@ -421,11 +422,11 @@ _MAX_POOL = (F.max_pool1d, F.max_pool2d, F.max_pool3d)
 def max_pool(x: Tensor, kernel_size: list[int], padding: list[int], shifted: bool) -> Tensor:
     """Max over ``kernel_size`` windows at stride 1, with implicit ``-inf`` padding.
 
-    With ``shifted`` (eager CPU), without autograd and on contiguous (NCHW) tensors, the max is taken
-    separably as the elementwise maximum of shifted views: the same values, several times faster
-    than ATen's NCHW max pooling. Otherwise ATen's max pooling runs: its backward (through saved
-    indices) is much faster than that of the shifted maxima, and gradients at tied maxima stay those
-    of ``nn.MaxPool2d``.
+    With ``shifted`` (eager CPU), without autograd and on contiguous (NCHW) tensors, the max is
+    taken separably as the elementwise maximum of shifted views: the same values, several times
+    faster than ATen's NCHW max pooling. Otherwise ATen's max pooling runs: its backward (through
+    saved indices) is much faster than that of the shifted maxima, and gradients at tied maxima stay
+    those of ``nn.MaxPool2d``.
     """
     ndim = x.dim() - 2
     if not shifted or not x.is_contiguous() or (torch.is_grad_enabled() and x.requires_grad):

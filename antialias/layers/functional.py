@@ -1,10 +1,10 @@
 """Functional anti-aliased sampling: blur-pool, max-blur-pool and blur-upsample in 1D, 2D and 3D.
 
-Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max, then blur-pool). The public
-functions check their arguments, then call the op's entry (``_blur_pool``, ``_blur_upsample``,
-``_max_blur_pool``; the modules call it with the arguments they checked at construction), which
-checks the input and reaches its kernel through ``_choose``, the one backend choice
-(:class:`set_backend`).
+Each op is one linear map per spatial axis (max-blur-pool: a stride-1 max, then blur-pool). The
+public functions check their arguments, then call the op's entry (``_blur_pool``,
+``_blur_upsample``, ``_max_blur_pool``; the modules call it with the arguments they checked at
+construction), which checks the input and reaches its kernel through ``_choose``, the one backend
+choice (:class:`set_backend`).
 
 Convention:
     Padding and output sizes as in the reference (Zhang, 2019): see :class:`.BlurPool2d`. The blur
